@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VMBus protocol core shared by the rvmbus kernel module and the
+//! userspace host: wire format, validation, version negotiation, the ring
+//! buffer algorithm and the connection and channel state machines.
+//!
+//! It never allocates, never uses `unsafe`, and never panics on input that
+//! came from the other side: every such value is copied, validated and turned
+//! into a typed value or a typed error.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod ivshmem;
