@@ -109,11 +109,17 @@ fetch_kernel() {
 	mkdir -p "$kdir/debs"
 	if [ ! -f "$kdir/.fetched" ]; then
 		log "fetching linux $KVER ($KREL)"
+		# The headers come as an arch package and a -common package.
 		in_chroot sh -c "cd /kbuild/$KVER/debs && apt-get download -qq \
-			linux-source-$series=$KVER linux-headers-$KREL=$KVER \
-			linux-headers-${series}.*-common=$KVER 2>/dev/null || true
-			apt-get download -qq linux-source-$series=$KVER linux-headers-$KREL=$KVER" ||
-			die "apt-get download of linux-source-$series / headers failed"
+			linux-source-$series=$KVER linux-headers-$KREL=$KVER" ||
+			die "apt-get download of linux-source-$series / linux-headers-$KREL failed"
+		local common
+		common=$(in_chroot apt-cache depends "linux-headers-$KREL=$KVER" |
+			awk '/Depends: linux-headers-.*-common/ {print $2}' | head -1)
+		if [ -n "$common" ]; then
+			in_chroot sh -c "cd /kbuild/$KVER/debs && apt-get download -qq $common=$KVER" ||
+				die "apt-get download of $common failed"
+		fi
 		# The vmlinuz is in linux-image-KREL (older layout) or linux-binary-KREL.
 		in_chroot sh -c "cd /kbuild/$KVER/debs && (apt-get download -qq linux-binary-$KREL=$KVER ||
 			apt-get download -qq linux-image-$KREL=$KVER)" ||
@@ -212,7 +218,7 @@ main() {
 		touch "$stamp"
 	fi
 	local vmlinuz
-	vmlinuz=$(ls "$kdir/pkg/boot/vmlinuz-$KREL" 2>/dev/null || true)
+	vmlinuz=$(ls "$kdir/pkg/usr/lib/modules/$KREL/vmlinuz" "$kdir/pkg/boot/vmlinuz-$KREL" 2>/dev/null | head -1 || true)
 	[ -n "$vmlinuz" ] || die "no prebuilt vmlinuz-$KREL in the image package"
 	# The environment file the Makefile includes.
 	cat >"$CACHE/env.mk.tmp" <<EOM

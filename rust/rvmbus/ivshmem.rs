@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ivshmem test transport: QEMU's `ivshmem-doorbell` PCI device connects
+//! the guest to `tools/vmbus-host`.
+//!
+//! BAR0 holds the doorbell, BAR2 the shared memory with the mailbox
+//! (`proto::ivshmem`), and MSI-X vectors carry the host's interrupts. The
+//! guest's own memory (SynIC pages, rings) is described to the host by guest
+//! physical address, exactly as on Hyper-V.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    device::Core,
+    io::Io,
+    irq::{self, IrqReturn},
+    page::Page,
+    pci::{self, IrqTypes, IrqVectorRegistration},
+    prelude::*,
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, Mutex,
+    },
+    time::{delay::fsleep, Delta, Instant, Monotonic},
+};
+
+use crate::{
+    mailbox::{Doorbell, Reply},
+    proto::ivshmem::{self, Command, Header, HostState, HvStatus},
+    shim,
+    transport::Transport,
+};
+
+/// How many ivshmem devices are bound to this driver; the module refuses to
+/// load when it found neither Hyper-V nor a device.
+pub(crate) static BOUND: Atomic<u32> = Atomic::new(0);
+
+/// The most MSI-X vectors the guest uses.
+const MAX_VECTORS: usize = ivshmem::MAX_VECTORS as usize;
+
+/// Bytes the self-test asks the host to read and complement.
+const PING_LEN: usize = 256;
+
+/// Interrupt counters shared between the MSI-X handlers and process context.
+struct IrqCounters {
+    hits: [Atomic<u64>; MAX_VECTORS],
+}
+
+/// The handler of one MSI-X vector.
+struct VectorHandler {
+    counters: Arc<IrqCounters>,
+    vector: usize,
+}
+
+impl irq::Handler for VectorHandler {
+    // Runs in hard IRQ context: count and return.
+    fn handle(&self) -> IrqReturn {
+        if let Some(c) = self.counters.hits.get(self.vector) {
+            c.add(1, Relaxed);
+        }
+        IrqReturn::Handled
+    }
+}
+
+/// The MSI-X vectors and their handlers.
+///
+/// # Invariants
+///
+/// `vectors` comes from `KBox::into_raw` and is freed only in `drop`, after
+/// every registration in `regs` (which borrow it) has been dropped.
+struct Irqs<'bound> {
+    regs: KVec<Pin<KBox<irq::Registration<'bound, VectorHandler>>>>,
+    vectors: NonNull<IrqVectorRegistration<'bound>>,
+}
+
+// SAFETY: `vectors` is only dereferenced to borrow it for the registrations and
+// to free it in `drop`; `IrqVectorRegistration` holds a device reference that
+// may be used from any thread.
+unsafe impl Send for Irqs<'_> {}
+
+// SAFETY: Shared references to `Irqs` only read `regs.len()`; `vectors` is
+// not reachable through `&Irqs`.
+unsafe impl Sync for Irqs<'_> {}
+
+impl<'bound> Irqs<'bound> {
+    fn new(
+        pdev: &'bound pci::Device<kernel::device::Bound>,
+        want: u32,
+        counters: &Arc<IrqCounters>,
+    ) -> Result<Self> {
+        let msix = IrqTypes::default().with(pci::IrqType::MsiX);
+        let vectors = KBox::new(pdev.alloc_irq_vectors(1, want, msix)?, GFP_KERNEL)?;
+        let vectors = NonNull::new(KBox::into_raw(vectors)).ok_or(ENOMEM)?;
+        let mut this = Self {
+            regs: KVec::new(),
+            vectors,
+        };
+        // SAFETY: By the type invariant `vectors` stays allocated until `this`
+        // is dropped, and `this.regs` is emptied before it is freed, so the
+        // borrow lives long enough for every registration made from it.
+        let v: &'bound IrqVectorRegistration<'bound> = unsafe { this.vectors.as_ref() };
+        for i in 0..v.len() {
+            let handler = VectorHandler {
+                counters: counters.clone(),
+                vector: i,
+            };
+            // SAFETY: The registration is kept in `this.regs` and dropped in
+            // `Irqs::drop`; it is never leaked.
+            let reg = unsafe {
+                irq::Registration::new(v.index(i)?.into(), irq::Flags::TRIGGER_NONE, c"rvmbus", Ok::<_, Error>(handler))
+            };
+            this.regs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(this)
+    }
+
+    fn len(&self) -> usize {
+        self.regs.len()
+    }
+}
+
+impl Drop for Irqs<'_> {
+    fn drop(&mut self) {
+        // Free the IRQs before the vectors they were requested on.
+        self.regs.clear();
+        // SAFETY: `vectors` came from `KBox::into_raw` (type invariant) and no
+        // borrow of it is left now that `regs` is empty.
+        drop(unsafe { KBox::from_raw(self.vectors.as_ptr()) });
+    }
+}
+
+/// A bound rvmbus ivshmem device.
+#[pin_data(PinnedDrop)]
+pub(crate) struct IvshmemDev<'bound> {
+    pdev: &'bound pci::Device,
+    irqs: Irqs<'bound>,
+    counters: Arc<IrqCounters>,
+    regs: pci::Bar<'bound, 16>,
+    shm: pci::Bar<'bound>,
+    header: Header,
+    /// The next sequence number of mailbox 0; the lock serialises its calls.
+    #[pin]
+    seq: Mutex<u32>,
+}
+
+/// Everything a mailbox call and a self-test need, borrowed.
+struct Link<'a> {
+    door: Doorbell<'a>,
+    counters: &'a IrqCounters,
+    nvec: usize,
+}
+
+impl Link<'_> {
+    /// One call on mailbox 0; `seq` is its sequence counter, held locked by
+    /// the caller.
+    fn call(&self, seq: &mut u32, cmd: Command, args: [u64; 4]) -> Result<Reply> {
+        *seq = seq.wrapping_add(1);
+        self.door
+            .call(0, *seq, cmd, 0, args, None, shim::timeout_ms())
+    }
+
+    /// Waits until vector `v` has fired more than `before` times.
+    fn wait_irq(&self, v: usize, before: u64) -> Result {
+        let c = self.counters.hits.get(v).ok_or(EINVAL)?;
+        let start = Instant::<Monotonic>::now();
+        let limit = Delta::from_millis(i64::from(shim::timeout_ms()));
+        while c.load(Relaxed) <= before {
+            if start.elapsed() > limit {
+                return Err(ETIMEDOUT);
+            }
+            fsleep(Delta::from_micros(50));
+        }
+        Ok(())
+    }
+
+    /// Announces this guest driver to the host; returns the host's layout
+    /// version.
+    fn hello(&self, seq: &mut u32) -> Result<u64> {
+        let ours = (u64::from(ivshmem::VERSION_MAJOR) << 16) | u64::from(ivshmem::VERSION_MINOR);
+        // CAST: The number of possible CPUs fits in 64 bits.
+        let cpus = kernel::cpu::nr_cpu_ids() as u64;
+        let reply = self.call(seq, Command::HELLO, [ours, cpus, 0, 0])?;
+        if reply.status != HvStatus::SUCCESS {
+            pr_err!("rvmbus: ivshmem: host refused HELLO, status {:#x}\n", reply.status.0);
+            return Err(EIO);
+        }
+        Ok(reply.result)
+    }
+
+    /// One PING through vector `v`: the host must complement the bytes of a
+    /// page of our RAM and interrupt us on `v`. Returns the microseconds the
+    /// round trip took.
+    fn ping(&self, seq: &mut u32, v: usize, cookie: u32) -> Result<i64> {
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let mut pattern = [0u8; PING_LEN];
+        let mut sum: u32 = 0;
+        for (i, b) in pattern.iter_mut().enumerate() {
+            // CAST: Truncation to a byte is the pattern.
+            *b = (i as u32).wrapping_mul(7).wrapping_add(cookie) as u8;
+            sum = sum.wrapping_add(u32::from(*b));
+        }
+        // SAFETY: `pattern` is a valid buffer of `PING_LEN` bytes and
+        // `PING_LEN <= PAGE_SIZE`.
+        unsafe { page.write_raw(pattern.as_ptr(), 0, PING_LEN)? };
+        let gpa = shim::page_phys(&page);
+        let c = self.counters.hits.get(v).ok_or(EINVAL)?;
+        let before = c.load(Relaxed);
+        let start = Instant::<Monotonic>::now();
+        // CAST: `v < MAX_VECTORS` and `PING_LEN` are small.
+        let reply = self.call(
+            seq,
+            Command::PING,
+            [gpa, PING_LEN as u64, v as u64, u64::from(cookie)],
+        )?;
+        if reply.status != HvStatus::SUCCESS {
+            pr_err!("rvmbus: ivshmem: PING refused by host, status {:#x}\n", reply.status.0);
+            return Err(EIO);
+        }
+        self.wait_irq(v, before).inspect_err(|_| {
+            pr_err!("rvmbus: ivshmem: no interrupt on MSI-X vector {} after PING\n", v);
+        })?;
+        let us = start.elapsed().as_micros_ceil();
+        let mut back = [0u8; PING_LEN];
+        // SAFETY: `back` is a valid buffer of `PING_LEN` bytes and
+        // `PING_LEN <= PAGE_SIZE`.
+        unsafe { page.read_raw(back.as_mut_ptr(), 0, PING_LEN)? };
+        let bad = back
+            .iter()
+            .zip(pattern.iter())
+            .filter(|(b, p)| **b != !**p)
+            .count();
+        // CAST: The result packs the sum in the low and the cookie in the high half.
+        let (got_sum, got_cookie) = (reply.result as u32, (reply.result >> 32) as u32);
+        if bad != 0 || got_sum != sum || got_cookie != cookie {
+            pr_err!(
+                "rvmbus: ivshmem: PING answer wrong: {} bytes not complemented, sum {:#x} (want {:#x}), cookie {:#x} (want {:#x})\n",
+                bad, got_sum, sum, got_cookie, cookie
+            );
+            return Err(EIO);
+        }
+        Ok(us)
+    }
+
+    /// A PING on every vector; returns the slowest round trip in microseconds.
+    fn self_test(&self, seq: &mut u32) -> Result<i64> {
+        let mut worst = 0;
+        for v in 0..self.nvec {
+            // CAST: `v < MAX_VECTORS`.
+            let us = self.ping(seq, v, 0x5a00 + v as u32)?;
+            worst = worst.max(us);
+        }
+        Ok(worst)
+    }
+}
+
+impl IvshmemDev<'_> {
+    fn link(&self) -> Link<'_> {
+        Link {
+            door: Doorbell {
+                regs: &self.regs,
+                shm: &self.shm,
+                host_peer: self.header.host_peer_id,
+            },
+            counters: &self.counters,
+            nvec: self.irqs.len().min(self.header.num_vectors as usize),
+        }
+    }
+}
+
+impl Transport for IvshmemDev<'_> {
+    fn name(&self) -> &'static str {
+        "ivshmem"
+    }
+
+    fn detach(&self) -> Result<HvStatus> {
+        let mut seq = self.seq.lock();
+        Ok(self.link().call(&mut seq, Command::GOODBYE, [0; 4])?.status)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for IvshmemDev<'_> {
+    fn drop(self: Pin<&mut Self>) {
+        BOUND.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Reads and validates the header the host put at the start of BAR2.
+fn read_header(shm: &pci::Bar<'_>, bar_len: u64) -> Result<Header> {
+    let mut buf = [0u8; ivshmem::header::USED];
+    for (i, chunk) in buf.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&shm.try_read32(i * 4)?.to_le_bytes());
+    }
+    Header::decode(&buf, bar_len).map_err(|e| {
+        pr_info!("rvmbus: ivshmem: BAR2 holds no rvmbus host ({:?})\n", e);
+        ENODEV
+    })
+}
+
+/// The PCI driver for the rvmbus ivshmem device.
+pub(crate) struct IvshmemDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <IvshmemDriver as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_id(pci::Vendor::REDHAT, ivshmem::PCI_DEVICE_ID as u32),
+        ()
+    )]
+);
+
+impl pci::Driver for IvshmemDriver {
+    type IdInfo = ();
+    type Data<'bound> = IvshmemDev<'bound>;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            pdev.enable_device_mem()?;
+            // Without bus mastering QEMU drops the device's MSI-X writes.
+            pdev.set_master();
+            let regs = pdev.iomap_region_sized::<16>(0, c"rvmbus-regs")?;
+            let shm = pdev.iomap_region(2, c"rvmbus-shm")?;
+            let bar_len = pdev.resource_len(2)?;
+            let header = read_header(&shm, bar_len)?;
+            if header.host_state != HostState::READY {
+                dev_err!(pdev, "rvmbus host is not ready (state {})\n", header.host_state.0);
+                return Err(ENODEV);
+            }
+            let counters = Arc::new(
+                IrqCounters {
+                    hits: [const { Atomic::new(0) }; MAX_VECTORS],
+                },
+                GFP_KERNEL,
+            )?;
+            let irqs = Irqs::new(pdev, header.num_vectors, &counters)?;
+            let mut seq = 0u32;
+            let link = Link {
+                door: Doorbell {
+                    regs: &regs,
+                    shm: &shm,
+                    host_peer: header.host_peer_id,
+                },
+                counters: &counters,
+                nvec: irqs.len().min(header.num_vectors as usize),
+            };
+            let host_version = link.hello(&mut seq).inspect_err(|e| {
+                dev_err!(pdev, "rvmbus host does not answer ({:?})\n", e);
+            })?;
+            let us = link.self_test(&mut seq).inspect_err(|e| {
+                dev_err!(pdev, "transport self-test failed ({:?})\n", e);
+            })?;
+            dev_info!(
+                pdev,
+                "rvmbus ivshmem transport ready: host layout {}.{}, {} MSI-X vectors, {} mailboxes, round trip ok (slowest {} us)\n",
+                host_version >> 16,
+                host_version & 0xffff,
+                link.nvec,
+                header.num_mailboxes,
+                us
+            );
+            let _ = link;
+            BOUND.add(1, Relaxed);
+            Ok(try_pin_init!(IvshmemDev {
+                pdev,
+                irqs,
+                counters,
+                regs,
+                shm,
+                header,
+                seq <- kernel::new_mutex!(seq),
+            }))
+        })
+    }
+
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        match this.detach() {
+            Ok(s) if s == HvStatus::SUCCESS => {
+                dev_info!(pdev, "{}: detached from the host\n", this.name())
+            }
+            Ok(s) => dev_warn!(pdev, "host refused GOODBYE: status {:#x}\n", s.0),
+            Err(e) => dev_warn!(pdev, "host did not answer GOODBYE ({:?}); detaching anyway\n", e),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around the C shim (`shim.c`).
+
+use kernel::{ffi::c_void, page::Page, prelude::*, str::CStr};
+
+mod ffi {
+    use kernel::ffi::c_void;
+
+    extern "C" {
+        pub(super) fn rvmbus_shim_transport_param() -> *const kernel::ffi::c_char;
+        pub(super) fn rvmbus_shim_timeout_ms() -> kernel::ffi::c_uint;
+        pub(super) fn rvmbus_shim_hyperv_present() -> bool;
+        pub(super) fn rvmbus_shim_page_to_phys(page: *mut c_void) -> u64;
+        pub(super) fn rvmbus_shim_wmb();
+        pub(super) fn rvmbus_shim_rmb();
+    }
+}
+
+/// Which transport the user asked for with the `transport=` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransportParam {
+    /// Hyper-V if the CPU says so, else an rvmbus ivshmem device.
+    Auto,
+    /// Only real Hyper-V.
+    HyperV,
+    /// Only the ivshmem test transport.
+    Ivshmem,
+}
+
+/// Reads the `transport=` module parameter.
+pub(crate) fn transport_param() -> Result<TransportParam> {
+    // SAFETY: The shim returns a pointer to a static, NUL-terminated buffer
+    // that lives as long as the module; the parameter is read-only (0444)
+    // after load, so nobody writes it while we read.
+    let s = unsafe { CStr::from_char_ptr(ffi::rvmbus_shim_transport_param()) };
+    match s.to_bytes() {
+        b"auto" | b"" => Ok(TransportParam::Auto),
+        b"hyperv" => Ok(TransportParam::HyperV),
+        b"ivshmem" => Ok(TransportParam::Ivshmem),
+        _ => {
+            pr_err!("rvmbus: transport={:?} is not one of auto, hyperv, ivshmem\n", s);
+            Err(EINVAL)
+        }
+    }
+}
+
+/// The `timeout_ms=` module parameter: how long to wait for the host.
+pub(crate) fn timeout_ms() -> u32 {
+    // SAFETY: The shim reads a module parameter with READ_ONCE; no
+    // preconditions.
+    unsafe { ffi::rvmbus_shim_timeout_ms() }
+}
+
+/// Whether the kernel found it runs on Hyper-V (CPUID hypervisor vendor).
+pub(crate) fn hyperv_present() -> bool {
+    // SAFETY: Reads a variable set once at boot; no preconditions.
+    unsafe { ffi::rvmbus_shim_hyperv_present() }
+}
+
+/// The guest physical address of `page`.
+pub(crate) fn page_phys(page: &Page) -> u64 {
+    // SAFETY: `page.as_ptr()` is a valid `struct page` for as long as `page`
+    // lives, which covers this call.
+    unsafe { ffi::rvmbus_shim_page_to_phys(page.as_ptr().cast::<c_void>()) }
+}
+
+/// A write memory barrier (`wmb()`), ordering stores to shared memory.
+pub(crate) fn wmb() {
+    // SAFETY: A barrier has no preconditions.
+    unsafe { ffi::rvmbus_shim_wmb() }
+}
+
+/// A read memory barrier (`rmb()`), ordering loads from shared memory.
+pub(crate) fn rmb() {
+    // SAFETY: A barrier has no preconditions.
+    unsafe { ffi::rvmbus_shim_rmb() }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs the kernel's make for an external module inside the build chroot, with
+# Debian's settings (.kernelvariables), the repository bind-mounted at /src.
+# The mounts live in a private mount namespace and vanish with the command.
+#
+# Usage: scripts/kmake.sh DIR [make arguments...]   (DIR relative to the repo)
+set -euo pipefail
+CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
+[ -f "$CACHE/env.mk" ] || { echo "kmake: run 'make setup' first" >&2; exit 1; }
+eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1="\2"/p' "$CACHE/env.mk")"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+dir=$1; shift
+mkdir -p "$KROOT/src"
+exec unshare --mount --propagation private -- /bin/sh -c '
+	set -e
+	R=$1; REPO=$2; shift 2
+	mount -t proc proc "$R/proc"
+	mount --bind "$REPO" "$R/src"
+	exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+' sh "$KROOT" "$REPO" make -C "$KSRC_IN_CHROOT" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- \
+	CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$KREL" M="/src/$dir" "$@"
