@@ -7,8 +7,13 @@
 //! It never allocates, never uses `unsafe`, and never panics on input that
 //! came from the other side: every such value is copied, validated and turned
 //! into a typed value or a typed error.
+//!
+//! The crate is also compiled as a module of the kernel crate, so its files
+//! refer to each other with `super::` paths only.
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod wire;
 
 pub mod ivshmem;
