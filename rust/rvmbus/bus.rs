@@ -30,11 +30,11 @@ impl kernel::Module for RvmbusModule {
         let hyperv = shim::hyperv_present();
         match (want, hyperv) {
             (TransportParam::HyperV, false) => {
-                pr_err!("rvmbus: transport=hyperv, but this guest does not run on Hyper-V (no Hyper-V CPUID signature)\n");
+                pr_err!("transport=hyperv, but this guest does not run on Hyper-V (no Hyper-V CPUID signature)\n");
                 return Err(ENODEV);
             }
             (TransportParam::HyperV | TransportParam::Auto, true) => {
-                pr_err!("rvmbus: running on Hyper-V, but this build has no hyperv transport yet; use transport=ivshmem for the test transport\n");
+                pr_err!("running on Hyper-V, but this build has no hyperv transport yet; use transport=ivshmem for the test transport\n");
                 return Err(ENODEV);
             }
             _ => {}
@@ -48,16 +48,16 @@ impl kernel::Module for RvmbusModule {
         )?;
         if BOUND.load(Relaxed) == 0 {
             drop(reg);
-            pr_err!("rvmbus: no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
+            pr_err!("no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
             return Err(ENODEV);
         }
-        pr_info!("rvmbus: loaded, transport ivshmem\n");
+        pr_info!("loaded, transport ivshmem\n");
         Ok(Self { _ivshmem: reg })
     }
 }
 
 impl Drop for RvmbusModule {
     fn drop(&mut self) {
-        pr_info!("rvmbus: unloading\n");
+        pr_info!("unloading\n");
     }
 }

@@ -181,7 +181,7 @@ impl Link<'_> {
         let cpus = kernel::cpu::nr_cpu_ids() as u64;
         let reply = self.call(seq, Command::HELLO, [ours, cpus, 0, 0])?;
         if reply.status != HvStatus::SUCCESS {
-            pr_err!("rvmbus: ivshmem: host refused HELLO, status {:#x}\n", reply.status.0);
+            pr_err!("ivshmem: host refused HELLO, status {:#x}\n", reply.status.0);
             return Err(EIO);
         }
         Ok(reply.result)
@@ -213,11 +213,11 @@ impl Link<'_> {
             [gpa, PING_LEN as u64, v as u64, u64::from(cookie)],
         )?;
         if reply.status != HvStatus::SUCCESS {
-            pr_err!("rvmbus: ivshmem: PING refused by host, status {:#x}\n", reply.status.0);
+            pr_err!("ivshmem: PING refused by host, status {:#x}\n", reply.status.0);
             return Err(EIO);
         }
         self.wait_irq(v, before).inspect_err(|_| {
-            pr_err!("rvmbus: ivshmem: no interrupt on MSI-X vector {} after PING\n", v);
+            pr_err!("ivshmem: no interrupt on MSI-X vector {} after PING\n", v);
         })?;
         let us = start.elapsed().as_micros_ceil();
         let mut back = [0u8; PING_LEN];
@@ -233,7 +233,7 @@ impl Link<'_> {
         let (got_sum, got_cookie) = (reply.result as u32, (reply.result >> 32) as u32);
         if bad != 0 || got_sum != sum || got_cookie != cookie {
             pr_err!(
-                "rvmbus: ivshmem: PING answer wrong: {} bytes not complemented, sum {:#x} (want {:#x}), cookie {:#x} (want {:#x})\n",
+                "ivshmem: PING answer wrong: {} bytes not complemented, sum {:#x} (want {:#x}), cookie {:#x} (want {:#x})\n",
                 bad, got_sum, sum, got_cookie, cookie
             );
             return Err(EIO);
@@ -292,7 +292,7 @@ fn read_header(shm: &pci::Bar<'_>, bar_len: u64) -> Result<Header> {
         chunk.copy_from_slice(&shm.try_read32(i * 4)?.to_le_bytes());
     }
     Header::decode(&buf, bar_len).map_err(|e| {
-        pr_info!("rvmbus: ivshmem: BAR2 holds no rvmbus host ({:?})\n", e);
+        pr_info!("ivshmem: BAR2 holds no rvmbus host ({:?})\n", e);
         ENODEV
     })
 }

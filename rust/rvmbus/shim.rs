@@ -39,7 +39,7 @@ pub(crate) fn transport_param() -> Result<TransportParam> {
         b"hyperv" => Ok(TransportParam::HyperV),
         b"ivshmem" => Ok(TransportParam::Ivshmem),
         _ => {
-            pr_err!("rvmbus: transport={:?} is not one of auto, hyperv, ivshmem\n", s);
+            pr_err!("transport={:?} is not one of auto, hyperv, ivshmem\n", s);
             Err(EINVAL)
         }
     }

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rvmbus: the two commands that do everything from nothing are
+#   make run    boot the guest under QEMU with rvmbus and the host; show it working
+#   make test   set up, build, and run every test (cargo + QEMU scenarios)
+#
+# The kernel build environment (a Debian trixie chroot with Debian's cloud
+# kernel source, headers, vmlinuz and toolchain) is cached in $(RVMBUS_CACHE).
+
+SHELL := /bin/bash
+RVMBUS_CACHE ?= $(HOME)/.cache/rvmbus
+export RVMBUS_CACHE
+ENV_MK := $(RVMBUS_CACHE)/env.mk
+BUILD := build
+KOS := rust/rvmbus/rvmbus.ko
+HOST_BIN := target/release/vmbus-host
+CARGO ?= cargo
+PYTHON ?= python3
+
+.PHONY: all modules setup host run test test-cargo test-qemu check bench clean distclean
+
+all: modules
+
+# Runs every time; a second run takes seconds (the script keeps a stamp keyed
+# on its inputs).
+setup:
+	@bash scripts/setup-kenv.sh
+
+-include $(ENV_MK)
+
+modules: setup
+	@scripts/kmake.sh rust/rvmbus modules
+
+host:
+	$(CARGO) build --release -p vmbus-host
+
+# QEMU arguments shared by run and test.
+HARNESS = $(PYTHON) tests/harness/run.py --kernel "$(VMLINUZ)" \
+	--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) \
+	$(foreach k,$(KOS),--module $(k))
+
+run: modules host
+	@$(MAKE) --no-print-directory _run
+
+_run:
+	@$(HARNESS) --out $(BUILD)/run --demo
+
+test: modules host
+	@$(MAKE) --no-print-directory test-cargo
+	@$(MAKE) --no-print-directory _test-qemu
+
+test-cargo:
+	@mkdir -p $(BUILD)
+	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee $(BUILD)/cargo-test.log
+
+test-qemu: modules host
+	@$(MAKE) --no-print-directory _test-qemu
+
+_test-qemu:
+	@$(HARNESS) --out $(BUILD)/test
+
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@scripts/kmake.sh rust/rvmbus modules CLIPPY=1
+
+bench:
+	@echo "make bench: no benchmarks yet (issue 9)"; exit 1
+
+clean:
+	-@[ -f $(ENV_MK) ] && scripts/kmake.sh rust/rvmbus clean >/dev/null
+	rm -rf $(BUILD)
+	$(CARGO) clean
+
+# Removes the cached kernel environment too (several GB; rebuilt by setup).
+distclean: clean
+	rm -rf $(RVMBUS_CACHE)

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""QEMU scenario harness for rvmbus.
+
+Boots Debian's prebuilt cloud kernel under QEMU with software emulation
+(TCG), with tools/vmbus-host attached through an ivshmem-doorbell device, runs
+one guest scenario per boot and prints one line per scenario:
+
+    SCENARIO <name>: PASS|FAIL <detail>
+
+A scenario fails when the guest reports a failure, when the kernel log shows
+an Oops, BUG, WARNING, panic or "Unknown symbol", when the host does not exit
+cleanly, or on a timeout. The last line is "N passed, M failed"; the exit
+status is non-zero if anything failed.
+"""
+
+import argparse
+import gzip
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GUEST = REPO / "tests" / "guest"
+
+# Lines of the guest console that fail any scenario.
+BAD = re.compile(
+    r"(Oops|BUG:|WARNING:|Kernel panic|general protection fault|"
+    r"Unknown symbol|UBSAN:|KASAN:|refcount_t:|list_add corruption|"
+    r"INFO: task .* blocked for more than|rcu_sched self-detected stall|"
+    r"watchdog: BUG: soft lockup)"
+)
+
+
+@dataclass
+class Scenario:
+    """One guest boot: the guest script's name and how to set up the boot."""
+
+    name: str
+    with_host: bool = True
+    boot_timeout: int = 240
+    host_args: list = field(default_factory=list)
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("insmod-rmmod"),
+        Scenario("transport-roundtrip"),
+        Scenario("no-host", with_host=False),
+        Scenario("host-gone"),
+    ]
+}
+DEMO = Scenario("demo")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def build_initramfs(out: Path, busybox: Path, modules: list) -> Path:
+    """Packs busybox, /init, the guest scenarios and the modules."""
+    root = out / "initramfs"
+    if root.exists():
+        shutil.rmtree(root)
+    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "root"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    os.symlink("busybox", root / "bin" / "sh")
+    shutil.copy2(GUEST / "init", root / "init")
+    os.chmod(root / "init", 0o755)
+    for f in GUEST.glob("*.sh"):
+        shutil.copy2(f, root / "scenarios" / f.name)
+    for m in modules:
+        shutil.copy2(m, root / "modules" / Path(m).name)
+    files = subprocess.run(
+        ["find", ".", "-print0"], cwd=root, check=True, capture_output=True
+    ).stdout
+    cpio = subprocess.run(
+        ["cpio", "--null", "-o", "-H", "newc", "--quiet", "--owner=0:0"],
+        cwd=root,
+        input=files,
+        check=True,
+        capture_output=True,
+    ).stdout
+    img = out / "initramfs.cpio.gz"
+    with gzip.open(img, "wb", compresslevel=1) as f:
+        f.write(cpio)
+    return img
+
+
+class Host:
+    """A vmbus-host process serving one guest."""
+
+    def __init__(self, binary: Path, work: Path, mem: Path, vectors: int, extra: list):
+        self.sock = work / "ivshmem.sock"
+        self.ctl = work / "control.sock"
+        self.trace = work / "host-trace.txt"
+        self.logf = open(work / "host.log", "w")
+        cmd = [
+            str(binary), "serve",
+            "--socket", str(self.sock),
+            "--guest-mem", str(mem),
+            "--vectors", str(vectors),
+            "--control", str(self.ctl),
+            "--trace", str(self.trace),
+            "--log-level", "info",
+        ] + extra
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.killed = False
+        deadline = time.time() + 20
+        while not self.sock.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vmbus-host exited early (rc {self.proc.returncode}); see {work}/host.log")
+            if time.time() > deadline:
+                raise RuntimeError("vmbus-host did not create its socket within 20 s")
+            time.sleep(0.05)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.killed = True
+
+    def stop(self) -> str:
+        """Stops the host with SIGTERM; returns a problem, or '' if it exited cleanly."""
+        problem = ""
+        if self.killed:
+            pass
+        elif self.proc.poll() is not None:
+            problem = f"host died during the scenario (rc {self.proc.returncode})"
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(10)
+                if rc != 0:
+                    problem = f"host exited with rc {rc} on SIGTERM"
+                elif self.sock.exists():
+                    problem = "host left its socket behind"
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                problem = "host did not exit within 10 s of SIGTERM"
+        self.logf.close()
+        return problem
+
+
+class Boot:
+    """One QEMU boot running one guest scenario."""
+
+    def __init__(self, args, sc: Scenario, initrd: Path, work: Path, echo: bool):
+        self.args, self.sc, self.work, self.echo = args, sc, work, echo
+        self.mem = Path("/dev/shm") / f"rvmbus-{os.getpid()}-{sc.name}"
+        self.ctl_path = work / "serial1.sock"
+        self.console = open(work / "console.log", "w")
+        self.host = None
+        self.result = None
+        self.problems = []
+        with open(self.mem, "wb") as f:
+            f.truncate(args.mem_mb << 20)
+        if sc.with_host:
+            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args)
+        cmd = [
+            args.qemu,
+            "-machine", "pc,memory-backend=mem",
+            "-cpu", "max",
+            "-smp", str(args.smp),
+            "-m", f"{args.mem_mb}M",
+            "-object", f"memory-backend-file,id=mem,size={args.mem_mb}M,mem-path={self.mem},share=on",
+            "-display", "none", "-vga", "none", "-monitor", "none",
+            "-no-reboot",
+            "-kernel", str(args.kernel),
+            "-initrd", str(initrd),
+            "-append", f"console=ttyS0 panic=-1 loglevel=6 rvmbus.scenario={sc.name}",
+            "-serial", "stdio",
+            "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
+            "-serial", "chardev:ctl",
+        ]
+        if self.host:
+            cmd += [
+                "-chardev", f"socket,path={self.host.sock},id=ivs",
+                "-device", f"ivshmem-doorbell,chardev=ivs,vectors={args.vectors}",
+            ]
+        self.qemu = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self.ctl = None
+
+    def _ctl(self):
+        if self.ctl is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(self.ctl_path))
+            self.ctl = s
+        return self.ctl
+
+    def _harness(self, req: str):
+        if req == "kill-host" and self.host:
+            self.host.kill()
+            answer = "done"
+        else:
+            answer = f"unknown-request {req}"
+        self._ctl().sendall((answer + "\n").encode())
+
+    def run(self):
+        deadline = time.time() + self.sc.boot_timeout
+        buf = b""
+        fd = self.qemu.stdout.fileno()
+        timed_out = False
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                timed_out = True
+                break
+            r, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not r:
+                if self.qemu.poll() is not None:
+                    break
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                self._line(line.decode(errors="replace").rstrip("\r"))
+        if timed_out:
+            self.problems.append(f"timeout after {self.sc.boot_timeout} s")
+            self.qemu.kill()
+        self.qemu.wait(30)
+        if self.ctl:
+            self.ctl.close()
+        if self.host:
+            p = self.host.stop()
+            if p:
+                self.problems.append(p)
+        self.console.close()
+        try:
+            self.mem.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _line(self, line: str):
+        self.console.write(line + "\n")
+        self.console.flush()
+        if self.echo and not line.startswith("@@"):
+            print("  | " + line, flush=True)
+        if BAD.search(line):
+            self.problems.append(f"kernel log: {line.strip()[:160]}")
+        if line.startswith("@@HARNESS "):
+            self._harness(line[len("@@HARNESS "):].strip())
+        elif line.startswith("@@RESULT "):
+            parts = line.split(" ", 3)
+            self.result = (parts[2] if len(parts) > 2 else "FAIL", parts[3] if len(parts) > 3 else "")
+
+    def verdict(self):
+        if self.result is None:
+            self.problems.insert(0, "guest reported no result")
+        ok = not self.problems and self.result is not None and self.result[0] == "PASS"
+        detail = self.result[1] if self.result else ""
+        if self.result and self.result[0] != "PASS":
+            self.problems.insert(0, "guest: " + detail)
+        return ok, (detail if ok else "; ".join(self.problems))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", required=True, help="the vmlinuz to boot")
+    ap.add_argument("--busybox", required=True, help="a static busybox binary")
+    ap.add_argument("--host", required=True, help="the vmbus-host binary")
+    ap.add_argument("--module", action="append", default=[], help="a .ko to put in the initramfs")
+    ap.add_argument("--out", default=str(REPO / "build" / "test"), help="logs and images go here")
+    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--mem-mb", type=int, default=512)
+    ap.add_argument("--vectors", type=int, default=4)
+    ap.add_argument("--only", action="append", default=[], help="run only these scenarios")
+    ap.add_argument("--demo", action="store_true", help="run the demo scenario, echoing the guest console")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+
+    if args.list:
+        for n in SCENARIOS:
+            print(n)
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    initrd = build_initramfs(out, Path(args.busybox), args.module)
+
+    if args.demo:
+        chosen = [DEMO]
+    elif args.only:
+        unknown = [n for n in args.only if n not in SCENARIOS]
+        if unknown:
+            log(f"unknown scenarios: {' '.join(unknown)}")
+            return 2
+        chosen = [SCENARIOS[n] for n in args.only]
+    else:
+        chosen = list(SCENARIOS.values())
+
+    passed = failed = 0
+    for sc in chosen:
+        work = out / sc.name
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        t0 = time.time()
+        try:
+            boot = Boot(args, sc, initrd, work, echo=args.demo)
+            boot.run()
+            ok, detail = boot.verdict()
+        except Exception as e:  # the harness itself failed: the scenario did not hold
+            ok, detail = False, f"harness error: {e}"
+        dt = time.time() - t0
+        log(f"SCENARIO {sc.name}: {'PASS' if ok else 'FAIL'} {detail} [{dt:.0f} s, logs in {work}]")
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+    log(f"scenarios: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
