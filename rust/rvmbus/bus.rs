@@ -7,12 +7,7 @@
 //! neither is there, loading fails with `-ENODEV` and a message that says
 //! why, and nothing stays registered.
 
-use kernel::{
-    driver,
-    pci,
-    prelude::*,
-    sync::atomic::ordering::Relaxed,
-};
+use kernel::{driver, pci, prelude::*, sync::atomic::ordering::Relaxed};
 
 use crate::{
     ivshmem::{IvshmemDriver, BOUND},

@@ -107,9 +107,15 @@ impl<'bound> Irqs<'bound> {
             // SAFETY: The registration is kept in `this.regs` and dropped in
             // `Irqs::drop`; it is never leaked.
             let reg = unsafe {
-                irq::Registration::new(v.index(i)?.into(), irq::Flags::TRIGGER_NONE, c"rvmbus", Ok::<_, Error>(handler))
+                irq::Registration::new(
+                    v.index(i)?.into(),
+                    irq::Flags::TRIGGER_NONE,
+                    c"rvmbus",
+                    Ok::<_, Error>(handler),
+                )
             };
-            this.regs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+            this.regs
+                .push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         Ok(this)
     }
@@ -181,7 +187,10 @@ impl Link<'_> {
         let cpus = kernel::cpu::nr_cpu_ids() as u64;
         let reply = self.call(seq, Command::HELLO, [ours, cpus, 0, 0])?;
         if reply.status != HvStatus::SUCCESS {
-            pr_err!("ivshmem: host refused HELLO, status {:#x}\n", reply.status.0);
+            pr_err!(
+                "ivshmem: host refused HELLO, status {:#x}\n",
+                reply.status.0
+            );
             return Err(EIO);
         }
         Ok(reply.result)
@@ -213,7 +222,10 @@ impl Link<'_> {
             [gpa, PING_LEN as u64, v as u64, u64::from(cookie)],
         )?;
         if reply.status != HvStatus::SUCCESS {
-            pr_err!("ivshmem: PING refused by host, status {:#x}\n", reply.status.0);
+            pr_err!(
+                "ivshmem: PING refused by host, status {:#x}\n",
+                reply.status.0
+            );
             return Err(EIO);
         }
         self.wait_irq(v, before).inspect_err(|_| {
@@ -328,7 +340,11 @@ impl pci::Driver for IvshmemDriver {
             let bar_len = pdev.resource_len(2)?;
             let header = read_header(&shm, bar_len)?;
             if header.host_state != HostState::READY {
-                dev_err!(pdev, "rvmbus host is not ready (state {})\n", header.host_state.0);
+                dev_err!(
+                    pdev,
+                    "rvmbus host is not ready (state {})\n",
+                    header.host_state.0
+                );
                 return Err(ENODEV);
             }
             let counters = Arc::new(
@@ -383,7 +399,11 @@ impl pci::Driver for IvshmemDriver {
                 dev_info!(pdev, "{}: detached from the host\n", this.name())
             }
             Ok(s) => dev_warn!(pdev, "host refused GOODBYE: status {:#x}\n", s.0),
-            Err(e) => dev_warn!(pdev, "host did not answer GOODBYE ({:?}); detaching anyway\n", e),
+            Err(e) => dev_warn!(
+                pdev,
+                "host did not answer GOODBYE ({:?}); detaching anyway\n",
+                e
+            ),
         }
     }
 }

@@ -252,7 +252,8 @@ fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
 }
 
 fn wr(b: &mut [u8], off: usize, v: &[u8]) -> Option<()> {
-    b.get_mut(off..off.checked_add(v.len())?)?.copy_from_slice(v);
+    b.get_mut(off..off.checked_add(v.len())?)?
+        .copy_from_slice(v);
     Some(())
 }
 
@@ -380,8 +381,18 @@ impl Header {
         wr(b, header::HOST_STATE, &self.host_state.0.to_le_bytes()).ok_or(t)?;
         wr(b, header::NUM_VECTORS, &self.num_vectors.to_le_bytes()).ok_or(t)?;
         wr(b, header::NUM_MAILBOXES, &self.num_mailboxes.to_le_bytes()).ok_or(t)?;
-        wr(b, header::HOST_PEER_ID, &u32::from(self.host_peer_id).to_le_bytes()).ok_or(t)?;
-        wr(b, header::GUEST_RAM_SIZE, &self.guest_ram_size.to_le_bytes()).ok_or(t)?;
+        wr(
+            b,
+            header::HOST_PEER_ID,
+            &u32::from(self.host_peer_id).to_le_bytes(),
+        )
+        .ok_or(t)?;
+        wr(
+            b,
+            header::GUEST_RAM_SIZE,
+            &self.guest_ram_size.to_le_bytes(),
+        )
+        .ok_or(t)?;
         Ok(())
     }
 }
@@ -418,7 +429,10 @@ mod tests {
         assert_eq!(Header::decode(&b, 0x1_0000), Err(IvshmemError::BadMagic(0)));
         hdr().encode(&mut b).unwrap();
         assert_eq!(Header::decode(&b, 0x8000), Err(IvshmemError::BadSize));
-        assert_eq!(Header::decode(&b[..8], 0x1_0000), Err(IvshmemError::Truncated));
+        assert_eq!(
+            Header::decode(&b[..8], 0x1_0000),
+            Err(IvshmemError::Truncated)
+        );
         let mut h = hdr();
         h.num_mailboxes = MAX_MAILBOXES + 1;
         h.encode(&mut b).unwrap();
@@ -431,7 +445,10 @@ mod tests {
         let mut h = hdr();
         h.version_major = 2;
         h.encode(&mut b).unwrap();
-        assert_eq!(Header::decode(&b, 0x1_0000), Err(IvshmemError::Version(2, 0)));
+        assert_eq!(
+            Header::decode(&b, 0x1_0000),
+            Err(IvshmemError::Version(2, 0))
+        );
     }
 
     #[test]
