@@ -14,6 +14,10 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[macro_use]
 pub mod wire;
 
 pub mod ivshmem;
+pub mod message;
+pub mod types;
+pub mod version;
