@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! vmbus-host: placeholder entry point, replaced by the host implementation.
+//! vmbus-host: see `vmbus-host --help`.
+
+use clap::Parser;
 
 fn main() {
-    eprintln!("vmbus-host: not implemented yet");
-    std::process::exit(1);
+    let cli = vmbus_host::cli::Cli::parse();
+    std::process::exit(vmbus_host::cli::main_with(cli));
 }

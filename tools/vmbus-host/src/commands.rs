@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control commands. Each is one entry in [`COMMANDS`]: a name, a
+//! usage line, a one-line help and a function over the [`Host`]. Commands
+//! not in the table go to the VMBus server's `control` hook, so phase 2 can
+//! add `list`, `offer`, `rescind`, ... either here or in the server.
+
+use crate::host::Host;
+use crate::server::Profile;
+use crate::synic::SynicEnv;
+
+/// The result of a command: `Err` becomes the `error: <why>` line.
+pub type CmdResult = Result<(), String>;
+
+/// One control command.
+pub struct CommandSpec {
+    /// The first word of the line.
+    pub name: &'static str,
+    /// Arguments, for `help`.
+    pub usage: &'static str,
+    /// What it does, for `help`.
+    pub help: &'static str,
+    /// Runs it; body lines go to `out`.
+    pub run: fn(&mut Host, &[&str], &mut Vec<String>) -> CmdResult,
+}
+
+/// All framework commands.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "help",
+        usage: "",
+        help: "list the commands",
+        run: cmd_help,
+    },
+    CommandSpec {
+        name: "status",
+        usage: "",
+        help: "connection, guest driver, SynIC set-up and counters",
+        run: cmd_status,
+    },
+    CommandSpec {
+        name: "stats",
+        usage: "",
+        help: "counters as key=value lines",
+        run: cmd_stats,
+    },
+    CommandSpec {
+        name: "raise",
+        usage: "VCPU",
+        help: "raise the vCPU's MSI-X vector",
+        run: cmd_raise,
+    },
+    CommandSpec {
+        name: "post",
+        usage: "VCPU SINT TYPE [HEXPAYLOAD]",
+        help: "post a raw SynIC message to the guest",
+        run: cmd_post,
+    },
+    CommandSpec {
+        name: "set-profile",
+        usage: "azure|qemu|old",
+        help: "change the imitated host (for the next guest driver)",
+        run: cmd_set_profile,
+    },
+    CommandSpec {
+        name: "quit",
+        usage: "",
+        help: "shut the host down cleanly",
+        run: cmd_quit,
+    },
+];
+
+/// Runs one command line; returns the body lines and the result.
+pub fn dispatch(host: &mut Host, line: &str) -> (Vec<String>, CmdResult) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut out = Vec::new();
+    let Some((&name, args)) = words.split_first() else {
+        return (out, Err("empty command".into()));
+    };
+    crate::log_debug!("control: {line}");
+    if let Some(spec) = COMMANDS.iter().find(|c| c.name == name) {
+        let r = (spec.run)(host, args, &mut out);
+        return (out, r);
+    }
+    let Host {
+        session,
+        trace,
+        server,
+        ..
+    } = host;
+    let mut g = session.as_mut().map(|s| s.guest_ctx(trace));
+    match server.control(g.as_mut(), name, args, &mut out) {
+        Some(r) => (out, r),
+        None => (out, Err(format!("unknown command {name:?} (try help)"))),
+    }
+}
+
+/// Parses a number: decimal or `0x` hex.
+pub fn parse_num(what: &str, s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("bad {what} {s:?}"))
+}
+
+fn parse_u32(what: &str, s: &str) -> Result<u32, String> {
+    u32::try_from(parse_num(what, s)?).map_err(|_| format!("{what} {s:?} too large"))
+}
+
+/// Parses hex bytes (`-` or empty for none).
+pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    if s == "-" {
+        return Ok(Vec::new());
+    }
+    if s.len() % 2 != 0 {
+        return Err("hex payload has an odd number of digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| format!("bad hex payload {s:?}"))
+        })
+        .collect()
+}
+
+fn want_args(args: &[&str], min: usize, max: usize, usage: &str) -> CmdResult {
+    if args.len() < min || args.len() > max {
+        return Err(format!("usage: {usage}"));
+    }
+    Ok(())
+}
+
+fn cmd_help(_h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    for c in COMMANDS {
+        let head = if c.usage.is_empty() {
+            c.name.to_string()
+        } else {
+            format!("{} {}", c.name, c.usage)
+        };
+        out.push(format!("{head:<40} {}", c.help));
+    }
+    Ok(())
+}
+
+fn cmd_status(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    out.push(format!("profile: {}", h.profile));
+    match &h.session {
+        None => out.push("connected: no".into()),
+        Some(s) => {
+            out.push("connected: yes".into());
+            out.push(format!("guest peer id: {}", s.link.peer_id()));
+            out.push(format!("guest ram: {:#x} bytes", s.guest.len()));
+            match (s.hv.guest_version, s.hv.guest_vcpus) {
+                (Some(v), Some(n)) => out.push(format!(
+                    "guest driver: layout {}.{}, {n} vCPUs",
+                    v >> 16,
+                    v & 0xffff
+                )),
+                _ => out.push("guest driver: none".into()),
+            }
+            let up: Vec<String> =
+                s.hv.synic
+                    .vcpus_set_up()
+                    .iter()
+                    .map(u32::to_string)
+                    .collect();
+            out.push(format!("vcpus set up: {}", up.join(" ")));
+            out.extend(s.hv.synic.describe());
+            let req: Vec<String> =
+                s.hv.stats
+                    .by_command
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+            out.push(format!("requests: {}", req.join(" ")));
+            let st: Vec<String> =
+                s.hv.stats
+                    .by_status
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+            out.push(format!("statuses: {}", st.join(" ")));
+            let sy = s.hv.synic.stats();
+            out.push(format!(
+                "messages to guest: posted {} delivered {} queued {} waiting {} dropped {}",
+                sy.posted,
+                sy.delivered,
+                sy.queued,
+                s.hv.synic.queued_now(),
+                sy.dropped
+            ));
+            let (acc, refused) = s.hv.queue.counts();
+            out.push(format!(
+                "messages from guest: accepted {acc} refused {refused} waiting {}",
+                s.hv.queue.len()
+            ));
+            out.push(format!(
+                "interrupts raised: {} (per vector {:?})",
+                s.link.irqs().total(),
+                s.link.irqs().counts()
+            ));
+            out.push(format!("doorbells: {:?}", s.doorbells));
+        }
+    }
+    out.push(format!(
+        "connections: {} refused: {}",
+        h.stats.connections, h.stats.refused
+    ));
+    h.server.status(out);
+    Ok(())
+}
+
+fn cmd_stats(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    out.push(format!("connected={}", u8::from(h.session.is_some())));
+    out.push(format!("connections={}", h.stats.connections));
+    out.push(format!("refused={}", h.stats.refused));
+    if let Some(s) = &h.session {
+        for (k, v) in &s.hv.stats.by_command {
+            out.push(format!("requests.{k}={v}"));
+        }
+        for (k, v) in &s.hv.stats.by_status {
+            out.push(format!("status.{k}={v}"));
+        }
+        let sy = s.hv.synic.stats();
+        out.push(format!("h2g.posted={}", sy.posted));
+        out.push(format!("h2g.delivered={}", sy.delivered));
+        out.push(format!("h2g.queued={}", sy.queued));
+        out.push(format!("h2g.waiting={}", s.hv.synic.queued_now()));
+        out.push(format!("h2g.dropped={}", sy.dropped));
+        out.push(format!("h2g.events={}", sy.events));
+        let (acc, refused) = s.hv.queue.counts();
+        out.push(format!("g2h.messages={acc}"));
+        out.push(format!("g2h.refused={refused}"));
+        out.push(format!("g2h.events={}", s.hv.stats.events_in));
+        out.push(format!("interrupts={}", s.link.irqs().total()));
+        for (v, n) in s.link.irqs().counts().iter().enumerate() {
+            out.push(format!("interrupts.{v}={n}"));
+        }
+        for (v, n) in s.doorbells.iter().enumerate() {
+            out.push(format!("doorbells.{v}={n}"));
+        }
+    }
+    Ok(())
+}
+
+fn cmd_raise(h: &mut Host, a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    want_args(a, 1, 1, "raise VCPU")?;
+    let vcpu = parse_u32("vCPU", a[0])?;
+    let Host { session, trace, .. } = h;
+    let s = session.as_mut().ok_or("no guest connected")?;
+    let env = SynicEnv {
+        mem: &s.guest,
+        irq: s.link.irqs(),
+        trace,
+    };
+    let v =
+        s.hv.synic
+            .raise_vcpu(&env, vcpu)
+            .map_err(|e| e.to_string())?;
+    out.push(format!("raised vector {v}"));
+    Ok(())
+}
+
+fn cmd_post(h: &mut Host, a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    want_args(a, 3, 4, "post VCPU SINT TYPE [HEXPAYLOAD]")?;
+    let vcpu = parse_u32("vCPU", a[0])?;
+    let sint = parse_u32("SINT", a[1])?;
+    let ty = parse_u32("message type", a[2])?;
+    let payload = parse_hex(a.get(3).copied().unwrap_or("-"))?;
+    let Host { session, trace, .. } = h;
+    let s = session.as_mut().ok_or("no guest connected")?;
+    let r = s
+        .guest_ctx(trace)
+        .post_to_guest(vcpu, sint, ty, &payload)
+        .map_err(|e| e.to_string())?;
+    out.push(format!("{r:?}").to_lowercase());
+    Ok(())
+}
+
+fn cmd_set_profile(h: &mut Host, a: &[&str], _out: &mut Vec<String>) -> CmdResult {
+    want_args(a, 1, 1, "set-profile azure|qemu|old")?;
+    let p: Profile = a[0].parse()?;
+    h.profile = p;
+    h.server.set_profile(p);
+    Ok(())
+}
+
+fn cmd_quit(h: &mut Host, _a: &[&str], _out: &mut Vec<String>) -> CmdResult {
+    h.quit = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing() {
+        assert_eq!(parse_num("x", "0x10"), Ok(16));
+        assert_eq!(parse_num("x", "10"), Ok(10));
+        assert!(parse_num("x", "zz").is_err());
+        assert_eq!(parse_hex("00ff10"), Ok(vec![0, 0xff, 0x10]));
+        assert_eq!(parse_hex("-"), Ok(vec![]));
+        assert!(parse_hex("abc").is_err());
+        assert!(parse_hex("zz").is_err());
+        assert!(parse_hex("é1").is_err());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in COMMANDS.iter().enumerate() {
+            for b in &COMMANDS[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
+    }
+}
