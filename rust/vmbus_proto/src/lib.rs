@@ -19,5 +19,6 @@ pub mod wire;
 
 pub mod ivshmem;
 pub mod message;
+pub mod ring;
 pub mod types;
 pub mod version;

@@ -1,0 +1,802 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The channel ring buffer algorithm, for both ends of both rings.
+//!
+//! A ring is a control page and a data area of `data_len` bytes (a multiple
+//! of 8). The producer owns `write_index` and `pending_send_size`; the
+//! consumer owns `read_index` and `interrupt_mask`. A packet is a multiple
+//! of 8 bytes, written at `write_index` with wrap-around and followed by an
+//! 8-byte trailer whose upper half is the packet's start offset; the ring
+//! is never filled completely, so equal indices mean empty.
+//!
+//! [`RingProducer`] and [`RingConsumer`] work over any [`RingMem`]: shared
+//! pages in the kernel, mapped guest RAM in the host, plain memory
+//! ([`CellRingMem`]) in tests. The guest produces into its send ring and
+//! consumes from its receive ring; the host does the opposite, with the
+//! same code.
+//!
+//! Every index the peer controls is checked (alignment, bounds, available
+//! space) before it is used, and packets are copied out before they are
+//! parsed. A check that fails puts the ring end into a dead state in which
+//! every call returns [`RingError::Corrupt`]; nothing ever reads or writes
+//! outside the data area and no call loops.
+//!
+//! ```
+//! use core::cell::Cell;
+//! use vmbus_proto::ring::{CellRingMem, RingConsumer, RingProducer};
+//!
+//! let mut control = [0u8; 4096];
+//! let mut data = [0u8; 4096];
+//! let mem = CellRingMem::new(
+//!     Cell::from_mut(&mut control[..]).as_slice_of_cells(),
+//!     Cell::from_mut(&mut data[..]).as_slice_of_cells(),
+//! );
+//! let mut tx = RingProducer::new(&mem).unwrap();
+//! let mut rx = RingConsumer::new(&mem).unwrap();
+//! let pkt = [6, 0, 2, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'h', b'i', 0, 0, 0, 0, 0, 0];
+//! assert!(tx.write(&mem, &[&pkt]).unwrap().signal);
+//! let mut buf = [0u8; 64];
+//! let info = rx.read_packet(&mem, &mut buf).unwrap().unwrap();
+//! assert_eq!(info.len, 24);
+//! assert_eq!(&buf[16..18], b"hi");
+//! assert!(!rx.commit(&mem).unwrap());
+//! ```
+
+use core::cell::Cell;
+
+use super::wire::packet::{control, VmPacketDescriptor, RING_FEATURE_PENDING_SEND_SIZE};
+use super::wire::Wire;
+
+/// Bytes of the trailer after each packet.
+pub const TRAILER_SIZE: u32 = 8;
+/// The smallest packet: a bare descriptor.
+pub const MIN_PACKET_SIZE: u32 = VmPacketDescriptor::SIZE as u32;
+/// The largest data area this implementation accepts.
+pub const MAX_DATA_LEN: usize = 1 << 30;
+
+/// A shared word of the ring control page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlWord {
+    /// `write_index`, owned by the producer.
+    WriteIndex,
+    /// `read_index`, owned by the consumer.
+    ReadIndex,
+    /// `interrupt_mask`, owned by the consumer.
+    InterruptMask,
+    /// `pending_send_sz`, owned by the producer.
+    PendingSendSize,
+    /// `feature_bits`.
+    FeatureBits,
+}
+
+impl ControlWord {
+    /// The byte offset of the word in the control page.
+    pub const fn offset(self) -> usize {
+        match self {
+            Self::WriteIndex => control::WRITE_INDEX,
+            Self::ReadIndex => control::READ_INDEX,
+            Self::InterruptMask => control::INTERRUPT_MASK,
+            Self::PendingSendSize => control::PENDING_SEND_SIZE,
+            Self::FeatureBits => control::FEATURE_BITS,
+        }
+    }
+}
+
+/// Access to one ring's memory, shared with the peer.
+///
+/// Implementations read shared memory with volatile (or atomic) accesses;
+/// the values may change at any time and the algorithm treats them so.
+pub trait RingMem {
+    /// Size of the data area in bytes. Must not change.
+    fn data_len(&self) -> usize;
+
+    /// Loads a control word with acquire ordering.
+    fn load(&self, word: ControlWord) -> u32;
+
+    /// Stores a control word with release ordering.
+    fn store(&self, word: ControlWord, value: u32);
+
+    /// A full memory barrier (Linux's `virt_mb()`).
+    fn fence(&self);
+
+    /// Copies `buf.len()` bytes at `off` of the data area into `buf`. The
+    /// algorithm only asks for ranges inside the data area.
+    fn read(&self, off: usize, buf: &mut [u8]);
+
+    /// Copies `buf` to `off` of the data area. The algorithm only asks for
+    /// ranges inside the data area.
+    fn write(&self, off: usize, buf: &[u8]);
+}
+
+/// How the peer broke the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// A write index that is unaligned or out of bounds.
+    WriteIndex(u32),
+    /// A read index that is unaligned or out of bounds.
+    ReadIndex(u32),
+    /// Our own index was changed by the peer.
+    OwnIndexChanged(u32),
+    /// Fewer bytes available than a packet and its trailer need.
+    Truncated(u32),
+    /// A descriptor with impossible lengths, or one that changed while it
+    /// was copied.
+    Descriptor {
+        /// `offset8` as read.
+        offset8: u16,
+        /// `len8` as read.
+        len8: u16,
+    },
+}
+
+/// Errors of ring operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingError {
+    /// The data area size is not a non-zero multiple of 8 up to
+    /// [`MAX_DATA_LEN`].
+    BadRingSize(usize),
+    /// Not enough free space; retry after the consumer made room.
+    Full {
+        /// Bytes needed (packet and trailer).
+        needed: u32,
+        /// Bytes free.
+        available: u32,
+    },
+    /// The packet to write is empty, not a multiple of 8 bytes, or too
+    /// large for the ring.
+    BadPacketLength(usize),
+    /// The caller's buffer cannot hold the next packet.
+    BufferTooSmall {
+        /// The packet's length.
+        needed: usize,
+    },
+    /// The peer corrupted the ring; this ring end is dead.
+    Corrupt(Corruption),
+}
+
+/// Checks a data area size and returns it as `u32`.
+fn ring_size<M: RingMem>(mem: &M) -> Result<u32, RingError> {
+    let n = mem.data_len();
+    if n == 0 || n % 8 != 0 || n > MAX_DATA_LEN {
+        return Err(RingError::BadRingSize(n));
+    }
+    u32::try_from(n).map_err(|_| RingError::BadRingSize(n))
+}
+
+/// Whether an index is usable: 8-aligned and inside the data area.
+fn index_ok(i: u32, size: u32) -> bool {
+    i < size && i % 8 == 0
+}
+
+/// Bytes from `from` forward to `to` in a ring of `size` (both in range).
+fn distance(from: u32, to: u32, size: u32) -> u32 {
+    if to >= from {
+        to - from
+    } else {
+        // NO-OVERFLOW: `from < size`, so `size - from + to < 2 * size`.
+        size - from + to
+    }
+}
+
+/// Free bytes for the producer (`hv_get_bytes_to_write`).
+fn free_bytes(write: u32, read: u32, size: u32) -> u32 {
+    // NO-OVERFLOW: `distance` is below `size`.
+    size - distance(read, write, size)
+}
+
+/// Advances an index by `n` (`n <= size`), wrapping.
+fn advance(i: u32, n: u32, size: u32) -> u32 {
+    // Both are at most `MAX_DATA_LEN`, so the sum fits.
+    let s = i.saturating_add(n);
+    if s >= size {
+        s - size
+    } else {
+        s
+    }
+}
+
+/// Reads `buf.len()` (at most `size`) bytes at `off` with wrap-around.
+fn read_wrapped<M: RingMem>(mem: &M, off: u32, size: u32, buf: &mut [u8]) {
+    let first = (size - off) as usize;
+    if buf.len() <= first {
+        mem.read(off as usize, buf);
+    } else {
+        let (a, b) = buf.split_at_mut(first);
+        mem.read(off as usize, a);
+        mem.read(0, b);
+    }
+}
+
+/// Writes `buf` (at most `size` bytes) at `off` with wrap-around and
+/// returns the offset after it.
+fn write_wrapped<M: RingMem>(mem: &M, off: u32, size: u32, buf: &[u8]) -> u32 {
+    let first = (size - off) as usize;
+    if buf.len() <= first {
+        mem.write(off as usize, buf);
+    } else {
+        let (a, b) = buf.split_at(first);
+        mem.write(off as usize, a);
+        mem.write(0, b);
+    }
+    // CAST: callers pass at most `size` bytes.
+    advance(off, buf.len() as u32, size)
+}
+
+/// Sets up a fresh ring: zero indices, no mask, no pending size, and the
+/// given feature bits (normally [`RING_FEATURE_PENDING_SEND_SIZE`]). Only
+/// the side that allocates the ring does this, before sharing it.
+pub fn init_control<M: RingMem>(mem: &M, feature_bits: u32) {
+    mem.store(ControlWord::WriteIndex, 0);
+    mem.store(ControlWord::ReadIndex, 0);
+    mem.store(ControlWord::InterruptMask, 0);
+    mem.store(ControlWord::PendingSendSize, 0);
+    mem.store(ControlWord::FeatureBits, feature_bits);
+}
+
+/// The result of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Whether the consumer must be signalled: the ring went from empty to
+    /// non-empty while the consumer had interrupts unmasked.
+    pub signal: bool,
+}
+
+/// The producing end of a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingProducer {
+    size: u32,
+    write: u32,
+    dead: Option<Corruption>,
+}
+
+impl RingProducer {
+    /// Attaches to a ring, taking over its current write index.
+    pub fn new<M: RingMem>(mem: &M) -> Result<Self, RingError> {
+        let size = ring_size(mem)?;
+        let write = mem.load(ControlWord::WriteIndex);
+        if !index_ok(write, size) {
+            return Err(RingError::Corrupt(Corruption::WriteIndex(write)));
+        }
+        Ok(Self {
+            size,
+            write,
+            dead: None,
+        })
+    }
+
+    /// The corruption that killed this end, if any.
+    pub fn dead(&self) -> Option<Corruption> {
+        self.dead
+    }
+
+    fn fail(&mut self, c: Corruption) -> RingError {
+        self.dead = Some(c);
+        RingError::Corrupt(c)
+    }
+
+    /// Reads and checks both indices; returns the read index.
+    fn indices<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
+        }
+        let read = mem.load(ControlWord::ReadIndex);
+        if !index_ok(read, self.size) {
+            return Err(self.fail(Corruption::ReadIndex(read)));
+        }
+        let write = mem.load(ControlWord::WriteIndex);
+        if write != self.write {
+            return Err(self.fail(Corruption::OwnIndexChanged(write)));
+        }
+        Ok(read)
+    }
+
+    /// Free bytes in the ring (one packet needs its length plus
+    /// [`TRAILER_SIZE`] plus one byte, since the ring is never full).
+    pub fn free<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
+        let read = self.indices(mem)?;
+        Ok(free_bytes(self.write, read, self.size))
+    }
+
+    /// Writes one packet, given as parts that are concatenated (the
+    /// descriptor first). The total must be a non-zero multiple of 8.
+    ///
+    /// The write index is published after the data and the trailer; the
+    /// outcome tells whether to signal the consumer, as Linux's
+    /// `hv_ringbuffer_write` decides it.
+    pub fn write<M: RingMem>(
+        &mut self,
+        mem: &M,
+        parts: &[&[u8]],
+    ) -> Result<WriteOutcome, RingError> {
+        let read = self.indices(mem)?;
+        let mut len: usize = 0;
+        for p in parts {
+            len = len
+                .checked_add(p.len())
+                .ok_or(RingError::BadPacketLength(usize::MAX))?;
+        }
+        let total = u32::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(TRAILER_SIZE))
+            .filter(|&t| len != 0 && len % 8 == 0 && t < self.size)
+            .ok_or(RingError::BadPacketLength(len))?;
+        let available = free_bytes(self.write, read, self.size);
+        if available <= total {
+            return Err(RingError::Full {
+                needed: total,
+                available,
+            });
+        }
+        let old = self.write;
+        let mut off = old;
+        for p in parts {
+            off = write_wrapped(mem, off, self.size, p);
+        }
+        let trailer = (u64::from(old) << 32).to_le_bytes();
+        off = write_wrapped(mem, off, self.size, &trailer);
+        mem.fence();
+        mem.store(ControlWord::WriteIndex, off);
+        self.write = off;
+
+        // Signal only on the empty → non-empty transition, and only if the
+        // consumer has not masked interrupts.
+        mem.fence();
+        let signal =
+            mem.load(ControlWord::InterruptMask) == 0 && mem.load(ControlWord::ReadIndex) == old;
+        Ok(WriteOutcome { signal })
+    }
+
+    /// Asks the consumer to signal once `size` bytes are free (zero: stop
+    /// asking). Meaningful if this side set
+    /// [`RING_FEATURE_PENDING_SEND_SIZE`].
+    pub fn set_pending_send_size<M: RingMem>(&self, mem: &M, size: u32) {
+        mem.store(ControlWord::PendingSendSize, size);
+        mem.fence();
+    }
+}
+
+/// A packet copied out of the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketInfo {
+    /// Bytes copied (`len8 * 8`): descriptor, headers and payload.
+    pub len: usize,
+    /// The descriptor, as checked.
+    pub desc: VmPacketDescriptor,
+}
+
+/// The consuming end of a ring.
+///
+/// Reads are batched: [`RingConsumer::read_packet`] copies packets out and
+/// advances a private index; [`RingConsumer::commit`] publishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingConsumer {
+    size: u32,
+    /// The published read index.
+    read: u32,
+    /// The private read index: the end of the packets copied so far.
+    next: u32,
+    dead: Option<Corruption>,
+}
+
+impl RingConsumer {
+    /// Attaches to a ring, taking over its current read index.
+    pub fn new<M: RingMem>(mem: &M) -> Result<Self, RingError> {
+        let size = ring_size(mem)?;
+        let read = mem.load(ControlWord::ReadIndex);
+        if !index_ok(read, size) {
+            return Err(RingError::Corrupt(Corruption::ReadIndex(read)));
+        }
+        Ok(Self {
+            size,
+            read,
+            next: read,
+            dead: None,
+        })
+    }
+
+    /// The corruption that killed this end, if any.
+    pub fn dead(&self) -> Option<Corruption> {
+        self.dead
+    }
+
+    fn fail(&mut self, c: Corruption) -> RingError {
+        self.dead = Some(c);
+        RingError::Corrupt(c)
+    }
+
+    fn write_index<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
+        }
+        let write = mem.load(ControlWord::WriteIndex);
+        if !index_ok(write, self.size) {
+            return Err(self.fail(Corruption::WriteIndex(write)));
+        }
+        Ok(write)
+    }
+
+    /// Bytes written by the producer and not yet copied out.
+    pub fn available<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
+        let write = self.write_index(mem)?;
+        Ok(distance(self.next, write, self.size))
+    }
+
+    /// Copies the next packet into `buf` and advances the private read
+    /// index past it and its trailer. Returns `None` if the ring is empty.
+    ///
+    /// The descriptor is checked (lengths aligned, in order, inside the
+    /// written bytes), the packet is copied, and the copy's descriptor must
+    /// equal the checked one. If `buf` is too small nothing is consumed.
+    pub fn read_packet<M: RingMem>(
+        &mut self,
+        mem: &M,
+        buf: &mut [u8],
+    ) -> Result<Option<PacketInfo>, RingError> {
+        let write = self.write_index(mem)?;
+        let avail = distance(self.next, write, self.size);
+        if avail == 0 {
+            return Ok(None);
+        }
+        if avail < MIN_PACKET_SIZE + TRAILER_SIZE {
+            return Err(self.fail(Corruption::Truncated(avail)));
+        }
+        let mut raw = [0u8; VmPacketDescriptor::SIZE];
+        read_wrapped(mem, self.next, self.size, &mut raw);
+        let desc = VmPacketDescriptor::read_from(&raw)
+            .ok_or(RingError::Corrupt(Corruption::Truncated(avail)))?;
+        let len = u32::from(desc.len8) * 8;
+        let off = u32::from(desc.offset8) * 8;
+        let bad = Corruption::Descriptor {
+            offset8: desc.offset8,
+            len8: desc.len8,
+        };
+        // `len + TRAILER_SIZE` cannot overflow: `len` is below 2^19.
+        if len < MIN_PACKET_SIZE || off < MIN_PACKET_SIZE || off > len || len + TRAILER_SIZE > avail
+        {
+            return Err(self.fail(bad));
+        }
+        let n = len as usize;
+        let dst = match buf.get_mut(..n) {
+            Some(d) => d,
+            None => return Err(RingError::BufferTooSmall { needed: n }),
+        };
+        read_wrapped(mem, self.next, self.size, dst);
+        if VmPacketDescriptor::read_from(dst) != Some(desc) {
+            return Err(self.fail(bad));
+        }
+        self.next = advance(self.next, len + TRAILER_SIZE, self.size);
+        Ok(Some(PacketInfo { len: n, desc }))
+    }
+
+    /// Publishes the private read index and tells whether to signal the
+    /// producer, as Linux's `hv_pkt_iter_close` decides it: only if the
+    /// producer announced a pending send size (and the feature bit) and
+    /// this commit moved the free space from "not enough" to "enough".
+    pub fn commit<M: RingMem>(&mut self, mem: &M) -> Result<bool, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
+        }
+        let start = self.read;
+        mem.fence();
+        mem.store(ControlWord::ReadIndex, self.next);
+        self.read = self.next;
+        if mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE == 0 {
+            return Ok(false);
+        }
+        mem.fence();
+        let pending = mem.load(ControlWord::PendingSendSize);
+        if pending == 0 {
+            return Ok(false);
+        }
+        let write = self.write_index(mem)?;
+        let free_now = free_bytes(write, self.read, self.size);
+        let freed = distance(start, self.read, self.size);
+        // Enough space before this commit: the producer was not blocked.
+        if free_now.wrapping_sub(freed) > pending {
+            return Ok(false);
+        }
+        // Still not enough space.
+        if free_now <= pending {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Masks the producer's interrupts while a batch is read.
+    pub fn begin_batch<M: RingMem>(&self, mem: &M) {
+        mem.store(ControlWord::InterruptMask, 1);
+        mem.fence();
+    }
+
+    /// Unmasks interrupts and tells whether more data arrived meanwhile (in
+    /// which case the caller reads another batch).
+    pub fn end_batch<M: RingMem>(&mut self, mem: &M) -> Result<bool, RingError> {
+        mem.store(ControlWord::InterruptMask, 0);
+        mem.fence();
+        Ok(self.available(mem)? != 0)
+    }
+}
+
+/// A [`RingMem`] over plain memory viewed as cells: for tests, fuzzing and
+/// single-threaded simulations. Fences are no-ops.
+pub struct CellRingMem<'a> {
+    control: &'a [Cell<u8>],
+    data: &'a [Cell<u8>],
+}
+
+impl<'a> CellRingMem<'a> {
+    /// A ring whose control page is `control` (at least 68 bytes) and whose
+    /// data area is `data`.
+    pub fn new(control: &'a [Cell<u8>], data: &'a [Cell<u8>]) -> Self {
+        Self { control, data }
+    }
+}
+
+impl RingMem for CellRingMem<'_> {
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn load(&self, word: ControlWord) -> u32 {
+        let o = word.offset();
+        let mut b = [0u8; 4];
+        for (i, v) in b.iter_mut().enumerate() {
+            *v = self.control.get(o + i).map_or(0, Cell::get);
+        }
+        u32::from_le_bytes(b)
+    }
+
+    fn store(&self, word: ControlWord, value: u32) {
+        let o = word.offset();
+        for (i, v) in value.to_le_bytes().iter().enumerate() {
+            if let Some(c) = self.control.get(o + i) {
+                c.set(*v);
+            }
+        }
+    }
+
+    fn fence(&self) {}
+
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        for (i, v) in buf.iter_mut().enumerate() {
+            *v = off
+                .checked_add(i)
+                .and_then(|j| self.data.get(j))
+                .map_or(0, Cell::get);
+        }
+    }
+
+    fn write(&self, off: usize, buf: &[u8]) {
+        for (i, v) in buf.iter().enumerate() {
+            if let Some(c) = off.checked_add(i).and_then(|j| self.data.get(j)) {
+                c.set(*v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::wire::packet::PacketType;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    pub(crate) struct Ring {
+        pub control: Vec<Cell<u8>>,
+        pub data: Vec<Cell<u8>>,
+    }
+
+    impl Ring {
+        pub fn new(size: usize) -> Self {
+            Self {
+                control: (0..4096).map(|_| Cell::new(0)).collect(),
+                data: (0..size).map(|_| Cell::new(0)).collect(),
+            }
+        }
+
+        pub fn mem(&self) -> CellRingMem<'_> {
+            CellRingMem::new(&self.control, &self.data)
+        }
+    }
+
+    pub(crate) fn packet(payload_words: usize, tag: u8) -> Vec<u8> {
+        let len = 16 + payload_words * 8;
+        let mut p = vec![tag; len];
+        let d = VmPacketDescriptor {
+            ptype: PacketType::DATA_INBAND,
+            offset8: 2,
+            len8: (len / 8) as u16,
+            flags: 0,
+            trans_id: u64::from(tag),
+        };
+        d.write_to(&mut p).unwrap();
+        p
+    }
+
+    #[test]
+    fn write_read_wrap() {
+        let r = Ring::new(256);
+        let m = r.mem();
+        init_control(&m, RING_FEATURE_PENDING_SEND_SIZE);
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let mut buf = [0u8; 256];
+        for round in 0..50u8 {
+            let p = packet(usize::from(round % 7), round);
+            let (a, b) = p.split_at(10);
+            tx.write(&m, &[a, b]).unwrap();
+            let info = rx.read_packet(&m, &mut buf).unwrap().unwrap();
+            assert_eq!(&buf[..info.len], &p[..]);
+            assert_eq!(info.desc.trans_id, u64::from(round));
+            assert_eq!(rx.read_packet(&m, &mut buf), Ok(None));
+            rx.commit(&m).unwrap();
+        }
+    }
+
+    #[test]
+    fn trailer_holds_start_offset() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        tx.write(&m, &[&packet(1, 1)]).unwrap();
+        tx.write(&m, &[&packet(1, 2)]).unwrap();
+        let mut t = [0u8; 8];
+        m.read(32 + 24, &mut t);
+        assert_eq!(u64::from_le_bytes(t), 32u64 << 32);
+        assert_eq!(m.load(ControlWord::WriteIndex), 64);
+    }
+
+    #[test]
+    fn full_and_never_completely_full() {
+        let r = Ring::new(64);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        // 24 + 8 = 32 bytes each: the second would fill the ring exactly.
+        tx.write(&m, &[&packet(1, 1)]).unwrap();
+        assert_eq!(
+            tx.write(&m, &[&packet(1, 2)]),
+            Err(RingError::Full {
+                needed: 32,
+                available: 32
+            })
+        );
+        assert_eq!(
+            tx.write(&m, &[&[0u8; 12]]),
+            Err(RingError::BadPacketLength(12))
+        );
+        assert_eq!(tx.write(&m, &[]), Err(RingError::BadPacketLength(0)));
+    }
+
+    #[test]
+    fn signal_on_write() {
+        let r = Ring::new(256);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        assert!(tx.write(&m, &[&packet(0, 1)]).unwrap().signal);
+        // Not empty before: no signal.
+        assert!(!tx.write(&m, &[&packet(0, 2)]).unwrap().signal);
+        let mut buf = [0u8; 64];
+        while rx.read_packet(&m, &mut buf).unwrap().is_some() {}
+        rx.commit(&m).unwrap();
+        // Masked: no signal.
+        rx.begin_batch(&m);
+        assert!(!tx.write(&m, &[&packet(0, 3)]).unwrap().signal);
+        assert!(rx.end_batch(&m).unwrap());
+    }
+
+    #[test]
+    fn signal_on_read_with_pending_send_size() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        init_control(&m, RING_FEATURE_PENDING_SEND_SIZE);
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let mut buf = [0u8; 128];
+        // Three 32-byte packets: 96 used, 32 free.
+        for i in 0..3 {
+            tx.write(&m, &[&packet(1, i)]).unwrap();
+        }
+        assert!(matches!(
+            tx.write(&m, &[&packet(1, 9)]),
+            Err(RingError::Full { .. })
+        ));
+        tx.set_pending_send_size(&m, 40);
+        // Freeing 32 bytes: 64 free > 40, and 32 free before was not enough.
+        rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        assert!(rx.commit(&m).unwrap());
+        // Freeing more: already enough before, no signal.
+        rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        assert!(!rx.commit(&m).unwrap());
+        // Without the feature bit, never.
+        m.store(ControlWord::FeatureBits, 0);
+        rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        assert!(!rx.commit(&m).unwrap());
+    }
+
+    #[test]
+    fn corrupt_indices() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        tx.write(&m, &[&packet(0, 1)]).unwrap();
+        m.store(ControlWord::WriteIndex, 130);
+        let mut buf = [0u8; 128];
+        assert_eq!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(Corruption::WriteIndex(130)))
+        );
+        // Dead stays dead.
+        m.store(ControlWord::WriteIndex, 24);
+        assert!(matches!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(_))
+        ));
+        m.store(ControlWord::ReadIndex, 4);
+        assert_eq!(
+            tx.write(&m, &[&packet(0, 2)]),
+            Err(RingError::Corrupt(Corruption::ReadIndex(4)))
+        );
+    }
+
+    #[test]
+    fn corrupt_descriptor() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        tx.write(&m, &[&packet(0, 1)]).unwrap();
+        let mut buf = [0u8; 128];
+        // len8 larger than what was written.
+        m.write(4, &10u16.to_le_bytes());
+        let mut rx = RingConsumer::new(&m).unwrap();
+        assert!(matches!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(Corruption::Descriptor { .. }))
+        ));
+        // offset8 past len8.
+        m.write(4, &2u16.to_le_bytes());
+        m.write(2, &3u16.to_le_bytes());
+        let mut rx = RingConsumer::new(&m).unwrap();
+        assert!(matches!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(Corruption::Descriptor { .. }))
+        ));
+        // A write index that leaves less than a packet.
+        m.store(ControlWord::WriteIndex, 8);
+        let mut rx = RingConsumer::new(&m).unwrap();
+        assert_eq!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(Corruption::Truncated(8)))
+        );
+    }
+
+    #[test]
+    fn small_buffer_consumes_nothing() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        tx.write(&m, &[&packet(2, 1)]).unwrap();
+        let mut small = [0u8; 16];
+        assert_eq!(
+            rx.read_packet(&m, &mut small),
+            Err(RingError::BufferTooSmall { needed: 32 })
+        );
+        let mut buf = [0u8; 32];
+        assert!(rx.read_packet(&m, &mut buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn bad_sizes() {
+        let r = Ring::new(100);
+        assert_eq!(
+            RingProducer::new(&r.mem()),
+            Err(RingError::BadRingSize(100))
+        );
+        let r = Ring::new(0);
+        assert_eq!(RingConsumer::new(&r.mem()), Err(RingError::BadRingSize(0)));
+    }
+}
