@@ -17,6 +17,7 @@
 #[macro_use]
 pub mod wire;
 
+pub mod gpadl;
 pub mod ivshmem;
 pub mod message;
 pub mod ring;
