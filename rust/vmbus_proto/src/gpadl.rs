@@ -194,13 +194,13 @@ pub struct GpadlAssembly {
 impl GpadlAssembly {
     /// Starts from a decoded `GPADL_HEADER`; returns the assembly and the
     /// words of `data` to keep.
-    pub fn start<'d>(
+    pub fn start(
         relid: Relid,
         gpadl: GpadlId,
         range_buflen: u16,
         rangecount: u16,
-        data: &'d [u64],
-    ) -> Result<(Self, &'d [u64]), GpadlError> {
+        data: &[u64],
+    ) -> Result<(Self, &[u64]), GpadlError> {
         let total_words = usize::from(range_buflen) / 8;
         if data.len() > total_words || rangecount == 0 {
             return Err(GpadlError::BadLength);

@@ -20,6 +20,7 @@ pub mod wire;
 pub mod gpadl;
 pub mod ivshmem;
 pub mod message;
+pub mod packet;
 pub mod ring;
 pub mod types;
 pub mod version;
