@@ -17,6 +17,8 @@
 #[macro_use]
 pub mod wire;
 
+pub mod channel;
+pub mod connection;
 pub mod gpadl;
 pub mod ivshmem;
 pub mod message;

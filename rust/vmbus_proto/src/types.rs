@@ -196,3 +196,56 @@ mod tests {
         assert!(GpadlId::new(0).is_none());
     }
 }
+
+/// Up to `N` actions produced by one state machine step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actions<T: Copy, const N: usize> {
+    len: usize,
+    items: [Option<T>; N],
+}
+
+impl<T: Copy, const N: usize> Actions<T, N> {
+    /// No actions.
+    pub const fn none() -> Self {
+        Self {
+            len: 0,
+            items: [None; N],
+        }
+    }
+
+    /// One action.
+    pub fn one(a: T) -> Self {
+        let mut s = Self::none();
+        s.push(a);
+        s
+    }
+
+    /// Appends an action; the state machines never push more than `N`,
+    /// and an extra one is dropped rather than panicking.
+    pub fn push(&mut self, a: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = Some(a);
+            self.len += 1;
+        }
+    }
+
+    /// The number of actions.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The actions, in order.
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.items.iter().take(self.len).filter_map(|a| *a)
+    }
+
+    /// The action at `i`.
+    pub fn get(&self, i: usize) -> Option<T> {
+        self.items.get(i).copied().flatten()
+    }
+}

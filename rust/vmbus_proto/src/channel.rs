@@ -1,0 +1,733 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The channel state machine: open, close, rescind, suspend and resume.
+//!
+//! ```text
+//! Offered/Closed --Open--> Opening(gpadl) --GpadlCreated--> Opening(open)
+//!     --OpenResult(0)--> Open --Close--> Closing --GpadlTorndown--> Closed
+//! any state --Rescind--> Rescinded --Release--> Released
+//! Offered/Closed --Suspend--> Suspended --Reoffer--> Offered
+//! ```
+//!
+//! Opening first creates the ring buffer GPADL (the caller sends the
+//! messages of [`super::gpadl::GpadlMessages`] when asked by
+//! [`ChannelAction::SendRingGpadl`]), then posts `OPEN_CHANNEL`. Closing
+//! posts `CLOSE_CHANNEL` and tears the ring GPADL down; the ring memory
+//! belongs to the host until `GPADL_TORNDOWN`. Rescind is a state, reachable
+//! from every other state but itself and [`ChannelState::Released`].
+//!
+//! ```
+//! use vmbus_proto::channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams};
+//! use vmbus_proto::message::HostMessage;
+//! use vmbus_proto::types::{GpadlId, Relid};
+//!
+//! # let offer = vmbus_proto::channel::tests_support::offer(Relid::new(5).unwrap());
+//! let s = ChannelState::offered(&offer);
+//! let params = OpenParams::new(1, GpadlId::new(7).unwrap(), 0, 4);
+//! let (s, a) = s.on_event(ChannelEvent::Open(params)).unwrap();
+//! assert_eq!(a.get(0), Some(ChannelAction::SendRingGpadl(GpadlId::new(7).unwrap())));
+//! let relid = Relid::new(5).unwrap();
+//! let gpadl = GpadlId::new(7).unwrap();
+//! let (s, _) = s
+//!     .on_event(ChannelEvent::Host(HostMessage::GpadlCreated { relid, gpadl, status: 0 }))
+//!     .unwrap();
+//! let (s, a) = s
+//!     .on_event(ChannelEvent::Host(HostMessage::OpenResult { relid, open_id: 1, status: 0 }))
+//!     .unwrap();
+//! assert_eq!(a.get(0), Some(ChannelAction::Opened));
+//! assert!(matches!(s, ChannelState::Open { .. }));
+//! ```
+
+use super::message::{GuestMessage, HostMessage, Offer, OpenRequest};
+use super::types::{Actions, GpadlId, MonitorId, Relid};
+use super::wire::channel_msg::{MessageType, MAX_USER_DEFINED_BYTES};
+use super::wire::Guid;
+
+/// What the guest keeps of an offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The relid.
+    pub relid: Relid,
+    /// The device class.
+    pub if_type: Guid,
+    /// The device instance.
+    pub if_instance: Guid,
+    /// The sub-channel index; zero for a primary channel.
+    pub sub_channel_index: u16,
+    /// The connection id to signal on.
+    pub connection_id: u32,
+    /// The monitor id, if monitored.
+    pub monitor_id: Option<MonitorId>,
+    /// Whether the channel has a dedicated interrupt.
+    pub dedicated_interrupt: bool,
+}
+
+impl ChannelInfo {
+    /// Extracts the channel information of an offer.
+    pub fn from_offer(o: &Offer) -> Self {
+        Self {
+            relid: o.relid,
+            if_type: o.if_type(),
+            if_instance: o.if_instance(),
+            sub_channel_index: o.sub_channel_index(),
+            connection_id: o.connection_id,
+            monitor_id: o.monitor_id,
+            dedicated_interrupt: o.dedicated_interrupt,
+        }
+    }
+}
+
+/// Parameters of an open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenParams {
+    /// The open id (echoed in the result).
+    pub open_id: u32,
+    /// The ring buffer GPADL.
+    pub ring_gpadl: GpadlId,
+    /// The virtual processor to interrupt.
+    pub target_vp: u32,
+    /// Page offset of the host → guest ring in the GPADL.
+    pub downstream_page_offset: u32,
+    /// User data for the host endpoint.
+    pub user_data: [u8; MAX_USER_DEFINED_BYTES],
+}
+
+impl OpenParams {
+    /// Parameters with empty user data.
+    pub const fn new(
+        open_id: u32,
+        ring_gpadl: GpadlId,
+        target_vp: u32,
+        downstream_page_offset: u32,
+    ) -> Self {
+        Self {
+            open_id,
+            ring_gpadl,
+            target_vp,
+            downstream_page_offset,
+            user_data: [0; MAX_USER_DEFINED_BYTES],
+        }
+    }
+}
+
+/// Where an open stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenPhase {
+    /// Waiting for the ring GPADL to be created.
+    Gpadl,
+    /// Waiting for `OPEN_CHANNEL_RESULT`.
+    Open,
+}
+
+/// A channel's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Offered, never opened.
+    Offered(ChannelInfo),
+    /// Opening.
+    Opening {
+        /// The channel.
+        info: ChannelInfo,
+        /// The open parameters.
+        params: OpenParams,
+        /// Where the open stands.
+        phase: OpenPhase,
+    },
+    /// Open.
+    Open {
+        /// The channel.
+        info: ChannelInfo,
+        /// The ring GPADL.
+        ring_gpadl: GpadlId,
+        /// The target virtual processor.
+        target_vp: u32,
+    },
+    /// Close posted, ring GPADL teardown posted; waiting for
+    /// `GPADL_TORNDOWN`.
+    Closing {
+        /// The channel.
+        info: ChannelInfo,
+        /// The ring GPADL being torn down.
+        ring_gpadl: GpadlId,
+    },
+    /// Closed; may be opened again.
+    Closed(ChannelInfo),
+    /// The host withdrew the offer; the guest finishes with it and releases
+    /// the relid.
+    Rescinded {
+        /// The channel.
+        info: ChannelInfo,
+        /// A ring GPADL still to tear down, if any.
+        ring_gpadl: Option<GpadlId>,
+    },
+    /// The relid was released; the channel is gone.
+    Released,
+    /// Closed for suspend; waits for the host's offer after resume.
+    Suspended(ChannelInfo),
+}
+
+/// Events for a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// The driver opens the channel.
+    Open(OpenParams),
+    /// The driver closes the channel.
+    Close,
+    /// A message from the host about this channel (or its GPADL).
+    Host(HostMessage),
+    /// The driver is done with a rescinded channel.
+    Release,
+    /// The system suspends.
+    Suspend,
+    /// The host's offer after resume.
+    Reoffer(Offer),
+    /// The driver moves the channel's interrupt.
+    Modify {
+        /// The new target virtual processor.
+        target_vp: u32,
+    },
+}
+
+/// What the caller must do after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// Post a message.
+    Post(GuestMessage),
+    /// Send the ring GPADL's header and body messages.
+    SendRingGpadl(GpadlId),
+    /// The channel is open.
+    Opened,
+    /// The open failed; the ring GPADL is being torn down.
+    OpenFailed(u32),
+    /// The ring GPADL could not be created; its memory is the guest's.
+    GpadlFailed(u32),
+    /// The channel is closed and its ring memory is the guest's again.
+    Closed,
+    /// The channel was rescinded: tell the driver.
+    Rescinded,
+    /// The relid is released; forget the channel.
+    Released,
+    /// The channel is back after resume, maybe with a new relid.
+    Resumed(ChannelInfo),
+    /// The host answered a modify request.
+    Modified(u32),
+}
+
+/// The state names, for errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelStateName {
+    /// [`ChannelState::Offered`].
+    Offered,
+    /// [`ChannelState::Opening`].
+    Opening,
+    /// [`ChannelState::Open`].
+    Open,
+    /// [`ChannelState::Closing`].
+    Closing,
+    /// [`ChannelState::Closed`].
+    Closed,
+    /// [`ChannelState::Rescinded`].
+    Rescinded,
+    /// [`ChannelState::Released`].
+    Released,
+    /// [`ChannelState::Suspended`].
+    Suspended,
+}
+
+/// Channel errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelError {
+    /// The event is not valid in this state.
+    InvalidEvent(ChannelStateName),
+    /// The host sent a message that is not valid in this state.
+    UnexpectedMessage(ChannelStateName, MessageType),
+    /// The message names another channel.
+    WrongRelid(u32),
+    /// The message names another GPADL.
+    WrongGpadl(u32),
+    /// The open result has another open id.
+    WrongOpenId(u32),
+    /// The re-offer after resume is for another device.
+    WrongDevice,
+}
+
+/// The actions of one step.
+pub type ChannelActions = Actions<ChannelAction, 3>;
+
+impl ChannelState {
+    /// The state of a newly offered channel.
+    pub fn offered(o: &Offer) -> Self {
+        Self::Offered(ChannelInfo::from_offer(o))
+    }
+
+    /// The state's name.
+    pub fn name(&self) -> ChannelStateName {
+        match self {
+            Self::Offered(_) => ChannelStateName::Offered,
+            Self::Opening { .. } => ChannelStateName::Opening,
+            Self::Open { .. } => ChannelStateName::Open,
+            Self::Closing { .. } => ChannelStateName::Closing,
+            Self::Closed(_) => ChannelStateName::Closed,
+            Self::Rescinded { .. } => ChannelStateName::Rescinded,
+            Self::Released => ChannelStateName::Released,
+            Self::Suspended(_) => ChannelStateName::Suspended,
+        }
+    }
+
+    /// The channel information, unless released.
+    pub fn info(&self) -> Option<ChannelInfo> {
+        match *self {
+            Self::Offered(i) | Self::Closed(i) | Self::Suspended(i) => Some(i),
+            Self::Opening { info, .. }
+            | Self::Open { info, .. }
+            | Self::Closing { info, .. }
+            | Self::Rescinded { info, .. } => Some(info),
+            Self::Released => None,
+        }
+    }
+
+    /// Whether packets may flow.
+    pub fn is_open(&self) -> bool {
+        matches!(self, Self::Open { .. })
+    }
+
+    /// Applies an event.
+    pub fn on_event(self, ev: ChannelEvent) -> Result<(Self, ChannelActions), ChannelError> {
+        let name = self.name();
+        if let ChannelEvent::Host(m) = ev {
+            if let Some(r) = m.relid() {
+                if self.info().is_some_and(|i| i.relid != r) {
+                    return Err(ChannelError::WrongRelid(r.get()));
+                }
+            }
+            if let HostMessage::Rescind { .. } = m {
+                return self.rescind();
+            }
+        }
+        match (self, ev) {
+            (Self::Offered(info) | Self::Closed(info), ChannelEvent::Open(params)) => Ok((
+                Self::Opening {
+                    info,
+                    params,
+                    phase: OpenPhase::Gpadl,
+                },
+                Actions::one(ChannelAction::SendRingGpadl(params.ring_gpadl)),
+            )),
+            (
+                Self::Opening {
+                    info,
+                    params,
+                    phase: OpenPhase::Gpadl,
+                },
+                ChannelEvent::Host(HostMessage::GpadlCreated { gpadl, status, .. }),
+            ) => {
+                if gpadl != params.ring_gpadl {
+                    return Err(ChannelError::WrongGpadl(gpadl.get()));
+                }
+                if status != 0 {
+                    return Ok((
+                        Self::Closed(info),
+                        Actions::one(ChannelAction::GpadlFailed(status)),
+                    ));
+                }
+                let open = GuestMessage::OpenChannel(OpenRequest {
+                    relid: info.relid,
+                    open_id: params.open_id,
+                    ring_gpadl: params.ring_gpadl,
+                    target_vp: params.target_vp,
+                    downstream_page_offset: params.downstream_page_offset,
+                    user_data: params.user_data,
+                });
+                Ok((
+                    Self::Opening {
+                        info,
+                        params,
+                        phase: OpenPhase::Open,
+                    },
+                    Actions::one(ChannelAction::Post(open)),
+                ))
+            }
+            (
+                Self::Opening {
+                    info,
+                    params,
+                    phase: OpenPhase::Open,
+                },
+                ChannelEvent::Host(HostMessage::OpenResult {
+                    open_id, status, ..
+                }),
+            ) => {
+                if open_id != params.open_id {
+                    return Err(ChannelError::WrongOpenId(open_id));
+                }
+                if status == 0 {
+                    return Ok((
+                        Self::Open {
+                            info,
+                            ring_gpadl: params.ring_gpadl,
+                            target_vp: params.target_vp,
+                        },
+                        Actions::one(ChannelAction::Opened),
+                    ));
+                }
+                let mut a = Actions::one(ChannelAction::OpenFailed(status));
+                a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                    relid: info.relid,
+                    gpadl: params.ring_gpadl,
+                }));
+                Ok((
+                    Self::Closing {
+                        info,
+                        ring_gpadl: params.ring_gpadl,
+                    },
+                    a,
+                ))
+            }
+            (
+                Self::Open {
+                    info, ring_gpadl, ..
+                },
+                ChannelEvent::Close,
+            ) => {
+                let mut a = Actions::one(ChannelAction::Post(GuestMessage::CloseChannel {
+                    relid: info.relid,
+                }));
+                a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                    relid: info.relid,
+                    gpadl: ring_gpadl,
+                }));
+                Ok((Self::Closing { info, ring_gpadl }, a))
+            }
+            (
+                Self::Open {
+                    info, ring_gpadl, ..
+                },
+                ChannelEvent::Modify { target_vp },
+            ) => Ok((
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    target_vp,
+                },
+                Actions::one(ChannelAction::Post(GuestMessage::ModifyChannel {
+                    relid: info.relid,
+                    target_vp,
+                })),
+            )),
+            (
+                s @ Self::Open { .. },
+                ChannelEvent::Host(HostMessage::ModifyChannelResponse { status, .. }),
+            ) => Ok((s, Actions::one(ChannelAction::Modified(status)))),
+            (
+                Self::Closing { info, ring_gpadl },
+                ChannelEvent::Host(HostMessage::GpadlTorndown { gpadl }),
+            ) => {
+                if gpadl != ring_gpadl {
+                    return Err(ChannelError::WrongGpadl(gpadl.get()));
+                }
+                Ok((Self::Closed(info), Actions::one(ChannelAction::Closed)))
+            }
+            (Self::Rescinded { info, ring_gpadl }, ChannelEvent::Release) => {
+                let mut a = Actions::none();
+                if let Some(gpadl) = ring_gpadl {
+                    a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                        relid: info.relid,
+                        gpadl,
+                    }));
+                }
+                a.push(ChannelAction::Post(GuestMessage::RelidReleased {
+                    relid: info.relid,
+                }));
+                a.push(ChannelAction::Released);
+                Ok((Self::Released, a))
+            }
+            // Answers that were in flight when the offer was rescinded.
+            (s @ Self::Rescinded { .. }, ChannelEvent::Host(_)) => Ok((s, Actions::none())),
+            (Self::Offered(info) | Self::Closed(info), ChannelEvent::Suspend) => {
+                Ok((Self::Suspended(info), Actions::none()))
+            }
+            (Self::Suspended(old), ChannelEvent::Reoffer(o)) => {
+                let info = ChannelInfo::from_offer(&o);
+                if info.if_type != old.if_type
+                    || info.if_instance != old.if_instance
+                    || info.sub_channel_index != old.sub_channel_index
+                {
+                    return Err(ChannelError::WrongDevice);
+                }
+                Ok((
+                    Self::Offered(info),
+                    Actions::one(ChannelAction::Resumed(info)),
+                ))
+            }
+            (_, ChannelEvent::Host(m)) => Err(ChannelError::UnexpectedMessage(name, m.msgtype())),
+            _ => Err(ChannelError::InvalidEvent(name)),
+        }
+    }
+
+    /// The host rescinded the offer.
+    fn rescind(self) -> Result<(Self, ChannelActions), ChannelError> {
+        let (info, ring_gpadl) = match self {
+            Self::Offered(i) | Self::Closed(i) | Self::Suspended(i) => (i, None),
+            Self::Opening {
+                info,
+                params,
+                phase,
+            } => (
+                info,
+                match phase {
+                    OpenPhase::Gpadl => None,
+                    OpenPhase::Open => Some(params.ring_gpadl),
+                },
+            ),
+            Self::Open {
+                info, ring_gpadl, ..
+            } => (info, Some(ring_gpadl)),
+            Self::Closing { info, .. } => (info, None),
+            Self::Rescinded { .. } | Self::Released => {
+                return Err(ChannelError::UnexpectedMessage(
+                    self.name(),
+                    MessageType::RESCIND_CHANNEL_OFFER,
+                ))
+            }
+        };
+        Ok((
+            Self::Rescinded { info, ring_gpadl },
+            Actions::one(ChannelAction::Rescinded),
+        ))
+    }
+}
+
+/// Helpers for examples and tests.
+#[doc(hidden)]
+pub mod tests_support {
+    use super::super::message::Offer;
+    use super::super::types::Relid;
+    use super::super::wire::channel_msg::ChannelOffer;
+    use super::super::wire::{Guid, Wire};
+
+    /// An offer of a made-up device with relid `relid`.
+    pub fn offer(relid: Relid) -> Offer {
+        let mut offer = ChannelOffer::zeroed();
+        offer.if_type = Guid([0x11; 16]);
+        offer.if_instance = Guid([0x22; 16]);
+        Offer {
+            offer,
+            relid,
+            monitor_id: None,
+            dedicated_interrupt: false,
+            connection_id: 0x2000 + relid.get(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support;
+
+    fn offer(v: u32) -> Offer {
+        tests_support::offer(Relid::new(v).unwrap())
+    }
+    use super::*;
+
+    fn r(v: u32) -> Relid {
+        Relid::new(v).unwrap()
+    }
+    fn g(v: u32) -> GpadlId {
+        GpadlId::new(v).unwrap()
+    }
+    fn host(m: HostMessage) -> ChannelEvent {
+        ChannelEvent::Host(m)
+    }
+
+    fn open(relid: u32) -> ChannelState {
+        let s = ChannelState::offered(&offer(relid));
+        let (s, _) = s
+            .on_event(ChannelEvent::Open(OpenParams::new(3, g(9), 1, 4)))
+            .unwrap();
+        let (s, a) = s
+            .on_event(host(HostMessage::GpadlCreated {
+                relid: r(relid),
+                gpadl: g(9),
+                status: 0,
+            }))
+            .unwrap();
+        assert!(matches!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::OpenChannel(_)))
+        ));
+        let (s, _) = s
+            .on_event(host(HostMessage::OpenResult {
+                relid: r(relid),
+                open_id: 3,
+                status: 0,
+            }))
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn open_close_reopen() {
+        let s = open(5);
+        assert!(s.is_open());
+        let (s, a) = s.on_event(ChannelEvent::Close).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            a.get(1),
+            Some(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                relid: r(5),
+                gpadl: g(9)
+            }))
+        );
+        assert_eq!(
+            s.on_event(host(HostMessage::GpadlTorndown { gpadl: g(8) })),
+            Err(ChannelError::WrongGpadl(8))
+        );
+        let (s, a) = s
+            .on_event(host(HostMessage::GpadlTorndown { gpadl: g(9) }))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::Closed));
+        assert!(s
+            .on_event(ChannelEvent::Open(OpenParams::new(4, g(10), 0, 4)))
+            .is_ok());
+    }
+
+    #[test]
+    fn open_failures() {
+        let s = ChannelState::offered(&offer(5));
+        let (s, _) = s
+            .on_event(ChannelEvent::Open(OpenParams::new(3, g(9), 1, 4)))
+            .unwrap();
+        assert_eq!(
+            s.on_event(host(HostMessage::GpadlCreated {
+                relid: r(6),
+                gpadl: g(9),
+                status: 0
+            })),
+            Err(ChannelError::WrongRelid(6))
+        );
+        let (c, a) = s
+            .on_event(host(HostMessage::GpadlCreated {
+                relid: r(5),
+                gpadl: g(9),
+                status: 1,
+            }))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::GpadlFailed(1)));
+        assert_eq!(c.name(), ChannelStateName::Closed);
+        let (s, _) = s
+            .on_event(host(HostMessage::GpadlCreated {
+                relid: r(5),
+                gpadl: g(9),
+                status: 0,
+            }))
+            .unwrap();
+        assert_eq!(
+            s.on_event(host(HostMessage::OpenResult {
+                relid: r(5),
+                open_id: 4,
+                status: 0
+            })),
+            Err(ChannelError::WrongOpenId(4))
+        );
+        let (s, a) = s
+            .on_event(host(HostMessage::OpenResult {
+                relid: r(5),
+                open_id: 3,
+                status: 0xc000_0001,
+            }))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::OpenFailed(0xc000_0001)));
+        assert_eq!(s.name(), ChannelStateName::Closing);
+    }
+
+    #[test]
+    fn rescind_from_every_state() {
+        let rescind = host(HostMessage::Rescind { relid: r(5) });
+        let opened = open(5);
+        let (closing, _) = opened.on_event(ChannelEvent::Close).unwrap();
+        let offered = ChannelState::offered(&offer(5));
+        let (opening, _) = offered
+            .on_event(ChannelEvent::Open(OpenParams::new(1, g(2), 0, 4)))
+            .unwrap();
+        let (suspended, _) = offered.on_event(ChannelEvent::Suspend).unwrap();
+        for (s, teardown) in [
+            (offered, false),
+            (opening, false),
+            (opened, true),
+            (closing, false),
+            (suspended, false),
+        ] {
+            let (s, a) = s.on_event(rescind).unwrap();
+            assert_eq!(a.get(0), Some(ChannelAction::Rescinded));
+            assert_eq!(
+                s.on_event(rescind),
+                Err(ChannelError::UnexpectedMessage(
+                    ChannelStateName::Rescinded,
+                    MessageType::RESCIND_CHANNEL_OFFER
+                ))
+            );
+            assert_eq!(
+                s.on_event(ChannelEvent::Close),
+                Err(ChannelError::InvalidEvent(ChannelStateName::Rescinded))
+            );
+            let (s, a) = s.on_event(ChannelEvent::Release).unwrap();
+            assert_eq!(a.len(), if teardown { 3 } else { 2 });
+            assert_eq!(s, ChannelState::Released);
+            assert!(s.on_event(rescind).is_err());
+        }
+    }
+
+    #[test]
+    fn suspend_resume() {
+        let s = ChannelState::offered(&offer(5));
+        assert_eq!(
+            open(5).on_event(ChannelEvent::Suspend),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Open))
+        );
+        let (s, _) = s.on_event(ChannelEvent::Suspend).unwrap();
+        let mut other = offer(6);
+        other.offer.if_instance = Guid([0x33; 16]);
+        assert_eq!(
+            s.on_event(ChannelEvent::Reoffer(other)),
+            Err(ChannelError::WrongDevice)
+        );
+        let (s, a) = s.on_event(ChannelEvent::Reoffer(offer(6))).unwrap();
+        assert!(matches!(a.get(0), Some(ChannelAction::Resumed(i)) if i.relid == r(6)));
+        assert_eq!(s.info().unwrap().relid, r(6));
+    }
+
+    #[test]
+    fn modify_and_unexpected() {
+        let s = open(5);
+        let (s, a) = s.on_event(ChannelEvent::Modify { target_vp: 3 }).unwrap();
+        assert!(matches!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::ModifyChannel {
+                target_vp: 3,
+                ..
+            }))
+        ));
+        let (s, a) = s
+            .on_event(host(HostMessage::ModifyChannelResponse {
+                relid: r(5),
+                status: 0,
+            }))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::Modified(0)));
+        assert_eq!(
+            s.on_event(host(HostMessage::OpenResult {
+                relid: r(5),
+                open_id: 3,
+                status: 0
+            })),
+            Err(ChannelError::UnexpectedMessage(
+                ChannelStateName::Open,
+                MessageType::OPEN_CHANNEL_RESULT
+            ))
+        );
+        assert_eq!(
+            ChannelState::Released.on_event(ChannelEvent::Close),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Released))
+        );
+    }
+}

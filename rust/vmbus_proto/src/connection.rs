@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The connection state machine: version negotiation, offers, unload, and
+//! reconnection after resume.
+//!
+//! ```text
+//! Disconnected --Connect--> Contacting --VersionResponse(accepted)--> Connected
+//!      ^                        |  ^ rejected: next version              |
+//!      |                        +--+                                     |
+//!      +------UnloadResponse------ Unloading <-------Unload--------------+
+//! Suspended <--UnloadResponse-- Unloading <--Suspend-- Connected
+//! Suspended --Resume--> Contacting (the saved version only) --> Connected
+//! ```
+//!
+//! [`ConnectionState::on_event`] is total: an event that is invalid in the
+//! current state is a [`ConnectionError`], and since states are `Copy` the
+//! caller's state is unchanged by a failed step. Messages about channels
+//! and GPADLs are handed on as actions for the channel state machines.
+//!
+//! ```
+//! use vmbus_proto::connection::{ConnectionAction, ConnectionEvent, ConnectionState};
+//! use vmbus_proto::message::{HostMessage, VersionReply};
+//! use vmbus_proto::version::{ContactConfig, Version};
+//!
+//! let s = ConnectionState::Disconnected;
+//! let (s, a) = s.on_event(ConnectionEvent::Connect(ContactConfig::default())).unwrap();
+//! assert!(matches!(a.get(0), Some(ConnectionAction::Post { connection_id: 4, .. })));
+//! let reply = VersionReply { supported: true, connection_state: 0, msg_conn_id: 4,
+//!     supported_features: None };
+//! let (s, a) = s.on_event(ConnectionEvent::Host(HostMessage::VersionResponse(reply))).unwrap();
+//! assert!(matches!(s, ConnectionState::Connected { version: Version::V6_0, .. }));
+//! assert!(matches!(a.get(0), Some(ConnectionAction::Connected { .. })));
+//! ```
+
+use super::message::{GuestMessage, HostMessage, Offer};
+use super::types::{Actions, Relid};
+use super::version::{Attempt, ContactConfig, Negotiation, NegotiationError, Outcome, Version};
+use super::wire::channel_msg::MessageType;
+use super::wire::Guid;
+
+/// Where the initial offers stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffersPhase {
+    /// `REQUEST_OFFERS` not sent yet.
+    NotRequested,
+    /// Sent; offers are arriving.
+    Requested,
+    /// `ALL_OFFERS_DELIVERED` arrived.
+    AllDelivered,
+}
+
+/// The connection's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// No connection.
+    Disconnected,
+    /// `INITIATE_CONTACT` posted; waiting for the version response.
+    Contacting {
+        /// The configuration.
+        cfg: ContactConfig,
+        /// The attempt in flight.
+        attempt: Attempt,
+        /// Whether this reconnects after resume (only the saved version).
+        resume: bool,
+    },
+    /// Connected.
+    Connected {
+        /// The version in use.
+        version: Version,
+        /// The connection id for messages.
+        msg_conn_id: u32,
+        /// Features agreed (6.0).
+        features: u32,
+        /// The configuration used to connect.
+        cfg: ContactConfig,
+        /// Where the initial offers stand.
+        offers: OffersPhase,
+    },
+    /// `UNLOAD` posted; waiting for `UNLOAD_RESPONSE`.
+    Unloading {
+        /// The version that was in use.
+        version: Version,
+        /// The configuration used to connect.
+        cfg: ContactConfig,
+        /// Whether this is for suspend (then the version is kept).
+        suspend: bool,
+    },
+    /// Unloaded for suspend; resume reconnects with the same version.
+    Suspended {
+        /// The version to reconnect with.
+        version: Version,
+        /// The configuration used to connect.
+        cfg: ContactConfig,
+    },
+}
+
+/// Events for the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// Start connecting.
+    Connect(ContactConfig),
+    /// The last post failed; `invalid_connection_id` if the hypervisor said
+    /// the connection id does not exist.
+    PostFailed {
+        /// The failure was `HV_STATUS_INVALID_CONNECTION_ID`.
+        invalid_connection_id: bool,
+    },
+    /// A validated message from the host.
+    Host(HostMessage),
+    /// Ask for the offers.
+    RequestOffers,
+    /// Disconnect.
+    Unload,
+    /// Disconnect for suspend.
+    Suspend,
+    /// Reconnect after resume, with new page addresses.
+    Resume(ContactConfig),
+    /// The awaited answer did not come in time.
+    Timeout,
+}
+
+/// What the caller must do after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionAction {
+    /// Post a message to `connection_id`.
+    Post {
+        /// The connection id.
+        connection_id: u32,
+        /// The message.
+        message: GuestMessage,
+    },
+    /// The connection is up.
+    Connected {
+        /// The version.
+        version: Version,
+        /// The connection id for messages.
+        msg_conn_id: u32,
+        /// Features agreed.
+        features: u32,
+    },
+    /// A new offer: create a channel.
+    Offer(Offer),
+    /// A rescind: hand it to the channel.
+    Rescind(Relid),
+    /// The initial offers are all there.
+    AllOffersDelivered,
+    /// A message for the channel with this relid.
+    ToChannel(Relid, HostMessage),
+    /// `GPADL_TORNDOWN`, for whichever channel owns the GPADL.
+    GpadlTorndown(HostMessage),
+    /// The answer to a hv_sock connect request.
+    TlConnectResult {
+        /// The guest endpoint.
+        endpoint_id: Guid,
+        /// The host service.
+        service_id: Guid,
+        /// The status.
+        status: u32,
+    },
+    /// A message dropped because the connection is going down.
+    Dropped(MessageType),
+    /// The connection is down.
+    Disconnected,
+    /// The connection is down and can be resumed.
+    Suspended,
+}
+
+/// The state names, for errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateName {
+    /// [`ConnectionState::Disconnected`].
+    Disconnected,
+    /// [`ConnectionState::Contacting`].
+    Contacting,
+    /// [`ConnectionState::Connected`].
+    Connected,
+    /// [`ConnectionState::Unloading`].
+    Unloading,
+    /// [`ConnectionState::Suspended`].
+    Suspended,
+}
+
+/// Connection errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionError {
+    /// The event is not valid in this state.
+    InvalidEvent(StateName),
+    /// The host sent a message that is not valid in this state.
+    UnexpectedMessage(StateName, MessageType),
+    /// Negotiation failed.
+    Negotiation(NegotiationError),
+    /// The host refused the saved version on resume.
+    ResumeRejected(Version),
+    /// A post failed.
+    PostFailed,
+    /// The host did not answer.
+    Timeout,
+}
+
+/// The actions of one step.
+pub type ConnectionActions = Actions<ConnectionAction, 2>;
+
+impl ConnectionState {
+    /// The state's name.
+    pub fn name(&self) -> StateName {
+        match self {
+            Self::Disconnected => StateName::Disconnected,
+            Self::Contacting { .. } => StateName::Contacting,
+            Self::Connected { .. } => StateName::Connected,
+            Self::Unloading { .. } => StateName::Unloading,
+            Self::Suspended { .. } => StateName::Suspended,
+        }
+    }
+
+    /// The connection id for channel messages, when connected.
+    pub fn message_connection_id(&self) -> Option<u32> {
+        match self {
+            Self::Connected { msg_conn_id, .. } => Some(*msg_conn_id),
+            _ => None,
+        }
+    }
+
+    /// The version in use, when connected.
+    pub fn version(&self) -> Option<Version> {
+        match self {
+            Self::Connected { version, .. } => Some(*version),
+            _ => None,
+        }
+    }
+
+    fn contact(cfg: ContactConfig, attempt: Attempt, resume: bool) -> (Self, ConnectionActions) {
+        let post = ConnectionAction::Post {
+            connection_id: attempt.connection_id,
+            message: attempt.message(),
+        };
+        (
+            Self::Contacting {
+                cfg,
+                attempt,
+                resume,
+            },
+            Actions::one(post),
+        )
+    }
+
+    /// Applies an event.
+    pub fn on_event(
+        self,
+        ev: ConnectionEvent,
+    ) -> Result<(Self, ConnectionActions), ConnectionError> {
+        let name = self.name();
+        let invalid = ConnectionError::InvalidEvent(name);
+        match (self, ev) {
+            (Self::Disconnected, ConnectionEvent::Connect(cfg)) => {
+                let a = Negotiation::start(&cfg).map_err(ConnectionError::Negotiation)?;
+                Ok(Self::contact(cfg, a, false))
+            }
+            (Self::Suspended { version, .. }, ConnectionEvent::Resume(cfg)) => Ok(Self::contact(
+                cfg,
+                Negotiation::first_for(&cfg, version),
+                true,
+            )),
+            (
+                Self::Contacting {
+                    cfg,
+                    attempt,
+                    resume,
+                },
+                ConnectionEvent::PostFailed {
+                    invalid_connection_id,
+                },
+            ) => {
+                if !invalid_connection_id {
+                    return Err(ConnectionError::PostFailed);
+                }
+                let next = Negotiation::after_rejection(&cfg, &attempt, true)
+                    .map_err(ConnectionError::Negotiation)?;
+                if resume && next.version != attempt.version {
+                    return Err(ConnectionError::ResumeRejected(attempt.version));
+                }
+                Ok(Self::contact(cfg, next, resume))
+            }
+            (
+                Self::Contacting {
+                    cfg,
+                    attempt,
+                    resume,
+                },
+                ConnectionEvent::Host(HostMessage::VersionResponse(reply)),
+            ) => match Negotiation::on_reply(&cfg, &attempt, &reply)
+                .map_err(ConnectionError::Negotiation)?
+            {
+                Outcome::Accepted {
+                    version,
+                    msg_conn_id,
+                    features,
+                } => Ok((
+                    Self::Connected {
+                        version,
+                        msg_conn_id,
+                        features,
+                        cfg,
+                        offers: OffersPhase::NotRequested,
+                    },
+                    Actions::one(ConnectionAction::Connected {
+                        version,
+                        msg_conn_id,
+                        features,
+                    }),
+                )),
+                Outcome::Retry(_) if resume => {
+                    Err(ConnectionError::ResumeRejected(attempt.version))
+                }
+                Outcome::Retry(next) => Ok(Self::contact(cfg, next, resume)),
+            },
+            (Self::Contacting { .. }, ConnectionEvent::Timeout) => Err(ConnectionError::Timeout),
+            (
+                s @ Self::Connected {
+                    msg_conn_id,
+                    offers: OffersPhase::NotRequested,
+                    ..
+                },
+                ConnectionEvent::RequestOffers,
+            ) => {
+                let Self::Connected {
+                    version,
+                    features,
+                    cfg,
+                    ..
+                } = s
+                else {
+                    return Err(invalid);
+                };
+                Ok((
+                    Self::Connected {
+                        version,
+                        msg_conn_id,
+                        features,
+                        cfg,
+                        offers: OffersPhase::Requested,
+                    },
+                    Actions::one(ConnectionAction::Post {
+                        connection_id: msg_conn_id,
+                        message: GuestMessage::RequestOffers,
+                    }),
+                ))
+            }
+            (
+                Self::Connected {
+                    version,
+                    msg_conn_id,
+                    cfg,
+                    ..
+                },
+                ev @ (ConnectionEvent::Unload | ConnectionEvent::Suspend),
+            ) => Ok((
+                Self::Unloading {
+                    version,
+                    cfg,
+                    suspend: ev == ConnectionEvent::Suspend,
+                },
+                Actions::one(ConnectionAction::Post {
+                    connection_id: msg_conn_id,
+                    message: GuestMessage::Unload,
+                }),
+            )),
+            (s @ Self::Connected { .. }, ConnectionEvent::Host(m)) => s.connected_message(m),
+            (
+                Self::Unloading {
+                    version,
+                    cfg,
+                    suspend,
+                },
+                ConnectionEvent::Host(HostMessage::UnloadResponse) | ConnectionEvent::Timeout,
+            ) => Ok(if suspend {
+                (
+                    Self::Suspended { version, cfg },
+                    Actions::one(ConnectionAction::Suspended),
+                )
+            } else {
+                (
+                    Self::Disconnected,
+                    Actions::one(ConnectionAction::Disconnected),
+                )
+            }),
+            (s @ Self::Unloading { .. }, ConnectionEvent::Host(m)) => {
+                Ok((s, Actions::one(ConnectionAction::Dropped(m.msgtype()))))
+            }
+            (_, ConnectionEvent::Host(m)) => {
+                Err(ConnectionError::UnexpectedMessage(name, m.msgtype()))
+            }
+            _ => Err(invalid),
+        }
+    }
+
+    /// A host message while connected.
+    fn connected_message(
+        self,
+        m: HostMessage,
+    ) -> Result<(Self, ConnectionActions), ConnectionError> {
+        let unexpected = ConnectionError::UnexpectedMessage(StateName::Connected, m.msgtype());
+        let a = match m {
+            HostMessage::Offer(o) => ConnectionAction::Offer(o),
+            HostMessage::Rescind { relid } => ConnectionAction::Rescind(relid),
+            HostMessage::AllOffersDelivered => {
+                return match self {
+                    Self::Connected {
+                        version,
+                        msg_conn_id,
+                        features,
+                        cfg,
+                        offers: OffersPhase::Requested,
+                    } => Ok((
+                        Self::Connected {
+                            version,
+                            msg_conn_id,
+                            features,
+                            cfg,
+                            offers: OffersPhase::AllDelivered,
+                        },
+                        Actions::one(ConnectionAction::AllOffersDelivered),
+                    )),
+                    _ => Err(unexpected),
+                };
+            }
+            HostMessage::OpenResult { relid, .. }
+            | HostMessage::GpadlCreated { relid, .. }
+            | HostMessage::ModifyChannelResponse { relid, .. } => {
+                ConnectionAction::ToChannel(relid, m)
+            }
+            HostMessage::GpadlTorndown { .. } => ConnectionAction::GpadlTorndown(m),
+            HostMessage::TlConnectResult {
+                endpoint_id,
+                service_id,
+                status,
+            } => ConnectionAction::TlConnectResult {
+                endpoint_id,
+                service_id,
+                status,
+            },
+            HostMessage::VersionResponse(_) | HostMessage::UnloadResponse => {
+                return Err(unexpected)
+            }
+        };
+        Ok((self, Actions::one(a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::VersionReply;
+    use super::super::version::HostProfile;
+    use super::*;
+
+    fn reply(ok: bool, id: u32) -> ConnectionEvent {
+        ConnectionEvent::Host(HostMessage::VersionResponse(VersionReply {
+            supported: ok,
+            connection_state: 0,
+            msg_conn_id: id,
+            supported_features: None,
+        }))
+    }
+
+    /// Drives the state machine against a host profile.
+    fn connect(
+        profile: &HostProfile,
+        cfg: ContactConfig,
+        mut s: ConnectionState,
+        ev: ConnectionEvent,
+    ) -> Result<ConnectionState, ConnectionError> {
+        let (mut st, mut acts) = s.on_event(ev)?;
+        for _ in 0..20 {
+            s = st;
+            let Some(ConnectionAction::Post {
+                connection_id,
+                message: GuestMessage::InitiateContact(req),
+            }) = acts.get(0)
+            else {
+                return Ok(s);
+            };
+            let next = if profile.accepts_connection_id(connection_id) {
+                let (r, _) = profile.answer(&req, connection_id);
+                ConnectionEvent::Host(HostMessage::VersionResponse(r))
+            } else {
+                ConnectionEvent::PostFailed {
+                    invalid_connection_id: true,
+                }
+            };
+            (st, acts) = s.on_event(next)?;
+        }
+        let _ = cfg;
+        panic!("no end")
+    }
+
+    #[test]
+    fn connect_unload_suspend_resume() {
+        let cfg = ContactConfig::default();
+        let s = connect(
+            &HostProfile::QEMU,
+            cfg,
+            ConnectionState::Disconnected,
+            ConnectionEvent::Connect(cfg),
+        )
+        .unwrap();
+        assert_eq!(s.version(), Some(Version::WIN10));
+        assert_eq!(s.message_connection_id(), Some(1));
+        let (s, a) = s.on_event(ConnectionEvent::RequestOffers).unwrap();
+        assert!(matches!(
+            a.get(0),
+            Some(ConnectionAction::Post {
+                connection_id: 1,
+                message: GuestMessage::RequestOffers
+            })
+        ));
+        assert_eq!(
+            s.on_event(ConnectionEvent::RequestOffers),
+            Err(ConnectionError::InvalidEvent(StateName::Connected))
+        );
+        let (s, a) = s
+            .on_event(ConnectionEvent::Host(HostMessage::AllOffersDelivered))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ConnectionAction::AllOffersDelivered));
+        assert!(s
+            .on_event(ConnectionEvent::Host(HostMessage::AllOffersDelivered))
+            .is_err());
+        let (s, _) = s.on_event(ConnectionEvent::Suspend).unwrap();
+        let (s, a) = s
+            .on_event(ConnectionEvent::Host(HostMessage::Rescind {
+                relid: Relid::new(1).unwrap(),
+            }))
+            .unwrap();
+        assert_eq!(
+            a.get(0),
+            Some(ConnectionAction::Dropped(
+                MessageType::RESCIND_CHANNEL_OFFER
+            ))
+        );
+        let (s, a) = s
+            .on_event(ConnectionEvent::Host(HostMessage::UnloadResponse))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ConnectionAction::Suspended));
+        // Resume against the same host: same version.
+        let s2 = connect(&HostProfile::QEMU, cfg, s, ConnectionEvent::Resume(cfg)).unwrap();
+        assert_eq!(s2.version(), Some(Version::WIN10));
+        // Resume against a host that lost that version: typed error.
+        assert_eq!(
+            connect(
+                &HostProfile::IRON_COPPER,
+                cfg,
+                s,
+                ConnectionEvent::Resume(cfg)
+            ),
+            Err(ConnectionError::ResumeRejected(Version::WIN10))
+        );
+        let (s, _) = s2.on_event(ConnectionEvent::Unload).unwrap();
+        let (s, a) = s.on_event(ConnectionEvent::Timeout).unwrap();
+        assert_eq!(s, ConnectionState::Disconnected);
+        assert_eq!(a.get(0), Some(ConnectionAction::Disconnected));
+    }
+
+    #[test]
+    fn profiles() {
+        let cfg = ContactConfig::default();
+        for (p, v) in [
+            (HostProfile::HYPERV_6_0, Version::V6_0),
+            (HostProfile::HYPERV_2022, Version::V5_3),
+            (HostProfile::IRON_COPPER, Version::V6_0),
+        ] {
+            let s = connect(
+                &p,
+                cfg,
+                ConnectionState::Disconnected,
+                ConnectionEvent::Connect(cfg),
+            )
+            .unwrap();
+            assert_eq!(s.version(), Some(v));
+            assert_eq!(s.message_connection_id(), Some(4));
+        }
+    }
+
+    #[test]
+    fn nonsense_and_invalid() {
+        let cfg = ContactConfig::default();
+        let (s, _) = ConnectionState::Disconnected
+            .on_event(ConnectionEvent::Connect(cfg))
+            .unwrap();
+        assert_eq!(
+            s.on_event(reply(true, 0)),
+            Err(ConnectionError::Negotiation(
+                NegotiationError::BadConnectionId(0)
+            ))
+        );
+        assert!(matches!(
+            s.on_event(ConnectionEvent::Host(HostMessage::UnloadResponse)),
+            Err(ConnectionError::UnexpectedMessage(StateName::Contacting, _))
+        ));
+        assert_eq!(
+            s.on_event(ConnectionEvent::Timeout),
+            Err(ConnectionError::Timeout)
+        );
+        assert_eq!(
+            s.on_event(ConnectionEvent::PostFailed {
+                invalid_connection_id: false
+            }),
+            Err(ConnectionError::PostFailed)
+        );
+        // Rejecting everything ends in a typed error.
+        let mut s = s;
+        let mut n = 0;
+        let err = loop {
+            match s.on_event(reply(false, 0)) {
+                Ok((next, _)) => s = next,
+                Err(e) => break e,
+            }
+            n += 1;
+        };
+        assert_eq!(n, 8);
+        assert_eq!(
+            err,
+            ConnectionError::Negotiation(NegotiationError::NoCommonVersion)
+        );
+        assert_eq!(
+            ConnectionState::Disconnected.on_event(ConnectionEvent::Unload),
+            Err(ConnectionError::InvalidEvent(StateName::Disconnected))
+        );
+        assert!(matches!(
+            ConnectionState::Disconnected.on_event(reply(true, 4)),
+            Err(ConnectionError::UnexpectedMessage(
+                StateName::Disconnected,
+                _
+            ))
+        ));
+    }
+}
