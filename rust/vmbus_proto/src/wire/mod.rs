@@ -122,7 +122,8 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
 
 /// Defines a wire structure: a `#[repr(C)]` struct with the given fields, a
 /// compile-time assertion of its size and of the absence of implicit
-/// padding, and its [`Wire`] implementation (fields in declaration order).
+/// padding, a `FIELDS` table of names and offsets (for the layout test), and
+/// its [`Wire`] implementation (fields in declaration order).
 ///
 /// The invoking module must have `Wire` in scope.
 macro_rules! wire_struct {
@@ -142,6 +143,13 @@ macro_rules! wire_struct {
 
         const _: () = assert!(core::mem::size_of::<$name>() == $size);
         const _: () = assert!(0 $(+ core::mem::size_of::<$ty>())* == $size);
+
+        impl $name {
+            /// The fields' names and byte offsets, in declaration order.
+            pub const FIELDS: &'static [(&'static str, usize)] = &[
+                $( (stringify!($field), core::mem::offset_of!($name, $field)), )*
+            ];
+        }
 
         impl Wire for $name {
             const SIZE: usize = $size;

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Compares every wire structure of `vmbus_proto::wire` with the C
+//! structure Linux defines, as bindgen sees it: the size, and the offset of
+//! every field (each Rust field must be mapped to a C field).
+//!
+//! Run by `scripts/layout-check.sh`, which generates the bindings from the
+//! kernel tree and sets `RVMBUS_KBINDINGS`.
+
+#![cfg(feature = "layout-check")]
+
+use core::mem::{offset_of, size_of};
+
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    unnecessary_transmutes,
+    clippy::all
+)]
+mod k {
+    include!(env!("RVMBUS_KBINDINGS"));
+}
+
+use vmbus_proto::wire::{channel_msg as cm, ic, monitor as mon, packet as pk, synic as sy};
+
+/// The result of all checks.
+#[derive(Default)]
+struct Report {
+    structs: usize,
+    fields: usize,
+    errors: Vec<String>,
+}
+
+impl Report {
+    /// Checks one structure: `ours` is its `FIELDS` table, `map` gives the
+    /// C offset of each of our fields, `extra` more offsets to compare.
+    fn check(
+        &mut self,
+        name: &str,
+        ours_size: usize,
+        c_size: usize,
+        ours: &[(&str, usize)],
+        map: &[(&str, usize)],
+        extra: &[(&str, usize, usize)],
+    ) {
+        self.structs += 1;
+        if ours_size != c_size {
+            self.errors
+                .push(format!("{name}: size {ours_size}, C says {c_size}"));
+        }
+        for &(f, off) in ours {
+            match map.iter().find(|(m, _)| *m == f) {
+                Some(&(_, c)) => {
+                    self.fields += 1;
+                    if off != c {
+                        self.errors
+                            .push(format!("{name}.{f}: offset {off}, C says {c}"));
+                    }
+                }
+                None => self.errors.push(format!("{name}.{f}: not mapped to C")),
+            }
+        }
+        for &(m, _) in map {
+            if !ours.iter().any(|(f, _)| *f == m) {
+                self.errors
+                    .push(format!("{name}.{m}: mapped but not a field"));
+            }
+        }
+        for &(what, a, b) in extra {
+            self.fields += 1;
+            if a != b {
+                self.errors.push(format!("{name}: {what}: {a} != C {b}"));
+            }
+        }
+    }
+}
+
+/// `check!(report, Ours, CType, [our_field => c_offset, ...], [extra])`.
+macro_rules! check {
+    ($r:expr, $ours:ty, $c:ty, size = $csize:expr, [$($f:ident => $off:expr),* $(,)?] $(, extra [$($what:literal : $a:expr => $b:expr),* $(,)?])?) => {
+        $r.check(
+            stringify!($ours),
+            size_of::<$ours>(),
+            $csize,
+            <$ours>::FIELDS,
+            &[$((stringify!($f), $off)),*],
+            &[$($(($what, $a, $b)),*)?],
+        )
+    };
+    ($r:expr, $ours:ty, $c:ty, [$($f:ident => $off:expr),* $(,)?] $(, extra [$($what:literal : $a:expr => $b:expr),* $(,)?])?) => {
+        check!($r, $ours, $c, size = size_of::<$c>(), [$($f => $off),*] $(, extra [$($what : $a => $b),*])?)
+    };
+}
+
+/// Offset of a field path in a C structure.
+macro_rules! o {
+    ($c:ty, $($p:tt)+) => {
+        offset_of!($c, $($p)+)
+    };
+}
+
+#[test]
+fn wire_layouts_match_linux() {
+    let mut r = Report::default();
+
+    // SynIC.
+    check!(r, sy::HvMessageHeader, k::hv_message_header, [
+        message_type => o!(k::hv_message_header, message_type),
+        payload_size => o!(k::hv_message_header, payload_size),
+        message_flags => o!(k::hv_message_header, message_flags),
+        reserved => o!(k::hv_message_header, reserved),
+        sender => o!(k::hv_message_header, __bindgen_anon_1.sender),
+    ]);
+    check!(r, sy::HvMessage, k::hv_message, [
+        header => o!(k::hv_message, header),
+        payload => o!(k::hv_message, u.payload),
+    ]);
+    check!(r, sy::HvInputPostMessage, k::hv_input_post_message, [
+        connection_id => o!(k::hv_input_post_message, connectionid),
+        reserved => o!(k::hv_input_post_message, reserved),
+        message_type => o!(k::hv_input_post_message, message_type),
+        payload_size => o!(k::hv_input_post_message, payload_size),
+        payload => o!(k::hv_input_post_message, payload),
+    ]);
+
+    // Channel messages.
+    type Hdr = k::vmbus_channel_message_header;
+    check!(r, cm::ChannelMessageHeader, Hdr, [
+        msgtype => o!(Hdr, msgtype),
+        padding => o!(Hdr, padding),
+    ]);
+    check!(r, cm::EmptyMessage, Hdr, [header => 0]);
+    type Off = k::vmbus_channel_offer;
+    check!(r, cm::ChannelOffer, Off, [
+        if_type => o!(Off, if_type),
+        if_instance => o!(Off, if_instance),
+        reserved1 => o!(Off, reserved1),
+        reserved2 => o!(Off, reserved2),
+        chn_flags => o!(Off, chn_flags),
+        mmio_megabytes => o!(Off, mmio_megabytes),
+        user_def => o!(Off, u.std.user_def),
+        sub_channel_index => o!(Off, sub_channel_index),
+        reserved3 => o!(Off, reserved3),
+    ], extra [
+        "pipe_mode at user_def": offset_of!(cm::ChannelOffer, user_def) => o!(Off, u.pipe.pipe_mode),
+        "user_def size": size_of::<[u8; cm::MAX_USER_DEFINED_BYTES]>() => size_of::<k::vmbus_channel_offer__bindgen_ty_1>(),
+    ]);
+    type OffCh = k::vmbus_channel_offer_channel;
+    check!(r, cm::OfferChannel, OffCh, [
+        header => o!(OffCh, header),
+        offer => o!(OffCh, offer),
+        child_relid => o!(OffCh, child_relid),
+        monitorid => o!(OffCh, monitorid),
+        // monitor_allocated:1 + reserved:7 is the first byte of the
+        // bitfield unit; is_dedicated_interrupt:1 + reserved1:15 the next two.
+        monitor_flags => o!(OffCh, _bitfield_1),
+        interrupt_flags => o!(OffCh, _bitfield_1) + 1,
+        connection_id => o!(OffCh, connection_id),
+    ]);
+    macro_rules! relid_only {
+        ($ours:ty, $c:ty) => {
+            check!(r, $ours, $c, [header => o!($c, header), child_relid => o!($c, child_relid)])
+        };
+    }
+    relid_only!(cm::RescindOffer, k::vmbus_channel_rescind_offer);
+    relid_only!(cm::CloseChannel, k::vmbus_channel_close_channel);
+    relid_only!(cm::RelidReleased, k::vmbus_channel_relid_released);
+    type Open = k::vmbus_channel_open_channel;
+    check!(r, cm::OpenChannel, Open, [
+        header => o!(Open, header),
+        child_relid => o!(Open, child_relid),
+        openid => o!(Open, openid),
+        ringbuffer_gpadlhandle => o!(Open, ringbuffer_gpadlhandle),
+        target_vp => o!(Open, target_vp),
+        downstream_ringbuffer_pageoffset => o!(Open, downstream_ringbuffer_pageoffset),
+        userdata => o!(Open, userdata),
+    ]);
+    type OpenRes = k::vmbus_channel_open_result;
+    check!(r, cm::OpenResult, OpenRes, [
+        header => o!(OpenRes, header),
+        child_relid => o!(OpenRes, child_relid),
+        openid => o!(OpenRes, openid),
+        status => o!(OpenRes, status),
+    ]);
+    type ModResp = k::vmbus_channel_modifychannel_response;
+    check!(r, cm::ModifyChannelResponse, ModResp, [
+        header => o!(ModResp, header),
+        child_relid => o!(ModResp, child_relid),
+        status => o!(ModResp, status),
+    ]);
+    type GHdr = k::vmbus_channel_gpadl_header;
+    check!(r, cm::GpadlHeader, GHdr, [
+        header => o!(GHdr, header),
+        child_relid => o!(GHdr, child_relid),
+        gpadl => o!(GHdr, gpadl),
+        range_buflen => o!(GHdr, range_buflen),
+        rangecount => o!(GHdr, rangecount),
+    ], extra [
+        "range data at the end": size_of::<cm::GpadlHeader>() => o!(GHdr, range),
+    ]);
+    check!(r, cm::GpaRange, k::gpa_range, [
+        byte_count => o!(k::gpa_range, byte_count),
+        byte_offset => o!(k::gpa_range, byte_offset),
+    ], extra [
+        "pfn_array at the end": size_of::<cm::GpaRange>() => o!(k::gpa_range, pfn_array),
+    ]);
+    type GBody = k::vmbus_channel_gpadl_body;
+    check!(r, cm::GpadlBody, GBody, [
+        header => o!(GBody, header),
+        msgnumber => o!(GBody, msgnumber),
+        gpadl => o!(GBody, gpadl),
+    ], extra [
+        "pfn at the end": size_of::<cm::GpadlBody>() => o!(GBody, pfn),
+    ]);
+    type GCr = k::vmbus_channel_gpadl_created;
+    check!(r, cm::GpadlCreated, GCr, [
+        header => o!(GCr, header),
+        child_relid => o!(GCr, child_relid),
+        gpadl => o!(GCr, gpadl),
+        creation_status => o!(GCr, creation_status),
+    ]);
+    type GTd = k::vmbus_channel_gpadl_teardown;
+    check!(r, cm::GpadlTeardown, GTd, [
+        header => o!(GTd, header),
+        child_relid => o!(GTd, child_relid),
+        gpadl => o!(GTd, gpadl),
+    ]);
+    type GTn = k::vmbus_channel_gpadl_torndown;
+    check!(r, cm::GpadlTorndown, GTn, [
+        header => o!(GTn, header),
+        gpadl => o!(GTn, gpadl),
+    ]);
+    type Ic = k::vmbus_channel_initiate_contact;
+    check!(r, cm::InitiateContact, Ic, [
+        header => o!(Ic, header),
+        vmbus_version_requested => o!(Ic, vmbus_version_requested),
+        target_vcpu => o!(Ic, target_vcpu),
+        interrupt_page_or_target_info => o!(Ic, __bindgen_anon_1.interrupt_page),
+        monitor_page1 => o!(Ic, monitor_page1),
+        monitor_page2 => o!(Ic, monitor_page2),
+    ], extra [
+        "msg_sint is byte 0 of the union": o!(Ic, __bindgen_anon_1) => o!(Ic, __bindgen_anon_1.__bindgen_anon_1.msg_sint),
+        "msg_vtl is byte 1": o!(Ic, __bindgen_anon_1) + 1 => o!(Ic, __bindgen_anon_1.__bindgen_anon_1.msg_vtl),
+        "feature_flags is bytes 4..8": o!(Ic, __bindgen_anon_1) + 4 => o!(Ic, __bindgen_anon_1.__bindgen_anon_1.feature_flags),
+    ]);
+    type Vr = k::vmbus_channel_version_response;
+    check!(r, cm::VersionResponse, Vr, [
+        header => o!(Vr, header),
+        version_supported => o!(Vr, version_supported),
+        connection_state => o!(Vr, connection_state),
+        padding => o!(Vr, padding),
+        msg_conn_id => o!(Vr, msg_conn_id),
+    ]);
+    type Tl = k::vmbus_channel_tl_connect_request;
+    check!(r, cm::TlConnectRequest, Tl, [
+        header => o!(Tl, header),
+        guest_endpoint_id => o!(Tl, guest_endpoint_id),
+        host_service_id => o!(Tl, host_service_id),
+    ]);
+    type Mc = k::vmbus_channel_modifychannel;
+    check!(r, cm::ModifyChannel, Mc, [
+        header => o!(Mc, header),
+        child_relid => o!(Mc, child_relid),
+        target_vp => o!(Mc, target_vp),
+    ]);
+
+    // Rings and packets.
+    type Rb = k::hv_ring_buffer;
+    check!(r, pk::RingControl, Rb, [
+        write_index => o!(Rb, write_index),
+        read_index => o!(Rb, read_index),
+        interrupt_mask => o!(Rb, interrupt_mask),
+        pending_send_sz => o!(Rb, pending_send_sz),
+        reserved1 => o!(Rb, reserved1),
+        feature_bits => o!(Rb, feature_bits),
+        reserved2 => o!(Rb, reserved2),
+    ], extra [
+        "data starts after the control page": size_of::<pk::RingControl>() => o!(Rb, buffer),
+        "control::WRITE_INDEX": pk::control::WRITE_INDEX => o!(Rb, write_index),
+        "control::READ_INDEX": pk::control::READ_INDEX => o!(Rb, read_index),
+        "control::INTERRUPT_MASK": pk::control::INTERRUPT_MASK => o!(Rb, interrupt_mask),
+        "control::PENDING_SEND_SIZE": pk::control::PENDING_SEND_SIZE => o!(Rb, pending_send_sz),
+        "control::FEATURE_BITS": pk::control::FEATURE_BITS => o!(Rb, feature_bits),
+    ]);
+    type Desc = k::vmpacket_descriptor;
+    check!(r, pk::VmPacketDescriptor, Desc, [
+        ptype => o!(Desc, type_),
+        offset8 => o!(Desc, offset8),
+        len8 => o!(Desc, len8),
+        flags => o!(Desc, flags),
+        trans_id => o!(Desc, trans_id),
+    ]);
+    type Tpr = k::vmtransfer_page_range;
+    check!(r, pk::TransferPageRange, Tpr, [
+        byte_count => o!(Tpr, byte_count),
+        byte_offset => o!(Tpr, byte_offset),
+    ]);
+    type Tph = k::vmtransfer_page_packet_header;
+    check!(r, pk::TransferPageHeader, Tph, [
+        d => o!(Tph, d),
+        xfer_pageset_id => o!(Tph, xfer_pageset_id),
+        sender_owns_set => o!(Tph, sender_owns_set),
+        reserved => o!(Tph, reserved),
+        range_cnt => o!(Tph, range_cnt),
+    ], extra [
+        "ranges at the end": size_of::<pk::TransferPageHeader>() => o!(Tph, ranges),
+    ]);
+    // C declares `struct gpa_range range[1]`; ours stops before it.
+    type Gd = k::vmdata_gpa_direct;
+    check!(r, pk::GpaDirectHeader, Gd, size = o!(Gd, range), [
+        d => o!(Gd, d),
+        reserved => o!(Gd, reserved),
+        range_cnt => o!(Gd, range_cnt),
+    ]);
+    type Pb = k::hv_page_buffer;
+    check!(r, pk::PageBuffer, Pb, [
+        len => o!(Pb, len),
+        offset => o!(Pb, offset),
+        pfn => o!(Pb, pfn),
+    ], extra [
+        "page buffer packet ranges follow the GPA-direct header": size_of::<pk::GpaDirectHeader>() => o!(k::vmbus_channel_packet_page_buffer, range),
+    ]);
+
+    // Integration components.
+    check!(r, ic::VmbusPipeHdr, k::vmbuspipe_hdr, [
+        flags => o!(k::vmbuspipe_hdr, flags),
+        msgsize => o!(k::vmbuspipe_hdr, msgsize),
+    ]);
+    check!(r, ic::IcVersion, k::ic_version, [
+        major => o!(k::ic_version, major),
+        minor => o!(k::ic_version, minor),
+    ]);
+    type Ih = k::icmsg_hdr;
+    check!(r, ic::IcMsgHdr, Ih, [
+        icverframe => o!(Ih, icverframe),
+        icmsgtype => o!(Ih, icmsgtype),
+        icvermsg => o!(Ih, icvermsg),
+        icmsgsize => o!(Ih, icmsgsize),
+        status => o!(Ih, status),
+        ictransaction_id => o!(Ih, ictransaction_id),
+        icflags => o!(Ih, icflags),
+        reserved => o!(Ih, reserved),
+    ]);
+    type In = k::icmsg_negotiate;
+    check!(r, ic::IcMsgNegotiate, In, [
+        icframe_vercnt => o!(In, icframe_vercnt),
+        icmsg_vercnt => o!(In, icmsg_vercnt),
+        reserved => o!(In, reserved),
+    ], extra [
+        "versions at the end": size_of::<ic::IcMsgNegotiate>() => o!(In, icversion_data),
+    ]);
+    type Hb = k::heartbeat_msg_data;
+    check!(r, ic::HeartbeatMsgData, Hb, [
+        seq_num => o!(Hb, seq_num),
+        reserved => o!(Hb, reserved),
+    ]);
+    type Sd = k::shutdown_msg_data;
+    check!(r, ic::ShutdownMsgData, Sd, [
+        reason_code => o!(Sd, reason_code),
+        timeout_seconds => o!(Sd, timeout_seconds),
+        flags => o!(Sd, flags),
+        display_message => o!(Sd, display_message),
+    ]);
+    type Ts = k::ictimesync_data;
+    check!(r, ic::IcTimesyncData, Ts, [
+        parenttime => o!(Ts, parenttime),
+        childtime => o!(Ts, childtime),
+        roundtriptime => o!(Ts, roundtriptime),
+        flags => o!(Ts, flags),
+    ]);
+    type Tr = k::ictimesync_ref_data;
+    check!(r, ic::IcTimesyncRefData, Tr, [
+        parenttime => o!(Tr, parenttime),
+        vmreferencetime => o!(Tr, vmreferencetime),
+        flags => o!(Tr, flags),
+        leapflags => o!(Tr, leapflags),
+        stratum => o!(Tr, stratum),
+        reserved => o!(Tr, reserved),
+    ]);
+
+    // Monitor page.
+    type Tg = k::hv_monitor_trigger_group;
+    check!(r, mon::MonitorTriggerGroup, Tg, [
+        pending => o!(Tg, __bindgen_anon_1.pending),
+        armed => o!(Tg, __bindgen_anon_1.armed),
+    ]);
+    type Mp = k::hv_monitor_parameter;
+    check!(r, mon::MonitorParameter, Mp, [
+        connectionid => o!(Mp, connectionid),
+        flagnumber => o!(Mp, flagnumber),
+        rsvdz => o!(Mp, rsvdz),
+    ]);
+    type Pg = k::hv_monitor_page;
+    check!(r, mon::MonitorPage, Pg, [
+        trigger_state => o!(Pg, trigger_state),
+        rsvdz1 => o!(Pg, rsvdz1),
+        trigger_group => o!(Pg, trigger_group),
+        rsvdz2 => o!(Pg, rsvdz2),
+        next_checktime => o!(Pg, next_checktime),
+        latency => o!(Pg, latency),
+        rsvdz3 => o!(Pg, rsvdz3),
+        parameter => o!(Pg, parameter),
+        rsvdz4 => o!(Pg, rsvdz4),
+    ], extra [
+        "pending_offset(1)": mon::pending_offset(1) => o!(Pg, trigger_group) + size_of::<Tg>(),
+        "latency_offset(0)": mon::latency_offset(0) => o!(Pg, latency),
+    ]);
+
+    println!(
+        "LAYOUT: {} structs, {} fields checked, {} mismatches",
+        r.structs,
+        r.fields,
+        r.errors.len()
+    );
+    for e in &r.errors {
+        println!("LAYOUT MISMATCH: {e}");
+    }
+    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+}

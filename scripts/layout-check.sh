@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Layout proof for rust/vmbus_proto: generates Rust bindings of Linux's own
+# VMBus headers (include/linux/hyperv.h, drivers/hv/hyperv_vmbus.h) with the
+# kernel build environment's bindgen, inside its chroot, then runs
+# rust/vmbus_proto/tests/layout.rs, which compares the size and every field
+# offset of each wire structure with the C one.
+#
+# Needs the environment of scripts/setup-kenv.sh ($RVMBUS_CACHE/env.mk).
+# Output: build/layout/kbindings.rs. Exits non-zero on any mismatch.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
+ENVMK=$CACHE/env.mk
+
+die() { printf 'layout-check: %s\n' "$*" >&2; exit 1; }
+
+[ -f "$ENVMK" ] || die "no kernel environment ($ENVMK); run 'make setup' first"
+mkval() { sed -n "s/^$1 := //p" "$ENVMK" | head -1; }
+ROOT=$(mkval KROOT)
+KSRC_IN=$(mkval KSRC_IN_CHROOT)
+[ -n "$ROOT" ] && [ -n "$KSRC_IN" ] || die "KROOT or KSRC_IN_CHROOT missing in $ENVMK"
+[ -d "$ROOT$KSRC_IN/include/generated" ] || die "kernel tree $ROOT$KSRC_IN is not prepared"
+[ -x "$ROOT/usr/bin/bindgen" ] || die "no bindgen in the chroot $ROOT"
+[ "$(id -u)" = 0 ] || die "must run as root (chroot)"
+
+OUT=$REPO/build/layout
+mkdir -p "$OUT"
+
+# A scratch directory inside the chroot; removed however the script ends.
+WORK=$(mktemp -d "$ROOT/tmp/rvmbus-layout.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+WORK_IN=${WORK#"$ROOT"}
+cat >"$WORK/wrapper.h" <<'EOH'
+#include <linux/hyperv.h>
+#include "hyperv_vmbus.h"
+EOH
+
+TYPES='hv_message_header|hv_message|hv_input_post_message'
+TYPES+='|vmbus_channel_message_header|vmbus_channel_offer|vmbus_channel_offer_channel'
+TYPES+='|vmbus_channel_rescind_offer|vmbus_channel_open_channel|vmbus_channel_open_result'
+TYPES+='|vmbus_channel_modifychannel_response|vmbus_channel_close_channel'
+TYPES+='|vmbus_channel_gpadl_header|gpa_range|vmbus_channel_gpadl_body'
+TYPES+='|vmbus_channel_gpadl_created|vmbus_channel_gpadl_teardown|vmbus_channel_gpadl_torndown'
+TYPES+='|vmbus_channel_relid_released|vmbus_channel_initiate_contact'
+TYPES+='|vmbus_channel_version_response|vmbus_channel_tl_connect_request'
+TYPES+='|vmbus_channel_modifychannel|hv_ring_buffer|vmpacket_descriptor'
+TYPES+='|vmtransfer_page_range|vmtransfer_page_packet_header|vmdata_gpa_direct'
+TYPES+='|hv_page_buffer|vmbus_channel_packet_page_buffer'
+TYPES+='|vmbuspipe_hdr|ic_version|icmsg_hdr|icmsg_negotiate|heartbeat_msg_data'
+TYPES+='|shutdown_msg_data|ictimesync_data|ictimesync_ref_data'
+TYPES+='|hv_monitor_trigger_group|hv_monitor_parameter|hv_monitor_page'
+
+# The kernel's own C flags for x86_64 (as in scripts/mod/.empty.o.cmd),
+# reduced to what matters for parsing, plus drivers/hv for the private
+# header.
+CFLAGS="-nostdinc -I arch/x86/include -I arch/x86/include/generated -I include"
+CFLAGS+=" -I include/generated -I arch/x86/include/uapi -I arch/x86/include/generated/uapi"
+CFLAGS+=" -I include/uapi -I include/generated/uapi -I drivers/hv"
+CFLAGS+=" -include include/linux/compiler-version.h -include include/linux/kconfig.h"
+CFLAGS+=" -include include/linux/compiler_types.h -D__KERNEL__ -DMODULE -D__BINDGEN__"
+CFLAGS+=" -std=gnu11 -fms-extensions -fshort-wchar -funsigned-char -fno-common -fno-builtin"
+CFLAGS+=" -m64 -mcmodel=kernel --target=x86_64-linux-gnu"
+CFLAGS+=" -Wno-address-of-packed-member -Wno-ignored-attributes -Wno-duplicate-decl-specifier"
+CFLAGS+=" -Wno-missing-declarations"
+
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+	/bin/sh -c "cd '$KSRC_IN' && exec bindgen '$WORK_IN/wrapper.h' \
+		--use-core --no-layout-tests --no-doc-comments --formatter none \
+		--allowlist-type '$TYPES' -o '$WORK_IN/kbindings.rs' -- $CFLAGS" \
+	>"$WORK/bindgen.log" 2>&1 || { grep -v warning "$WORK/bindgen.log" | tail -20 >&2; die "bindgen failed"; }
+# Rust refuses a packed struct (hv_ring_buffer) that contains a type with
+# #[repr(align)]; bindgen puts one on the bitfield struct of feature_bits.
+# The union around it has a u32 member, so dropping the attribute changes no
+# offset or size.
+sed 's/# \[repr (align (4))\] \(# \[derive ([A-Za-z ,]*)\] pub struct hv_ring_buffer__bindgen_ty_1__bindgen_ty_1 \)/\1/' \
+	"$WORK/kbindings.rs" >"$OUT/kbindings.rs"
+grep -q 'repr (align (4))\] # \[derive ([A-Za-z ,]*)\] pub struct hv_ring_buffer__bindgen_ty_1__bindgen_ty_1 ' \
+	"$OUT/kbindings.rs" && die "could not adjust hv_ring_buffer's bitfield struct"
+
+cd "$REPO"
+set +e
+RVMBUS_KBINDINGS=$OUT/kbindings.rs cargo test -q -p vmbus_proto --features layout-check \
+	--test layout -- --nocapture >"$OUT/test.log" 2>&1
+rc=$?
+set -e
+grep -E '^LAYOUT' "$OUT/test.log" || true
+if [ $rc -ne 0 ]; then
+	grep -E '^LAYOUT' "$OUT/test.log" >/dev/null || tail -30 "$OUT/test.log" >&2
+	die "layout check failed (log: $OUT/test.log)"
+fi
+echo "layout-check: OK"
