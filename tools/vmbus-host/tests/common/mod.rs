@@ -40,9 +40,16 @@ pub struct HostProc {
 
 impl HostProc {
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, |_, _| {})
+    }
+
+    /// Starts the host after `prepare` ran on the paths of the socket and
+    /// the control socket.
+    pub fn start_with(extra: &[&str], prepare: impl FnOnce(&Path, &Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("ivshmem.sock");
         let control = dir.path().join("control.sock");
+        prepare(&socket, &control);
         let guest_mem = dir.path().join("guest-ram");
         let trace = dir.path().join("trace.txt");
         std::fs::File::create(&guest_mem)
@@ -134,14 +141,7 @@ impl HostProc {
 
     /// Waits (bounded) for the host to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "host did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_child(&mut self.child)
     }
 }
 
@@ -177,7 +177,12 @@ fn recv(s: &UnixStream) -> (i64, Option<OwnedFd>) {
 
 impl FakeQemu {
     pub fn connect(host: &HostProc, vectors: usize) -> Self {
-        let stream = UnixStream::connect(&host.socket).unwrap();
+        Self::connect_paths(&host.socket, &host.guest_mem, vectors)
+    }
+
+    /// Connects to `socket`; `guest_mem` is the guest RAM file.
+    pub fn connect_paths(socket: &Path, guest_mem: &Path, vectors: usize) -> Self {
+        let stream = UnixStream::connect(socket).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let (v, fd) = recv(&stream);
         assert_eq!(v, 0, "protocol version");
@@ -204,7 +209,7 @@ impl FakeQemu {
         let mut hb = vec![0u8; ivshmem::HEADER_SIZE];
         shm.read(0, &mut hb).unwrap();
         let header = Header::decode(&hb, shm_size).expect("valid header");
-        let ram = MemRegion::map_file(&host.guest_mem).unwrap();
+        let ram = MemRegion::map_file(guest_mem).unwrap();
         let seqs = vec![0; header.num_mailboxes as usize];
         Self {
             stream,
@@ -289,6 +294,18 @@ impl FakeQemu {
     }
 }
 
-pub fn guest_mem_path(h: &HostProc) -> &Path {
-    &h.guest_mem
+/// Waits (bounded) for `child` to exit.
+pub fn wait_child(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
