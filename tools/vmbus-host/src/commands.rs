@@ -57,6 +57,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         run: cmd_post,
     },
     CommandSpec {
+        name: "event",
+        usage: "VCPU SINT FLAG",
+        help: "set an event flag in the guest's SIEFP page and interrupt",
+        run: cmd_event,
+    },
+    CommandSpec {
         name: "set-profile",
         usage: "azure|qemu|old",
         help: "change the imitated host (for the next guest driver)",
@@ -277,6 +283,21 @@ fn cmd_post(h: &mut Host, a: &[&str], out: &mut Vec<String>) -> CmdResult {
         .post_to_guest(vcpu, sint, ty, &payload)
         .map_err(|e| e.to_string())?;
     out.push(format!("{r:?}").to_lowercase());
+    Ok(())
+}
+
+fn cmd_event(h: &mut Host, a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    want_args(a, 3, 3, "event VCPU SINT FLAG")?;
+    let vcpu = parse_u32("vCPU", a[0])?;
+    let sint = parse_u32("SINT", a[1])?;
+    let flag = parse_u32("flag", a[2])?;
+    let Host { session, trace, .. } = h;
+    let s = session.as_mut().ok_or("no guest connected")?;
+    let new = s
+        .guest_ctx(trace)
+        .signal_guest(vcpu, sint, flag)
+        .map_err(|e| e.to_string())?;
+    out.push(if new { "set" } else { "already set" }.to_string());
     Ok(())
 }
 

@@ -138,7 +138,8 @@ pub struct HostStats {
 pub struct Host {
     /// Configuration.
     pub cfg: Config,
-    listener: Listener,
+    /// `None` once shut down (dropping it removes the socket file).
+    listener: Option<Listener>,
     control: Option<ControlServer>,
     /// The trace.
     pub trace: Trace,
@@ -184,7 +185,7 @@ impl Host {
         let profile = cfg.profile;
         Ok(Self {
             cfg,
-            listener,
+            listener: Some(listener),
             control,
             trace,
             server,
@@ -218,10 +219,13 @@ impl Host {
 
     fn event_loop(&mut self) -> Result<(), HostError> {
         let mut next_tick = Instant::now() + TICK;
+        let Some(listen_fd) = self.listener.as_ref().map(|l| l.socket().as_raw_fd()) else {
+            return Err(HostError::Config("the host has been shut down".into()));
+        };
         loop {
             let mut fds = vec![
                 sys::pollfd(self.stop.fd().as_raw_fd(), libc::POLLIN),
-                sys::pollfd(self.listener.socket().as_raw_fd(), libc::POLLIN),
+                sys::pollfd(listen_fd, libc::POLLIN),
             ];
             if let Some(c) = &self.control {
                 c.pollfds(&mut fds);
@@ -281,7 +285,10 @@ impl Host {
 
     fn accept_guests(&mut self) {
         loop {
-            let stream = match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let stream = match listener.accept() {
                 Ok(Some(s)) => s,
                 Ok(None) => return,
                 Err(e) => {
@@ -513,6 +520,7 @@ impl Host {
         }
         self.disconnect("host shutting down");
         self.control = None;
+        self.listener = None;
         log_info!("stopped");
     }
 }

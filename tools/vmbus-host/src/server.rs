@@ -217,7 +217,8 @@ impl VmbusServer for StubServer {
 
     fn handle_message(&mut self, _guest: &mut GuestCtx<'_>, msg: &GuestMessage) {
         self.messages += 1;
-        crate::log_info!(
+        crate::log_limited!(
+            crate::log::Level::Info,
             "stub server: dropping message type {} ({} bytes) on connection {} from vCPU {}",
             msg.message_type,
             msg.payload.len(),

@@ -131,3 +131,24 @@ fn hello_forgets_synic_and_queues() {
     assert_eq!(code, 1);
     assert!(err.contains("not set up"), "{err}");
 }
+
+#[test]
+fn event_flags() {
+    let h = HostProc::start(&[]);
+    let q = set_up(&h);
+    assert_eq!(h.ctl_ok(&["event", "0", "2", "0"]).trim(), "set");
+    assert_eq!(q.wait_irq(VECTOR), 1);
+    assert_eq!(h.ctl_ok(&["event", "0", "2", "2047"]).trim(), "set");
+    assert_eq!(q.wait_irq(VECTOR), 1);
+    // Already set: no new interrupt, as on Hyper-V.
+    assert_eq!(h.ctl_ok(&["event", "0", "2", "0"]).trim(), "already set");
+    assert_eq!(q.take_irq(VECTOR), 0);
+    let mut area = [0u8; 256];
+    q.ram.read(SIEFP + SINT * 256, &mut area).unwrap();
+    assert_eq!(area[0], 1);
+    assert_eq!(area[255], 0x80);
+    assert!(area[1..255].iter().all(|&b| b == 0));
+    let (code, _, err) = h.ctl(&["event", "0", "2", "2048"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("out of range"), "{err}");
+}
