@@ -17,7 +17,9 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host run test test-cargo test-qemu check bench clean distclean
+.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz check bench clean distclean
+FUZZ_SECONDS ?= 10
+FUZZ_LONG_SECONDS ?= 300
 
 all: modules
 
@@ -47,11 +49,27 @@ _run:
 
 test: modules host
 	@$(MAKE) --no-print-directory test-cargo
+	@$(MAKE) --no-print-directory test-layout
+	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory _test-qemu
 
+# Unit, property, integration and doc tests of the cargo crates; the last
+# line sums them up.
 test-cargo:
 	@mkdir -p $(BUILD)
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee $(BUILD)/cargo-test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' $(BUILD)/cargo-test.log
+
+# Wire structs against bindgen output of Linux's own headers.
+test-layout: setup
+	@bash scripts/layout-check.sh
+
+# Each fuzz target of vmbus_proto for a short budget; `make fuzz` runs longer.
+test-fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_LONG_SECONDS)
 
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu

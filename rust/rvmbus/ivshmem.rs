@@ -316,7 +316,7 @@ kernel::pci_device_table!(
     PCI_TABLE,
     <IvshmemDriver as pci::Driver>::IdInfo,
     [(
-        pci::DeviceId::from_id(pci::Vendor::REDHAT, ivshmem::PCI_DEVICE_ID as u32),
+        pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, ivshmem::PCI_DEVICE_ID as u32),
         ()
     )]
 );
@@ -332,11 +332,17 @@ impl pci::Driver for IvshmemDriver {
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
-            pdev.enable_device_mem()?;
+            pdev.enable_device_mem().inspect_err(|e| {
+                dev_err!(pdev, "cannot enable the device ({:?})\n", e);
+            })?;
             // Without bus mastering QEMU drops the device's MSI-X writes.
             pdev.set_master();
-            let regs = pdev.iomap_region_sized::<16>(0, c"rvmbus-regs")?;
-            let shm = pdev.iomap_region(2, c"rvmbus-shm")?;
+            let regs = pdev
+                .iomap_region_sized::<16>(0, c"rvmbus-regs")
+                .inspect_err(|e| dev_err!(pdev, "cannot map BAR0 ({:?})\n", e))?;
+            let shm = pdev
+                .iomap_region(2, c"rvmbus-shm")
+                .inspect_err(|e| dev_err!(pdev, "cannot map BAR2 ({:?})\n", e))?;
             let bar_len = pdev.resource_len(2)?;
             let header = read_header(&shm, bar_len)?;
             if header.host_state != HostState::READY {
@@ -353,7 +359,8 @@ impl pci::Driver for IvshmemDriver {
                 },
                 GFP_KERNEL,
             )?;
-            let irqs = Irqs::new(pdev, header.num_vectors, &counters)?;
+            let irqs = Irqs::new(pdev, header.num_vectors, &counters)
+                .inspect_err(|e| dev_err!(pdev, "cannot set up MSI-X ({:?})\n", e))?;
             let mut seq = 0u32;
             let link = Link {
                 door: Doorbell {

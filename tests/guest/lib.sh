@@ -15,7 +15,7 @@ fail() { echo "@@RESULT $SCEN FAIL $*"; dmesg | tail -30 | sed 's/^/@@DMESG /'; 
 harness() {
 	# Open the port before asking, so that the answer cannot arrive first.
 	exec 3< /dev/ttyS1
-	echo "@@HARNESS $*"
+	echo "@@HARNESS $*" > /dev/console
 	read -r reply <&3 || reply="no-answer"
 	exec 3<&-
 	echo "$reply"

@@ -49,13 +49,18 @@ class Scenario:
     with_host: bool = True
     boot_timeout: int = 240
     host_args: list = field(default_factory=list)
+    # Regular expressions that must each match a line of the host's trace.
+    host_expect: list = field(default_factory=list)
 
 
 SCENARIOS = {
     s.name: s
     for s in [
         Scenario("insmod-rmmod"),
-        Scenario("transport-roundtrip"),
+        Scenario(
+            "transport-roundtrip",
+            host_expect=[r" g2h - mbox-PING ", r" h2g - mbox-PING-resp ", r" h2g - irq "],
+        ),
         Scenario("no-host", with_host=False),
         Scenario("host-gone"),
     ]
@@ -178,7 +183,7 @@ class Boot:
             "-no-reboot",
             "-kernel", str(args.kernel),
             "-initrd", str(initrd),
-            "-append", f"console=ttyS0 panic=-1 loglevel=6 rvmbus.scenario={sc.name}",
+            "-append", f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name}",
             "-serial", "stdio",
             "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
             "-serial", "chardev:ctl",
@@ -240,6 +245,10 @@ class Boot:
             p = self.host.stop()
             if p:
                 self.problems.append(p)
+            trace = self.host.trace.read_text() if self.host.trace.exists() else ""
+            for pat in self.sc.host_expect:
+                if not re.search(pat, trace, re.M):
+                    self.problems.append(f"host trace lacks /{pat}/")
         self.console.close()
         try:
             self.mem.unlink()

@@ -12,7 +12,9 @@
 //!
 //! 1. the guest writes the request words and data (everything but
 //!    `req_seq`), then a write barrier, then `req_seq` with a new sequence
-//!    number, then rings the host's doorbell on [`DOORBELL_VECTOR`];
+//!    number that differs from the current `resp_seq` (both are 0 in fresh
+//!    shared memory, so the first request uses 1), then rings the host's
+//!    doorbell on [`DOORBELL_VECTOR`];
 //! 2. the host copies the whole mailbox, decodes it with
 //!    [`Request::decode`], carries it out, writes `status` and `result`,
 //!    then a write barrier, then `resp_seq = req_seq`;
@@ -192,13 +194,13 @@ impl HvStatus {
     pub const INVALID_PARAMETER: Self = Self(0x0005);
     /// The caller's partition may not do this.
     pub const ACCESS_DENIED: Self = Self(0x0006);
-    /// The target is in a state that does not allow the call.
+    /// The port id (of a post-message target) is not valid.
     pub const INVALID_PORT_ID: Self = Self(0x0011);
     /// The connection id is not known.
     pub const INVALID_CONNECTION_ID: Self = Self(0x0012);
     /// The message queue is full; the caller should retry.
     pub const INSUFFICIENT_BUFFERS: Self = Self(0x0013);
-    /// The guest physical address is not valid.
+    /// A parameter is not aligned as the call requires.
     pub const INVALID_ALIGNMENT: Self = Self(0x0004);
 }
 
