@@ -258,8 +258,10 @@ class Boot:
     def _line(self, line: str):
         self.console.write(line + "\n")
         self.console.flush()
-        if self.echo and not line.startswith("@@"):
-            print("  | " + line, flush=True)
+        if self.echo and not line.startswith("@@") and (
+            not line.startswith("[") or "rvmbus" in line
+        ):
+            print("  guest| " + line, flush=True)
         if BAD.search(line):
             self.problems.append(f"kernel log: {line.strip()[:160]}")
         if line.startswith("@@HARNESS "):
@@ -327,6 +329,13 @@ def main():
         except Exception as e:  # the harness itself failed: the scenario did not hold
             ok, detail = False, f"harness error: {e}"
         dt = time.time() - t0
+        if args.demo and (work / "host-trace.txt").exists():
+            kinds = {}
+            for tl in (work / "host-trace.txt").read_text().splitlines():
+                f = tl.split()
+                if len(f) >= 4:
+                    kinds[f"{f[1]} {f[3]}"] = kinds.get(f"{f[1]} {f[3]}", 0) + 1
+            log("  host| trace summary: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
         log(f"SCENARIO {sc.name}: {'PASS' if ok else 'FAIL'} {detail} [{dt:.0f} s, logs in {work}]")
         if ok:
             passed += 1
