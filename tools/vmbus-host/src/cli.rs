@@ -12,6 +12,7 @@ use crate::ivshmem_server::LinkConfig;
 use crate::log::Level;
 use crate::server::Profile;
 use crate::signals::StopHandle;
+use crate::vmbus::offers::DeviceSpec;
 
 /// A userspace Hyper-V/VMBus host for Linux guests under QEMU, over an
 /// ivshmem-doorbell device and shared guest RAM.
@@ -64,6 +65,10 @@ pub struct ServeArgs {
     /// The host to imitate: azure, qemu or old.
     #[arg(long, value_name = "PROFILE", default_value = "azure")]
     pub profile: Profile,
+    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo;
+    /// N of them). Repeatable; default: one of each.
+    #[arg(long = "device", value_name = "TYPE[:N]")]
+    pub devices: Vec<DeviceSpec>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: Level,
@@ -99,6 +104,9 @@ impl ServeArgs {
         c.trace = self.trace.clone();
         c.profile = self.profile;
         c.once = self.once;
+        if !self.devices.is_empty() {
+            c.devices = self.devices.clone();
+        }
         c
     }
 }

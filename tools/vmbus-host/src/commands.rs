@@ -76,6 +76,33 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
+/// Commands the VMBus server answers (listed by `help`, run through
+/// `VmbusServer::control`).
+const SERVER_COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "list",
+        usage: "",
+        help: "channels: relid, type, class/instance GUID, monitor id, state",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "offer",
+        usage: "heartbeat|shutdown|timesync|echo",
+        help: "add a device (offered at once if the guest asked for offers)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "rescind",
+        usage: "RELID",
+        help: "rescind a channel (then wait for RELID_RELEASED)",
+        run: cmd_unreachable,
+    },
+];
+
+fn cmd_unreachable(_h: &mut Host, _a: &[&str], _out: &mut Vec<String>) -> CmdResult {
+    Err("not a framework command".into())
+}
+
 /// Runs one command line; returns the body lines and the result.
 pub fn dispatch(host: &mut Host, line: &str) -> (Vec<String>, CmdResult) {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -140,7 +167,7 @@ fn want_args(args: &[&str], min: usize, max: usize, usage: &str) -> CmdResult {
 }
 
 fn cmd_help(_h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
-    for c in COMMANDS {
+    for c in COMMANDS.iter().chain(SERVER_COMMANDS) {
         let head = if c.usage.is_empty() {
             c.name.to_string()
         } else {
@@ -249,6 +276,7 @@ fn cmd_stats(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
             out.push(format!("doorbells.{v}={n}"));
         }
     }
+    h.server.stats(out);
     Ok(())
 }
 

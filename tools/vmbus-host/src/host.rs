@@ -25,6 +25,7 @@ use crate::signals::StopHandle;
 use crate::sys;
 use crate::trace::{Dir, Trace};
 use crate::unix_socket::{BindError, Listener};
+use crate::vmbus::offers::DeviceSpec;
 use crate::{log_debug, log_error, log_info, log_limited};
 
 /// How often mailboxes are scanned and deliveries retried without a
@@ -50,6 +51,8 @@ pub struct Config {
     pub once: bool,
     /// Capacity of the guest-posted message queue.
     pub queue_capacity: usize,
+    /// The devices the VMBus server offers.
+    pub devices: Vec<DeviceSpec>,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             profile: Profile::Azure,
             once: false,
             queue_capacity: msg_queue::DEFAULT_CAPACITY,
+            devices: crate::vmbus::offers::default_devices(),
         }
     }
 }
@@ -525,9 +529,11 @@ impl Host {
     }
 }
 
-/// Runs `serve` with the stub server until stopped.
+/// Runs `serve` with the VMBus server until stopped.
 pub fn serve(cfg: Config, stop: StopHandle) -> Result<(), HostError> {
-    let server = Box::new(crate::server::StubServer::new(cfg.profile));
+    let server = Box::new(
+        crate::vmbus::VmbusHost::new(cfg.profile, &cfg.devices).map_err(HostError::Config)?,
+    );
     let mut host = Host::new(cfg, server, stop)?;
     host.run()
 }

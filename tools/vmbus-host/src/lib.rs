@@ -9,7 +9,7 @@
 //! ([`ivshmem_server`]), guest memory access ([`guest_mem`]), the mailbox
 //! transport ([`mailbox`]) and what each command does ([`hypercalls`]),
 //! SynIC emulation ([`synic`]), the seam to the VMBus server ([`server`]),
-//! the control socket ([`control`], [`commands`]), the trace ([`trace`]),
+//! the control socket ([`control`], [`commands`]), the trace ([`trace`]), the VMBus server ([`vmbus`]),
 //! and the event loop ([`host`]).
 
 pub mod cli;
@@ -29,3 +29,4 @@ pub mod synic;
 pub mod sys;
 pub mod trace;
 pub mod unix_socket;
+pub mod vmbus;

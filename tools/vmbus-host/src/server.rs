@@ -169,6 +169,9 @@ pub trait VmbusServer {
     /// Lines for the control `status` command.
     fn status(&self, _out: &mut Vec<String>) {}
 
+    /// `key=value` lines for the control `stats` command.
+    fn stats(&self, _out: &mut Vec<String>) {}
+
     /// A control command the framework does not know (`list`, `offer`,
     /// ...). `guest` is `None` while no guest is connected. Returns `None`
     /// when the server does not know it either.

@@ -118,7 +118,7 @@ fn hello_goodbye_and_post_message() {
         q.call(Command::POST_MESSAGE, 1, [0; 4], &input).0,
         HvStatus::SUCCESS
     );
-    h.wait_for_line("dropping message type 14 (4 bytes) on connection 4");
+    h.wait_for_line("vmbus: bad message (4 bytes) on connection 4");
     // Unknown connection, oversized payload.
     input[0] = 9;
     assert_eq!(

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The channels the host offers: relid and monitor id allocation, and each
+//! channel's state (offered, open, rescinded and waiting for
+//! `RELID_RELEASED`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use vmbus_proto::message::Offer;
+use vmbus_proto::types::{GpadlId, MonitorId, Relid, MAX_RELIDS};
+use vmbus_proto::wire::monitor::MAX_MONITOR_ID;
+use vmbus_proto::wire::Guid;
+
+use super::offers::{make_offer, DeviceKind};
+
+/// The state of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Offered (or not yet sent), closed.
+    Offered,
+    /// Open.
+    Open {
+        /// The ring buffer GPADL.
+        ring_gpadl: GpadlId,
+        /// The guest's open id.
+        open_id: u32,
+        /// The vCPU to interrupt.
+        target_vp: u32,
+        /// Page offset of the host → guest ring.
+        downstream_page_offset: u32,
+    },
+    /// Rescinded; waiting for `RELID_RELEASED`.
+    Rescinded,
+}
+
+impl fmt::Display for ChannelState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelState::Offered => f.write_str("offered"),
+            ChannelState::Open { .. } => f.write_str("open"),
+            ChannelState::Rescinded => f.write_str("rescinded"),
+        }
+    }
+}
+
+/// One channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Channel {
+    /// Its relid.
+    pub relid: Relid,
+    /// The device kind.
+    pub kind: DeviceKind,
+    /// The instance GUID.
+    pub instance: Guid,
+    /// Its monitor id, if one was free.
+    pub monitor_id: Option<MonitorId>,
+    /// Its state.
+    pub state: ChannelState,
+    /// Whether the current guest connection has been sent the offer.
+    pub sent: bool,
+}
+
+impl Channel {
+    /// The `OFFER_CHANNEL` contents.
+    pub fn offer(&self) -> Offer {
+        make_offer(self.kind, self.instance, self.relid, self.monitor_id)
+    }
+}
+
+/// Why a channel cannot be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddError {
+    /// Every relid is taken.
+    NoRelid,
+    /// Too many devices of this kind.
+    TooMany,
+}
+
+/// All channels, by relid.
+#[derive(Default)]
+pub struct Channels {
+    by_relid: BTreeMap<u32, Channel>,
+    next_index: BTreeMap<DeviceKind, u16>,
+}
+
+impl Channels {
+    /// Adds a device of `kind` with the lowest free relid and monitor id.
+    pub fn add(&mut self, kind: DeviceKind) -> Result<Relid, AddError> {
+        let relid = (1..MAX_RELIDS)
+            .find(|r| !self.by_relid.contains_key(r))
+            .and_then(Relid::new)
+            .ok_or(AddError::NoRelid)?;
+        let used: Vec<u8> = self
+            .by_relid
+            .values()
+            .filter_map(|c| c.monitor_id.map(MonitorId::get))
+            .collect();
+        let monitor_id = (0..MAX_MONITOR_ID)
+            .filter_map(|m| u8::try_from(m).ok())
+            .find(|m| !used.contains(m))
+            .and_then(MonitorId::new);
+        let index = self.next_index.entry(kind).or_insert(0);
+        let instance = kind.instance(*index);
+        *index = index.checked_add(1).ok_or(AddError::TooMany)?;
+        self.by_relid.insert(
+            relid.get(),
+            Channel {
+                relid,
+                kind,
+                instance,
+                monitor_id,
+                state: ChannelState::Offered,
+                sent: false,
+            },
+        );
+        Ok(relid)
+    }
+
+    /// The channel with `relid`.
+    pub fn get(&self, relid: Relid) -> Option<&Channel> {
+        self.by_relid.get(&relid.get())
+    }
+
+    /// The channel with `relid`, mutable.
+    pub fn get_mut(&mut self, relid: Relid) -> Option<&mut Channel> {
+        self.by_relid.get_mut(&relid.get())
+    }
+
+    /// Removes a channel (released, or rescinded before it was sent).
+    pub fn remove(&mut self, relid: Relid) -> Option<Channel> {
+        self.by_relid.remove(&relid.get())
+    }
+
+    /// All channels in relid order.
+    pub fn iter(&self) -> impl Iterator<Item = &Channel> {
+        self.by_relid.values()
+    }
+
+    /// All channels in relid order, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Channel> {
+        self.by_relid.values_mut()
+    }
+
+    /// The guest connection ended (unload, new driver, disconnect): open
+    /// channels close, rescinded ones are gone, nothing has been sent.
+    pub fn reset_connection(&mut self) {
+        self.by_relid
+            .retain(|_, c| c.state != ChannelState::Rescinded);
+        for c in self.by_relid.values_mut() {
+            c.state = ChannelState::Offered;
+            c.sent = false;
+        }
+    }
+
+    /// Whether an open channel uses `gpadl` as its ring.
+    pub fn ring_in_use(&self, gpadl: GpadlId) -> Option<Relid> {
+        self.by_relid.values().find_map(|c| match c.state {
+            ChannelState::Open { ring_gpadl, .. } if ring_gpadl == gpadl => Some(c.relid),
+            _ => None,
+        })
+    }
+
+    /// Number of channels.
+    pub fn len(&self) -> usize {
+        self.by_relid.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_relid.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_is_lowest_free() {
+        let mut c = Channels::default();
+        assert_eq!(c.add(DeviceKind::Heartbeat).unwrap().get(), 1);
+        assert_eq!(c.add(DeviceKind::Echo).unwrap().get(), 2);
+        assert_eq!(c.add(DeviceKind::Echo).unwrap().get(), 3);
+        let r2 = Relid::new(2).unwrap();
+        assert_eq!(c.get(r2).unwrap().monitor_id.unwrap().get(), 1);
+        c.remove(r2);
+        let r = c.add(DeviceKind::Shutdown).unwrap();
+        assert_eq!(r, r2);
+        assert_eq!(c.get(r).unwrap().monitor_id.unwrap().get(), 1);
+        // Instance GUIDs count per kind and are not reused.
+        let r4 = c.add(DeviceKind::Echo).unwrap();
+        assert_eq!(c.get(r4).unwrap().instance, DeviceKind::Echo.instance(2));
+        c.get_mut(r4).unwrap().state = ChannelState::Rescinded;
+        c.reset_connection();
+        assert!(c.get(r4).is_none());
+        assert_eq!(c.len(), 3);
+    }
+}

@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VMBus server: version negotiation ([`negotiation`]), offers
+//! ([`offers`], [`channels`]), GPADLs ([`gpadl`]), open/close, rescind,
+//! relid release and unload, behind [`crate::server::VmbusServer`].
+//!
+//! Every guest message is decoded by `vmbus_proto`; anything malformed or
+//! out of place is logged (rate-limited) and dropped, or answered with a
+//! failure status where Hyper-V answers one. Host → guest messages are
+//! encoded by `vmbus_proto` and posted into the guest's SynIC slot of the
+//! negotiated vCPU and SINT. The trace gets one line per VMBus message,
+//! named by its type (`g2h <relid|-> INITIATE_CONTACT <hex>`,
+//! `h2g - VERSION_RESPONSE <hex>`); undecodable messages appear as
+//! `BAD-<type>`.
+
+pub mod channels;
+pub mod gpadl;
+pub mod negotiation;
+pub mod offers;
+
+use vmbus_proto::ivshmem::HvStatus;
+use vmbus_proto::message::{peek_type, GuestMessage as Msg, HostMessage, OpenRequest};
+use vmbus_proto::types::{GpadlId, Relid};
+
+use crate::log::Level;
+use crate::log_limited;
+use crate::server::{ControlResult, GuestCtx, GuestMessage, Profile, ResetReason, VmbusServer};
+use crate::trace::Dir;
+
+use channels::{ChannelState, Channels};
+use gpadl::{Gpadls, Progress};
+use negotiation::Connection;
+use offers::{DeviceKind, DeviceSpec};
+
+/// The SynIC message type VMBus messages travel in (Linux posts with 1;
+/// the host answers with the same).
+pub const VMBUS_HV_MESSAGE_TYPE: u32 = 1;
+/// NTSTATUS `STATUS_UNSUCCESSFUL`, the failure status of `GPADL_CREATED` and
+/// `OPEN_CHANNEL_RESULT`.
+pub const STATUS_UNSUCCESSFUL: u32 = 0xc000_0001;
+
+/// Counters (control `stats`, prefixed `vmbus.`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Messages from the guest.
+    pub messages_in: u64,
+    /// Messages that did not decode.
+    pub bad_messages: u64,
+    /// Messages that decoded but were refused or ignored.
+    pub refused: u64,
+    /// Messages posted to the guest.
+    pub messages_out: u64,
+    /// Posts that failed (SynIC not set up, queue full).
+    pub post_failures: u64,
+    /// Versions accepted.
+    pub versions_accepted: u64,
+    /// Versions rejected.
+    pub versions_rejected: u64,
+    /// Offers sent.
+    pub offers: u64,
+    /// Rescinds sent.
+    pub rescinds: u64,
+    /// GPADLs created.
+    pub gpadls_created: u64,
+    /// GPADLs refused.
+    pub gpadls_failed: u64,
+    /// GPADLs torn down.
+    pub gpadls_torndown: u64,
+    /// Opens that succeeded.
+    pub opens: u64,
+    /// Opens refused.
+    pub opens_failed: u64,
+    /// Closes.
+    pub closes: u64,
+    /// Relids released.
+    pub released: u64,
+    /// Unloads.
+    pub unloads: u64,
+}
+
+/// The VMBus server.
+pub struct VmbusHost {
+    profile: Profile,
+    conn: Option<Connection>,
+    offers_requested: bool,
+    channels: Channels,
+    gpadls: Gpadls,
+    stats: Stats,
+}
+
+fn type_name(payload: &[u8]) -> String {
+    match peek_type(payload) {
+        Ok(t) => t
+            .name()
+            .map_or_else(|| format!("type-{}", t.0), str::to_string),
+        Err(_) => "short".to_string(),
+    }
+}
+
+impl VmbusHost {
+    /// A server imitating `profile` with the devices of `devices`, in
+    /// order (relids from 1).
+    pub fn new(profile: Profile, devices: &[DeviceSpec]) -> Result<Self, String> {
+        let mut channels = Channels::default();
+        for d in devices {
+            for _ in 0..d.count {
+                channels
+                    .add(d.kind)
+                    .map_err(|e| format!("cannot add a {} device: {e:?}", d.kind))?;
+            }
+        }
+        Ok(Self {
+            profile,
+            conn: None,
+            offers_requested: false,
+            channels,
+            gpadls: Gpadls::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The negotiated connection, if any.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.conn.as_ref()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn post(&mut self, guest: &mut GuestCtx<'_>, vcpu: u32, sint: u32, msg: &HostMessage) -> bool {
+        let enc = msg.encode();
+        let name = msg.msgtype().name().unwrap_or("UNKNOWN");
+        guest
+            .trace
+            .event(Dir::H2g, msg.relid().map(Relid::get), name, enc.as_bytes());
+        match guest.post_to_guest(vcpu, sint, VMBUS_HV_MESSAGE_TYPE, enc.as_bytes()) {
+            Ok(_) => {
+                self.stats.messages_out += 1;
+                true
+            }
+            Err(e) => {
+                self.stats.post_failures += 1;
+                log_limited!(
+                    Level::Warn,
+                    "vmbus: cannot post {name} to vCPU {vcpu} SINT {sint}: {e}"
+                );
+                false
+            }
+        }
+    }
+
+    /// Posts to the negotiated vCPU and SINT.
+    fn send(&mut self, guest: &mut GuestCtx<'_>, msg: &HostMessage) -> bool {
+        match self.conn {
+            Some(c) => self.post(guest, c.vcpu, c.sint, msg),
+            None => false,
+        }
+    }
+
+    fn refuse(&mut self, what: std::fmt::Arguments<'_>) {
+        self.stats.refused += 1;
+        log_limited!(Level::Warn, "vmbus: {what}");
+    }
+
+    fn reset_connection(&mut self) {
+        self.conn = None;
+        self.offers_requested = false;
+        self.channels.reset_connection();
+        self.gpadls.clear();
+    }
+
+    fn initiate_contact(
+        &mut self,
+        guest: &mut GuestCtx<'_>,
+        req: &vmbus_proto::message::ContactRequest,
+        connection_id: u32,
+    ) {
+        if self.conn.is_some() {
+            // A new kernel (kexec, kdump) or a reloaded driver starts over
+            // without UNLOAD: forget the old connection, as Hyper-V does.
+            crate::log_info!("vmbus: INITIATE_CONTACT while connected: starting over");
+            self.reset_connection();
+        }
+        let a = negotiation::answer(self.profile, req, connection_id, guest.mem.len());
+        match a.result {
+            Ok(c) => {
+                self.stats.versions_accepted += 1;
+                crate::log_info!(
+                    "vmbus: version {} accepted (profile {}), messages to vCPU {} SINT {}, connection id {}",
+                    c.version,
+                    self.profile,
+                    c.vcpu,
+                    c.sint,
+                    c.msg_conn_id
+                );
+                self.conn = Some(c);
+            }
+            Err(e) => {
+                self.stats.versions_rejected += 1;
+                crate::log_info!(
+                    "vmbus: version {} on connection {connection_id} rejected (profile {}): {e:?}",
+                    req.version,
+                    self.profile
+                );
+            }
+        }
+        let reply = HostMessage::VersionResponse(a.reply);
+        self.post(guest, a.vcpu, a.sint, &reply);
+    }
+
+    fn request_offers(&mut self, guest: &mut GuestCtx<'_>) {
+        if self.offers_requested {
+            self.refuse(format_args!("REQUEST_OFFERS sent twice; ignored"));
+            return;
+        }
+        self.offers_requested = true;
+        let offers: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|c| c.state != ChannelState::Rescinded)
+            .map(|c| c.offer())
+            .collect();
+        for o in offers {
+            if self.send(guest, &HostMessage::Offer(o)) {
+                self.stats.offers += 1;
+            }
+            if let Some(c) = self.channels.get_mut(o.relid) {
+                c.sent = true;
+            }
+        }
+        self.send(guest, &HostMessage::AllOffersDelivered);
+    }
+
+    fn gpadl_result(&mut self, guest: &mut GuestCtx<'_>, relid: Relid, gpadl: GpadlId, ok: bool) {
+        if ok {
+            self.stats.gpadls_created += 1;
+        } else {
+            self.stats.gpadls_failed += 1;
+        }
+        let status = if ok { 0 } else { STATUS_UNSUCCESSFUL };
+        self.send(
+            guest,
+            &HostMessage::GpadlCreated {
+                relid,
+                gpadl,
+                status,
+            },
+        );
+    }
+
+    fn channel_usable(&self, relid: Relid) -> bool {
+        self.channels
+            .get(relid)
+            .is_some_and(|c| c.sent && c.state != ChannelState::Rescinded)
+    }
+
+    fn open(&mut self, guest: &mut GuestCtx<'_>, o: &OpenRequest) {
+        let r = self.check_open(guest, o);
+        let status = match r {
+            Ok(()) => {
+                if let Some(c) = self.channels.get_mut(o.relid) {
+                    c.state = ChannelState::Open {
+                        ring_gpadl: o.ring_gpadl,
+                        open_id: o.open_id,
+                        target_vp: o.target_vp,
+                        downstream_page_offset: o.downstream_page_offset,
+                    };
+                }
+                self.stats.opens += 1;
+                0
+            }
+            Err(why) => {
+                self.stats.opens_failed += 1;
+                log_limited!(
+                    Level::Warn,
+                    "vmbus: open of relid {} refused: {why}",
+                    o.relid.get()
+                );
+                STATUS_UNSUCCESSFUL
+            }
+        };
+        if self.channels.get(o.relid).is_some() {
+            self.send(
+                guest,
+                &HostMessage::OpenResult {
+                    relid: o.relid,
+                    open_id: o.open_id,
+                    status,
+                },
+            );
+        }
+    }
+
+    fn check_open(&self, guest: &GuestCtx<'_>, o: &OpenRequest) -> Result<(), String> {
+        let c = self.channels.get(o.relid).ok_or("no such channel")?;
+        if !c.sent {
+            return Err("channel was not offered".into());
+        }
+        match c.state {
+            ChannelState::Offered => {}
+            ChannelState::Open { .. } => return Err("already open".into()),
+            ChannelState::Rescinded => return Err("rescinded".into()),
+        }
+        let g = self
+            .gpadls
+            .get(o.ring_gpadl)
+            .ok_or_else(|| format!("no ring GPADL {:#x}", o.ring_gpadl.get()))?;
+        if g.relid != o.relid {
+            return Err(format!("ring GPADL belongs to relid {}", g.relid.get()));
+        }
+        if !g.whole_pages {
+            return Err("ring GPADL is not one page-aligned range".into());
+        }
+        if self.channels.ring_in_use(o.ring_gpadl).is_some() {
+            return Err("ring GPADL already in use".into());
+        }
+        // Each ring: one header page and at least one data page.
+        let off = o.downstream_page_offset as usize;
+        if off < 2 || g.pages < off + 2 {
+            return Err(format!(
+                "bad downstream ring offset {off} for {} pages",
+                g.pages
+            ));
+        }
+        if !guest.synic.vcpus_set_up().contains(&o.target_vp) {
+            return Err(format!("target vCPU {} has no SynIC", o.target_vp));
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, guest: &mut GuestCtx<'_>, raw: &GuestMessage, m: Msg) {
+        if let Msg::InitiateContact(req) = m {
+            self.initiate_contact(guest, &req, raw.connection_id);
+            return;
+        }
+        if self.conn.is_none() {
+            self.refuse(format_args!(
+                "{} before INITIATE_CONTACT; ignored",
+                type_name(&raw.payload)
+            ));
+            return;
+        }
+        let ram = guest.mem.len();
+        match m {
+            Msg::InitiateContact(_) => {}
+            Msg::RequestOffers => self.request_offers(guest),
+            Msg::GpadlHeader {
+                relid,
+                gpadl,
+                range_buflen,
+                rangecount,
+                data,
+            } => {
+                if !self.channel_usable(relid) {
+                    self.refuse(format_args!(
+                        "GPADL_HEADER for unknown or rescinded relid {}",
+                        relid.get()
+                    ));
+                    self.gpadl_result(guest, relid, gpadl, false);
+                    return;
+                }
+                match self.gpadls.header(
+                    relid,
+                    gpadl,
+                    range_buflen,
+                    rangecount,
+                    data.as_slice(),
+                    ram,
+                ) {
+                    Ok(Progress::Incomplete) => {}
+                    Ok(Progress::Created(r)) => self.gpadl_result(guest, r, gpadl, true),
+                    Err(e) => {
+                        log_limited!(Level::Warn, "vmbus: GPADL {:#x} refused: {e}", gpadl.get());
+                        self.gpadl_result(guest, relid, gpadl, false);
+                    }
+                }
+            }
+            Msg::GpadlBody { gpadl, data, .. } => {
+                match self.gpadls.body(gpadl, data.as_slice(), ram) {
+                    Ok(Progress::Incomplete) => {}
+                    Ok(Progress::Created(r)) => self.gpadl_result(guest, r, gpadl, true),
+                    Err((relid, e)) => {
+                        log_limited!(Level::Warn, "vmbus: GPADL {:#x} refused: {e}", gpadl.get());
+                        match relid {
+                            Some(r) => self.gpadl_result(guest, r, gpadl, false),
+                            None => self.stats.refused += 1,
+                        }
+                    }
+                }
+            }
+            Msg::GpadlTeardown { relid, gpadl } => {
+                if let Some(user) = self.channels.ring_in_use(gpadl) {
+                    self.refuse(format_args!(
+                        "GPADL_TEARDOWN of {:#x}, the ring of open relid {}; ignored",
+                        gpadl.get(),
+                        user.get()
+                    ));
+                    return;
+                }
+                match self.gpadls.teardown(relid, gpadl) {
+                    Ok(_) => {
+                        self.stats.gpadls_torndown += 1;
+                        self.send(guest, &HostMessage::GpadlTorndown { gpadl });
+                    }
+                    Err(e) => self.refuse(format_args!("GPADL_TEARDOWN: {e}; ignored")),
+                }
+            }
+            Msg::OpenChannel(o) => self.open(guest, &o),
+            Msg::CloseChannel { relid } => match self.channels.get_mut(relid) {
+                Some(c) if matches!(c.state, ChannelState::Open { .. }) => {
+                    c.state = ChannelState::Offered;
+                    self.stats.closes += 1;
+                }
+                Some(c) if c.state == ChannelState::Rescinded => {
+                    // Linux closes rescinded channels; the host already did.
+                    self.stats.closes += 1;
+                }
+                _ => self.refuse(format_args!(
+                    "CLOSE_CHANNEL of relid {} that is not open; ignored",
+                    relid.get()
+                )),
+            },
+            Msg::RelidReleased { relid } => match self.channels.get(relid) {
+                Some(c) if c.state == ChannelState::Rescinded => {
+                    self.channels.remove(relid);
+                    self.gpadls.drop_channel(relid);
+                    self.stats.released += 1;
+                    crate::log_info!("vmbus: relid {} released", relid.get());
+                }
+                _ => self.refuse(format_args!(
+                    "RELID_RELEASED of relid {} that was not rescinded; ignored",
+                    relid.get()
+                )),
+            },
+            Msg::Unload => {
+                self.stats.unloads += 1;
+                let conn = self.conn;
+                self.reset_connection();
+                if let Some(c) = conn {
+                    self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);
+                }
+                crate::log_info!("vmbus: guest unloaded");
+            }
+            Msg::ModifyChannel { relid, .. } => self.refuse(format_args!(
+                "MODIFY_CHANNEL (relid {}) not supported yet; ignored",
+                relid.get()
+            )),
+            Msg::TlConnectRequest { .. } => {
+                self.refuse(format_args!("TL_CONNECT_REQUEST not supported; ignored"))
+            }
+        }
+    }
+
+    fn cmd_list(&self, out: &mut Vec<String>) {
+        for c in self.channels.iter() {
+            out.push(format!(
+                "relid={} type={} class={} instance={} monitor={} state={}{}",
+                c.relid.get(),
+                c.kind,
+                c.kind.class(),
+                c.instance,
+                c.monitor_id
+                    .map_or_else(|| "-".to_string(), |m| m.get().to_string()),
+                c.state,
+                if c.state == ChannelState::Rescinded {
+                    " (waiting for RELID_RELEASED)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+
+    fn cmd_offer(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let [kind] = args else {
+            return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
+        };
+        let kind: DeviceKind = kind.parse()?;
+        let relid = self
+            .channels
+            .add(kind)
+            .map_err(|e| format!("cannot add a channel: {e:?}"))?;
+        out.push(format!("relid {}", relid.get()));
+        if let (Some(g), true) = (guest, self.offers_requested && self.conn.is_some()) {
+            let Some(o) = self.channels.get(relid).map(|c| c.offer()) else {
+                return Ok(());
+            };
+            if self.send(g, &HostMessage::Offer(o)) {
+                self.stats.offers += 1;
+            }
+            if let Some(c) = self.channels.get_mut(relid) {
+                c.sent = true;
+            }
+            out.push("offered to the guest".into());
+        }
+        Ok(())
+    }
+
+    fn cmd_rescind(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let [r] = args else {
+            return Err("usage: rescind RELID".into());
+        };
+        let n = crate::commands::parse_num("relid", r)?;
+        let relid = u32::try_from(n)
+            .ok()
+            .and_then(Relid::new)
+            .ok_or_else(|| format!("bad relid {r:?}"))?;
+        let c = *self
+            .channels
+            .get(relid)
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        if c.state == ChannelState::Rescinded {
+            return Err(format!("relid {} is already rescinded", relid.get()));
+        }
+        match guest {
+            Some(g) if c.sent && self.conn.is_some() => {
+                if let Some(ch) = self.channels.get_mut(relid) {
+                    ch.state = ChannelState::Rescinded;
+                }
+                if self.send(g, &HostMessage::Rescind { relid }) {
+                    self.stats.rescinds += 1;
+                }
+                out.push(format!(
+                    "rescinded relid {} (waiting for RELID_RELEASED)",
+                    relid.get()
+                ));
+            }
+            _ => {
+                self.channels.remove(relid);
+                self.gpadls.drop_channel(relid);
+                out.push(format!("removed relid {} (never offered)", relid.get()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VmbusServer for VmbusHost {
+    fn name(&self) -> &'static str {
+        "vmbus"
+    }
+
+    fn accepts_message_connection(&self, connection_id: u32) -> bool {
+        negotiation::host_profile(self.profile).accepts_connection_id(connection_id)
+            || self.conn.is_some_and(|c| c.msg_conn_id == connection_id)
+    }
+
+    fn handle_message(&mut self, guest: &mut GuestCtx<'_>, msg: &GuestMessage) {
+        self.stats.messages_in += 1;
+        match Msg::decode(&msg.payload) {
+            Ok(m) => {
+                let name = m.msgtype().name().unwrap_or("UNKNOWN");
+                guest
+                    .trace
+                    .event(Dir::G2h, m.relid().map(Relid::get), name, &msg.payload);
+                self.dispatch(guest, msg, m);
+            }
+            Err(e) => {
+                self.stats.bad_messages += 1;
+                let name = format!("BAD-{}", type_name(&msg.payload));
+                guest.trace.event(Dir::G2h, None, &name, &msg.payload);
+                log_limited!(
+                    Level::Warn,
+                    "vmbus: bad message ({} bytes) on connection {} from vCPU {}: {e:?}",
+                    msg.payload.len(),
+                    msg.connection_id,
+                    msg.vcpu
+                );
+            }
+        }
+    }
+
+    fn signal_event(
+        &mut self,
+        _guest: &mut GuestCtx<'_>,
+        _vcpu: u32,
+        connection_id: u32,
+        flag: u16,
+    ) -> Result<(), HvStatus> {
+        // The data path is not served yet; channel connection ids are
+        // known so that a guest signalling an open channel is not failed.
+        let known = self.channels.iter().any(|c| {
+            matches!(c.state, ChannelState::Open { .. })
+                && offers::channel_connection_id(c.relid) == connection_id
+        });
+        if known {
+            return Ok(());
+        }
+        log_limited!(
+            Level::Warn,
+            "vmbus: signal on unknown connection {connection_id} (flag {flag})"
+        );
+        Err(HvStatus::INVALID_CONNECTION_ID)
+    }
+
+    fn reset(&mut self, reason: ResetReason) {
+        crate::log_debug!("vmbus: reset ({reason:?})");
+        self.reset_connection();
+    }
+
+    fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+    }
+
+    fn status(&self, out: &mut Vec<String>) {
+        let conn = match &self.conn {
+            Some(c) => format!(
+                "version {} vCPU {} SINT {} connection id {}",
+                c.version, c.vcpu, c.sint, c.msg_conn_id
+            ),
+            None => "not connected".into(),
+        };
+        let (g, p) = self.gpadls.counts();
+        out.push(format!(
+            "server: vmbus, profile {}, {conn}, {} channels, {g} GPADLs ({p} being assembled)",
+            self.profile,
+            self.channels.len()
+        ));
+    }
+
+    fn stats(&self, out: &mut Vec<String>) {
+        let s = &self.stats;
+        let (g, p) = self.gpadls.counts();
+        for (k, v) in [
+            ("connected", u64::from(self.conn.is_some())),
+            ("version", self.conn.map_or(0, |c| u64::from(c.version.0))),
+            ("channels", self.channels.len() as u64),
+            ("gpadls", g as u64),
+            ("gpadls_pending", p as u64),
+            ("messages_in", s.messages_in),
+            ("bad_messages", s.bad_messages),
+            ("refused", s.refused),
+            ("messages_out", s.messages_out),
+            ("post_failures", s.post_failures),
+            ("versions_accepted", s.versions_accepted),
+            ("versions_rejected", s.versions_rejected),
+            ("offers", s.offers),
+            ("rescinds", s.rescinds),
+            ("gpadls_created", s.gpadls_created),
+            ("gpadls_failed", s.gpadls_failed),
+            ("gpadls_torndown", s.gpadls_torndown),
+            ("opens", s.opens),
+            ("opens_failed", s.opens_failed),
+            ("closes", s.closes),
+            ("released", s.released),
+            ("unloads", s.unloads),
+        ] {
+            out.push(format!("vmbus.{k}={v}"));
+        }
+    }
+
+    fn control(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        cmd: &str,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> Option<ControlResult> {
+        match cmd {
+            "list" => {
+                if !args.is_empty() {
+                    return Some(Err("usage: list".into()));
+                }
+                self.cmd_list(out);
+                Some(Ok(()))
+            }
+            "offer" => Some(self.cmd_offer(guest, args, out)),
+            "rescind" => Some(self.cmd_rescind(guest, args, out)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The devices the host offers: their kinds and class GUIDs, the
+//! `--device TYPE[:N]` syntax, stable instance GUIDs, and the
+//! `OFFER_CHANNEL` contents.
+
+use std::fmt;
+use std::str::FromStr;
+
+use vmbus_proto::message::Offer;
+use vmbus_proto::types::{MonitorId, Relid};
+use vmbus_proto::wire::channel_msg::ChannelOffer;
+use vmbus_proto::wire::{Guid, Wire};
+
+/// Hyper-V heartbeat IC: `57164f39-9115-4e78-ab55-382f3bd5422d`.
+pub const HEARTBEAT_CLASS: Guid = Guid::from_fields(
+    0x5716_4f39,
+    0x9115,
+    0x4e78,
+    [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
+);
+/// Hyper-V shutdown IC: `0e0b6031-5213-4934-818b-38d90ced39db`.
+pub const SHUTDOWN_CLASS: Guid = Guid::from_fields(
+    0x0e0b_6031,
+    0x5213,
+    0x4934,
+    [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
+);
+/// Hyper-V time synchronization IC: `9527e630-d0ae-497b-adce-e80ab0175caf`.
+pub const TIMESYNC_CLASS: Guid = Guid::from_fields(
+    0x9527_e630,
+    0xd0ae,
+    0x497b,
+    [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+);
+/// The rvmbus echo/loopback test device, a private class that no real host
+/// offers: `2e1c0f5a-8b1d-4a8e-9c3f-72766d627573` (the last six bytes
+/// spell "rvmbus").
+pub const ECHO_CLASS: Guid = Guid::from_fields(
+    0x2e1c_0f5a,
+    0x8b1d,
+    0x4a8e,
+    [0x9c, 0x3f, 0x72, 0x76, 0x6d, 0x62, 0x75, 0x73],
+);
+
+/// First field of every instance GUID this host makes ("rvmb").
+pub const INSTANCE_TAG: u32 = 0x7276_6d62;
+
+/// Most devices of one kind on the command line.
+pub const MAX_PER_KIND: u16 = 64;
+
+/// A kind of device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeviceKind {
+    /// Heartbeat IC.
+    Heartbeat,
+    /// Shutdown IC.
+    Shutdown,
+    /// Time sync IC.
+    Timesync,
+    /// Echo/loopback.
+    Echo,
+}
+
+impl DeviceKind {
+    /// All kinds.
+    pub const ALL: [DeviceKind; 4] = [
+        DeviceKind::Heartbeat,
+        DeviceKind::Shutdown,
+        DeviceKind::Timesync,
+        DeviceKind::Echo,
+    ];
+
+    /// The name used on the command line and in `list`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Heartbeat => "heartbeat",
+            DeviceKind::Shutdown => "shutdown",
+            DeviceKind::Timesync => "timesync",
+            DeviceKind::Echo => "echo",
+        }
+    }
+
+    /// The class GUID offered.
+    pub fn class(self) -> Guid {
+        match self {
+            DeviceKind::Heartbeat => HEARTBEAT_CLASS,
+            DeviceKind::Shutdown => SHUTDOWN_CLASS,
+            DeviceKind::Timesync => TIMESYNC_CLASS,
+            DeviceKind::Echo => ECHO_CLASS,
+        }
+    }
+
+    fn code(self) -> u16 {
+        match self {
+            DeviceKind::Heartbeat => 1,
+            DeviceKind::Shutdown => 2,
+            DeviceKind::Timesync => 3,
+            DeviceKind::Echo => 4,
+        }
+    }
+
+    /// The instance GUID of the `index`-th device of this kind (from 0):
+    /// `72766d62-KKKK-IIII-8000-000000000000`, the same on every run.
+    pub fn instance(self, index: u16) -> Guid {
+        Guid::from_fields(
+            INSTANCE_TAG,
+            self.code(),
+            index,
+            [0x80, 0, 0, 0, 0, 0, 0, 0],
+        )
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DeviceKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo)")
+            })
+    }
+}
+
+/// `--device TYPE[:N]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// The kind.
+    pub kind: DeviceKind,
+    /// How many (1 to [`MAX_PER_KIND`]).
+    pub count: u16,
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = match s.split_once(':') {
+            Some((k, n)) => (k, Some(n)),
+            None => (s, None),
+        };
+        let kind = k.parse()?;
+        let count = match n {
+            None => 1,
+            Some(n) => n
+                .parse::<u16>()
+                .ok()
+                .filter(|&c| (1..=MAX_PER_KIND).contains(&c))
+                .ok_or_else(|| format!("bad device count {n:?} (1 to {MAX_PER_KIND})"))?,
+        };
+        Ok(Self { kind, count })
+    }
+}
+
+/// One heartbeat, one shutdown, one timesync, one echo.
+pub fn default_devices() -> Vec<DeviceSpec> {
+    DeviceKind::ALL
+        .iter()
+        .map(|&kind| DeviceSpec { kind, count: 1 })
+        .collect()
+}
+
+/// The connection id a channel is signalled on.
+pub fn channel_connection_id(relid: Relid) -> u32 {
+    0x1_0000 + relid.get()
+}
+
+/// The offer of a primary channel.
+pub fn make_offer(
+    kind: DeviceKind,
+    instance: Guid,
+    relid: Relid,
+    monitor_id: Option<MonitorId>,
+) -> Offer {
+    let mut offer = ChannelOffer::zeroed();
+    offer.if_type = kind.class();
+    offer.if_instance = instance;
+    Offer {
+        offer,
+        relid,
+        monitor_id,
+        dedicated_interrupt: false,
+        connection_id: channel_connection_id(relid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_print_as_hyper_v_spells_them() {
+        assert_eq!(
+            HEARTBEAT_CLASS.to_string(),
+            "57164f39-9115-4e78-ab55-382f3bd5422d"
+        );
+        assert_eq!(
+            SHUTDOWN_CLASS.to_string(),
+            "0e0b6031-5213-4934-818b-38d90ced39db"
+        );
+        assert_eq!(
+            TIMESYNC_CLASS.to_string(),
+            "9527e630-d0ae-497b-adce-e80ab0175caf"
+        );
+        assert_eq!(
+            ECHO_CLASS.to_string(),
+            "2e1c0f5a-8b1d-4a8e-9c3f-72766d627573"
+        );
+        assert_eq!(
+            DeviceKind::Echo.instance(2).to_string(),
+            "72766d62-0004-0002-8000-000000000000"
+        );
+    }
+
+    #[test]
+    fn specs() {
+        assert_eq!(
+            "echo:3".parse(),
+            Ok(DeviceSpec {
+                kind: DeviceKind::Echo,
+                count: 3
+            })
+        );
+        assert_eq!("heartbeat".parse::<DeviceSpec>().unwrap().count, 1);
+        for bad in [
+            "", "echo:", "echo:0", "echo:65", "echo:x", "nic", "echo:1:2",
+        ] {
+            assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");
+        }
+    }
+}
