@@ -83,9 +83,18 @@ EOS
 	in_chroot apt-get install -y -qq --no-install-recommends \
 		build-essential gcc-14 make bc bison flex libelf-dev libssl-dev python3 \
 		cpio kmod xz-utils zstd rustc rust-src bindgen clang llvm lld libclang-dev \
-		dwarves busybox-static ca-certificates >"$CACHE/apt-chroot.log" 2>&1 ||
+		dwarves busybox-static ca-certificates rust-clippy >"$CACHE/apt-chroot.log" 2>&1 ||
 		{ tail -20 "$CACHE/apt-chroot.log" >&2; die "toolchain install failed"; }
 	touch "$ROOT/.rvmbus-chroot-ok"
+}
+
+# Packages added after the first chroots were made: installed when missing.
+chroot_extras() {
+	if [ ! -x "$ROOT/usr/bin/clippy-driver" ]; then
+		log "installing rust-clippy in the chroot (for CLIPPY=1 module builds)"
+		in_chroot apt-get install -y -qq --no-install-recommends rust-clippy \
+			>>"$CACHE/apt-chroot.log" 2>&1 || die "rust-clippy install failed"
+	fi
 }
 
 discover_kernel() {
@@ -203,6 +212,7 @@ main() {
 	flock 9
 	host_tools
 	make_chroot
+	chroot_extras
 	discover_kernel
 	local kdir=$ROOT/kbuild/$KVER
 	local stamp="$CACHE/env.$KVER.v$SCRIPT_VERSION"

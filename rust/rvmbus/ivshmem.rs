@@ -26,7 +26,7 @@ use kernel::{
 
 use crate::{
     mailbox::{Doorbell, Reply},
-    proto::ivshmem::{self, Command, Header, HostState, HvStatus},
+    proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
     shim,
     transport::Transport,
 };
@@ -161,8 +161,14 @@ impl Link<'_> {
     /// the caller.
     fn call(&self, seq: &mut u32, cmd: Command, args: [u64; 4]) -> Result<Reply> {
         *seq = seq.wrapping_add(1);
-        self.door
-            .call(0, *seq, cmd, 0, args, None, shim::timeout_ms())
+        let req = Request {
+            seq: *seq,
+            cmd,
+            vcpu: 0,
+            args,
+            data: [0; ivshmem::MAILBOX_DATA_SIZE],
+        };
+        self.door.call(0, &req, shim::timeout_ms())
     }
 
     /// Waits until vector `v` has fired more than `before` times.
@@ -183,8 +189,7 @@ impl Link<'_> {
     /// version.
     fn hello(&self, seq: &mut u32) -> Result<u64> {
         let ours = (u64::from(ivshmem::VERSION_MAJOR) << 16) | u64::from(ivshmem::VERSION_MINOR);
-        // CAST: The number of possible CPUs fits in 64 bits.
-        let cpus = kernel::cpu::nr_cpu_ids() as u64;
+        let cpus = u64::from(kernel::cpu::nr_cpu_ids());
         let reply = self.call(seq, Command::HELLO, [ours, cpus, 0, 0])?;
         if reply.status != HvStatus::SUCCESS {
             pr_err!(

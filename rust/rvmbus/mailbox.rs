@@ -15,7 +15,7 @@ use kernel::{
 };
 
 use crate::{
-    proto::ivshmem::{self, mailbox, Command, HvStatus, Request, MAILBOX_DATA_SIZE},
+    proto::ivshmem::{self, mailbox, HvStatus, Request},
     shim,
 };
 
@@ -39,28 +39,14 @@ pub(crate) struct Doorbell<'a> {
 }
 
 impl Doorbell<'_> {
-    /// Makes one mailbox call on mailbox `index` with sequence number `seq`
-    /// and waits for the answer at most `timeout_ms` milliseconds.
+    /// Makes one mailbox call on mailbox `index` and waits for the answer
+    /// at most `timeout_ms` milliseconds. `req.seq` must differ from the
+    /// mailbox's current `resp_seq`.
     ///
     /// The caller serialises calls on one mailbox.
-    pub(crate) fn call(
-        &self,
-        index: u32,
-        seq: u32,
-        cmd: Command,
-        vcpu: u32,
-        args: [u64; 4],
-        data: Option<&[u8; MAILBOX_DATA_SIZE]>,
-        timeout_ms: u32,
-    ) -> Result<Reply> {
+    pub(crate) fn call(&self, index: u32, req: &Request, timeout_ms: u32) -> Result<Reply> {
         let base = ivshmem::mailbox_offset(index).ok_or(EINVAL)?;
-        let req = Request {
-            seq,
-            cmd,
-            vcpu,
-            args,
-            data: data.copied().unwrap_or([0; MAILBOX_DATA_SIZE]),
-        };
+        let seq = req.seq;
         let mut buf = [0u8; mailbox::USED];
         req.encode(&mut buf).map_err(|_| EINVAL)?;
 
