@@ -175,6 +175,11 @@ class Boot:
         cmd = [
             args.qemu,
             "-machine", "pc,memory-backend=mem",
+            # Single-threaded TCG: with one host thread per vCPU, the kernel's
+            # own boot-time code patching (int3 + text_poke) can race with
+            # the other vCPU and Oops before /init (seen once, in
+            # set_next_task_fair). The guest still has two vCPUs.
+            "-accel", "tcg,thread=single",
             "-cpu", "max",
             "-smp", str(args.smp),
             "-m", f"{args.mem_mb}M",
