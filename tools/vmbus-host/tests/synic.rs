@@ -7,13 +7,8 @@ mod common;
 
 use std::sync::atomic::{fence, Ordering};
 
-use common::{FakeQemu, HostProc};
+use common::{FakeQemu, HostProc, SIEFP, SIMP, SINT, VECTOR};
 use vmbus_proto::ivshmem::{Command, HvStatus};
-
-const SIMP: u64 = 0x10000;
-const SIEFP: u64 = 0x11000;
-const SINT: u64 = 2;
-const VECTOR: usize = 1;
 
 fn slot(q: &FakeQemu) -> (u32, u8, u8, Vec<u8>) {
     let base = SIMP + SINT * 256;
@@ -30,19 +25,7 @@ fn slot(q: &FakeQemu) -> (u32, u8, u8, Vec<u8>) {
 }
 
 fn set_up(h: &HostProc) -> FakeQemu {
-    let mut q = FakeQemu::connect(h, 4);
-    assert_eq!(
-        q.call(Command::HELLO, 0, [1 << 16, 1, 0, 0], &[]).0,
-        HvStatus::SUCCESS
-    );
-    let (st, _) = q.call(
-        Command::SYNIC_SETUP,
-        0,
-        [SIMP | 1, SIEFP | 1, SINT, VECTOR as u64],
-        &[],
-    );
-    assert_eq!(st, HvStatus::SUCCESS);
-    q
+    FakeQemu::with_synic(h)
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 use std::sync::atomic::{fence, Ordering};
 use std::time::Instant;
 
-use common::{FakeQemu, HostProc, TIMEOUT};
+use common::{FakeQemu, HostProc, SIMP, SINT, TIMEOUT};
 use vmbus_proto::gpadl::GpadlMessages;
 use vmbus_proto::ivshmem::{Command, HvStatus};
 use vmbus_proto::message::{ContactRequest, GuestMessage, HostMessage, OpenRequest};
@@ -17,30 +17,15 @@ use vmbus_proto::types::{GpadlId, Relid};
 use vmbus_proto::version::Version;
 use vmbus_proto::wire::channel_msg::TargetInfo;
 
-const SIMP: u64 = 0x10000;
-const SIEFP: u64 = 0x11000;
-const SINT: u64 = 2;
-const VECTOR: usize = 1;
-
 struct Guest {
     q: FakeQemu,
 }
 
 impl Guest {
     fn new(h: &HostProc) -> Self {
-        let mut q = FakeQemu::connect(h, 4);
-        assert_eq!(
-            q.call(Command::HELLO, 0, [1 << 16, 1, 0, 0], &[]).0,
-            HvStatus::SUCCESS
-        );
-        let (st, _) = q.call(
-            Command::SYNIC_SETUP,
-            0,
-            [SIMP | 1, SIEFP | 1, SINT, VECTOR as u64],
-            &[],
-        );
-        assert_eq!(st, HvStatus::SUCCESS);
-        Self { q }
+        Self {
+            q: FakeQemu::with_synic(h),
+        }
     }
 
     fn post(&mut self, conn: u32, m: &GuestMessage) -> HvStatus {

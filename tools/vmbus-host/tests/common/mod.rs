@@ -23,6 +23,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// Guest RAM size used by the tests.
 pub const RAM: u64 = 4 << 20;
 
+/// Guest physical address of the fake guest's SynIC message page.
+pub const SIMP: u64 = 0x10000;
+/// Guest physical address of the fake guest's SynIC event flags page.
+pub const SIEFP: u64 = 0x11000;
+/// The SINT the fake guest routes (VMBus's message SINT).
+pub const SINT: u64 = 2;
+/// The MSI-X vector the fake guest routes that SINT to.
+pub const VECTOR: usize = 1;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vmbus-host")
 }
@@ -176,6 +185,25 @@ fn recv(s: &UnixStream) -> (i64, Option<OwnedFd>) {
 }
 
 impl FakeQemu {
+    /// Connects, says HELLO and sets up vCPU 0's SynIC pages with SINT
+    /// [`SINT`] on vector [`VECTOR`], as a guest driver does first.
+    #[allow(dead_code)] // Not every test binary uses it.
+    pub fn with_synic(host: &HostProc) -> Self {
+        let mut q = Self::connect(host, 4);
+        assert_eq!(
+            q.call(Command::HELLO, 0, [1 << 16, 1, 0, 0], &[]).0,
+            HvStatus::SUCCESS
+        );
+        let (st, _) = q.call(
+            Command::SYNIC_SETUP,
+            0,
+            [SIMP | 1, SIEFP | 1, SINT, VECTOR as u64],
+            &[],
+        );
+        assert_eq!(st, HvStatus::SUCCESS);
+        q
+    }
+
     pub fn connect(host: &HostProc, vectors: usize) -> Self {
         Self::connect_paths(&host.socket, &host.guest_mem, vectors)
     }
