@@ -156,7 +156,25 @@ struct Link<'a> {
     nvec: usize,
 }
 
-impl Link<'_> {
+impl<'a> Link<'a> {
+    fn new(
+        regs: &'a pci::Bar<'a, 16>,
+        shm: &'a pci::Bar<'a>,
+        header: &Header,
+        counters: &'a IrqCounters,
+        irqs: &Irqs<'_>,
+    ) -> Self {
+        Self {
+            door: Doorbell {
+                regs,
+                shm,
+                host_peer: header.host_peer_id,
+            },
+            counters,
+            nvec: irqs.len().min(header.num_vectors as usize),
+        }
+    }
+
     /// One call on mailbox 0; `seq` is its sequence counter, held locked by
     /// the caller.
     fn call(&self, seq: &mut u32, cmd: Command, args: [u64; 4]) -> Result<Reply> {
@@ -272,15 +290,13 @@ impl Link<'_> {
 
 impl IvshmemDev<'_> {
     fn link(&self) -> Link<'_> {
-        Link {
-            door: Doorbell {
-                regs: &self.regs,
-                shm: &self.shm,
-                host_peer: self.header.host_peer_id,
-            },
-            counters: &self.counters,
-            nvec: self.irqs.len().min(self.header.num_vectors as usize),
-        }
+        Link::new(
+            &self.regs,
+            &self.shm,
+            &self.header,
+            &self.counters,
+            &self.irqs,
+        )
     }
 }
 
@@ -367,15 +383,7 @@ impl pci::Driver for IvshmemDriver {
             let irqs = Irqs::new(pdev, header.num_vectors, &counters)
                 .inspect_err(|e| dev_err!(pdev, "cannot set up MSI-X ({:?})\n", e))?;
             let mut seq = 0u32;
-            let link = Link {
-                door: Doorbell {
-                    regs: &regs,
-                    shm: &shm,
-                    host_peer: header.host_peer_id,
-                },
-                counters: &counters,
-                nvec: irqs.len().min(header.num_vectors as usize),
-            };
+            let link = Link::new(&regs, &shm, &header, &counters, &irqs);
             let host_version = link.hello(&mut seq).inspect_err(|e| {
                 dev_err!(pdev, "rvmbus host does not answer ({:?})\n", e);
             })?;
