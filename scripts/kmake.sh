@@ -12,12 +12,6 @@ CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
 eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1="\2"/p' "$CACHE/env.mk")"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 dir=$1; shift
-mkdir -p "$KROOT/src"
-exec unshare --mount --propagation private -- /bin/sh -c '
-	set -e
-	R=$1; REPO=$2; shift 2
-	mount -t proc proc "$R/proc"
-	mount --bind "$REPO" "$R/src"
-	exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
-' sh "$KROOT" "$REPO" make -C "$KSRC_IN_CHROOT" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- \
-	CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$KREL" M="/src/$dir" "$@"
+exec "$REPO/scripts/in-chroot.sh" "$KROOT" "$REPO" make -C "$KSRC_IN_CHROOT" ARCH=x86 \
+	CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE="$KREL" \
+	M="/src/$dir" "$@"
