@@ -12,6 +12,7 @@ mod proto;
 
 mod bus;
 mod ivshmem;
+mod kunit;
 mod mailbox;
 mod shim;
 mod transport;

@@ -12,6 +12,10 @@ A scenario fails when the guest reports a failure, when the kernel log shows
 an Oops, BUG, WARNING, panic or "Unknown symbol", when the host does not exit
 cleanly, or on a timeout. The last line is "N passed, M failed"; the exit
 status is non-zero if anything failed.
+
+With --debug-kernel (make test-debug) it boots the self-built debug kernel
+and also fails a scenario on KASAN, lockdep, atomic-sleep and kmemleak reports
+and on failed KUnit cases (see debug_kernel_check).
 """
 
 import argparse
@@ -66,6 +70,35 @@ SCENARIOS = {
     ]
 }
 DEMO = Scenario("demo")
+
+# Debug kernel (--debug-kernel): reports of its checks that fail a scenario,
+# whether or not BAD matched them too.
+DEBUG_FINDINGS = re.compile(
+    r"(BUG: KASAN|WARNING: possible|possible circular locking|inconsistent lock state|"
+    r"\blockdep\b|turning off the locking correctness validator|"
+    r"BUG: sleeping function called from invalid context|scheduling while atomic|"
+    r"unreferenced object)"
+)
+# A KTAP result line printed by KUnit: "[ time] ok 1 suite" for a suite,
+# indented further for its cases.
+KTAP_RESULT = re.compile(r"^\[\s*\d+\.\d+\]( +)(not ok|ok) \d+ (.*)$")
+
+
+def debug_kernel_check(console: Path):
+    """Scans a debug-kernel console log; returns (findings, KUnit cases passed).
+
+    The guest's /init prints kmemleak's report after the scenario when the
+    kernel command line has rvmbus.kmemleak=1 (see tests/guest/init)."""
+    findings, kunit_passed = [], 0
+    for line in console.read_text(errors="replace").splitlines():
+        if DEBUG_FINDINGS.search(line):
+            findings.append(line.strip()[:160])
+        m = KTAP_RESULT.match(line)
+        if m and m.group(2) == "not ok":
+            findings.append("KUnit: " + line.strip()[:160])
+        elif m and len(m.group(1)) > 1 and "# SKIP" not in m.group(3):
+            kunit_passed += 1
+    return findings, kunit_passed
 
 
 def log(msg):
@@ -188,7 +221,7 @@ class Boot:
             "-no-reboot",
             "-kernel", str(args.kernel),
             "-initrd", str(initrd),
-            "-append", f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name}",
+            "-append", f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name} {args.append}",
             "-serial", "stdio",
             "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
             "-serial", "chardev:ctl",
@@ -219,7 +252,7 @@ class Boot:
         self._ctl().sendall((answer + "\n").encode())
 
     def run(self):
-        deadline = time.time() + self.sc.boot_timeout
+        deadline = time.time() + self.sc.boot_timeout * self.args.timeout_scale
         buf = b""
         fd = self.qemu.stdout.fileno()
         timed_out = False
@@ -241,7 +274,7 @@ class Boot:
                 line, buf = buf.split(b"\n", 1)
                 self._line(line.decode(errors="replace").rstrip("\r"))
         if timed_out:
-            self.problems.append(f"timeout after {self.sc.boot_timeout} s")
+            self.problems.append(f"timeout after {self.sc.boot_timeout * self.args.timeout_scale:.0f} s")
             self.qemu.kill()
         self.qemu.wait(30)
         if self.ctl:
@@ -285,6 +318,17 @@ class Boot:
         return ok, (detail if ok else "; ".join(self.problems))
 
 
+def debug_verdict(work: Path, ok: bool, detail: str, totals: list):
+    """Adds the debug kernel's findings in work/console.log to a verdict."""
+    findings, kunit_passed = debug_kernel_check(work / "console.log")
+    totals[0] += len(findings)
+    totals[1] += kunit_passed
+    note = f"(debug-kernel findings: {len(findings)}, KUnit cases passed: {kunit_passed})"
+    if findings:
+        return False, "; ".join([detail] + ["debug kernel: " + f for f in findings[:5]]) + " " + note
+    return ok, f"{detail} {note}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel", required=True, help="the vmlinuz to boot")
@@ -299,7 +343,15 @@ def main():
     ap.add_argument("--only", action="append", default=[], help="run only these scenarios")
     ap.add_argument("--demo", action="store_true", help="run the demo scenario, echoing the guest console")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--append", default="", help="more kernel command line")
+    ap.add_argument("--timeout-scale", type=float, default=1.0, help="multiplies the boot timeouts")
+    ap.add_argument("--debug-kernel", action="store_true",
+                    help="the kernel is the debug kernel: scan kmemleak, fail on its checks' reports")
     args = ap.parse_args()
+    if args.debug_kernel:
+        args.append += " rvmbus.kmemleak=1"
+        if args.timeout_scale == 1.0:
+            args.timeout_scale = 4.0
 
     if args.list:
         for n in SCENARIOS:
@@ -321,6 +373,7 @@ def main():
         chosen = list(SCENARIOS.values())
 
     passed = failed = 0
+    debug_totals = [0, 0]  # findings, KUnit cases passed
     for sc in chosen:
         work = out / sc.name
         if work.exists():
@@ -331,6 +384,8 @@ def main():
             boot = Boot(args, sc, initrd, work, echo=args.demo)
             boot.run()
             ok, detail = boot.verdict()
+            if args.debug_kernel:
+                ok, detail = debug_verdict(work, ok, detail, debug_totals)
         except Exception as e:  # the harness itself failed: the scenario did not hold
             ok, detail = False, f"harness error: {e}"
         dt = time.time() - t0
@@ -346,6 +401,8 @@ def main():
             passed += 1
         else:
             failed += 1
+    if args.debug_kernel:
+        log(f"debug-kernel findings: {debug_totals[0]}; KUnit cases passed: {debug_totals[1]}")
     log(f"scenarios: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
