@@ -81,7 +81,7 @@ _test-qemu:
 	@$(HARNESS) --out $(BUILD)/test
 
 # The debug kernel (KASAN, lockdep, kmemleak, KUnit; scripts/debug-kernel.config):
-# built once (about 25 minutes on 2 cores), then cached in $(RVMBUS_CACHE).
+# built once (about 20 minutes on 2 cores, measured), then cached in $(RVMBUS_CACHE).
 DEBUG_ENV_MK := $(RVMBUS_CACHE)/debug-env.mk
 -include $(DEBUG_ENV_MK)
 DEBUG_OUT := $(BUILD)/debug
