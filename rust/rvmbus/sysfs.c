@@ -31,7 +31,6 @@ struct rvmbus_device {
 	struct device dev;
 	void *ctx;
 	struct kset *channels;
-	const char *driver_override;
 };
 
 struct rvmbus_chan_kobj {
@@ -148,29 +147,6 @@ static ssize_t channel_vp_mapping_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(channel_vp_mapping);
 
-static ssize_t driver_override_show(struct device *dev,
-				    struct device_attribute *attr, char *buf)
-{
-	struct rvmbus_device *rdev = to_rdev(dev);
-	ssize_t len;
-
-	device_lock(dev);
-	len = sysfs_emit(buf, "%s\n", rdev->driver_override ?: "");
-	device_unlock(dev);
-	return len;
-}
-
-static ssize_t driver_override_store(struct device *dev,
-				     struct device_attribute *attr,
-				     const char *buf, size_t count)
-{
-	int ret = driver_set_override(dev, &to_rdev(dev)->driver_override,
-				      buf, count);
-
-	return ret ? ret : count;
-}
-static DEVICE_ATTR_RW(driver_override);
-
 static struct attribute *rvmbus_dev_attrs[] = {
 	&dev_attr_id.attr,
 	&dev_attr_state.attr,
@@ -198,7 +174,6 @@ static struct attribute *rvmbus_dev_attrs[] = {
 	&dev_attr_channel_vp_mapping.attr,
 	&dev_attr_vendor.attr,
 	&dev_attr_device.attr,
-	&dev_attr_driver_override.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(rvmbus_dev);
@@ -242,6 +217,8 @@ static const struct bus_type rvmbus_bus = {
 	.uevent = rvmbus_uevent,
 	.dev_groups = rvmbus_dev_groups,
 	.bus_groups = rvmbus_bus_groups,
+	/* The driver core provides the driver_override attribute. */
+	.driver_override = true,
 };
 
 int rvmbus_sysfs_bus_register(void)
@@ -274,7 +251,6 @@ static void rvmbus_device_release(struct device *dev)
 
 	if (rdev->ctx)
 		rvmbus_rust_ctx_put(rdev->ctx);
-	kfree(rdev->driver_override);
 	kfree(rdev);
 }
 
