@@ -178,7 +178,10 @@ pub fn parse_negotiate(buf: &[u8]) -> Result<Negotiate<'_>, IcError> {
     }
     let fl = usize::from(f) * IcVersion::SIZE;
     let gl = usize::from(g) * IcVersion::SIZE;
-    let rest = m.body.get(IcMsgNegotiate::SIZE..).ok_or(IcError::Truncated)?;
+    let rest = m
+        .body
+        .get(IcMsgNegotiate::SIZE..)
+        .ok_or(IcError::Truncated)?;
     let frame = rest.get(..fl).ok_or(IcError::Truncated)?;
     let msg = rest.get(fl..fl + gl).ok_or(IcError::Truncated)?;
     Ok(Negotiate {

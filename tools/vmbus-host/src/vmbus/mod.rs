@@ -14,9 +14,13 @@
 //! `BAD-<type>`.
 
 pub mod channels;
+pub mod datapath;
 pub mod gpadl;
+pub mod hostile;
+pub mod hostile_ring;
 pub mod negotiation;
 pub mod offers;
+pub mod ring_mem;
 
 use vmbus_proto::ivshmem::HvStatus;
 use vmbus_proto::message::{peek_type, GuestMessage as Msg, HostMessage, OpenRequest};
@@ -105,7 +109,7 @@ impl VmbusHost {
         for d in devices {
             for _ in 0..d.count {
                 channels
-                    .add(d.kind)
+                    .add_with(d.kind, d.signalling)
                     .map_err(|e| format!("cannot add a {} device: {e:?}", d.kind))?;
             }
         }
