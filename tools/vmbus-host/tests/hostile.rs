@@ -198,7 +198,7 @@ fn die_mid_handshake() {
 fn rescind_mid_open() {
     let (_h, mut g) = start("rescind-mid-open");
     let o = g.connect(Version::V5_3);
-    let r = g.try_open(o[0], 1, 4).err();
+    let r = g.try_open(o[0], 1, 4).err().map(|b| *b);
     assert_eq!(r, Some(HostMessage::Rescind { relid: o[0].relid }));
 }
 
@@ -206,7 +206,7 @@ fn rescind_mid_open() {
 fn gpadl_fail() {
     let (_h, mut g) = start("gpadl-fail");
     let o = g.connect(Version::V5_3);
-    let r = g.try_open(o[0], 1, 4).err();
+    let r = g.try_open(o[0], 1, 4).err().map(|b| *b);
     assert!(
         matches!(r, Some(HostMessage::GpadlCreated { status, .. }) if status != 0),
         "{r:?}"
@@ -220,7 +220,7 @@ fn open_fail_switched_on_at_run_time() {
     let o = g.connect(Version::V5_3);
     g.open(o[0], 1);
     h.ctl_ok(&["hostile", "open-fail", "on"]);
-    let r = g.try_open(o[1], 1, 4).err();
+    let r = g.try_open(o[1], 1, 4).err().map(|b| *b);
     assert!(
         matches!(r, Some(HostMessage::OpenResult { status, .. }) if status != 0),
         "{r:?}"

@@ -172,7 +172,7 @@ impl Guest {
         offer: Offer,
         pages: u64,
         conn: u32,
-    ) -> Result<GuestChannel, HostMessage> {
+    ) -> Result<GuestChannel, Box<HostMessage>> {
         let relid = offer.relid;
         let n = pages + 1;
         let first = self.next_page;
@@ -198,7 +198,7 @@ impl Guest {
         }
         match self.recv() {
             HostMessage::GpadlCreated { status: 0, .. } => {}
-            m => return Err(m),
+            m => return Err(Box::new(m)),
         }
         let open = OpenRequest {
             relid,
@@ -214,7 +214,7 @@ impl Guest {
         );
         match self.recv() {
             HostMessage::OpenResult { status: 0, .. } => {}
-            m => return Err(m),
+            m => return Err(Box::new(m)),
         }
         let tx = RingProducer::new(&g2h.mem(&self.q.ram)).unwrap();
         let rx = RingConsumer::new(&h2g.mem(&self.q.ram)).unwrap();
