@@ -209,6 +209,23 @@ fn echo_sub_channels() {
     assert!(h.ctl_ok(&["list"]).contains("sub=2"));
 }
 
+/// A host with one `kind` device (and `extra` arguments), its channel
+/// opened by the guest and negotiated with message versions `msg`.
+fn ic_channel(
+    kind: &str,
+    extra: &[&str],
+    msg: &[IcVersion],
+) -> (HostProc, Guest, GuestChannel, (IcVersion, IcVersion)) {
+    let mut args = vec!["--device", kind];
+    args.extend_from_slice(extra);
+    let h = HostProc::start(&args);
+    let mut g = Guest::new(&h);
+    let offers = g.connect(Version::V5_3);
+    let mut ch = g.open(offers[0], 1);
+    let v = negotiate(&mut g, &mut ch, msg);
+    (h, g, ch, v)
+}
+
 /// Answers the host's NEGOTIATE on `ch` with the guest's versions.
 fn negotiate(g: &mut Guest, ch: &mut GuestChannel, msg: &[IcVersion]) -> (IcVersion, IcVersion) {
     let p = g.recv_packet(ch).unwrap();
@@ -249,13 +266,9 @@ fn answer(
 
 #[test]
 fn heartbeat_negotiation_and_beats() {
-    let h = HostProc::start(&["--device", "heartbeat", "--heartbeat-ms", "30"]);
-    let mut g = Guest::new(&h);
-    let offers = g.connect(Version::V5_3);
-    let mut ch = g.open(offers[0], 1);
-    let v = negotiate(
-        &mut g,
-        &mut ch,
+    let (h, mut g, mut ch, v) = ic_channel(
+        "heartbeat",
+        &["--heartbeat-ms", "30"],
         &[IcVersion::new(3, 0), IcVersion::new(1, 0)],
     );
     assert_eq!(v, (IcVersion::new(3, 0), IcVersion::new(3, 0)));
@@ -278,13 +291,9 @@ fn heartbeat_negotiation_and_beats() {
 
 #[test]
 fn timesync_sends_ref_time_with_sync_first() {
-    let h = HostProc::start(&["--device", "timesync"]);
-    let mut g = Guest::new(&h);
-    let offers = g.connect(Version::V5_3);
-    let mut ch = g.open(offers[0], 1);
-    let v = negotiate(
-        &mut g,
-        &mut ch,
+    let (_h, mut g, mut ch, v) = ic_channel(
+        "timesync",
+        &[],
         &[
             IcVersion::new(4, 0),
             IcVersion::new(3, 0),
@@ -304,15 +313,9 @@ fn timesync_sends_ref_time_with_sync_first() {
 
 #[test]
 fn shutdown_guest_command() {
-    let h = HostProc::start(&["--device", "shutdown"]);
-    let mut g = Guest::new(&h);
-    let offers = g.connect(Version::V5_3);
-    let (code, _, err) = h.ctl(&["shutdown-guest"]);
-    assert_eq!(code, 1, "{err}");
-    let mut ch = g.open(offers[0], 1);
-    let v = negotiate(
-        &mut g,
-        &mut ch,
+    let (h, mut g, mut ch, v) = ic_channel(
+        "shutdown",
+        &[],
         &[IcVersion::new(3, 2), IcVersion::new(3, 0)],
     );
     assert_eq!(v.1, IcVersion::new(3, 2));
@@ -322,6 +325,10 @@ fn shutdown_guest_command() {
     assert_eq!(ShutdownMsgData::read_from(&body).unwrap().flags, 2);
     wait_stat(&h, "dev.1.shutdown.ok", 1);
     assert_eq!(stat(&h, "dev.1.shutdown.last_status"), 0);
+    // Without a shutdown channel the command fails.
+    let (h2, _, _) = echo_host(&[]);
+    assert_eq!(h2.ctl(&["shutdown-guest"]).0, 1);
+    assert_eq!(h2.ctl(&["shutdown-guest", "halt"]).0, 1);
 }
 
 #[test]

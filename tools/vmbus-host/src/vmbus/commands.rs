@@ -19,7 +19,8 @@ use crate::server::{ControlResult, GuestCtx};
 /// connect (this host has no hvsocket services).
 pub const STATUS_CONNECTION_REFUSED: u32 = 0xc000_0236;
 
-fn parse_relid(s: &str) -> Result<Relid, String> {
+/// Parses a relid argument.
+pub fn parse_relid(s: &str) -> Result<Relid, String> {
     let n = crate::commands::parse_num("relid", s)?;
     u32::try_from(n)
         .ok()
@@ -59,18 +60,10 @@ impl VmbusHost {
             .get(relid)
             .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
         self.cmd_rescind(guest.as_deref_mut(), args, out)?;
-        let new = self
+        let added = self
             .channels
-            .insert(c.kind, c.instance, c.sub_index, c.signalling)
-            .map_err(|e| format!("cannot add a channel: {e:?}"))?;
-        self.attach_device(new);
-        out.push(format!("relid {}", new.get()));
-        if let Some(g) = guest {
-            if self.offer_now(g, new) {
-                out.push("offered to the guest".into());
-            }
-        }
-        Ok(())
+            .insert(c.kind, c.instance, c.sub_index, c.signalling);
+        self.announce(guest, added, out)
     }
 
     fn cmd_shutdown_guest(

@@ -598,10 +598,19 @@ impl VmbusHost {
             return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
         };
         let kind: DeviceKind = kind.parse()?;
-        let relid = self
-            .channels
-            .add(kind)
-            .map_err(|e| format!("cannot add a channel: {e:?}"))?;
+        let relid = self.channels.add(kind);
+        self.announce(guest, relid, out)
+    }
+
+    /// Gives a just-added channel its device and offers it if the guest
+    /// asked for offers.
+    fn announce(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        added: Result<Relid, channels::AddError>,
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let relid = added.map_err(|e| format!("cannot add a channel: {e:?}"))?;
         self.attach_device(relid);
         out.push(format!("relid {}", relid.get()));
         if let Some(g) = guest {
@@ -621,11 +630,7 @@ impl VmbusHost {
         let [r] = args else {
             return Err("usage: rescind RELID".into());
         };
-        let n = crate::commands::parse_num("relid", r)?;
-        let relid = u32::try_from(n)
-            .ok()
-            .and_then(Relid::new)
-            .ok_or_else(|| format!("bad relid {r:?}"))?;
+        let relid = commands::parse_relid(r)?;
         let c = *self
             .channels
             .get(relid)
