@@ -71,6 +71,12 @@ SCENARIOS = {
         Scenario("bus-qemu", host_args=["--profile", "qemu"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
         Scenario("bus-old", host_args=["--profile", "old"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
         Scenario("hot-add"),
+        Scenario(
+            "echo-data",
+            host_expect=[r" g2h 4 GPADL_HEADER ", r" h2g 4 GPADL_CREATED ", r" g2h 4 OPEN_CHANNEL ",
+                         r" h2g 4 OPEN_CHANNEL_RESULT ", r" g2h 4 DATA_INBAND ", r" h2g 4 COMP ",
+                         r" g2h 4 CLOSE_CHANNEL ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
+        ),
     ]
 }
 DEMO = Scenario("demo")
