@@ -4,14 +4,17 @@
 //! and brings the connection up.
 //!
 //! `transport=auto` (the default) uses Hyper-V when the CPU says the guest
-//! runs on it, else an ivshmem device that carries an rvmbus host. When
-//! neither is there, loading fails with `-ENODEV` and a message that says
-//! why, and nothing stays registered.
+//! runs on it, else an ivshmem device that carries an rvmbus host;
+//! `transport=hyperv` and `transport=ivshmem` insist on one. When the chosen
+//! transport is not there, or another VMBus driver owns the bus, loading
+//! fails with `-ENODEV` (or `-EEXIST`) and a message that says why, and
+//! nothing stays registered.
 
 use kernel::{driver, pci, prelude::*, sync::atomic::ordering::Relaxed, sync::Arc};
 
 use crate::{
     connection::Connection,
+    hyperv::{self, HvBus},
     ivshmem::{IvshmemDriver, BOUND},
     shim::{self, TransportParam},
     sysfs,
@@ -56,10 +59,20 @@ impl Drop for BusType {
     }
 }
 
-/// The loaded module. Fields drop in order: the PCI driver (which unloads
-/// the connection), then the bus, then the workqueues.
+/// How the bus reaches the host.
+enum Backend {
+    /// The ivshmem test transport, through its PCI driver.
+    Ivshmem {
+        _reg: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver>>>>,
+    },
+    /// Real Hyper-V.
+    HyperV { _bus: HvBus },
+}
+
+/// The loaded module. Fields drop in order: the backend (which unloads the
+/// connection), then the bus, then the workqueues.
 pub(crate) struct RvmbusModule {
-    _ivshmem: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver>>>>,
+    _backend: Backend,
     _bus: BusType,
     _wq: Workqueues,
 }
@@ -69,35 +82,48 @@ impl kernel::Module for RvmbusModule {
         // SAFETY: Called once, before anything uses the lock.
         unsafe { ACTIVE.init() };
         let want = shim::transport_param()?;
-        let hyperv = shim::hyperv_present();
-        match (want, hyperv) {
+        let on_hyperv = shim::hyperv_present();
+        let use_hyperv = match (want, on_hyperv) {
             (TransportParam::HyperV, false) => {
                 pr_err!("transport=hyperv, but this guest does not run on Hyper-V (no Hyper-V CPUID signature)\n");
                 return Err(ENODEV);
             }
-            (TransportParam::HyperV | TransportParam::Auto, true) => {
-                pr_err!("running on Hyper-V, but this build has no hyperv transport yet; use transport=ivshmem for the test transport\n");
-                return Err(ENODEV);
-            }
-            _ => {}
+            (TransportParam::HyperV | TransportParam::Auto, true) => true,
+            (TransportParam::Ivshmem | TransportParam::Auto, _) => false,
+        };
+        if use_hyperv && !hyperv::usable() {
+            pr_err!("running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n");
+            return Err(ENODEV);
         }
 
         let wq = Workqueues::new()?;
+        // The bus first: if another VMBus driver owns it, nothing else is
+        // touched (in particular not its interrupt vector).
         let bus = BusType::register()?;
-        // PCI probing of devices already present runs synchronously during
-        // registration, so `BOUND` is final when it returns.
-        let reg = KBox::pin_init(
-            driver::Registration::<pci::Adapter<IvshmemDriver>>::new(c"rvmbus", module),
-            GFP_KERNEL,
-        )?;
-        if BOUND.load(Relaxed) == 0 {
-            drop(reg);
-            pr_err!("no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
-            return Err(ENODEV);
-        }
-        pr_info!("loaded, transport ivshmem\n");
+        let backend = if use_hyperv {
+            Backend::HyperV {
+                _bus: HvBus::start()?,
+            }
+        } else {
+            // PCI probing of devices already present runs synchronously
+            // during registration, so `BOUND` is final when it returns.
+            let reg = KBox::pin_init(
+                driver::Registration::<pci::Adapter<IvshmemDriver>>::new(c"rvmbus", module),
+                GFP_KERNEL,
+            )?;
+            if BOUND.load(Relaxed) == 0 {
+                drop(reg);
+                pr_err!("no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
+                return Err(ENODEV);
+            }
+            Backend::Ivshmem { _reg: reg }
+        };
+        pr_info!(
+            "loaded, transport {}\n",
+            if use_hyperv { "hyperv" } else { "ivshmem" }
+        );
         Ok(Self {
-            _ivshmem: reg,
+            _backend: backend,
             _bus: bus,
             _wq: wq,
         })

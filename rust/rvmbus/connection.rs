@@ -288,7 +288,7 @@ impl Connection {
             }
         }
         let cfg = ContactConfig {
-            target_vcpu: 0,
+            target_vcpu: self.transport.vp_index(0),
             interrupt_page: self.int_page.phys(0),
             monitor_page1: self.monitor.phys(0),
             monitor_page2: self.monitor.phys(PAGE),
@@ -743,7 +743,7 @@ impl Connection {
         e.ring = Some((gpadl, mem.clone(), 2 * pages));
         ch.target_cpu.store(cpu, Relaxed);
         // CAST: A ring has far fewer than 2^32 pages.
-        let params = OpenParams::new(relid.get(), gpadl, cpu, pages as u32);
+        let params = OpenParams::new(relid.get(), gpadl, self.transport.vp_index(cpu), pages as u32);
         self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
         let r = wait_until!(
             self,

@@ -15,6 +15,7 @@ mod channel;
 mod classes;
 mod connection;
 mod ctl;
+mod hyperv;
 mod ivshmem;
 mod mailbox;
 mod ratelimit;

@@ -25,6 +25,12 @@ pub(crate) trait Transport: Send + Sync {
     /// set-up is done for CPUs `0..vcpus()` only.
     fn vcpus(&self) -> u32;
 
+    /// The hypervisor's virtual processor index of `cpu`, which messages
+    /// and channels name as their target.
+    fn vp_index(&self, cpu: u32) -> u32 {
+        cpu
+    }
+
     /// Programs the SynIC of `cpu`: message page at `simp`, event flags
     /// page at `siefp` (guest physical addresses), and the VMBus SINT
     /// routed to the transport's interrupt. `enable == false` undoes it.
