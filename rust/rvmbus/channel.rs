@@ -29,7 +29,10 @@ use crate::{
         channel::ChannelInfo,
         packet::{self, PacketKind},
         ring::{PacketInfo, RingError},
-        wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
+        wire::{
+            channel_msg::GpaRange,
+            packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
+        },
     },
     ring::{ring_info, Rings},
     sysfs::{ChanInfo, DeviceSlot},
@@ -164,6 +167,29 @@ impl Channel {
         };
         let n = packet::encode_inband(&mut buf, PacketType::DATA_INBAND, flags, trans_id, payload)
             .map_err(|_| EMSGSIZE)?;
+        self.send_raw(conn, buf.get(..n).ok_or(EINVAL)?)
+    }
+
+    /// Sends a GPA-direct packet: the host reads (or writes) the guest
+    /// memory described by `ranges` (each a range and the page frame
+    /// numbers it spans), and gets `payload` in-band.
+    pub(crate) fn send_gpa_direct(
+        &self,
+        conn: &Connection,
+        ranges: &[(GpaRange, &[u64])],
+        payload: &[u8],
+        trans_id: u64,
+        completion: bool,
+    ) -> Result {
+        let words: usize = ranges.iter().map(|(_, p)| 1 + p.len()).sum();
+        let mut buf = KVec::from_elem(0u8, payload.len() + 32 + words * 8, GFP_KERNEL)?;
+        let flags = if completion {
+            PACKET_FLAG_COMPLETION_REQUESTED
+        } else {
+            0
+        };
+        let n = packet::encode_gpa_direct(&mut buf, flags, trans_id, ranges, payload)
+            .map_err(|_| EINVAL)?;
         self.send_raw(conn, buf.get(..n).ok_or(EINVAL)?)
     }
 

@@ -10,7 +10,11 @@
 //! - `echo RELID COUNT SIZE`: sends COUNT in-band packets of SIZE bytes to
 //!   an echo device (every other one asking for a completion) and checks
 //!   that each comes back unchanged, with its transaction id and the
-//!   expected packet type.
+//!   expected packet type;
+//! - `echo-gpa RELID COUNT SIZE`: the same with GPA-direct packets whose
+//!   range starts mid-page and spans pages; the host echoes the bytes it
+//!   read from guest memory;
+//! - `subchannels RELID N`: asks the echo device for N sub-channels.
 
 use core::fmt::Write;
 
@@ -25,8 +29,9 @@ use crate::{
     bus,
     channel::{Channel, Received},
     connection::{Connection, DEFAULT_RING_BYTES},
-    proto::wire::packet::PacketType,
+    proto::wire::{channel_msg::GpaRange, packet::PacketType},
     shim,
+    shmem::{SharedPages, PAGE},
     sysfs::BufWriter,
 };
 
@@ -68,8 +73,105 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             }
             echo(conn, &ch, count, size, out)
         }
+        Some("echo-gpa") => {
+            let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
+            let count = num(w.next())?;
+            let size = num(w.next())? as usize;
+            if size == 0 || size > MAX_ECHO {
+                return Err(EINVAL);
+            }
+            echo_gpa(conn, &ch, count, size, out)
+        }
+        Some("subchannels") => {
+            let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
+            let n = num(w.next())?;
+            let mut req = [0u8; 12];
+            req[..8].copy_from_slice(SUB_MAGIC);
+            req[8..].copy_from_slice(&n.to_le_bytes());
+            ch.send_inband(conn, &req, 0x5ab_0001, false)?;
+            let mut buf = [0u8; 128];
+            let Received::Packet { offset, len, .. } =
+                wait_packet(conn, &ch, &mut buf, shim::timeout_ms())?
+            else {
+                return Err(EIO);
+            };
+            let body = buf.get(offset..offset + len).ok_or(EIO)?;
+            if body.get(..8) != Some(&SUB_MAGIC[..]) || body.len() < 12 {
+                return Err(EIO);
+            }
+            let got = u32::from_le_bytes([body[8], body[9], body[10], body[11]]);
+            let _ = writeln!(out, "subchannels relid={} asked={} offered={}", ch.relid(), n, got);
+            Ok(())
+        }
         _ => Err(EINVAL),
     }
+}
+
+/// The echo device's sub-channel request (tools/vmbus-host/README.md).
+const SUB_MAGIC: &[u8; 8] = b"ECHO-SUB";
+
+/// Byte offset of the GPA-direct test data in its first page, so that the
+/// range starts mid-page and spans pages.
+const GPA_OFFSET: usize = 100;
+
+fn echo_gpa(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out: &mut BufWriter<'_>) -> Result {
+    let pages = (GPA_OFFSET + size).div_ceil(PAGE);
+    let mem = SharedPages::new(pages)?;
+    let mut pfns = KVec::new();
+    mem.pfns(0, pages, &mut pfns)?;
+    let mut data = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+    let mut buf = KVec::from_elem(0u8, size + 64, GFP_KERNEL)?;
+    let mut errors = 0u32;
+    let start = Instant::<Monotonic>::now();
+    for i in 0..count {
+        for (j, b) in data.iter_mut().enumerate() {
+            *b = pattern(i ^ 0xa5, j);
+        }
+        mem.write(GPA_OFFSET, &data)?;
+        // CAST: Both are below 64 KiB.
+        let range = GpaRange {
+            byte_count: size as u32,
+            byte_offset: GPA_OFFSET as u32,
+        };
+        let header = u64::from(i).to_le_bytes();
+        let tid = 0x6a_0000_0000 | u64::from(i);
+        ch.send_gpa_direct(conn, &[(range, &pfns[..])], &header, tid, true)?;
+        let Received::Packet {
+            ptype,
+            offset,
+            len,
+            trans_id,
+        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?
+        else {
+            return Err(EIO);
+        };
+        let body = buf.get(offset..offset + len).ok_or(EIO)?;
+        let ok = ptype == PacketType::COMP
+            && trans_id == tid
+            && body.get(..8) == Some(&header[..])
+            && body.get(8..8 + size) == Some(&data[..]);
+        if !ok {
+            errors += 1;
+            if errors <= 3 {
+                pr_err!("echo-gpa {}: answer type {} id {:#x} len {} does not match\n", i, ptype.0, trans_id, len);
+            }
+        }
+    }
+    drop(mem);
+    let _ = writeln!(
+        out,
+        "echo-gpa relid={} packets={} bytes={} pages={} errors={} us={}",
+        ch.relid(),
+        count,
+        u64::from(count) * size as u64,
+        pages,
+        errors,
+        start.elapsed().as_micros_ceil()
+    );
+    if errors != 0 {
+        return Err(EIO);
+    }
+    Ok(())
 }
 
 fn pattern(i: u32, j: usize) -> u8 {
