@@ -92,7 +92,9 @@ impl kernel::Module for RvmbusModule {
             (TransportParam::Ivshmem | TransportParam::Auto, _) => false,
         };
         if use_hyperv && !hyperv::usable() {
-            pr_err!("running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n");
+            pr_err!(
+                "running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n"
+            );
             return Err(ENODEV);
         }
 

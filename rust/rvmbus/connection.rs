@@ -51,7 +51,8 @@ use crate::{
     },
     ratelimit::Ratelimit,
     ring::{ring_pages, Rings},
-    shim, shmem::{SharedPages, PAGE},
+    shim,
+    shmem::{SharedPages, PAGE},
     sysfs,
     transport::{HvStatus, Transport},
     workqueues,
@@ -247,7 +248,8 @@ impl Connection {
 
     fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<HvStatus> {
         let enc = msg.encode();
-        let input = HvInputPostMessage::channel(connection_id, enc.as_bytes()).map_err(|_| EINVAL)?;
+        let input =
+            HvInputPostMessage::channel(connection_id, enc.as_bytes()).map_err(|_| EINVAL)?;
         let mut bytes = [0u8; 256];
         input.write_to(&mut bytes).ok_or(EINVAL)?;
         let mut tries = 0;
@@ -381,7 +383,12 @@ impl Connection {
                         invalid_connection_id: st == HvStatus::INVALID_CONNECTION_ID,
                     };
                     if let Err(e) = self.step(inner, ev) {
-                        pr_err!("posting {:?} failed: status {:#x} ({:?})\n", msg_name(&message), st.0, e);
+                        pr_err!(
+                            "posting {:?} failed: status {:#x} ({:?})\n",
+                            msg_name(&message),
+                            st.0,
+                            e
+                        );
                     }
                 }
                 Err(e) => pr_err!("posting {:?} failed: {:?}\n", msg_name(&message), e),
@@ -392,7 +399,11 @@ impl Connection {
                 if inner.find(relid).is_some() {
                     self.chan_step(inner, relid, ChannelEvent::Host(m));
                 } else if self.warn.allow() {
-                    pr_warn!("message {:?} for unknown relid {}\n", m.msgtype().0, relid.get());
+                    pr_warn!(
+                        "message {:?} for unknown relid {}\n",
+                        m.msgtype().0,
+                        relid.get()
+                    );
                 }
             }
             ConnectionAction::GpadlTorndown(m) => self.on_torndown(inner, m),
@@ -462,11 +473,7 @@ impl Connection {
         let Some(relid) = Relid::new(relid) else {
             return;
         };
-        let ch = self
-            .inner
-            .lock()
-            .find(relid)
-            .map(|e| e.chan.clone());
+        let ch = self.inner.lock().find(relid).map(|e| e.chan.clone());
         match ch {
             Some(c) => c.on_interrupt(),
             None => {
@@ -485,7 +492,10 @@ impl Connection {
         }
         if inner.find(o.relid).is_some() {
             if self.warn.allow() {
-                pr_warn!("offer for relid {} which is in use: ignored\n", o.relid.get());
+                pr_warn!(
+                    "offer for relid {} which is in use: ignored\n",
+                    o.relid.get()
+                );
             }
             return;
         }
@@ -497,11 +507,17 @@ impl Connection {
             let p = inner
                 .channels
                 .iter()
-                .find(|e| e.chan.info.if_instance == info.if_instance && e.chan.info.sub_channel_index == 0)
+                .find(|e| {
+                    e.chan.info.if_instance == info.if_instance
+                        && e.chan.info.sub_channel_index == 0
+                })
                 .map(|e| e.chan.clone());
             if p.is_none() {
                 if self.warn.allow() {
-                    pr_warn!("sub-channel offer (relid {}) without its primary: ignored\n", o.relid.get());
+                    pr_warn!(
+                        "sub-channel offer (relid {}) without its primary: ignored\n",
+                        o.relid.get()
+                    );
                 }
                 return;
             }
@@ -552,7 +568,11 @@ impl Connection {
             }
             return;
         }
-        self.chan_step(inner, relid, ChannelEvent::Host(HostMessage::Rescind { relid }));
+        self.chan_step(
+            inner,
+            relid,
+            ChannelEvent::Host(HostMessage::Rescind { relid }),
+        );
         // No driver holds channels yet: release at once.
         self.chan_step(inner, relid, ChannelEvent::Release);
     }
@@ -604,7 +624,11 @@ impl Connection {
                     *chan.io.lock() = None;
                 }
                 ChannelAction::OpenFailed(st) => {
-                    pr_err!("channel {}: the host refused to open it (status {:#x})\n", relid.get(), st)
+                    pr_err!(
+                        "channel {}: the host refused to open it (status {:#x})\n",
+                        relid.get(),
+                        st
+                    )
                 }
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
@@ -623,7 +647,11 @@ impl Connection {
     /// Drops a released channel from the table; its ring memory waits for
     /// the host's teardown among the orphans.
     fn forget(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
-        let Some(i) = inner.channels.iter().position(|e| e.chan.info.relid == relid) else {
+        let Some(i) = inner
+            .channels
+            .iter()
+            .position(|e| e.chan.info.relid == relid)
+        else {
             return;
         };
         let e = inner.channels.remove(i);
@@ -637,7 +665,10 @@ impl Connection {
             inner
                 .channels
                 .iter()
-                .find(|p| p.chan.info.if_instance == e.chan.info.if_instance && p.chan.info.sub_channel_index == 0)
+                .find(|p| {
+                    p.chan.info.if_instance == e.chan.info.if_instance
+                        && p.chan.info.sub_channel_index == 0
+                })
                 .map(|p| p.chan.clone())
         } else {
             None
@@ -651,7 +682,9 @@ impl Connection {
             return;
         };
         let owner = inner.channels.iter().find_map(|e| match e.state {
-            ChannelState::Closing { ring_gpadl, .. } if ring_gpadl == gpadl => Some(e.chan.info.relid),
+            ChannelState::Closing { ring_gpadl, .. } if ring_gpadl == gpadl => {
+                Some(e.chan.info.relid)
+            }
             _ => None,
         });
         if let Some(relid) = owner {
@@ -723,7 +756,13 @@ impl Connection {
     }
 
     /// Opens `ch` with rings of `ring_bytes` each way, interrupts on `cpu`.
-    pub(crate) fn open(self: &Arc<Self>, ch: &Arc<Channel>, ring_bytes: usize, cpu: u32, timeout_ms: u32) -> Result {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        ch: &Arc<Channel>,
+        ring_bytes: usize,
+        cpu: u32,
+        timeout_ms: u32,
+    ) -> Result {
         if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
             return Err(EINVAL);
         }
@@ -743,23 +782,40 @@ impl Connection {
         e.ring = Some((gpadl, mem.clone(), 2 * pages));
         ch.target_cpu.store(cpu, Relaxed);
         // CAST: A ring has far fewer than 2^32 pages.
-        let params = OpenParams::new(relid.get(), gpadl, self.transport.vp_index(cpu), pages as u32);
+        let params = OpenParams::new(
+            relid.get(),
+            gpadl,
+            self.transport.vp_index(cpu),
+            pages as u32,
+        );
         self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
         let r = wait_until!(
             self,
             inner,
             timeout_ms,
-            !matches!(inner.find(relid).map(|e| e.state), Some(ChannelState::Opening { .. }))
+            !matches!(
+                inner.find(relid).map(|e| e.state),
+                Some(ChannelState::Opening { .. })
+            )
         );
         match inner.find(relid).map(|e| e.state) {
             Some(ChannelState::Open { .. }) => {
                 *ch.io.lock() = Some(Rings::attach(mem, pages, pages)?);
-                pr_info!("channel {} open: {} KiB rings, interrupts on CPU {}\n", relid.get(), ring_bytes / 1024, cpu);
+                pr_info!(
+                    "channel {} open: {} KiB rings, interrupts on CPU {}\n",
+                    relid.get(),
+                    ring_bytes / 1024,
+                    cpu
+                );
                 Ok(())
             }
             Some(ChannelState::Opening { .. }) => {
                 // The host may hold the GPADL: keep the memory.
-                pr_err!("channel {}: no answer to the open in {} ms\n", relid.get(), timeout_ms);
+                pr_err!(
+                    "channel {}: no answer to the open in {} ms\n",
+                    relid.get(),
+                    timeout_ms
+                );
                 let _ = r;
                 Err(ETIMEDOUT)
             }
@@ -774,7 +830,10 @@ impl Connection {
         let mut inner = self.inner.lock();
         // No more packets from this side.
         *ch.io.lock() = None;
-        if !matches!(inner.find(relid).map(|e| e.state), Some(ChannelState::Open { .. })) {
+        if !matches!(
+            inner.find(relid).map(|e| e.state),
+            Some(ChannelState::Open { .. })
+        ) {
             return Err(ENOTCONN);
         }
         self.chan_step(&mut inner, relid, ChannelEvent::Close);
@@ -782,7 +841,10 @@ impl Connection {
             self,
             inner,
             timeout_ms,
-            !matches!(inner.find(relid).map(|e| e.state), Some(ChannelState::Closing { .. }))
+            !matches!(
+                inner.find(relid).map(|e| e.state),
+                Some(ChannelState::Closing { .. })
+            )
         );
         if r.is_err() {
             pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), timeout_ms);
@@ -824,7 +886,12 @@ impl Connection {
     /// Logs a broken ring (rate-limited).
     pub(crate) fn warn_ring(&self, relid: u32, what: &str, e: RingError) {
         if self.warn.allow() {
-            pr_err!("channel {}: {} failed, ring broken by the host: {:?}\n", relid, what, e);
+            pr_err!(
+                "channel {}: {} failed, ring broken by the host: {:?}\n",
+                relid,
+                what,
+                e
+            );
         }
     }
 
@@ -849,7 +916,9 @@ impl Connection {
             *e.chan.io.lock() = None;
             let primary = None;
             if e.chan.info.sub_channel_index == 0 {
-                let _ = inner.dev_ops.push(DevOp::Remove(e.chan.clone(), primary), GFP_KERNEL);
+                let _ = inner
+                    .dev_ops
+                    .push(DevOp::Remove(e.chan.clone(), primary), GFP_KERNEL);
             }
             if let Some((g, m, _)) = e.ring {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
@@ -878,7 +947,10 @@ impl Connection {
         let orphans = core::mem::take(&mut inner.orphans);
         drop(inner);
         if answered {
-            pr_info!("unloaded: {} channels removed, host released all memory\n", removed);
+            pr_info!(
+                "unloaded: {} channels removed, host released all memory\n",
+                removed
+            );
             drop(orphans);
         } else {
             for (_, m) in orphans {
@@ -906,7 +978,13 @@ pub(crate) struct ConnectionSummary {
 impl core::fmt::Display for ConnectionSummary {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.version {
-            Some(v) => write!(f, "connected version={}.{} msg_conn_id={}", v.major(), v.minor(), self.msg_conn_id)?,
+            Some(v) => write!(
+                f,
+                "connected version={}.{} msg_conn_id={}",
+                v.major(),
+                v.minor(),
+                self.msg_conn_id
+            )?,
             None => write!(f, "disconnected")?,
         }
         write!(

@@ -53,7 +53,9 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
         Some("open") => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
             let cpu = num(w.next())?;
-            let kib = w.next().map_or(Ok(DEFAULT_RING_BYTES as u32 / 1024), |s| num(Some(s)))?;
+            let kib = w
+                .next()
+                .map_or(Ok(DEFAULT_RING_BYTES as u32 / 1024), |s| num(Some(s)))?;
             conn.open(&ch, kib as usize * 1024, cpu, shim::timeout_ms())?;
             let _ = writeln!(out, "open relid={} cpu={}", ch.relid(), cpu);
             Ok(())
@@ -64,23 +66,18 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             let _ = writeln!(out, "closed relid={}", ch.relid());
             Ok(())
         }
-        Some("echo") => {
+        Some(cmd @ ("echo" | "echo-gpa")) => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
             let count = num(w.next())?;
             let size = num(w.next())? as usize;
             if size == 0 || size > MAX_ECHO {
                 return Err(EINVAL);
             }
-            echo(conn, &ch, count, size, out)
-        }
-        Some("echo-gpa") => {
-            let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
-            let count = num(w.next())?;
-            let size = num(w.next())? as usize;
-            if size == 0 || size > MAX_ECHO {
-                return Err(EINVAL);
+            if cmd == "echo" {
+                echo(conn, &ch, count, size, out)
+            } else {
+                echo_gpa(conn, &ch, count, size, out)
             }
-            echo_gpa(conn, &ch, count, size, out)
         }
         Some("subchannels") => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
@@ -100,7 +97,13 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
                 return Err(EIO);
             }
             let got = u32::from_le_bytes([body[8], body[9], body[10], body[11]]);
-            let _ = writeln!(out, "subchannels relid={} asked={} offered={}", ch.relid(), n, got);
+            let _ = writeln!(
+                out,
+                "subchannels relid={} asked={} offered={}",
+                ch.relid(),
+                n,
+                got
+            );
             Ok(())
         }
         _ => Err(EINVAL),
@@ -114,7 +117,13 @@ const SUB_MAGIC: &[u8; 8] = b"ECHO-SUB";
 /// range starts mid-page and spans pages.
 const GPA_OFFSET: usize = 100;
 
-fn echo_gpa(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out: &mut BufWriter<'_>) -> Result {
+fn echo_gpa(
+    conn: &Arc<Connection>,
+    ch: &Arc<Channel>,
+    count: u32,
+    size: usize,
+    out: &mut BufWriter<'_>,
+) -> Result {
     let pages = (GPA_OFFSET + size).div_ceil(PAGE);
     let mem = SharedPages::new(pages)?;
     let mut pfns = KVec::new();
@@ -153,7 +162,13 @@ fn echo_gpa(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, 
         if !ok {
             errors += 1;
             if errors <= 3 {
-                pr_err!("echo-gpa {}: answer type {} id {:#x} len {} does not match\n", i, ptype.0, trans_id, len);
+                pr_err!(
+                    "echo-gpa {}: answer type {} id {:#x} len {} does not match\n",
+                    i,
+                    ptype.0,
+                    trans_id,
+                    len
+                );
             }
         }
     }
@@ -176,11 +191,18 @@ fn echo_gpa(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, 
 
 fn pattern(i: u32, j: usize) -> u8 {
     // CAST: Truncation to a byte is the pattern.
-    (i as usize).wrapping_mul(31).wrapping_add(j.wrapping_mul(7)) as u8
+    (i as usize)
+        .wrapping_mul(31)
+        .wrapping_add(j.wrapping_mul(7)) as u8
 }
 
 /// Waits for the next packet on `ch`, at most `timeout_ms`.
-fn wait_packet(conn: &Connection, ch: &Channel, buf: &mut [u8], timeout_ms: u32) -> Result<Received> {
+fn wait_packet(
+    conn: &Connection,
+    ch: &Channel,
+    buf: &mut [u8],
+    timeout_ms: u32,
+) -> Result<Received> {
     let start = Instant::<Monotonic>::now();
     let limit = Delta::from_millis(i64::from(timeout_ms));
     loop {
@@ -194,11 +216,19 @@ fn wait_packet(conn: &Connection, ch: &Channel, buf: &mut [u8], timeout_ms: u32)
         // Sleep until the host's interrupt (or a short tick, which covers
         // an interrupt that came between the check and the sleep).
         let mut g = ch.io.lock();
-        let _ = ch.wake.wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+        let _ = ch
+            .wake
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
     }
 }
 
-fn echo(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out: &mut BufWriter<'_>) -> Result {
+fn echo(
+    conn: &Arc<Connection>,
+    ch: &Arc<Channel>,
+    count: u32,
+    size: usize,
+    out: &mut BufWriter<'_>,
+) -> Result {
     let mut payload = KVec::from_elem(0u8, size, GFP_KERNEL)?;
     let mut buf = KVec::from_elem(0u8, size + 64, GFP_KERNEL)?;
     let irq0 = ch.stats.interrupts.load(Relaxed);
@@ -214,7 +244,9 @@ fn echo(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out:
             match ch.send_inband(conn, &payload, tid, completion) {
                 Err(e) if e == EAGAIN => {
                     let mut g = ch.io.lock();
-                    let _ = ch.wake.wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+                    let _ = ch
+                        .wake
+                        .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
                 }
                 r => break r?,
             }
@@ -241,8 +273,18 @@ fn echo(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out:
             if errors <= 3 {
                 pr_err!(
                     "echo {}: got type {} id {:#x} len {} ({}), wanted type {} id {:#x} len {}\n",
-                    i, ptype.0, trans_id, len, if same { "same bytes" } else { "different bytes" },
-                    want.0, tid, size
+                    i,
+                    ptype.0,
+                    trans_id,
+                    len,
+                    if same {
+                        "same bytes"
+                    } else {
+                        "different bytes"
+                    },
+                    want.0,
+                    tid,
+                    size
                 );
             }
         }
@@ -269,7 +311,12 @@ fn echo(conn: &Arc<Connection>, ch: &Arc<Channel>, count: u32, size: usize, out:
 /// Runs one command written to the control file; the answer goes to
 /// `out` (`outlen` bytes). Returns the answer's length or an error.
 #[no_mangle]
-extern "C" fn rvmbus_rust_ctl(cmd: *const c_char, len: usize, out: *mut c_char, outlen: usize) -> isize {
+extern "C" fn rvmbus_rust_ctl(
+    cmd: *const c_char,
+    len: usize,
+    out: *mut c_char,
+    outlen: usize,
+) -> isize {
     if cmd.is_null() || out.is_null() {
         return EINVAL.to_errno() as isize;
     }

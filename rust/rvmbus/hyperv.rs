@@ -19,7 +19,11 @@ use core::ffi::c_void;
 
 use kernel::{prelude::*, sync::Arc};
 
-use crate::{connection::Connection, shim, transport::{HvStatus, Transport}};
+use crate::{
+    connection::Connection,
+    shim,
+    transport::{HvStatus, Transport},
+};
 
 mod ffi {
     use core::ffi::c_void;
@@ -91,7 +95,9 @@ impl Transport for HvTransport {
 
     fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
         // SAFETY: A fast hypercall with a value argument.
-        Ok(HvStatus(u32::from(unsafe { ffi::rvmbus_hv_signal_event(connection_id) })))
+        Ok(HvStatus(u32::from(unsafe {
+            ffi::rvmbus_hv_signal_event(connection_id)
+        })))
     }
 
     fn eom(&self, cpu: u32) -> Result<HvStatus> {

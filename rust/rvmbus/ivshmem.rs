@@ -166,7 +166,13 @@ pub(crate) struct IvshmemTransport {
 }
 
 impl IvshmemTransport {
-    fn call(&self, cmd: Command, vcpu: u32, args: [u64; 4], data: Option<&[u8; 256]>) -> Result<HvStatus> {
+    fn call(
+        &self,
+        cmd: Command,
+        vcpu: u32,
+        args: [u64; 4],
+        data: Option<&[u8; 256]>,
+    ) -> Result<HvStatus> {
         let mut seq = self.seq.lock();
         *seq = seq.wrapping_add(1);
         let req = Request {
@@ -218,7 +224,12 @@ impl Transport for IvshmemTransport {
     }
 
     fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
-        self.call(Command::SIGNAL_EVENT, 0, [u64::from(connection_id), 0, 0, 0], None)
+        self.call(
+            Command::SIGNAL_EVENT,
+            0,
+            [u64::from(connection_id), 0, 0, 0],
+            None,
+        )
     }
 
     fn eom(&self, cpu: u32) -> Result<HvStatus> {

@@ -85,7 +85,10 @@ pub(crate) fn poll(shm: &pci::Bar<'_>, index: u32, seq: u32) -> Result<Option<Re
 
 /// Calls `poll` until it yields an answer, sleeping in between, at most
 /// `timeout_ms` milliseconds.
-pub(crate) fn wait(mut poll: impl FnMut() -> Result<Option<Reply>>, timeout_ms: u32) -> Result<Reply> {
+pub(crate) fn wait(
+    mut poll: impl FnMut() -> Result<Option<Reply>>,
+    timeout_ms: u32,
+) -> Result<Reply> {
     let start = Instant::<Monotonic>::now();
     let limit = Delta::from_millis(i64::from(timeout_ms));
     loop {

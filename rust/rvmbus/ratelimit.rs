@@ -39,9 +39,7 @@ impl Ratelimit {
         // rvmbus never runs.
         let now = unsafe { kernel::bindings::ktime_get() } / 1_000_000;
         let start = self.window_start_ms.load(Relaxed);
-        if now - start > INTERVAL_MS
-            && self.window_start_ms.cmpxchg(start, now, Relaxed).is_ok()
-        {
+        if now - start > INTERVAL_MS && self.window_start_ms.cmpxchg(start, now, Relaxed).is_ok() {
             self.used.store(0, Relaxed);
             let s = self.suppressed.xchg(0, Relaxed);
             if s != 0 {

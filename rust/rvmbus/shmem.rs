@@ -91,11 +91,7 @@ impl SharedPages {
         // write the source concurrently; the bytes are only ever used from
         // the copy.
         unsafe {
-            core::ptr::copy_nonoverlapping(
-                self.addr.as_ptr().add(off),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
+            core::ptr::copy_nonoverlapping(self.addr.as_ptr().add(off), buf.as_mut_ptr(), buf.len())
         };
         Ok(())
     }
@@ -131,7 +127,6 @@ impl SharedPages {
         // SAFETY: As in `word32`, for 8 bytes.
         Ok(unsafe { Atomic::from_ptr(self.addr.as_ptr().add(off).cast::<u64>()) })
     }
-
 }
 
 /// Gives up shared pages without ever freeing them, because the host may

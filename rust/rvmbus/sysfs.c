@@ -48,7 +48,7 @@ static int rdev_info(struct device *dev, struct rvmbus_chan_info *ci)
 }
 
 /* A device attribute that prints one snapshot field. */
-#define RDEV_ATTR(_name, _fmt, _expr)					\
+#define RDEV_ATTR(_name, _fmt, ...)					\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
@@ -57,7 +57,7 @@ static ssize_t _name##_show(struct device *dev,				\
 									\
 	if (ret)							\
 		return ret;						\
-	return sysfs_emit(buf, _fmt "\n", _expr);			\
+	return sysfs_emit(buf, _fmt "\n", __VA_ARGS__);		\
 }									\
 static DEVICE_ATTR_RO(_name)
 
@@ -115,30 +115,9 @@ static ssize_t monitor_id_show(struct device *dev,
 static DEVICE_ATTR_RO(monitor_id);
 
 /* "vmbus:" and the class GUID's 16 bytes in hex, as hv_vmbus prints it. */
-static ssize_t modalias_show(struct device *dev,
-			     struct device_attribute *attr, char *buf)
-{
-	struct rvmbus_chan_info ci;
-	int ret = rdev_info(dev, &ci);
-
-	if (ret)
-		return ret;
-	return sysfs_emit(buf, "vmbus:%*phN\n", 16, ci.class_id);
-}
-static DEVICE_ATTR_RO(modalias);
-
-static ssize_t device_show(struct device *dev,
-			   struct device_attribute *attr, char *buf)
-{
-	struct rvmbus_chan_info ci;
-	int ret = rdev_info(dev, &ci);
-
-	if (ret)
-		return ret;
-	/* The PCI-style device id Hyper-V derives from the instance. */
-	return sysfs_emit(buf, "0x%x\n", ci.instance_id[5] << 8 | ci.instance_id[4]);
-}
-static DEVICE_ATTR_RO(device);
+RDEV_ATTR(modalias, "vmbus:%*phN", 16, ci.class_id);
+/* The PCI-style device id Hyper-V derives from the instance. */
+RDEV_ATTR(device, "0x%x", ci.instance_id[5] << 8 | ci.instance_id[4]);
 
 static ssize_t channel_vp_mapping_show(struct device *dev,
 				       struct device_attribute *attr, char *buf)

@@ -77,8 +77,10 @@ mod ffi {
     extern "C" {
         pub(super) fn rvmbus_sysfs_bus_register() -> i32;
         pub(super) fn rvmbus_sysfs_bus_unregister();
-        pub(super) fn rvmbus_sysfs_device_add(ctx: *mut c_void, instance: *const u8)
-            -> *mut RvmbusDevice;
+        pub(super) fn rvmbus_sysfs_device_add(
+            ctx: *mut c_void,
+            instance: *const u8,
+        ) -> *mut RvmbusDevice;
         pub(super) fn rvmbus_sysfs_device_del(rdev: *mut RvmbusDevice);
         pub(super) fn rvmbus_sysfs_channel_add(
             rdev: *mut RvmbusDevice,
@@ -202,7 +204,10 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
     }
 }
 
-fn add_dir(dev: NonNull<ffi::RvmbusDevice>, ch: &Arc<Channel>) -> Option<NonNull<ffi::RvmbusChanKobj>> {
+fn add_dir(
+    dev: NonNull<ffi::RvmbusDevice>,
+    ch: &Arc<Channel>,
+) -> Option<NonNull<ffi::RvmbusChanKobj>> {
     let ctx = ctx_of(ch);
     // SAFETY: `dev` is live (caller's slot invariant); `ctx` is a channel
     // reference that the directory owns on success.
@@ -313,9 +318,19 @@ extern "C" fn rvmbus_rust_vp_mapping(ctx: *mut c_void, buf: *mut c_char, len: us
     // SAFETY: sysfs hands show() a buffer of `len` (PAGE_SIZE) bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     let mut w = BufWriter::new(out);
-    let _ = writeln!(w, "{}:{}", ch.relid(), ch.target_cpu.load(kernel::sync::atomic::ordering::Relaxed));
+    let _ = writeln!(
+        w,
+        "{}:{}",
+        ch.relid(),
+        ch.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
+    );
     for s in ch.sysfs.lock().subs.iter() {
-        let _ = writeln!(w, "{}:{}", s.relid(), s.target_cpu.load(kernel::sync::atomic::ordering::Relaxed));
+        let _ = writeln!(
+            w,
+            "{}:{}",
+            s.relid(),
+            s.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
+        );
     }
     // CAST: At most `len`, one page.
     w.len as i32
