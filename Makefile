@@ -80,6 +80,7 @@ _test-qemu:
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	rustfmt --edition 2021 --check rust/rvmbus/rvmbus_main.rs
 	@touch rust/rvmbus/rvmbus_main.rs
 	@scripts/kmake.sh rust/rvmbus modules CLIPPY=1
 
