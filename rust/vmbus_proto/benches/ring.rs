@@ -19,6 +19,11 @@
 //!   bytes, with and without real memory barriers, and the descriptor
 //!   encode and decode alone.
 //!
+//! Times are the benchmark thread's CPU time ([`ThreadTime`]), not wall
+//! time, so that other work on a shared machine does not count as the
+//! ring's; for this single-threaded, CPU-bound code the two agree on an idle
+//! machine.
+//!
 //! Each benchmark's throughput is given in packets per iteration;
 //! `scripts/bench.sh` turns criterion's estimates into packets/s, bytes/s
 //! and the ratio to memcpy. Payload bytes are what count as bytes: the
@@ -29,6 +34,7 @@ use std::hint::black_box;
 use std::sync::atomic::{compiler_fence, fence, AtomicU32, Ordering};
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vmbus_proto::ring::{
     init_control, ControlWord, RingConsumer, RingMem, RingProducer, TRAILER_SIZE,
@@ -42,6 +48,90 @@ const RING_SIZE: usize = 256 * 1024;
 const SIZES: [usize; 4] = [64, 256, 1500, 8192];
 /// Bytes of the descriptor in front of every payload.
 const DESC: usize = VmPacketDescriptor::SIZE;
+
+/// Criterion's measurement: the calling thread's CPU time in nanoseconds.
+struct ThreadTime;
+
+/// The calling thread's CPU time in nanoseconds.
+fn thread_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+/// Prints nanoseconds as criterion prints wall time.
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical < 1e3 {
+            (1.0, "ns")
+        } else if typical < 1e6 {
+            (1e-3, "µs")
+        } else if typical < 1e9 {
+            (1e-6, "ms")
+        } else {
+            (1e-9, "s")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iter = match *t {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n,
+            Throughput::Elements(n) => n,
+            Throughput::Bits(n) => n,
+        } as f64;
+        let rate = per_iter * 1e9 / typical;
+        let (factor, unit) = if rate < 1e3 {
+            (1.0, "elem/s")
+        } else if rate < 1e6 {
+            (1e-3, "Kelem/s")
+        } else if rate < 1e9 {
+            (1e-6, "Melem/s")
+        } else {
+            (1e-9, "Gelem/s")
+        };
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_iter * 1e9 / *v * factor);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 /// A ring in plain memory, accessed the way the kernel accesses shared ring
 /// pages: control words with acquire loads and release stores, the data area
@@ -216,7 +306,7 @@ impl<const FENCE: bool> Bench<FENCE> {
     }
 }
 
-fn single(c: &mut Criterion) {
+fn single(c: &mut Criterion<ThreadTime>) {
     let mut g = c.benchmark_group("ring-single");
     g.throughput(Throughput::Elements(1));
     for size in SIZES {
@@ -235,7 +325,7 @@ fn single(c: &mut Criterion) {
     g.finish();
 }
 
-fn batched(c: &mut Criterion) {
+fn batched(c: &mut Criterion<ThreadTime>) {
     let mut g = c.benchmark_group("ring-batched");
     for size in SIZES {
         let count = batch_len(size);
@@ -259,7 +349,7 @@ fn batched(c: &mut Criterion) {
 
 /// One packet's round trip with `payload` bytes.
 fn round_trip<const FENCE: bool>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    g: &mut criterion::BenchmarkGroup<'_, ThreadTime>,
     name: &str,
     payload: usize,
 ) {
@@ -272,7 +362,7 @@ fn round_trip<const FENCE: bool>(
     });
 }
 
-fn per_packet(c: &mut Criterion) {
+fn per_packet(c: &mut Criterion<ThreadTime>) {
     let mut g = c.benchmark_group("per-packet");
     g.throughput(Throughput::Elements(1));
     round_trip::<true>(&mut g, "empty", 0);
@@ -306,6 +396,7 @@ criterion_group! {
     // own options (--warm-up-time, --measurement-time, --sample-size)
     // override these.
     config = Criterion::default()
+        .with_measurement(ThreadTime)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);

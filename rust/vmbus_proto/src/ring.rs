@@ -119,8 +119,7 @@ pub enum Corruption {
     OwnIndexChanged(u32),
     /// Fewer bytes available than a packet and its trailer need.
     Truncated(u32),
-    /// A descriptor with impossible lengths, or one that changed while it
-    /// was copied.
+    /// A descriptor with impossible lengths.
     Descriptor {
         /// `offset8` as read.
         offset8: u16,
@@ -424,9 +423,11 @@ impl RingConsumer {
     /// Copies the next packet into `buf` and advances the private read
     /// index past it and its trailer. Returns `None` if the ring is empty.
     ///
-    /// The descriptor is checked (lengths aligned, in order, inside the
-    /// written bytes), the packet is copied, and the copy's descriptor must
-    /// equal the checked one. If `buf` is too small nothing is consumed.
+    /// The descriptor is copied out and checked (lengths in order, inside
+    /// the written bytes); `buf` then gets that checked copy followed by the
+    /// rest of the packet, so the descriptor is read from the ring once and
+    /// a peer that rewrites it meanwhile changes nothing the caller sees.
+    /// If `buf` is too small nothing is consumed.
     pub fn read_packet<M: RingMem>(
         &mut self,
         mem: &M,
@@ -460,10 +461,17 @@ impl RingConsumer {
             Some(d) => d,
             None => return Err(RingError::BufferTooSmall { needed: n }),
         };
-        read_wrapped(mem, self.next, self.size, dst);
-        if VmPacketDescriptor::read_from(dst) != Some(desc) {
-            return Err(self.fail(bad));
-        }
+        // The descriptor is taken from the checked copy, not read again:
+        // the peer may rewrite it at any time, and what the caller gets
+        // must be what was checked. Only the rest comes from the ring.
+        let (head, body) = dst.split_at_mut(raw.len());
+        head.copy_from_slice(&raw);
+        read_wrapped(
+            mem,
+            advance(self.next, MIN_PACKET_SIZE, self.size),
+            self.size,
+            body,
+        );
         self.next = advance(self.next, len + TRAILER_SIZE, self.size);
         Ok(Some(PacketInfo { len: n, desc }))
     }
@@ -771,6 +779,54 @@ mod tests {
             rx.read_packet(&m, &mut buf),
             Err(RingError::Corrupt(Corruption::Truncated(8)))
         );
+    }
+
+    /// A ring whose peer rewrites the descriptor bytes right after the
+    /// consumer first reads them.
+    struct Rewriting<'a> {
+        inner: CellRingMem<'a>,
+        reads: Cell<u32>,
+    }
+
+    impl RingMem for Rewriting<'_> {
+        fn data_len(&self) -> usize {
+            self.inner.data_len()
+        }
+        fn load(&self, word: ControlWord) -> u32 {
+            self.inner.load(word)
+        }
+        fn store(&self, word: ControlWord, value: u32) {
+            self.inner.store(word, value)
+        }
+        fn fence(&self) {}
+        fn read(&self, off: usize, buf: &mut [u8]) {
+            self.inner.read(off, buf);
+            self.reads.set(self.reads.get() + 1);
+            // len8 1, offset8 0x7fff, trans_id all ones.
+            self.inner.write(off, &[9, 0, 0xff, 0x7f, 1, 0, 0, 0]);
+            self.inner.write(off + 8, &[0xff; 8]);
+        }
+        fn write(&self, off: usize, buf: &[u8]) {
+            self.inner.write(off, buf)
+        }
+    }
+
+    #[test]
+    fn descriptor_read_once() {
+        let r = Ring::new(128);
+        let m = Rewriting {
+            inner: r.mem(),
+            reads: Cell::new(0),
+        };
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let p = packet(2, 7);
+        tx.write(&m, &[&p]).unwrap();
+        let mut buf = [0u8; 64];
+        let info = rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..info.len], &p[..]);
+        assert_eq!(info.desc.trans_id, 7);
+        assert_eq!(VmPacketDescriptor::read_from(&buf), Some(info.desc));
     }
 
     #[test]
