@@ -333,7 +333,7 @@ impl RingProducer {
         }
         let trailer = (u64::from(old) << 32).to_le_bytes();
         off = write_wrapped(mem, off, self.size, &trailer);
-        mem.fence();
+        // The release store orders the copies above before the new index.
         mem.store(ControlWord::WriteIndex, off);
         self.write = off;
 
@@ -443,8 +443,9 @@ impl RingConsumer {
         }
         let mut raw = [0u8; VmPacketDescriptor::SIZE];
         read_wrapped(mem, self.next, self.size, &mut raw);
-        let desc = VmPacketDescriptor::read_from(&raw)
-            .ok_or(RingError::Corrupt(Corruption::Truncated(avail)))?;
+        let Some(desc) = VmPacketDescriptor::read_from(&raw) else {
+            return Err(RingError::Corrupt(Corruption::Truncated(avail)));
+        };
         let len = u32::from(desc.len8) * 8;
         let off = u32::from(desc.offset8) * 8;
         let bad = Corruption::Descriptor {
@@ -485,7 +486,8 @@ impl RingConsumer {
             return Err(RingError::Corrupt(c));
         }
         let start = self.read;
-        mem.fence();
+        // The release store orders the copies out of the ring before the
+        // index that lets the producer overwrite them.
         mem.store(ControlWord::ReadIndex, self.next);
         self.read = self.next;
         if mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE == 0 {
