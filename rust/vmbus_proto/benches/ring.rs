@@ -91,17 +91,21 @@ impl Measurement for ThreadTime {
 /// Prints nanoseconds as criterion prints wall time.
 struct NsFormatter;
 
+/// The factor and unit that bring `v` below 1000 in steps of 1000.
+fn scale(v: f64, units: [&'static str; 4]) -> (f64, &'static str) {
+    let mut factor = 1.0;
+    for unit in &units[..3] {
+        if v * factor < 1e3 {
+            return (factor, unit);
+        }
+        factor *= 1e-3;
+    }
+    (factor, units[3])
+}
+
 impl ValueFormatter for NsFormatter {
     fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = if typical < 1e3 {
-            (1.0, "ns")
-        } else if typical < 1e6 {
-            (1e-3, "µs")
-        } else if typical < 1e9 {
-            (1e-6, "ms")
-        } else {
-            (1e-9, "s")
-        };
+        let (factor, unit) = scale(typical, ["ns", "µs", "ms", "s"]);
         values.iter_mut().for_each(|v| *v *= factor);
         unit
     }
@@ -113,15 +117,7 @@ impl ValueFormatter for NsFormatter {
             Throughput::Bits(n) => n,
         } as f64;
         let rate = per_iter * 1e9 / typical;
-        let (factor, unit) = if rate < 1e3 {
-            (1.0, "elem/s")
-        } else if rate < 1e6 {
-            (1e-3, "Kelem/s")
-        } else if rate < 1e9 {
-            (1e-6, "Melem/s")
-        } else {
-            (1e-9, "Gelem/s")
-        };
+        let (factor, unit) = scale(rate, ["elem/s", "Kelem/s", "Melem/s", "Gelem/s"]);
         values
             .iter_mut()
             .for_each(|v| *v = per_iter * 1e9 / *v * factor);

@@ -93,7 +93,9 @@ pub trait RingMem {
     /// Loads a control word with acquire ordering.
     fn load(&self, word: ControlWord) -> u32;
 
-    /// Stores a control word with release ordering.
+    /// Stores a control word with release ordering. The algorithm relies
+    /// on it to order the data copies before the index that publishes them
+    /// (`write_index`) or frees them (`read_index`).
     fn store(&self, word: ControlWord, value: u32);
 
     /// A full memory barrier (Linux's `virt_mb()`).

@@ -154,7 +154,10 @@ impl Row {
 /// The per-packet micro-benchmarks: id, what it is.
 const PER_PACKET: [(&str, &str); 5] = [
     ("empty", "write+read+commit, no payload (16-byte packet)"),
-    ("empty-nofence", "the same, barriers replaced by compiler fences"),
+    (
+        "empty-nofence",
+        "the same, barriers replaced by compiler fences",
+    ),
     ("8B", "write+read+commit, 8-byte payload"),
     ("desc-encode-decode", "descriptor encode and decode alone"),
     ("fence", "one full barrier (RingMem::fence)"),
@@ -198,7 +201,11 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = String::new();
     let _ = writeln!(out, "{rule}");
-    let _ = writeln!(out, "{}", line(head.iter().map(|s| s.to_string()).collect()));
+    let _ = writeln!(
+        out,
+        "{}",
+        line(head.iter().map(|s| s.to_string()).collect())
+    );
     let _ = writeln!(out, "{rule}");
     for r in rows {
         let _ = writeln!(out, "{}", line(r.clone()));
@@ -360,13 +367,12 @@ fn run() -> Result<(), String> {
         if e < b {
             return Err(format!("{}: markers out of order", path.display()));
         }
-        let indent = |t: &str| {
-            t.lines()
-                .map(|l| format!("   {l}\n"))
-                .collect::<String>()
-        };
+        let indent = |t: &str| t.lines().map(|l| format!("   {l}\n")).collect::<String>();
         let mut gen = String::new();
-        let _ = writeln!(gen, "{RST_BEGIN} by ``make bench``; edits below are lost.\n");
+        let _ = writeln!(
+            gen,
+            "{RST_BEGIN} by ``make bench``; edits below are lost.\n"
+        );
         let _ = writeln!(
             gen,
             ".. table:: Ring write+read (median thread CPU time; ratio to memcpy of the same payload bytes)\n"

@@ -119,12 +119,7 @@ impl Sim {
 
     /// Writes one packet; counts the signal and wakes the consumer.
     /// Returns the bytes needed if the ring was full.
-    fn write(
-        &mut self,
-        tx: &mut RingProducer,
-        rx: &RingConsumer,
-        masked: bool,
-    ) -> Result<(), u32> {
+    fn write(&mut self, tx: &mut RingProducer, rx: &RingConsumer, masked: bool) -> Result<(), u32> {
         let mem = CellRingMem::new(&self.control, &self.data);
         match tx.write(&mem, &[&self.pkt]) {
             Ok(out) => {
