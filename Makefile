@@ -17,7 +17,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz check bench clean distclean
+.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz check bench bench-ring clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 300
@@ -110,11 +110,20 @@ _test-debug:
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	rustfmt --edition 2021 --check rust/rvmbus/rvmbus_main.rs
 	@touch rust/rvmbus/rvmbus_main.rs
 	@scripts/kmake.sh rust/rvmbus modules CLIPPY=1
 
+# Benchmarks, one step each; in-guest benchmarks (bench-guest) join here.
+# BENCH_ARGS go to criterion, e.g. BENCH_ARGS="--measurement-time 5".
 bench:
-	@echo "make bench: no benchmarks yet (issue 9)"; exit 1
+	@$(MAKE) --no-print-directory bench-ring
+
+# The ring buffer against memcpy, per-packet costs and signal counts; prints
+# the tables, writes $(BUILD)/bench/ring.json and updates
+# Documentation/benchmarks.rst.
+bench-ring:
+	@bash scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	-@[ -f $(ENV_MK) ] && scripts/kmake.sh rust/rvmbus clean >/dev/null

@@ -1,53 +1,134 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The module: picks the transport to the host and brings the bus up.
+//! The module: picks the transport to the host, registers the `vmbus` bus
+//! and brings the connection up.
 //!
 //! `transport=auto` (the default) uses Hyper-V when the CPU says the guest
-//! runs on it, else an ivshmem device that carries an rvmbus host. When
-//! neither is there, loading fails with `-ENODEV` and a message that says
-//! why, and nothing stays registered.
+//! runs on it, else an ivshmem device that carries an rvmbus host;
+//! `transport=hyperv` and `transport=ivshmem` insist on one. When the chosen
+//! transport is not there, or another VMBus driver owns the bus, loading
+//! fails with `-ENODEV` (or `-EEXIST`) and a message that says why, and
+//! nothing stays registered.
 
-use kernel::{driver, pci, prelude::*, sync::atomic::ordering::Relaxed};
+use kernel::{driver, pci, prelude::*, sync::atomic::ordering::Relaxed, sync::Arc};
 
 use crate::{
+    connection::Connection,
+    hyperv::{self, HvBus},
     ivshmem::{IvshmemDriver, BOUND},
     shim::{self, TransportParam},
+    sysfs,
+    workqueues::{self, Workqueues},
 };
 
-/// The loaded module.
+kernel::sync::global_lock! {
+    // SAFETY: Initialised in `RvmbusModule::init` before first use.
+    unsafe(uninit) static ACTIVE: Mutex<Option<Arc<Connection>>> = None;
+}
+
+/// The connection the control file talks to, if one is up.
+pub(crate) fn active() -> Option<Arc<Connection>> {
+    ACTIVE.lock().clone()
+}
+
+/// Sets or clears the connection the control file talks to.
+pub(crate) fn set_active(c: Option<Arc<Connection>>) {
+    *ACTIVE.lock() = c;
+}
+
+/// The `vmbus` bus type while the module is loaded.
+struct BusType;
+
+impl BusType {
+    fn register() -> Result<Self> {
+        sysfs::register().inspect_err(|e| {
+            pr_err!(
+                "cannot register the vmbus bus ({:?}); is another VMBus driver loaded?\n",
+                e
+            )
+        })?;
+        Ok(Self)
+    }
+}
+
+impl Drop for BusType {
+    fn drop(&mut self) {
+        // No work item may add a device once the bus is gone.
+        workqueues::flush();
+        sysfs::unregister();
+    }
+}
+
+/// How the bus reaches the host.
+enum Backend {
+    /// The ivshmem test transport, through its PCI driver.
+    Ivshmem {
+        _reg: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver>>>>,
+    },
+    /// Real Hyper-V.
+    HyperV { _bus: HvBus },
+}
+
+/// The loaded module. Fields drop in order: the backend (which unloads the
+/// connection), then the bus, then the workqueues.
 pub(crate) struct RvmbusModule {
-    _ivshmem: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver>>>>,
+    _backend: Backend,
+    _bus: BusType,
+    _wq: Workqueues,
 }
 
 impl kernel::Module for RvmbusModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: Called once, before anything uses the lock.
+        unsafe { ACTIVE.init() };
         let want = shim::transport_param()?;
-        let hyperv = shim::hyperv_present();
-        match (want, hyperv) {
+        let on_hyperv = shim::hyperv_present();
+        let use_hyperv = match (want, on_hyperv) {
             (TransportParam::HyperV, false) => {
                 pr_err!("transport=hyperv, but this guest does not run on Hyper-V (no Hyper-V CPUID signature)\n");
                 return Err(ENODEV);
             }
-            (TransportParam::HyperV | TransportParam::Auto, true) => {
-                pr_err!("running on Hyper-V, but this build has no hyperv transport yet; use transport=ivshmem for the test transport\n");
-                return Err(ENODEV);
-            }
-            _ => {}
-        }
-
-        // PCI probing of devices already present runs synchronously during
-        // registration, so `BOUND` is final when it returns.
-        let reg = KBox::pin_init(
-            driver::Registration::<pci::Adapter<IvshmemDriver>>::new(c"rvmbus", module),
-            GFP_KERNEL,
-        )?;
-        if BOUND.load(Relaxed) == 0 {
-            drop(reg);
-            pr_err!("no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
+            (TransportParam::HyperV | TransportParam::Auto, true) => true,
+            (TransportParam::Ivshmem | TransportParam::Auto, _) => false,
+        };
+        if use_hyperv && !hyperv::usable() {
+            pr_err!(
+                "running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n"
+            );
             return Err(ENODEV);
         }
-        pr_info!("loaded, transport ivshmem\n");
-        Ok(Self { _ivshmem: reg })
+
+        let wq = Workqueues::new()?;
+        // The bus first: if another VMBus driver owns it, nothing else is
+        // touched (in particular not its interrupt vector).
+        let bus = BusType::register()?;
+        let backend = if use_hyperv {
+            Backend::HyperV {
+                _bus: HvBus::start()?,
+            }
+        } else {
+            // PCI probing of devices already present runs synchronously
+            // during registration, so `BOUND` is final when it returns.
+            let reg = KBox::pin_init(
+                driver::Registration::<pci::Adapter<IvshmemDriver>>::new(c"rvmbus", module),
+                GFP_KERNEL,
+            )?;
+            if BOUND.load(Relaxed) == 0 {
+                drop(reg);
+                pr_err!("no VMBus host found: this guest does not run on Hyper-V and has no ivshmem device (PCI 1af4:1110) with an rvmbus host behind it\n");
+                return Err(ENODEV);
+            }
+            Backend::Ivshmem { _reg: reg }
+        };
+        pr_info!(
+            "loaded, transport {}\n",
+            if use_hyperv { "hyperv" } else { "ivshmem" }
+        );
+        Ok(Self {
+            _backend: backend,
+            _bus: bus,
+            _wq: wq,
+        })
     }
 }
 

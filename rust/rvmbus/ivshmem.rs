@@ -14,18 +14,21 @@ use kernel::{
     device::Core,
     io::Io,
     irq::{self, IrqReturn},
+    new_mutex,
     page::Page,
-    pci::{self, IrqTypes, IrqVectorRegistration},
+    pci::{self, DevresBar, IrqTypes, IrqVectorRegistration},
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, Mutex,
+        Arc, Mutex, SetOnce,
     },
     time::{delay::fsleep, Delta, Instant, Monotonic},
 };
 
 use crate::{
-    mailbox::{Doorbell, Reply},
+    bus,
+    connection::Connection,
+    mailbox::{self, Reply},
     proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
     shim,
     transport::Transport,
@@ -41,9 +44,11 @@ const MAX_VECTORS: usize = ivshmem::MAX_VECTORS as usize;
 /// Bytes the self-test asks the host to read and complement.
 const PING_LEN: usize = 256;
 
-/// Interrupt counters shared between the MSI-X handlers and process context.
+/// What the MSI-X handlers reach: interrupt counters (for the self-test)
+/// and, once it exists, the connection to kick.
 struct IrqCounters {
     hits: [Atomic<u64>; MAX_VECTORS],
+    conn: SetOnce<Arc<Connection>>,
 }
 
 /// The handler of one MSI-X vector.
@@ -53,10 +58,13 @@ struct VectorHandler {
 }
 
 impl irq::Handler for VectorHandler {
-    // Runs in hard IRQ context: count and return.
+    // Runs in hard IRQ context: count, queue the connection's work, return.
     fn handle(&self) -> IrqReturn {
         if let Some(c) = self.counters.hits.get(self.vector) {
             c.add(1, Relaxed);
+        }
+        if let Some(conn) = self.counters.conn.as_ref() {
+            conn.kick();
         }
         IrqReturn::Handled
     }
@@ -138,20 +146,106 @@ impl Drop for Irqs<'_> {
 /// A bound rvmbus ivshmem device.
 #[pin_data(PinnedDrop)]
 pub(crate) struct IvshmemDev<'bound> {
-    pdev: &'bound pci::Device,
     irqs: Irqs<'bound>,
-    counters: Arc<IrqCounters>,
-    regs: pci::Bar<'bound, 16>,
-    shm: pci::Bar<'bound>,
-    header: Header,
-    /// The next sequence number of mailbox 0; the lock serialises its calls.
+    transport: Arc<IvshmemTransport>,
+    conn: Arc<Connection>,
+}
+
+/// The transport half of the device, shared with the connection: the BARs
+/// as device-managed resources, so that a call after unbind fails cleanly
+/// instead of touching unmapped memory.
+#[pin_data]
+pub(crate) struct IvshmemTransport {
+    regs: DevresBar<16>,
+    shm: DevresBar,
+    host_peer: u16,
+    nvec: u32,
+    /// The sequence number of mailbox 0; the lock serialises its calls.
     #[pin]
     seq: Mutex<u32>,
 }
 
-/// Everything a mailbox call and a self-test need, borrowed.
+impl IvshmemTransport {
+    fn call(
+        &self,
+        cmd: Command,
+        vcpu: u32,
+        args: [u64; 4],
+        data: Option<&[u8; 256]>,
+    ) -> Result<HvStatus> {
+        let mut seq = self.seq.lock();
+        *seq = seq.wrapping_add(1);
+        let req = Request {
+            seq: *seq,
+            cmd,
+            vcpu,
+            args,
+            data: data.copied().unwrap_or([0; ivshmem::MAILBOX_DATA_SIZE]),
+        };
+        {
+            let regs = self.regs.try_access().ok_or(ENODEV)?;
+            let shm = self.shm.try_access().ok_or(ENODEV)?;
+            mailbox::submit(&regs, &shm, self.host_peer, 0, &req)?;
+        }
+        let n = *seq;
+        let reply = mailbox::wait(
+            || {
+                let shm = self.shm.try_access().ok_or(ENODEV)?;
+                mailbox::poll(&shm, 0, n)
+            },
+            shim::timeout_ms(),
+        )?;
+        Ok(reply.status)
+    }
+}
+
+impl Transport for IvshmemTransport {
+    fn name(&self) -> &'static str {
+        "ivshmem"
+    }
+
+    fn vcpus(&self) -> u32 {
+        self.nvec
+    }
+
+    fn synic_setup(&self, cpu: u32, simp: u64, siefp: u64, enable: bool) -> Result<HvStatus> {
+        let sint = u64::from(crate::proto::wire::synic::VMBUS_MESSAGE_SINT);
+        let args = if enable {
+            // One MSI-X vector per vCPU.
+            [simp | 1, siefp | 1, sint, u64::from(cpu % self.nvec.max(1))]
+        } else {
+            [0, 0, sint, 1 << 32]
+        };
+        self.call(Command::SYNIC_SETUP, cpu, args, None)
+    }
+
+    fn post_message(&self, input: &[u8; 256]) -> Result<HvStatus> {
+        self.call(Command::POST_MESSAGE, 0, [0; 4], Some(input))
+    }
+
+    fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
+        self.call(
+            Command::SIGNAL_EVENT,
+            0,
+            [u64::from(connection_id), 0, 0, 0],
+            None,
+        )
+    }
+
+    fn eom(&self, cpu: u32) -> Result<HvStatus> {
+        self.call(Command::EOM, cpu, [0; 4], None)
+    }
+
+    fn detach(&self) -> Result<HvStatus> {
+        self.call(Command::GOODBYE, 0, [0; 4], None)
+    }
+}
+
+/// Everything the probe-time self-test needs, borrowed.
 struct Link<'a> {
-    door: Doorbell<'a>,
+    regs: &'a pci::Bar<'a, 16>,
+    shm: &'a pci::Bar<'a>,
+    host_peer: u16,
     counters: &'a IrqCounters,
     nvec: usize,
 }
@@ -165,18 +259,15 @@ impl<'a> Link<'a> {
         irqs: &Irqs<'_>,
     ) -> Self {
         Self {
-            door: Doorbell {
-                regs,
-                shm,
-                host_peer: header.host_peer_id,
-            },
+            regs,
+            shm,
+            host_peer: header.host_peer_id,
             counters,
             nvec: irqs.len().min(header.num_vectors as usize),
         }
     }
 
-    /// One call on mailbox 0; `seq` is its sequence counter, held locked by
-    /// the caller.
+    /// One call on mailbox 0; `seq` is its sequence counter.
     fn call(&self, seq: &mut u32, cmd: Command, args: [u64; 4]) -> Result<Reply> {
         *seq = seq.wrapping_add(1);
         let req = Request {
@@ -186,7 +277,9 @@ impl<'a> Link<'a> {
             args,
             data: [0; ivshmem::MAILBOX_DATA_SIZE],
         };
-        self.door.call(0, &req, shim::timeout_ms())
+        mailbox::submit(self.regs, self.shm, self.host_peer, 0, &req)?;
+        let n = *seq;
+        mailbox::wait(|| mailbox::poll(self.shm, 0, n), shim::timeout_ms())
     }
 
     /// Waits until vector `v` has fired more than `before` times.
@@ -288,29 +381,6 @@ impl<'a> Link<'a> {
     }
 }
 
-impl IvshmemDev<'_> {
-    fn link(&self) -> Link<'_> {
-        Link::new(
-            &self.regs,
-            &self.shm,
-            &self.header,
-            &self.counters,
-            &self.irqs,
-        )
-    }
-}
-
-impl Transport for IvshmemDev<'_> {
-    fn name(&self) -> &'static str {
-        "ivshmem"
-    }
-
-    fn detach(&self) -> Result<HvStatus> {
-        let mut seq = self.seq.lock();
-        Ok(self.link().call(&mut seq, Command::GOODBYE, [0; 4])?.status)
-    }
-}
-
 #[pinned_drop]
 impl PinnedDrop for IvshmemDev<'_> {
     fn drop(self: Pin<&mut Self>) {
@@ -377,6 +447,7 @@ impl pci::Driver for IvshmemDriver {
             let counters = Arc::new(
                 IrqCounters {
                     hits: [const { Atomic::new(0) }; MAX_VECTORS],
+                    conn: SetOnce::new(),
                 },
                 GFP_KERNEL,
             )?;
@@ -390,33 +461,51 @@ impl pci::Driver for IvshmemDriver {
             let us = link.self_test(&mut seq).inspect_err(|e| {
                 dev_err!(pdev, "transport self-test failed ({:?})\n", e);
             })?;
+            let nvec = link.nvec;
             dev_info!(
                 pdev,
                 "rvmbus ivshmem transport ready: host layout {}.{}, {} MSI-X vectors, {} mailboxes, round trip ok (slowest {} us)\n",
                 host_version >> 16,
                 host_version & 0xffff,
-                link.nvec,
+                nvec,
                 header.num_mailboxes,
                 us
             );
-            let _ = link;
+            // CAST: At most `MAX_VECTORS`.
+            let nvec = nvec as u32;
+            let transport = Arc::pin_init(
+                try_pin_init!(IvshmemTransport {
+                    regs: regs.into_devres()?,
+                    shm: shm.into_devres()?,
+                    host_peer: header.host_peer_id,
+                    nvec,
+                    seq <- new_mutex!(seq),
+                }? Error),
+                GFP_KERNEL,
+            )?;
+            let conn = Connection::new(transport.clone())?;
+            counters.conn.populate(conn.clone());
+            if let Err(e) = conn.connect(shim::timeout_ms()) {
+                conn.shutdown(shim::timeout_ms());
+                let _ = transport.detach();
+                return Err(e);
+            }
+            bus::set_active(Some(conn.clone()));
             BOUND.add(1, Relaxed);
             Ok(try_pin_init!(IvshmemDev {
-                pdev,
                 irqs,
-                counters,
-                regs,
-                shm,
-                header,
-                seq <- kernel::new_mutex!(seq),
+                transport,
+                conn,
             }))
         })
     }
 
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        match this.detach() {
+        bus::set_active(None);
+        this.conn.shutdown(shim::timeout_ms());
+        match this.transport.detach() {
             Ok(s) if s == HvStatus::SUCCESS => {
-                dev_info!(pdev, "{}: detached from the host\n", this.name())
+                dev_info!(pdev, "ivshmem: detached from the host\n")
             }
             Ok(s) => dev_warn!(pdev, "host refused GOODBYE: status {:#x}\n", s.0),
             Err(e) => dev_warn!(
@@ -425,5 +514,6 @@ impl pci::Driver for IvshmemDriver {
                 e
             ),
         }
+        let _ = this.irqs.len();
     }
 }

@@ -11,11 +11,22 @@
 mod proto;
 
 mod bus;
+mod channel;
+mod classes;
+mod connection;
+mod ctl;
+mod hyperv;
 mod ivshmem;
 mod kunit;
 mod mailbox;
+mod ratelimit;
+mod ring;
 mod shim;
+mod shmem;
+mod synic;
+mod sysfs;
 mod transport;
+mod workqueues;
 
 kernel::prelude::module! {
     type: bus::RvmbusModule,

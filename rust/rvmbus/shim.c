@@ -11,6 +11,10 @@
 #include <linux/io.h>
 #include <asm/hypervisor.h>
 #include <asm/barrier.h>
+#include <linux/workqueue.h>
+#include <linux/gfp.h>
+#include <linux/topology.h>
+#include <linux/cpumask.h>
 
 #include "shim.h"
 
@@ -52,4 +56,79 @@ void rvmbus_shim_wmb(void)
 void rvmbus_shim_rmb(void)
 {
 	rmb();
+}
+
+void *rvmbus_shim_alloc_pages(unsigned int order)
+{
+	return (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, order);
+}
+
+void rvmbus_shim_free_pages(void *addr, unsigned int order)
+{
+	free_pages((unsigned long)addr, order);
+}
+
+u64 rvmbus_shim_virt_to_phys(void *addr)
+{
+	return virt_to_phys(addr);
+}
+
+void rvmbus_shim_mb(void)
+{
+	mb();
+}
+
+int rvmbus_shim_cpu_to_node(unsigned int cpu)
+{
+	return cpu_to_node(cpu);
+}
+
+unsigned int rvmbus_shim_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+bool rvmbus_shim_cpu_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
+}
+
+static struct workqueue_struct *rvmbus_wq_msg, *rvmbus_wq_dev;
+
+int rvmbus_shim_wq_init(void)
+{
+	rvmbus_wq_msg = alloc_ordered_workqueue("rvmbus_msg", WQ_HIGHPRI | WQ_MEM_RECLAIM);
+	if (!rvmbus_wq_msg)
+		return -ENOMEM;
+	rvmbus_wq_dev = alloc_ordered_workqueue("rvmbus_dev", 0);
+	if (!rvmbus_wq_dev) {
+		destroy_workqueue(rvmbus_wq_msg);
+		rvmbus_wq_msg = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct workqueue_struct *rvmbus_shim_wq_msg(void)
+{
+	return rvmbus_wq_msg;
+}
+
+struct workqueue_struct *rvmbus_shim_wq_dev(void)
+{
+	return rvmbus_wq_dev;
+}
+
+void rvmbus_shim_wq_flush(void)
+{
+	flush_workqueue(rvmbus_wq_msg);
+	flush_workqueue(rvmbus_wq_dev);
+}
+
+void rvmbus_shim_wq_exit(void)
+{
+	destroy_workqueue(rvmbus_wq_dev);
+	destroy_workqueue(rvmbus_wq_msg);
+	rvmbus_wq_dev = NULL;
+	rvmbus_wq_msg = NULL;
 }

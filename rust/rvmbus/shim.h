@@ -12,5 +12,19 @@ bool rvmbus_shim_hyperv_present(void);
 u64 rvmbus_shim_page_to_phys(struct page *page);
 void rvmbus_shim_wmb(void);
 void rvmbus_shim_rmb(void);
+void rvmbus_shim_mb(void);
+void *rvmbus_shim_alloc_pages(unsigned int order);
+void rvmbus_shim_free_pages(void *addr, unsigned int order);
+u64 rvmbus_shim_virt_to_phys(void *addr);
+int rvmbus_shim_cpu_to_node(unsigned int cpu);
+unsigned int rvmbus_shim_nr_cpu_ids(void);
+bool rvmbus_shim_cpu_online(unsigned int cpu);
+
+struct workqueue_struct;
+int rvmbus_shim_wq_init(void);
+struct workqueue_struct *rvmbus_shim_wq_msg(void);
+struct workqueue_struct *rvmbus_shim_wq_dev(void);
+void rvmbus_shim_wq_flush(void);
+void rvmbus_shim_wq_exit(void);
 
 #endif /* RVMBUS_SHIM_H */

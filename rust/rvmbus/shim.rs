@@ -14,6 +14,13 @@ mod ffi {
         pub(super) fn rvmbus_shim_page_to_phys(page: *mut c_void) -> u64;
         pub(super) fn rvmbus_shim_wmb();
         pub(super) fn rvmbus_shim_rmb();
+        pub(super) fn rvmbus_shim_mb();
+        pub(super) fn rvmbus_shim_alloc_pages(order: u32) -> *mut c_void;
+        pub(super) fn rvmbus_shim_free_pages(addr: *mut c_void, order: u32);
+        pub(super) fn rvmbus_shim_virt_to_phys(addr: *mut c_void) -> u64;
+        pub(super) fn rvmbus_shim_cpu_to_node(cpu: u32) -> i32;
+        pub(super) fn rvmbus_shim_nr_cpu_ids() -> u32;
+        pub(super) fn rvmbus_shim_cpu_online(cpu: u32) -> bool;
     }
 }
 
@@ -75,4 +82,55 @@ pub(crate) fn wmb() {
 pub(crate) fn rmb() {
     // SAFETY: A barrier has no preconditions.
     unsafe { ffi::rvmbus_shim_rmb() }
+}
+
+/// A full memory barrier (`mb()`), ordering stores before later loads.
+pub(crate) fn mb() {
+    // SAFETY: A barrier has no preconditions.
+    unsafe { ffi::rvmbus_shim_mb() }
+}
+
+/// Allocates `2^order` zeroed, physically contiguous pages in the direct
+/// map; returns their address, or null when out of memory.
+pub(crate) fn alloc_pages(order: u32) -> *mut c_void {
+    // SAFETY: `__get_free_pages` has no preconditions.
+    unsafe { ffi::rvmbus_shim_alloc_pages(order) }
+}
+
+/// Frees pages from [`alloc_pages`].
+///
+/// # Safety
+///
+/// `addr` was returned by [`alloc_pages`] with the same `order`, is not
+/// freed yet, and nobody (the host included) uses the pages any more.
+pub(crate) unsafe fn free_pages(addr: *mut c_void, order: u32) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { ffi::rvmbus_shim_free_pages(addr, order) }
+}
+
+/// The physical address of a direct-map address.
+pub(crate) fn virt_to_phys(addr: *mut c_void) -> u64 {
+    // SAFETY: `virt_to_phys` is arithmetic on the address; it does not
+    // dereference it.
+    unsafe { ffi::rvmbus_shim_virt_to_phys(addr) }
+}
+
+/// The NUMA node of `cpu`.
+pub(crate) fn cpu_to_node(cpu: u32) -> i32 {
+    // SAFETY: `cpu_to_node` reads a per-CPU variable; callers pass
+    // `cpu < nr_cpu_ids`.
+    unsafe { ffi::rvmbus_shim_cpu_to_node(cpu.min(nr_cpu_ids().saturating_sub(1))) }
+}
+
+/// The number of possible CPU ids.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: Reads a variable set at boot.
+    unsafe { ffi::rvmbus_shim_nr_cpu_ids() }
+}
+
+/// Whether `cpu` is online.
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: `cpu_online` tests a bit in a cpumask; out-of-range ids are
+    // rejected first.
+    cpu < nr_cpu_ids() && unsafe { ffi::rvmbus_shim_cpu_online(cpu) }
 }

@@ -39,3 +39,53 @@ loaded() { grep -q "^rvmbus " /proc/modules; }
 rvmbus_irqs() {
 	awk '/rvmbus/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts
 }
+
+CTL=/sys/kernel/debug/rvmbus/ctl
+
+# Runs one command of rvmbus's debugfs control file; prints its answer.
+ctl() {
+	echo "$*" > $CTL || return 1
+	cat $CTL
+}
+
+# The device directory of the channel with relid $1.
+dev_of_relid() {
+	for d in /sys/bus/vmbus/devices/*; do
+		[ "$(cat $d/id 2>/dev/null)" = "$1" ] && { echo $d; return 0; }
+	done
+	return 1
+}
+
+# Checks every device attribute of Linux's sysfs-bus-vmbus ABI on device $1.
+check_device_attrs() {
+	d=$1
+	name=${d##*/}
+	id=$(cat $d/id) || fail "$name: no id"
+	echo "$id" | grep -Eq '^[0-9]+$' || fail "$name: id '$id'"
+	cls=$(cat $d/class_id) || fail "$name: no class_id"
+	echo "$cls" | grep -Eq '^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$' || fail "$name: class_id '$cls'"
+	[ "$(cat $d/device_id)" = "{$name}" ] || fail "$name: device_id $(cat $d/device_id) is not the device name"
+	grep -Eq '^vmbus:[0-9a-f]{32}$' $d/modalias || fail "$name: modalias $(cat $d/modalias)"
+	grep -q "^MODALIAS=$(cat $d/modalias)$" $d/uevent || fail "$name: uevent lacks MODALIAS"
+	[ "$(cat $d/state)" = 1 ] || fail "$name: state $(cat $d/state), want 1 (offered)"
+	grep -Eq '^[0-9]+$' $d/monitor_id || fail "$name: monitor_id $(cat $d/monitor_id 2>&1)"
+	grep -Eq '^-?[0-9]+$' $d/numa_node || fail "$name: numa_node"
+	grep -q "^$id:[0-9]*$" $d/channel_vp_mapping || fail "$name: channel_vp_mapping '$(cat $d/channel_vp_mapping)'"
+	[ "$(cat $d/vendor)" = 0x1414 ] || fail "$name: vendor"
+	grep -Eq '^0x[0-9a-f]+$' $d/device || fail "$name: device"
+	[ -f $d/driver_override ] || fail "$name: no driver_override"
+	for a in client_monitor_pending server_monitor_pending client_monitor_latency \
+		server_monitor_latency client_monitor_conn_id server_monitor_conn_id; do
+		grep -Eq '^[0-9]+$' $d/$a || fail "$name: $a"
+	done
+	# Ring attributes exist only while the channel is open.
+	cat $d/out_read_index >/dev/null 2>&1 && fail "$name: out_read_index readable while closed"
+	c=$d/channels/$id
+	[ -d $c ] || fail "$name: no channels/$id"
+	for a in cpu latency pending events interrupts subchannel_id monitor_id \
+		intr_in_full intr_out_empty out_full_first out_full_total; do
+		grep -Eq '^[0-9]+$' $c/$a || fail "$name: channels/$id/$a"
+	done
+	[ "$(cat $c/subchannel_id)" = 0 ] || fail "$name: subchannel_id"
+	[ "$(cat $c/monitor_id)" = "$(cat $d/monitor_id)" ] || fail "$name: channel monitor_id"
+}

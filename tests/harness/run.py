@@ -67,6 +67,20 @@ SCENARIOS = {
         ),
         Scenario("no-host", with_host=False),
         Scenario("host-gone"),
+        Scenario(
+            "bus-azure",
+            host_args=["--profile", "azure"],
+            host_expect=[r" g2h - INITIATE_CONTACT ", r" h2g - VERSION_RESPONSE ", r" h2g - ALL_OFFERS_DELIVERED ", r" g2h - UNLOAD "],
+        ),
+        Scenario("bus-qemu", host_args=["--profile", "qemu"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
+        Scenario("bus-old", host_args=["--profile", "old"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
+        Scenario("hot-add"),
+        Scenario(
+            "echo-data",
+            host_expect=[r" g2h 4 GPADL_HEADER ", r" h2g 4 GPADL_CREATED ", r" g2h 4 OPEN_CHANNEL ",
+                         r" h2g 4 OPEN_CHANNEL_RESULT ", r" g2h 4 DATA_INBAND ", r" h2g 4 COMP ",
+                         r" g2h 4 CLOSE_CHANNEL ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
+        ),
     ]
 }
 DEMO = Scenario("demo")
@@ -250,6 +264,14 @@ class Boot:
         if req == "kill-host" and self.host:
             self.host.kill()
             answer = "done"
+        elif req.startswith("ctl ") and self.host:
+            # A control command for the host; the answer is one line.
+            r = subprocess.run(
+                [str(self.args.host), "ctl", "--control", str(self.host.ctl)] + req.split()[1:],
+                capture_output=True, text=True, timeout=30,
+            )
+            out = " ".join((r.stdout + r.stderr).split())
+            answer = ("ok " if r.returncode == 0 else "error ") + out
         else:
             answer = f"unknown-request {req}"
         self._ctl().sendall((answer + "\n").encode())

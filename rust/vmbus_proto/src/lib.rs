@@ -20,6 +20,7 @@ pub mod wire;
 pub mod channel;
 pub mod connection;
 pub mod gpadl;
+pub mod ic;
 pub mod ivshmem;
 pub mod message;
 pub mod packet;

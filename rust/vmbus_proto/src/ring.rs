@@ -93,7 +93,9 @@ pub trait RingMem {
     /// Loads a control word with acquire ordering.
     fn load(&self, word: ControlWord) -> u32;
 
-    /// Stores a control word with release ordering.
+    /// Stores a control word with release ordering. The algorithm relies
+    /// on it to order the data copies before the index that publishes them
+    /// (`write_index`) or frees them (`read_index`).
     fn store(&self, word: ControlWord, value: u32);
 
     /// A full memory barrier (Linux's `virt_mb()`).
@@ -119,8 +121,7 @@ pub enum Corruption {
     OwnIndexChanged(u32),
     /// Fewer bytes available than a packet and its trailer need.
     Truncated(u32),
-    /// A descriptor with impossible lengths, or one that changed while it
-    /// was copied.
+    /// A descriptor with impossible lengths.
     Descriptor {
         /// `offset8` as read.
         offset8: u16,
@@ -334,7 +335,7 @@ impl RingProducer {
         }
         let trailer = (u64::from(old) << 32).to_le_bytes();
         off = write_wrapped(mem, off, self.size, &trailer);
-        mem.fence();
+        // The release store orders the copies above before the new index.
         mem.store(ControlWord::WriteIndex, off);
         self.write = off;
 
@@ -424,9 +425,11 @@ impl RingConsumer {
     /// Copies the next packet into `buf` and advances the private read
     /// index past it and its trailer. Returns `None` if the ring is empty.
     ///
-    /// The descriptor is checked (lengths aligned, in order, inside the
-    /// written bytes), the packet is copied, and the copy's descriptor must
-    /// equal the checked one. If `buf` is too small nothing is consumed.
+    /// The descriptor is copied out and checked (lengths in order, inside
+    /// the written bytes); `buf` then gets that checked copy followed by the
+    /// rest of the packet, so the descriptor is read from the ring once and
+    /// a peer that rewrites it meanwhile changes nothing the caller sees.
+    /// If `buf` is too small nothing is consumed.
     pub fn read_packet<M: RingMem>(
         &mut self,
         mem: &M,
@@ -442,8 +445,9 @@ impl RingConsumer {
         }
         let mut raw = [0u8; VmPacketDescriptor::SIZE];
         read_wrapped(mem, self.next, self.size, &mut raw);
-        let desc = VmPacketDescriptor::read_from(&raw)
-            .ok_or(RingError::Corrupt(Corruption::Truncated(avail)))?;
+        let Some(desc) = VmPacketDescriptor::read_from(&raw) else {
+            return Err(RingError::Corrupt(Corruption::Truncated(avail)));
+        };
         let len = u32::from(desc.len8) * 8;
         let off = u32::from(desc.offset8) * 8;
         let bad = Corruption::Descriptor {
@@ -460,10 +464,17 @@ impl RingConsumer {
             Some(d) => d,
             None => return Err(RingError::BufferTooSmall { needed: n }),
         };
-        read_wrapped(mem, self.next, self.size, dst);
-        if VmPacketDescriptor::read_from(dst) != Some(desc) {
-            return Err(self.fail(bad));
-        }
+        // The descriptor is taken from the checked copy, not read again:
+        // the peer may rewrite it at any time, and what the caller gets
+        // must be what was checked. Only the rest comes from the ring.
+        let (head, body) = dst.split_at_mut(raw.len());
+        head.copy_from_slice(&raw);
+        read_wrapped(
+            mem,
+            advance(self.next, MIN_PACKET_SIZE, self.size),
+            self.size,
+            body,
+        );
         self.next = advance(self.next, len + TRAILER_SIZE, self.size);
         Ok(Some(PacketInfo { len: n, desc }))
     }
@@ -477,7 +488,8 @@ impl RingConsumer {
             return Err(RingError::Corrupt(c));
         }
         let start = self.read;
-        mem.fence();
+        // The release store orders the copies out of the ring before the
+        // index that lets the producer overwrite them.
         mem.store(ControlWord::ReadIndex, self.next);
         self.read = self.next;
         if mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE == 0 {
@@ -771,6 +783,54 @@ mod tests {
             rx.read_packet(&m, &mut buf),
             Err(RingError::Corrupt(Corruption::Truncated(8)))
         );
+    }
+
+    /// A ring whose peer rewrites the descriptor bytes right after the
+    /// consumer first reads them.
+    struct Rewriting<'a> {
+        inner: CellRingMem<'a>,
+        reads: Cell<u32>,
+    }
+
+    impl RingMem for Rewriting<'_> {
+        fn data_len(&self) -> usize {
+            self.inner.data_len()
+        }
+        fn load(&self, word: ControlWord) -> u32 {
+            self.inner.load(word)
+        }
+        fn store(&self, word: ControlWord, value: u32) {
+            self.inner.store(word, value)
+        }
+        fn fence(&self) {}
+        fn read(&self, off: usize, buf: &mut [u8]) {
+            self.inner.read(off, buf);
+            self.reads.set(self.reads.get() + 1);
+            // len8 1, offset8 0x7fff, trans_id all ones.
+            self.inner.write(off, &[9, 0, 0xff, 0x7f, 1, 0, 0, 0]);
+            self.inner.write(off + 8, &[0xff; 8]);
+        }
+        fn write(&self, off: usize, buf: &[u8]) {
+            self.inner.write(off, buf)
+        }
+    }
+
+    #[test]
+    fn descriptor_read_once() {
+        let r = Ring::new(128);
+        let m = Rewriting {
+            inner: r.mem(),
+            reads: Cell::new(0),
+        };
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let p = packet(2, 7);
+        tx.write(&m, &[&p]).unwrap();
+        let mut buf = [0u8; 64];
+        let info = rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..info.len], &p[..]);
+        assert_eq!(info.desc.trans_id, 7);
+        assert_eq!(VmPacketDescriptor::read_from(&buf), Some(info.desc));
     }
 
     #[test]

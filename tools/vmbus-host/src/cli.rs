@@ -69,6 +69,15 @@ pub struct ServeArgs {
     /// N of them). Repeatable; default: one of each.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
+    /// Heartbeat IC period in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+    /// Time sync IC sample period in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub timesync_ms: u64,
+    /// A hostile mode to start with (repeatable; see `hostile list`).
+    #[arg(long = "hostile", value_name = "MODE")]
+    pub hostile: Vec<crate::vmbus::hostile::Mode>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: Level,
@@ -107,6 +116,9 @@ impl ServeArgs {
         if !self.devices.is_empty() {
             c.devices = self.devices.clone();
         }
+        c.options.devices.heartbeat = Duration::from_millis(self.heartbeat_ms.max(1));
+        c.options.devices.timesync = Duration::from_millis(self.timesync_ms.max(1));
+        c.options.hostile = self.hostile.clone();
         c
     }
 }

@@ -97,6 +97,24 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         help: "rescind a channel (then wait for RELID_RELEASED)",
         run: cmd_unreachable,
     },
+    CommandSpec {
+        name: "reoffer",
+        usage: "RELID",
+        help: "rescind a channel and offer the same instance again (new relid)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "shutdown-guest",
+        usage: "[reboot|poweroff]",
+        help: "send a shutdown IC request; the guest's status shows in stats",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "hostile",
+        usage: "list | MODE [on|off]",
+        help: "list or switch hostile modes",
+        run: cmd_unreachable,
+    },
 ];
 
 fn cmd_unreachable(_h: &mut Host, _a: &[&str], _out: &mut Vec<String>) -> CmdResult {

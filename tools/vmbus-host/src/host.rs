@@ -53,6 +53,8 @@ pub struct Config {
     pub queue_capacity: usize,
     /// The devices the VMBus server offers.
     pub devices: Vec<DeviceSpec>,
+    /// Device settings and hostile modes.
+    pub options: crate::vmbus::ServerOptions,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
             once: false,
             queue_capacity: msg_queue::DEFAULT_CAPACITY,
             devices: crate::vmbus::offers::default_devices(),
+            options: crate::vmbus::ServerOptions::default(),
         }
     }
 }
@@ -271,7 +274,8 @@ impl Host {
             }
             let periodic = Instant::now() >= next_tick;
             if periodic {
-                next_tick = Instant::now() + TICK;
+                let tick = self.server.poll_interval().map_or(TICK, |d| d.min(TICK));
+                next_tick = Instant::now() + tick;
             }
             if scan || periodic {
                 self.service_mailboxes();
@@ -532,7 +536,8 @@ impl Host {
 /// Runs `serve` with the VMBus server until stopped.
 pub fn serve(cfg: Config, stop: StopHandle) -> Result<(), HostError> {
     let server = Box::new(
-        crate::vmbus::VmbusHost::new(cfg.profile, &cfg.devices).map_err(HostError::Config)?,
+        crate::vmbus::VmbusHost::new(cfg.profile, &cfg.devices, cfg.options.clone())
+            .map_err(HostError::Config)?,
     );
     let mut host = Host::new(cfg, server, stop)?;
     host.run()

@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod commands;
 pub mod control;
+pub mod devices;
 pub mod guest_mem;
 pub mod host;
 pub mod hypercalls;

@@ -114,6 +114,16 @@ impl GuestCtx<'_> {
         self.synic.signal(&env, vcpu, sint, bit)
     }
 
+    /// Raises the vCPU's interrupt without setting any flag.
+    pub fn raise(&mut self, vcpu: u32) -> Result<u16, SynicError> {
+        let env = SynicEnv {
+            mem: self.mem,
+            irq: self.irq,
+            trace: self.trace,
+        };
+        self.synic.raise_vcpu(&env, vcpu)
+    }
+
     /// Retries delivery of queued messages.
     pub fn retry(&mut self) -> Result<(), SynicError> {
         let env = SynicEnv {
@@ -162,6 +172,12 @@ pub trait VmbusServer {
     /// Periodic work (a few times a second and after every doorbell) while
     /// a guest is connected: polling monitor pages and rings, timeouts.
     fn poll(&mut self, _guest: &mut GuestCtx<'_>) {}
+
+    /// How often [`VmbusServer::poll`] should run when more often than the
+    /// host's tick (e.g. 1 ms while monitor pages are polled).
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// The imitated host changed (control command `set-profile`).
     fn set_profile(&mut self, _profile: Profile) {}

@@ -6,97 +6,13 @@
 
 mod common;
 
-use std::sync::atomic::{fence, Ordering};
-use std::time::Instant;
-
-use common::{FakeQemu, HostProc, SIMP, SINT, TIMEOUT};
+use common::guest::Guest;
+use common::HostProc;
 use vmbus_proto::gpadl::GpadlMessages;
-use vmbus_proto::ivshmem::{Command, HvStatus};
-use vmbus_proto::message::{ContactRequest, GuestMessage, HostMessage, OpenRequest};
+use vmbus_proto::ivshmem::HvStatus;
+use vmbus_proto::message::{GuestMessage, HostMessage, OpenRequest};
 use vmbus_proto::types::{GpadlId, Relid};
 use vmbus_proto::version::Version;
-use vmbus_proto::wire::channel_msg::TargetInfo;
-
-struct Guest {
-    q: FakeQemu,
-}
-
-impl Guest {
-    fn new(h: &HostProc) -> Self {
-        Self {
-            q: FakeQemu::with_synic(h),
-        }
-    }
-
-    fn post(&mut self, conn: u32, m: &GuestMessage) -> HvStatus {
-        let enc = m.encode();
-        let b = enc.as_bytes();
-        let mut d = Vec::new();
-        for w in [conn, 0, 1, b.len() as u32] {
-            d.extend_from_slice(&w.to_le_bytes());
-        }
-        d.extend_from_slice(b);
-        self.q.call(Command::POST_MESSAGE, 0, [0; 4], &d).0
-    }
-
-    /// Takes the next message from SINT 2's slot: copy, free the slot,
-    /// then EOM if the host flagged a pending message (Linux's order).
-    fn recv(&mut self) -> HostMessage {
-        let base = SIMP + SINT * 256;
-        let deadline = Instant::now() + TIMEOUT;
-        while self.q.ram.read_u32(base).unwrap() == 0 {
-            assert!(Instant::now() < deadline, "no message from the host");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        fence(Ordering::Acquire);
-        let mut hdr = [0u8; 16];
-        self.q.ram.read(base, &mut hdr).unwrap();
-        assert_eq!(u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]), 1);
-        let mut p = vec![0u8; usize::from(hdr[4])];
-        self.q.ram.read(base + 16, &mut p).unwrap();
-        self.q.ram.write_u32(base, 0).unwrap();
-        fence(Ordering::SeqCst);
-        let mut flags = [0u8; 1];
-        self.q.ram.read(base + 5, &mut flags).unwrap();
-        if flags[0] & 1 != 0 {
-            assert_eq!(
-                self.q.call(Command::EOM, 0, [0; 4], &[]).0,
-                HvStatus::SUCCESS
-            );
-        }
-        HostMessage::decode(&p).expect("host message decodes")
-    }
-
-    fn contact(&mut self, v: Version, conn: u32) -> HvStatus {
-        let info = if v.uses_target_info() {
-            TargetInfo {
-                msg_sint: 2,
-                msg_vtl: 0,
-                feature_flags: 0,
-            }
-            .to_u64()
-        } else {
-            0
-        };
-        self.post(
-            conn,
-            &GuestMessage::InitiateContact(ContactRequest {
-                version: v,
-                target_vcpu: 0,
-                interrupt_page_or_target_info: info,
-                monitor_page1: 0x20000,
-                monitor_page2: 0x21000,
-            }),
-        )
-    }
-
-    fn version_reply(&mut self) -> (bool, u32) {
-        match self.recv() {
-            HostMessage::VersionResponse(r) => (r.supported, r.msg_conn_id),
-            m => panic!("expected VERSION_RESPONSE, got {m:?}"),
-        }
-    }
-}
 
 fn r(v: u32) -> Relid {
     Relid::new(v).unwrap()

@@ -33,6 +33,7 @@ pub trait Wire: Copy {
     fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()>;
 
     /// Reads a value from the start of `b`, which may be longer.
+    #[inline]
     fn read_from(b: &[u8]) -> Option<Self> {
         let mut off = 0;
         Self::get(b, &mut off)
@@ -40,6 +41,7 @@ pub trait Wire: Copy {
 
     /// Writes the value at the start of `b`, which may be longer, and
     /// returns the number of bytes written.
+    #[inline]
     fn write_to(&self, b: &mut [u8]) -> Option<usize> {
         let mut off = 0;
         self.put(b, &mut off)?;
@@ -48,6 +50,7 @@ pub trait Wire: Copy {
 }
 
 /// Takes `N` bytes at `*off` and advances `*off`.
+#[inline]
 fn take<'a>(b: &'a [u8], off: &mut usize, n: usize) -> Option<&'a [u8]> {
     let end = off.checked_add(n)?;
     let s = b.get(*off..end)?;
@@ -56,6 +59,7 @@ fn take<'a>(b: &'a [u8], off: &mut usize, n: usize) -> Option<&'a [u8]> {
 }
 
 /// Gives `N` writable bytes at `*off` and advances `*off`.
+#[inline]
 fn take_mut<'a>(b: &'a mut [u8], off: &mut usize, n: usize) -> Option<&'a mut [u8]> {
     let end = off.checked_add(n)?;
     let s = b.get_mut(*off..end)?;
@@ -72,12 +76,14 @@ macro_rules! wire_int {
                 0
             }
 
+            #[inline]
             fn get(b: &[u8], off: &mut usize) -> Option<Self> {
                 let mut a = [0u8; core::mem::size_of::<$t>()];
                 a.copy_from_slice(take(b, off, Self::SIZE)?);
                 Some(<$t>::from_le_bytes(a))
             }
 
+            #[inline]
             fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()> {
                 take_mut(b, off, Self::SIZE)?.copy_from_slice(&self.to_le_bytes());
                 Some(())
@@ -158,10 +164,12 @@ macro_rules! wire_struct {
                 Self { $( $field: <$ty as Wire>::zeroed(), )* }
             }
 
+            #[inline]
             fn get(b: &[u8], off: &mut usize) -> Option<Self> {
                 Some(Self { $( $field: <$ty as Wire>::get(b, off)?, )* })
             }
 
+            #[inline]
             fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()> {
                 $( Wire::put(&self.$field, b, off)?; )*
                 Some(())
@@ -205,10 +213,12 @@ macro_rules! open_enum {
                 Self(0)
             }
 
+            #[inline]
             fn get(b: &[u8], off: &mut usize) -> Option<Self> {
                 Some(Self(<$int as Wire>::get(b, off)?))
             }
 
+            #[inline]
             fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()> {
                 self.0.put(b, off)
             }

@@ -12,7 +12,7 @@ use vmbus_proto::types::{GpadlId, MonitorId, Relid, MAX_RELIDS};
 use vmbus_proto::wire::monitor::MAX_MONITOR_ID;
 use vmbus_proto::wire::Guid;
 
-use super::offers::{make_offer, DeviceKind};
+use super::offers::{make_offer, DeviceKind, Signalling};
 
 /// The state of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +53,12 @@ pub struct Channel {
     pub kind: DeviceKind,
     /// The instance GUID.
     pub instance: Guid,
-    /// Its monitor id, if one was free.
+    /// Its monitor id, if one was free (and the device uses one).
     pub monitor_id: Option<MonitorId>,
+    /// Its sub-channel index (0: a primary channel).
+    pub sub_index: u16,
+    /// Offer options.
+    pub signalling: Signalling,
     /// Its state.
     pub state: ChannelState,
     /// Whether the current guest connection has been sent the offer.
@@ -64,7 +68,14 @@ pub struct Channel {
 impl Channel {
     /// The `OFFER_CHANNEL` contents.
     pub fn offer(&self) -> Offer {
-        make_offer(self.kind, self.instance, self.relid, self.monitor_id)
+        make_offer(
+            self.kind,
+            self.instance,
+            self.relid,
+            self.monitor_id,
+            self.sub_index,
+            self.signalling.dedicated,
+        )
     }
 }
 
@@ -87,6 +98,30 @@ pub struct Channels {
 impl Channels {
     /// Adds a device of `kind` with the lowest free relid and monitor id.
     pub fn add(&mut self, kind: DeviceKind) -> Result<Relid, AddError> {
+        self.add_with(kind, Signalling::default())
+    }
+
+    /// Adds a device of `kind` with a fresh instance GUID and `signalling`.
+    pub fn add_with(
+        &mut self,
+        kind: DeviceKind,
+        signalling: Signalling,
+    ) -> Result<Relid, AddError> {
+        let index = self.next_index.entry(kind).or_insert(0);
+        let instance = kind.instance(*index);
+        *index = index.checked_add(1).ok_or(AddError::TooMany)?;
+        self.insert(kind, instance, 0, signalling)
+    }
+
+    /// Adds a channel of an existing instance: a sub-channel
+    /// (`sub_index` > 0) or a primary channel offered again.
+    pub fn insert(
+        &mut self,
+        kind: DeviceKind,
+        instance: Guid,
+        sub_index: u16,
+        signalling: Signalling,
+    ) -> Result<Relid, AddError> {
         let relid = (1..MAX_RELIDS)
             .find(|r| !self.by_relid.contains_key(r))
             .and_then(Relid::new)
@@ -99,10 +134,8 @@ impl Channels {
         let monitor_id = (0..MAX_MONITOR_ID)
             .filter_map(|m| u8::try_from(m).ok())
             .find(|m| !used.contains(m))
-            .and_then(MonitorId::new);
-        let index = self.next_index.entry(kind).or_insert(0);
-        let instance = kind.instance(*index);
-        *index = index.checked_add(1).ok_or(AddError::TooMany)?;
+            .and_then(MonitorId::new)
+            .filter(|_| !signalling.no_monitor);
         self.by_relid.insert(
             relid.get(),
             Channel {
@@ -110,6 +143,8 @@ impl Channels {
                 kind,
                 instance,
                 monitor_id,
+                sub_index,
+                signalling,
                 state: ChannelState::Offered,
                 sent: false,
             },
@@ -158,6 +193,25 @@ impl Channels {
         self.by_relid.values().find_map(|c| match c.state {
             ChannelState::Open { ring_gpadl, .. } if ring_gpadl == gpadl => Some(c.relid),
             _ => None,
+        })
+    }
+
+    /// The next free sub-channel index of `instance`.
+    pub fn next_sub_index(&self, instance: Guid) -> u16 {
+        self.by_relid
+            .values()
+            .filter(|c| c.instance == instance && c.state != ChannelState::Rescinded)
+            .map(|c| c.sub_index)
+            .max()
+            .map_or(0, |m| m.saturating_add(1))
+    }
+
+    /// The open channel signalled on `connection_id`.
+    pub fn open_by_connection(&self, connection_id: u32) -> Option<Relid> {
+        self.by_relid.values().find_map(|c| {
+            (matches!(c.state, ChannelState::Open { .. })
+                && super::offers::channel_connection_id(c.relid) == connection_id)
+                .then_some(c.relid)
         })
     }
 

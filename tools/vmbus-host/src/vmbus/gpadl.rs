@@ -67,6 +67,16 @@ pub struct Gpadl {
     pub whole_pages: bool,
 }
 
+impl Gpadl {
+    /// The PFNs of a one-range GPADL (a ring), empty otherwise.
+    pub fn pfns(&self) -> &[u64] {
+        match (self.rangecount, self.words.get(1..)) {
+            (1, Some(p)) => p,
+            _ => &[],
+        }
+    }
+}
+
 struct Pending {
     asm: GpadlAssembly,
     words: Vec<u64>,

@@ -14,9 +14,20 @@
 //! `BAD-<type>`.
 
 pub mod channels;
+pub mod commands;
+pub mod datapath;
 pub mod gpadl;
+pub mod hostile;
+pub mod hostile_msgs;
+pub mod hostile_ring;
+pub mod io;
+pub mod monitor;
 pub mod negotiation;
 pub mod offers;
+pub mod ring_mem;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use vmbus_proto::ivshmem::HvStatus;
 use vmbus_proto::message::{peek_type, GuestMessage as Msg, HostMessage, OpenRequest};
@@ -27,8 +38,11 @@ use crate::log_limited;
 use crate::server::{ControlResult, GuestCtx, GuestMessage, Profile, ResetReason, VmbusServer};
 use crate::trace::Dir;
 
+use crate::devices::{Device, DeviceConfig};
 use channels::{ChannelState, Channels};
+use datapath::ChannelRings;
 use gpadl::{Gpadls, Progress};
+use hostile::{Hostile, Mode};
 use negotiation::Connection;
 use offers::{DeviceKind, DeviceSpec};
 
@@ -38,6 +52,17 @@ pub const VMBUS_HV_MESSAGE_TYPE: u32 = 1;
 /// NTSTATUS `STATUS_UNSUCCESSFUL`, the failure status of `GPADL_CREATED` and
 /// `OPEN_CHANNEL_RESULT`.
 pub const STATUS_UNSUCCESSFUL: u32 = 0xc000_0001;
+/// The connection id pre-2.4 guests signal every channel on.
+pub const VMBUS_EVENT_CONNECTION_ID: u32 = 2;
+
+/// What the server is configured with besides profile and devices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Device backend settings.
+    pub devices: DeviceConfig,
+    /// Hostile modes enabled at start.
+    pub hostile: Vec<Mode>,
+}
 
 /// Counters (control `stats`, prefixed `vmbus.`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,6 +101,24 @@ pub struct Stats {
     pub released: u64,
     /// Unloads.
     pub unloads: u64,
+    /// Packets read from guest rings.
+    pub packets_in: u64,
+    /// Packets sent (written or queued) to the guest.
+    pub packets_out: u64,
+    /// Packets that did not parse.
+    pub bad_packets: u64,
+    /// Rings found corrupt.
+    pub ring_errors: u64,
+    /// HvSignalEvent calls from the guest.
+    pub signals_in: u64,
+    /// Channel signals to the guest.
+    pub signals_out: u64,
+    /// Monitor trigger bits seen.
+    pub monitor_triggers: u64,
+    /// MODIFY_CHANNEL requests applied.
+    pub modify_channels: u64,
+    /// TL_CONNECT_REQUESTs refused.
+    pub tl_connects: u64,
 }
 
 /// The VMBus server.
@@ -86,6 +129,10 @@ pub struct VmbusHost {
     channels: Channels,
     gpadls: Gpadls,
     stats: Stats,
+    devices: BTreeMap<u32, Box<dyn Device>>,
+    rings: BTreeMap<u32, ChannelRings>,
+    hostile: Hostile,
+    opts: ServerOptions,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -100,23 +147,36 @@ fn type_name(payload: &[u8]) -> String {
 impl VmbusHost {
     /// A server imitating `profile` with the devices of `devices`, in
     /// order (relids from 1).
-    pub fn new(profile: Profile, devices: &[DeviceSpec]) -> Result<Self, String> {
+    pub fn new(
+        profile: Profile,
+        devices: &[DeviceSpec],
+        opts: ServerOptions,
+    ) -> Result<Self, String> {
         let mut channels = Channels::default();
         for d in devices {
             for _ in 0..d.count {
                 channels
-                    .add(d.kind)
+                    .add_with(d.kind, d.signalling)
                     .map_err(|e| format!("cannot add a {} device: {e:?}", d.kind))?;
             }
         }
-        Ok(Self {
+        let mut host = Self {
             profile,
             conn: None,
             offers_requested: false,
             channels,
             gpadls: Gpadls::default(),
             stats: Stats::default(),
-        })
+            devices: BTreeMap::new(),
+            rings: BTreeMap::new(),
+            hostile: Hostile::new(&opts.hostile),
+            opts,
+        };
+        let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
+        for r in relids {
+            host.attach_device(r);
+        }
+        Ok(host)
     }
 
     /// The negotiated connection, if any.
@@ -132,10 +192,23 @@ impl VmbusHost {
     fn post(&mut self, guest: &mut GuestCtx<'_>, vcpu: u32, sint: u32, msg: &HostMessage) -> bool {
         let enc = msg.encode();
         let name = msg.msgtype().name().unwrap_or("UNKNOWN");
+        self.post_bytes(guest, vcpu, sint, name, msg.relid(), enc.as_bytes())
+    }
+
+    /// Posts message bytes as they are (hostile modes bend them).
+    fn post_bytes(
+        &mut self,
+        guest: &mut GuestCtx<'_>,
+        vcpu: u32,
+        sint: u32,
+        name: &str,
+        relid: Option<Relid>,
+        bytes: &[u8],
+    ) -> bool {
         guest
             .trace
-            .event(Dir::H2g, msg.relid().map(Relid::get), name, enc.as_bytes());
-        match guest.post_to_guest(vcpu, sint, VMBUS_HV_MESSAGE_TYPE, enc.as_bytes()) {
+            .event(Dir::H2g, relid.map(Relid::get), name, bytes);
+        match guest.post_to_guest(vcpu, sint, VMBUS_HV_MESSAGE_TYPE, bytes) {
             Ok(_) => {
                 self.stats.messages_out += 1;
                 true
@@ -165,10 +238,17 @@ impl VmbusHost {
     }
 
     fn reset_connection(&mut self) {
+        for r in self.open_relids() {
+            self.stop_channel(r);
+        }
+        self.rings.clear();
         self.conn = None;
         self.offers_requested = false;
         self.channels.reset_connection();
         self.gpadls.clear();
+        let channels = &self.channels;
+        self.devices
+            .retain(|r, _| Relid::new(*r).is_some_and(|r| channels.get(r).is_some()));
     }
 
     fn initiate_contact(
@@ -208,6 +288,10 @@ impl VmbusHost {
         }
         let reply = HostMessage::VersionResponse(a.reply);
         self.post(guest, a.vcpu, a.sint, &reply);
+        if a.result.is_ok() && self.hostile.is(Mode::DieMidHandshake) {
+            crate::log_error!("vmbus: hostile die-mid-handshake: exiting with status 3");
+            std::process::exit(3);
+        }
     }
 
     fn request_offers(&mut self, guest: &mut GuestCtx<'_>) {
@@ -216,6 +300,7 @@ impl VmbusHost {
             return;
         }
         self.offers_requested = true;
+        self.inject_before_offers(guest);
         let offers: Vec<_> = self
             .channels
             .iter()
@@ -223,7 +308,7 @@ impl VmbusHost {
             .map(|c| c.offer())
             .collect();
         for o in offers {
-            if self.send(guest, &HostMessage::Offer(o)) {
+            if self.send_offer(guest, o) {
                 self.stats.offers += 1;
             }
             if let Some(c) = self.channels.get_mut(o.relid) {
@@ -234,6 +319,7 @@ impl VmbusHost {
     }
 
     fn gpadl_result(&mut self, guest: &mut GuestCtx<'_>, relid: Relid, gpadl: GpadlId, ok: bool) {
+        let ok = ok && !self.hostile.is(Mode::GpadlFail);
         if ok {
             self.stats.gpadls_created += 1;
         } else {
@@ -257,9 +343,27 @@ impl VmbusHost {
     }
 
     fn open(&mut self, guest: &mut GuestCtx<'_>, o: &OpenRequest) {
-        let r = self.check_open(guest, o);
+        if self.hostile.is(Mode::RescindMidOpen) && self.channel_usable(o.relid) {
+            self.stop_channel(o.relid);
+            if let Some(c) = self.channels.get_mut(o.relid) {
+                c.state = ChannelState::Rescinded;
+            }
+            if self.send(guest, &HostMessage::Rescind { relid: o.relid }) {
+                self.stats.rescinds += 1;
+            }
+            return;
+        }
+        let r = self.check_open(guest, o).and_then(|rings| {
+            if self.hostile.is(Mode::OpenFail) {
+                Err("hostile open-fail".to_string())
+            } else {
+                Ok(rings)
+            }
+        });
+        let mut started = None;
         let status = match r {
-            Ok(()) => {
+            Ok(rings) => {
+                started = Some(rings);
                 if let Some(c) = self.channels.get_mut(o.relid) {
                     c.state = ChannelState::Open {
                         ring_gpadl: o.ring_gpadl,
@@ -291,9 +395,12 @@ impl VmbusHost {
                 },
             );
         }
+        if let Some(rings) = started {
+            self.start_channel(guest, o.relid, rings);
+        }
     }
 
-    fn check_open(&self, guest: &GuestCtx<'_>, o: &OpenRequest) -> Result<(), String> {
+    fn check_open(&self, guest: &GuestCtx<'_>, o: &OpenRequest) -> Result<ChannelRings, String> {
         let c = self.channels.get(o.relid).ok_or("no such channel")?;
         if !c.sent {
             return Err("channel was not offered".into());
@@ -327,7 +434,7 @@ impl VmbusHost {
         if !guest.synic.vcpus_set_up().contains(&o.target_vp) {
             return Err(format!("target vCPU {} has no SynIC", o.target_vp));
         }
-        Ok(())
+        ChannelRings::new(guest.mem, g.pfns(), off)
     }
 
     fn dispatch(&mut self, guest: &mut GuestCtx<'_>, raw: &GuestMessage, m: Msg) {
@@ -412,6 +519,7 @@ impl VmbusHost {
                 Some(c) if matches!(c.state, ChannelState::Open { .. }) => {
                     c.state = ChannelState::Offered;
                     self.stats.closes += 1;
+                    self.stop_channel(relid);
                 }
                 Some(c) if c.state == ChannelState::Rescinded => {
                     // Linux closes rescinded channels; the host already did.
@@ -425,6 +533,7 @@ impl VmbusHost {
             Msg::RelidReleased { relid } => match self.channels.get(relid) {
                 Some(c) if c.state == ChannelState::Rescinded => {
                     self.channels.remove(relid);
+                    self.devices.remove(&relid.get());
                     self.gpadls.drop_channel(relid);
                     self.stats.released += 1;
                     crate::log_info!("vmbus: relid {} released", relid.get());
@@ -443,13 +552,11 @@ impl VmbusHost {
                 }
                 crate::log_info!("vmbus: guest unloaded");
             }
-            Msg::ModifyChannel { relid, .. } => self.refuse(format_args!(
-                "MODIFY_CHANNEL (relid {}) not supported yet; ignored",
-                relid.get()
-            )),
-            Msg::TlConnectRequest { .. } => {
-                self.refuse(format_args!("TL_CONNECT_REQUEST not supported; ignored"))
-            }
+            Msg::ModifyChannel { relid, target_vp } => self.modify_channel(guest, relid, target_vp),
+            Msg::TlConnectRequest {
+                endpoint_id,
+                service_id,
+            } => self.tl_connect(guest, endpoint_id, service_id),
         }
     }
 
@@ -470,6 +577,14 @@ impl VmbusHost {
                     ""
                 }
             ));
+            if let (Some(l), Some(d)) = (out.last_mut(), self.devices.get(&c.relid.get())) {
+                if c.sub_index != 0 {
+                    l.push_str(&format!(" sub={}", c.sub_index));
+                }
+                for (k, v) in d.stats() {
+                    l.push_str(&format!(" {k}={v}"));
+                }
+            }
         }
     }
 
@@ -483,22 +598,25 @@ impl VmbusHost {
             return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
         };
         let kind: DeviceKind = kind.parse()?;
-        let relid = self
-            .channels
-            .add(kind)
-            .map_err(|e| format!("cannot add a channel: {e:?}"))?;
+        let relid = self.channels.add(kind);
+        self.announce(guest, relid, out)
+    }
+
+    /// Gives a just-added channel its device and offers it if the guest
+    /// asked for offers.
+    fn announce(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        added: Result<Relid, channels::AddError>,
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let relid = added.map_err(|e| format!("cannot add a channel: {e:?}"))?;
+        self.attach_device(relid);
         out.push(format!("relid {}", relid.get()));
-        if let (Some(g), true) = (guest, self.offers_requested && self.conn.is_some()) {
-            let Some(o) = self.channels.get(relid).map(|c| c.offer()) else {
-                return Ok(());
-            };
-            if self.send(g, &HostMessage::Offer(o)) {
-                self.stats.offers += 1;
+        if let Some(g) = guest {
+            if self.offer_now(g, relid) {
+                out.push("offered to the guest".into());
             }
-            if let Some(c) = self.channels.get_mut(relid) {
-                c.sent = true;
-            }
-            out.push("offered to the guest".into());
         }
         Ok(())
     }
@@ -512,11 +630,7 @@ impl VmbusHost {
         let [r] = args else {
             return Err("usage: rescind RELID".into());
         };
-        let n = crate::commands::parse_num("relid", r)?;
-        let relid = u32::try_from(n)
-            .ok()
-            .and_then(Relid::new)
-            .ok_or_else(|| format!("bad relid {r:?}"))?;
+        let relid = commands::parse_relid(r)?;
         let c = *self
             .channels
             .get(relid)
@@ -526,6 +640,7 @@ impl VmbusHost {
         }
         match guest {
             Some(g) if c.sent && self.conn.is_some() => {
+                self.stop_channel(relid);
                 if let Some(ch) = self.channels.get_mut(relid) {
                     ch.state = ChannelState::Rescinded;
                 }
@@ -539,6 +654,7 @@ impl VmbusHost {
             }
             _ => {
                 self.channels.remove(relid);
+                self.devices.remove(&relid.get());
                 self.gpadls.drop_channel(relid);
                 out.push(format!("removed relid {} (never offered)", relid.get()));
             }
@@ -565,6 +681,9 @@ impl VmbusServer for VmbusHost {
                 guest
                     .trace
                     .event(Dir::G2h, m.relid().map(Relid::get), name, &msg.payload);
+                if self.hostile.is(Mode::Silent) {
+                    return;
+                }
                 self.dispatch(guest, msg, m);
             }
             Err(e) => {
@@ -584,18 +703,12 @@ impl VmbusServer for VmbusHost {
 
     fn signal_event(
         &mut self,
-        _guest: &mut GuestCtx<'_>,
+        guest: &mut GuestCtx<'_>,
         _vcpu: u32,
         connection_id: u32,
         flag: u16,
     ) -> Result<(), HvStatus> {
-        // The data path is not served yet; channel connection ids are
-        // known so that a guest signalling an open channel is not failed.
-        let known = self.channels.iter().any(|c| {
-            matches!(c.state, ChannelState::Open { .. })
-                && offers::channel_connection_id(c.relid) == connection_id
-        });
-        if known {
+        if self.guest_signal(guest, connection_id) {
             return Ok(());
         }
         log_limited!(
@@ -608,6 +721,15 @@ impl VmbusServer for VmbusHost {
     fn reset(&mut self, reason: ResetReason) {
         crate::log_debug!("vmbus: reset ({reason:?})");
         self.reset_connection();
+    }
+
+    fn poll(&mut self, guest: &mut GuestCtx<'_>) {
+        self.poll_channels(guest);
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        let fast = !self.monitored().is_empty() || self.hostile.is(Mode::InterruptFlood);
+        fast.then_some(monitor::POLL)
     }
 
     fn set_profile(&mut self, profile: Profile) {
@@ -656,8 +778,25 @@ impl VmbusServer for VmbusHost {
             ("closes", s.closes),
             ("released", s.released),
             ("unloads", s.unloads),
+            ("packets_in", s.packets_in),
+            ("packets_out", s.packets_out),
+            ("bad_packets", s.bad_packets),
+            ("ring_errors", s.ring_errors),
+            ("signals_in", s.signals_in),
+            ("signals_out", s.signals_out),
+            ("monitor_triggers", s.monitor_triggers),
+            ("modify_channels", s.modify_channels),
+            ("tl_connects", s.tl_connects),
         ] {
             out.push(format!("vmbus.{k}={v}"));
+        }
+        for (r, d) in &self.devices {
+            let kind = Relid::new(*r)
+                .and_then(|r| self.channels.get(r))
+                .map_or("gone", |c| c.kind.name());
+            for (k, v) in d.stats() {
+                out.push(format!("dev.{r}.{kind}.{k}={v}"));
+            }
         }
     }
 
@@ -678,7 +817,7 @@ impl VmbusServer for VmbusHost {
             }
             "offer" => Some(self.cmd_offer(guest, args, out)),
             "rescind" => Some(self.cmd_rescind(guest, args, out)),
-            _ => None,
+            _ => self.control_more(guest, cmd, args, out),
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct Connection {
     pub monitor_page1: u64,
     /// Guest → host monitor page (GPA, 0 if none).
     pub monitor_page2: u64,
+    /// Before 2.4: the guest's interrupt page (GPA, 0 if none); its first
+    /// half holds the host → guest channel bits.
+    pub interrupt_page: u64,
 }
 
 /// Why an otherwise acceptable `INITIATE_CONTACT` is refused.
@@ -151,6 +154,7 @@ pub fn answer(
                 },
                 monitor_page1: acc.monitor_page1,
                 monitor_page2: acc.monitor_page2,
+                interrupt_page: acc.interrupt_page.unwrap_or(0),
             });
         }
     }

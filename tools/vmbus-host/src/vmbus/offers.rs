@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The devices the host offers: their kinds and class GUIDs, the
-//! `--device TYPE[:N]` syntax, stable instance GUIDs, and the
+//! `--device TYPE[:N][:nomonitor][:dedicated]` syntax, stable instance GUIDs, and the
 //! `OFFER_CHANNEL` contents.
 
 use std::fmt;
@@ -131,32 +131,56 @@ impl FromStr for DeviceKind {
     }
 }
 
-/// `--device TYPE[:N]`.
+/// How the guest signals a channel and how it is offered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signalling {
+    /// Offer without a monitor id (`monitor_allocated = 0`): the guest
+    /// signals with HvSignalEvent only.
+    pub no_monitor: bool,
+    /// Offer with `is_dedicated_interrupt = 1`.
+    pub dedicated: bool,
+}
+
+/// `--device TYPE[:N][:nomonitor][:dedicated]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeviceSpec {
     /// The kind.
     pub kind: DeviceKind,
     /// How many (1 to [`MAX_PER_KIND`]).
     pub count: u16,
+    /// Offer options.
+    pub signalling: Signalling,
 }
 
 impl FromStr for DeviceSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (k, n) = match s.split_once(':') {
-            Some((k, n)) => (k, Some(n)),
-            None => (s, None),
+        let mut parts = s.split(':');
+        let kind = parts.next().unwrap_or_default().parse()?;
+        let mut spec = Self {
+            kind,
+            count: 1,
+            signalling: Signalling::default(),
         };
-        let kind = k.parse()?;
-        let count = match n {
-            None => 1,
-            Some(n) => n
-                .parse::<u16>()
-                .ok()
-                .filter(|&c| (1..=MAX_PER_KIND).contains(&c))
-                .ok_or_else(|| format!("bad device count {n:?} (1 to {MAX_PER_KIND})"))?,
-        };
-        Ok(Self { kind, count })
+        for (i, p) in parts.enumerate() {
+            match p {
+                "nomonitor" => spec.signalling.no_monitor = true,
+                "dedicated" => spec.signalling.dedicated = true,
+                n if i == 0 => {
+                    spec.count = n
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|&c| (1..=MAX_PER_KIND).contains(&c))
+                        .ok_or_else(|| format!("bad device count {n:?} (1 to {MAX_PER_KIND})"))?
+                }
+                o => {
+                    return Err(format!(
+                        "unknown device option {o:?} (nomonitor, dedicated)"
+                    ))
+                }
+            }
+        }
+        Ok(spec)
     }
 }
 
@@ -164,7 +188,11 @@ impl FromStr for DeviceSpec {
 pub fn default_devices() -> Vec<DeviceSpec> {
     DeviceKind::ALL
         .iter()
-        .map(|&kind| DeviceSpec { kind, count: 1 })
+        .map(|&kind| DeviceSpec {
+            kind,
+            count: 1,
+            signalling: Signalling::default(),
+        })
         .collect()
 }
 
@@ -173,21 +201,24 @@ pub fn channel_connection_id(relid: Relid) -> u32 {
     0x1_0000 + relid.get()
 }
 
-/// The offer of a primary channel.
+/// The offer of a channel (`sub_channel_index` 0: a primary channel).
 pub fn make_offer(
     kind: DeviceKind,
     instance: Guid,
     relid: Relid,
     monitor_id: Option<MonitorId>,
+    sub_channel_index: u16,
+    dedicated_interrupt: bool,
 ) -> Offer {
     let mut offer = ChannelOffer::zeroed();
     offer.if_type = kind.class();
     offer.if_instance = instance;
+    offer.sub_channel_index = sub_channel_index;
     Offer {
         offer,
         relid,
         monitor_id,
-        dedicated_interrupt: false,
+        dedicated_interrupt,
         connection_id: channel_connection_id(relid),
     }
 }
@@ -226,12 +257,30 @@ mod tests {
             "echo:3".parse(),
             Ok(DeviceSpec {
                 kind: DeviceKind::Echo,
-                count: 3
+                count: 3,
+                signalling: Signalling::default(),
             })
+        );
+        let s: DeviceSpec = "echo:nomonitor:dedicated".parse().unwrap();
+        assert_eq!(s.count, 1);
+        assert!(s.signalling.no_monitor && s.signalling.dedicated);
+        assert!(
+            "echo:2:nomonitor"
+                .parse::<DeviceSpec>()
+                .unwrap()
+                .signalling
+                .no_monitor
         );
         assert_eq!("heartbeat".parse::<DeviceSpec>().unwrap().count, 1);
         for bad in [
-            "", "echo:", "echo:0", "echo:65", "echo:x", "nic", "echo:1:2",
+            "",
+            "echo:",
+            "echo:0",
+            "echo:65",
+            "echo:x",
+            "nic",
+            "echo:1:2",
+            "echo:nomonitor:3",
         ] {
             assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");
         }

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The real transport: Hyper-V's SynIC and hypercalls (C half:
+//! `hv_shim.c`).
+//!
+//! The SynIC of every CPU is programmed through its MSRs (on that CPU), the
+//! VMBus SINT is routed to `HYPERVISOR_CALLBACK_VECTOR` whose handler the
+//! kernel's Hyper-V core lets one driver install, messages are posted with
+//! `HvPostMessage` through the per-CPU hypercall input page, and events are
+//! signalled with the fast `HvSignalEvent` hypercall.
+//!
+//! Loading refuses, leaving nothing behind, when the guest is not on
+//! Hyper-V, when the hypervisor offers no SynIC, or when another VMBus
+//! driver (the C `hv_vmbus`) already owns the `vmbus` bus: the bus is
+//! registered before the interrupt handler is installed, so rvmbus never
+//! takes the vector from a driver that has it.
+
+use core::ffi::c_void;
+
+use kernel::{prelude::*, sync::Arc};
+
+use crate::{
+    connection::Connection,
+    shim,
+    transport::{HvStatus, Transport},
+};
+
+mod ffi {
+    use core::ffi::c_void;
+
+    extern "C" {
+        pub(super) fn rvmbus_hv_usable() -> bool;
+        pub(super) fn rvmbus_hv_synic_setup(cpu: u32, simp: u64, siefp: u64, enable: bool) -> i32;
+        pub(super) fn rvmbus_hv_post_message(input: *const c_void, len: usize) -> u16;
+        pub(super) fn rvmbus_hv_signal_event(connection_id: u32) -> u16;
+        pub(super) fn rvmbus_hv_eom(cpu: u32) -> i32;
+        pub(super) fn rvmbus_hv_vp_index(cpu: u32) -> u32;
+        pub(super) fn rvmbus_hv_attach(ctx: *mut c_void);
+        pub(super) fn rvmbus_hv_detach();
+    }
+}
+
+/// Whether this guest runs on Hyper-V with a SynIC the transport can use.
+pub(crate) fn usable() -> bool {
+    // SAFETY: Reads state the Hyper-V core set up at boot.
+    unsafe { ffi::rvmbus_hv_usable() }
+}
+
+/// The Hyper-V transport.
+pub(crate) struct HvTransport;
+
+fn errno(r: i32) -> Result {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_errno(r))
+    }
+}
+
+impl Transport for HvTransport {
+    fn name(&self) -> &'static str {
+        "hyperv"
+    }
+
+    fn vcpus(&self) -> u32 {
+        shim::nr_cpu_ids()
+    }
+
+    fn vp_index(&self, cpu: u32) -> u32 {
+        if cpu >= shim::nr_cpu_ids() {
+            return cpu;
+        }
+        // SAFETY: `cpu` is a possible CPU id, the index of `hv_vp_index`.
+        unsafe { ffi::rvmbus_hv_vp_index(cpu) }
+    }
+
+    fn synic_setup(&self, cpu: u32, simp: u64, siefp: u64, enable: bool) -> Result<HvStatus> {
+        if !shim::cpu_online(cpu) {
+            // An offline CPU keeps its SynIC off; channels never target it.
+            return Ok(HvStatus::SUCCESS);
+        }
+        // SAFETY: `cpu` is online; the pages are the connection's, which
+        // outlive the set-up (it is undone before they are freed).
+        errno(unsafe { ffi::rvmbus_hv_synic_setup(cpu, simp, siefp, enable) })?;
+        Ok(HvStatus::SUCCESS)
+    }
+
+    fn post_message(&self, input: &[u8; 256]) -> Result<HvStatus> {
+        // SAFETY: `input` is 256 readable bytes; the shim copies them into
+        // the hypercall input page with interrupts off.
+        Ok(HvStatus(u32::from(unsafe {
+            ffi::rvmbus_hv_post_message(input.as_ptr().cast::<c_void>(), input.len())
+        })))
+    }
+
+    fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
+        // SAFETY: A fast hypercall with a value argument.
+        Ok(HvStatus(u32::from(unsafe {
+            ffi::rvmbus_hv_signal_event(connection_id)
+        })))
+    }
+
+    fn eom(&self, cpu: u32) -> Result<HvStatus> {
+        // SAFETY: Writes the EOM MSR on `cpu` (an IPI if it is another).
+        errno(unsafe { ffi::rvmbus_hv_eom(cpu) })?;
+        Ok(HvStatus::SUCCESS)
+    }
+
+    fn detach(&self) -> Result<HvStatus> {
+        Ok(HvStatus::SUCCESS)
+    }
+}
+
+/// The bus over Hyper-V while the module is loaded.
+///
+/// # Invariants
+///
+/// The interrupt handler holds one reference of `conn` (the pointer given
+/// to `rvmbus_hv_attach`) until `drop` detached it.
+pub(crate) struct HvBus {
+    conn: Arc<Connection>,
+}
+
+impl HvBus {
+    /// Installs the interrupt handler and connects.
+    pub(crate) fn start() -> Result<Self> {
+        let conn = Connection::new(Arc::new(HvTransport, GFP_KERNEL)?)?;
+        let ctx = Arc::into_raw(conn.clone()).cast_mut().cast::<c_void>();
+        // SAFETY: `ctx` is a connection reference that the handler uses
+        // until `rvmbus_hv_detach` returns; `drop` gives it back then.
+        unsafe { ffi::rvmbus_hv_attach(ctx) };
+        // INVARIANT: The handler holds the reference made above.
+        let this = Self { conn };
+        this.conn.connect(shim::timeout_ms())?;
+        crate::bus::set_active(Some(this.conn.clone()));
+        Ok(this)
+    }
+}
+
+impl Drop for HvBus {
+    fn drop(&mut self) {
+        crate::bus::set_active(None);
+        self.conn.shutdown(shim::timeout_ms());
+        // SAFETY: Undoes `rvmbus_hv_attach`; after it returns no handler
+        // runs with the context.
+        unsafe { ffi::rvmbus_hv_detach() };
+        // SAFETY: The reference the handler held (type invariant).
+        drop(unsafe { Arc::from_raw(Arc::as_ptr(&self.conn)) });
+    }
+}
+
+/// The interrupt on HYPERVISOR_CALLBACK_VECTOR (hard IRQ context).
+#[no_mangle]
+extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: `ctx` is the reference `HvBus::start` gave the handler; it
+    // stays valid until detach, which waits for running handlers.
+    let conn = unsafe { &*ctx.cast::<Connection>() };
+    // `kick` needs an `Arc`; borrow the handler's reference as one.
+    // SAFETY: The reference is owned by the handler and not dropped here
+    // (`ManuallyDrop`).
+    let arc = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(conn) });
+    arc.kick();
+}

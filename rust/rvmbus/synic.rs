@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest's SynIC pages: one message page and one event flags page per
+//! virtual processor, in guest RAM, as on Hyper-V.
+//!
+//! The host writes a message into the VMBus SINT's slot of a CPU's message
+//! page and sets relid bits in that SINT's event flags; both happen
+//! concurrently with the guest reading them, so the guest copies a message
+//! out before looking at it and clears event bits with atomic exchanges.
+
+use kernel::{
+    prelude::*,
+    sync::atomic::ordering::{Acquire, Full, Relaxed, Release},
+};
+
+use crate::{
+    proto::wire::{
+        synic::{HvMessage, HV_EVENT_FLAGS_BYTE_COUNT, HV_MESSAGE_SIZE, VMBUS_MESSAGE_SINT},
+        Wire,
+    },
+    shim,
+    shmem::{SharedPages, PAGE},
+};
+
+/// Byte offset of the VMBus SINT's slot in a message page, and of its
+/// flags in an event flags page (both are 256-byte entries per SINT).
+const SINT_OFFSET: usize = VMBUS_MESSAGE_SINT as usize * HV_MESSAGE_SIZE;
+
+/// The SynIC pages of one CPU: page 0 is the message page, page 1 the
+/// event flags page.
+struct CpuPages {
+    pages: SharedPages,
+}
+
+/// The SynIC pages of every CPU the host can interrupt.
+pub(crate) struct Synic {
+    cpus: KVec<CpuPages>,
+}
+
+/// A message copied out of a slot.
+pub(crate) struct Taken {
+    /// The copy of the whole slot.
+    pub(crate) bytes: [u8; HV_MESSAGE_SIZE],
+    /// Another message waits behind it: the guest must send EOM.
+    pub(crate) pending: bool,
+}
+
+impl Synic {
+    /// Allocates the pages for `cpus` CPUs.
+    pub(crate) fn new(cpus: u32) -> Result<Self> {
+        let mut v = KVec::new();
+        for _ in 0..cpus {
+            v.push(
+                CpuPages {
+                    pages: SharedPages::new(2)?,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self { cpus: v })
+    }
+
+    /// The number of CPUs with pages.
+    pub(crate) fn cpus(&self) -> u32 {
+        // CAST: Built from a `u32` count.
+        self.cpus.len() as u32
+    }
+
+    /// Guest physical addresses of `cpu`'s message and event flags pages.
+    pub(crate) fn addresses(&self, cpu: u32) -> Option<(u64, u64)> {
+        let c = self.cpus.get(cpu as usize)?;
+        Some((c.pages.phys(0), c.pages.phys(PAGE)))
+    }
+
+    /// Takes the message in `cpu`'s VMBus slot, if there is one: copies
+    /// it, then frees the slot. The caller sends EOM if `pending`.
+    pub(crate) fn take_message(&self, cpu: u32) -> Option<Taken> {
+        let c = self.cpus.get(cpu as usize)?;
+        let ty = c.pages.word32(SINT_OFFSET).ok()?;
+        if ty.load(Acquire) == 0 {
+            return None;
+        }
+        let mut bytes = [0u8; HV_MESSAGE_SIZE];
+        c.pages.read(SINT_OFFSET, &mut bytes).ok()?;
+        // The flags byte of the copy says whether the host queued more.
+        let pending = HvMessage::read_from(&bytes).is_some_and(|m| m.pending());
+        // Free the slot (message type 0, "none"), then make sure the host
+        // sees that before any EOM.
+        ty.store(0, Release);
+        shim::mb();
+        Some(Taken { bytes, pending })
+    }
+
+    /// Clears and returns the VMBus event flags of `cpu`, one 64-bit word
+    /// at a time: `f(word_index, bits)` for each non-zero word.
+    pub(crate) fn take_events(&self, cpu: u32, mut f: impl FnMut(usize, u64)) {
+        let Some(c) = self.cpus.get(cpu as usize) else {
+            return;
+        };
+        for i in 0..HV_EVENT_FLAGS_BYTE_COUNT / 8 {
+            let Ok(w) = c.pages.word64(PAGE + SINT_OFFSET + i * 8) else {
+                return;
+            };
+            if w.load(Relaxed) != 0 {
+                let bits = w.xchg(0, Full);
+                if bits != 0 {
+                    f(i, bits);
+                }
+            }
+        }
+    }
+}

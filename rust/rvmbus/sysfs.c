@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VMBus bus in sysfs: bus type "vmbus", one device per primary channel
+ * offer (named after its instance GUID, as Linux's hv_vmbus names them),
+ * a channels/<relid>/ directory per channel, and the attributes of
+ * Documentation/ABI/stable/sysfs-bus-vmbus.  Also the debugfs control file
+ * used by the tests.
+ *
+ * This file holds only structures and formatting.  Every value comes from a
+ * snapshot that the Rust side fills (rvmbus_rust_chan_info()); the opaque
+ * context pointer of a device or channel directory is a reference that the
+ * Rust side took for us and that we give back in the release callback, so
+ * a show() that races with removal still reads a live channel.
+ */
+
+#include <linux/module.h>
+#include <linux/device.h>
+#include <linux/kobject.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/debugfs.h>
+#include <linux/mutex.h>
+#include <linux/uuid.h>
+#include <linux/fs.h>
+
+#include "sysfs.h"
+
+static_assert(sizeof(struct rvmbus_chan_info) == RVMBUS_CHAN_INFO_SIZE);
+
+struct rvmbus_device {
+	struct device dev;
+	void *ctx;
+	struct kset *channels;
+};
+
+struct rvmbus_chan_kobj {
+	struct kobject kobj;
+	void *ctx;
+};
+
+static struct device *rvmbus_root;
+
+#define to_rdev(d) container_of(d, struct rvmbus_device, dev)
+
+static int rdev_info(struct device *dev, struct rvmbus_chan_info *ci)
+{
+	return rvmbus_rust_chan_info(to_rdev(dev)->ctx, ci);
+}
+
+/* A device attribute that prints one snapshot field. */
+#define RDEV_ATTR(_name, _fmt, ...)					\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct rvmbus_chan_info ci;					\
+	int ret = rdev_info(dev, &ci);					\
+									\
+	if (ret)							\
+		return ret;						\
+	return sysfs_emit(buf, _fmt "\n", __VA_ARGS__);		\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+/* Like RDEV_ATTR, for ring fields: -EINVAL unless the channel is open. */
+#define RDEV_RING_ATTR(_name, _ring, _field)				\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct rvmbus_chan_info ci;					\
+	int ret = rdev_info(dev, &ci);					\
+									\
+	if (ret)							\
+		return ret;						\
+	if (!ci.is_open)						\
+		return -EINVAL;						\
+	return sysfs_emit(buf, "%u\n", ci._ring._field);		\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+RDEV_ATTR(id, "%u", ci.relid);
+RDEV_ATTR(state, "%u", ci.state);
+RDEV_ATTR(class_id, "{%pUl}", ci.class_id);
+RDEV_ATTR(device_id, "{%pUl}", ci.instance_id);
+RDEV_ATTR(numa_node, "%d", ci.numa_node);
+RDEV_ATTR(vendor, "0x%x", 0x1414);
+RDEV_ATTR(server_monitor_pending, "%u", ci.monitor_pending_server);
+RDEV_ATTR(client_monitor_pending, "%u", ci.monitor_pending_client);
+RDEV_ATTR(server_monitor_latency, "%u", ci.monitor_latency_server);
+RDEV_ATTR(client_monitor_latency, "%u", ci.monitor_latency_client);
+RDEV_ATTR(server_monitor_conn_id, "%u", ci.monitor_conn_id);
+RDEV_ATTR(client_monitor_conn_id, "%u", ci.monitor_conn_id);
+RDEV_RING_ATTR(out_intr_mask, out, intr_mask);
+RDEV_RING_ATTR(out_read_index, out, read_index);
+RDEV_RING_ATTR(out_write_index, out, write_index);
+RDEV_RING_ATTR(out_read_bytes_avail, out, read_avail);
+RDEV_RING_ATTR(out_write_bytes_avail, out, write_avail);
+RDEV_RING_ATTR(in_intr_mask, in, intr_mask);
+RDEV_RING_ATTR(in_read_index, in, read_index);
+RDEV_RING_ATTR(in_write_index, in, write_index);
+RDEV_RING_ATTR(in_read_bytes_avail, in, read_avail);
+RDEV_RING_ATTR(in_write_bytes_avail, in, write_avail);
+
+static ssize_t monitor_id_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct rvmbus_chan_info ci;
+	int ret = rdev_info(dev, &ci);
+
+	if (ret)
+		return ret;
+	if (ci.monitor_id == RVMBUS_NO_MONITOR)
+		return -EINVAL;
+	return sysfs_emit(buf, "%u\n", ci.monitor_id);
+}
+static DEVICE_ATTR_RO(monitor_id);
+
+/* "vmbus:" and the class GUID's 16 bytes in hex, as hv_vmbus prints it. */
+RDEV_ATTR(modalias, "vmbus:%*phN", 16, ci.class_id);
+/* The PCI-style device id Hyper-V derives from the instance. */
+RDEV_ATTR(device, "0x%x", ci.instance_id[5] << 8 | ci.instance_id[4]);
+
+static ssize_t channel_vp_mapping_show(struct device *dev,
+				       struct device_attribute *attr, char *buf)
+{
+	return rvmbus_rust_vp_mapping(to_rdev(dev)->ctx, buf, PAGE_SIZE);
+}
+static DEVICE_ATTR_RO(channel_vp_mapping);
+
+static struct attribute *rvmbus_dev_attrs[] = {
+	&dev_attr_id.attr,
+	&dev_attr_state.attr,
+	&dev_attr_monitor_id.attr,
+	&dev_attr_class_id.attr,
+	&dev_attr_device_id.attr,
+	&dev_attr_modalias.attr,
+	&dev_attr_numa_node.attr,
+	&dev_attr_server_monitor_pending.attr,
+	&dev_attr_client_monitor_pending.attr,
+	&dev_attr_server_monitor_latency.attr,
+	&dev_attr_client_monitor_latency.attr,
+	&dev_attr_server_monitor_conn_id.attr,
+	&dev_attr_client_monitor_conn_id.attr,
+	&dev_attr_out_intr_mask.attr,
+	&dev_attr_out_read_index.attr,
+	&dev_attr_out_write_index.attr,
+	&dev_attr_out_read_bytes_avail.attr,
+	&dev_attr_out_write_bytes_avail.attr,
+	&dev_attr_in_intr_mask.attr,
+	&dev_attr_in_read_index.attr,
+	&dev_attr_in_write_index.attr,
+	&dev_attr_in_read_bytes_avail.attr,
+	&dev_attr_in_write_bytes_avail.attr,
+	&dev_attr_channel_vp_mapping.attr,
+	&dev_attr_vendor.attr,
+	&dev_attr_device.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rvmbus_dev);
+
+static int rvmbus_uevent(const struct device *dev, struct kobj_uevent_env *env)
+{
+	struct rvmbus_chan_info ci;
+	int ret = rvmbus_rust_chan_info(to_rdev(dev)->ctx, &ci);
+
+	if (ret)
+		return ret;
+	ret = add_uevent_var(env, "MODALIAS=vmbus:%*phN", 16, ci.class_id);
+	if (ret)
+		return ret;
+	return add_uevent_var(env, "DEVICE_ID={%pUl}", ci.instance_id);
+}
+
+static int rvmbus_match(struct device *dev, const struct device_driver *drv)
+{
+	/* Drivers bind by driver_override only until drivers can register. */
+	int ret = device_match_driver_override(dev, drv);
+
+	return ret > 0;
+}
+
+static ssize_t hibernation_show(const struct bus_type *bus, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", 0);
+}
+static BUS_ATTR_RO(hibernation);
+
+static struct attribute *rvmbus_bus_attrs[] = {
+	&bus_attr_hibernation.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rvmbus_bus);
+
+static const struct bus_type rvmbus_bus = {
+	.name = "vmbus",
+	.match = rvmbus_match,
+	.uevent = rvmbus_uevent,
+	.dev_groups = rvmbus_dev_groups,
+	.bus_groups = rvmbus_bus_groups,
+	/* The driver core provides the driver_override attribute. */
+	.driver_override = true,
+};
+
+int rvmbus_sysfs_bus_register(void)
+{
+	int ret = bus_register(&rvmbus_bus);
+
+	if (ret)
+		return ret;
+	rvmbus_root = root_device_register("rvmbus");
+	if (IS_ERR(rvmbus_root)) {
+		ret = PTR_ERR(rvmbus_root);
+		rvmbus_root = NULL;
+		bus_unregister(&rvmbus_bus);
+		return ret;
+	}
+	return 0;
+}
+
+void rvmbus_sysfs_bus_unregister(void)
+{
+	if (rvmbus_root)
+		root_device_unregister(rvmbus_root);
+	rvmbus_root = NULL;
+	bus_unregister(&rvmbus_bus);
+}
+
+static void rvmbus_device_release(struct device *dev)
+{
+	struct rvmbus_device *rdev = to_rdev(dev);
+
+	if (rdev->ctx)
+		rvmbus_rust_ctx_put(rdev->ctx);
+	kfree(rdev);
+}
+
+/*
+ * Adds the device of a primary channel.  On success the device owns the
+ * reference @ctx; on failure the caller keeps it.
+ */
+struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *instance)
+{
+	struct rvmbus_device *rdev;
+	int ret;
+
+	rdev = kzalloc(sizeof(*rdev), GFP_KERNEL);
+	if (!rdev)
+		return ERR_PTR(-ENOMEM);
+	device_initialize(&rdev->dev);
+	rdev->dev.release = rvmbus_device_release;
+	rdev->dev.bus = &rvmbus_bus;
+	rdev->dev.parent = rvmbus_root;
+	ret = dev_set_name(&rdev->dev, "%pUl", instance);
+	if (ret) {
+		put_device(&rdev->dev);
+		return ERR_PTR(ret);
+	}
+	/* The add uevent and the attributes need the context already. */
+	rdev->ctx = ctx;
+	ret = device_add(&rdev->dev);
+	if (ret) {
+		/* Nobody else holds the device: the caller keeps @ctx. */
+		rdev->ctx = NULL;
+		put_device(&rdev->dev);
+		return ERR_PTR(ret);
+	}
+	rdev->channels = kset_create_and_add("channels", NULL, &rdev->dev.kobj);
+	if (!rdev->channels)
+		dev_warn(&rdev->dev, "no memory for the channels directory\n");
+	return rdev;
+}
+
+void rvmbus_sysfs_device_del(struct rvmbus_device *rdev)
+{
+	if (rdev->channels)
+		kset_unregister(rdev->channels);
+	rdev->channels = NULL;
+	device_unregister(&rdev->dev);
+}
+
+#define to_ck(k) container_of(k, struct rvmbus_chan_kobj, kobj)
+
+struct chan_attribute {
+	struct attribute attr;
+	ssize_t (*show)(const struct rvmbus_chan_info *ci, char *buf);
+};
+
+static ssize_t chan_attr_show(struct kobject *kobj, struct attribute *attr,
+			      char *buf)
+{
+	struct chan_attribute *ca = container_of(attr, struct chan_attribute, attr);
+	struct rvmbus_chan_info ci;
+	int ret = rvmbus_rust_chan_info(to_ck(kobj)->ctx, &ci);
+
+	if (ret)
+		return ret;
+	return ca->show(&ci, buf);
+}
+
+static const struct sysfs_ops chan_sysfs_ops = {
+	.show = chan_attr_show,
+};
+
+#define CHAN_ATTR(_name, _fmt, _expr)					\
+static ssize_t chan_##_name##_show(const struct rvmbus_chan_info *ci,	\
+				   char *buf)				\
+{									\
+	return sysfs_emit(buf, _fmt "\n", _expr);			\
+}									\
+static struct chan_attribute chan_attr_##_name = {			\
+	.attr = { .name = __stringify(_name), .mode = 0444 },		\
+	.show = chan_##_name##_show,					\
+}
+
+#define CHAN_RING_ATTR(_name, _expr)					\
+static ssize_t chan_##_name##_show(const struct rvmbus_chan_info *ci,	\
+				   char *buf)				\
+{									\
+	if (!ci->is_open)						\
+		return -EINVAL;						\
+	return sysfs_emit(buf, "%u\n", _expr);				\
+}									\
+static struct chan_attribute chan_attr_##_name = {			\
+	.attr = { .name = __stringify(_name), .mode = 0444 },		\
+	.show = chan_##_name##_show,					\
+}
+
+CHAN_ATTR(cpu, "%u", ci->target_cpu);
+CHAN_ATTR(latency, "%u", ci->monitor_latency_client);
+CHAN_ATTR(pending, "%u", ci->monitor_pending_client);
+CHAN_ATTR(events, "%llu", ci->events);
+CHAN_ATTR(interrupts, "%llu", ci->interrupts);
+CHAN_ATTR(subchannel_id, "%u", ci->subchannel_id);
+CHAN_ATTR(intr_in_full, "%llu", ci->intr_in_full);
+CHAN_ATTR(intr_out_empty, "%llu", ci->intr_out_empty);
+CHAN_ATTR(out_full_first, "%llu", ci->out_full_first);
+CHAN_ATTR(out_full_total, "%llu", ci->out_full_total);
+CHAN_RING_ATTR(in_mask, ci->in.intr_mask);
+CHAN_RING_ATTR(out_mask, ci->out.intr_mask);
+CHAN_RING_ATTR(read_avail, ci->in.read_avail);
+CHAN_RING_ATTR(write_avail, ci->out.write_avail);
+
+static ssize_t chan_monitor_id_show(const struct rvmbus_chan_info *ci, char *buf)
+{
+	if (ci->monitor_id == RVMBUS_NO_MONITOR)
+		return -EINVAL;
+	return sysfs_emit(buf, "%u\n", ci->monitor_id);
+}
+static struct chan_attribute chan_attr_monitor_id = {
+	.attr = { .name = "monitor_id", .mode = 0444 },
+	.show = chan_monitor_id_show,
+};
+
+static struct attribute *chan_attrs[] = {
+	&chan_attr_cpu.attr,
+	&chan_attr_in_mask.attr,
+	&chan_attr_out_mask.attr,
+	&chan_attr_latency.attr,
+	&chan_attr_pending.attr,
+	&chan_attr_read_avail.attr,
+	&chan_attr_write_avail.attr,
+	&chan_attr_events.attr,
+	&chan_attr_interrupts.attr,
+	&chan_attr_subchannel_id.attr,
+	&chan_attr_monitor_id.attr,
+	&chan_attr_intr_in_full.attr,
+	&chan_attr_intr_out_empty.attr,
+	&chan_attr_out_full_first.attr,
+	&chan_attr_out_full_total.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(chan);
+
+static void chan_release(struct kobject *kobj)
+{
+	struct rvmbus_chan_kobj *ck = to_ck(kobj);
+
+	if (ck->ctx)
+		rvmbus_rust_ctx_put(ck->ctx);
+	kfree(ck);
+}
+
+static const struct kobj_type chan_ktype = {
+	.sysfs_ops = &chan_sysfs_ops,
+	.release = chan_release,
+	.default_groups = chan_groups,
+};
+
+/*
+ * Adds channels/<relid>/ under a device.  On success the directory owns the
+ * reference @ctx; on failure the caller keeps it.
+ */
+struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
+						  void *ctx, u32 relid)
+{
+	struct rvmbus_chan_kobj *ck;
+	int ret;
+
+	if (!rdev->channels)
+		return ERR_PTR(-ENODEV);
+	ck = kzalloc(sizeof(*ck), GFP_KERNEL);
+	if (!ck)
+		return ERR_PTR(-ENOMEM);
+	ck->kobj.kset = rdev->channels;
+	ret = kobject_init_and_add(&ck->kobj, &chan_ktype, &rdev->channels->kobj,
+				   "%u", relid);
+	if (ret) {
+		kobject_put(&ck->kobj);
+		return ERR_PTR(ret);
+	}
+	ck->ctx = ctx;
+	kobject_uevent(&ck->kobj, KOBJ_ADD);
+	return ck;
+}
+
+void rvmbus_sysfs_channel_del(struct rvmbus_chan_kobj *ck)
+{
+	kobject_del(&ck->kobj);
+	kobject_put(&ck->kobj);
+}
+
+/*
+ * debugfs: rvmbus/ctl takes one command per write and keeps its answer for
+ * the next read (see ctl.rs for the commands).
+ */
+static struct dentry *rvmbus_debugfs;
+static DEFINE_MUTEX(ctl_lock);
+static char ctl_answer[4096];
+static size_t ctl_answer_len;
+
+static ssize_t ctl_write(struct file *f, const char __user *ubuf, size_t len,
+			 loff_t *pos)
+{
+	char cmd[256];
+	ssize_t n;
+
+	if (len == 0 || len >= sizeof(cmd))
+		return -EINVAL;
+	if (copy_from_user(cmd, ubuf, len))
+		return -EFAULT;
+	cmd[len] = 0;
+	mutex_lock(&ctl_lock);
+	n = rvmbus_rust_ctl(cmd, len, ctl_answer, sizeof(ctl_answer));
+	ctl_answer_len = n < 0 ? 0 : min_t(size_t, n, sizeof(ctl_answer));
+	mutex_unlock(&ctl_lock);
+	return n < 0 ? n : len;
+}
+
+static ssize_t ctl_read(struct file *f, char __user *ubuf, size_t len,
+			loff_t *pos)
+{
+	ssize_t n;
+
+	mutex_lock(&ctl_lock);
+	n = simple_read_from_buffer(ubuf, len, pos, ctl_answer, ctl_answer_len);
+	mutex_unlock(&ctl_lock);
+	return n;
+}
+
+static const struct file_operations ctl_fops = {
+	.owner = THIS_MODULE,
+	.write = ctl_write,
+	.read = ctl_read,
+	.llseek = default_llseek,
+};
+
+int rvmbus_sysfs_debugfs_init(void)
+{
+	rvmbus_debugfs = debugfs_create_dir("rvmbus", NULL);
+	if (IS_ERR(rvmbus_debugfs))
+		return PTR_ERR(rvmbus_debugfs);
+	debugfs_create_file("ctl", 0600, rvmbus_debugfs, NULL, &ctl_fops);
+	return 0;
+}
+
+void rvmbus_sysfs_debugfs_exit(void)
+{
+	debugfs_remove_recursive(rvmbus_debugfs);
+	rvmbus_debugfs = NULL;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The VMBus bus in sysfs: the C half.  The bus type, its devices and their
+ * attributes are C structures (the kernel's Rust has no bus_type, kobject or
+ * sysfs abstractions); every value they show comes from the Rust side
+ * through rvmbus_rust_chan_info(), which fills a snapshot of one channel.
+ *
+ * The layout of struct rvmbus_chan_info is mirrored by ChanInfo in
+ * sysfs.rs; both sides assert its size.
+ */
+#ifndef RVMBUS_SYSFS_H
+#define RVMBUS_SYSFS_H
+
+#include <linux/types.h>
+
+#define RVMBUS_NO_MONITOR 0xffffffffU
+
+/* One ring end as sysfs shows it. */
+struct rvmbus_ring_info {
+	u32 intr_mask;
+	u32 read_index;
+	u32 write_index;
+	u32 read_avail;
+	u32 write_avail;
+	u32 pending_send_sz;
+};
+
+/* A snapshot of one channel. */
+struct rvmbus_chan_info {
+	u8 class_id[16];
+	u8 instance_id[16];
+	u32 relid;
+	u32 state;
+	u32 monitor_id;		/* RVMBUS_NO_MONITOR if none */
+	u32 target_cpu;
+	u32 subchannel_id;
+	u32 connection_id;
+	s32 numa_node;
+	u32 is_open;		/* the ring fields are valid */
+	struct rvmbus_ring_info out;	/* guest to host */
+	struct rvmbus_ring_info in;	/* host to guest */
+	u64 events;		/* signals sent to the host */
+	u64 interrupts;		/* signals received from the host */
+	u64 intr_in_full;
+	u64 intr_out_empty;
+	u64 out_full_first;
+	u64 out_full_total;
+	u32 monitor_latency_client;	/* 100 ns units */
+	u32 monitor_latency_server;
+	u32 monitor_pending_client;
+	u32 monitor_pending_server;
+	u32 monitor_conn_id;
+	u32 reserved;
+};
+
+/* Shared with Rust: keep in step with sysfs.rs. */
+#define RVMBUS_CHAN_INFO_SIZE 184
+
+struct rvmbus_device;
+struct rvmbus_chan_kobj;
+
+int rvmbus_sysfs_bus_register(void);
+void rvmbus_sysfs_bus_unregister(void);
+struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *instance);
+void rvmbus_sysfs_device_del(struct rvmbus_device *rdev);
+struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
+						  void *ctx, u32 relid);
+void rvmbus_sysfs_channel_del(struct rvmbus_chan_kobj *ck);
+int rvmbus_sysfs_debugfs_init(void);
+void rvmbus_sysfs_debugfs_exit(void);
+
+/* Implemented in Rust (sysfs.rs). */
+int rvmbus_rust_chan_info(void *ctx, struct rvmbus_chan_info *out);
+void rvmbus_rust_ctx_put(void *ctx);
+ssize_t rvmbus_rust_ctl(const char *cmd, size_t len, char *out, size_t outlen);
+int rvmbus_rust_vp_mapping(void *ctx, char *buf, size_t len);
+
+#endif /* RVMBUS_SYSFS_H */

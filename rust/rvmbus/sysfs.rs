@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Rust half of the bus in sysfs (`sysfs.c` holds the C structures).
+//!
+//! Each device and each `channels/<relid>` directory holds a reference to
+//! its [`Channel`] (an `Arc` turned into a raw pointer); the C side gives it
+//! back through [`rvmbus_rust_ctx_put`] when the kobject is released, so a
+//! `show()` racing with removal still sees a live channel.
+
+use core::{ffi::c_void, fmt::Write, ptr::NonNull};
+
+use kernel::{ffi::c_char, prelude::*, sync::Arc};
+
+use crate::channel::Channel;
+
+/// `RVMBUS_NO_MONITOR`: the channel has no monitor id.
+pub(crate) const NO_MONITOR: u32 = u32::MAX;
+
+/// `struct rvmbus_ring_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RingInfo {
+    pub(crate) intr_mask: u32,
+    pub(crate) read_index: u32,
+    pub(crate) write_index: u32,
+    pub(crate) read_avail: u32,
+    pub(crate) write_avail: u32,
+    pub(crate) pending_send_sz: u32,
+}
+
+/// `struct rvmbus_chan_info`: a snapshot of one channel for sysfs.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ChanInfo {
+    pub(crate) class_id: [u8; 16],
+    pub(crate) instance_id: [u8; 16],
+    pub(crate) relid: u32,
+    pub(crate) state: u32,
+    pub(crate) monitor_id: u32,
+    pub(crate) target_cpu: u32,
+    pub(crate) subchannel_id: u32,
+    pub(crate) connection_id: u32,
+    pub(crate) numa_node: i32,
+    pub(crate) is_open: u32,
+    pub(crate) out: RingInfo,
+    pub(crate) inb: RingInfo,
+    pub(crate) events: u64,
+    pub(crate) interrupts: u64,
+    pub(crate) intr_in_full: u64,
+    pub(crate) intr_out_empty: u64,
+    pub(crate) out_full_first: u64,
+    pub(crate) out_full_total: u64,
+    pub(crate) monitor_latency_client: u32,
+    pub(crate) monitor_latency_server: u32,
+    pub(crate) monitor_pending_client: u32,
+    pub(crate) monitor_pending_server: u32,
+    pub(crate) monitor_conn_id: u32,
+    pub(crate) reserved: u32,
+}
+
+// `RVMBUS_CHAN_INFO_SIZE` in sysfs.h; sysfs.c asserts the same number.
+const _: () = assert!(core::mem::size_of::<ChanInfo>() == 184);
+
+mod ffi {
+    use core::ffi::c_void;
+
+    #[repr(C)]
+    pub(super) struct RvmbusDevice {
+        _opaque: [u8; 0],
+    }
+
+    #[repr(C)]
+    pub(super) struct RvmbusChanKobj {
+        _opaque: [u8; 0],
+    }
+
+    extern "C" {
+        pub(super) fn rvmbus_sysfs_bus_register() -> i32;
+        pub(super) fn rvmbus_sysfs_bus_unregister();
+        pub(super) fn rvmbus_sysfs_device_add(
+            ctx: *mut c_void,
+            instance: *const u8,
+        ) -> *mut RvmbusDevice;
+        pub(super) fn rvmbus_sysfs_device_del(rdev: *mut RvmbusDevice);
+        pub(super) fn rvmbus_sysfs_channel_add(
+            rdev: *mut RvmbusDevice,
+            ctx: *mut c_void,
+            relid: u32,
+        ) -> *mut RvmbusChanKobj;
+        pub(super) fn rvmbus_sysfs_channel_del(ck: *mut RvmbusChanKobj);
+        pub(super) fn rvmbus_sysfs_debugfs_init() -> i32;
+        pub(super) fn rvmbus_sysfs_debugfs_exit();
+    }
+}
+
+/// The sysfs objects of a channel: the bus device (primary channels) and
+/// the `channels/<relid>` directory.
+///
+/// # Invariants
+///
+/// `dev` and `dir`, when set, were returned by the C side and not deleted
+/// yet; only the holder of the slot deletes them.
+pub(crate) struct DeviceSlot {
+    dev: Option<NonNull<ffi::RvmbusDevice>>,
+    dir: Option<NonNull<ffi::RvmbusChanKobj>>,
+    /// Sub-channels shown under this primary's device.
+    pub(crate) subs: KVec<Arc<Channel>>,
+}
+
+// SAFETY: The C objects are reference-counted kernel objects usable from
+// any thread; the slot is only reached through a mutex.
+unsafe impl Send for DeviceSlot {}
+
+impl DeviceSlot {
+    /// No sysfs objects.
+    pub(crate) fn empty() -> Self {
+        Self {
+            dev: None,
+            dir: None,
+            subs: KVec::new(),
+        }
+    }
+}
+
+/// Checks a C return value that is a pointer or an `ERR_PTR`.
+fn from_err_ptr<T>(p: *mut T) -> Result<NonNull<T>> {
+    // CAST: `ERR_PTR` values are the last 4095 addresses.
+    let v = p as isize;
+    if (-4095..0).contains(&v) {
+        // CAST: In `-4095..0`, so it fits an `i32`.
+        return Err(Error::from_errno(v as i32));
+    }
+    NonNull::new(p).ok_or(ENOMEM)
+}
+
+fn ctx_of(ch: &Arc<Channel>) -> *mut c_void {
+    Arc::into_raw(ch.clone()).cast_mut().cast::<c_void>()
+}
+
+/// Drops a context reference that the C side did not take.
+///
+/// # Safety
+///
+/// `ctx` came from [`ctx_of`] and was not handed to C.
+unsafe fn ctx_drop(ctx: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    drop(unsafe { Arc::from_raw(ctx.cast::<Channel>().cast_const()) });
+}
+
+/// Registers the `vmbus` bus type and the debugfs control file.
+pub(crate) fn register() -> Result {
+    // SAFETY: No preconditions; undone by `unregister`.
+    let ret = unsafe { ffi::rvmbus_sysfs_bus_register() };
+    if ret != 0 {
+        return Err(Error::from_errno(ret));
+    }
+    // SAFETY: No preconditions. A missing debugfs is not fatal.
+    if unsafe { ffi::rvmbus_sysfs_debugfs_init() } != 0 {
+        pr_warn!("no debugfs control file\n");
+    }
+    Ok(())
+}
+
+/// Undoes [`register`]; every device must be gone.
+pub(crate) fn unregister() {
+    // SAFETY: `register` succeeded (the module only calls this then).
+    unsafe {
+        ffi::rvmbus_sysfs_debugfs_exit();
+        ffi::rvmbus_sysfs_bus_unregister();
+    }
+}
+
+/// Adds the bus device of primary channel `ch`, or the channel directory
+/// of sub-channel `ch` under `primary`.
+pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
+    match primary {
+        None => {
+            let ctx = ctx_of(ch);
+            // SAFETY: `ctx` is a channel reference; the instance GUID is
+            // 16 readable bytes. On success the device owns `ctx`.
+            let dev = from_err_ptr(unsafe {
+                ffi::rvmbus_sysfs_device_add(ctx, ch.info.if_instance.0.as_ptr())
+            })
+            .inspect_err(|_| {
+                // SAFETY: On failure the C side did not keep `ctx`.
+                unsafe { ctx_drop(ctx) }
+            })?;
+            let mut slot = ch.sysfs.lock();
+            // INVARIANT: A live device from the C side.
+            slot.dev = Some(dev);
+            slot.dir = add_dir(dev, ch);
+            Ok(())
+        }
+        Some(p) => {
+            let mut ps = p.sysfs.lock();
+            let dev = ps.dev.ok_or(ENODEV)?;
+            let dir = add_dir(dev, ch);
+            ps.subs.push(ch.clone(), GFP_KERNEL)?;
+            drop(ps);
+            // INVARIANT: A live directory from the C side.
+            ch.sysfs.lock().dir = dir;
+            Ok(())
+        }
+    }
+}
+
+fn add_dir(
+    dev: NonNull<ffi::RvmbusDevice>,
+    ch: &Arc<Channel>,
+) -> Option<NonNull<ffi::RvmbusChanKobj>> {
+    let ctx = ctx_of(ch);
+    // SAFETY: `dev` is live (caller's slot invariant); `ctx` is a channel
+    // reference that the directory owns on success.
+    let r = from_err_ptr(unsafe { ffi::rvmbus_sysfs_channel_add(dev.as_ptr(), ctx, ch.relid()) });
+    match r {
+        Ok(d) => Some(d),
+        Err(e) => {
+            // SAFETY: On failure the C side did not keep `ctx`.
+            unsafe { ctx_drop(ctx) };
+            pr_warn!("channel {}: no sysfs directory ({:?})\n", ch.relid(), e);
+            None
+        }
+    }
+}
+
+/// Removes the sysfs objects of `ch` (and of its sub-channels, for a
+/// primary).
+pub(crate) fn remove(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) {
+    let (dev, dir, subs) = {
+        let mut s = ch.sysfs.lock();
+        (s.dev.take(), s.dir.take(), core::mem::take(&mut s.subs))
+    };
+    for sub in subs.iter() {
+        remove(sub, Some(ch));
+    }
+    if let Some(d) = dir {
+        // SAFETY: Taken out of the slot, so deleted exactly once.
+        unsafe { ffi::rvmbus_sysfs_channel_del(d.as_ptr()) };
+    }
+    if let Some(d) = dev {
+        // SAFETY: As for `dir`.
+        unsafe { ffi::rvmbus_sysfs_device_del(d.as_ptr()) };
+    }
+    if let Some(p) = primary {
+        p.sysfs.lock().subs.retain(|c| !Arc::ptr_eq(c, ch));
+    }
+}
+
+/// Borrows the channel behind a context pointer.
+///
+/// # Safety
+///
+/// `ctx` came from [`ctx_of`] and its reference is still held by the C
+/// object calling us.
+unsafe fn channel<'a>(ctx: *mut c_void) -> &'a Channel {
+    // SAFETY: Guaranteed by the caller: the reference keeps it alive.
+    unsafe { &*ctx.cast::<Channel>() }
+}
+
+/// Fills `out` with a snapshot of the channel behind `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_chan_info(ctx: *mut c_void, out: *mut ChanInfo) -> i32 {
+    if ctx.is_null() || out.is_null() {
+        return EINVAL.to_errno();
+    }
+    let mut ci = ChanInfo::default();
+    // SAFETY: The C side passes the context it owns.
+    unsafe { channel(ctx) }.snapshot(&mut ci);
+    // SAFETY: `out` points to a `struct rvmbus_chan_info` on the caller's
+    // stack, whose layout `ChanInfo` mirrors (size asserted on both sides).
+    unsafe { out.write(ci) };
+    0
+}
+
+/// Gives back the reference behind `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_ctx_put(ctx: *mut c_void) {
+    if !ctx.is_null() {
+        // SAFETY: The C side owned this reference and releases it once.
+        unsafe { ctx_drop(ctx) };
+    }
+}
+
+/// A `fmt::Write` into a byte buffer that stops when full.
+pub(crate) struct BufWriter<'a> {
+    buf: &'a mut [u8],
+    pub(crate) len: usize,
+}
+
+impl<'a> BufWriter<'a> {
+    /// Writes into `buf`.
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+}
+
+impl Write for BufWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let b = s.as_bytes();
+        let dst = self
+            .buf
+            .get_mut(self.len..self.len + b.len())
+            .ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+/// `channel_vp_mapping`: `relid:cpu` per channel of the device.
+#[no_mangle]
+extern "C" fn rvmbus_rust_vp_mapping(ctx: *mut c_void, buf: *mut c_char, len: usize) -> i32 {
+    if ctx.is_null() || buf.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The C side passes the context it owns.
+    let ch = unsafe { channel(ctx) };
+    // SAFETY: sysfs hands show() a buffer of `len` (PAGE_SIZE) bytes.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+    let mut w = BufWriter::new(out);
+    let _ = writeln!(
+        w,
+        "{}:{}",
+        ch.relid(),
+        ch.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
+    );
+    for s in ch.sysfs.lock().subs.iter() {
+        let _ = writeln!(
+            w,
+            "{}:{}",
+            s.relid(),
+            s.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
+        );
+    }
+    // CAST: At most `len`, one page.
+    w.len as i32
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The heartbeat IC: after negotiation, a heartbeat request every period
+//! with a new sequence number; the guest answers with the number plus one.
+//! A request still unanswered when the next is due counts as missed.
+
+use std::time::{Duration, Instant};
+
+use vmbus_proto::packet::Packet;
+use vmbus_proto::wire::ic::{HeartbeatMsgData, IcMsgType, IcVersion};
+use vmbus_proto::wire::Wire;
+
+use super::ic_link::{IcEvent, IcLink};
+use super::{ChannelIo, Device};
+
+/// Message versions offered.
+pub const VERSIONS: &[IcVersion] = &[IcVersion::new(1, 0), IcVersion::new(3, 0)];
+
+/// The heartbeat backend.
+pub struct Heartbeat {
+    ic: IcLink,
+    period: Duration,
+    next_due: Option<Instant>,
+    outstanding: Option<u64>,
+    seq: u64,
+    sent: u64,
+    ok: u64,
+    missed: u64,
+    bad: u64,
+}
+
+impl Heartbeat {
+    /// Heartbeats every `period`.
+    pub fn new(period: Duration) -> Self {
+        Self {
+            ic: IcLink::new(VERSIONS),
+            period,
+            next_due: None,
+            outstanding: None,
+            seq: 0,
+            sent: 0,
+            ok: 0,
+            missed: 0,
+            bad: 0,
+        }
+    }
+
+    fn beat(&mut self, io: &mut ChannelIo<'_>) {
+        if self.outstanding.take().is_some() {
+            self.missed += 1;
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let mut body = [0u8; HeartbeatMsgData::SIZE];
+        let m = HeartbeatMsgData {
+            seq_num: self.seq,
+            reserved: [0; 8],
+        };
+        if m.write_to(&mut body).is_some() && self.ic.request(io, IcMsgType::HEARTBEAT, &body) {
+            self.sent += 1;
+            self.outstanding = Some(self.seq);
+        }
+        self.next_due = Some(io.now + self.period);
+    }
+}
+
+impl Device for Heartbeat {
+    fn on_open(&mut self, io: &mut ChannelIo<'_>) {
+        self.next_due = None;
+        self.outstanding = None;
+        self.ic.open(io);
+    }
+
+    fn on_packet(&mut self, io: &mut ChannelIo<'_>, pkt: &Packet<'_>) {
+        match self.ic.on_packet(io.relid.get(), pkt) {
+            IcEvent::Negotiated => self.beat(io),
+            IcEvent::Answer(m) => {
+                let seq = HeartbeatMsgData::read_from(m.body).map(|d| d.seq_num);
+                match (self.outstanding, seq) {
+                    (Some(s), Some(r))
+                        if m.hdr.icmsgtype == IcMsgType::HEARTBEAT
+                            && m.hdr.status == 0
+                            && r == s.wrapping_add(1) =>
+                    {
+                        self.ok += 1;
+                        self.outstanding = None;
+                    }
+                    _ => self.bad += 1,
+                }
+            }
+            IcEvent::Nothing => {}
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.ic.close();
+        self.next_due = None;
+        self.outstanding = None;
+    }
+
+    fn tick(&mut self, io: &mut ChannelIo<'_>) {
+        if self.next_due.is_some_and(|d| io.now >= d) {
+            self.beat(io);
+        }
+    }
+
+    fn stats(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("negotiated", u64::from(self.ic.msg_version().is_some())),
+            ("sent", self.sent),
+            ("ok", self.ok),
+            ("missed", self.missed),
+            ("bad", self.bad + self.ic.bad),
+        ]
+    }
+}

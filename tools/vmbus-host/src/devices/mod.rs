@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device backends: what answers the packets of an open channel. Every
+//! device type implements [`Device`]; the VMBus server owns one per channel
+//! and calls it on open, per packet, on close, periodically and for
+//! control commands, through a [`ChannelIo`] that collects the packets to
+//! send (the server writes them into the ring, queueing what does not fit).
+
+pub mod echo;
+pub mod heartbeat;
+pub mod ic_link;
+pub mod shutdown;
+pub mod timesync;
+
+use std::time::{Duration, Instant};
+
+use vmbus_proto::packet::{encode_inband, Packet, PacketError};
+use vmbus_proto::types::Relid;
+use vmbus_proto::wire::packet::PacketType;
+
+use crate::guest_mem::MemRegion;
+use crate::server::ControlResult;
+use crate::vmbus::offers::DeviceKind;
+
+/// Settings of the device backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// Time sample period.
+    pub timesync: Duration,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(1000),
+            timesync: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Offers sub-channels of the channel a device serves.
+pub trait SubchannelHost {
+    /// Adds up to `n` sub-channels and returns how many were added.
+    fn offer_subchannels(&mut self, n: u16) -> u16;
+}
+
+/// A device's view of its channel while it is called.
+pub struct ChannelIo<'a> {
+    /// The channel.
+    pub relid: Relid,
+    /// Guest RAM (for GPA-direct data).
+    pub mem: &'a MemRegion,
+    /// The time of the call.
+    pub now: Instant,
+    out: Vec<Vec<u8>>,
+    subs: Option<&'a mut dyn SubchannelHost>,
+}
+
+impl<'a> ChannelIo<'a> {
+    /// A view of `relid`; `subs` is `None` where sub-channels cannot be
+    /// offered.
+    pub fn new(relid: Relid, mem: &'a MemRegion, subs: Option<&'a mut dyn SubchannelHost>) -> Self {
+        Self {
+            relid,
+            mem,
+            now: Instant::now(),
+            out: Vec::new(),
+            subs,
+        }
+    }
+
+    /// Sends an in-band-style packet (bare descriptor) of `ptype` whose
+    /// payload is `parts` concatenated, padded to 8 bytes.
+    pub fn send(
+        &mut self,
+        ptype: PacketType,
+        flags: u16,
+        trans_id: u64,
+        parts: &[&[u8]],
+    ) -> Result<(), PacketError> {
+        let payload = parts.concat();
+        let mut buf = vec![0u8; 16 + payload.len() + 8];
+        let n = encode_inband(&mut buf, ptype, flags, trans_id, &payload)?;
+        buf.truncate(n);
+        self.out.push(buf);
+        Ok(())
+    }
+
+    /// Asks the server for `n` sub-channels; returns how many it offered.
+    pub fn offer_subchannels(&mut self, n: u16) -> u16 {
+        self.subs.as_mut().map_or(0, |s| s.offer_subchannels(n))
+    }
+
+    /// The packets to send, in order.
+    pub fn into_packets(self) -> Vec<Vec<u8>> {
+        self.out
+    }
+}
+
+/// A device backend.
+pub trait Device {
+    /// The channel was opened.
+    fn on_open(&mut self, _io: &mut ChannelIo<'_>) {}
+
+    /// A packet from the guest (parsed, bounds-checked).
+    fn on_packet(&mut self, io: &mut ChannelIo<'_>, pkt: &Packet<'_>);
+
+    /// The channel was closed (or rescinded, or the guest went away).
+    fn on_close(&mut self) {}
+
+    /// Periodic work while the channel is open.
+    fn tick(&mut self, _io: &mut ChannelIo<'_>) {}
+
+    /// A control command for this device; `None` if it does not know it.
+    fn control(
+        &mut self,
+        _io: &mut ChannelIo<'_>,
+        _cmd: &str,
+        _args: &[&str],
+        _out: &mut Vec<String>,
+    ) -> Option<ControlResult> {
+        None
+    }
+
+    /// Counters, for `stats` and `list`.
+    fn stats(&self) -> Vec<(&'static str, u64)>;
+}
+
+/// A fresh backend for a channel of `kind`.
+pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
+    match kind {
+        DeviceKind::Echo => Box::new(echo::Echo::default()),
+        DeviceKind::Heartbeat => Box::new(heartbeat::Heartbeat::new(cfg.heartbeat)),
+        DeviceKind::Shutdown => Box::new(shutdown::Shutdown::default()),
+        DeviceKind::Timesync => Box::new(timesync::Timesync::new(cfg.timesync)),
+    }
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The server's newer control commands (`reoffer`, `shutdown-guest`,
+//! `hostile`) and the channel messages that need no state machine of their
+//! own: `MODIFY_CHANNEL` and `TL_CONNECT_REQUEST`.
+
+use vmbus_proto::message::HostMessage;
+use vmbus_proto::types::Relid;
+use vmbus_proto::version::Version;
+use vmbus_proto::wire::Guid;
+
+use super::channels::ChannelState;
+use super::hostile::Mode;
+use super::offers::DeviceKind;
+use super::{VmbusHost, STATUS_UNSUCCESSFUL};
+use crate::server::{ControlResult, GuestCtx};
+
+/// NTSTATUS `STATUS_CONNECTION_REFUSED`: the answer to every hvsocket
+/// connect (this host has no hvsocket services).
+pub const STATUS_CONNECTION_REFUSED: u32 = 0xc000_0236;
+
+/// Parses a relid argument.
+pub fn parse_relid(s: &str) -> Result<Relid, String> {
+    let n = crate::commands::parse_num("relid", s)?;
+    u32::try_from(n)
+        .ok()
+        .and_then(Relid::new)
+        .ok_or_else(|| format!("bad relid {s:?}"))
+}
+
+impl VmbusHost {
+    /// Commands beyond `list`, `offer` and `rescind`.
+    pub(super) fn control_more(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        cmd: &str,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> Option<ControlResult> {
+        match cmd {
+            "reoffer" => Some(self.cmd_reoffer(guest, args, out)),
+            "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
+            "hostile" => Some(self.cmd_hostile(args, out)),
+            _ => None,
+        }
+    }
+
+    fn cmd_reoffer(
+        &mut self,
+        mut guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let [r] = args else {
+            return Err("usage: reoffer RELID".into());
+        };
+        let relid = parse_relid(r)?;
+        let c = *self
+            .channels
+            .get(relid)
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        self.cmd_rescind(guest.as_deref_mut(), args, out)?;
+        let added = self
+            .channels
+            .insert(c.kind, c.instance, c.sub_index, c.signalling);
+        self.announce(guest, added, out)
+    }
+
+    fn cmd_shutdown_guest(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let g = guest.ok_or("no guest is connected")?;
+        let relid = self
+            .channels
+            .iter()
+            .find(|c| {
+                c.kind == DeviceKind::Shutdown && matches!(c.state, ChannelState::Open { .. })
+            })
+            .map(|c| c.relid)
+            .ok_or("no open shutdown channel")?;
+        self.with_device(g, relid, |d, io| d.control(io, "shutdown-guest", args, out))
+            .flatten()
+            .unwrap_or_else(|| Err("the shutdown device did not answer".into()))
+    }
+
+    fn cmd_hostile(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        match args {
+            ["list"] => {
+                out.extend(self.hostile.list());
+                Ok(())
+            }
+            [m] | [m, "on"] => {
+                let m: Mode = m.parse()?;
+                self.hostile.set(m, true);
+                out.push(format!("{m} on"));
+                Ok(())
+            }
+            [m, "off"] => {
+                let m: Mode = m.parse()?;
+                self.hostile.set(m, false);
+                out.push(format!("{m} off"));
+                Ok(())
+            }
+            _ => Err("usage: hostile list | hostile MODE [on|off]".into()),
+        }
+    }
+
+    /// `MODIFY_CHANNEL`: Linux sends it from 4.1 on and waits for
+    /// `MODIFY_CHANNEL_RESPONSE` from 5.3 on; Hyper-V before 5.3 changes
+    /// the target silently. Before 4.1 it is ignored.
+    pub(super) fn modify_channel(&mut self, guest: &mut GuestCtx<'_>, relid: Relid, vp: u32) {
+        let Some(conn) = self.conn else {
+            return;
+        };
+        if conn.version.0 < Version::V4_1.0 {
+            self.refuse(format_args!(
+                "MODIFY_CHANNEL before version 4.1 (relid {}); ignored",
+                relid.get()
+            ));
+            return;
+        }
+        let vp_ok = guest.synic.vcpus_set_up().contains(&vp);
+        let changed = match self.channels.get_mut(relid) {
+            Some(c) => match &mut c.state {
+                ChannelState::Open { target_vp, .. } if vp_ok => {
+                    *target_vp = vp;
+                    true
+                }
+                _ => false,
+            },
+            None => false,
+        };
+        if changed {
+            self.stats.modify_channels += 1;
+            crate::log_info!("vmbus: relid {} now targets vCPU {vp}", relid.get());
+        } else {
+            self.refuse(format_args!(
+                "MODIFY_CHANNEL of relid {} to vCPU {vp} refused",
+                relid.get()
+            ));
+        }
+        if conn.version.0 >= Version::V5_3.0 {
+            let status = if changed { 0 } else { STATUS_UNSUCCESSFUL };
+            self.send(guest, &HostMessage::ModifyChannelResponse { relid, status });
+        }
+    }
+
+    /// `TL_CONNECT_REQUEST`: refused, no hvsocket services here.
+    pub(super) fn tl_connect(
+        &mut self,
+        guest: &mut GuestCtx<'_>,
+        endpoint_id: Guid,
+        service_id: Guid,
+    ) {
+        self.stats.tl_connects += 1;
+        self.send(
+            guest,
+            &HostMessage::TlConnectResult {
+                endpoint_id,
+                service_id,
+                status: STATUS_CONNECTION_REFUSED,
+            },
+        );
+    }
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The data path of one open channel: the guest → host ring (the host
+//! consumes it) and the host → guest ring (the host produces into it),
+//! with a bounded queue of packets that did not fit yet.
+//!
+//! Every index the guest controls is checked by `vmbus_proto`'s ring code;
+//! a corrupt ring kills this channel's data path only (the error is
+//! returned once and the rings stay dead until the channel is reopened).
+
+use std::collections::VecDeque;
+
+use vmbus_proto::ring::{RingConsumer, RingError, RingProducer};
+
+use super::hostile::{Hostile, Mode};
+use super::hostile_ring;
+use super::ring_mem::RingPages;
+use crate::guest_mem::MemRegion;
+
+/// Packets waiting for room in the host → guest ring, per channel. While
+/// this many wait, the host stops reading the guest's ring (back-pressure
+/// instead of dropping).
+pub const QUEUE_HIGH: usize = 64;
+
+/// What a ring operation asks of the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kick {
+    /// Signal the guest (its interrupt mask, the empty → non-empty rule and
+    /// pending_send_sz already applied).
+    pub signal: bool,
+}
+
+/// The rings of an open channel.
+pub struct ChannelRings {
+    g2h: RingPages,
+    h2g: RingPages,
+    rx: RingConsumer,
+    tx: RingProducer,
+    queue: VecDeque<Vec<u8>>,
+    dead: bool,
+    buf: Vec<u8>,
+}
+
+impl ChannelRings {
+    /// Attaches to the rings of a GPADL of `pfns` split at
+    /// `downstream_offset` pages.
+    pub fn new(ram: &MemRegion, pfns: &[u64], downstream_offset: usize) -> Result<Self, String> {
+        let (g2h, h2g) = RingPages::split(pfns, downstream_offset)
+            .ok_or_else(|| format!("bad ring split {downstream_offset} of {} pages", pfns.len()))?;
+        let rx = RingConsumer::new(&g2h.mem(ram)).map_err(|e| format!("guest ring: {e:?}"))?;
+        let tx = RingProducer::new(&h2g.mem(ram)).map_err(|e| format!("host ring: {e:?}"))?;
+        let buf = vec![0u8; g2h.data.len() * super::ring_mem::PAGE as usize];
+        Ok(Self {
+            g2h,
+            h2g,
+            rx,
+            tx,
+            queue: VecDeque::new(),
+            dead: false,
+            buf,
+        })
+    }
+
+    /// Whether a corrupt ring stopped this channel.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Packets waiting for room.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn kill(&mut self, e: RingError) -> String {
+        self.dead = true;
+        format!("{e:?}")
+    }
+
+    /// Copies out up to `max` packets from the guest's ring, publishes the
+    /// new read index and tells whether the guest waits for that space.
+    pub fn read(&mut self, ram: &MemRegion, max: usize) -> Result<(Vec<Vec<u8>>, Kick), String> {
+        if self.dead {
+            return Ok((Vec::new(), Kick::default()));
+        }
+        let mut out = Vec::new();
+        let m = self.g2h.mem(ram);
+        while out.len() < max && self.queue.len() < QUEUE_HIGH {
+            match self.rx.read_packet(&m, &mut self.buf) {
+                Ok(Some(info)) => out.push(self.buf.get(..info.len).unwrap_or(&[]).to_vec()),
+                Ok(None) => break,
+                Err(e) => return Err(self.kill(e)),
+            }
+        }
+        if out.is_empty() {
+            return Ok((out, Kick::default()));
+        }
+        match self.rx.commit(&m) {
+            Ok(signal) => Ok((out, Kick { signal })),
+            Err(e) => Err(self.kill(e)),
+        }
+    }
+
+    /// Queues `pkt` and writes as much of the queue as fits.
+    pub fn send(
+        &mut self,
+        ram: &MemRegion,
+        hostile: &Hostile,
+        pkt: Vec<u8>,
+    ) -> Result<Kick, String> {
+        self.queue.push_back(pkt);
+        self.flush(ram, hostile)
+    }
+
+    /// Writes queued packets while they fit. When one does not, asks the
+    /// guest (pending_send_sz) to signal once enough space is free.
+    pub fn flush(&mut self, ram: &MemRegion, hostile: &Hostile) -> Result<Kick, String> {
+        let mut kick = Kick::default();
+        if self.dead {
+            return Ok(kick);
+        }
+        let m = self.h2g.mem(ram);
+        while let Some(p) = self.queue.front() {
+            if let Some(mode) = hostile.ring_mode() {
+                let p = p.clone();
+                self.queue.pop_front();
+                hostile_ring::write(&m, mode, &p);
+                kick.signal = true;
+                // Take over whatever index the hostile write left.
+                match RingProducer::new(&m) {
+                    Ok(tx) => self.tx = tx,
+                    Err(_) => {
+                        self.dead = true;
+                        return Ok(kick);
+                    }
+                }
+                if mode == Mode::CorruptRingIndices {
+                    self.dead = true;
+                    return Ok(kick);
+                }
+                continue;
+            }
+            match self.tx.write(&m, &[p]) {
+                Ok(o) => {
+                    kick.signal |= o.signal;
+                    self.queue.pop_front();
+                }
+                Err(RingError::Full { needed, .. }) => {
+                    self.tx.set_pending_send_size(&m, needed);
+                    return Ok(kick);
+                }
+                Err(RingError::BadPacketLength(n)) => {
+                    self.queue.pop_front();
+                    crate::log_limited!(
+                        crate::log::Level::Warn,
+                        "vmbus: a {n}-byte packet can never fit the guest's ring; dropped"
+                    );
+                }
+                Err(e) => return Err(self.kill(e)),
+            }
+        }
+        self.tx.set_pending_send_size(&m, 0);
+        Ok(kick)
+    }
+}

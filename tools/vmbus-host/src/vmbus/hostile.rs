@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hostile modes: named ways to misbehave on purpose, switchable at run
+//! time (`hostile MODE on|off`) and at start (`--hostile MODE`). Each one
+//! changes the bytes the guest sees; README.md says exactly how.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// One way to misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Publish an out-of-range, unaligned write index in the host → guest
+    /// ring instead of the next packet's end.
+    CorruptRingIndices,
+    /// Host → guest packets whose descriptor claims more bytes than the
+    /// ring holds.
+    OversizedPacket,
+    /// Host → guest packets whose write index is published after the
+    /// descriptor only (no payload, no trailer).
+    TruncatedPacket,
+    /// Host → guest packets whose descriptor has `offset8 = 1` (the payload
+    /// would start inside the descriptor).
+    MisalignedPacket,
+    /// An extra `OFFER_CHANNEL` with relid 0 before the real offers.
+    BogusOffer,
+    /// An extra `OFFER_CHANNEL` reusing the first channel's relid with
+    /// another instance GUID.
+    DuplicateRelid,
+    /// Offers with monitor ids 200 and up (valid ids are below 128).
+    OutOfRangeMonitorId,
+    /// A message of type 99 before the offers.
+    UnknownMessageType,
+    /// `OFFER_CHANNEL` messages cut to 64 bytes.
+    WrongMessageSize,
+    /// 100 extra `ALL_OFFERS_DELIVERED` before the offers.
+    MessageFlood,
+    /// The guest's vector raised 64 times per poll, with no event flag set.
+    InterruptFlood,
+    /// Never answer VMBus messages.
+    Silent,
+    /// Exit with status 3 right after posting an accepting
+    /// `VERSION_RESPONSE`.
+    DieMidHandshake,
+    /// Answer `OPEN_CHANNEL` with `RESCIND_CHANNEL_OFFER` (no
+    /// `OPEN_CHANNEL_RESULT`).
+    RescindMidOpen,
+    /// `GPADL_CREATED` with `STATUS_UNSUCCESSFUL` for every GPADL.
+    GpadlFail,
+    /// `OPEN_CHANNEL_RESULT` with `STATUS_UNSUCCESSFUL` for every open.
+    OpenFail,
+}
+
+impl Mode {
+    /// All modes, in `hostile list` order.
+    pub const ALL: [Mode; 16] = [
+        Mode::CorruptRingIndices,
+        Mode::OversizedPacket,
+        Mode::TruncatedPacket,
+        Mode::MisalignedPacket,
+        Mode::BogusOffer,
+        Mode::DuplicateRelid,
+        Mode::OutOfRangeMonitorId,
+        Mode::UnknownMessageType,
+        Mode::WrongMessageSize,
+        Mode::MessageFlood,
+        Mode::InterruptFlood,
+        Mode::Silent,
+        Mode::DieMidHandshake,
+        Mode::RescindMidOpen,
+        Mode::GpadlFail,
+        Mode::OpenFail,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::CorruptRingIndices => "corrupt-ring-indices",
+            Mode::OversizedPacket => "oversized-packet",
+            Mode::TruncatedPacket => "truncated-packet",
+            Mode::MisalignedPacket => "misaligned-packet",
+            Mode::BogusOffer => "bogus-offer",
+            Mode::DuplicateRelid => "duplicate-relid",
+            Mode::OutOfRangeMonitorId => "out-of-range-monitor-id",
+            Mode::UnknownMessageType => "unknown-message-type",
+            Mode::WrongMessageSize => "wrong-message-size",
+            Mode::MessageFlood => "message-flood",
+            Mode::InterruptFlood => "interrupt-flood",
+            Mode::Silent => "silent",
+            Mode::DieMidHandshake => "die-mid-handshake",
+            Mode::RescindMidOpen => "rescind-mid-open",
+            Mode::GpadlFail => "gpadl-fail",
+            Mode::OpenFail => "open-fail",
+        }
+    }
+
+    /// Whether the mode changes host → guest ring writes.
+    pub fn is_ring_mode(self) -> bool {
+        matches!(
+            self,
+            Mode::CorruptRingIndices
+                | Mode::OversizedPacket
+                | Mode::TruncatedPacket
+                | Mode::MisalignedPacket
+        )
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown hostile mode {s:?} (see hostile list)"))
+    }
+}
+
+/// The enabled modes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hostile {
+    on: BTreeSet<Mode>,
+}
+
+impl Hostile {
+    /// With `modes` enabled.
+    pub fn new(modes: &[Mode]) -> Self {
+        Self {
+            on: modes.iter().copied().collect(),
+        }
+    }
+
+    /// Whether `m` is enabled.
+    pub fn is(&self, m: Mode) -> bool {
+        self.on.contains(&m)
+    }
+
+    /// Enables or disables `m`.
+    pub fn set(&mut self, m: Mode, on: bool) {
+        if on {
+            self.on.insert(m);
+        } else {
+            self.on.remove(&m);
+        }
+    }
+
+    /// The first enabled ring mode.
+    pub fn ring_mode(&self) -> Option<Mode> {
+        self.on.iter().copied().find(|m| m.is_ring_mode())
+    }
+
+    /// `hostile list` lines.
+    pub fn list(&self) -> Vec<String> {
+        Mode::ALL
+            .iter()
+            .map(|m| format!("{} {}", m, if self.is(*m) { "on" } else { "off" }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in Mode::ALL {
+            assert_eq!(m.name().parse::<Mode>(), Ok(m));
+        }
+        assert!("nice".parse::<Mode>().is_err());
+        let mut h = Hostile::new(&[Mode::Silent]);
+        assert!(h.is(Mode::Silent));
+        h.set(Mode::OversizedPacket, true);
+        assert_eq!(h.ring_mode(), Some(Mode::OversizedPacket));
+        h.set(Mode::Silent, false);
+        assert!(h.list().contains(&"silent off".to_string()));
+    }
+}

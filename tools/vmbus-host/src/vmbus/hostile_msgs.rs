@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hostile channel messages: how offers are bent and what is injected
+//! before them when the guest asks for offers (see [`Mode`]).
+
+use vmbus_proto::message::{HostMessage, Offer};
+use vmbus_proto::types::Relid;
+use vmbus_proto::wire::channel_msg::OfferChannel;
+use vmbus_proto::wire::Guid;
+
+use super::hostile::Mode;
+use super::VmbusHost;
+use crate::server::GuestCtx;
+
+/// The type of the message `unknown-message-type` sends.
+pub const UNKNOWN_TYPE: u32 = 99;
+/// Length `wrong-message-size` cuts offers to.
+pub const SHORT_OFFER: usize = 64;
+/// Extra messages `message-flood` sends.
+pub const FLOOD: usize = 100;
+/// The first monitor id `out-of-range-monitor-id` uses.
+pub const BAD_MONITOR_ID: u8 = 200;
+
+fn field(name: &str) -> Option<usize> {
+    OfferChannel::FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, o)| *o)
+}
+
+fn set(bytes: &mut [u8], name: &str, value: &[u8]) {
+    if let Some(dst) = field(name).and_then(|o| bytes.get_mut(o..o + value.len())) {
+        dst.copy_from_slice(value);
+    }
+}
+
+impl VmbusHost {
+    /// Posts an offer, bent by the enabled modes.
+    pub(super) fn send_offer(&mut self, guest: &mut GuestCtx<'_>, o: Offer) -> bool {
+        let enc = HostMessage::Offer(o).encode();
+        let mut b = enc.as_bytes().to_vec();
+        if self.hostile.is(Mode::OutOfRangeMonitorId) {
+            let id = BAD_MONITOR_ID.saturating_add(o.relid.get().min(55) as u8);
+            set(&mut b, "monitorid", &[id]);
+            set(&mut b, "monitor_flags", &[1]);
+        }
+        if self.hostile.is(Mode::WrongMessageSize) {
+            b.truncate(SHORT_OFFER);
+        }
+        self.post_raw(guest, "OFFER_CHANNEL", Some(o.relid), &b)
+    }
+
+    fn post_raw(
+        &mut self,
+        guest: &mut GuestCtx<'_>,
+        name: &str,
+        relid: Option<Relid>,
+        b: &[u8],
+    ) -> bool {
+        match self.conn {
+            Some(c) => self.post_bytes(guest, c.vcpu, c.sint, name, relid, b),
+            None => false,
+        }
+    }
+
+    /// What the enabled modes send when the guest asks for offers, before
+    /// the real offers.
+    pub(super) fn inject_before_offers(&mut self, guest: &mut GuestCtx<'_>) {
+        let first = self.channels.iter().next().map(|c| c.offer());
+        if self.hostile.is(Mode::UnknownMessageType) {
+            let mut b = UNKNOWN_TYPE.to_le_bytes().to_vec();
+            b.extend_from_slice(&[0; 12]);
+            self.post_raw(guest, "HOSTILE-UNKNOWN-TYPE", None, &b);
+        }
+        if self.hostile.is(Mode::MessageFlood) {
+            let b = HostMessage::AllOffersDelivered.encode();
+            for _ in 0..FLOOD {
+                self.post_raw(guest, "ALL_OFFERS_DELIVERED", None, b.as_bytes());
+            }
+        }
+        if let (true, Some(o)) = (self.hostile.is(Mode::BogusOffer), first) {
+            let mut b = HostMessage::Offer(o).encode().as_bytes().to_vec();
+            set(&mut b, "child_relid", &0u32.to_le_bytes());
+            self.post_raw(guest, "OFFER_CHANNEL", None, &b);
+        }
+        if let (true, Some(mut o)) = (self.hostile.is(Mode::DuplicateRelid), first) {
+            o.offer.if_instance = Guid::from_fields(0xbad0_bad0, 0xdddd, 0, [0xdd; 8]);
+            self.send_offer(guest, o);
+        }
+    }
+}
