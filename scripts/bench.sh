@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The ring benchmark: runs vmbus_proto's criterion benchmark (benches/ring.rs)
-# and then tools/ring-bench, which reads criterion's estimates, runs the
+# The ring benchmark: runs the criterion benchmark of vmbus_proto's ring
+# (tools/ring-bench/benches/ring.rs) and then tools/ring-bench, which reads
+# criterion's estimates, runs the
 # signalling simulation, prints the tables, writes build/bench/ring.json and
 # regenerates the tables in Documentation/benchmarks.rst.
 #
@@ -23,7 +24,7 @@ mkdir -p "$out"
 stamp=$out/.ring-start
 touch "$stamp"
 
-"$CARGO" bench -p vmbus_proto --bench ring -- --noplot "$@"
+"$CARGO" bench -p ring-bench --bench ring -- --noplot "$@"
 "$CARGO" run --quiet --release -p ring-bench -- \
 	--criterion "$target/criterion" --since "$stamp" \
 	--json "$out/ring.json" --rst Documentation/benchmarks.rst

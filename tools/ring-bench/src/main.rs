@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reports the ring benchmark of vmbus_proto (`benches/ring.rs`) and the
+//! Reports the ring benchmark of vmbus_proto (this crate's `benches/ring.rs`) and the
 //! signalling simulation.
 //!
 //! It reads criterion's `new/estimates.json` and `new/benchmark.json` under
