@@ -103,22 +103,16 @@ pub(crate) struct Channel {
     pub(crate) sysfs: Mutex<DeviceSlot>,
 }
 
-/// What a receive found.
-pub(crate) enum Received {
-    /// Nothing was waiting.
-    Empty,
-    /// A packet of this type with `len` bytes of payload at `offset` of
-    /// the caller's buffer, and the transaction id.
-    Packet {
-        /// Packet type.
-        ptype: PacketType,
-        /// Offset of the payload in the buffer.
-        offset: usize,
-        /// Payload length.
-        len: usize,
-        /// Transaction id.
-        trans_id: u64,
-    },
+/// A packet that a receive copied into the caller's buffer.
+pub(crate) struct RxPacket {
+    /// Packet type (a completion is [`PacketType::COMP`]).
+    pub(crate) ptype: PacketType,
+    /// Offset of the payload in the buffer.
+    pub(crate) offset: usize,
+    /// Payload length.
+    pub(crate) len: usize,
+    /// Transaction id.
+    pub(crate) trans_id: u64,
 }
 
 impl Channel {
@@ -228,7 +222,7 @@ impl Channel {
     }
 
     /// Copies the next inbound packet into `buf`, validated.
-    pub(crate) fn recv(&self, conn: &Connection, buf: &mut [u8]) -> Result<Received> {
+    pub(crate) fn recv(&self, conn: &Connection, buf: &mut [u8]) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
@@ -248,7 +242,7 @@ impl Channel {
             conn.signal_channel(self)?;
         }
         let Some(info) = info else {
-            return Ok(Received::Empty);
+            return Ok(None);
         };
         let pkt = buf.get(..info.len).ok_or(EIO)?;
         let p = packet::parse(pkt).map_err(|e| {
@@ -263,12 +257,12 @@ impl Channel {
             PacketKind::Completion => PacketType::COMP,
             _ => p.desc.ptype,
         };
-        Ok(Received::Packet {
+        Ok(Some(RxPacket {
             ptype,
             offset,
             len: p.payload.len(),
             trans_id: p.desc.trans_id,
-        })
+        }))
     }
 
     /// Fills a sysfs snapshot.

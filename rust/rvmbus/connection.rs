@@ -97,6 +97,11 @@ impl Inner {
             .iter_mut()
             .find(|e| e.chan.info.relid == relid)
     }
+
+    /// The protocol state of the channel with `relid`, if it is known.
+    fn state_of(&mut self, relid: Relid) -> Option<ChannelState> {
+        self.find(relid).map(|e| e.state)
+    }
 }
 
 /// Connection-wide counters.
@@ -789,16 +794,14 @@ impl Connection {
             pages as u32,
         );
         self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
-        let r = wait_until!(
+        // The outcome is in the state; a timeout leaves it `Opening`.
+        let _ = wait_until!(
             self,
             inner,
             timeout_ms,
-            !matches!(
-                inner.find(relid).map(|e| e.state),
-                Some(ChannelState::Opening { .. })
-            )
+            !matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }))
         );
-        match inner.find(relid).map(|e| e.state) {
+        match inner.state_of(relid) {
             Some(ChannelState::Open { .. }) => {
                 *ch.io.lock() = Some(Rings::attach(mem, pages, pages)?);
                 pr_info!(
@@ -816,7 +819,6 @@ impl Connection {
                     relid.get(),
                     timeout_ms
                 );
-                let _ = r;
                 Err(ETIMEDOUT)
             }
             _ => Err(EIO),
@@ -830,10 +832,7 @@ impl Connection {
         let mut inner = self.inner.lock();
         // No more packets from this side.
         *ch.io.lock() = None;
-        if !matches!(
-            inner.find(relid).map(|e| e.state),
-            Some(ChannelState::Open { .. })
-        ) {
+        if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
             return Err(ENOTCONN);
         }
         self.chan_step(&mut inner, relid, ChannelEvent::Close);
@@ -841,10 +840,7 @@ impl Connection {
             self,
             inner,
             timeout_ms,
-            !matches!(
-                inner.find(relid).map(|e| e.state),
-                Some(ChannelState::Closing { .. })
-            )
+            !matches!(inner.state_of(relid), Some(ChannelState::Closing { .. }))
         );
         if r.is_err() {
             pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), timeout_ms);

@@ -27,7 +27,7 @@ use kernel::{
 
 use crate::{
     bus,
-    channel::{Channel, Received},
+    channel::{Channel, RxPacket},
     connection::{Connection, DEFAULT_RING_BYTES},
     proto::wire::{channel_msg::GpaRange, packet::PacketType},
     shim,
@@ -87,11 +87,8 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             req[8..].copy_from_slice(&n.to_le_bytes());
             ch.send_inband(conn, &req, 0x5ab_0001, false)?;
             let mut buf = [0u8; 128];
-            let Received::Packet { offset, len, .. } =
-                wait_packet(conn, &ch, &mut buf, shim::timeout_ms())?
-            else {
-                return Err(EIO);
-            };
+            let RxPacket { offset, len, .. } =
+                wait_packet(conn, &ch, &mut buf, shim::timeout_ms())?;
             let body = buf.get(offset..offset + len).ok_or(EIO)?;
             if body.get(..8) != Some(&SUB_MAGIC[..]) || body.len() < 12 {
                 return Err(EIO);
@@ -145,15 +142,12 @@ fn echo_gpa(
         let header = u64::from(i).to_le_bytes();
         let tid = 0x6a_0000_0000 | u64::from(i);
         ch.send_gpa_direct(conn, &[(range, &pfns[..])], &header, tid, true)?;
-        let Received::Packet {
+        let RxPacket {
             ptype,
             offset,
             len,
             trans_id,
-        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?
-        else {
-            return Err(EIO);
-        };
+        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?;
         let body = buf.get(offset..offset + len).ok_or(EIO)?;
         let ok = ptype == PacketType::COMP
             && trans_id == tid
@@ -202,13 +196,12 @@ fn wait_packet(
     ch: &Channel,
     buf: &mut [u8],
     timeout_ms: u32,
-) -> Result<Received> {
+) -> Result<RxPacket> {
     let start = Instant::<Monotonic>::now();
     let limit = Delta::from_millis(i64::from(timeout_ms));
     loop {
-        match ch.recv(conn, buf)? {
-            Received::Empty => {}
-            r => return Ok(r),
+        if let Some(p) = ch.recv(conn, buf)? {
+            return Ok(p);
         }
         if start.elapsed() > limit {
             return Err(ETIMEDOUT);
@@ -251,15 +244,12 @@ fn echo(
                 r => break r?,
             }
         }
-        let Received::Packet {
+        let RxPacket {
             ptype,
             offset,
             len,
             trans_id,
-        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?
-        else {
-            return Err(EIO);
-        };
+        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?;
         let want = if completion {
             PacketType::COMP
         } else {
