@@ -119,6 +119,9 @@ impl ChannelRings {
             return Ok(kick);
         }
         let m = self.h2g.mem(ram);
+        // Whether pending_send_sz is already set for the packet at the
+        // front of the queue.
+        let mut asked = false;
         while let Some(p) = self.queue.front() {
             if let Some(mode) = hostile.ring_mode() {
                 let p = p.clone();
@@ -143,10 +146,16 @@ impl ChannelRings {
                 Ok(o) => {
                     kick.signal |= o.signal;
                     self.queue.pop_front();
+                    asked = false;
                 }
+                Err(RingError::Full { .. }) if asked => return Ok(kick),
                 Err(RingError::Full { needed, .. }) => {
+                    // Ask the guest to signal when space frees, then try
+                    // once more: the guest may have drained the ring
+                    // after the failed write and before it could see the
+                    // request, and then it would never signal.
                     self.tx.set_pending_send_size(&m, needed);
-                    return Ok(kick);
+                    asked = true;
                 }
                 Err(RingError::BadPacketLength(n)) => {
                     self.queue.pop_front();
