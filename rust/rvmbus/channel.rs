@@ -12,7 +12,7 @@
 //!
 //! `io` is taken in process context only (senders, the connection's event
 //! work). It nests inside the connection's `inner` lock, never the other
-//! way round.
+//! way round. `binding` is a leaf lock: nothing is taken while it is held.
 
 use kernel::{
     new_condvar, new_mutex,
@@ -25,6 +25,7 @@ use kernel::{
 
 use crate::{
     connection::Connection,
+    driver::Binding,
     proto::{
         channel::ChannelInfo,
         packet::{self, PacketKind},
@@ -101,6 +102,9 @@ pub(crate) struct Channel {
     /// The sysfs objects of this channel.
     #[pin]
     pub(crate) sysfs: Mutex<DeviceSlot>,
+    /// The driver bound to this (primary) channel, if any.
+    #[pin]
+    pub(crate) binding: Mutex<Option<Arc<Binding>>>,
 }
 
 /// A packet that a receive copied into the caller's buffer.
@@ -127,6 +131,7 @@ impl Channel {
                 target_cpu: Atomic::new(cpu),
                 stats: ChanStats::new(),
                 sysfs <- new_mutex!(DeviceSlot::empty()),
+                binding <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )
@@ -142,6 +147,10 @@ impl Channel {
     pub(crate) fn on_interrupt(&self) {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
+        let b = self.binding.lock().clone();
+        if let Some(b) = b {
+            b.kick();
+        }
     }
 
     /// Sends an in-band packet with `payload`; with `completion` the host
@@ -195,17 +204,23 @@ impl Channel {
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };
-            match rings.send(&[pkt]) {
-                Ok(o) => o.signal,
+            let first = match rings.send(&[pkt]) {
                 Err(RingError::Full { needed, .. }) => {
                     if self.stats.out_full_total.load(Relaxed) == 0 {
                         self.stats.out_full_first.add(1, Relaxed);
                     }
                     self.stats.out_full_total.add(1, Relaxed);
-                    // Ask the host to signal us once there is room.
+                    // Ask the host to signal us once there is room, then
+                    // look again: a host that drained the ring before it
+                    // saw the request would never signal.
                     rings.request_space(needed);
-                    return Err(EAGAIN);
+                    rings.send(&[pkt])
                 }
+                r => r,
+            };
+            match first {
+                Ok(o) => o.signal,
+                Err(RingError::Full { .. }) => return Err(EAGAIN),
                 Err(e) => {
                     conn.warn_ring(self.relid(), "send", e);
                     return Err(EIO);

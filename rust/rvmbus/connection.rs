@@ -77,6 +77,9 @@ struct Entry {
 enum DevOp {
     Add(Arc<Channel>, Option<Arc<Channel>>),
     Remove(Arc<Channel>, Option<Arc<Channel>>),
+    /// The host rescinded the channel: tell its driver, remove its device,
+    /// then release the relid.
+    Rescind(Arc<Channel>, Option<Arc<Channel>>),
 }
 
 /// State under the connection lock.
@@ -224,6 +227,17 @@ impl Connection {
     /// host posted a message or signalled an event.
     pub(crate) fn kick(self: &Arc<Self>) {
         let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
+    }
+
+    /// The negotiated version as `major << 16 | minor`, 0 when not
+    /// connected.
+    pub(crate) fn version(&self) -> u32 {
+        match self.inner.lock().state {
+            ConnectionState::Connected { version, .. } => {
+                u32::from(version.major()) << 16 | u32::from(version.minor())
+            }
+            _ => 0,
+        }
     }
 
     /// One line about the connection, for the control file.
@@ -578,8 +592,26 @@ impl Connection {
             relid,
             ChannelEvent::Host(HostMessage::Rescind { relid }),
         );
-        // No driver holds channels yet: release at once.
-        self.chan_step(inner, relid, ChannelEvent::Release);
+        // The relid is released once the driver is told and the device is
+        // gone (the device work, in order with adds and removes).
+        let Some(e) = inner.find(relid) else { return };
+        let chan = e.chan.clone();
+        let primary = self.primary_of(inner, &chan);
+        self.queue_dev_op(inner, DevOp::Rescind(chan, primary));
+    }
+
+    /// The primary channel of sub-channel `ch` (`None` for a primary).
+    fn primary_of(&self, inner: &Inner, ch: &Channel) -> Option<Arc<Channel>> {
+        if ch.info.sub_channel_index == 0 {
+            return None;
+        }
+        inner
+            .channels
+            .iter()
+            .find(|p| {
+                p.chan.info.if_instance == ch.info.if_instance && p.chan.info.sub_channel_index == 0
+            })
+            .map(|p| p.chan.clone())
     }
 
     fn pick_cpu(&self) -> u32 {
@@ -666,18 +698,7 @@ impl Connection {
                 pr_err!("no memory to track ring memory: {:?}\n", err);
             }
         }
-        let primary = if e.chan.info.sub_channel_index != 0 {
-            inner
-                .channels
-                .iter()
-                .find(|p| {
-                    p.chan.info.if_instance == e.chan.info.if_instance
-                        && p.chan.info.sub_channel_index == 0
-                })
-                .map(|p| p.chan.clone())
-        } else {
-            None
-        };
+        let primary = self.primary_of(inner, &e.chan);
         pr_info!("relid {} released\n", relid.get());
         self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
     }
@@ -730,7 +751,7 @@ impl Connection {
     }
 
     /// Applies the queued device adds and removes, in order.
-    fn apply_dev_ops(&self) {
+    fn apply_dev_ops(self: &Arc<Self>) {
         let _serial = self.dev_lock.lock();
         loop {
             let op = {
@@ -747,6 +768,12 @@ impl Connection {
                     }
                 }
                 Ok(DevOp::Remove(ch, p)) => sysfs::remove(&ch, p.as_ref()),
+                Ok(DevOp::Rescind(ch, p)) => {
+                    crate::driver::rescinded(&ch);
+                    sysfs::remove(&ch, p.as_ref());
+                    let mut inner = self.inner.lock();
+                    self.chan_step(&mut inner, ch.info.relid, ChannelEvent::Release);
+                }
                 Err(_) => return,
             }
         }
@@ -906,24 +933,31 @@ impl Connection {
     pub(crate) fn shutdown(self: &Arc<Self>, timeout_ms: u32) {
         let mut inner = self.inner.lock();
         inner.closing = true;
-        // Every device goes away first.
+        // Every device goes away first, while the connection still works,
+        // so that drivers unbind and close their channels normally.
+        let primaries: KVec<Arc<Channel>> = {
+            let mut v = KVec::new();
+            for e in inner.channels.iter() {
+                if e.chan.info.sub_channel_index == 0 {
+                    let _ = v.push(e.chan.clone(), GFP_KERNEL);
+                }
+            }
+            v
+        };
+        for ch in primaries {
+            let _ = inner.dev_ops.push(DevOp::Remove(ch, None), GFP_KERNEL);
+        }
+        drop(inner);
+        self.apply_dev_ops();
+        let mut inner = self.inner.lock();
         let mut removed = 0;
         while let Some(e) = inner.channels.pop() {
             *e.chan.io.lock() = None;
-            let primary = None;
-            if e.chan.info.sub_channel_index == 0 {
-                let _ = inner
-                    .dev_ops
-                    .push(DevOp::Remove(e.chan.clone(), primary), GFP_KERNEL);
-            }
             if let Some((g, m, _)) = e.ring {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
             }
             removed += 1;
         }
-        drop(inner);
-        self.apply_dev_ops();
-        let mut inner = self.inner.lock();
         let answered = if matches!(inner.state, ConnectionState::Connected { .. }) {
             let _ = self.step(&mut inner, ConnectionEvent::Unload);
             let r = wait_until!(

@@ -15,6 +15,7 @@ mod channel;
 mod classes;
 mod connection;
 mod ctl;
+mod driver;
 mod hyperv;
 mod ivshmem;
 mod kunit;

@@ -93,20 +93,30 @@ bool rvmbus_shim_cpu_online(unsigned int cpu)
 	return cpu_online(cpu);
 }
 
-static struct workqueue_struct *rvmbus_wq_msg, *rvmbus_wq_dev;
+static struct workqueue_struct *rvmbus_wq_msg, *rvmbus_wq_dev, *rvmbus_wq_chan;
 
 int rvmbus_shim_wq_init(void)
 {
 	rvmbus_wq_msg = alloc_ordered_workqueue("rvmbus_msg", WQ_HIGHPRI | WQ_MEM_RECLAIM);
-	if (!rvmbus_wq_msg)
-		return -ENOMEM;
 	rvmbus_wq_dev = alloc_ordered_workqueue("rvmbus_dev", 0);
-	if (!rvmbus_wq_dev) {
-		destroy_workqueue(rvmbus_wq_msg);
-		rvmbus_wq_msg = NULL;
+	/* Drivers' packet callbacks: one work item per device, many devices at once. */
+	rvmbus_wq_chan = alloc_workqueue("rvmbus_chan", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!rvmbus_wq_msg || !rvmbus_wq_dev || !rvmbus_wq_chan) {
+		if (rvmbus_wq_chan)
+			destroy_workqueue(rvmbus_wq_chan);
+		if (rvmbus_wq_dev)
+			destroy_workqueue(rvmbus_wq_dev);
+		if (rvmbus_wq_msg)
+			destroy_workqueue(rvmbus_wq_msg);
+		rvmbus_wq_msg = rvmbus_wq_dev = rvmbus_wq_chan = NULL;
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+struct workqueue_struct *rvmbus_shim_wq_chan(void)
+{
+	return rvmbus_wq_chan;
 }
 
 struct workqueue_struct *rvmbus_shim_wq_msg(void)
@@ -123,12 +133,13 @@ void rvmbus_shim_wq_flush(void)
 {
 	flush_workqueue(rvmbus_wq_msg);
 	flush_workqueue(rvmbus_wq_dev);
+	flush_workqueue(rvmbus_wq_chan);
 }
 
 void rvmbus_shim_wq_exit(void)
 {
+	destroy_workqueue(rvmbus_wq_chan);
 	destroy_workqueue(rvmbus_wq_dev);
 	destroy_workqueue(rvmbus_wq_msg);
-	rvmbus_wq_dev = NULL;
-	rvmbus_wq_msg = NULL;
+	rvmbus_wq_msg = rvmbus_wq_dev = rvmbus_wq_chan = NULL;
 }

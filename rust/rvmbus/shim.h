@@ -24,6 +24,7 @@ struct workqueue_struct;
 int rvmbus_shim_wq_init(void);
 struct workqueue_struct *rvmbus_shim_wq_msg(void);
 struct workqueue_struct *rvmbus_shim_wq_dev(void);
+struct workqueue_struct *rvmbus_shim_wq_chan(void);
 void rvmbus_shim_wq_flush(void);
 void rvmbus_shim_wq_exit(void);
 

@@ -27,20 +27,12 @@
 
 static_assert(sizeof(struct rvmbus_chan_info) == RVMBUS_CHAN_INFO_SIZE);
 
-struct rvmbus_device {
-	struct device dev;
-	void *ctx;
-	struct kset *channels;
-};
-
 struct rvmbus_chan_kobj {
 	struct kobject kobj;
 	void *ctx;
 };
 
 static struct device *rvmbus_root;
-
-#define to_rdev(d) container_of(d, struct rvmbus_device, dev)
 
 static int rdev_info(struct device *dev, struct rvmbus_chan_info *ci)
 {
@@ -170,14 +162,6 @@ static int rvmbus_uevent(const struct device *dev, struct kobj_uevent_env *env)
 	return add_uevent_var(env, "DEVICE_ID={%pUl}", ci.instance_id);
 }
 
-static int rvmbus_match(struct device *dev, const struct device_driver *drv)
-{
-	/* Drivers bind by driver_override only until drivers can register. */
-	int ret = device_match_driver_override(dev, drv);
-
-	return ret > 0;
-}
-
 static ssize_t hibernation_show(const struct bus_type *bus, char *buf)
 {
 	return sysfs_emit(buf, "%d\n", 0);
@@ -190,9 +174,12 @@ static struct attribute *rvmbus_bus_attrs[] = {
 };
 ATTRIBUTE_GROUPS(rvmbus_bus);
 
-static const struct bus_type rvmbus_bus = {
+const struct bus_type rvmbus_bus = {
 	.name = "vmbus",
-	.match = rvmbus_match,
+	.match = rvmbus_bus_match,
+	.probe = rvmbus_bus_probe,
+	.remove = rvmbus_bus_remove,
+	.pm = &rvmbus_bus_pm,
 	.uevent = rvmbus_uevent,
 	.dev_groups = rvmbus_dev_groups,
 	.bus_groups = rvmbus_bus_groups,
@@ -237,7 +224,8 @@ static void rvmbus_device_release(struct device *dev)
  * Adds the device of a primary channel.  On success the device owns the
  * reference @ctx; on failure the caller keeps it.
  */
-struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *instance)
+struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
+					      const u8 *instance)
 {
 	struct rvmbus_device *rdev;
 	int ret;
@@ -254,6 +242,7 @@ struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *instance)
 		put_device(&rdev->dev);
 		return ERR_PTR(ret);
 	}
+	memcpy(rdev->class_id, class_id, sizeof(rdev->class_id));
 	/* The add uevent and the attributes need the context already. */
 	rdev->ctx = ctx;
 	ret = device_add(&rdev->dev);

@@ -12,6 +12,7 @@
 #define RVMBUS_SYSFS_H
 
 #include <linux/types.h>
+#include <linux/device.h>
 
 #define RVMBUS_NO_MONITOR 0xffffffffU
 
@@ -56,12 +57,31 @@ struct rvmbus_chan_info {
 /* Shared with Rust: keep in step with sysfs.rs. */
 #define RVMBUS_CHAN_INFO_SIZE 184
 
-struct rvmbus_device;
 struct rvmbus_chan_kobj;
+struct dev_pm_ops;
+
+/* The bus device of a primary channel. */
+struct rvmbus_device {
+	struct device dev;
+	void *ctx;		/* a channel reference, given back at release */
+	u8 class_id[16];	/* for matching drivers */
+	struct kset *channels;
+};
+
+#define to_rdev(d) container_of(d, struct rvmbus_device, dev)
+
+extern const struct bus_type rvmbus_bus;
+
+/* The driver side of the bus (driver.c). */
+int rvmbus_bus_match(struct device *dev, const struct device_driver *drv);
+int rvmbus_bus_probe(struct device *dev);
+void rvmbus_bus_remove(struct device *dev);
+extern const struct dev_pm_ops rvmbus_bus_pm;
 
 int rvmbus_sysfs_bus_register(void);
 void rvmbus_sysfs_bus_unregister(void);
-struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *instance);
+struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
+					      const u8 *instance);
 void rvmbus_sysfs_device_del(struct rvmbus_device *rdev);
 struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 						  void *ctx, u32 relid);

@@ -79,6 +79,7 @@ mod ffi {
         pub(super) fn rvmbus_sysfs_bus_unregister();
         pub(super) fn rvmbus_sysfs_device_add(
             ctx: *mut c_void,
+            class_id: *const u8,
             instance: *const u8,
         ) -> *mut RvmbusDevice;
         pub(super) fn rvmbus_sysfs_device_del(rdev: *mut RvmbusDevice);
@@ -176,10 +177,15 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
     match primary {
         None => {
             let ctx = ctx_of(ch);
-            // SAFETY: `ctx` is a channel reference; the instance GUID is
-            // 16 readable bytes. On success the device owns `ctx`.
+            // SAFETY: `ctx` is a channel reference; the class and instance
+            // GUIDs are 16 readable bytes each. On success the device owns
+            // `ctx`.
             let dev = from_err_ptr(unsafe {
-                ffi::rvmbus_sysfs_device_add(ctx, ch.info.if_instance.0.as_ptr())
+                ffi::rvmbus_sysfs_device_add(
+                    ctx,
+                    ch.info.if_type.0.as_ptr(),
+                    ch.info.if_instance.0.as_ptr(),
+                )
             })
             .inspect_err(|_| {
                 // SAFETY: On failure the C side did not keep `ctx`.

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! rvmbus's own workqueues: one ordered queue for host messages and events,
-//! one for device add/remove. They are created at module load and
-//! destroyed (which waits for every queued item) at module unload, so no
-//! work item can run module code after the module is gone.
+//! one for device add/remove, and one for drivers' packet callbacks. They
+//! are created at module load and destroyed (which waits for every queued
+//! item) at module unload, so no work item can run module code after the
+//! module is gone.
 
 use kernel::{prelude::*, workqueue::Queue};
 
@@ -12,6 +13,7 @@ mod ffi {
         pub(super) fn rvmbus_shim_wq_init() -> i32;
         pub(super) fn rvmbus_shim_wq_msg() -> *mut kernel::bindings::workqueue_struct;
         pub(super) fn rvmbus_shim_wq_dev() -> *mut kernel::bindings::workqueue_struct;
+        pub(super) fn rvmbus_shim_wq_chan() -> *mut kernel::bindings::workqueue_struct;
         pub(super) fn rvmbus_shim_wq_flush();
         pub(super) fn rvmbus_shim_wq_exit();
     }
@@ -51,6 +53,13 @@ pub(crate) fn messages() -> &'static Queue {
 pub(crate) fn devices() -> &'static Queue {
     // SAFETY: As for `messages`.
     unsafe { Queue::from_raw(ffi::rvmbus_shim_wq_dev()) }
+}
+
+/// The queue of drivers' packet callbacks (one work item per bound
+/// device).
+pub(crate) fn channels() -> &'static Queue {
+    // SAFETY: As for `messages`.
+    unsafe { Queue::from_raw(ffi::rvmbus_shim_wq_chan()) }
 }
 
 /// Waits until every queued item has run.

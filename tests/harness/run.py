@@ -81,6 +81,11 @@ SCENARIOS = {
                          r" h2g 4 OPEN_CHANNEL_RESULT ", r" g2h 4 DATA_INBAND ", r" h2g 4 COMP ",
                          r" g2h 4 CLOSE_CHANNEL ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
         ),
+        Scenario(
+            "driver-echo",
+            host_expect=[r" g2h 4 OPEN_CHANNEL ", r" g2h 4 DATA_INBAND ", r" h2g 4 COMP ",
+                         r" g2h 4 CLOSE_CHANNEL "],
+        ),
     ]
 }
 DEMO = Scenario("demo")

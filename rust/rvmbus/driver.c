@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Drivers on the vmbus bus: registration of drivers from other modules,
+ * matching by class GUID, and the bus's probe, remove and PM callbacks.
+ *
+ * The driver core owns the ordering: probe, remove and the PM callbacks of
+ * one device never overlap (the device lock), and driver_unregister()
+ * unbinds every device before it returns, so no driver code is called once
+ * its module may go.  What happens inside probe/remove/suspend/resume (the
+ * callback gate, outstanding requests, closing the channel) is Rust
+ * (driver.rs); this file is only the driver-model plumbing and the
+ * exported symbols of rvmbus_api.h.
+ */
+
+#include <linux/module.h>
+#include <linux/device.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "sysfs.h"
+#include "rvmbus_api.h"
+
+static_assert(sizeof(struct rvmbus_packet) == RVMBUS_PACKET_SIZE);
+static_assert(sizeof(struct rvmbus_dev_info) == RVMBUS_DEV_INFO_SIZE);
+static_assert(sizeof(struct rvmbus_driver_ops) == RVMBUS_DRIVER_OPS_SIZE);
+
+/* A registered driver. */
+struct rvmbus_driver {
+	struct device_driver drv;
+	const struct rvmbus_driver_ops *ops;
+	void *drv_ctx;
+};
+
+#define to_rdrv(d) container_of_const(d, struct rvmbus_driver, drv)
+
+/* Implemented in Rust (driver.rs). */
+int rvmbus_rust_probe(void *chan, const struct rvmbus_driver_ops *ops,
+		      void *drv_ctx);
+void rvmbus_rust_remove(void *chan);
+int rvmbus_rust_suspend(void *chan);
+int rvmbus_rust_resume(void *chan);
+
+int rvmbus_bus_match(struct device *dev, const struct device_driver *drv)
+{
+	const struct rvmbus_driver *rdrv = to_rdrv(drv);
+	const struct rvmbus_device *rdev = to_rdev(dev);
+	int ret;
+	u32 i;
+
+	/* driver_override, when set, decides alone. */
+	ret = device_match_driver_override(dev, drv);
+	if (ret >= 0)
+		return ret;
+	/* Drivers registered by other means (none today) match nothing. */
+	if (drv->bus != &rvmbus_bus || !rdrv->ops)
+		return 0;
+	for (i = 0; i < rdrv->ops->n_ids; i++)
+		if (!memcmp(rdrv->ops->ids[i], rdev->class_id, 16))
+			return 1;
+	return 0;
+}
+
+int rvmbus_bus_probe(struct device *dev)
+{
+	const struct rvmbus_driver *rdrv = to_rdrv(dev->driver);
+
+	return rvmbus_rust_probe(to_rdev(dev)->ctx, rdrv->ops, rdrv->drv_ctx);
+}
+
+void rvmbus_bus_remove(struct device *dev)
+{
+	rvmbus_rust_remove(to_rdev(dev)->ctx);
+}
+
+static int rvmbus_pm_suspend(struct device *dev)
+{
+	if (!dev->driver)
+		return 0;
+	return rvmbus_rust_suspend(to_rdev(dev)->ctx);
+}
+
+static int rvmbus_pm_resume(struct device *dev)
+{
+	if (!dev->driver)
+		return 0;
+	return rvmbus_rust_resume(to_rdev(dev)->ctx);
+}
+
+const struct dev_pm_ops rvmbus_bus_pm = {
+	SYSTEM_SLEEP_PM_OPS(rvmbus_pm_suspend, rvmbus_pm_resume)
+};
+
+struct rvmbus_driver *rvmbus_driver_register(const struct rvmbus_driver_ops *ops,
+					     void *drv_ctx, struct module *owner)
+{
+	struct rvmbus_driver *rdrv;
+	int ret;
+
+	if (!ops || !ops->name || !ops->probe || !ops->remove || !ops->packet)
+		return ERR_PTR(-EINVAL);
+	if (ops->api_version != RVMBUS_API_VERSION) {
+		pr_err("rvmbus: driver %s speaks API version %u, this bus %u\n",
+		       ops->name, ops->api_version, RVMBUS_API_VERSION);
+		return ERR_PTR(-EINVAL);
+	}
+	if (ops->n_ids && !ops->ids)
+		return ERR_PTR(-EINVAL);
+	rdrv = kzalloc(sizeof(*rdrv), GFP_KERNEL);
+	if (!rdrv)
+		return ERR_PTR(-ENOMEM);
+	rdrv->ops = ops;
+	rdrv->drv_ctx = drv_ctx;
+	rdrv->drv.name = ops->name;
+	rdrv->drv.bus = &rvmbus_bus;
+	rdrv->drv.owner = owner;
+	rdrv->drv.mod_name = owner ? module_name(owner) : NULL;
+	ret = driver_register(&rdrv->drv);
+	if (ret) {
+		kfree(rdrv);
+		return ERR_PTR(ret);
+	}
+	pr_info("rvmbus: driver %s registered\n", ops->name);
+	return rdrv;
+}
+EXPORT_SYMBOL_GPL(rvmbus_driver_register);
+
+void rvmbus_driver_unregister(struct rvmbus_driver *rdrv)
+{
+	if (IS_ERR_OR_NULL(rdrv))
+		return;
+	/* Unbinds every device: each remove() has returned after this. */
+	driver_unregister(&rdrv->drv);
+	pr_info("rvmbus: driver %s unregistered\n", rdrv->ops->name);
+	kfree(rdrv);
+}
+EXPORT_SYMBOL_GPL(rvmbus_driver_unregister);
+
+/* Implemented in Rust (driver.rs); exported here. */
+EXPORT_SYMBOL_GPL(rvmbus_dev_get);
+EXPORT_SYMBOL_GPL(rvmbus_dev_put);
+EXPORT_SYMBOL_GPL(rvmbus_dev_info);
+EXPORT_SYMBOL_GPL(rvmbus_dev_open);
+EXPORT_SYMBOL_GPL(rvmbus_dev_close);
+EXPORT_SYMBOL_GPL(rvmbus_dev_send);
+EXPORT_SYMBOL_GPL(rvmbus_dev_request);

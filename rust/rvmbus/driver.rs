@@ -1,0 +1,874 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Drivers bound to channels: the Rust half of the driver ABI of
+//! `rvmbus_api.h` (`driver.c` holds the driver-model plumbing).
+//!
+//! A [`Binding`] is one driver bound to one device (its primary channel),
+//! from probe to remove. Its `gate` is the state machine that makes the
+//! ABI's promises hold:
+//!
+//! ```text
+//! Probing --probe ok--> Bound <--resume-- Suspended
+//!    |                   |  \--suspend------^   |
+//!    |                   +--rescind--> Rescinded <+
+//!    +-----------------------+-----------+------> Removed
+//! ```
+//!
+//! Packet and completion callbacks run only from the binding's work item
+//! and only in `Bound`, with the gate held; every other transition takes
+//! the gate first, so once it returns no callback is running and none will
+//! start. Outstanding requests are cancelled under the gate on each
+//! transition out of `Bound`, so each gets exactly one completion.
+//!
+//! # Contexts and locking
+//!
+//! - `gate` (a mutex, process context): taken by the work item around
+//!   callbacks, and by probe/remove/suspend/resume (device lock held, from
+//!   the driver core) and rescind (the device workqueue). Never taken by
+//!   the message work, so a driver waiting for the host inside a callback
+//!   cannot stall the connection.
+//! - `requests`: a leaf lock.
+//!
+//! Lock order: `gate` → a channel's `io` → `requests`; the connection's
+//! locks are never held when `gate` is taken.
+
+use core::{ffi::c_void, ptr};
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, Mutex,
+    },
+    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
+};
+
+use crate::{
+    bus,
+    channel::Channel,
+    connection::Connection,
+    proto::wire::packet::PacketType,
+    ratelimit::Ratelimit,
+    ring::ring_pages,
+    shim, workqueues,
+};
+
+/// `struct rvmbus_packet`.
+#[repr(C)]
+pub(crate) struct RawPacket {
+    ptype: u16,
+    flags: u16,
+    len: u32,
+    trans_id: u64,
+    data: *const u8,
+}
+
+/// `struct rvmbus_dev_info`.
+#[repr(C)]
+pub(crate) struct RawDevInfo {
+    class_id: [u8; 16],
+    instance_id: [u8; 16],
+    relid: u32,
+    vmbus_version: u32,
+    target_cpu: u32,
+    monitored: u32,
+}
+
+/// `struct rvmbus_driver_ops`.
+#[repr(C)]
+pub(crate) struct DriverOps {
+    api_version: u32,
+    n_ids: u32,
+    ids: *const [u8; 16],
+    name: *const u8,
+    probe: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut *mut c_void) -> i32>,
+    start: Option<unsafe extern "C" fn(*mut c_void) -> i32>,
+    remove: Option<unsafe extern "C" fn(*mut c_void)>,
+    packet: Option<unsafe extern "C" fn(*mut c_void, *const RawPacket)>,
+    completion: Option<unsafe extern "C" fn(*mut c_void, u64, i32, *const u8, u32)>,
+    rescind: Option<unsafe extern "C" fn(*mut c_void)>,
+    suspend: Option<unsafe extern "C" fn(*mut c_void) -> i32>,
+    resume: Option<unsafe extern "C" fn(*mut c_void) -> i32>,
+}
+
+// The sizes rvmbus_api.h and driver.c assert.
+const _: () = assert!(core::mem::size_of::<RawPacket>() == 24);
+const _: () = assert!(core::mem::size_of::<RawDevInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<DriverOps>() == 88);
+
+/// Transaction ids of requests the bus tracks carry this bit; completions
+/// with other ids go to the packet callback.
+const REQUEST_BIT: u64 = 1 << 63;
+
+/// Most requests outstanding on one device.
+const MAX_REQUESTS: usize = 1024;
+
+/// Packets one run of the work item hands out before it lets others run.
+const BATCH: usize = 64;
+
+/// Smallest and largest ring a driver may ask for, each way.
+const RING_MIN: u32 = 2 * 4096;
+const RING_MAX: u32 = 4 << 20;
+
+/// The driver's context pointer for a device.
+#[derive(Clone, Copy)]
+struct Ctx(*mut c_void);
+
+/// Where a binding is in its life; see the module documentation.
+enum GateState {
+    Probing,
+    Bound(Ctx),
+    Suspended(Ctx),
+    /// The host rescinded the channel; the context once probe returned.
+    Rescinded(Option<Ctx>),
+    Removed,
+}
+
+/// The `live` mirror of [`GateState`], read by senders without the gate.
+mod live {
+    pub(super) const PROBING: u32 = 0;
+    pub(super) const BOUND: u32 = 1;
+    pub(super) const SUSPENDED: u32 = 2;
+    pub(super) const RESCINDED: u32 = 3;
+    pub(super) const REMOVED: u32 = 4;
+}
+
+/// What the gate protects: the state and the receive buffer.
+struct Gate {
+    state: GateState,
+    rx: KVec<u8>,
+}
+
+/// An outstanding request.
+struct Request {
+    trans_id: u64,
+    cookie: u64,
+}
+
+/// Requests in flight and cancelled ones waiting to be reported.
+struct Requests {
+    /// New requests are taken (the binding is `Bound`).
+    accepting: bool,
+    pending: KVec<Request>,
+    /// Cancelled requests and their errno, not reported to the driver yet.
+    cancelled: KVec<(Request, i32)>,
+}
+
+/// One driver bound to one device.
+///
+/// # Invariants
+///
+/// `ops` points to the driver's operations, which stay valid until the
+/// driver is unregistered; it is only used while the gate is not
+/// `Removed`, and the bus's remove (which the driver core runs before
+/// unregistering returns) moves it to `Removed`.
+#[pin_data]
+pub(crate) struct Binding {
+    chan: Arc<Channel>,
+    conn: Arc<Connection>,
+    ops: *const DriverOps,
+    #[pin]
+    gate: Mutex<Gate>,
+    #[pin]
+    requests: Mutex<Requests>,
+    /// One of [`live`], written under the gate.
+    live: Atomic<u32>,
+    next_trans: Atomic<u64>,
+    warn: Ratelimit,
+    #[pin]
+    work: Work<Binding>,
+}
+
+// SAFETY: `ops` points to immutable data of the driver, valid from any
+// thread (type invariant); the context pointers are the driver's, which the
+// ABI requires to be usable from any thread. Everything else is
+// synchronised by the binding's locks and atomics.
+unsafe impl Send for Binding {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for Binding {}
+
+impl_has_work! {
+    impl HasWork<Self> for Binding { self.work }
+}
+
+impl WorkItem for Binding {
+    type Pointer = Arc<Binding>;
+
+    fn run(this: Arc<Binding>) {
+        this.dispatch();
+    }
+}
+
+impl Binding {
+    fn new(chan: Arc<Channel>, conn: Arc<Connection>, ops: *const DriverOps) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                chan,
+                conn,
+                ops,
+                gate <- new_mutex!(Gate {
+                    state: GateState::Probing,
+                    rx: KVec::new(),
+                }),
+                requests <- new_mutex!(Requests {
+                    accepting: false,
+                    pending: KVec::new(),
+                    cancelled: KVec::new(),
+                }),
+                live: Atomic::new(live::PROBING),
+                next_trans: Atomic::new(1),
+                warn: Ratelimit::new(),
+                work <- new_work!("rvmbus::Binding::work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ops(&self) -> &DriverOps {
+        // SAFETY: Valid while the gate is not `Removed` (type invariant);
+        // every caller checked that under the gate or is the remove path
+        // itself.
+        unsafe { &*self.ops }
+    }
+
+    /// Queues the work item that hands packets to the driver.
+    pub(crate) fn kick(self: &Arc<Self>) {
+        let _ = workqueues::channels().enqueue(self.clone());
+    }
+
+    fn set(&self, gate: &mut Gate, state: GateState) {
+        let l = match state {
+            GateState::Probing => live::PROBING,
+            GateState::Bound(_) => live::BOUND,
+            GateState::Suspended(_) => live::SUSPENDED,
+            GateState::Rescinded(_) => live::RESCINDED,
+            GateState::Removed => live::REMOVED,
+        };
+        gate.state = state;
+        self.live.store(l, Relaxed);
+    }
+
+    /// Why a call on this binding is refused now, if it is.
+    fn refused(&self) -> Option<Error> {
+        match self.live.load(Relaxed) {
+            live::BOUND => None,
+            // Probe must not do I/O: callbacks are not enabled yet.
+            live::PROBING => Some(EBUSY),
+            live::SUSPENDED => Some(ESHUTDOWN),
+            _ => Some(ENODEV),
+        }
+    }
+
+    // ---- Callbacks ------------------------------------------------------
+
+    /// The work item: cancelled requests, then packets, while `Bound`.
+    fn dispatch(self: &Arc<Self>) {
+        let mut gate = self.gate.lock();
+        let GateState::Bound(ctx) = gate.state else {
+            return;
+        };
+        self.report_cancelled(ctx);
+        let mut handed = 0;
+        while handed < BATCH {
+            if gate.rx.is_empty() && gate.rx.resize(4096, 0, GFP_KERNEL).is_err() {
+                return;
+            }
+            let p = match self.chan.recv(&self.conn, &mut gate.rx) {
+                Ok(Some(p)) => p,
+                Ok(None) => return,
+                Err(e) if e == EMSGSIZE && gate.rx.len() < RING_MAX as usize => {
+                    let n = gate.rx.len() * 2;
+                    if gate.rx.resize(n, 0, GFP_KERNEL).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                // Logged by the receive (rate-limited); the channel is
+                // broken until the host fixes its ring.
+                Err(_) => return,
+            };
+            handed += 1;
+            let Some(data) = gate.rx.get(p.offset..p.offset + p.len) else {
+                return;
+            };
+            if p.ptype == PacketType::COMP && p.trans_id & REQUEST_BIT != 0 {
+                match self.take_request(p.trans_id) {
+                    Some(cookie) => self.complete(ctx, cookie, 0, data),
+                    None => {
+                        if self.warn.allow() {
+                            pr_warn!(
+                                "channel {}: completion for no request ({:#x}) dropped\n",
+                                self.chan.relid(),
+                                p.trans_id
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            let raw = RawPacket {
+                ptype: p.ptype.0,
+                flags: 0,
+                // CAST: A packet is shorter than the ring (< 4 MiB).
+                len: p.len as u32,
+                trans_id: p.trans_id,
+                data: data.as_ptr(),
+            };
+            if let Some(f) = self.ops().packet {
+                // SAFETY: The driver ABI: `ctx` is what probe returned and
+                // remove has not run (the gate is `Bound`); `raw` and the
+                // bytes it points to live across the call.
+                unsafe { f(ctx.0, &raw) };
+            }
+        }
+        drop(gate);
+        // More may be waiting: let other devices run first.
+        self.kick();
+    }
+
+    fn complete(&self, ctx: Ctx, cookie: u64, status: i32, data: &[u8]) {
+        if let Some(f) = self.ops().completion {
+            // CAST: A completion is shorter than the ring (< 4 MiB).
+            let len = data.len() as u32;
+            // SAFETY: As for the packet callback; the gate is held.
+            unsafe { f(ctx.0, cookie, status, data.as_ptr(), len) };
+        }
+    }
+
+    fn take_request(&self, trans_id: u64) -> Option<u64> {
+        let mut r = self.requests.lock();
+        let i = r.pending.iter().position(|q| q.trans_id == trans_id)?;
+        r.pending.remove(i).ok().map(|q| q.cookie)
+    }
+
+    /// Moves every pending request to the cancelled list with `err`; with
+    /// `stop`, new requests are refused.
+    fn cancel_pending(&self, err: Error, stop: bool) {
+        let mut r = self.requests.lock();
+        if stop {
+            r.accepting = false;
+        }
+        while let Some(q) = r.pending.pop() {
+            if r.cancelled.push((q, err.to_errno()), GFP_KERNEL).is_err() {
+                // Cannot happen in practice: `cancelled` has room for
+                // every request `pending` ever held (reserved at request).
+                pr_err!("channel {}: lost a cancellation\n", self.chan.relid());
+            }
+        }
+    }
+
+    /// Reports cancelled requests to the driver; the gate is held and the
+    /// context is live.
+    fn report_cancelled(&self, ctx: Ctx) {
+        loop {
+            let next = self.requests.lock().cancelled.pop();
+            let Some((q, errno)) = next else { return };
+            self.complete(ctx, q.cookie, errno, &[]);
+        }
+    }
+
+    // ---- Transitions ----------------------------------------------------
+
+    /// After a successful probe: enables callbacks and runs `start`.
+    fn enable(self: &Arc<Self>, ctx: Ctx) -> Result {
+        {
+            let mut gate = self.gate.lock();
+            match gate.state {
+                GateState::Probing => {
+                    self.requests.lock().accepting = true;
+                    self.set(&mut gate, GateState::Bound(ctx));
+                }
+                GateState::Rescinded(None) => {
+                    // Rescinded while probing: tell the driver now, once.
+                    self.set(&mut gate, GateState::Rescinded(Some(ctx)));
+                    self.notify_rescind(ctx);
+                }
+                _ => {}
+            }
+        }
+        self.kick();
+        match self.ops().start {
+            // SAFETY: The driver ABI: `ctx` is what probe returned; remove
+            // cannot run before probe returns (the device lock).
+            Some(f) => match unsafe { f(ctx.0) } {
+                0 => Ok(()),
+                e => Err(Error::from_errno(e)),
+            },
+            None => Ok(()),
+        }
+    }
+
+    fn notify_rescind(&self, ctx: Ctx) {
+        if let Some(f) = self.ops().rescind {
+            // SAFETY: As for `packet`; called once per binding (only on
+            // the transition into `Rescinded(Some)`).
+            unsafe { f(ctx.0) };
+        }
+    }
+
+    /// The remove path (also after a failed start): stops callbacks,
+    /// cancels requests, calls the driver's remove and closes the channel
+    /// if the driver left it open.
+    fn teardown(self: &Arc<Self>) {
+        {
+            let mut gate = self.gate.lock();
+            let old = core::mem::replace(&mut gate.state, GateState::Probing);
+            let (ctx, err) = match old {
+                GateState::Bound(c) | GateState::Suspended(c) => (Some(c), ECANCELED),
+                GateState::Rescinded(c) => (c, ENODEV),
+                GateState::Probing | GateState::Removed => (None, ECANCELED),
+            };
+            self.cancel_pending(err, true);
+            if let Some(c) = ctx {
+                self.report_cancelled(c);
+                if let Some(f) = self.ops().remove {
+                    // SAFETY: The driver ABI: the last call for `c`; no
+                    // callback runs (the gate is held and then `Removed`).
+                    unsafe { f(c.0) };
+                }
+            }
+            self.set(&mut gate, GateState::Removed);
+        }
+        if self.chan.io.lock().is_some() {
+            let _ = self.conn.close(&self.chan, shim::timeout_ms());
+        }
+    }
+
+    // ---- I/O for the driver -----------------------------------------------
+
+    fn open(&self, ring_bytes: u32) -> Result {
+        if let Some(e) = self.refused() {
+            return Err(e);
+        }
+        if !(RING_MIN..=RING_MAX).contains(&ring_bytes) {
+            return Err(EINVAL);
+        }
+        let cpu = self.chan.target_cpu.load(Relaxed);
+        // CAST: `ring_bytes` is at most 4 MiB.
+        let bytes = ring_pages(ring_bytes as usize) * 4096;
+        self.conn
+            .open(&self.chan, bytes, cpu, shim::timeout_ms())
+            .map_err(|e| if e == EBUSY { EALREADY } else { e })
+    }
+
+    fn close(self: &Arc<Self>) -> Result {
+        let r = self.conn.close(&self.chan, shim::timeout_ms());
+        // Nothing can answer once the rings are gone.
+        self.cancel_pending(ECANCELED, false);
+        self.kick();
+        r
+    }
+
+    /// Sends one packet, waiting up to `timeout_ms` for room in the ring.
+    fn send_encoded(&self, pkt: &[u8], timeout_ms: u32) -> Result {
+        let start = Instant::<Monotonic>::now();
+        let limit = Delta::from_millis(i64::from(timeout_ms));
+        loop {
+            if let Some(e) = self.refused() {
+                return Err(e);
+            }
+            match self.chan.send_raw(&self.conn, pkt) {
+                Err(e) if e == EAGAIN && start.elapsed() <= limit => {
+                    let mut io = self.chan.io.lock();
+                    // Woken by the host's signal once it made room; the
+                    // slice bounds a wake-up lost between the send and
+                    // here.
+                    let _ = self
+                        .chan
+                        .wake
+                        .wait_interruptible_timeout(&mut io, msecs_to_jiffies(10));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn send(&self, ptype: u16, trans_id: u64, data: &[u8], timeout_ms: u32) -> Result {
+        let ptype = PacketType(ptype);
+        if ptype != PacketType::DATA_INBAND && ptype != PacketType::COMP {
+            return Err(EINVAL);
+        }
+        if trans_id & REQUEST_BIT != 0 {
+            // Those ids are the bus's own (requests).
+            return Err(EINVAL);
+        }
+        let pkt = encode(ptype, 0, trans_id, data)?;
+        self.send_encoded(&pkt, timeout_ms)
+    }
+
+    fn request(&self, data: &[u8], cookie: u64, timeout_ms: u32) -> Result {
+        let trans_id = REQUEST_BIT | self.next_trans.fetch_add(1, Relaxed);
+        let pkt = encode(
+            PacketType::DATA_INBAND,
+            crate::proto::wire::packet::PACKET_FLAG_COMPLETION_REQUESTED,
+            trans_id,
+            data,
+        )?;
+        {
+            let mut r = self.requests.lock();
+            if !r.accepting {
+                return Err(self.refused().unwrap_or(ENODEV));
+            }
+            if r.pending.len() + r.cancelled.len() >= MAX_REQUESTS {
+                return Err(EBUSY);
+            }
+            // Room for its cancellation too, so cancelling never allocates.
+            let extra = r.pending.len() + 1;
+            r.cancelled.reserve(extra, GFP_KERNEL)?;
+            // Tracked before it is sent: the answer may come at once.
+            r.pending.push(Request { trans_id, cookie }, GFP_KERNEL)?;
+        }
+        let sent = self.send_encoded(&pkt, timeout_ms);
+        if sent.is_err() {
+            // Not sent: the caller gets the error and no completion.
+            let mut r = self.requests.lock();
+            if let Some(i) = r.pending.iter().position(|q| q.trans_id == trans_id) {
+                let _ = r.pending.remove(i);
+            } else if let Some(i) = r.cancelled.iter().position(|c| c.0.trans_id == trans_id) {
+                let _ = r.cancelled.remove(i);
+            }
+        }
+        sent
+    }
+}
+
+/// Encodes an in-band packet.
+fn encode(ptype: PacketType, flags: u16, trans_id: u64, data: &[u8]) -> Result<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, data.len() + 24, GFP_KERNEL)?;
+    let n = crate::proto::packet::encode_inband(&mut buf, ptype, flags, trans_id, data)
+        .map_err(|_| EMSGSIZE)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+// ---- Called by the bus ------------------------------------------------------
+
+/// A new reference to the `Arc` behind `p`, which somebody else owns.
+///
+/// # Safety
+///
+/// `p` came from `Arc::into_raw` or `Arc::as_ptr` of an `Arc<T>`, and a
+/// reference to it is held for the duration of the call.
+unsafe fn clone_raw<T>(p: *const T) -> Arc<T> {
+    // SAFETY: Guaranteed by the caller; the borrowed `Arc` is never
+    // dropped, so the owner's count is untouched, and the clone is ours.
+    let borrowed = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) });
+    (*borrowed).clone()
+}
+
+/// The channel behind a device's context pointer, as a new reference.
+///
+/// # Safety
+///
+/// `ctx` is a device's channel reference (see `sysfs.rs`), held by the
+/// device for the duration of the call.
+unsafe fn chan_of(ctx: *mut c_void) -> Arc<Channel> {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { clone_raw(ctx.cast::<Channel>().cast_const()) }
+}
+
+/// Bus probe: binds the driver of `ops` to the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_probe(ctx: *mut c_void, ops: *const DriverOps, drv_ctx: *mut c_void) -> i32 {
+    if ctx.is_null() || ops.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The C side passes the device's own context.
+    let chan = unsafe { chan_of(ctx) };
+    match probe(chan, ops, drv_ctx) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+fn probe(chan: Arc<Channel>, ops: *const DriverOps, drv_ctx: *mut c_void) -> Result {
+    let conn = bus::active().ok_or(ENODEV)?;
+    // INVARIANT: `ops` is the registered driver's (the C side passes it
+    // from the driver being bound).
+    let b = Binding::new(chan.clone(), conn, ops)?;
+    let Some(probe) = b.ops().probe else {
+        return Err(EINVAL);
+    };
+    *chan.binding.lock() = Some(b.clone());
+    let mut dev_ctx: *mut c_void = ptr::null_mut();
+    // SAFETY: The driver ABI: `drv_ctx` is what the driver registered with;
+    // the device pointer is the binding, alive for the call (we hold it).
+    let ret = unsafe { probe(drv_ctx, Arc::as_ptr(&b).cast_mut().cast(), &mut dev_ctx) };
+    if ret != 0 {
+        b.set(&mut b.gate.lock(), GateState::Removed);
+        *chan.binding.lock() = None;
+        return Err(Error::from_errno(ret));
+    }
+    if let Err(e) = b.enable(Ctx(dev_ctx)) {
+        pr_warn!(
+            "channel {}: the driver failed to start ({:?})\n",
+            chan.relid(),
+            e
+        );
+        *chan.binding.lock() = None;
+        b.teardown();
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Bus remove: unbinds the driver from the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_remove(ctx: *mut c_void) {
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: The C side passes the device's own context.
+    let chan = unsafe { chan_of(ctx) };
+    let b = chan.binding.lock().take();
+    if let Some(b) = b {
+        b.teardown();
+    }
+}
+
+/// System suspend of the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
+    if ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: The C side passes the device's own context.
+    let chan = unsafe { chan_of(ctx) };
+    let Some(b) = chan.binding.lock().clone() else {
+        return 0;
+    };
+    let c = {
+        let mut gate = b.gate.lock();
+        let GateState::Bound(c) = gate.state else {
+            return 0;
+        };
+        b.set(&mut gate, GateState::Suspended(c));
+        b.cancel_pending(ECANCELED, true);
+        b.report_cancelled(c);
+        c
+    };
+    let ret = match b.ops().suspend {
+        // SAFETY: The driver ABI; remove cannot run meanwhile (the device
+        // lock) and no callback runs (`Suspended`).
+        Some(f) => unsafe { f(c.0) },
+        None => 0,
+    };
+    if ret != 0 {
+        // The PM core will not resume this device: undo.
+        let mut gate = b.gate.lock();
+        if let GateState::Suspended(c) = gate.state {
+            b.requests.lock().accepting = true;
+            b.set(&mut gate, GateState::Bound(c));
+        }
+        drop(gate);
+        b.kick();
+    }
+    ret
+}
+
+/// System resume of the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_resume(ctx: *mut c_void) -> i32 {
+    if ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: The C side passes the device's own context.
+    let chan = unsafe { chan_of(ctx) };
+    let Some(b) = chan.binding.lock().clone() else {
+        return 0;
+    };
+    let c = {
+        let mut gate = b.gate.lock();
+        let GateState::Suspended(c) = gate.state else {
+            return 0;
+        };
+        b.requests.lock().accepting = true;
+        b.set(&mut gate, GateState::Bound(c));
+        c
+    };
+    let ret = match b.ops().resume {
+        // SAFETY: As in suspend.
+        Some(f) => unsafe { f(c.0) },
+        None => 0,
+    };
+    // Packets that came while suspended.
+    b.kick();
+    ret
+}
+
+/// The host rescinded `chan`: stops its driver's callbacks, cancels its
+/// requests and tells it, once. Runs on the device workqueue before the
+/// device is removed.
+pub(crate) fn rescinded(chan: &Arc<Channel>) {
+    let Some(b) = chan.binding.lock().clone() else {
+        return;
+    };
+    let mut gate = b.gate.lock();
+    match gate.state {
+        GateState::Bound(c) | GateState::Suspended(c) => {
+            b.set(&mut gate, GateState::Rescinded(Some(c)));
+            b.cancel_pending(ENODEV, true);
+            b.report_cancelled(c);
+            b.notify_rescind(c);
+        }
+        GateState::Probing => b.set(&mut gate, GateState::Rescinded(None)),
+        GateState::Rescinded(_) | GateState::Removed => {}
+    }
+}
+
+// ---- The exported ABI (driver.c exports these symbols) --------------------
+
+/// Borrows the binding behind a driver's device pointer.
+///
+/// # Safety
+///
+/// `dev` came from probe (or `rvmbus_dev_get`) and the driver still holds a
+/// reference to it: the ABI's contract with the driver.
+unsafe fn binding<'a>(dev: *mut c_void) -> Option<&'a Binding> {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { dev.cast::<Binding>().as_ref() }
+}
+
+/// Takes a new reference to the binding behind a driver's device pointer.
+///
+/// # Safety
+///
+/// As for [`binding`].
+unsafe fn binding_arc(dev: *mut c_void) -> Option<Arc<Binding>> {
+    let p = dev.cast::<Binding>().cast_const();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: Guaranteed by the caller: the driver holds a reference.
+    Some(unsafe { clone_raw(p) })
+}
+
+/// Converts a result for C.
+fn errno(r: Result) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A slice from the driver, or an error for a null pointer with a length.
+///
+/// # Safety
+///
+/// `data` points to `len` readable bytes when it is not null.
+unsafe fn slice<'a>(data: *const u8, len: u32) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: Guaranteed by the caller; a `u32` length fits `usize`.
+    Ok(unsafe { core::slice::from_raw_parts(data, len as usize) })
+}
+
+/// Takes a reference to `dev`.
+#[no_mangle]
+extern "C" fn rvmbus_dev_get(dev: *mut c_void) {
+    if !dev.is_null() {
+        // SAFETY: The driver holds a reference (ABI contract); the new one
+        // is handed to it through the same pointer.
+        core::mem::forget(unsafe { clone_raw(dev.cast::<Binding>().cast_const()) });
+    }
+}
+
+/// Drops a reference taken with [`rvmbus_dev_get`].
+#[no_mangle]
+extern "C" fn rvmbus_dev_put(dev: *mut c_void) {
+    if !dev.is_null() {
+        // SAFETY: The driver gives back a reference it took (ABI contract).
+        drop(unsafe { Arc::from_raw(dev.cast::<Binding>().cast_const()) });
+    }
+}
+
+/// Fills `out` with what the bus knows of the device.
+#[no_mangle]
+extern "C" fn rvmbus_dev_info(dev: *mut c_void, out: *mut RawDevInfo) -> i32 {
+    // SAFETY: ABI contract.
+    let Some(b) = (unsafe { binding(dev) }) else {
+        return EINVAL.to_errno();
+    };
+    if out.is_null() {
+        return EINVAL.to_errno();
+    }
+    let info = RawDevInfo {
+        class_id: b.chan.info.if_type.0,
+        instance_id: b.chan.info.if_instance.0,
+        relid: b.chan.relid(),
+        vmbus_version: b.conn.version(),
+        target_cpu: b.chan.target_cpu.load(Relaxed),
+        monitored: u32::from(b.chan.info.monitor_id.is_some()),
+    };
+    // SAFETY: `out` points to a `struct rvmbus_dev_info` (ABI contract),
+    // whose layout `RawDevInfo` mirrors (sizes asserted on both sides).
+    unsafe { out.write(info) };
+    0
+}
+
+/// Opens the device's channel with rings of `ring_bytes` each way.
+#[no_mangle]
+extern "C" fn rvmbus_dev_open(dev: *mut c_void, ring_bytes: u32) -> i32 {
+    // SAFETY: ABI contract.
+    match unsafe { binding(dev) } {
+        Some(b) => errno(b.open(ring_bytes)),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// Closes the device's channel; outstanding requests are cancelled.
+#[no_mangle]
+extern "C" fn rvmbus_dev_close(dev: *mut c_void) -> i32 {
+    // SAFETY: ABI contract.
+    match unsafe { binding_arc(dev) } {
+        Some(b) => errno(b.close()),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// Sends an in-band data or completion packet.
+#[no_mangle]
+extern "C" fn rvmbus_dev_send(
+    dev: *mut c_void,
+    ptype: u16,
+    trans_id: u64,
+    data: *const u8,
+    len: u32,
+    timeout_ms: u32,
+) -> i32 {
+    // SAFETY: ABI contract.
+    let Some(b) = (unsafe { binding(dev) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: ABI contract: `data` holds `len` bytes.
+    match unsafe { slice(data, len) } {
+        Ok(d) => errno(b.send(ptype, trans_id, d, timeout_ms)),
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Sends a request whose completion the bus reports with `cookie`.
+#[no_mangle]
+extern "C" fn rvmbus_dev_request(
+    dev: *mut c_void,
+    data: *const u8,
+    len: u32,
+    cookie: u64,
+    timeout_ms: u32,
+) -> i32 {
+    // SAFETY: ABI contract.
+    let Some(b) = (unsafe { binding(dev) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: ABI contract: `data` holds `len` bytes.
+    match unsafe { slice(data, len) } {
+        Ok(d) => errno(b.request(d, cookie, timeout_ms)),
+        Err(e) => e.to_errno(),
+    }
+}

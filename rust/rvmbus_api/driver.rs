@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`Driver`], the trait a VMBus driver implements, and [`Registration`],
+//! which binds it to the bus for as long as it lives.
+
+use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
+
+use kernel::prelude::*;
+
+use super::{device::Packet, ffi, Device, Guid};
+
+/// A VMBus device driver.
+///
+/// The bus calls these in this order for each device (see
+/// `rust/rvmbus/rvmbus_api.h` for the contexts):
+///
+/// `probe` → `start` → (`packet` | `completion`)* → [`rescind`] → `remove`,
+/// with `suspend` → `resume` anywhere after `start`.
+///
+/// [`rescind`]: Driver::rescind
+pub(crate) trait Driver: Sized + 'static {
+    /// The driver's state for one device; callbacks borrow it.
+    type Data: Send + Sync;
+
+    /// The driver's name (`/sys/bus/vmbus/drivers/NAME`).
+    const NAME: &'static CStr;
+
+    /// The device classes it drives.
+    const IDS: &'static [Guid];
+
+    /// Builds the state for a device. No I/O yet: the channel cannot be
+    /// opened before `start`.
+    fn probe(dev: &Device) -> Result<Pin<KBox<Self::Data>>>;
+
+    /// Opens the channel and talks to the host; callbacks may run while it
+    /// does. On error the bus calls `remove`.
+    fn start(data: &Self::Data, dev: &Device) -> Result {
+        let _ = (data, dev);
+        Ok(())
+    }
+
+    /// A packet from the host. Never runs after suspend, remove or a
+    /// rescind began.
+    fn packet(data: &Self::Data, dev: &Device, pkt: &Packet<'_>);
+
+    /// The answer to a [`Device::request`], or why there will be none.
+    fn completion(data: &Self::Data, dev: &Device, cookie: u64, result: Result<&[u8]>) {
+        let _ = (data, dev, cookie, result);
+    }
+
+    /// The host took the device away; called at most once, before
+    /// `remove`. Sends fail from now on.
+    fn rescind(data: &Self::Data, dev: &Device) {
+        let _ = (data, dev);
+    }
+
+    /// The system suspends: packets stopped, requests cancelled, sends
+    /// refused.
+    fn suspend(data: &Self::Data, dev: &Device) -> Result {
+        let _ = (data, dev);
+        Ok(())
+    }
+
+    /// The system resumed: sends work again and packets flow.
+    fn resume(data: &Self::Data, dev: &Device) -> Result {
+        let _ = (data, dev);
+        Ok(())
+    }
+
+    /// The device goes away; the state comes back to be dropped. The bus
+    /// closes the channel afterwards if it is still open.
+    fn remove(data: Pin<KBox<Self::Data>>, dev: &Device) {
+        let _ = (data, dev);
+    }
+}
+
+/// What the bus holds for each bound device: its context pointer.
+struct Bound<T: Driver> {
+    dev: Device,
+    data: Pin<KBox<T::Data>>,
+}
+
+/// The C operations of driver `T`.
+struct Adapter<T>(PhantomData<T>);
+
+fn errno(r: Result) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+impl<T: Driver> Adapter<T> {
+    const OPS: ffi::RvmbusDriverOps = ffi::RvmbusDriverOps {
+        api_version: ffi::API_VERSION,
+        // CAST: A driver drives a handful of classes.
+        n_ids: T::IDS.len() as u32,
+        ids: T::IDS.as_ptr(),
+        name: T::NAME.as_ptr().cast(),
+        probe: Some(Self::probe),
+        start: Some(Self::start),
+        remove: Some(Self::remove),
+        packet: Some(Self::packet),
+        completion: Some(Self::completion),
+        rescind: Some(Self::rescind),
+        suspend: Some(Self::suspend),
+        resume: Some(Self::resume),
+    };
+
+    /// Borrows the state of a bound device.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` is a context that `probe` returned and `remove` has not taken
+    /// back; the bus guarantees that for every callback but `remove`.
+    unsafe fn bound<'a>(ctx: *mut c_void) -> &'a Bound<T> {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { &*ctx.cast::<Bound<T>>() }
+    }
+
+    unsafe extern "C" fn probe(
+        _drv: *mut c_void,
+        dev: *mut ffi::RvmbusDev,
+        out: *mut *mut c_void,
+    ) -> i32 {
+        // SAFETY: The bus passes the device it probes.
+        let Some(dev) = (unsafe { Device::from_probe(dev) }) else {
+            return EINVAL.to_errno();
+        };
+        let data = match T::probe(&dev) {
+            Ok(d) => d,
+            Err(e) => return e.to_errno(),
+        };
+        match KBox::new(Bound::<T> { dev, data }, GFP_KERNEL) {
+            Ok(b) => {
+                // SAFETY: `out` is the bus's slot for the context.
+                unsafe { out.write(KBox::into_raw(b).cast()) };
+                0
+            }
+            Err(_) => ENOMEM.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn start(ctx: *mut c_void) -> i32 {
+        // SAFETY: The bus's contract for `start`.
+        let b = unsafe { Self::bound(ctx) };
+        errno(T::start(&b.data, &b.dev))
+    }
+
+    unsafe extern "C" fn remove(ctx: *mut c_void) {
+        // SAFETY: `ctx` came from `KBox::into_raw` in `probe`, and the bus
+        // calls `remove` once, last.
+        let b = unsafe { KBox::from_raw(ctx.cast::<Bound<T>>()) };
+        let Bound { dev, data } = KBox::into_inner(b);
+        T::remove(data, &dev);
+    }
+
+    unsafe extern "C" fn packet(ctx: *mut c_void, raw: *const ffi::RvmbusPacket) {
+        // SAFETY: The bus's contract for callbacks.
+        let b = unsafe { Self::bound(ctx) };
+        // SAFETY: The packet and its bytes live across the call.
+        if let Some(p) = unsafe { Packet::from_raw(raw) } {
+            T::packet(&b.data, &b.dev, &p);
+        }
+    }
+
+    unsafe extern "C" fn completion(
+        ctx: *mut c_void,
+        cookie: u64,
+        status: i32,
+        data: *const u8,
+        len: u32,
+    ) {
+        // SAFETY: The bus's contract for callbacks.
+        let b = unsafe { Self::bound(ctx) };
+        let result = if status != 0 {
+            Err(Error::from_errno(status))
+        } else if len == 0 || data.is_null() {
+            Ok(&[][..])
+        } else {
+            // SAFETY: The bus passes `len` bytes valid for the call.
+            Ok(unsafe { core::slice::from_raw_parts(data, len as usize) })
+        };
+        T::completion(&b.data, &b.dev, cookie, result);
+    }
+
+    unsafe extern "C" fn rescind(ctx: *mut c_void) {
+        // SAFETY: The bus's contract for callbacks.
+        let b = unsafe { Self::bound(ctx) };
+        T::rescind(&b.data, &b.dev);
+    }
+
+    unsafe extern "C" fn suspend(ctx: *mut c_void) -> i32 {
+        // SAFETY: The bus's contract for callbacks.
+        let b = unsafe { Self::bound(ctx) };
+        errno(T::suspend(&b.data, &b.dev))
+    }
+
+    unsafe extern "C" fn resume(ctx: *mut c_void) -> i32 {
+        // SAFETY: The bus's contract for callbacks.
+        let b = unsafe { Self::bound(ctx) };
+        errno(T::resume(&b.data, &b.dev))
+    }
+}
+
+/// Driver `T`, registered with the bus while this lives: creating it binds
+/// `T` to every matching device; dropping it unbinds them all (each
+/// `remove` has returned when the drop does).
+///
+/// # Invariants
+///
+/// `drv` is the bus's handle of a registration not undone yet.
+pub(crate) struct Registration<T: Driver> {
+    drv: NonNull<ffi::RvmbusDriver>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The handle is only used to unregister, which may happen on any
+// thread.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: `&Registration` allows nothing.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    /// Registers `T` for `module`.
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
+        let ops: &'static ffi::RvmbusDriverOps = &Adapter::<T>::OPS;
+        // SAFETY: `ops` and everything it points to is static; the module
+        // pointer is this module's.
+        let p = unsafe {
+            ffi::rvmbus_driver_register(ops, core::ptr::null_mut(), module.as_ptr().cast())
+        };
+        // CAST: `ERR_PTR` values are the last 4095 addresses.
+        let v = p as isize;
+        if (-4095..0).contains(&v) {
+            // CAST: In `-4095..0`, so it fits an `i32`.
+            return Err(Error::from_errno(v as i32));
+        }
+        let drv = NonNull::new(p).ok_or(ENOMEM)?;
+        // INVARIANT: Registered just now.
+        Ok(Self {
+            drv,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant) and unregistered only here.
+        unsafe { ffi::rvmbus_driver_unregister(self.drv.as_ptr()) };
+    }
+}

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+# The echo sample driver binds to the echo device by class, opens its
+# channel and moves checked traffic; rvmbus cannot be unloaded under it;
+# unloading the driver unbinds and closes; unloading it while a run is in
+# flight cancels what is outstanding (nothing is lost).
+SCEN=driver-echo
+. /scenarios/lib.sh
+RUN=/sys/kernel/debug/rvmbus_echo/run
+insmod $MOD || fail "insmod rvmbus failed"
+d=$(dev_of_relid 4) || fail "no echo device (relid 4)"
+insmod /modules/rvmbus_echo.ko || fail "insmod rvmbus_echo failed"
+[ -d /sys/bus/vmbus/drivers/rvmbus_echo ] || fail "no /sys/bus/vmbus/drivers/rvmbus_echo"
+[ "$(basename $(readlink $d/driver))" = rvmbus_echo ] || fail "echo device not bound: driver=$(readlink $d/driver)"
+[ "$(cat $d/state)" = 3 ] || fail "state $(cat $d/state) after bind, want 3 (open)"
+for other in /sys/bus/vmbus/devices/*; do
+	[ "$other" = "$d" ] && continue
+	[ -e $other/driver ] && fail "${other##*/} bound to $(readlink $other/driver)"
+done
+echo "200 0" > $RUN || fail "echo run failed: $(dmesg | tail -3)"
+r=$(cat $RUN); echo "$r"
+echo "$r" | grep -q "sent=200 completed=200 cancelled=0 mismatched=0 failed=0 lost=0" || fail "run: $r"
+echo "50 16000" > $RUN || fail "large run failed"
+r=$(cat $RUN); echo "$r"
+echo "$r" | grep -q "sent=50 completed=50 cancelled=0 mismatched=0 failed=0 lost=0" || fail "large run: $r"
+rmmod rvmbus 2>/dev/null && fail "rvmbus unloaded while a driver uses it"
+rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
+[ -e $d/driver ] && fail "still bound after rmmod"
+[ "$(cat $d/state)" = 5 ] || fail "state $(cat $d/state) after unbind, want 5 (closed)"
+expect_dmesg "relid 4: echo device removed, 0 requests without completion"
+# Again, and unload in the middle of a long run.
+insmod /modules/rvmbus_echo.ko || fail "second insmod rvmbus_echo failed"
+[ "$(cat $d/state)" = 3 ] || fail "state $(cat $d/state) after rebind"
+(echo "1000000 2000" > $RUN) 2>/dev/null &
+bg=$!
+sleep 2
+rmmod rvmbus_echo || fail "rmmod during a run failed"
+wait $bg
+line=$(dmesg | grep "echo run:" | tail -1)
+echo "$line"
+echo "$line" | grep -q "lost=0" || fail "requests lost at unload: $line"
+echo "$line" | grep -q "mismatched=0" || fail "mismatch: $line"
+sent=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
+done_=$(echo "$line" | sed -n 's/.*completed=\([0-9]*\).*/\1/p')
+canc=$(echo "$line" | sed -n 's/.*cancelled=\([0-9]*\).*/\1/p')
+[ "$sent" -gt 0 ] && [ "$sent" -lt 1000000 ] || fail "run was not cut short: $line"
+[ $((done_ + canc)) = "$sent" ] || fail "sent $sent != completed $done_ + cancelled $canc"
+[ "$(cat $d/state)" = 5 ] || fail "state $(cat $d/state) after unload during traffic"
+rmmod rvmbus || fail "rmmod rvmbus failed"
+pass "bound by class; 200 + 50 requests checked; unbind closes; unload during traffic: sent=$sent completed=$done_ cancelled=$canc lost=0"
