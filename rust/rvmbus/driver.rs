@@ -438,7 +438,7 @@ impl Binding {
 
     // ---- I/O for the driver -----------------------------------------------
 
-    fn open(&self, ring_bytes: u32) -> Result {
+    fn open(self: &Arc<Self>, ring_bytes: u32) -> Result {
         if let Some(e) = self.refused() {
             return Err(e);
         }
@@ -450,7 +450,11 @@ impl Binding {
         let bytes = ring_pages(ring_bytes as usize) * 4096;
         self.conn
             .open(&self.chan, bytes, cpu, shim::timeout_ms())
-            .map_err(|e| if e == EBUSY { EALREADY } else { e })
+            .map_err(|e| if e == EBUSY { EALREADY } else { e })?;
+        // The host may have written (and signalled) before the rings were
+        // attached here: look at them now.
+        self.kick();
+        Ok(())
     }
 
     fn close(self: &Arc<Self>) -> Result {
@@ -488,10 +492,6 @@ impl Binding {
     fn send(&self, ptype: u16, trans_id: u64, data: &[u8], timeout_ms: u32) -> Result {
         let ptype = PacketType(ptype);
         if ptype != PacketType::DATA_INBAND && ptype != PacketType::COMP {
-            return Err(EINVAL);
-        }
-        if trans_id & REQUEST_BIT != 0 {
-            // Those ids are the bus's own (requests).
             return Err(EINVAL);
         }
         let pkt = encode(ptype, 0, trans_id, data)?;
@@ -816,7 +816,7 @@ extern "C" fn rvmbus_dev_info(dev: *mut c_void, out: *mut RawDevInfo) -> i32 {
 #[no_mangle]
 extern "C" fn rvmbus_dev_open(dev: *mut c_void, ring_bytes: u32) -> i32 {
     // SAFETY: ABI contract.
-    match unsafe { binding(dev) } {
+    match unsafe { binding_arc(dev) } {
         Some(b) => errno(b.open(ring_bytes)),
         None => EINVAL.to_errno(),
     }

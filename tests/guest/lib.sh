@@ -89,3 +89,30 @@ check_device_attrs() {
 	[ "$(cat $c/subchannel_id)" = 0 ] || fail "$name: subchannel_id"
 	[ "$(cat $c/monitor_id)" = "$(cat $d/monitor_id)" ] || fail "$name: channel monitor_id"
 }
+
+# The device directory of the first device of class $1 (a GUID, lower case).
+dev_of_class() {
+	for d in /sys/bus/vmbus/devices/*; do
+		[ "$(cat $d/class_id 2>/dev/null)" = "{$1}" ] && { echo $d; return 0; }
+	done
+	return 1
+}
+
+HEARTBEAT=57164f39-9115-4e78-ab55-382f3bd5422d
+SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
+TIMESYNC=9527e630-d0ae-497b-adce-e80ab0175caf
+ECHO=2e1c0f5a-8b1d-4a8e-9c3f-72766d627573
+
+# The driver bound to device directory $1, or nothing.
+driver_of() {
+	[ -e $1/driver ] && basename $(readlink $1/driver)
+}
+
+# Waits up to $2 tenths of a second for the kernel log to match $1.
+wait_dmesg() {
+	i=0
+	until dmesg | grep -Eq "$1"; do
+		i=$((i + 1)); [ $i -gt $2 ] && return 1
+		sleep 0.1
+	done
+}

@@ -55,6 +55,11 @@ class Scenario:
     host_args: list = field(default_factory=list)
     # Regular expressions that must each match a line of the host's trace.
     host_expect: list = field(default_factory=list)
+    # The scenario ends with the guest powering itself off (its /sbin/poweroff
+    # prints @@GUEST-POWEROFF); that is its PASS.
+    powers_off: bool = False
+    # Regular expressions that must each match a line of the guest console.
+    console_expect: list = field(default_factory=list)
 
 
 SCENARIOS = {
@@ -85,6 +90,11 @@ SCENARIOS = {
             "driver-echo",
             host_expect=[r" g2h 4 OPEN_CHANNEL ", r" g2h 4 DATA_INBAND ", r" h2g 4 COMP ",
                          r" g2h 4 CLOSE_CHANNEL "],
+        ),
+        Scenario(
+            "driver-ic",
+            host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
+            host_expect=[r" g2h \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL "],
         ),
     ]
 }
@@ -138,6 +148,9 @@ def build_initramfs(out: Path, busybox: Path, modules: list) -> Path:
     os.symlink("busybox", root / "bin" / "sh")
     shutil.copy2(GUEST / "init", root / "init")
     os.chmod(root / "init", 0o755)
+    # The kernel's orderly power-off runs /sbin/poweroff (poweroff_cmd).
+    shutil.copy2(GUEST / "poweroff", root / "sbin" / "poweroff")
+    os.chmod(root / "sbin" / "poweroff", 0o755)
     for f in GUEST.glob("*.sh"):
         shutil.copy2(f, root / "scenarios" / f.name)
     for m in modules:
@@ -318,6 +331,10 @@ class Boot:
                 if not re.search(pat, trace, re.M):
                     self.problems.append(f"host trace lacks /{pat}/")
         self.console.close()
+        text = (self.work / "console.log").read_text(errors="replace")
+        for pat in self.sc.console_expect:
+            if not re.search(pat, text, re.M):
+                self.problems.append(f"guest console lacks /{pat}/")
         try:
             self.mem.unlink()
         except FileNotFoundError:
@@ -332,6 +349,8 @@ class Boot:
             print("  guest| " + line, flush=True)
         if BAD.search(line):
             self.problems.append(f"kernel log: {line.strip()[:160]}")
+        if line.startswith("@@GUEST-POWEROFF") and self.sc.powers_off and self.result is None:
+            self.result = ("PASS", "the guest powered itself off")
         if line.startswith("@@HARNESS "):
             self._harness(line[len("@@HARNESS "):].strip())
         elif line.startswith("@@RESULT "):

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rvmbus_timesync: a sample VMBus driver for the time sync integration
+//! component, with Linux hv_utils' policy: a sample flagged `SYNC` (sent
+//! when the channel opens and after the guest resumes) sets the wall clock
+//! to the host's time; regular samples only record how far the guest clock
+//! is from the host's (hv_utils hands them to its PTP clock, this sample
+//! logs them).
+
+#[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
+#[path = "../rust/vmbus_proto/src/lib.rs"]
+mod proto;
+#[path = "../rust/rvmbus_api/mod.rs"]
+mod vmbus;
+mod ic;
+
+use kernel::{
+    prelude::*,
+    sync::atomic::{ordering::Relaxed, Atomic},
+};
+
+use proto::wire::{
+    ic::{
+        IcMsgType, IcTimesyncData, IcTimesyncRefData, IcVersion, ICTIMESYNCFLAG_SAMPLE,
+        ICTIMESYNCFLAG_SYNC, WLTIMEDELTA,
+    },
+    Wire,
+};
+use vmbus::{Device, Driver, Packet, Registration};
+
+kernel::prelude::module! {
+    type: TimesyncModule,
+    name: "rvmbus_timesync",
+    authors: ["rvmbus developers"],
+    description: "Sample VMBus driver: sets the clock from the host's time samples",
+    license: "GPL",
+    alias: ["vmbus:30e62795aed07b49adcee80ab0175caf"],
+}
+
+mod ffi {
+    extern "C" {
+        pub(super) fn rvmbus_sample_realtime_ns() -> i64;
+        pub(super) fn rvmbus_sample_set_realtime_ns(ns: i64) -> i32;
+    }
+}
+
+/// The time sync class, 9527e630-d0ae-497b-adce-e80ab0175caf.
+const TIMESYNC_CLASS: vmbus::Guid = vmbus::guid(
+    0x9527e630,
+    0xd0ae,
+    0x497b,
+    [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+);
+
+/// Message versions, as Linux's hv_utils offers them (4.0 carries a
+/// reference time with each sample).
+const VERSIONS: &[IcVersion] = &[
+    IcVersion::new(1, 0),
+    IcVersion::new(3, 0),
+    IcVersion::new(4, 0),
+];
+
+/// Log the first samples and then every this many.
+const LOG_EVERY: u64 = 10;
+
+/// Nanoseconds since 1970 of a host time (100 ns units since 1601), if it
+/// is after 1970 and fits.
+fn host_ns(t: u64) -> Option<i64> {
+    let since_1970 = t.checked_sub(WLTIMEDELTA)?;
+    i64::try_from(since_1970).ok()?.checked_mul(100)
+}
+
+fn now_ns() -> i64 {
+    // SAFETY: No preconditions; it reads the wall clock.
+    unsafe { ffi::rvmbus_sample_realtime_ns() }
+}
+
+struct Timesync {
+    ic: ic::IcChannel,
+    syncs: Atomic<u64>,
+    samples: Atomic<u64>,
+}
+
+impl Timesync {
+    /// Acts on one time sample; returns the IC status.
+    fn on_sample(&self, parenttime: u64, flags: u8) -> u32 {
+        let Some(host) = host_ns(parenttime) else {
+            pr_warn!("timesync: host time {:#x} is before 1970; ignored\n", parenttime);
+            return proto::ic::HV_E_FAIL;
+        };
+        let offset_ms = (host - now_ns()) / 1_000_000;
+        if flags & ICTIMESYNCFLAG_SYNC != 0 {
+            // SAFETY: No preconditions; `host` is a valid time after 1970.
+            let r = unsafe { ffi::rvmbus_sample_set_realtime_ns(host) };
+            if r == 0 {
+                self.syncs.add(1, Relaxed);
+                pr_info!(
+                    "timesync: clock set from the host (it was {} ms off)\n",
+                    offset_ms
+                );
+            } else {
+                pr_warn!("timesync: setting the clock failed ({})\n", r);
+            }
+        } else if flags & ICTIMESYNCFLAG_SAMPLE != 0 {
+            let n = self.samples.fetch_add(1, Relaxed) + 1;
+            if n <= 3 || n % LOG_EVERY == 0 {
+                pr_info!(
+                    "timesync: sample {}: host clock is {} ms from ours\n",
+                    n,
+                    offset_ms
+                );
+            }
+        }
+        ic::OK
+    }
+}
+
+struct TimesyncDriver;
+
+impl Driver for TimesyncDriver {
+    type Data = Timesync;
+    const NAME: &'static CStr = c"rvmbus_timesync";
+    const IDS: &'static [vmbus::Guid] = &[TIMESYNC_CLASS];
+
+    fn probe(_dev: &Device) -> Result<Pin<KBox<Timesync>>> {
+        Ok(KBox::pin(
+            Timesync {
+                ic: ic::IcChannel::new("timesync", VERSIONS),
+                syncs: Atomic::new(0),
+                samples: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn start(_t: &Timesync, dev: &Device) -> Result {
+        dev.open(ic::RING_BYTES)
+    }
+
+    fn packet(t: &Timesync, dev: &Device, pkt: &Packet<'_>) {
+        t.ic.on_packet(dev, pkt, |req| {
+            if req.msgtype != IcMsgType::TIMESYNC {
+                return ic::unknown("timesync", req.msgtype);
+            }
+            let sample = if req.version.major >= 4 {
+                IcTimesyncRefData::read_from(req.body).map(|d| (d.parenttime.get(), d.flags))
+            } else {
+                IcTimesyncData::read_from(req.body).map(|d| (d.parenttime.get(), d.flags))
+            };
+            match sample {
+                Some((time, flags)) => t.on_sample(time, flags),
+                None => {
+                    pr_warn!("timesync: sample too short ({} bytes)\n", req.body.len());
+                    proto::ic::HV_E_FAIL
+                }
+            }
+        });
+    }
+
+    fn remove(t: Pin<KBox<Timesync>>, _dev: &Device) {
+        pr_info!(
+            "timesync: removed after {} clock settings and {} samples\n",
+            t.syncs.load(Relaxed),
+            t.samples.load(Relaxed)
+        );
+    }
+}
+
+struct TimesyncModule {
+    _reg: Registration<TimesyncDriver>,
+}
+
+impl kernel::Module for TimesyncModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _reg: Registration::new(module)?,
+        })
+    }
+}
