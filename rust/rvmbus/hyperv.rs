@@ -131,8 +131,10 @@ impl HvBus {
         unsafe { ffi::rvmbus_hv_attach(ctx) };
         // INVARIANT: The handler holds the reference made above.
         let this = Self { conn };
-        this.conn.connect(shim::timeout_ms())?;
+        // Active before the offers come: drivers bind during connect. On
+        // failure, dropping `this` clears it and unloads.
         crate::bus::set_active(Some(this.conn.clone()));
+        this.conn.connect(shim::timeout_ms())?;
         Ok(this)
     }
 }

@@ -485,12 +485,14 @@ impl pci::Driver for IvshmemDriver {
             )?;
             let conn = Connection::new(transport.clone())?;
             counters.conn.populate(conn.clone());
+            // Active before the offers come: drivers bind during connect.
+            bus::set_active(Some(conn.clone()));
             if let Err(e) = conn.connect(shim::timeout_ms()) {
+                bus::set_active(None);
                 conn.shutdown(shim::timeout_ms());
                 let _ = transport.detach();
                 return Err(e);
             }
-            bus::set_active(Some(conn.clone()));
             BOUND.add(1, Relaxed);
             Ok(try_pin_init!(IvshmemDev {
                 irqs,

@@ -96,6 +96,14 @@ SCENARIOS = {
             host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
             host_expect=[r" g2h \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL "],
         ),
+        Scenario(
+            "driver-shutdown",
+            powers_off=True,
+            host_expect=[r" h2g \d+ DATA_INBAND "],
+            console_expect=[r"rvmbus_shutdown: shutdown: the host asked for a power-off; powering off",
+                            r"@@GUEST-POWEROFF orderly"],
+        ),
+        Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
     ]
 }
 DEMO = Scenario("demo")
