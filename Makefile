@@ -118,7 +118,7 @@ test-debug: debug-modules host
 # A debug-kernel boot takes about a minute under TCG, so `make test` runs
 # the scenarios that exercise the most glue (load/unload, connection and
 # sysfs, hot-add/rescind, the data path); DEBUG_SCENARIOS=all runs them all.
-DEBUG_SCENARIOS ?= insmod-rmmod bus-azure hot-add echo-data
+DEBUG_SCENARIOS ?= insmod-rmmod bus-azure hot-add echo-data driver-echo driver-ic
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))

@@ -106,7 +106,12 @@ SCENARIOS = {
         Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
     ]
 }
-DEMO = Scenario("demo")
+DEMO = Scenario(
+    "demo",
+    host_args=["--heartbeat-ms", "500"],
+    powers_off=True,
+    console_expect=[r"rvmbus_shutdown: shutdown: the host asked for a power-off; powering off"],
+)
 
 # Debug kernel (--debug-kernel): reports of its checks that fail a scenario,
 # whether or not BAD matched them too.
