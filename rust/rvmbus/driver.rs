@@ -458,6 +458,14 @@ impl Binding {
     }
 
     fn close(self: &Arc<Self>) -> Result {
+        // A handle kept past remove must not close a channel that a later
+        // binding opened.
+        if matches!(
+            self.live.load(Relaxed),
+            live::PROBING | live::RESCINDED | live::REMOVED
+        ) {
+            return Err(self.refused().unwrap_or(ENODEV));
+        }
         let r = self.conn.close(&self.chan, shim::timeout_ms());
         // Nothing can answer once the rings are gone.
         self.cancel_pending(ECANCELED, false);
@@ -797,6 +805,9 @@ extern "C" fn rvmbus_dev_info(dev: *mut c_void, out: *mut RawDevInfo) -> i32 {
     };
     if out.is_null() {
         return EINVAL.to_errno();
+    }
+    if b.live.load(Relaxed) == live::REMOVED {
+        return ENODEV.to_errno();
     }
     let info = RawDevInfo {
         class_id: b.chan.info.if_type.0,

@@ -52,6 +52,11 @@ echo $pci > /sys/bus/pci/drivers/rvmbus/bind || fail "bind of $pci failed"
 hb=$(dev_of_class $HEARTBEAT) || fail "no heartbeat device after rebind"
 [ "$(driver_of $hb)" = rvmbus_heartbeat ] || fail "heartbeat device bound to '$(driver_of $hb)' after rebind"
 wait_dmesg "heartbeat 1 answered" 50 || fail "no heartbeat answered after rebind"
+# The transport goes away under a bound driver: it is unbound first, its
+# channel closed, then the connection unloads.
+echo $pci > /sys/bus/pci/drivers/rvmbus/unbind || fail "second unbind failed"
+expect_dmesg "rvmbus_heartbeat: removed after [0-9]+ heartbeats"
+expect_dmesg "unloaded: 4 channels removed, host released all memory"
 rmmod rvmbus_heartbeat || fail "rmmod rvmbus_heartbeat failed"
 rmmod rvmbus || fail "rmmod rvmbus failed"
-pass "modprobe rvmbus autoloaded and bound all 4 sample drivers by MODALIAS; a driver loaded while the bus had no devices bound when they came"
+pass "modprobe rvmbus autoloaded and bound all 4 sample drivers by MODALIAS; a driver loaded while the bus had no devices bound when they came; unbinding the transport unbound it first"

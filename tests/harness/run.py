@@ -104,6 +104,11 @@ SCENARIOS = {
                             r"@@GUEST-POWEROFF orderly"],
         ),
         Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
+        Scenario(
+            "driver-rescind",
+            host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
+                         r" h2g - GPADL_TORNDOWN "],
+        ),
     ]
 }
 DEMO = Scenario(
