@@ -113,10 +113,8 @@ impl IcChannel {
         let answer_len = if m.hdr.icmsgtype == IcMsgType::NEGOTIATE {
             match ic::answer_negotiate(pkt.data, &mut out, FRAMEWORK, self.msg_versions) {
                 Ok((n, Some((f, v)))) => {
-                    self.version.store(
-                        u32::from(v.major) << 16 | u32::from(v.minor),
-                        Relaxed,
-                    );
+                    self.version
+                        .store(u32::from(v.major) << 16 | u32::from(v.minor), Relaxed);
                     pr_info!(
                         "{}: negotiated framework {}.{}, message version {}.{}\n",
                         self.name,

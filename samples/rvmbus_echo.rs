@@ -148,7 +148,11 @@ impl Driver for EchoDriver {
         let s = &data.shared;
         let mut st = s.state.lock();
         let Some(i) = st.outstanding.iter().position(|o| o.cookie == cookie) else {
-            pr_err!("relid {}: completion for unknown cookie {}\n", s.relid, cookie);
+            pr_err!(
+                "relid {}: completion for unknown cookie {}\n",
+                s.relid,
+                cookie
+            );
             return;
         };
         let Ok(o) = st.outstanding.remove(i) else {
@@ -212,7 +216,10 @@ fn fill(buf: &mut KVec<u8>, n: u64, size: usize) -> Result {
     buf.clear();
     for i in 0..size {
         // CAST: Truncation to a byte is the pattern.
-        buf.push((n as usize).wrapping_mul(31).wrapping_add(i) as u8, GFP_KERNEL)?;
+        buf.push(
+            (n as usize).wrapping_mul(31).wrapping_add(i) as u8,
+            GFP_KERNEL,
+        )?;
     }
     Ok(())
 }
@@ -240,7 +247,11 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
     let mut copy = KVec::new();
     for n in 0..count {
         // CAST: `n % 8000` fits `usize`.
-        let len = if size == 0 { 1 + (n % 8000) as usize } else { size };
+        let len = if size == 0 {
+            1 + (n % 8000) as usize
+        } else {
+            size
+        };
         fill(&mut payload, n, len)?;
         fill(&mut copy, n, len)?;
         if !wait_for(s, DRAIN_TIMEOUT_MS, |st| {
@@ -316,10 +327,7 @@ fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
     if size as usize > MAX_SIZE {
         return Err(EINVAL);
     }
-    let target = DEVICES
-        .lock()
-        .first()
-        .map(|(d, s)| (d.clone(), s.clone()));
+    let target = DEVICES.lock().first().map(|(d, s)| (d.clone(), s.clone()));
     let Some((dev, s)) = target else {
         return Err(ENODEV);
     };
@@ -340,10 +348,7 @@ fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
         us,
         s.stray.load(Relaxed)
     );
-    pr_info!(
-        "echo run: {}",
-        core::str::from_utf8(&line).unwrap_or("?\n")
-    );
+    pr_info!("echo run: {}", core::str::from_utf8(&line).unwrap_or("?\n"));
     *c.last.lock() = line;
     Ok(())
 }

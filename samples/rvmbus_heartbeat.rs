@@ -5,12 +5,12 @@
 //! every few seconds; the guest answers with the number plus one, which is
 //! how Hyper-V and Azure see that the guest is alive.
 
+mod ic;
 #[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
 #[path = "../rust/vmbus_proto/src/lib.rs"]
 mod proto;
 #[path = "../rust/rvmbus_api/mod.rs"]
 mod vmbus;
-mod ic;
 
 use kernel::{
     prelude::*,

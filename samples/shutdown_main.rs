@@ -6,12 +6,12 @@
 //! kernel's orderly power-off (or reboot), which runs the system's own
 //! power-off command, as Linux's hv_utils does.
 
+mod ic;
 #[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
 #[path = "../rust/vmbus_proto/src/lib.rs"]
 mod proto;
 #[path = "../rust/rvmbus_api/mod.rs"]
 mod vmbus;
-mod ic;
 
 use kernel::{
     prelude::*,

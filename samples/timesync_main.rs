@@ -7,12 +7,12 @@
 //! is from the host's (hv_utils hands them to its PTP clock, this sample
 //! logs them).
 
+mod ic;
 #[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
 #[path = "../rust/vmbus_proto/src/lib.rs"]
 mod proto;
 #[path = "../rust/rvmbus_api/mod.rs"]
 mod vmbus;
-mod ic;
 
 use kernel::{
     prelude::*,
@@ -85,7 +85,10 @@ impl Timesync {
     /// Acts on one time sample; returns the IC status.
     fn on_sample(&self, parenttime: u64, flags: u8) -> u32 {
         let Some(host) = host_ns(parenttime) else {
-            pr_warn!("timesync: host time {:#x} is before 1970; ignored\n", parenttime);
+            pr_warn!(
+                "timesync: host time {:#x} is before 1970; ignored\n",
+                parenttime
+            );
             return proto::ic::HV_E_FAIL;
         };
         let offset_ms = (host - now_ns()) / 1_000_000;

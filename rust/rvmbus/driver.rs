@@ -46,13 +46,8 @@ use kernel::{
 };
 
 use crate::{
-    bus,
-    channel::Channel,
-    connection::Connection,
-    proto::wire::packet::PacketType,
-    ratelimit::Ratelimit,
-    ring::ring_pages,
-    shim, workqueues,
+    bus, channel::Channel, connection::Connection, proto::wire::packet::PacketType,
+    ratelimit::Ratelimit, ring::ring_pages, shim, workqueues,
 };
 
 /// `struct rvmbus_packet`.
@@ -579,7 +574,11 @@ unsafe fn chan_of(ctx: *mut c_void) -> Arc<Channel> {
 
 /// Bus probe: binds the driver of `ops` to the device of channel `ctx`.
 #[no_mangle]
-extern "C" fn rvmbus_rust_probe(ctx: *mut c_void, ops: *const DriverOps, drv_ctx: *mut c_void) -> i32 {
+extern "C" fn rvmbus_rust_probe(
+    ctx: *mut c_void,
+    ops: *const DriverOps,
+    drv_ctx: *mut c_void,
+) -> i32 {
     if ctx.is_null() || ops.is_null() {
         return EINVAL.to_errno();
     }

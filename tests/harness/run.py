@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,7 @@ SCENARIOS = {
                             r"@@GUEST-POWEROFF orderly"],
         ),
         Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
+        Scenario("driver-suspend", host_args=["--heartbeat-ms", "200"]),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -270,7 +272,9 @@ class Boot:
             "-smp", str(args.smp),
             "-m", f"{args.mem_mb}M",
             "-object", f"memory-backend-file,id=mem,size={args.mem_mb}M,mem-path={self.mem},share=on",
-            "-display", "none", "-vga", "none", "-monitor", "none",
+            "-display", "none", "-vga", "none",
+            # The monitor wakes the guest from S3 (system_wakeup).
+            "-monitor", f"unix:{work / 'monitor.sock'},server=on,wait=off",
             "-no-reboot",
             "-kernel", str(args.kernel),
             "-initrd", str(initrd),
@@ -300,6 +304,11 @@ class Boot:
         if req == "kill-host" and self.host:
             self.host.kill()
             answer = "done"
+        elif req.startswith("wake-after "):
+            # Wakes the guest from suspend-to-RAM SECONDS from now.
+            secs = float(req.split()[1])
+            threading.Timer(secs, self._wakeup).start()
+            answer = "ok"
         elif req.startswith("ctl ") and self.host:
             # A control command for the host; the answer is one line.
             r = subprocess.run(
@@ -311,6 +320,15 @@ class Boot:
         else:
             answer = f"unknown-request {req}"
         self._ctl().sendall((answer + "\n").encode())
+
+    def _wakeup(self):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as m:
+                m.connect(str(self.work / "monitor.sock"))
+                m.sendall(b"system_wakeup\n")
+                time.sleep(0.5)
+        except OSError as e:
+            self.problems.append(f"system_wakeup failed: {e}")
 
     def run(self):
         deadline = time.time() + self.sc.boot_timeout * self.args.timeout_scale
