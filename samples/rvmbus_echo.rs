@@ -334,9 +334,9 @@ fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
     let (d, us, lost) = run(&dev, &s, count, size as usize)?;
     let mut line = KVec::new();
     let mut w = LineWriter(&mut line);
-    let _ = write!(
+    let _ = writeln!(
         w,
-        "relid={} sent={} completed={} cancelled={} mismatched={} failed={} lost={} bytes={} usecs={} stray={}\n",
+        "relid={} sent={} completed={} cancelled={} mismatched={} failed={} lost={} bytes={} usecs={} stray={}",
         s.relid,
         d.sent,
         d.completed,

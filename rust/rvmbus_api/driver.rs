@@ -96,7 +96,7 @@ impl<T: Driver> Adapter<T> {
         // CAST: A driver drives a handful of classes.
         n_ids: T::IDS.len() as u32,
         ids: T::IDS.as_ptr(),
-        name: T::NAME.as_ptr().cast(),
+        name: kernel::str::as_char_ptr_in_const_context(T::NAME).cast(),
         probe: Some(Self::probe),
         start: Some(Self::start),
         remove: Some(Self::remove),
@@ -118,6 +118,10 @@ impl<T: Driver> Adapter<T> {
         unsafe { &*ctx.cast::<Bound<T>>() }
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `dev` is the device being probed
+    /// and `out` the slot for the context.
     unsafe extern "C" fn probe(
         _drv: *mut c_void,
         dev: *mut ffi::RvmbusDev,
@@ -141,12 +145,21 @@ impl<T: Driver> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn start(ctx: *mut c_void) -> i32 {
         // SAFETY: The bus's contract for `start`.
         let b = unsafe { Self::bound(ctx) };
         errno(T::start(&b.data, &b.dev))
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus once per bound device, last: `ctx` is a context
+    /// this driver's `probe` returned.
     unsafe extern "C" fn remove(ctx: *mut c_void) {
         // SAFETY: `ctx` came from `KBox::into_raw` in `probe`, and the bus
         // calls `remove` once, last.
@@ -155,6 +168,11 @@ impl<T: Driver> Adapter<T> {
         T::remove(data, &dev);
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn packet(ctx: *mut c_void, raw: *const ffi::RvmbusPacket) {
         // SAFETY: The bus's contract for callbacks.
         let b = unsafe { Self::bound(ctx) };
@@ -164,6 +182,11 @@ impl<T: Driver> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn completion(
         ctx: *mut c_void,
         cookie: u64,
@@ -184,18 +207,33 @@ impl<T: Driver> Adapter<T> {
         T::completion(&b.data, &b.dev, cookie, result);
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn rescind(ctx: *mut c_void) {
         // SAFETY: The bus's contract for callbacks.
         let b = unsafe { Self::bound(ctx) };
         T::rescind(&b.data, &b.dev);
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn suspend(ctx: *mut c_void) -> i32 {
         // SAFETY: The bus's contract for callbacks.
         let b = unsafe { Self::bound(ctx) };
         errno(T::suspend(&b.data, &b.dev))
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus as the ABI says: `ctx` is a context this driver's
+    /// `probe` returned and `remove` has not taken back; pointer arguments
+    /// are valid for the call.
     unsafe extern "C" fn resume(ctx: *mut c_void) -> i32 {
         // SAFETY: The bus's contract for callbacks.
         let b = unsafe { Self::bound(ctx) };
