@@ -116,9 +116,11 @@ test-debug: debug-modules host
 	@$(MAKE) --no-print-directory _test-debug
 
 # A debug-kernel boot takes about a minute under TCG, so `make test` runs
-# the scenarios that exercise the most glue (load/unload, connection and
-# sysfs, hot-add/rescind, the data path); DEBUG_SCENARIOS=all runs them all.
-DEBUG_SCENARIOS ?= insmod-rmmod bus-azure hot-add echo-data driver-echo driver-ic
+# the scenarios that exercise the most glue: load/unload, the data path and
+# sub-channels, and the driver API (bind/unbind, unload under traffic, IC
+# drivers, rescind and re-offer under traffic); DEBUG_SCENARIOS=all runs
+# them all.
+DEBUG_SCENARIOS ?= insmod-rmmod echo-data driver-echo driver-ic driver-rescind
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))
