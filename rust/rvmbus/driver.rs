@@ -635,15 +635,35 @@ extern "C" fn rvmbus_rust_remove(ctx: *mut c_void) {
     }
 }
 
-/// System suspend of the device of channel `ctx`.
-#[no_mangle]
-extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
+/// The binding of the device of channel `ctx`, if a driver is bound.
+fn bound(ctx: *mut c_void) -> Option<Arc<Binding>> {
     if ctx.is_null() {
-        return 0;
+        return None;
     }
     // SAFETY: The C side passes the device's own context.
     let chan = unsafe { chan_of(ctx) };
-    let Some(b) = chan.binding.lock().clone() else {
+    let b = chan.binding.lock().clone();
+    b
+}
+
+impl Binding {
+    /// `Suspended` → `Bound`: requests and callbacks allowed again. Returns
+    /// the context, or `None` if the binding was not suspended.
+    fn unsuspend(&self) -> Option<Ctx> {
+        let mut gate = self.gate.lock();
+        let GateState::Suspended(c) = gate.state else {
+            return None;
+        };
+        self.requests.lock().accepting = true;
+        self.set(&mut gate, GateState::Bound(c));
+        Some(c)
+    }
+}
+
+/// System suspend of the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
+    let Some(b) = bound(ctx) else {
         return 0;
     };
     let c = {
@@ -664,12 +684,7 @@ extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
     };
     if ret != 0 {
         // The PM core will not resume this device: undo.
-        let mut gate = b.gate.lock();
-        if let GateState::Suspended(c) = gate.state {
-            b.requests.lock().accepting = true;
-            b.set(&mut gate, GateState::Bound(c));
-        }
-        drop(gate);
+        b.unsuspend();
         b.kick();
     }
     ret
@@ -678,22 +693,11 @@ extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
 /// System resume of the device of channel `ctx`.
 #[no_mangle]
 extern "C" fn rvmbus_rust_resume(ctx: *mut c_void) -> i32 {
-    if ctx.is_null() {
-        return 0;
-    }
-    // SAFETY: The C side passes the device's own context.
-    let chan = unsafe { chan_of(ctx) };
-    let Some(b) = chan.binding.lock().clone() else {
+    let Some(b) = bound(ctx) else {
         return 0;
     };
-    let c = {
-        let mut gate = b.gate.lock();
-        let GateState::Suspended(c) = gate.state else {
-            return 0;
-        };
-        b.requests.lock().accepting = true;
-        b.set(&mut gate, GateState::Bound(c));
-        c
+    let Some(c) = b.unsuspend() else {
+        return 0;
     };
     let ret = match b.ops().resume {
         // SAFETY: As in suspend.

@@ -35,15 +35,7 @@ bg=$!
 sleep 2
 rmmod rvmbus_echo || fail "rmmod during a run failed"
 wait $bg
-line=$(dmesg | grep "echo run:" | tail -1)
-echo "$line"
-echo "$line" | grep -q "lost=0" || fail "requests lost at unload: $line"
-echo "$line" | grep -q "mismatched=0" || fail "mismatch: $line"
-sent=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
-done_=$(echo "$line" | sed -n 's/.*completed=\([0-9]*\).*/\1/p')
-canc=$(echo "$line" | sed -n 's/.*cancelled=\([0-9]*\).*/\1/p')
-[ "$sent" -gt 0 ] && [ "$sent" -lt 1000000 ] || fail "run was not cut short: $line"
-[ $((done_ + canc)) = "$sent" ] || fail "sent $sent != completed $done_ + cancelled $canc"
+check_cut_short_run
 [ "$(cat $d/state)" = 5 ] || fail "state $(cat $d/state) after unload during traffic"
 rmmod rvmbus || fail "rmmod rvmbus failed"
 pass "bound by class; 200 + 50 requests checked; unbind closes; unload during traffic: sent=$sent completed=$done_ cancelled=$canc lost=0"

@@ -18,14 +18,7 @@ sleep 2
 r=$(harness ctl reoffer $old)
 echo "$r" | grep -q "^ok" || fail "the host could not re-offer: $r"
 wait $bg
-line=$(dmesg | grep "echo run:" | tail -1)
-echo "$line"
-echo "$line" | grep -q "lost=0" || fail "requests lost at rescind: $line"
-sent=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
-done_=$(echo "$line" | sed -n 's/.*completed=\([0-9]*\).*/\1/p')
-canc=$(echo "$line" | sed -n 's/.*cancelled=\([0-9]*\).*/\1/p')
-[ "$sent" -gt 0 ] && [ "$sent" -lt 1000000 ] || fail "run was not cut short: $line"
-[ $((done_ + canc)) = "$sent" ] || fail "sent $sent != completed $done_ + cancelled $canc"
+check_cut_short_run
 n=$(dmesg | grep -c "relid $old: echo device rescinded")
 [ "$n" = 1 ] || fail "the driver heard of the rescind $n times"
 expect_dmesg "relid $old: echo device removed, 0 requests without completion"

@@ -116,3 +116,18 @@ wait_dmesg() {
 		sleep 0.1
 	done
 }
+
+# Checks the last echo run of the kernel log, one that a removal (unload or
+# rescind) cut short: every request sent was completed or cancelled. Sets
+# $sent, $done_ and $canc.
+check_cut_short_run() {
+	line=$(dmesg | grep "echo run:" | tail -1)
+	echo "$line"
+	echo "$line" | grep -q "lost=0" || fail "requests lost: $line"
+	echo "$line" | grep -q "mismatched=0" || fail "mismatch: $line"
+	sent=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
+	done_=$(echo "$line" | sed -n 's/.*completed=\([0-9]*\).*/\1/p')
+	canc=$(echo "$line" | sed -n 's/.*cancelled=\([0-9]*\).*/\1/p')
+	[ "$sent" -gt 0 ] && [ "$sent" -lt 1000000 ] || fail "run was not cut short: $line"
+	[ $((done_ + canc)) = "$sent" ] || fail "sent $sent != completed $done_ + cancelled $canc"
+}
