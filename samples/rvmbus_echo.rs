@@ -373,12 +373,24 @@ impl Write for LineWriter<'_> {
     }
 }
 
+/// Empties the device list when the module goes (a static is never
+/// dropped, so its buffer would leak).
+struct DeviceList;
+
+impl Drop for DeviceList {
+    fn drop(&mut self) {
+        drop(core::mem::take(&mut *DEVICES.lock()));
+    }
+}
+
 /// The module: the registration drops first, so every device is unbound
-/// (and every run has been told) before the control file goes.
+/// (and every run has been told) before the control file and the device
+/// list go.
 struct EchoModule {
     _reg: Registration<EchoDriver>,
     _file: Pin<KBox<File<Control>>>,
     _dir: Dir,
+    _list: DeviceList,
 }
 
 impl kernel::Module for EchoModule {
@@ -402,6 +414,7 @@ impl kernel::Module for EchoModule {
             _reg: reg,
             _file: file,
             _dir: dir,
+            _list: DeviceList,
         })
     }
 }
