@@ -21,6 +21,7 @@ use kernel::{
         atomic::{ordering::Relaxed, Atomic},
         Arc, CondVar, Mutex,
     },
+    time::msecs_to_jiffies,
 };
 
 use crate::{
@@ -107,6 +108,20 @@ pub(crate) struct Channel {
     pub(crate) binding: Mutex<Option<Arc<Binding>>>,
 }
 
+/// Encodes an in-band packet of type `ptype`.
+pub(crate) fn inband_packet(
+    ptype: PacketType,
+    flags: u16,
+    trans_id: u64,
+    payload: &[u8],
+) -> Result<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, payload.len() + 24, GFP_KERNEL)?;
+    let n =
+        packet::encode_inband(&mut buf, ptype, flags, trans_id, payload).map_err(|_| EMSGSIZE)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
 /// A packet that a receive copied into the caller's buffer.
 pub(crate) struct RxPacket {
     /// Packet type (a completion is [`PacketType::COMP`]).
@@ -162,15 +177,23 @@ impl Channel {
         trans_id: u64,
         completion: bool,
     ) -> Result {
-        let mut buf = KVec::from_elem(0u8, payload.len() + 24, GFP_KERNEL)?;
         let flags = if completion {
             PACKET_FLAG_COMPLETION_REQUESTED
         } else {
             0
         };
-        let n = packet::encode_inband(&mut buf, PacketType::DATA_INBAND, flags, trans_id, payload)
-            .map_err(|_| EMSGSIZE)?;
-        self.send_raw(conn, buf.get(..n).ok_or(EINVAL)?)
+        let pkt = inband_packet(PacketType::DATA_INBAND, flags, trans_id, payload)?;
+        self.send_raw(conn, &pkt)
+    }
+
+    /// Sleeps until the host signals this channel, or for a short tick,
+    /// which covers a signal that came between the caller's check and the
+    /// sleep.
+    pub(crate) fn wait_interrupt(&self) {
+        let mut io = self.io.lock();
+        let _ = self
+            .wake
+            .wait_interruptible_timeout(&mut io, msecs_to_jiffies(10));
     }
 
     /// Sends a GPA-direct packet: the host reads (or writes) the guest

@@ -22,7 +22,7 @@ use kernel::{
     ffi::c_char,
     prelude::*,
     sync::{atomic::ordering::Relaxed, Arc},
-    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+    time::{Delta, Instant, Monotonic},
 };
 
 use crate::{
@@ -206,12 +206,7 @@ fn wait_packet(
         if start.elapsed() > limit {
             return Err(ETIMEDOUT);
         }
-        // Sleep until the host's interrupt (or a short tick, which covers
-        // an interrupt that came between the check and the sleep).
-        let mut g = ch.io.lock();
-        let _ = ch
-            .wake
-            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+        ch.wait_interrupt();
     }
 }
 
@@ -235,12 +230,7 @@ fn echo(
         let tid = 0x5eed_0000_0000 | u64::from(i);
         loop {
             match ch.send_inband(conn, &payload, tid, completion) {
-                Err(e) if e == EAGAIN => {
-                    let mut g = ch.io.lock();
-                    let _ = ch
-                        .wake
-                        .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
-                }
+                Err(e) if e == EAGAIN => ch.wait_interrupt(),
                 r => break r?,
             }
         }

@@ -41,13 +41,18 @@ use kernel::{
         atomic::{ordering::Relaxed, Atomic},
         Arc, Mutex,
     },
-    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+    time::{Delta, Instant, Monotonic},
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::{
-    bus, channel::Channel, connection::Connection, proto::wire::packet::PacketType,
-    ratelimit::Ratelimit, ring::ring_pages, shim, workqueues,
+    bus,
+    channel::{inband_packet, Channel},
+    connection::Connection,
+    proto::wire::packet::PacketType,
+    ratelimit::Ratelimit,
+    ring::ring_pages,
+    shim, workqueues,
 };
 
 /// `struct rvmbus_packet`.
@@ -477,16 +482,8 @@ impl Binding {
                 return Err(e);
             }
             match self.chan.send_raw(&self.conn, pkt) {
-                Err(e) if e == EAGAIN && start.elapsed() <= limit => {
-                    let mut io = self.chan.io.lock();
-                    // Woken by the host's signal once it made room; the
-                    // slice bounds a wake-up lost between the send and
-                    // here.
-                    let _ = self
-                        .chan
-                        .wake
-                        .wait_interruptible_timeout(&mut io, msecs_to_jiffies(10));
-                }
+                // Woken by the host's signal once it made room.
+                Err(e) if e == EAGAIN && start.elapsed() <= limit => self.chan.wait_interrupt(),
                 r => return r,
             }
         }
@@ -497,13 +494,13 @@ impl Binding {
         if ptype != PacketType::DATA_INBAND && ptype != PacketType::COMP {
             return Err(EINVAL);
         }
-        let pkt = encode(ptype, 0, trans_id, data)?;
+        let pkt = inband_packet(ptype, 0, trans_id, data)?;
         self.send_encoded(&pkt, timeout_ms)
     }
 
     fn request(&self, data: &[u8], cookie: u64, timeout_ms: u32) -> Result {
         let trans_id = REQUEST_BIT | self.next_trans.fetch_add(1, Relaxed);
-        let pkt = encode(
+        let pkt = inband_packet(
             PacketType::DATA_INBAND,
             crate::proto::wire::packet::PACKET_FLAG_COMPLETION_REQUESTED,
             trans_id,
@@ -535,15 +532,6 @@ impl Binding {
         }
         sent
     }
-}
-
-/// Encodes an in-band packet.
-fn encode(ptype: PacketType, flags: u16, trans_id: u64, data: &[u8]) -> Result<KVec<u8>> {
-    let mut buf = KVec::from_elem(0u8, data.len() + 24, GFP_KERNEL)?;
-    let n = crate::proto::packet::encode_inband(&mut buf, ptype, flags, trans_id, data)
-        .map_err(|_| EMSGSIZE)?;
-    buf.truncate(n);
-    Ok(buf)
 }
 
 // ---- Called by the bus ------------------------------------------------------
