@@ -47,6 +47,7 @@ echo "   ring: out_write_index $(cat $d/out_write_index) in_read_index $(cat $d/
 echo "== MSI-X interrupts of rvmbus:"
 grep rvmbus /proc/interrupts | sed 's/^/   /'
 echo "== the host asks the guest to shut down (shutdown IC); the guest powers itself off"
+wait_host_negotiated shutdown 10 || fail "the host never saw the shutdown negotiation"
 harness ctl shutdown-guest poweroff | sed 's/^/   host: /'
 sleep 60
 fail "still running 60 s after the host's shutdown request"

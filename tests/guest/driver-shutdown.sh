@@ -8,6 +8,7 @@ SCEN=driver-shutdown
 insmod $MOD || fail "insmod rvmbus failed"
 insmod /modules/rvmbus_shutdown.ko || fail "insmod rvmbus_shutdown failed"
 wait_dmesg "shutdown: negotiated framework" 50 || fail "shutdown did not negotiate"
+wait_host_negotiated shutdown 10 || fail "the host never saw the shutdown negotiation"
 r=$(harness ctl shutdown-guest poweroff)
 echo "$r" | grep -q "^ok" || fail "the host could not send the request: $r"
 sleep 60

@@ -131,3 +131,14 @@ check_cut_short_run() {
 	[ "$sent" -gt 0 ] && [ "$sent" -lt 1000000 ] || fail "run was not cut short: $line"
 	[ $((done_ + canc)) = "$sent" ] || fail "sent $sent != completed $done_ + cancelled $canc"
 }
+
+# Waits up to $2 seconds until the host says IC service $1 (heartbeat,
+# shutdown, timesync) has negotiated: the guest logs its choice before the
+# host has read the answer.
+wait_host_negotiated() {
+	i=0
+	until harness ctl stats | tr ' ' '\n' | grep -q "^dev\.[0-9]*\.$1\.negotiated=1$"; do
+		i=$((i + 1)); [ $i -gt $(($2 * 5)) ] && return 1
+		sleep 0.2
+	done
+}
