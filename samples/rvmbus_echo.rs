@@ -37,6 +37,12 @@ kernel::prelude::module! {
     description: "Sample VMBus driver: checks traffic through the rvmbus host's echo device",
     license: "GPL",
     alias: ["vmbus:5a0f1c2e1d8b8e4a9c3f72766d627573"],
+    params: {
+        probe_delay_ms: u32 {
+            default: 0,
+            description: "Sleep this long in probe (tests a rescind that races the probe)",
+        },
+    },
 }
 
 /// The echo device class, 2e1c0f5a-8b1d-4a8e-9c3f-72766d627573.
@@ -114,6 +120,11 @@ impl Driver for EchoDriver {
 
     fn probe(dev: &Device) -> Result<Pin<KBox<EchoDev>>> {
         let relid = dev.info()?.relid;
+        let delay = module_parameters::probe_delay_ms.value();
+        if delay > 0 {
+            pr_info!("relid {}: probe sleeps {} ms\n", relid, delay);
+            kernel::time::delay::fsleep(Delta::from_millis(i64::from(delay.min(60_000))));
+        }
         let shared = Arc::pin_init(
             pin_init!(Shared {
                 relid,

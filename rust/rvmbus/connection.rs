@@ -36,7 +36,7 @@ use kernel::{
 use crate::{
     channel::{state_code, Channel},
     proto::{
-        channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams},
+        channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams, RescindedRing},
         connection::{ConnectionAction, ConnectionEvent, ConnectionState, OffersPhase},
         gpadl::GpadlMessages,
         message::{GuestMessage, HostMessage, Offer},
@@ -92,6 +92,8 @@ struct Inner {
     dev_ops: KVec<DevOp>,
     /// Set once shutdown began: no new offers, no new opens.
     closing: bool,
+    /// While shutting down, the host let a wait time out.
+    host_silent: bool,
 }
 
 impl Inner {
@@ -209,6 +211,7 @@ impl Connection {
                     orphans: KVec::new(),
                     dev_ops: KVec::new(),
                     closing: false,
+                    host_silent: false,
                 }),
                 cv <- new_condvar!(),
                 dev_lock <- new_mutex!(()),
@@ -707,10 +710,13 @@ impl Connection {
         let HostMessage::GpadlTorndown { gpadl } = m else {
             return;
         };
+        // A channel closing its ring, also one rescinded meanwhile.
         let owner = inner.channels.iter().find_map(|e| match e.state {
-            ChannelState::Closing { ring_gpadl, .. } if ring_gpadl == gpadl => {
-                Some(e.chan.info.relid)
-            }
+            ChannelState::Closing { ring_gpadl, .. }
+            | ChannelState::Rescinded {
+                ring: RescindedRing::TearingDown(ring_gpadl),
+                ..
+            } if ring_gpadl == gpadl => Some(e.chan.info.relid),
             _ => None,
         });
         if let Some(relid) = owner {
@@ -808,8 +814,10 @@ impl Connection {
             return Err(ENODEV);
         }
         let e = inner.find(relid).ok_or(ENODEV)?;
-        if !matches!(e.state, ChannelState::Offered(_) | ChannelState::Closed(_)) {
-            return Err(EBUSY);
+        match e.state {
+            ChannelState::Offered(_) | ChannelState::Closed(_) => {}
+            ChannelState::Rescinded { .. } | ChannelState::Released => return Err(ENODEV),
+            _ => return Err(EBUSY),
         }
         e.ring = Some((gpadl, mem.clone(), 2 * pages));
         ch.target_cpu.store(cpu, Relaxed);
@@ -848,6 +856,10 @@ impl Connection {
                 );
                 Err(ETIMEDOUT)
             }
+            Some(ChannelState::Rescinded { .. }) | Some(ChannelState::Released) | None => {
+                pr_info!("channel {}: rescinded while opening\n", relid.get());
+                Err(ENODEV)
+            }
             _ => Err(EIO),
         }
     }
@@ -863,14 +875,25 @@ impl Connection {
             return Err(ENOTCONN);
         }
         self.chan_step(&mut inner, relid, ChannelEvent::Close);
+        // While unloading, a host that let one close time out is not
+        // waited for again: unload must end in bounded time.
+        let wait = if inner.closing && inner.host_silent {
+            0
+        } else {
+            timeout_ms
+        };
         let r = wait_until!(
             self,
             inner,
-            timeout_ms,
+            wait,
             !matches!(inner.state_of(relid), Some(ChannelState::Closing { .. }))
         );
         if r.is_err() {
-            pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), timeout_ms);
+            if inner.closing && !inner.host_silent {
+                inner.host_silent = true;
+                pr_err!("the host stopped answering while unloading; closing the other channels without waiting\n");
+            }
+            pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), wait);
             return Err(ETIMEDOUT);
         }
         pr_info!("channel {} closed\n", relid.get());
@@ -960,15 +983,25 @@ impl Connection {
         }
         let answered = if matches!(inner.state, ConnectionState::Connected { .. }) {
             let _ = self.step(&mut inner, ConnectionEvent::Unload);
+            let start = Instant::<Monotonic>::now();
             let r = wait_until!(
                 self,
                 inner,
                 timeout_ms,
                 matches!(inner.state, ConnectionState::Disconnected)
             );
-            if r.is_err() {
-                pr_err!("the host did not answer UNLOAD in {} ms\n", timeout_ms);
-                inner.state = ConnectionState::Disconnected;
+            match r {
+                Ok(()) => pr_info!(
+                    "the host answered UNLOAD in {} ms\n",
+                    start.elapsed().as_millis()
+                ),
+                Err(_) => {
+                    pr_err!(
+                        "the host did not answer UNLOAD in {} ms; unloading without it\n",
+                        timeout_ms
+                    );
+                    inner.state = ConnectionState::Disconnected;
+                }
             }
             r.is_ok()
         } else {

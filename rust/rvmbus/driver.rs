@@ -381,9 +381,15 @@ impl Binding {
                     self.set(&mut gate, GateState::Bound(ctx));
                 }
                 GateState::Rescinded(None) => {
-                    // Rescinded while probing: tell the driver now, once.
+                    // Rescinded while probing: tell the driver now, once,
+                    // and do not start it; the device is being removed.
                     self.set(&mut gate, GateState::Rescinded(Some(ctx)));
+                    pr_info!(
+                        "channel {}: rescinded while its driver probed; not starting it\n",
+                        self.chan.relid()
+                    );
                     self.notify_rescind(ctx);
+                    return Ok(());
                 }
                 _ => {}
             }
@@ -684,6 +690,9 @@ extern "C" fn rvmbus_rust_resume(ctx: *mut c_void) -> i32 {
     let Some(b) = bound(ctx) else {
         return 0;
     };
+    // The host may have posted while the guest slept, and that interrupt
+    // may be gone: look at the message slots again.
+    b.conn.kick();
     let Some(c) = b.unsuspend() else {
         return 0;
     };

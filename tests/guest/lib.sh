@@ -142,3 +142,61 @@ wait_host_negotiated() {
 		sleep 0.2
 	done
 }
+
+# The host's counter vmbus.$1 (see `vmbus-host ctl stats`).
+host_stat() {
+	harness ctl stats | tr ' ' '\n' | sed -n "s/^vmbus\.$1=//p"
+}
+
+# Asks the host to offer a new device of type $1; prints its relid.
+host_offer() {
+	r=$(harness ctl offer $1)
+	case "$r" in ok*) ;; *) fail "host could not offer $1: $r" ;; esac
+	echo "$r" | sed -n 's/.*relid \([0-9]*\).*/\1/p'
+}
+
+# Waits up to 10 s for device $1 (a relid) to be bound to a driver.
+wait_bound() {
+	i=0
+	until d=$(dev_of_relid $1) && [ -e $d/driver ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && return 1
+		sleep 0.1
+	done
+}
+
+# Waits up to 5 s until no device has relid $1.
+wait_gone() {
+	i=0
+	while dev_of_relid $1 >/dev/null; do
+		i=$((i + 1)); [ $i -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+
+# Fails unless the kernel log matches $1 exactly $2 times.
+expect_dmesg_count() {
+	n=$(dmesg | grep -Ec "$1")
+	[ "$n" = "$2" ] || fail "kernel log has /$1/ $n times, want $2"
+}
+
+# Fails if rvmbus ever kept memory because the host did not give it back.
+expect_no_kept_memory() {
+	dmesg | grep -q "keeping .* KiB of memory the host may still use" &&
+		fail "memory kept: $(dmesg | grep 'keeping .* KiB' | head -1)"
+	return 0
+}
+
+# Marks the kernel log's end: wait_new and count_new look only after it.
+mark() { MARK=$(dmesg | wc -l); }
+
+# Like wait_dmesg, for lines logged after the mark.
+wait_new() {
+	i=0
+	until dmesg | tail -n +$((MARK + 1)) | grep -Eq "$1"; do
+		i=$((i + 1)); [ $i -gt $2 ] && return 1
+		sleep 0.1
+	done
+}
+
+# How many lines logged after the mark match $1.
+count_new() { dmesg | tail -n +$((MARK + 1)) | grep -Ec "$1"; }

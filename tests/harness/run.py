@@ -107,6 +107,12 @@ SCENARIOS = {
         Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
         Scenario("driver-suspend", host_args=["--heartbeat-ms", "200"]),
         Scenario(
+            "rescind-points",
+            host_args=["--heartbeat-ms", "200"],
+            boot_timeout=300,
+            host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ GPADL_TEARDOWN ", r" g2h \d+ RELID_RELEASED "],
+        ),
+        Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
                          r" h2g - GPADL_TORNDOWN "],
@@ -311,15 +317,29 @@ class Boot:
             answer = "ok"
         elif req.startswith("ctl ") and self.host:
             # A control command for the host; the answer is one line.
-            r = subprocess.run(
-                [str(self.args.host), "ctl", "--control", str(self.host.ctl)] + req.split()[1:],
-                capture_output=True, text=True, timeout=30,
-            )
-            out = " ".join((r.stdout + r.stderr).split())
-            answer = ("ok " if r.returncode == 0 else "error ") + out
+            answer = self._host_ctl(req.split()[1:])
+        elif req.startswith("ctl-after ") and self.host:
+            # A control command SECONDS from now (while the guest sleeps,
+            # say); its answer goes to the console log only.
+            words = req.split()
+            secs, cmd = float(words[1]), words[2:]
+            threading.Timer(secs, lambda: self.console_note("ctl-after: " + self._host_ctl(cmd))).start()
+            answer = "ok"
         else:
             answer = f"unknown-request {req}"
         self._ctl().sendall((answer + "\n").encode())
+
+    def _host_ctl(self, words):
+        r = subprocess.run(
+            [str(self.args.host), "ctl", "--control", str(self.host.ctl)] + words,
+            capture_output=True, text=True, timeout=30,
+        )
+        out = " ".join((r.stdout + r.stderr).split())
+        return ("ok " if r.returncode == 0 else "error ") + out
+
+    def console_note(self, text):
+        with open(self.work / "harness-notes.txt", "a") as f:
+            f.write(text + "\n")
 
     def _wakeup(self):
         try:

@@ -157,13 +157,26 @@ pub enum ChannelState {
     Rescinded {
         /// The channel.
         info: ChannelInfo,
-        /// A ring GPADL still to tear down, if any.
-        ring_gpadl: Option<GpadlId>,
+        /// What the host may still hold of the ring memory.
+        ring: RescindedRing,
     },
     /// The relid was released; the channel is gone.
     Released,
     /// Closed for suspend; waits for the host's offer after resume.
     Suspended(ChannelInfo),
+}
+
+/// What the host may still hold of a rescinded channel's ring memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RescindedRing {
+    /// Nothing: the ring memory (if any) is the guest's.
+    None,
+    /// The host may hold this ring GPADL (created, or its creation still
+    /// in flight): it is torn down when the relid is released.
+    Held(GpadlId),
+    /// The teardown of this ring GPADL was posted before the rescind; the
+    /// memory is the host's until `GPADL_TORNDOWN`.
+    TearingDown(GpadlId),
 }
 
 /// Events for a channel.
@@ -427,9 +440,9 @@ impl ChannelState {
                 }
                 Ok((Self::Closed(info), Actions::one(ChannelAction::Closed)))
             }
-            (Self::Rescinded { info, ring_gpadl }, ChannelEvent::Release) => {
+            (Self::Rescinded { info, ring }, ChannelEvent::Release) => {
                 let mut a = Actions::none();
-                if let Some(gpadl) = ring_gpadl {
+                if let RescindedRing::Held(gpadl) = ring {
                     a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
                         relid: info.relid,
                         gpadl,
@@ -441,6 +454,34 @@ impl ChannelState {
                 a.push(ChannelAction::Released);
                 Ok((Self::Released, a))
             }
+            // The ring GPADL was refused after all: the memory is ours.
+            (
+                Self::Rescinded {
+                    info,
+                    ring: RescindedRing::Held(g),
+                },
+                ChannelEvent::Host(HostMessage::GpadlCreated { gpadl, status, .. }),
+            ) if gpadl == g && status != 0 => Ok((
+                Self::Rescinded {
+                    info,
+                    ring: RescindedRing::None,
+                },
+                Actions::one(ChannelAction::GpadlFailed(status)),
+            )),
+            // The teardown posted before the rescind is done.
+            (
+                Self::Rescinded {
+                    info,
+                    ring: RescindedRing::TearingDown(g),
+                },
+                ChannelEvent::Host(HostMessage::GpadlTorndown { gpadl }),
+            ) if gpadl == g => Ok((
+                Self::Rescinded {
+                    info,
+                    ring: RescindedRing::None,
+                },
+                Actions::one(ChannelAction::Closed),
+            )),
             // Answers that were in flight when the offer was rescinded.
             (s @ Self::Rescinded { .. }, ChannelEvent::Host(_)) => Ok((s, Actions::none())),
             (Self::Offered(info) | Self::Closed(info), ChannelEvent::Suspend) => {
@@ -466,23 +507,14 @@ impl ChannelState {
 
     /// The host rescinded the offer.
     fn rescind(self) -> Result<(Self, ChannelActions), ChannelError> {
-        let (info, ring_gpadl) = match self {
-            Self::Offered(i) | Self::Closed(i) | Self::Suspended(i) => (i, None),
-            Self::Opening {
-                info,
-                params,
-                phase,
-            } => (
-                info,
-                match phase {
-                    OpenPhase::Gpadl => None,
-                    OpenPhase::Open => Some(params.ring_gpadl),
-                },
-            ),
+        let (info, ring) = match self {
+            Self::Offered(i) | Self::Closed(i) | Self::Suspended(i) => (i, RescindedRing::None),
+            // The GPADL may be created even if its answer is not here yet.
+            Self::Opening { info, params, .. } => (info, RescindedRing::Held(params.ring_gpadl)),
             Self::Open {
                 info, ring_gpadl, ..
-            } => (info, Some(ring_gpadl)),
-            Self::Closing { info, .. } => (info, None),
+            } => (info, RescindedRing::Held(ring_gpadl)),
+            Self::Closing { info, ring_gpadl } => (info, RescindedRing::TearingDown(ring_gpadl)),
             Self::Rescinded { .. } | Self::Released => {
                 return Err(ChannelError::UnexpectedMessage(
                     self.name(),
@@ -491,7 +523,7 @@ impl ChannelState {
             }
         };
         Ok((
-            Self::Rescinded { info, ring_gpadl },
+            Self::Rescinded { info, ring },
             Actions::one(ChannelAction::Rescinded),
         ))
     }
@@ -652,7 +684,7 @@ mod tests {
         let (suspended, _) = offered.on_event(ChannelEvent::Suspend).unwrap();
         for (s, teardown) in [
             (offered, false),
-            (opening, false),
+            (opening, true),
             (opened, true),
             (closing, false),
             (suspended, false),
@@ -675,6 +707,72 @@ mod tests {
             assert_eq!(s, ChannelState::Released);
             assert!(s.on_event(rescind).is_err());
         }
+    }
+
+    #[test]
+    fn rescind_while_closing_waits_for_the_teardown() {
+        let (closing, _) = open(5).on_event(ChannelEvent::Close).unwrap();
+        let (s, _) = closing
+            .on_event(host(HostMessage::Rescind { relid: r(5) }))
+            .unwrap();
+        assert_eq!(
+            s,
+            ChannelState::Rescinded {
+                info: ChannelInfo::from_offer(&offer(5)),
+                ring: RescindedRing::TearingDown(g(9)),
+            }
+        );
+        // Another GPADL's teardown frees nothing.
+        let (same, a) = s
+            .on_event(host(HostMessage::GpadlTorndown { gpadl: g(2) }))
+            .unwrap();
+        assert_eq!((same, a.len()), (s, 0));
+        let (s, a) = s
+            .on_event(host(HostMessage::GpadlTorndown { gpadl: g(9) }))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::Closed));
+        // Released without a second teardown.
+        let (_, a) = s.on_event(ChannelEvent::Release).unwrap();
+        assert_eq!(a.len(), 2);
+        assert!(matches!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::RelidReleased { .. }))
+        ));
+    }
+
+    #[test]
+    fn rescind_while_creating_the_ring_gpadl() {
+        let offered = ChannelState::offered(&offer(5));
+        let (opening, _) = offered
+            .on_event(ChannelEvent::Open(OpenParams::new(1, g(2), 0, 4)))
+            .unwrap();
+        let (s, _) = opening
+            .on_event(host(HostMessage::Rescind { relid: r(5) }))
+            .unwrap();
+        // A late success keeps the GPADL held; a late refusal frees it.
+        let ok = host(HostMessage::GpadlCreated {
+            relid: r(5),
+            gpadl: g(2),
+            status: 0,
+        });
+        assert_eq!(s.on_event(ok).unwrap().0, s);
+        let refused = host(HostMessage::GpadlCreated {
+            relid: r(5),
+            gpadl: g(2),
+            status: 1,
+        });
+        let (s2, a) = s.on_event(refused).unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::GpadlFailed(1)));
+        let (_, a) = s2.on_event(ChannelEvent::Release).unwrap();
+        assert_eq!(a.len(), 2);
+        let (_, a) = s.on_event(ChannelEvent::Release).unwrap();
+        assert_eq!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                relid: r(5),
+                gpadl: g(2)
+            }))
+        );
     }
 
     #[test]

@@ -228,3 +228,39 @@ fn open_fail_switched_on_at_run_time() {
     let (code, _, _) = h.ctl(&["hostile", "no-such-mode"]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn rescind_on_close_still_tears_the_gpadl_down() {
+    let (_h, mut g) = start("rescind-on-close");
+    let o = g.connect(Version::V5_3);
+    let relid = o[0].relid;
+    g.open(o[0], 1);
+    let close = GuestMessage::CloseChannel { relid };
+    assert_eq!(g.post(4, &close), HvStatus::SUCCESS);
+    assert_eq!(g.recv(), HostMessage::Rescind { relid });
+    // The guest was closing: its teardown is still answered, and the
+    // relid is released after it.
+    let gpadl = vmbus_proto::types::GpadlId::new(0x100).unwrap();
+    let teardown = GuestMessage::GpadlTeardown { relid, gpadl };
+    assert_eq!(g.post(4, &teardown), HvStatus::SUCCESS);
+    assert_eq!(g.recv(), HostMessage::GpadlTorndown { gpadl });
+    let released = GuestMessage::RelidReleased { relid };
+    assert_eq!(g.post(4, &released), HvStatus::SUCCESS);
+    let list = _h.ctl_ok(&["list"]);
+    assert!(!list.contains(&format!("relid={} ", relid.get())), "{list}");
+}
+
+#[test]
+fn unload_delay_answers_late() {
+    let h = HostProc::start(&["--device", "echo"]);
+    let mut g = Guest::new(&h);
+    g.connect(Version::V5_3);
+    assert!(h.ctl_ok(&["unload-delay", "600"]).contains("after 600 ms"));
+    let t0 = std::time::Instant::now();
+    assert_eq!(g.post(4, &GuestMessage::Unload), HvStatus::SUCCESS);
+    assert!(g.try_recv_raw(Duration::from_millis(300)).is_none());
+    assert_eq!(g.recv(), HostMessage::UnloadResponse);
+    assert!(t0.elapsed() >= Duration::from_millis(600));
+    let (code, _, _) = h.ctl(&["unload-delay", "x"]);
+    assert_eq!(code, 1);
+}

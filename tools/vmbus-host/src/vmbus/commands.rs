@@ -41,6 +41,7 @@ impl VmbusHost {
             "reoffer" => Some(self.cmd_reoffer(guest, args, out)),
             "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
             "hostile" => Some(self.cmd_hostile(args, out)),
+            "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             _ => None,
         }
     }
@@ -84,6 +85,21 @@ impl VmbusHost {
         self.with_device(g, relid, |d, io| d.control(io, "shutdown-guest", args, out))
             .flatten()
             .unwrap_or_else(|| Err("the shutdown device did not answer".into()))
+    }
+
+    /// `unload-delay MS`: a slow host, answering UNLOAD after `MS`
+    /// milliseconds (0: at once).
+    fn cmd_unload_delay(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        let [ms] = args else {
+            return Err("usage: unload-delay MS".into());
+        };
+        let ms = crate::commands::parse_num("milliseconds", ms)?;
+        if ms > 600_000 {
+            return Err("at most 600000 ms".into());
+        }
+        self.unload_delay = std::time::Duration::from_millis(ms);
+        out.push(format!("UNLOAD_RESPONSE after {ms} ms"));
+        Ok(())
     }
 
     fn cmd_hostile(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {

@@ -50,11 +50,14 @@ pub enum Mode {
     GpadlFail,
     /// `OPEN_CHANNEL_RESULT` with `STATUS_UNSUCCESSFUL` for every open.
     OpenFail,
+    /// Answer `CLOSE_CHANNEL` with `RESCIND_CHANNEL_OFFER` (the guest is
+    /// then tearing the ring GPADL down, which is still answered).
+    RescindOnClose,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 16] = [
+    pub const ALL: [Mode; 17] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -71,6 +74,7 @@ impl Mode {
         Mode::RescindMidOpen,
         Mode::GpadlFail,
         Mode::OpenFail,
+        Mode::RescindOnClose,
     ];
 
     /// The name on the command line.
@@ -92,6 +96,7 @@ impl Mode {
             Mode::RescindMidOpen => "rescind-mid-open",
             Mode::GpadlFail => "gpadl-fail",
             Mode::OpenFail => "open-fail",
+            Mode::RescindOnClose => "rescind-on-close",
         }
     }
 

@@ -27,7 +27,7 @@ pub mod offers;
 pub mod ring_mem;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vmbus_proto::ivshmem::HvStatus;
 use vmbus_proto::message::{peek_type, GuestMessage as Msg, HostMessage, OpenRequest};
@@ -133,6 +133,10 @@ pub struct VmbusHost {
     rings: BTreeMap<u32, ChannelRings>,
     hostile: Hostile,
     opts: ServerOptions,
+    /// How long UNLOAD_RESPONSE waits (`unload-delay MS`).
+    unload_delay: Duration,
+    /// A delayed UNLOAD_RESPONSE: when, and the vCPU and SINT it goes to.
+    unload_due: Option<(Instant, u32, u32)>,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -171,6 +175,8 @@ impl VmbusHost {
             rings: BTreeMap::new(),
             hostile: Hostile::new(&opts.hostile),
             opts,
+            unload_delay: Duration::ZERO,
+            unload_due: None,
         };
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
@@ -520,6 +526,14 @@ impl VmbusHost {
                     c.state = ChannelState::Offered;
                     self.stats.closes += 1;
                     self.stop_channel(relid);
+                    if self.hostile.is(Mode::RescindOnClose) {
+                        if let Some(c) = self.channels.get_mut(relid) {
+                            c.state = ChannelState::Rescinded;
+                        }
+                        if self.send(guest, &HostMessage::Rescind { relid }) {
+                            self.stats.rescinds += 1;
+                        }
+                    }
                 }
                 Some(c) if c.state == ChannelState::Rescinded => {
                     // Linux closes rescinded channels; the host already did.
@@ -548,7 +562,12 @@ impl VmbusHost {
                 let conn = self.conn;
                 self.reset_connection();
                 if let Some(c) = conn {
-                    self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);
+                    if self.unload_delay.is_zero() {
+                        self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);
+                    } else {
+                        // A slow host: the answer goes out from `poll`.
+                        self.unload_due = Some((Instant::now() + self.unload_delay, c.vcpu, c.sint));
+                    }
                 }
                 crate::log_info!("vmbus: guest unloaded");
             }
@@ -724,11 +743,19 @@ impl VmbusServer for VmbusHost {
     }
 
     fn poll(&mut self, guest: &mut GuestCtx<'_>) {
+        if let Some((due, vcpu, sint)) = self.unload_due {
+            if Instant::now() >= due {
+                self.unload_due = None;
+                self.post(guest, vcpu, sint, &HostMessage::UnloadResponse);
+            }
+        }
         self.poll_channels(guest);
     }
 
     fn poll_interval(&self) -> Option<Duration> {
-        let fast = !self.monitored().is_empty() || self.hostile.is(Mode::InterruptFlood);
+        let fast = !self.monitored().is_empty()
+            || self.hostile.is(Mode::InterruptFlood)
+            || self.unload_due.is_some();
         fast.then_some(monitor::POLL)
     }
 
