@@ -113,6 +113,11 @@ SCENARIOS = {
             host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ GPADL_TEARDOWN ", r" g2h \d+ RELID_RELEASED "],
         ),
         Scenario(
+            "unload-host",
+            host_args=["--heartbeat-ms", "200"],
+            host_expect=[r" g2h - UNLOAD "],
+        ),
+        Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
                          r" h2g - GPADL_TORNDOWN "],

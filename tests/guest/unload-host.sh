@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0
+# Unload with open channels, against a host that answers, one that is slow
+# to answer UNLOAD, and one that stops answering altogether: the unload
+# always ends in bounded time with a clear message, memory the host may
+# still use is kept (never freed) when it did not answer, and loading again
+# reconnects and gets every offer back.
+SCEN=unload-host
+. /scenarios/lib.sh
+RUN=/sys/kernel/debug/rvmbus_echo/run
+PCIDEV=$(basename $(ls -d /sys/bus/pci/devices/* | while read d; do
+	[ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] && echo $d; done | head -1))
+[ -n "$PCIDEV" ] || fail "no ivshmem PCI device"
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# 1. A host that answers: rmmod with two channels open and traffic done.
+mark
+insmod $MOD || fail "insmod failed"
+ctl open 4 0 >/dev/null || fail "open 4: $(cat $CTL)"
+ctl open 3 1 >/dev/null || fail "open 3: $(cat $CTL)"
+ctl echo 4 100 1000 >/dev/null || fail "echo on 4: $(cat $CTL)"
+rmmod rvmbus || fail "rmmod with open channels failed"
+wait_new "unloaded: 4 channels removed, host released all memory" 10 || fail "no clean unload with open channels"
+[ "$(host_stat gpadls)" = 0 ] || fail "host still holds $(host_stat gpadls) GPADLs after UNLOAD"
+
+# 2. A slow host: UNLOAD_RESPONSE 1.5 s late, within the 4 s limit.
+mark
+harness ctl unload-delay 1500 | grep -q "^ok" || fail "unload-delay"
+insmod $MOD timeout_ms=4000 || fail "insmod failed"
+ctl open 4 0 >/dev/null || fail "open 4 (slow host)"
+t0=$(now_ms)
+rmmod rvmbus || fail "rmmod against a slow host failed"
+slow=$(( $(now_ms) - t0 ))
+wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[23][0-9][0-9][0-9]) ms" 10 || fail "slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
+wait_new "host released all memory" 10 || fail "memory not released after a slow UNLOAD"
+harness ctl unload-delay 0 | grep -q "^ok" || fail "unload-delay 0"
+
+# 3. A host that stops answering, with drivers bound and channels open:
+# the connection goes (the PCI device is unbound) in bounded time.
+mark
+insmod $MOD timeout_ms=1000 || fail "insmod failed"
+insmod /modules/rvmbus_echo.ko || fail "insmod rvmbus_echo failed"
+insmod /modules/rvmbus_heartbeat.ko || fail "insmod rvmbus_heartbeat failed"
+wait_new "heartbeat 1 answered" 50 || fail "no heartbeat"
+harness ctl hostile silent on | grep -q "^ok" || fail "hostile silent on"
+t0=$(now_ms)
+echo $PCIDEV > /sys/bus/pci/drivers/rvmbus/unbind || fail "unbind of the ivshmem device failed"
+silent=$(( $(now_ms) - t0 ))
+[ $silent -lt 8000 ] || fail "unload against a silent host took $silent ms"
+wait_new "the host stopped answering while unloading" 10 || fail "no notice that the host stopped answering"
+wait_new "the host did not answer UNLOAD in 1000 ms; unloading without it" 10 || fail "no UNLOAD timeout message"
+wait_new "keeping [0-9]+ KiB of memory the host may still use" 10 || fail "ring memory of a silent host was not kept"
+[ -z "$(ls /sys/bus/vmbus/devices)" ] || fail "devices left on the bus: $(ls /sys/bus/vmbus/devices)"
+kept=$(count_new "keeping [0-9]+ KiB of memory")
+
+# The host answers again: binding the device again reconnects, every
+# offer comes back and the drivers bind and work again.
+harness ctl hostile silent off | grep -q "^ok" || fail "hostile silent off"
+mark
+echo $PCIDEV > /sys/bus/pci/drivers/rvmbus/bind || fail "bind of the ivshmem device failed"
+wait_new "all offers delivered: 4 channels" 50 || fail "reconnect did not get all offers"
+wait_new "relid 4: echo device ready" 50 || fail "echo driver did not bind again"
+wait_new "heartbeat [0-9]+ answered" 50 || fail "heartbeat did not bind again"
+echo "50 1000" > $RUN || fail "echo run after reconnect failed"
+grep -q "sent=50 completed=50 cancelled=0 mismatched=0 failed=0 lost=0" $RUN || fail "run after reconnect: $(cat $RUN)"
+
+# 4. And a plain reload gets every offer back too.
+rmmod rvmbus_heartbeat && rmmod rvmbus_echo && rmmod rvmbus || fail "unload after reconnect failed"
+mark
+insmod $MOD || fail "insmod after all that failed"
+wait_new "all offers delivered: 4 channels" 10 || fail "reload did not get all offers"
+[ $(ls /sys/bus/vmbus/devices | wc -l) = 4 ] || fail "$(ls /sys/bus/vmbus/devices | wc -l) devices after reload"
+rmmod rvmbus || fail "final rmmod failed"
+wait_new "host released all memory" 10 || fail "final unload not clean"
+pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept ring buffers kept; rebind and reload got all 4 offers back and traffic flowed"
