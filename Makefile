@@ -19,7 +19,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz check bench bench-ring clean distclean
+.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 300
@@ -81,6 +81,15 @@ test-fuzz:
 
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZ_LONG_SECONDS)
+
+# The lifecycle at full count: rescind/re-offer under traffic, S3
+# suspend/resume and rmmod/insmod cycles (make test runs a few of each);
+# the scenario prints its counts and the kernel memory before and after.
+STRESS_REPEAT ?= 100,20,20
+stress: modules host
+	@$(HARNESS) --out $(BUILD)/stress --only lifecycle-repeat --timeout-scale 3 \
+		--append "rvmbus.repeat=$(STRESS_REPEAT)"
+	@grep -h "@@INFO" $(BUILD)/stress/lifecycle-repeat/console.log
 
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu

@@ -200,3 +200,11 @@ wait_new() {
 
 # How many lines logged after the mark match $1.
 count_new() { dmesg | tail -n +$((MARK + 1)) | grep -Ec "$1"; }
+
+# Runs $1 echo requests of 500 bytes through rvmbus_echo's debugfs file and
+# fails unless every one completed unchanged ($2 says when, for the log).
+echo_run_ok() {
+	echo "$1 500" > /sys/kernel/debug/rvmbus_echo/run || fail "echo run failed ($2)"
+	grep -q "sent=$1 completed=$1 cancelled=0 mismatched=0 failed=0 lost=0" /sys/kernel/debug/rvmbus_echo/run ||
+		fail "echo run ($2): $(cat /sys/kernel/debug/rvmbus_echo/run)"
+}
