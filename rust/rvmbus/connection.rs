@@ -914,7 +914,8 @@ impl Connection {
         cpu: u32,
         timeout_ms: u32,
     ) -> Result {
-        /// Marks the channel as being moved; unmarks it when dropped.
+        /// Marks the channel as being moved; unmarks it when dropped (while
+        /// `inner` is still held, as it is declared after the guard).
         struct Claim<'a>(&'a Channel, &'a CondVar);
         impl Drop for Claim<'_> {
             fn drop(&mut self) {
@@ -997,15 +998,27 @@ impl Connection {
                     modify_from: Some(_),
                     ..
                 }) => {
+                    // The host may still move the interrupts; the guest
+                    // takes any CPU's interrupts, and drops a late answer.
                     self.chan_step(&mut inner, relid, ChannelEvent::ModifyAbandoned);
-                    pr_err!(
-                        "channel {}: no answer to the move to CPU {} in {} ms; interrupts stay on CPU {}\n",
-                        relid.get(),
-                        cpu,
-                        timeout_ms,
-                        from
-                    );
-                    return Err(r.err().unwrap_or(ETIMEDOUT));
+                    let e = r.err().unwrap_or(ETIMEDOUT);
+                    if e == ETIMEDOUT {
+                        pr_err!(
+                            "channel {}: no answer to the move to CPU {} in {} ms; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            timeout_ms,
+                            from
+                        );
+                    } else {
+                        pr_info!(
+                            "channel {}: move to CPU {} interrupted before the host answered; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            from
+                        );
+                    }
+                    return Err(e);
                 }
                 Some(ChannelState::Open { target_vp: now, .. }) if now == target_vp => {}
                 Some(ChannelState::Open { .. }) => return Err(EIO),
