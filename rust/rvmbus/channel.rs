@@ -98,6 +98,10 @@ pub(crate) struct Channel {
     pub(crate) state: Atomic<u32>,
     /// The CPU the host interrupts for this channel.
     pub(crate) target_cpu: Atomic<u32>,
+    /// 1 while a writer of sysfs `cpu` moves the interrupts (see
+    /// `Connection::set_target_cpu`), which serialises the moves of one
+    /// channel.
+    pub(crate) moving: Atomic<u32>,
     /// The counters.
     pub(crate) stats: ChanStats,
     /// The sysfs objects of this channel.
@@ -144,6 +148,7 @@ impl Channel {
                 wake <- new_condvar!(),
                 state: Atomic::new(state_code::OFFERED),
                 target_cpu: Atomic::new(cpu),
+                moving: Atomic::new(0),
                 stats: ChanStats::new(),
                 sysfs <- new_mutex!(DeviceSlot::empty()),
                 binding <- new_mutex!(None),

@@ -678,7 +678,18 @@ impl Connection {
                     chan.wake.notify_all();
                 }
                 ChannelAction::Released => self.forget(inner, relid),
-                ChannelAction::Opened | ChannelAction::Modified(_) | ChannelAction::Resumed(_) => {}
+                ChannelAction::Modified(st) => {
+                    // The mover (`set_target_cpu`) sees the outcome in the
+                    // state; only the host's reason is logged here.
+                    if st != 0 {
+                        pr_warn!(
+                            "channel {}: the host refused to move its interrupts (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
+                }
+                ChannelAction::Opened | ChannelAction::Resumed(_) => {}
             }
         }
         self.cv.notify_all();
@@ -897,6 +908,153 @@ impl Connection {
             return Err(ETIMEDOUT);
         }
         pr_info!("channel {} closed\n", relid.get());
+        Ok(())
+    }
+
+    // ---- Moving interrupts ------------------------------------------------
+
+    /// Moves the host's interrupts for open channel `ch` to `cpu`, as a
+    /// write to sysfs `channels/<relid>/cpu` asks.
+    ///
+    /// Hosts of version 4.1 to 5.2 never confirm `MODIFY_CHANNEL`: the move
+    /// counts as done once posted (interrupts that still come on the old
+    /// CPU are handled all the same). From 5.3 on this waits, at most
+    /// `timeout_ms`, for `MODIFY_CHANNEL_RESPONSE`. Moves of one channel are
+    /// serialised; moving to the current CPU does nothing.
+    ///
+    /// # Errors
+    ///
+    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `EOPNOTSUPP`: the host's version is older than 4.1;
+    /// - `ENODEV`: the channel is not open (or went away meanwhile);
+    /// - `EIO`: the post failed, or the host refused (the old CPU is kept);
+    /// - `ETIMEDOUT`: no answer in time (the old CPU is kept, and a late
+    ///   answer is dropped);
+    /// - `EINTR`: a signal interrupted the wait (as for `ETIMEDOUT`).
+    pub(crate) fn set_target_cpu(
+        self: &Arc<Self>,
+        ch: &Channel,
+        cpu: u32,
+        timeout_ms: u32,
+    ) -> Result {
+        /// Marks the channel as being moved; unmarks it when dropped (while
+        /// `inner` is still held, as it is declared after the guard).
+        struct Claim<'a>(&'a Channel, &'a CondVar);
+        impl Drop for Claim<'_> {
+            fn drop(&mut self) {
+                self.0.moving.store(0, Relaxed);
+                self.1.notify_all();
+            }
+        }
+
+        let relid = ch.info.relid;
+        let mut inner = self.inner.lock();
+        let ConnectionState::Connected { version, .. } = inner.state else {
+            return Err(ENODEV);
+        };
+        if !version.has_modify_channel() {
+            if self.warn.allow() {
+                pr_warn!(
+                    "channel {}: cannot move its interrupts: the host negotiated VMBus {}.{}, moves need 4.1 or later\n",
+                    relid.get(),
+                    version.major(),
+                    version.minor()
+                );
+            }
+            return Err(EOPNOTSUPP);
+        }
+        if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
+            return Err(EINVAL);
+        }
+        // Wait for any other move of this channel to finish, then claim it.
+        wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            ch.moving.cmpxchg(0, 1, Relaxed).is_ok()
+        )?;
+        let _claim = Claim(ch, &self.cv);
+        let e = inner
+            .find(relid)
+            .filter(|e| core::ptr::eq(&*e.chan, ch))
+            .ok_or(ENODEV)?;
+        if !matches!(e.state, ChannelState::Open { .. }) {
+            return Err(ENODEV);
+        }
+        let from = ch.target_cpu.load(Relaxed);
+        if from == cpu {
+            return Ok(());
+        }
+        let target_vp = self.transport.vp_index(cpu);
+        let await_response = version.has_modify_channel_response();
+        let (next, actions) = e
+            .state
+            .on_event(ChannelEvent::Modify {
+                target_vp,
+                await_response,
+            })
+            .map_err(|_| EBUSY)?;
+        // The state changes only once the host has the message.
+        for a in actions.iter() {
+            if let ChannelAction::Post(m) = a {
+                self.post(&inner, &m)?;
+            }
+        }
+        if let Some(e) = inner.find(relid) {
+            e.state = next;
+        }
+        if await_response {
+            let r = wait_until!(
+                self,
+                inner,
+                timeout_ms,
+                !matches!(
+                    inner.state_of(relid),
+                    Some(ChannelState::Open {
+                        modify_from: Some(_),
+                        ..
+                    })
+                )
+            );
+            match inner.state_of(relid) {
+                Some(ChannelState::Open {
+                    modify_from: Some(_),
+                    ..
+                }) => {
+                    // The host may still move the interrupts; the guest
+                    // takes any CPU's interrupts, and drops a late answer.
+                    self.chan_step(&mut inner, relid, ChannelEvent::ModifyAbandoned);
+                    let e = r.err().unwrap_or(ETIMEDOUT);
+                    if e == ETIMEDOUT {
+                        pr_err!(
+                            "channel {}: no answer to the move to CPU {} in {} ms; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            timeout_ms,
+                            from
+                        );
+                    } else {
+                        pr_info!(
+                            "channel {}: move to CPU {} interrupted before the host answered; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            from
+                        );
+                    }
+                    return Err(e);
+                }
+                Some(ChannelState::Open { target_vp: now, .. }) if now == target_vp => {}
+                Some(ChannelState::Open { .. }) => return Err(EIO),
+                _ => return Err(ENODEV),
+            }
+        }
+        ch.target_cpu.store(cpu, Relaxed);
+        pr_info!(
+            "channel {}: interrupts moved from CPU {} to CPU {}\n",
+            relid.get(),
+            from,
+            cpu
+        );
         Ok(())
     }
 

@@ -6,7 +6,8 @@
  * Documentation/ABI/stable/sysfs-bus-vmbus.  Also the debugfs control file
  * used by the tests.
  *
- * This file holds only structures and formatting.  Every value comes from a
+ * This file holds only structures and formatting (and hands the one
+ * writable attribute, channels/<relid>/cpu, to Rust).  Every value comes from a
  * snapshot that the Rust side fills (rvmbus_rust_chan_info()); the opaque
  * context pointer of a device or channel directory is a reference that the
  * Rust side took for us and that we give back in the release callback, so
@@ -22,6 +23,7 @@
 #include <linux/mutex.h>
 #include <linux/uuid.h>
 #include <linux/fs.h>
+#include <linux/cpu.h>
 
 #include "sysfs.h"
 
@@ -271,6 +273,7 @@ void rvmbus_sysfs_device_del(struct rvmbus_device *rdev)
 struct chan_attribute {
 	struct attribute attr;
 	ssize_t (*show)(const struct rvmbus_chan_info *ci, char *buf);
+	ssize_t (*store)(void *ctx, const char *buf, size_t count);
 };
 
 static ssize_t chan_attr_show(struct kobject *kobj, struct attribute *attr,
@@ -285,8 +288,19 @@ static ssize_t chan_attr_show(struct kobject *kobj, struct attribute *attr,
 	return ca->show(&ci, buf);
 }
 
+static ssize_t chan_attr_store(struct kobject *kobj, struct attribute *attr,
+			       const char *buf, size_t count)
+{
+	struct chan_attribute *ca = container_of(attr, struct chan_attribute, attr);
+
+	if (!ca->store)
+		return -EIO;
+	return ca->store(to_ck(kobj)->ctx, buf, count);
+}
+
 static const struct sysfs_ops chan_sysfs_ops = {
 	.show = chan_attr_show,
+	.store = chan_attr_store,
 };
 
 #define CHAN_ATTR(_name, _fmt, _expr)					\
@@ -313,7 +327,30 @@ static struct chan_attribute chan_attr_##_name = {			\
 	.show = chan_##_name##_show,					\
 }
 
-CHAN_ATTR(cpu, "%u", ci->target_cpu);
+/*
+ * cpu is writable, as in hv_vmbus: the Rust side moves the channel's
+ * interrupts (Connection::set_target_cpu).  CPUs stay online meanwhile.
+ */
+static ssize_t chan_cpu_show(const struct rvmbus_chan_info *ci, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", ci->target_cpu);
+}
+
+static ssize_t chan_cpu_store(void *ctx, const char *buf, size_t count)
+{
+	int ret;
+
+	cpus_read_lock();
+	ret = rvmbus_rust_chan_set_cpu(ctx, buf, count);
+	cpus_read_unlock();
+	return ret ? ret : count;
+}
+
+static struct chan_attribute chan_attr_cpu = {
+	.attr = { .name = "cpu", .mode = 0644 },
+	.show = chan_cpu_show,
+	.store = chan_cpu_store,
+};
 CHAN_ATTR(latency, "%u", ci->monitor_latency_client);
 CHAN_ATTR(pending, "%u", ci->monitor_pending_client);
 CHAN_ATTR(events, "%llu", ci->events);

@@ -91,6 +91,7 @@ void rvmbus_sysfs_debugfs_exit(void);
 
 /* Implemented in Rust (sysfs.rs). */
 int rvmbus_rust_chan_info(void *ctx, struct rvmbus_chan_info *out);
+int rvmbus_rust_chan_set_cpu(void *ctx, const char *buf, size_t len);
 void rvmbus_rust_ctx_put(void *ctx);
 ssize_t rvmbus_rust_ctl(const char *cmd, size_t len, char *out, size_t outlen);
 int rvmbus_rust_vp_mapping(void *ctx, char *buf, size_t len);

@@ -278,6 +278,34 @@ extern "C" fn rvmbus_rust_chan_info(ctx: *mut c_void, out: *mut ChanInfo) -> i32
     0
 }
 
+/// Moves the interrupts of the channel behind `ctx` to the CPU whose number
+/// is in `buf` (`len` bytes): a write to sysfs `channels/<relid>/cpu`.
+/// Returns 0 or a negative errno ([`crate::connection::Connection::set_target_cpu`]);
+/// anything but one unsigned decimal number (and white space) is `-EINVAL`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_chan_set_cpu(ctx: *mut c_void, buf: *const c_char, len: usize) -> i32 {
+    if ctx.is_null() || buf.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: sysfs hands store() the `len` bytes the user wrote.
+    let text = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    let Some(cpu) = core::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    else {
+        return EINVAL.to_errno();
+    };
+    let Some(conn) = crate::bus::active() else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: The C side passes the context it owns.
+    let ch = unsafe { channel(ctx) };
+    match conn.set_target_cpu(ch, cpu, crate::shim::timeout_ms()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// Gives back the reference behind `ctx`.
 #[no_mangle]
 extern "C" fn rvmbus_rust_ctx_put(ctx: *mut c_void) {

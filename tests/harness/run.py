@@ -56,6 +56,8 @@ class Scenario:
     host_args: list = field(default_factory=list)
     # Regular expressions that must each match a line of the host's trace.
     host_expect: list = field(default_factory=list)
+    # Regular expressions that must match no line of the host's trace.
+    host_reject: list = field(default_factory=list)
     # The scenario ends with the guest powering itself off (its /sbin/poweroff
     # prints @@GUEST-POWEROFF); that is its PASS.
     powers_off: bool = False
@@ -122,6 +124,17 @@ SCENARIOS = {
         ),
         Scenario("lifecycle-repeat", host_args=["--heartbeat-ms", "200"], boot_timeout=600),
         Scenario("pm-test", host_args=["--heartbeat-ms", "200"], debug_only=True),
+        Scenario(
+            "cpu-move",
+            host_args=["--profile", "azure"],
+            host_expect=[r" g2h 4 MODIFY_CHANNEL ", r" h2g 4 MODIFY_CHANNEL_RESPONSE ", r" g2h 4 DATA_INBAND "],
+        ),
+        Scenario(
+            "cpu-move-old",
+            host_args=["--profile", "qemu"],
+            host_expect=[r" g2h 4 OPEN_CHANNEL ", r" g2h 4 DATA_INBAND "],
+            host_reject=[r" MODIFY_CHANNEL"],
+        ),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -396,6 +409,9 @@ class Boot:
             for pat in self.sc.host_expect:
                 if not re.search(pat, trace, re.M):
                     self.problems.append(f"host trace lacks /{pat}/")
+            for pat in self.sc.host_reject:
+                if re.search(pat, trace, re.M):
+                    self.problems.append(f"host trace has /{pat}/")
         self.console.close()
         text = (self.work / "console.log").read_text(errors="replace")
         for pat in self.sc.console_expect:

@@ -5,6 +5,7 @@
 //! ```text
 //! Offered/Closed --Open--> Opening(gpadl) --GpadlCreated--> Opening(open)
 //!     --OpenResult(0)--> Open --Close--> Closing --GpadlTorndown--> Closed
+//! Open --Modify--> Open (awaiting the answer from 5.3) --ModifyResponse--> Open
 //! any state --Rescind--> Rescinded --Release--> Released
 //! Offered/Closed --Suspend--> Suspended --Reoffer--> Offered
 //! ```
@@ -15,6 +16,14 @@
 //! posts `CLOSE_CHANNEL` and tears the ring GPADL down; the ring memory
 //! belongs to the host until `GPADL_TORNDOWN`. Rescind is a state, reachable
 //! from every other state but itself and [`ChannelState::Released`].
+//!
+//! Moving an open channel's interrupts to another virtual processor posts
+//! `MODIFY_CHANNEL` ([`ChannelEvent::Modify`]). Hosts of version 5.3 and
+//! later answer with `MODIFY_CHANNEL_RESPONSE`: until then the channel stays
+//! [`ChannelState::Open`] with the previous target remembered, one move at a
+//! time; a refusal restores the previous target. Older hosts never answer,
+//! so the new target holds at once. An answer that no move waits for is an
+//! error ([`ChannelError::UnexpectedMessage`]), never a change of target.
 //!
 //! ```
 //! use vmbus_proto::channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams};
@@ -141,6 +150,9 @@ pub enum ChannelState {
         ring_gpadl: GpadlId,
         /// The target virtual processor.
         target_vp: u32,
+        /// While a `MODIFY_CHANNEL` waits for the host's answer: the target
+        /// before it, restored if the host refuses.
+        modify_from: Option<u32>,
     },
     /// Close posted, ring GPADL teardown posted; waiting for
     /// `GPADL_TORNDOWN`.
@@ -198,7 +210,13 @@ pub enum ChannelEvent {
     Modify {
         /// The new target virtual processor.
         target_vp: u32,
+        /// Whether the host answers with `MODIFY_CHANNEL_RESPONSE` (version
+        /// 5.3 and later); without an answer the new target holds at once.
+        await_response: bool,
     },
+    /// The driver gave up waiting for the answer to a modify: the previous
+    /// target is restored, and a late answer is unexpected.
+    ModifyAbandoned,
 }
 
 /// What the caller must do after a step.
@@ -222,7 +240,8 @@ pub enum ChannelAction {
     Released,
     /// The channel is back after resume, maybe with a new relid.
     Resumed(ChannelInfo),
-    /// The host answered a modify request.
+    /// The host answered the modify request that was waiting, with this
+    /// status; non-zero means it kept the previous target.
     Modified(u32),
 }
 
@@ -262,6 +281,8 @@ pub enum ChannelError {
     WrongOpenId(u32),
     /// The re-offer after resume is for another device.
     WrongDevice,
+    /// A modify is already waiting for the host's answer.
+    ModifyInFlight,
 }
 
 /// The actions of one step.
@@ -379,6 +400,7 @@ impl ChannelState {
                             info,
                             ring_gpadl: params.ring_gpadl,
                             target_vp: params.target_vp,
+                            modify_from: None,
                         },
                         Actions::one(ChannelAction::Opened),
                     ));
@@ -413,14 +435,28 @@ impl ChannelState {
             }
             (
                 Self::Open {
-                    info, ring_gpadl, ..
+                    modify_from: Some(_),
+                    ..
                 },
-                ChannelEvent::Modify { target_vp },
+                ChannelEvent::Modify { .. },
+            ) => Err(ChannelError::ModifyInFlight),
+            (
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    target_vp: previous,
+                    modify_from: None,
+                },
+                ChannelEvent::Modify {
+                    target_vp,
+                    await_response,
+                },
             ) => Ok((
                 Self::Open {
                     info,
                     ring_gpadl,
                     target_vp,
+                    modify_from: if await_response { Some(previous) } else { None },
                 },
                 Actions::one(ChannelAction::Post(GuestMessage::ModifyChannel {
                     relid: info.relid,
@@ -428,9 +464,39 @@ impl ChannelState {
                 })),
             )),
             (
-                s @ Self::Open { .. },
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    target_vp,
+                    modify_from: Some(previous),
+                },
                 ChannelEvent::Host(HostMessage::ModifyChannelResponse { status, .. }),
-            ) => Ok((s, Actions::one(ChannelAction::Modified(status)))),
+            ) => Ok((
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    target_vp: if status == 0 { target_vp } else { previous },
+                    modify_from: None,
+                },
+                Actions::one(ChannelAction::Modified(status)),
+            )),
+            (
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    modify_from: Some(previous),
+                    ..
+                },
+                ChannelEvent::ModifyAbandoned,
+            ) => Ok((
+                Self::Open {
+                    info,
+                    ring_gpadl,
+                    target_vp: previous,
+                    modify_from: None,
+                },
+                Actions::none(),
+            )),
             (
                 Self::Closing { info, ring_gpadl },
                 ChannelEvent::Host(HostMessage::GpadlTorndown { gpadl }),
@@ -794,10 +860,73 @@ mod tests {
         assert_eq!(s.info().unwrap().relid, r(6));
     }
 
+    fn modify_response(relid: u32, status: u32) -> ChannelEvent {
+        host(HostMessage::ModifyChannelResponse {
+            relid: r(relid),
+            status,
+        })
+    }
+
+    fn target_of(s: &ChannelState) -> (u32, Option<u32>) {
+        match *s {
+            ChannelState::Open {
+                target_vp,
+                modify_from,
+                ..
+            } => (target_vp, modify_from),
+            _ => panic!("not open: {s:?}"),
+        }
+    }
+
     #[test]
-    fn modify_and_unexpected() {
+    fn modify_without_response() {
+        // Before 5.3 the host never answers: the new target holds at once,
+        // and an answer is unexpected.
         let s = open(5);
-        let (s, a) = s.on_event(ChannelEvent::Modify { target_vp: 3 }).unwrap();
+        let (s, a) = s
+            .on_event(ChannelEvent::Modify {
+                target_vp: 3,
+                await_response: false,
+            })
+            .unwrap();
+        assert_eq!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::ModifyChannel {
+                relid: r(5),
+                target_vp: 3
+            }))
+        );
+        assert_eq!(target_of(&s), (3, None));
+        assert_eq!(
+            s.on_event(modify_response(5, 0)),
+            Err(ChannelError::UnexpectedMessage(
+                ChannelStateName::Open,
+                MessageType::MODIFY_CHANNEL_RESPONSE
+            ))
+        );
+        assert_eq!(
+            s.on_event(ChannelEvent::ModifyAbandoned),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Open))
+        );
+        let (s, _) = s
+            .on_event(ChannelEvent::Modify {
+                target_vp: 0,
+                await_response: false,
+            })
+            .unwrap();
+        assert_eq!(target_of(&s), (0, None));
+    }
+
+    #[test]
+    fn modify_with_response() {
+        let s = open(5);
+        assert_eq!(target_of(&s), (1, None));
+        let (s, a) = s
+            .on_event(ChannelEvent::Modify {
+                target_vp: 3,
+                await_response: true,
+            })
+            .unwrap();
         assert!(matches!(
             a.get(0),
             Some(ChannelAction::Post(GuestMessage::ModifyChannel {
@@ -805,13 +934,77 @@ mod tests {
                 ..
             }))
         ));
-        let (s, a) = s
-            .on_event(host(HostMessage::ModifyChannelResponse {
-                relid: r(5),
-                status: 0,
-            }))
-            .unwrap();
+        assert_eq!(target_of(&s), (3, Some(1)));
+        // One move at a time.
+        assert_eq!(
+            s.on_event(ChannelEvent::Modify {
+                target_vp: 2,
+                await_response: true,
+            }),
+            Err(ChannelError::ModifyInFlight)
+        );
+        // An answer about another channel changes nothing.
+        assert_eq!(
+            s.on_event(modify_response(6, 0)),
+            Err(ChannelError::WrongRelid(6))
+        );
+        let (ok, a) = s.on_event(modify_response(5, 0)).unwrap();
         assert_eq!(a.get(0), Some(ChannelAction::Modified(0)));
+        assert_eq!(target_of(&ok), (3, None));
+        // A second answer is unexpected.
+        assert!(matches!(
+            ok.on_event(modify_response(5, 0)),
+            Err(ChannelError::UnexpectedMessage(ChannelStateName::Open, _))
+        ));
+        // A refusal restores the previous target.
+        let (refused, a) = s.on_event(modify_response(5, 0xc000_0001)).unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::Modified(0xc000_0001)));
+        assert_eq!(target_of(&refused), (1, None));
+        // Giving up restores it too, and a late answer is then unexpected.
+        let (gave_up, a) = s.on_event(ChannelEvent::ModifyAbandoned).unwrap();
+        assert!(a.is_empty());
+        assert_eq!(target_of(&gave_up), (1, None));
+        assert!(gave_up.on_event(modify_response(5, 0)).is_err());
+        // Closing while a move is in flight works, and the late answer is
+        // unexpected in the new state.
+        let (closing, _) = s.on_event(ChannelEvent::Close).unwrap();
+        assert_eq!(
+            closing.on_event(modify_response(5, 0)),
+            Err(ChannelError::UnexpectedMessage(
+                ChannelStateName::Closing,
+                MessageType::MODIFY_CHANNEL_RESPONSE
+            ))
+        );
+        // So does a rescind, which still tears the ring GPADL down.
+        let (rescinded, _) = s
+            .on_event(host(HostMessage::Rescind { relid: r(5) }))
+            .unwrap();
+        assert_eq!(rescinded.name(), ChannelStateName::Rescinded);
+        let (_, a) = rescinded.on_event(ChannelEvent::Release).unwrap();
+        assert_eq!(a.len(), 3);
+    }
+
+    #[test]
+    fn modify_needs_an_open_channel() {
+        let m = ChannelEvent::Modify {
+            target_vp: 1,
+            await_response: true,
+        };
+        let offered = ChannelState::offered(&offer(5));
+        assert_eq!(
+            offered.on_event(m),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Offered))
+        );
+        assert!(offered.on_event(modify_response(5, 0)).is_err());
+        assert_eq!(
+            offered.on_event(ChannelEvent::ModifyAbandoned),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Offered))
+        );
+    }
+
+    #[test]
+    fn unexpected_messages() {
+        let s = open(5);
         assert_eq!(
             s.on_event(host(HostMessage::OpenResult {
                 relid: r(5),

@@ -74,12 +74,16 @@ proptest! {
             if let Ok((s, _)) = chan.on_event(ChannelEvent::Host(m)) {
                 chan = s;
             }
-            let ev = match (i + usize::from(opens)) % 5 {
+            let ev = match (i + usize::from(opens)) % 6 {
                 0 => ChannelEvent::Open(OpenParams::new(1, GpadlId::new(7).unwrap(), 0, 4)),
                 1 => ChannelEvent::Close,
                 2 => ChannelEvent::Release,
                 3 => ChannelEvent::Suspend,
-                _ => ChannelEvent::Modify { target_vp: 1 },
+                4 => ChannelEvent::Modify {
+                    target_vp: 1,
+                    await_response: i % 2 == 0,
+                },
+                _ => ChannelEvent::ModifyAbandoned,
             };
             if let Ok((s, _)) = chan.on_event(ev) {
                 chan = s;

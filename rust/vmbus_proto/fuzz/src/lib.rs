@@ -157,7 +157,11 @@ pub fn state(data: &[u8]) {
             7 => Some(ChannelEvent::Close),
             8 => Some(ChannelEvent::Release),
             9 => Some(ChannelEvent::Suspend),
-            10 => Some(ChannelEvent::Modify { target_vp: 2 }),
+            10 => Some(ChannelEvent::Modify {
+                target_vp: 2,
+                await_response: true,
+            }),
+            11 => Some(ChannelEvent::ModifyAbandoned),
             _ => None,
         };
         if let Some(ev) = chev {
