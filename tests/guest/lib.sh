@@ -186,20 +186,30 @@ expect_no_kept_memory() {
 	return 0
 }
 
-# Marks the kernel log's end: wait_new and count_new look only after it.
-mark() { MARK=$(dmesg | wc -l); }
+# Marks the kernel log's end (the time stamp of its last line; counting
+# lines would go wrong once the log buffer wraps): wait_new and count_new
+# look only at lines logged after it.
+mark() {
+	MARK=$(dmesg | tail -1 | sed -n 's/^\[ *\([0-9]*\.[0-9]*\)\].*/\1/p')
+	MARK=${MARK:-0}
+}
+
+# The kernel log's lines after the mark.
+new_lines() {
+	dmesg | awk -v m="$MARK" '{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); if (t + 0 > m + 0) print }'
+}
 
 # Like wait_dmesg, for lines logged after the mark.
 wait_new() {
 	i=0
-	until dmesg | tail -n +$((MARK + 1)) | grep -Eq "$1"; do
+	until new_lines | grep -Eq "$1"; do
 		i=$((i + 1)); [ $i -gt $2 ] && return 1
 		sleep 0.1
 	done
 }
 
 # How many lines logged after the mark match $1.
-count_new() { dmesg | tail -n +$((MARK + 1)) | grep -Ec "$1"; }
+count_new() { new_lines | grep -Ec "$1"; }
 
 # Runs $1 echo requests of 500 bytes through rvmbus_echo's debugfs file and
 # fails unless every one completed unchanged ($2 says when, for the log).

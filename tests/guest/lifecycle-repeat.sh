@@ -43,7 +43,7 @@ reoffer_once() {
 	wait $bg
 	wait_new "relid $old released" 100 || fail "relid $old not released (cycle $1)"
 	wait_new "echo device ready" 100 || fail "re-offered echo device not ready (cycle $1)"
-	line=$(dmesg | tail -n +$((MARK + 1)) | grep "echo run:" | tail -1)
+	line=$(new_lines | grep "echo run:" | tail -1)
 	echo "$line" | grep -q "lost=0" || fail "requests lost in cycle $1: $line"
 	echo "$line" | grep -q "mismatched=0" || fail "mismatch in cycle $1: $line"
 }
