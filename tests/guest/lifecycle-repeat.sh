@@ -66,20 +66,32 @@ suspend_once 0
 module_once 0
 echo_run_ok 20 warm-up
 set -- $(mem); slab0=$1; used0=$2
+cat /proc/slabinfo > /tmp/slab0 2>/dev/null
 
 # (The helpers of lib.sh use $i: the loops count with $c.)
 c=1; while [ $c -le $R ]; do reoffer_once $c; c=$((c + 1)); done
 echo_run_ok 20 "after $R re-offers"
+set -- $(mem); slab_r=$1; used_r=$2
 c=1; while [ $c -le $S ]; do suspend_once $c; c=$((c + 1)); done
 echo_run_ok 20 "after $S suspends"
+set -- $(mem); slab_s=$1; used_s=$2
 beats=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
 wait_dmesg "heartbeat $(( (beats / 10 + 1) * 10 )) answered" 100 || fail "heartbeats stopped after the suspends"
 c=1; while [ $c -le $M ]; do module_once $c; c=$((c + 1)); done
 echo_run_ok 20 "after $M reloads"
 
 set -- $(mem); slab1=$1; used1=$2
+# Which caches grew most (objects x size), to tell a leak from noise.
+if [ -s /tmp/slab0 ]; then
+	cat /proc/slabinfo > /tmp/slab1
+	top=$(awk 'FNR == NR { if (FNR > 2) a[$1] = $2 * $4; next }
+		FNR > 2 { d = $2 * $4 - a[$1]; if (d > 4096) printf "%s:+%dKiB\n", $1, d / 1024 }' /tmp/slab0 /tmp/slab1 |
+		sort -t+ -k2 -nr | head -6 | tr '\n' ' ')
+	echo "@@INFO slab caches that grew most: ${top:-none over 4 KiB}"
+fi
 ds=$((slab1 - slab0)); du=$((used1 - used0))
 echo "@@INFO kernel memory: unreclaimable slab $slab0 -> $slab1 KiB, pages in use $used0 -> $used1 KiB"
+echo "@@INFO growth by phase (slab/pages KiB): re-offers $((slab_r - slab0))/$((used_r - used0)), suspends $((slab_s - slab_r))/$((used_s - used_r)), reloads $((slab1 - slab_s))/$((used1 - used_s))"
 # Room for noise (per-CPU caches, the log); one leaked ring is 136 KiB.
 [ $ds -le 256 ] || fail "unreclaimable slab grew by $ds KiB over the cycles"
 [ $du -le 1024 ] || fail "pages in use grew by $du KiB over the cycles"

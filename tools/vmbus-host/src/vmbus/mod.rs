@@ -566,7 +566,8 @@ impl VmbusHost {
                         self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);
                     } else {
                         // A slow host: the answer goes out from `poll`.
-                        self.unload_due = Some((Instant::now() + self.unload_delay, c.vcpu, c.sint));
+                        self.unload_due =
+                            Some((Instant::now() + self.unload_delay, c.vcpu, c.sint));
                     }
                 }
                 crate::log_info!("vmbus: guest unloaded");
