@@ -117,7 +117,7 @@ SCENARIOS = {
         Scenario("driver-suspend", host_args=["--heartbeat-ms", "200"]),
         Scenario(
             "hibernate-test-resume",
-            host_args=["--heartbeat-ms", "200"],
+            host_args=["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo:2"],
             disk_mb=256,
             boot_timeout=420,
             host_expect=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" g2h - INITIATE_CONTACT ",
