@@ -20,7 +20,8 @@
 //! - Callers that wait for the host (connect, open, close, unload) sleep on
 //!   `cv` with `inner` released, with a timeout.
 //!
-//! Lock order: `dev_lock` → `inner` → a channel's `io` / `sysfs`.
+//! Lock order: `dev_lock` → `inner` → a channel's `io` / `sysfs`; a
+//! channel's `info` (a spinlock) is a leaf.
 
 use kernel::{
     new_condvar, new_mutex,

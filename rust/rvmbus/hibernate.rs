@@ -187,7 +187,7 @@ impl Connection {
                 if let Some(pe) = inner.channels.iter_mut().find(|x| {
                     x.chan.info().if_instance == inst && x.chan.info().sub_channel_index == 0
                 }) {
-                    pe.hib.subs += 1;
+                    pe.hib.subs = pe.hib.subs.saturating_add(1);
                 }
             }
             self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
