@@ -13,7 +13,7 @@
 //! `io` is taken in process context only (senders, the connection's event
 //! work). It nests inside the connection's `inner` lock, never the other
 //! way round. `binding` and `info` are leaf locks: nothing is taken while
-one is held.
+//! one is held.
 
 use kernel::{
     new_condvar, new_mutex, new_spinlock,
