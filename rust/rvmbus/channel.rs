@@ -12,14 +12,15 @@
 //!
 //! `io` is taken in process context only (senders, the connection's event
 //! work). It nests inside the connection's `inner` lock, never the other
-//! way round. `binding` is a leaf lock: nothing is taken while it is held.
+//! way round. `binding` and `info` are leaf locks: nothing is taken while
+//! one is held.
 
 use kernel::{
-    new_condvar, new_mutex,
+    new_condvar, new_mutex, new_spinlock,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex,
+        Arc, CondVar, Mutex, SpinLock,
     },
     time::msecs_to_jiffies,
 };
@@ -86,8 +87,12 @@ pub(crate) mod state_code {
 /// A channel.
 #[pin_data]
 pub(crate) struct Channel {
-    /// The offer.
-    pub(crate) info: ChannelInfo,
+    /// The offer. The class, instance and sub-channel index never change;
+    /// the relid, connection id and monitor id may after a resume from
+    /// hibernation (the host re-offers the device with new ones). A leaf
+    /// lock: read with [`Channel::info`].
+    #[pin]
+    info: SpinLock<ChannelInfo>,
     /// The rings while the channel is open.
     #[pin]
     pub(crate) io: Mutex<Option<Rings>>,
@@ -143,7 +148,7 @@ impl Channel {
     pub(crate) fn new(info: ChannelInfo, cpu: u32) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                info,
+                info <- new_spinlock!(info),
                 io <- new_mutex!(None),
                 wake <- new_condvar!(),
                 state: Atomic::new(state_code::OFFERED),
@@ -157,9 +162,20 @@ impl Channel {
         )
     }
 
+    /// What the guest knows of the offer now.
+    pub(crate) fn info(&self) -> ChannelInfo {
+        *self.info.lock()
+    }
+
+    /// Takes the host's new offer of the same device after a resume from
+    /// hibernation (new relid, connection id, monitor id).
+    pub(crate) fn set_info(&self, info: ChannelInfo) {
+        *self.info.lock() = info;
+    }
+
     /// The relid as a number.
     pub(crate) fn relid(&self) -> u32 {
-        self.info.relid.get()
+        self.info().relid.get()
     }
 
     /// Called by the connection's event work when the host signalled this
@@ -310,17 +326,17 @@ impl Channel {
 
     /// Fills a sysfs snapshot.
     pub(crate) fn snapshot(&self, out: &mut ChanInfo) {
-        out.class_id = self.info.if_type.0;
-        out.instance_id = self.info.if_instance.0;
-        out.relid = self.relid();
+        let info = self.info();
+        out.class_id = info.if_type.0;
+        out.instance_id = info.if_instance.0;
+        out.relid = info.relid.get();
         out.state = self.state.load(Relaxed);
-        out.monitor_id = self
-            .info
+        out.monitor_id = info
             .monitor_id
             .map_or(crate::sysfs::NO_MONITOR, |m| u32::from(m.get()));
         out.target_cpu = self.target_cpu.load(Relaxed);
-        out.subchannel_id = u32::from(self.info.sub_channel_index);
-        out.connection_id = self.info.connection_id;
+        out.subchannel_id = u32::from(info.sub_channel_index);
+        out.connection_id = info.connection_id;
         out.numa_node = crate::shim::cpu_to_node(out.target_cpu);
         out.events = self.stats.events.load(Relaxed);
         out.interrupts = self.stats.interrupts.load(Relaxed);

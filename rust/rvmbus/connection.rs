@@ -20,7 +20,8 @@
 //! - Callers that wait for the host (connect, open, close, unload) sleep on
 //!   `cv` with `inner` released, with a timeout.
 //!
-//! Lock order: `dev_lock` → `inner` → a channel's `io` / `sysfs`.
+//! Lock order: `dev_lock` → `inner` → a channel's `io` / `sysfs`; a
+//! channel's `info` (a spinlock) is a leaf.
 
 use kernel::{
     new_condvar, new_mutex,
@@ -71,6 +72,10 @@ struct Entry {
     /// The ring memory, its GPADL and the pages it covers, while the host
     /// may use it.
     ring: Option<(GpadlId, Arc<SharedPages>, usize)>,
+    /// Bytes of each ring of the last open.
+    ring_bytes: usize,
+    /// What hibernation must restore (see `hibernate.rs`).
+    hib: hibernate::Saved,
 }
 
 /// A device-model change waiting for the device work.
@@ -96,11 +101,17 @@ struct Inner {
     host_silent: bool,
 }
 
+impl Entry {
+    fn has_relid(&self, relid: Relid) -> bool {
+        !matches!(self.state, ChannelState::Suspended(_)) && self.chan.info().relid == relid
+    }
+}
+
 impl Inner {
+    /// The channel with `relid`. A channel suspended for hibernation has
+    /// no relid until the host offers it again.
     fn find(&mut self, relid: Relid) -> Option<&mut Entry> {
-        self.channels
-            .iter_mut()
-            .find(|e| e.chan.info.relid == relid)
+        self.channels.iter_mut().find(|e| e.has_relid(relid))
     }
 
     /// The protocol state of the channel with `relid`, if it is known.
@@ -303,21 +314,8 @@ impl Connection {
     /// Sets up the SynIC, negotiates the version, asks for the offers and
     /// waits for them, and adds the devices.
     pub(crate) fn connect(self: &Arc<Self>, timeout_ms: u32) -> Result {
-        for cpu in 0..self.synic.cpus() {
-            let (simp, siefp) = self.synic.addresses(cpu).ok_or(EINVAL)?;
-            let st = self.transport.synic_setup(cpu, simp, siefp, true)?;
-            if st != HvStatus::SUCCESS {
-                pr_err!("SynIC set-up of CPU {} refused: status {:#x}\n", cpu, st.0);
-                return Err(EIO);
-            }
-        }
-        let cfg = ContactConfig {
-            target_vcpu: self.transport.vp_index(0),
-            interrupt_page: self.int_page.phys(0),
-            monitor_page1: self.monitor.phys(0),
-            monitor_page2: self.monitor.phys(PAGE),
-            ..ContactConfig::default()
-        };
+        self.synic_enable()?;
+        let cfg = self.contact_config();
         let mut inner = self.inner.lock();
         self.step(&mut inner, ConnectionEvent::Connect(cfg))?;
         let r = wait_until!(
@@ -375,6 +373,30 @@ impl Connection {
         }
         self.apply_dev_ops();
         Ok(())
+    }
+
+    /// Points the host at this guest's SynIC pages on every CPU.
+    fn synic_enable(&self) -> Result {
+        for cpu in 0..self.synic.cpus() {
+            let (simp, siefp) = self.synic.addresses(cpu).ok_or(EINVAL)?;
+            let st = self.transport.synic_setup(cpu, simp, siefp, true)?;
+            if st != HvStatus::SUCCESS {
+                pr_err!("SynIC set-up of CPU {} refused: status {:#x}\n", cpu, st.0);
+                return Err(EIO);
+            }
+        }
+        Ok(())
+    }
+
+    /// What INITIATE_CONTACT tells the host.
+    fn contact_config(&self) -> ContactConfig {
+        ContactConfig {
+            target_vcpu: self.transport.vp_index(0),
+            interrupt_page: self.int_page.phys(0),
+            monitor_page1: self.monitor.phys(0),
+            monitor_page2: self.monitor.phys(PAGE),
+            ..ContactConfig::default()
+        }
     }
 
     /// Runs the connection state machine and carries out its actions.
@@ -521,6 +543,9 @@ impl Connection {
             }
             return;
         }
+        if self.reoffered(inner, o) {
+            return;
+        }
         let state = ChannelState::offered(o);
         let Some(info) = state.info() else {
             return;
@@ -530,8 +555,8 @@ impl Connection {
                 .channels
                 .iter()
                 .find(|e| {
-                    e.chan.info.if_instance == info.if_instance
-                        && e.chan.info.sub_channel_index == 0
+                    e.chan.info().if_instance == info.if_instance
+                        && e.chan.info().sub_channel_index == 0
                 })
                 .map(|e| e.chan.clone());
             if p.is_none() {
@@ -562,6 +587,8 @@ impl Connection {
                     chan: chan.clone(),
                     state,
                     ring: None,
+                    ring_bytes: 0,
+                    hib: hibernate::Saved::default(),
                 },
                 GFP_KERNEL,
             )
@@ -605,14 +632,15 @@ impl Connection {
 
     /// The primary channel of sub-channel `ch` (`None` for a primary).
     fn primary_of(&self, inner: &Inner, ch: &Channel) -> Option<Arc<Channel>> {
-        if ch.info.sub_channel_index == 0 {
+        if ch.info().sub_channel_index == 0 {
             return None;
         }
         inner
             .channels
             .iter()
             .find(|p| {
-                p.chan.info.if_instance == ch.info.if_instance && p.chan.info.sub_channel_index == 0
+                p.chan.info().if_instance == ch.info().if_instance
+                    && p.chan.info().sub_channel_index == 0
             })
             .map(|p| p.chan.clone())
     }
@@ -698,11 +726,7 @@ impl Connection {
     /// Drops a released channel from the table; its ring memory waits for
     /// the host's teardown among the orphans.
     fn forget(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
-        let Some(i) = inner
-            .channels
-            .iter()
-            .position(|e| e.chan.info.relid == relid)
-        else {
+        let Some(i) = inner.channels.iter().position(|e| e.has_relid(relid)) else {
             return;
         };
         let e = inner.channels.remove(i);
@@ -727,7 +751,7 @@ impl Connection {
             | ChannelState::Rescinded {
                 ring: RescindedRing::TearingDown(ring_gpadl),
                 ..
-            } if ring_gpadl == gpadl => Some(e.chan.info.relid),
+            } if ring_gpadl == gpadl => Some(e.chan.info().relid),
             _ => None,
         });
         if let Some(relid) = owner {
@@ -747,7 +771,7 @@ impl Connection {
         let e = inner
             .channels
             .iter()
-            .find(|e| e.chan.info.relid == relid)
+            .find(|e| e.has_relid(relid))
             .ok_or(ENOENT)?;
         let (_, mem, pages) = e.ring.as_ref().ok_or(EINVAL)?;
         let mut pfns = KVec::new();
@@ -789,7 +813,7 @@ impl Connection {
                     crate::driver::rescinded(&ch);
                     sysfs::remove(&ch, p.as_ref());
                     let mut inner = self.inner.lock();
-                    self.chan_step(&mut inner, ch.info.relid, ChannelEvent::Release);
+                    self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
                 }
                 Err(_) => return,
             }
@@ -818,7 +842,7 @@ impl Connection {
         let pages = ring_pages(ring_bytes);
         let mem = Arc::new(SharedPages::new(2 * pages)?, GFP_KERNEL)?;
         Rings::init(&mem, pages, pages)?;
-        let relid = ch.info.relid;
+        let relid = ch.info().relid;
         let gpadl = GpadlId::new(self.gpadl_next.fetch_add(1, Relaxed)).ok_or(EINVAL)?;
         let mut inner = self.inner.lock();
         if inner.closing {
@@ -831,6 +855,7 @@ impl Connection {
             _ => return Err(EBUSY),
         }
         e.ring = Some((gpadl, mem.clone(), 2 * pages));
+        e.ring_bytes = ring_bytes;
         ch.target_cpu.store(cpu, Relaxed);
         // CAST: A ring has far fewer than 2^32 pages.
         let params = OpenParams::new(
@@ -878,7 +903,7 @@ impl Connection {
     /// Closes `ch`: close message, ring GPADL teardown, and frees the rings
     /// once the host confirms.
     pub(crate) fn close(self: &Arc<Self>, ch: &Arc<Channel>, timeout_ms: u32) -> Result {
-        let relid = ch.info.relid;
+        let relid = ch.info().relid;
         let mut inner = self.inner.lock();
         // No more packets from this side.
         *ch.io.lock() = None;
@@ -947,7 +972,7 @@ impl Connection {
             }
         }
 
-        let relid = ch.info.relid;
+        let relid = ch.info().relid;
         let mut inner = self.inner.lock();
         let ConnectionState::Connected { version, .. } = inner.state else {
             return Err(ENODEV);
@@ -1064,11 +1089,12 @@ impl Connection {
     /// page if the channel is monitored, else with a signal-event call.
     pub(crate) fn signal_channel(&self, ch: &Channel) -> Result {
         ch.stats.events.add(1, Relaxed);
-        let relid = ch.relid() as usize;
-        if !ch.info.dedicated_interrupt {
+        let info = ch.info();
+        let relid = info.relid.get() as usize;
+        if !info.dedicated_interrupt {
             set_bit32(&self.int_page, PAGE / 2, relid);
         }
-        if let Some(m) = ch.info.monitor_id {
+        if let Some(m) = info.monitor_id {
             set_bit32(
                 &self.monitor,
                 PAGE + pending_offset(m.group()),
@@ -1076,7 +1102,7 @@ impl Connection {
             );
             return Ok(());
         }
-        match self.transport.signal_event(ch.info.connection_id)? {
+        match self.transport.signal_event(info.connection_id)? {
             st if st == HvStatus::SUCCESS => Ok(()),
             st => {
                 if self.warn.allow() {
@@ -1119,7 +1145,7 @@ impl Connection {
         let primaries: KVec<Arc<Channel>> = {
             let mut v = KVec::new();
             for e in inner.channels.iter() {
-                if e.chan.info.sub_channel_index == 0 {
+                if e.chan.info().sub_channel_index == 0 {
                     let _ = v.push(e.chan.clone(), GFP_KERNEL);
                 }
             }
@@ -1258,3 +1284,7 @@ fn ev_name(e: &ConnectionEvent) -> &'static str {
         ConnectionEvent::Timeout => "timeout",
     }
 }
+
+#[path = "hibernate.rs"]
+mod hibernate;
+pub(crate) use hibernate::{pm_link, pm_unlink};

@@ -82,18 +82,7 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
         Some("subchannels") => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
             let n = num(w.next())?;
-            let mut req = [0u8; 12];
-            req[..8].copy_from_slice(SUB_MAGIC);
-            req[8..].copy_from_slice(&n.to_le_bytes());
-            ch.send_inband(conn, &req, 0x5ab_0001, false)?;
-            let mut buf = [0u8; 128];
-            let RxPacket { offset, len, .. } =
-                wait_packet(conn, &ch, &mut buf, shim::timeout_ms())?;
-            let body = buf.get(offset..offset + len).ok_or(EIO)?;
-            if body.get(..8) != Some(&SUB_MAGIC[..]) || body.len() < 12 {
-                return Err(EIO);
-            }
-            let got = u32::from_le_bytes([body[8], body[9], body[10], body[11]]);
+            let got = request_subchannels(conn, &ch, n)?;
             let _ = writeln!(
                 out,
                 "subchannels relid={} asked={} offered={}",
@@ -109,6 +98,25 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
 
 /// The echo device's sub-channel request (tools/vmbus-host/README.md).
 const SUB_MAGIC: &[u8; 8] = b"ECHO-SUB";
+
+/// Asks the echo device of the open channel `ch` for `n` sub-channels and
+/// waits for its answer; returns how many it offered. Nobody else may read
+/// the channel meanwhile (no driver callbacks: unbound or suspended).
+pub(crate) fn request_subchannels(conn: &Connection, ch: &Channel, n: u32) -> Result<u32> {
+    let mut req = [0u8; 12];
+    req[..8].copy_from_slice(SUB_MAGIC);
+    req[8..].copy_from_slice(&n.to_le_bytes());
+    ch.send_inband(conn, &req, 0x5ab_0001, false)?;
+    let mut buf = [0u8; 128];
+    let RxPacket { offset, len, .. } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?;
+    let body = buf.get(offset..offset + len).ok_or(EIO)?;
+    match (body.get(..8), body.get(8..12)) {
+        (Some(m), Some(&[a, b, c, d])) if m == &SUB_MAGIC[..] => {
+            Ok(u32::from_le_bytes([a, b, c, d]))
+        }
+        _ => Err(EIO),
+    }
+}
 
 /// Byte offset of the GPA-direct test data in its first page, so that the
 /// range starts mid-page and spans pages.

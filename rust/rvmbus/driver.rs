@@ -809,13 +809,14 @@ extern "C" fn rvmbus_dev_info(dev: *mut c_void, out: *mut RawDevInfo) -> i32 {
     if b.live.load(Relaxed) == live::REMOVED {
         return ENODEV.to_errno();
     }
+    let ci = b.chan.info();
     let info = RawDevInfo {
-        class_id: b.chan.info.if_type.0,
-        instance_id: b.chan.info.if_instance.0,
-        relid: b.chan.relid(),
+        class_id: ci.if_type.0,
+        instance_id: ci.if_instance.0,
+        relid: ci.relid.get(),
         vmbus_version: b.conn.version(),
         target_cpu: b.chan.target_cpu.load(Relaxed),
-        monitored: u32::from(b.chan.info.monitor_id.is_some()),
+        monitored: u32::from(ci.monitor_id.is_some()),
     };
     // SAFETY: `out` points to a `struct rvmbus_dev_info` (ABI contract),
     // whose layout `RawDevInfo` mirrors (sizes asserted on both sides).

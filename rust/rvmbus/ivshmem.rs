@@ -494,6 +494,9 @@ impl pci::Driver for IvshmemDriver {
                 return Err(e);
             }
             BOUND.add(1, Relaxed);
+            // Hibernation needs this device's interrupts while the bus
+            // unloads and reconnects.
+            crate::connection::pm_link(pdev.as_ref());
             Ok(try_pin_init!(IvshmemDev {
                 irqs,
                 transport,
@@ -503,6 +506,7 @@ impl pci::Driver for IvshmemDriver {
     }
 
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        crate::connection::pm_unlink();
         bus::set_active(None);
         this.conn.shutdown(shim::timeout_ms());
         match this.transport.detach() {

@@ -195,7 +195,7 @@ int rvmbus_sysfs_bus_register(void)
 
 	if (ret)
 		return ret;
-	rvmbus_root = root_device_register("rvmbus");
+	rvmbus_root = rvmbus_root_register();
 	if (IS_ERR(rvmbus_root)) {
 		ret = PTR_ERR(rvmbus_root);
 		rvmbus_root = NULL;
@@ -208,7 +208,7 @@ int rvmbus_sysfs_bus_register(void)
 void rvmbus_sysfs_bus_unregister(void)
 {
 	if (rvmbus_root)
-		root_device_unregister(rvmbus_root);
+		rvmbus_root_unregister(rvmbus_root);
 	rvmbus_root = NULL;
 	bus_unregister(&rvmbus_bus);
 }

@@ -79,6 +79,11 @@ void rvmbus_bus_remove(struct device *dev);
 extern const struct dev_pm_ops rvmbus_bus_pm;
 
 int rvmbus_sysfs_bus_register(void);
+/* pm.c */
+struct device *rvmbus_root_register(void);
+void rvmbus_root_unregister(struct device *dev);
+int rvmbus_pm_link(struct device *supplier);
+void rvmbus_pm_unlink(void);
 void rvmbus_sysfs_bus_unregister(void);
 struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
 					      const u8 *instance);

@@ -177,14 +177,15 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
     match primary {
         None => {
             let ctx = ctx_of(ch);
+            let info = ch.info();
             // SAFETY: `ctx` is a channel reference; the class and instance
             // GUIDs are 16 readable bytes each. On success the device owns
             // `ctx`.
             let dev = from_err_ptr(unsafe {
                 ffi::rvmbus_sysfs_device_add(
                     ctx,
-                    ch.info.if_type.0.as_ptr(),
-                    ch.info.if_instance.0.as_ptr(),
+                    info.if_type.0.as_ptr(),
+                    info.if_instance.0.as_ptr(),
                 )
             })
             .inspect_err(|_| {

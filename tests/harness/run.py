@@ -66,6 +66,15 @@ class Scenario:
     # Needs what only the debug kernel has (CONFIG_PM_DEBUG's pm_test):
     # left out of runs on the cloud kernel unless named with --only.
     debug_only: bool = False
+    # A virtio-blk disk (a sparse file of this many MiB, /dev/vda in the
+    # guest) for hibernation images; 0: none.
+    disk_mb: int = 0
+    # Hibernation across two QEMU processes: when the first powers off after
+    # hibernating (it prints @@HIBERNATED), the harness runs the host
+    # control commands of between_ctl and starts QEMU again with the same
+    # disk and rvmbus.resume=1; the same host keeps running throughout.
+    cycle: bool = False
+    between_ctl: list = field(default_factory=list)
 
 
 SCENARIOS = {
@@ -134,6 +143,24 @@ SCENARIOS = {
             host_args=["--profile", "qemu"],
             host_expect=[r" g2h 4 OPEN_CHANNEL ", r" g2h 4 DATA_INBAND "],
             host_reject=[r" MODIFY_CHANNEL"],
+            "hibernate-test-resume",
+            host_args=["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo:2"],
+            disk_mb=256,
+            boot_timeout=420,
+            host_expect=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" g2h - INITIATE_CONTACT ",
+                         r" g2h - REQUEST_OFFERS ", r" g2h \d+ OPEN_CHANNEL "],
+        ),
+        Scenario(
+            "hibernate-cycle",
+            host_args=["--heartbeat-ms", "200", "--renumber-after-unload",
+                       "--device", "heartbeat", "--device", "echo:2"],
+            disk_mb=256,
+            boot_timeout=600,
+            cycle=True,
+            # The second echo device goes while the guest is off.
+            between_ctl=[["rescind-instance", "72766d62-0004-0001-8000-000000000000"]],
+            host_expect=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" g2h - INITIATE_CONTACT ",
+                         r" g2h - REQUEST_OFFERS ", r" g2h \d+ OPEN_CHANNEL "],
         ),
         Scenario(
             "driver-rescind",
@@ -186,7 +213,14 @@ def log(msg):
     print(msg, flush=True)
 
 
-def build_initramfs(out: Path, busybox: Path, modules: list) -> Path:
+def virtio_blk_module(kernel: Path):
+    """Debian's virtio_blk.ko.xz next to the vmlinuz (in its modules
+    directory), or None (the debug kernel has it built in)."""
+    p = Path(kernel).parent / "kernel" / "drivers" / "block" / "virtio_blk.ko.xz"
+    return p if p.exists() else None
+
+
+def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None) -> Path:
     """Packs busybox, /init, the guest scenarios and the modules."""
     root = out / "initramfs"
     if root.exists():
@@ -204,6 +238,10 @@ def build_initramfs(out: Path, busybox: Path, modules: list) -> Path:
         shutil.copy2(f, root / "scenarios" / f.name)
     for m in modules:
         shutil.copy2(m, root / "modules" / Path(m).name)
+    vblk = virtio_blk_module(kernel) if kernel else None
+    if vblk:
+        import lzma
+        (root / "modules" / "virtio_blk.ko").write_bytes(lzma.decompress(vblk.read_bytes()))
     files = subprocess.run(
         ["find", ".", "-print0"], cwd=root, check=True, capture_output=True
     ).stdout
@@ -279,16 +317,27 @@ class Boot:
 
     def __init__(self, args, sc: Scenario, initrd: Path, work: Path, echo: bool):
         self.args, self.sc, self.work, self.echo = args, sc, work, echo
+        self.initrd = initrd
         self.mem = Path("/dev/shm") / f"rvmbus-{os.getpid()}-{sc.name}"
         self.ctl_path = work / "serial1.sock"
         self.console = open(work / "console.log", "w")
         self.host = None
         self.result = None
         self.problems = []
+        self.hibernated = False
         with open(self.mem, "wb") as f:
             f.truncate(args.mem_mb << 20)
+        self.disk = work / "disk.img"
+        if sc.disk_mb:
+            with open(self.disk, "wb") as f:
+                f.truncate(sc.disk_mb << 20)
         if sc.with_host:
             self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args)
+        self._start_qemu("")
+
+    def _start_qemu(self, more_append: str):
+        args, sc, work = self.args, self.sc, self.work
+        append = f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name} {args.append.strip()} {more_append}"
         cmd = [
             args.qemu,
             "-machine", "pc,memory-backend=mem",
@@ -306,8 +355,8 @@ class Boot:
             "-monitor", f"unix:{work / 'monitor.sock'},server=on,wait=off",
             "-no-reboot",
             "-kernel", str(args.kernel),
-            "-initrd", str(initrd),
-            "-append", f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name} {args.append.strip()}".rstrip(),
+            "-initrd", str(self.initrd),
+            "-append", " ".join(append.split()),
             "-serial", "stdio",
             "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
             "-serial", "chardev:ctl",
@@ -317,6 +366,8 @@ class Boot:
                 "-chardev", f"socket,path={self.host.sock},id=ivs",
                 "-device", f"ivshmem-doorbell,chardev=ivs,vectors={args.vectors}",
             ]
+        if sc.disk_mb:
+            cmd += ["-drive", f"file={self.disk},if=virtio,format=raw"]
         self.qemu = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -375,6 +426,46 @@ class Boot:
 
     def run(self):
         deadline = time.time() + self.sc.boot_timeout * self.args.timeout_scale
+        timed_out = self._pump(deadline)
+        if self.sc.cycle and not timed_out and self.result is None:
+            self.qemu.wait(30)
+            if not self.hibernated:
+                self.problems.append("the first boot ended without @@HIBERNATED")
+            else:
+                self._between()
+                if self.ctl:
+                    self.ctl.close()
+                    self.ctl = None
+                self.console.write("@@HARNESS-RESTART QEMU with rvmbus.resume=1\n")
+                self._start_qemu("rvmbus.resume=1")
+                timed_out = self._pump(deadline)
+        self._finish(timed_out)
+
+    def _between(self):
+        """Host control commands while the guest is off."""
+        for c in self.sc.between_ctl:
+            if c[0] == "rescind-instance":
+                # The relid of instance c[1] now (the host may have renumbered).
+                r = subprocess.run(
+                    [str(self.args.host), "ctl", "--control", str(self.host.ctl), "list"],
+                    capture_output=True, text=True, timeout=30,
+                )
+                m = re.search(r"relid=(\d+) [^\n]*instance=\{?" + re.escape(c[1]), r.stdout)
+                if not m:
+                    self.problems.append(f"host list has no instance {c[1]}: {r.stdout.strip()[:200]}")
+                    continue
+                c = ["rescind", m.group(1)]
+            r = subprocess.run(
+                [str(self.args.host), "ctl", "--control", str(self.host.ctl)] + c,
+                capture_output=True, text=True, timeout=30,
+            )
+            out = " ".join((r.stdout + r.stderr).split())
+            self.console.write(f"@@HARNESS-CTL {' '.join(c)}: rc {r.returncode} {out}\n")
+            if r.returncode != 0:
+                self.problems.append(f"host ctl {' '.join(c)} failed: {out}")
+
+    def _pump(self, deadline) -> bool:
+        """Reads the console until QEMU exits; true on timeout."""
         buf = b""
         fd = self.qemu.stdout.fileno()
         timed_out = False
@@ -395,6 +486,9 @@ class Boot:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 self._line(line.decode(errors="replace").rstrip("\r"))
+        return timed_out
+
+    def _finish(self, timed_out):
         if timed_out:
             self.problems.append(f"timeout after {self.sc.boot_timeout * self.args.timeout_scale:.0f} s")
             self.qemu.kill()
@@ -417,10 +511,11 @@ class Boot:
         for pat in self.sc.console_expect:
             if not re.search(pat, text, re.M):
                 self.problems.append(f"guest console lacks /{pat}/")
-        try:
-            self.mem.unlink()
-        except FileNotFoundError:
-            pass
+        for f in (self.mem, self.disk):
+            try:
+                f.unlink()
+            except FileNotFoundError:
+                pass
 
     def _line(self, line: str):
         self.console.write(line + "\n")
@@ -433,6 +528,8 @@ class Boot:
             self.problems.append(f"kernel log: {line.strip()[:160]}")
         if line.startswith("@@GUEST-POWEROFF") and self.sc.powers_off and self.result is None:
             self.result = ("PASS", "the guest powered itself off")
+        if line.startswith("@@HIBERNATED"):
+            self.hibernated = True
         if line.startswith("@@HARNESS "):
             self._harness(line[len("@@HARNESS "):].strip())
         elif line.startswith("@@RESULT "):
@@ -496,7 +593,7 @@ def main():
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    initrd = build_initramfs(out, Path(args.busybox), args.module)
+    initrd = build_initramfs(out, Path(args.busybox), args.module, Path(args.kernel))
 
     if args.demo:
         chosen = [DEMO]

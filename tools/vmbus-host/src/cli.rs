@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Exit (status 0) when the first guest disconnects.
     #[arg(long)]
     pub once: bool,
+    /// After each UNLOAD, offer every device with a relid it did not have
+    /// (the guest must match re-offers by instance GUID).
+    #[arg(long)]
+    pub renumber_after_unload: bool,
 }
 
 /// Arguments of `ctl`.
@@ -119,6 +123,7 @@ impl ServeArgs {
         c.options.devices.heartbeat = Duration::from_millis(self.heartbeat_ms.max(1));
         c.options.devices.timesync = Duration::from_millis(self.timesync_ms.max(1));
         c.options.hostile = self.hostile.clone();
+        c.options.renumber_after_unload = self.renumber_after_unload;
         c
     }
 }

@@ -179,13 +179,36 @@ impl Channels {
 
     /// The guest connection ended (unload, new driver, disconnect): open
     /// channels close, rescinded ones are gone, nothing has been sent.
+    /// Sub-channels are gone too, as on Hyper-V: a guest asks for them
+    /// again on its new connection.
     pub fn reset_connection(&mut self) {
         self.by_relid
-            .retain(|_, c| c.state != ChannelState::Rescinded);
+            .retain(|_, c| c.state != ChannelState::Rescinded && c.sub_index == 0);
         for c in self.by_relid.values_mut() {
             c.state = ChannelState::Offered;
             c.sent = false;
         }
+    }
+
+    /// Moves every channel to a relid that no channel has now (lowest
+    /// first, in relid order), keeping everything else; returns the moves.
+    /// Nothing moves if there are not enough free relids.
+    pub fn renumber(&mut self) -> Vec<(Relid, Relid)> {
+        let fresh: Vec<Relid> = (1..MAX_RELIDS)
+            .filter(|r| !self.by_relid.contains_key(r))
+            .filter_map(Relid::new)
+            .take(self.by_relid.len())
+            .collect();
+        if fresh.len() < self.by_relid.len() {
+            return Vec::new();
+        }
+        let old = std::mem::take(&mut self.by_relid);
+        let mut moves = Vec::with_capacity(old.len());
+        for (c, new) in old.into_values().zip(fresh) {
+            moves.push((c.relid, new));
+            self.by_relid.insert(new.get(), Channel { relid: new, ..c });
+        }
+        moves
     }
 
     /// Whether an open channel uses `gpadl` as its ring.
@@ -249,5 +272,43 @@ mod tests {
         c.reset_connection();
         assert!(c.get(r4).is_none());
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn renumber_gives_fresh_relids_and_keeps_devices() {
+        let mut c = Channels::default();
+        c.add(DeviceKind::Heartbeat).unwrap();
+        let e = c.add(DeviceKind::Echo).unwrap();
+        let inst = c.get(e).unwrap().instance;
+        let monitor = c.get(e).unwrap().monitor_id;
+        let before: Vec<u32> = c.iter().map(|x| x.relid.get()).collect();
+        let moves = c.renumber();
+        assert_eq!(moves.len(), 2);
+        for (o, n) in &moves {
+            assert_ne!(o, n);
+            assert!(!before.contains(&n.get()));
+        }
+        assert_eq!(c.len(), 2);
+        let moved = c.iter().find(|x| x.instance == inst).unwrap();
+        assert_eq!(moved.kind, DeviceKind::Echo);
+        assert_eq!(moved.monitor_id, monitor);
+        assert_eq!(moved.offer().relid, moved.relid);
+        assert!(c.get(e).is_none());
+        // Twice in a row: fresh again.
+        let again = c.renumber();
+        assert!(again.iter().all(|(o, n)| o != n));
+    }
+
+    #[test]
+    fn reset_drops_subchannels() {
+        let mut c = Channels::default();
+        let p = c.add(DeviceKind::Echo).unwrap();
+        let inst = c.get(p).unwrap().instance;
+        c.insert(DeviceKind::Echo, inst, 1, Signalling::default())
+            .unwrap();
+        assert_eq!(c.len(), 2);
+        c.reset_connection();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.next_sub_index(inst), 1);
     }
 }

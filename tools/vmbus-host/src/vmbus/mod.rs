@@ -62,6 +62,9 @@ pub struct ServerOptions {
     pub devices: DeviceConfig,
     /// Hostile modes enabled at start.
     pub hostile: Vec<Mode>,
+    /// After each UNLOAD, give every channel a relid it did not have
+    /// (tests that a guest matches re-offers by instance GUID).
+    pub renumber_after_unload: bool,
 }
 
 /// Counters (control `stats`, prefixed `vmbus.`).
@@ -255,6 +258,23 @@ impl VmbusHost {
         let channels = &self.channels;
         self.devices
             .retain(|r, _| Relid::new(*r).is_some_and(|r| channels.get(r).is_some()));
+    }
+
+    /// Gives every channel a fresh relid, keeping its device.
+    fn renumber(&mut self) {
+        let moved = self.channels.renumber();
+        let mut devices = BTreeMap::new();
+        for (old, new) in &moved {
+            if let Some(d) = self.devices.remove(&old.get()) {
+                devices.insert(new.get(), d);
+            }
+        }
+        self.devices = devices;
+        let list: Vec<String> = moved
+            .iter()
+            .map(|(o, n)| format!("{}->{}", o.get(), n.get()))
+            .collect();
+        crate::log_info!("vmbus: relids renumbered after UNLOAD: {}", list.join(" "));
     }
 
     fn initiate_contact(
@@ -561,6 +581,9 @@ impl VmbusHost {
                 self.stats.unloads += 1;
                 let conn = self.conn;
                 self.reset_connection();
+                if self.opts.renumber_after_unload {
+                    self.renumber();
+                }
                 if let Some(c) = conn {
                     if self.unload_delay.is_zero() {
                         self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);

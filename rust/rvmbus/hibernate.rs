@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hibernation: the connection-wide half of freeze, thaw and restore.
+//!
+//! `pm.c` calls these from the PM callbacks of `/sys/devices/rvmbus`, the
+//! parent of every vmbus device, so they run after every device's freeze
+//! (the drivers' `suspend`, which stops their callbacks) and before any
+//! device's thaw or restore (the drivers' `resume`).
+//!
+//! - **Freeze**: every open channel is closed by the bus (sub-channels
+//!   first), remembering the ring size and CPU of each open primary;
+//!   sub-channels are dropped (a host forgets them at unload; their devices'
+//!   `channels/<relid>` go), the other channels become
+//!   [`ChannelState::Suspended`] and lose their relid; then UNLOAD, kept
+//!   as `ConnectionState::Suspended` with the negotiated version, and the
+//!   SynIC is turned off.
+//! - **Thaw** (the image is written, this kernel goes on) and **restore**
+//!   (this kernel was loaded from the image) do the same: SynIC on,
+//!   INITIATE_CONTACT with the saved version only, REQUEST_OFFERS. Each
+//!   offer is matched to a suspended channel by class, instance GUID and
+//!   sub-channel index and takes the new relid, connection id and monitor
+//!   id ([`Connection::reoffered`]); an offer with no match is a new
+//!   device. Suspended channels the host did not offer again are removed
+//!   with their devices. Then the channels that were open are opened
+//!   again with the same ring size, and the echo devices get the
+//!   sub-channels they had ([`Connection::recreate_subchannels`]).
+//!
+//! Drivers see only `suspend` and `resume`: their channel is open again
+//! (with new rings) when `resume` runs.
+//!
+//! Context: process context (the PM core's), no connection lock held on
+//! entry; the message work and device work run meanwhile (their
+//! workqueues do not freeze).
+
+use kernel::{
+    prelude::*,
+    sync::{atomic::ordering::Relaxed, Arc},
+    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+};
+
+use super::{code_of, Connection, DevOp, Inner};
+use crate::{
+    channel::Channel,
+    proto::{
+        channel::{ChannelAction, ChannelEvent, ChannelInfo, ChannelState},
+        connection::{ConnectionEvent, ConnectionState, OffersPhase},
+        message::Offer,
+    },
+    shim,
+};
+
+/// What a channel must get back after hibernation.
+#[derive(Default)]
+pub(super) struct Saved {
+    /// It was open: ring bytes each way and the CPU.
+    reopen: Option<(usize, u32)>,
+    /// Sub-channels it had (a primary).
+    subs: u32,
+}
+
+mod ffi {
+    extern "C" {
+        pub(super) fn rvmbus_pm_link(supplier: *mut core::ffi::c_void) -> i32;
+        pub(super) fn rvmbus_pm_unlink();
+    }
+}
+
+/// Makes `dev` (the transport's device) a PM supplier of the vmbus root
+/// device: frozen after it, thawed and restored before it.
+pub(crate) fn pm_link<C: kernel::device::DeviceContext>(dev: &kernel::device::Device<C>) {
+    let raw = core::ptr::from_ref(dev)
+        .cast::<core::ffi::c_void>()
+        .cast_mut();
+    // SAFETY: `Device` is a transparent wrapper of `struct device`, alive
+    // for the call; the link holds its own reference.
+    let r = unsafe { ffi::rvmbus_pm_link(raw) };
+    if r != 0 {
+        pr_warn!(
+            "no PM link to the transport device ({}); hibernation may lose interrupts\n",
+            r
+        );
+    }
+}
+
+/// Undoes [`pm_link`].
+pub(crate) fn pm_unlink() {
+    // SAFETY: Always allowed; a no-op without a link.
+    unsafe { ffi::rvmbus_pm_unlink() };
+}
+
+impl Connection {
+    /// Freeze: closes the channels and unloads, keeping the devices.
+    fn hib_freeze(self: &Arc<Self>, timeout_ms: u32) {
+        // Adds, removes and rescinds in flight finish first.
+        self.apply_dev_ops();
+        let mut subs: KVec<Arc<Channel>> = KVec::new();
+        let mut prims: KVec<Arc<Channel>> = KVec::new();
+        {
+            let mut inner = self.inner.lock();
+            if !matches!(inner.state, ConnectionState::Connected { .. }) {
+                return;
+            }
+            for e in inner.channels.iter_mut() {
+                if !e.state.is_open() {
+                    continue;
+                }
+                let sub = e.chan.info().sub_channel_index != 0;
+                if !sub {
+                    e.hib.reopen = Some((e.ring_bytes, e.chan.target_cpu.load(Relaxed)));
+                }
+                let list = if sub { &mut subs } else { &mut prims };
+                if list.push(e.chan.clone(), GFP_KERNEL).is_err() {
+                    pr_err!(
+                        "hibernation: no memory; channel {} stays open\n",
+                        e.chan.relid()
+                    );
+                }
+            }
+        }
+        for ch in Iterator::chain(subs.iter(), prims.iter()) {
+            if let Err(e) = self.close(ch, timeout_ms) {
+                pr_warn!("hibernation: channel {} not closed ({:?})\n", ch.relid(), e);
+            }
+        }
+        {
+            let mut inner = self.inner.lock();
+            self.drop_subchannels(&mut inner);
+            let relids: KVec<_> = {
+                let mut v = KVec::new();
+                for e in inner.channels.iter() {
+                    let _ = v.push(e.chan.info().relid, GFP_KERNEL);
+                }
+                v
+            };
+            for r in relids {
+                self.chan_step(&mut inner, r, ChannelEvent::Suspend);
+            }
+        }
+        // The sub-channels' sysfs directories go now.
+        self.apply_dev_ops();
+        let mut inner = self.inner.lock();
+        let _ = self.step(&mut inner, ConnectionEvent::Suspend);
+        let r = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            matches!(inner.state, ConnectionState::Suspended { .. })
+        );
+        let n = inner.channels.len();
+        if r.is_err() {
+            pr_err!(
+                "hibernation: the host did not answer UNLOAD in {} ms\n",
+                timeout_ms
+            );
+            let _ = self.step(&mut inner, ConnectionEvent::Timeout);
+        } else {
+            // The host let go of every GPADL.
+            inner.orphans.clear();
+        }
+        drop(inner);
+        for cpu in 0..self.synic.cpus() {
+            let _ = self.transport.synic_setup(cpu, 0, 0, false);
+        }
+        pr_info!("hibernation: unloaded, {} channels suspended\n", n);
+    }
+
+    /// Drops every sub-channel from the table, counting them on their
+    /// primary, and queues the removal of their sysfs directories.
+    fn drop_subchannels(self: &Arc<Self>, inner: &mut Inner) {
+        let mut i = 0;
+        while let Some(e) = inner.channels.get(i) {
+            if e.chan.info().sub_channel_index == 0 {
+                i += 1;
+                continue;
+            }
+            let Ok(e) = inner.channels.remove(i) else {
+                return;
+            };
+            if let Some((g, m, _)) = e.ring {
+                // Not closed (the host did not answer): its memory waits
+                // for UNLOAD_RESPONSE.
+                let _ = inner.orphans.push((g, m), GFP_KERNEL);
+            }
+            let primary = self.primary_of(inner, &e.chan);
+            if let Some(p) = &primary {
+                let inst = p.info().if_instance;
+                if let Some(pe) = inner.channels.iter_mut().find(|x| {
+                    x.chan.info().if_instance == inst && x.chan.info().sub_channel_index == 0
+                }) {
+                    pe.hib.subs = pe.hib.subs.saturating_add(1);
+                }
+            }
+            self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+        }
+    }
+
+    /// An offer while suspended channels wait: if it is one of them (same
+    /// class, instance and sub-channel index), that channel takes the new
+    /// relid and ids and `true` is returned.
+    pub(super) fn reoffered(self: &Arc<Self>, inner: &mut Inner, o: &Offer) -> bool {
+        let new = ChannelInfo::from_offer(o);
+        let Some(e) = inner.channels.iter_mut().find(|e| match e.state {
+            ChannelState::Suspended(old) => {
+                old.if_type == new.if_type
+                    && old.if_instance == new.if_instance
+                    && old.sub_channel_index == new.sub_channel_index
+            }
+            _ => false,
+        }) else {
+            return false;
+        };
+        let old = e.chan.relid();
+        let Ok((next, actions)) = e.state.on_event(ChannelEvent::Reoffer(*o)) else {
+            return false;
+        };
+        e.state = next;
+        e.chan.state.store(code_of(&next), Relaxed);
+        for a in actions.iter() {
+            if let ChannelAction::Resumed(info) = a {
+                e.chan.set_info(info);
+            }
+        }
+        pr_info!(
+            "offer after resume: relid {} (was {}) {} {:?}: the same device\n",
+            new.relid.get(),
+            old,
+            crate::classes::name(&new.if_type),
+            new.if_instance
+        );
+        true
+    }
+
+    /// Thaw and restore: reconnects with the saved version, matches the
+    /// offers to the suspended channels, removes the devices not offered
+    /// again and re-opens what was open.
+    fn hib_resume(self: &Arc<Self>, timeout_ms: u32) -> Result {
+        if !matches!(self.inner.lock().state, ConnectionState::Suspended { .. }) {
+            return Ok(());
+        }
+        let r = self.hib_reconnect(timeout_ms);
+        if let Err(e) = r {
+            pr_err!(
+                "hibernation: no connection after resume ({:?}); removing every device\n",
+                e
+            );
+            let mut inner = self.inner.lock();
+            inner.state = ConnectionState::Disconnected;
+            self.remove_suspended(&mut inner);
+            return Err(e);
+        }
+        let mut reopen = KVec::new();
+        let mut subs = KVec::new();
+        {
+            let mut inner = self.inner.lock();
+            self.remove_suspended(&mut inner);
+            for e in inner.channels.iter_mut() {
+                if !matches!(e.state, ChannelState::Offered(_)) {
+                    continue;
+                }
+                if let Some((bytes, cpu)) = e.hib.reopen.take() {
+                    reopen.push((e.chan.clone(), bytes, cpu), GFP_KERNEL)?;
+                    let n = core::mem::take(&mut e.hib.subs);
+                    if n > 0 {
+                        subs.push((e.chan.clone(), n), GFP_KERNEL)?;
+                    }
+                }
+                e.hib.subs = 0;
+            }
+        }
+        let mut opened = 0;
+        for (ch, bytes, cpu) in reopen.iter() {
+            let cpu = if shim::cpu_online(*cpu) { *cpu } else { 0 };
+            match self.open(ch, *bytes, cpu, timeout_ms) {
+                Ok(()) => {
+                    opened += 1;
+                    if let Some(b) = ch.binding.lock().clone() {
+                        b.kick();
+                    }
+                }
+                Err(e) => pr_err!(
+                    "hibernation: channel {} not re-opened ({:?})\n",
+                    ch.relid(),
+                    e
+                ),
+            }
+        }
+        for (ch, n) in subs.iter() {
+            self.recreate_subchannels(ch, *n);
+        }
+        pr_info!("hibernation: resumed, {} channels re-opened\n", opened);
+        Ok(())
+    }
+
+    /// SynIC on, INITIATE_CONTACT with the saved version, REQUEST_OFFERS
+    /// and the offers.
+    fn hib_reconnect(self: &Arc<Self>, timeout_ms: u32) -> Result {
+        self.synic_enable()?;
+        let cfg = self.contact_config();
+        let mut inner = self.inner.lock();
+        self.step(&mut inner, ConnectionEvent::Resume(cfg))?;
+        let _ = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            !matches!(inner.state, ConnectionState::Contacting { .. })
+        );
+        let ConnectionState::Connected { version, .. } = inner.state else {
+            return Err(ETIMEDOUT);
+        };
+        pr_info!(
+            "hibernation: reconnected with VMBus version {}.{}\n",
+            version.major(),
+            version.minor()
+        );
+        self.step(&mut inner, ConnectionEvent::RequestOffers)?;
+        let r = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            matches!(
+                inner.state,
+                ConnectionState::Connected {
+                    offers: OffersPhase::AllDelivered,
+                    ..
+                }
+            )
+        );
+        if r.is_err() {
+            pr_warn!(
+                "hibernation: the host did not finish its offers in {} ms\n",
+                timeout_ms
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes the channels (and devices) still suspended: the host did
+    /// not offer them again.
+    fn remove_suspended(self: &Arc<Self>, inner: &mut Inner) {
+        let mut i = 0;
+        while let Some(e) = inner.channels.get(i) {
+            if !matches!(e.state, ChannelState::Suspended(_)) {
+                i += 1;
+                continue;
+            }
+            let Ok(e) = inner.channels.remove(i) else {
+                return;
+            };
+            let info = e.chan.info();
+            pr_info!(
+                "hibernation: {} {:?} was not offered again: removed\n",
+                crate::classes::name(&info.if_type),
+                info.if_instance
+            );
+            if let Some((g, m)) = e.ring.map(|(g, m, _)| (g, m)) {
+                let _ = inner.orphans.push((g, m), GFP_KERNEL);
+            }
+            let primary = self.primary_of(inner, &e.chan);
+            self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+        }
+    }
+
+    /// Asks the echo device of `ch` (open) for the `n` sub-channels it had
+    /// before hibernation. Other device classes have no bus-level way to
+    /// ask; their drivers ask again in `resume`.
+    fn recreate_subchannels(self: &Arc<Self>, ch: &Arc<Channel>, n: u32) {
+        if crate::classes::name(&ch.info().if_type) != "rvmbus echo" {
+            return;
+        }
+        match crate::ctl::request_subchannels(self, ch, n) {
+            Ok(got) => pr_info!(
+                "hibernation: channel {}: {} of {} sub-channels offered again\n",
+                ch.relid(),
+                got,
+                n
+            ),
+            Err(e) => pr_err!(
+                "hibernation: channel {}: sub-channels not re-created ({:?})\n",
+                ch.relid(),
+                e
+            ),
+        }
+    }
+}
+
+/// The root device's freeze callback (`pm.c`).
+#[no_mangle]
+extern "C" fn rvmbus_rust_hib_freeze() -> i32 {
+    if let Some(c) = crate::bus::active() {
+        c.hib_freeze(shim::timeout_ms());
+    }
+    // A failed unload is logged; the channels are closed either way and
+    // thaw reconnects.
+    0
+}
+
+/// The root device's thaw and restore callback (`pm.c`).
+#[no_mangle]
+extern "C" fn rvmbus_rust_hib_restore() -> i32 {
+    match crate::bus::active() {
+        Some(c) => match c.hib_resume(shim::timeout_ms()) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        },
+        None => 0,
+    }
+}
