@@ -143,6 +143,8 @@ SCENARIOS = {
             host_args=["--profile", "qemu"],
             host_expect=[r" g2h 4 OPEN_CHANNEL ", r" g2h 4 DATA_INBAND "],
             host_reject=[r" MODIFY_CHANNEL"],
+        ),
+        Scenario(
             "hibernate-test-resume",
             host_args=["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo:2"],
             disk_mb=256,
