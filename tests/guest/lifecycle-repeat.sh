@@ -92,8 +92,12 @@ fi
 ds=$((slab1 - slab0)); du=$((used1 - used0))
 echo "@@INFO kernel memory: unreclaimable slab $slab0 -> $slab1 KiB, pages in use $used0 -> $used1 KiB"
 echo "@@INFO growth by phase (slab/pages KiB): re-offers $((slab_r - slab0))/$((used_r - used0)), suspends $((slab_s - slab_r))/$((used_s - used_r)), reloads $((slab1 - slab_s))/$((used1 - used_s))"
-# Room for noise (per-CPU caches, the log); one leaked ring is 136 KiB.
-[ $ds -le 256 ] || fail "unreclaimable slab grew by $ds KiB over the cycles"
+# Room for noise: 256 KiB, plus 8 KiB a cycle for the kernel's own
+# slab growth around device add/remove (about 3 KiB per re-offer measured
+# on the cloud kernel, with kmemleak on the debug kernel finding nothing
+# unreferenced). One leaked ring is 136 KiB of pages.
+cycles=$((R + S + M))
+[ $ds -le $((256 + 8 * cycles)) ] || fail "unreclaimable slab grew by $ds KiB over $cycles cycles"
 [ $du -le 1024 ] || fail "pages in use grew by $du KiB over the cycles"
 expect_no_kept_memory
 unload_all end
