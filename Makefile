@@ -85,11 +85,17 @@ fuzz:
 # The lifecycle at full count: rescind/re-offer under traffic, S3
 # suspend/resume and rmmod/insmod cycles (make test runs a few of each);
 # the scenario prints its counts and the kernel memory before and after.
+# Then the same on the debug kernel with fewer cycles, where kmemleak,
+# KASAN and lockdep judge every cycle.
 STRESS_REPEAT ?= 100,20,20
-stress: modules host
+STRESS_DEBUG_REPEAT ?= 20,2,3
+stress: modules host debug-modules
 	@$(HARNESS) --out $(BUILD)/stress --only lifecycle-repeat --timeout-scale 3 \
 		--append "rvmbus.repeat=$(STRESS_REPEAT)"
 	@grep -h "@@INFO" $(BUILD)/stress/lifecycle-repeat/console.log
+	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/stress-debug \
+		--only lifecycle-repeat --timeout-scale 8 --append "rvmbus.repeat=$(STRESS_DEBUG_REPEAT)"
+	@grep -h "@@INFO" $(BUILD)/stress-debug/lifecycle-repeat/console.log
 
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu
@@ -126,10 +132,11 @@ test-debug: debug-modules host
 
 # A debug-kernel boot takes about a minute under TCG, so `make test` runs
 # the scenarios that exercise the most glue: load/unload, the data path and
-# sub-channels, and the driver API (bind/unbind, unload under traffic, IC
-# drivers, rescind and re-offer under traffic); DEBUG_SCENARIOS=all runs
-# them all.
-DEBUG_SCENARIOS ?= insmod-rmmod echo-data driver-echo driver-ic driver-rescind
+# sub-channels, the driver API (bind/unbind, unload under traffic, IC
+# drivers, rescind and re-offer under traffic), rescind at every point, and
+# the pm_test levels (which only the debug kernel has); DEBUG_SCENARIOS=all
+# runs them all.
+DEBUG_SCENARIOS ?= insmod-rmmod echo-data driver-echo driver-ic driver-rescind rescind-points pm-test
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))

@@ -97,8 +97,14 @@ echo "@@INFO growth by phase (slab/pages KiB): re-offers $((slab_r - slab0))/$((
 # on the cloud kernel, with kmemleak on the debug kernel finding nothing
 # unreferenced). One leaked ring is 136 KiB of pages.
 cycles=$((R + S + M))
-[ $ds -le $((256 + 8 * cycles)) ] || fail "unreclaimable slab grew by $ds KiB over $cycles cycles"
-[ $du -le 1024 ] || fail "pages in use grew by $du KiB over the cycles"
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	# The debug kernel: KASAN's quarantine holds freed objects, so growth
+	# means little there; kmemleak judges leaks (the harness fails on any).
+	echo "@@INFO debug kernel: memory growth not judged, kmemleak is"
+else
+	[ $ds -le $((256 + 8 * cycles)) ] || fail "unreclaimable slab grew by $ds KiB over $cycles cycles"
+	[ $du -le 1024 ] || fail "pages in use grew by $du KiB over the cycles"
+fi
 expect_no_kept_memory
 unload_all end
 pass "$R rescind/re-offer cycles under traffic, $S S3 cycles, $M rmmod/insmod cycles (after one warm-up each): nothing lost, slab ${ds} KiB, pages ${du} KiB of growth"
