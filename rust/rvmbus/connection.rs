@@ -28,7 +28,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex,
+        Arc, CondVar, Mutex, MutexGuard,
     },
     time::{msecs_to_jiffies, Delta, Instant, Monotonic},
     workqueue::{impl_has_work, new_work, Work, WorkItem},
@@ -315,15 +315,8 @@ impl Connection {
     /// waits for them, and adds the devices.
     pub(crate) fn connect(self: &Arc<Self>, timeout_ms: u32) -> Result {
         self.synic_enable()?;
-        let cfg = self.contact_config();
-        let mut inner = self.inner.lock();
-        self.step(&mut inner, ConnectionEvent::Connect(cfg))?;
-        let r = wait_until!(
-            self,
-            inner,
-            timeout_ms,
-            !matches!(inner.state, ConnectionState::Contacting { .. })
-        );
+        let (mut inner, r) =
+            self.contact(ConnectionEvent::Connect(self.contact_config()), timeout_ms)?;
         let ConnectionState::Connected {
             version,
             msg_conn_id,
@@ -348,6 +341,47 @@ impl Connection {
             msg_conn_id,
             self.transport.name()
         );
+        let (inner, r) = self.request_offers(inner, timeout_ms)?;
+        let n = inner.channels.len();
+        drop(inner);
+        match r {
+            Ok(()) => pr_info!("all offers delivered: {} channels\n", n),
+            Err(_) => pr_warn!(
+                "the host did not finish its offers in {} ms; going on with {} channels\n",
+                timeout_ms,
+                n
+            ),
+        }
+        self.apply_dev_ops();
+        Ok(())
+    }
+
+    /// Runs `ev` (connect or resume: INITIATE_CONTACT) and waits, at most
+    /// `timeout_ms`, for the host's version answer; the outcome is in the
+    /// state.
+    fn contact(
+        self: &Arc<Self>,
+        ev: ConnectionEvent,
+        timeout_ms: u32,
+    ) -> Result<(MutexGuard<'_, Inner>, Result)> {
+        let mut inner = self.inner.lock();
+        self.step(&mut inner, ev)?;
+        let r = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            !matches!(inner.state, ConnectionState::Contacting { .. })
+        );
+        Ok((inner, r))
+    }
+
+    /// Asks for the offers and waits, at most `timeout_ms`, until the host
+    /// says it delivered them all.
+    fn request_offers<'a>(
+        self: &'a Arc<Self>,
+        mut inner: MutexGuard<'a, Inner>,
+        timeout_ms: u32,
+    ) -> Result<(MutexGuard<'a, Inner>, Result)> {
         self.step(&mut inner, ConnectionEvent::RequestOffers)?;
         let r = wait_until!(
             self,
@@ -361,18 +395,7 @@ impl Connection {
                 }
             )
         );
-        let n = inner.channels.len();
-        drop(inner);
-        match r {
-            Ok(()) => pr_info!("all offers delivered: {} channels\n", n),
-            Err(_) => pr_warn!(
-                "the host did not finish its offers in {} ms; going on with {} channels\n",
-                timeout_ms,
-                n
-            ),
-        }
-        self.apply_dev_ops();
-        Ok(())
+        Ok((inner, r))
     }
 
     /// Points the host at this guest's SynIC pages on every CPU.

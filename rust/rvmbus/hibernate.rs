@@ -43,7 +43,7 @@ use crate::{
     channel::Channel,
     proto::{
         channel::{ChannelAction, ChannelEvent, ChannelInfo, ChannelState},
-        connection::{ConnectionEvent, ConnectionState, OffersPhase},
+        connection::{ConnectionEvent, ConnectionState},
         message::Offer,
     },
     shim,
@@ -295,15 +295,8 @@ impl Connection {
     /// and the offers.
     fn hib_reconnect(self: &Arc<Self>, timeout_ms: u32) -> Result {
         self.synic_enable()?;
-        let cfg = self.contact_config();
-        let mut inner = self.inner.lock();
-        self.step(&mut inner, ConnectionEvent::Resume(cfg))?;
-        let _ = wait_until!(
-            self,
-            inner,
-            timeout_ms,
-            !matches!(inner.state, ConnectionState::Contacting { .. })
-        );
+        let (inner, _) =
+            self.contact(ConnectionEvent::Resume(self.contact_config()), timeout_ms)?;
         let ConnectionState::Connected { version, .. } = inner.state else {
             return Err(ETIMEDOUT);
         };
@@ -312,19 +305,7 @@ impl Connection {
             version.major(),
             version.minor()
         );
-        self.step(&mut inner, ConnectionEvent::RequestOffers)?;
-        let r = wait_until!(
-            self,
-            inner,
-            timeout_ms,
-            matches!(
-                inner.state,
-                ConnectionState::Connected {
-                    offers: OffersPhase::AllDelivered,
-                    ..
-                }
-            )
-        );
+        let (_inner, r) = self.request_offers(inner, timeout_ms)?;
         if r.is_err() {
             pr_warn!(
                 "hibernation: the host did not finish its offers in {} ms\n",

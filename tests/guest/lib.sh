@@ -109,13 +109,7 @@ driver_of() {
 }
 
 # Waits up to $2 tenths of a second for the kernel log to match $1.
-wait_dmesg() {
-	i=0
-	until dmesg | grep -Eq "$1"; do
-		i=$((i + 1)); [ $i -gt $2 ] && return 1
-		sleep 0.1
-	done
-}
+wait_dmesg() { (MARK=0; wait_new "$1" "$2"); }
 
 # Checks the last echo run of the kernel log, one that a removal (unload or
 # rescind) cut short: every request sent was completed or cancelled. Sets
