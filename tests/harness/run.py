@@ -37,6 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 GUEST = REPO / "tests" / "guest"
 
+# A kernel log line's start ("[   29.810891] ..."), to cut off one that
+# shares a console line with a harness request.
+KMSG_TAIL = re.compile(r"\[\s*\d+\.\d+\].*$")
+
 # Lines of the guest console that fail any scenario.
 BAD = re.compile(
     r"(Oops|BUG:|WARNING:|Kernel panic|general protection fault|"
@@ -532,8 +536,11 @@ class Boot:
             self.result = ("PASS", "the guest powered itself off")
         if line.startswith("@@HIBERNATED"):
             self.hibernated = True
-        if line.startswith("@@HARNESS "):
-            self._harness(line[len("@@HARNESS "):].strip())
+        # A kernel message printed while the guest writes a request can
+        # land on the same console line, before or after it.
+        if "@@HARNESS " in line:
+            req = line[line.index("@@HARNESS ") + len("@@HARNESS "):]
+            self._harness(KMSG_TAIL.sub("", req).strip())
         elif line.startswith("@@RESULT "):
             parts = line.split(" ", 3)
             self.result = (parts[2] if len(parts) > 2 else "FAIL", parts[3] if len(parts) > 3 else "")
