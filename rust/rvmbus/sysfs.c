@@ -41,13 +41,23 @@ static int rdev_info(struct device *dev, struct rvmbus_chan_info *ci)
 	return rvmbus_rust_chan_info(to_rdev(dev)->ctx, ci);
 }
 
-/* A device attribute that prints one snapshot field. */
-#define RDEV_ATTR(_name, _fmt, ...)					\
+/* The snapshot, for ring fields: -EINVAL unless the channel is open. */
+static int rdev_ring_info(struct device *dev, struct rvmbus_chan_info *ci)
+{
+	int ret = rdev_info(dev, ci);
+
+	if (ret)
+		return ret;
+	return ci->is_open ? 0 : -EINVAL;
+}
+
+/* A device attribute that prints one field of the snapshot _get takes. */
+#define RDEV_ATTR_FROM(_name, _get, _fmt, ...)				\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
 	struct rvmbus_chan_info ci;					\
-	int ret = rdev_info(dev, &ci);					\
+	int ret = _get(dev, &ci);					\
 									\
 	if (ret)							\
 		return ret;						\
@@ -55,21 +65,10 @@ static ssize_t _name##_show(struct device *dev,				\
 }									\
 static DEVICE_ATTR_RO(_name)
 
-/* Like RDEV_ATTR, for ring fields: -EINVAL unless the channel is open. */
+#define RDEV_ATTR(_name, _fmt, ...)					\
+	RDEV_ATTR_FROM(_name, rdev_info, _fmt, __VA_ARGS__)
 #define RDEV_RING_ATTR(_name, _ring, _field)				\
-static ssize_t _name##_show(struct device *dev,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	struct rvmbus_chan_info ci;					\
-	int ret = rdev_info(dev, &ci);					\
-									\
-	if (ret)							\
-		return ret;						\
-	if (!ci.is_open)						\
-		return -EINVAL;						\
-	return sysfs_emit(buf, "%u\n", ci._ring._field);		\
-}									\
-static DEVICE_ATTR_RO(_name)
+	RDEV_ATTR_FROM(_name, rdev_ring_info, "%u", ci._ring._field)
 
 RDEV_ATTR(id, "%u", ci.relid);
 RDEV_ATTR(state, "%u", ci.state);
