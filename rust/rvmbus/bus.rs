@@ -70,11 +70,23 @@ enum Backend {
 }
 
 /// The loaded module. Fields drop in order: the backend (which unloads the
-/// connection), then the bus, then the workqueues.
+/// connection), then the bus, then the workqueues, and last the audit of
+/// shared pages.
 pub(crate) struct RvmbusModule {
     _backend: Backend,
     _bus: BusType,
     _wq: Workqueues,
+    _audit: PageAudit,
+}
+
+/// Reports at unload whether every shared page was freed or kept for the
+/// host (see [`shim::pages_report`]).
+struct PageAudit;
+
+impl Drop for PageAudit {
+    fn drop(&mut self) {
+        shim::pages_report();
+    }
 }
 
 impl kernel::Module for RvmbusModule {
@@ -128,6 +140,7 @@ impl kernel::Module for RvmbusModule {
             _backend: backend,
             _bus: bus,
             _wq: wq,
+            _audit: PageAudit,
         })
     }
 }

@@ -58,14 +58,50 @@ void rvmbus_shim_rmb(void)
 	rmb();
 }
 
+/*
+ * Pages shared with the host, counted so that unloading can prove that
+ * every one was freed or deliberately kept for a host that did not let go.
+ */
+static atomic_long_t pages_live = ATOMIC_LONG_INIT(0);
+static atomic_long_t pages_kept = ATOMIC_LONG_INIT(0);
+static atomic_long_t pages_allocs = ATOMIC_LONG_INIT(0);
+
 void *rvmbus_shim_alloc_pages(unsigned int order)
 {
-	return (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, order);
+	unsigned long addr = __get_free_pages(GFP_KERNEL | __GFP_ZERO, order);
+
+	if (addr) {
+		atomic_long_add(1L << order, &pages_live);
+		atomic_long_inc(&pages_allocs);
+	}
+	return (void *)addr;
 }
 
 void rvmbus_shim_free_pages(void *addr, unsigned int order)
 {
 	free_pages((unsigned long)addr, order);
+	atomic_long_sub(1L << order, &pages_live);
+}
+
+void rvmbus_shim_pages_kept(unsigned int order)
+{
+	atomic_long_add(1L << order, &pages_kept);
+}
+
+void rvmbus_shim_pages_report(void)
+{
+	long live = atomic_long_read(&pages_live);
+	long kept = atomic_long_read(&pages_kept);
+	long allocs = atomic_long_read(&pages_allocs);
+
+	if (live != kept)
+		pr_err("rvmbus: %ld KiB of shared pages neither freed nor kept for the host (%ld allocations)\n",
+		       (live - kept) * (PAGE_SIZE / 1024), allocs);
+	else if (kept)
+		pr_info("rvmbus: shared pages: %ld allocations, all freed but %ld KiB kept for the host\n",
+			allocs, kept * (PAGE_SIZE / 1024));
+	else
+		pr_info("rvmbus: shared pages: %ld allocations, every one freed\n", allocs);
 }
 
 u64 rvmbus_shim_virt_to_phys(void *addr)

@@ -15,6 +15,8 @@ void rvmbus_shim_rmb(void);
 void rvmbus_shim_mb(void);
 void *rvmbus_shim_alloc_pages(unsigned int order);
 void rvmbus_shim_free_pages(void *addr, unsigned int order);
+void rvmbus_shim_pages_kept(unsigned int order);
+void rvmbus_shim_pages_report(void);
 u64 rvmbus_shim_virt_to_phys(void *addr);
 int rvmbus_shim_cpu_to_node(unsigned int cpu);
 unsigned int rvmbus_shim_nr_cpu_ids(void);

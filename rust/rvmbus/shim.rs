@@ -17,6 +17,8 @@ mod ffi {
         pub(super) fn rvmbus_shim_mb();
         pub(super) fn rvmbus_shim_alloc_pages(order: u32) -> *mut c_void;
         pub(super) fn rvmbus_shim_free_pages(addr: *mut c_void, order: u32);
+        pub(super) fn rvmbus_shim_pages_kept(order: u32);
+        pub(super) fn rvmbus_shim_pages_report();
         pub(super) fn rvmbus_shim_virt_to_phys(addr: *mut c_void) -> u64;
         pub(super) fn rvmbus_shim_cpu_to_node(cpu: u32) -> i32;
         pub(super) fn rvmbus_shim_nr_cpu_ids() -> u32;
@@ -106,6 +108,20 @@ pub(crate) fn alloc_pages(order: u32) -> *mut c_void {
 pub(crate) unsafe fn free_pages(addr: *mut c_void, order: u32) {
     // SAFETY: Guaranteed by the caller.
     unsafe { ffi::rvmbus_shim_free_pages(addr, order) }
+}
+
+/// Counts `2^order` pages from [`alloc_pages`] as kept for the host: never
+/// freed, and not a leak.
+pub(crate) fn pages_kept(order: u32) {
+    // SAFETY: An atomic counter update; no preconditions.
+    unsafe { ffi::rvmbus_shim_pages_kept(order) }
+}
+
+/// Logs whether every page from [`alloc_pages`] was freed or kept; an
+/// error line names the difference (the test harness fails on it).
+pub(crate) fn pages_report() {
+    // SAFETY: Reads counters; no preconditions.
+    unsafe { ffi::rvmbus_shim_pages_report() }
 }
 
 /// The physical address of a direct-map address.

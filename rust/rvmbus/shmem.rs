@@ -137,6 +137,7 @@ pub(crate) fn leak(pages: Arc<SharedPages>, why: &str) {
         pages.len() / 1024,
         why
     );
+    shim::pages_kept(pages.order);
     core::mem::forget(pages);
 }
 

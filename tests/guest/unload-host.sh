@@ -51,6 +51,7 @@ wait_new "the host did not answer UNLOAD in 1000 ms; unloading without it" 10 ||
 wait_new "keeping [0-9]+ KiB of memory the host may still use" 10 || fail "ring memory of a silent host was not kept"
 [ -z "$(ls /sys/bus/vmbus/devices)" ] || fail "devices left on the bus: $(ls /sys/bus/vmbus/devices)"
 kept=$(count_new "keeping [0-9]+ KiB of memory")
+kept_kib=$(new_lines | sed -n 's/.*keeping \([0-9]*\) KiB of memory.*/\1/p' | awk '{ n += $1 } END { print n }')
 
 # The host answers again: binding the device again reconnects, every
 # offer comes back and the drivers bind and work again.
@@ -64,11 +65,16 @@ echo "50 1000" > $RUN || fail "echo run after reconnect failed"
 grep -q "sent=50 completed=50 cancelled=0 mismatched=0 failed=0 lost=0" $RUN || fail "run after reconnect: $(cat $RUN)"
 
 # 4. And a plain reload gets every offer back too.
+mark
 rmmod rvmbus_heartbeat && rmmod rvmbus_echo && rmmod rvmbus || fail "unload after reconnect failed"
+# The module's page audit: what it kept is exactly what it said it kept.
+wait_new "shared pages: [0-9]+ allocations, all freed but $kept_kib KiB kept for the host" 10 ||
+	fail "page audit at unload does not match the $kept_kib KiB kept: $(new_lines | grep 'shared pages')"
 mark
 insmod $MOD || fail "insmod after all that failed"
 wait_new "all offers delivered: 4 channels" 10 || fail "reload did not get all offers"
 [ $(ls /sys/bus/vmbus/devices | wc -l) = 4 ] || fail "$(ls /sys/bus/vmbus/devices | wc -l) devices after reload"
 rmmod rvmbus || fail "final rmmod failed"
 wait_new "host released all memory" 10 || fail "final unload not clean"
-pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept ring buffers kept; rebind and reload got all 4 offers back and traffic flowed"
+wait_new "shared pages: [0-9]+ allocations, every one freed" 10 || fail "final unload did not free every shared page"
+pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept ring buffers ($kept_kib KiB) kept and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"

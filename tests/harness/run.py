@@ -46,7 +46,7 @@ BAD = re.compile(
     r"(Oops|BUG:|WARNING:|Kernel panic|general protection fault|"
     r"Unknown symbol|UBSAN:|KASAN:|refcount_t:|list_add corruption|"
     r"INFO: task .* blocked for more than|rcu_sched self-detected stall|"
-    r"watchdog: BUG: soft lockup)"
+    r"watchdog: BUG: soft lockup|neither freed nor kept for the host)"
 )
 
 
