@@ -125,7 +125,14 @@ struct Stats {
     messages: Atomic<u64>,
     bad_messages: Atomic<u64>,
     eoms: Atomic<u64>,
+    /// Polls after an interrupt that found no message and no event flag.
+    /// A few are normal (one poll can take the work of two interrupts); a
+    /// host that raises the interrupt in a loop makes thousands.
+    idle_polls: Atomic<u64>,
 }
+
+/// Every this many idle polls, a (rate-limited) warning says so.
+const IDLE_POLL_WARN: u64 = 1000;
 
 impl Stats {
     const fn new() -> Self {
@@ -133,6 +140,7 @@ impl Stats {
             messages: Atomic::new(0),
             bad_messages: Atomic::new(0),
             eoms: Atomic::new(0),
+            idle_polls: Atomic::new(0),
         }
     }
 }
@@ -274,6 +282,7 @@ impl Connection {
             messages: self.stats.messages.load(Relaxed),
             bad_messages: self.stats.bad_messages.load(Relaxed),
             eoms: self.stats.eoms.load(Relaxed),
+            idle_polls: self.stats.idle_polls.load(Relaxed),
         }
     }
 
@@ -489,8 +498,10 @@ impl Connection {
 
     /// The message work: every waiting message in order, then the events.
     fn poll(self: &Arc<Self>) {
+        let mut found = false;
         for cpu in 0..self.synic.cpus() {
             while let Some(t) = self.synic.take_message(cpu) {
+                found = true;
                 if t.pending {
                     self.stats.eoms.add(1, Relaxed);
                     if let Err(e) = self.transport.eom(cpu) {
@@ -504,6 +515,7 @@ impl Connection {
         }
         for cpu in 0..self.synic.cpus() {
             self.synic.take_events(cpu, |word, mut bits| {
+                found |= bits != 0;
                 while bits != 0 {
                     let bit = bits.trailing_zeros();
                     bits &= bits - 1;
@@ -511,6 +523,15 @@ impl Connection {
                     self.on_event(word as u32 * 64 + bit);
                 }
             });
+        }
+        if !found {
+            let n = self.stats.idle_polls.fetch_add(1, Relaxed) + 1;
+            if n % IDLE_POLL_WARN == 0 && self.warn.allow() {
+                pr_warn!(
+                    "{} interrupts from the host so far found no message and no event: an interrupt storm?\n",
+                    n
+                );
+            }
         }
     }
 
@@ -708,6 +729,13 @@ impl Connection {
                     }
                 }
                 ChannelAction::Closed | ChannelAction::GpadlFailed(_) => {
+                    if let (ChannelAction::GpadlFailed(st), true) = (a, self.warn.allow()) {
+                        pr_err!(
+                            "channel {}: the host refused the ring GPADL (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
                     // The host let go of the rings (or never had them).
                     if let Some(e) = inner.find(relid) {
                         e.ring = None;
@@ -715,11 +743,13 @@ impl Connection {
                     *chan.io.lock() = None;
                 }
                 ChannelAction::OpenFailed(st) => {
-                    pr_err!(
-                        "channel {}: the host refused to open it (status {:#x})\n",
-                        relid.get(),
-                        st
-                    )
+                    if self.warn.allow() {
+                        pr_err!(
+                            "channel {}: the host refused to open it (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
                 }
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
@@ -1243,6 +1273,7 @@ pub(crate) struct ConnectionSummary {
     messages: u64,
     bad_messages: u64,
     eoms: u64,
+    idle_polls: u64,
 }
 
 impl core::fmt::Display for ConnectionSummary {
@@ -1259,8 +1290,14 @@ impl core::fmt::Display for ConnectionSummary {
         }
         write!(
             f,
-            " transport={} channels={} open={} messages={} bad_messages={} eoms={}",
-            self.transport, self.channels, self.open, self.messages, self.bad_messages, self.eoms
+            " transport={} channels={} open={} messages={} bad_messages={} eoms={} idle_polls={}",
+            self.transport,
+            self.channels,
+            self.open,
+            self.messages,
+            self.bad_messages,
+            self.eoms,
+            self.idle_polls
         )
     }
 }

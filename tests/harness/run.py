@@ -175,6 +175,25 @@ SCENARIOS = {
         ),
     ]
 }
+
+# The hostile modes of tools/vmbus-host (`vmbus-host ctl hostile list`),
+# each a scenario of tests/guest/hostile.sh; hostile-all runs them all in
+# one boot, for the debug kernel.
+HOSTILE_MODES = [
+    "corrupt-ring-indices", "oversized-packet", "truncated-packet", "misaligned-packet",
+    "bogus-offer", "duplicate-relid", "out-of-range-monitor-id", "unknown-message-type",
+    "wrong-message-size", "message-flood", "interrupt-flood", "silent", "die-mid-handshake",
+    "rescind-mid-open", "gpadl-fail", "open-fail", "rescind-on-close",
+]
+HOSTILE_HOST = ["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo"]
+for _m in HOSTILE_MODES:
+    SCENARIOS[f"hostile-{_m}"] = Scenario(f"hostile-{_m}", host_args=HOSTILE_HOST)
+SCENARIOS["hostile-all"] = Scenario("hostile-all", host_args=HOSTILE_HOST, boot_timeout=600, debug_only=True)
+
+# A guest's verdict on one hostile mode: "@@HOSTILE MODE held ..." or
+# "@@HOSTILE MODE FAILED ...".
+HOSTILE_LINE = re.compile(r"@@HOSTILE (\S+) (held|FAILED)\b(.*)")
+
 DEMO = Scenario(
     "demo",
     host_args=["--heartbeat-ms", "500"],
@@ -555,6 +574,26 @@ class Boot:
         return ok, (detail if ok else "; ".join(self.problems))
 
 
+def count_hostile(name: str, console: Path, ok: bool, totals: list):
+    """Adds a hostile scenario's modes to totals (held, run). A mode holds
+    when the guest said so and the harness found nothing wrong with the
+    boot (no Oops, no debug-kernel finding); a mode the guest never reached
+    (it crashed, or the boot timed out) ran and did not hold."""
+    modes = HOSTILE_MODES if name == "hostile-all" else [name[len("hostile-"):]]
+    said = {}
+    if console.exists():
+        for line in console.read_text(errors="replace").splitlines():
+            m = HOSTILE_LINE.search(line)
+            if m:
+                said[m.group(1)] = m.group(2) == "held"
+                if not m.group(2) == "held" or len(modes) > 1:
+                    log(f"  hostile {m.group(1)}: {m.group(2)}{m.group(3)[:200]}")
+    for m in modes:
+        totals[1] += 1
+        if ok and said.get(m):
+            totals[0] += 1
+
+
 def debug_verdict(work: Path, ok: bool, detail: str, totals: list):
     """Adds the debug kernel's findings in work/console.log to a verdict."""
     findings, kunit_passed = debug_kernel_check(work / "console.log")
@@ -617,6 +656,7 @@ def main():
 
     passed = failed = 0
     debug_totals = [0, 0]  # findings, KUnit cases passed
+    hostile = [0, 0]  # modes held, modes run
     for sc in chosen:
         work = out / sc.name
         if work.exists():
@@ -640,12 +680,16 @@ def main():
                     kinds[f"{f[1]} {f[3]}"] = kinds.get(f"{f[1]} {f[3]}", 0) + 1
             log("  host| trace summary: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
         log(f"SCENARIO {sc.name}: {'PASS' if ok else 'FAIL'} {detail} [{dt:.0f} s, logs in {work}]")
+        if sc.name.startswith("hostile-"):
+            count_hostile(sc.name, work / "console.log", ok, hostile)
         if ok:
             passed += 1
         else:
             failed += 1
     if args.debug_kernel:
         log(f"debug-kernel findings: {debug_totals[0]}; KUnit cases passed: {debug_totals[1]}")
+    if hostile[1]:
+        log(f"hostile scenarios: {hostile[0]} held / {hostile[1]} run")
     log(f"scenarios: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

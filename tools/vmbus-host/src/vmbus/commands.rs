@@ -110,17 +110,25 @@ impl VmbusHost {
             }
             [m] | [m, "on"] => {
                 let m: Mode = m.parse()?;
-                self.hostile.set(m, true);
+                self.hostile.enable(m, None)?;
                 out.push(format!("{m} on"));
+                Ok(())
+            }
+            [m, "on", relid] => {
+                let m: Mode = m.parse()?;
+                let r = crate::commands::parse_num("relid", relid)?;
+                let r = u32::try_from(r).map_err(|_| format!("relid {r} out of range"))?;
+                self.hostile.enable(m, Some(r))?;
+                out.push(format!("{m} on relid {r}"));
                 Ok(())
             }
             [m, "off"] => {
                 let m: Mode = m.parse()?;
-                self.hostile.set(m, false);
+                self.hostile.disable(m);
                 out.push(format!("{m} off"));
                 Ok(())
             }
-            _ => Err("usage: hostile list | hostile MODE [on|off]".into()),
+            _ => Err("usage: hostile list | hostile MODE [on [RELID]|off]".into()),
         }
     }
 

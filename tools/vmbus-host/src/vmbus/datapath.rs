@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use vmbus_proto::ring::{RingConsumer, RingError, RingProducer};
 
-use super::hostile::{Hostile, Mode};
+use super::hostile::Mode;
 use super::hostile_ring;
 use super::ring_mem::RingPages;
 use crate::guest_mem::MemRegion;
@@ -104,16 +104,17 @@ impl ChannelRings {
     pub fn send(
         &mut self,
         ram: &MemRegion,
-        hostile: &Hostile,
+        hostile: Option<Mode>,
         pkt: Vec<u8>,
     ) -> Result<Kick, String> {
         self.queue.push_back(pkt);
         self.flush(ram, hostile)
     }
 
-    /// Writes queued packets while they fit. When one does not, asks the
+    /// Writes queued packets while they fit, broken as the ring mode
+    /// `hostile` says if one is given. When one does not fit, asks the
     /// guest (pending_send_sz) to signal once enough space is free.
-    pub fn flush(&mut self, ram: &MemRegion, hostile: &Hostile) -> Result<Kick, String> {
+    pub fn flush(&mut self, ram: &MemRegion, hostile: Option<Mode>) -> Result<Kick, String> {
         let mut kick = Kick::default();
         if self.dead {
             return Ok(kick);
@@ -123,7 +124,7 @@ impl ChannelRings {
         // front of the queue.
         let mut asked = false;
         while let Some(p) = self.queue.front() {
-            if let Some(mode) = hostile.ring_mode() {
+            if let Some(mode) = hostile {
                 let p = p.clone();
                 self.queue.pop_front();
                 hostile_ring::write(&m, mode, &p);

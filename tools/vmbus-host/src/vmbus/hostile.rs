@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Hostile modes: named ways to misbehave on purpose, switchable at run
-//! time (`hostile MODE on|off`) and at start (`--hostile MODE`). Each one
-//! changes the bytes the guest sees; README.md says exactly how.
+//! time (`hostile MODE on [RELID]|off`) and at start (`--hostile MODE`).
+//! Each one changes the bytes the guest sees; README.md says exactly how.
+//! Modes that bend one channel's messages or packets can be limited to one
+//! relid, so that a test can check that the guest's other channels carry
+//! on.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -100,6 +103,20 @@ impl Mode {
         }
     }
 
+    /// Whether the mode can be limited to one channel.
+    pub fn is_per_channel(self) -> bool {
+        self.is_ring_mode()
+            || matches!(
+                self,
+                Mode::OutOfRangeMonitorId
+                    | Mode::WrongMessageSize
+                    | Mode::RescindMidOpen
+                    | Mode::GpadlFail
+                    | Mode::OpenFail
+                    | Mode::RescindOnClose
+            )
+    }
+
     /// Whether the mode changes host → guest ring writes.
     pub fn is_ring_mode(self) -> bool {
         matches!(
@@ -129,44 +146,63 @@ impl FromStr for Mode {
     }
 }
 
-/// The enabled modes.
+/// The enabled modes, each for every channel (`None`) or for one relid.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hostile {
-    on: BTreeSet<Mode>,
+    on: BTreeMap<Mode, Option<u32>>,
 }
 
 impl Hostile {
-    /// With `modes` enabled.
+    /// With `modes` enabled for every channel.
     pub fn new(modes: &[Mode]) -> Self {
         Self {
-            on: modes.iter().copied().collect(),
+            on: modes.iter().map(|m| (*m, None)).collect(),
         }
     }
 
-    /// Whether `m` is enabled.
+    /// Whether `m` is enabled (for any channel).
     pub fn is(&self, m: Mode) -> bool {
-        self.on.contains(&m)
+        self.on.contains_key(&m)
     }
 
-    /// Enables or disables `m`.
-    pub fn set(&mut self, m: Mode, on: bool) {
-        if on {
-            self.on.insert(m);
-        } else {
-            self.on.remove(&m);
+    /// Whether `m` is enabled for channel `relid`.
+    pub fn is_for(&self, m: Mode, relid: u32) -> bool {
+        self.on
+            .get(&m)
+            .is_some_and(|scope| scope.is_none_or(|r| r == relid))
+    }
+
+    /// Enables `m` for every channel, or for `relid` only.
+    pub fn enable(&mut self, m: Mode, relid: Option<u32>) -> Result<(), String> {
+        if relid.is_some() && !m.is_per_channel() {
+            return Err(format!("{m} is not a per-channel mode"));
         }
+        self.on.insert(m, relid);
+        Ok(())
     }
 
-    /// The first enabled ring mode.
-    pub fn ring_mode(&self) -> Option<Mode> {
-        self.on.iter().copied().find(|m| m.is_ring_mode())
+    /// Disables `m`.
+    pub fn disable(&mut self, m: Mode) {
+        self.on.remove(&m);
+    }
+
+    /// The first ring mode enabled for channel `relid`.
+    pub fn ring_mode_for(&self, relid: u32) -> Option<Mode> {
+        self.on
+            .keys()
+            .copied()
+            .find(|m| m.is_ring_mode() && self.is_for(*m, relid))
     }
 
     /// `hostile list` lines.
     pub fn list(&self) -> Vec<String> {
         Mode::ALL
             .iter()
-            .map(|m| format!("{} {}", m, if self.is(*m) { "on" } else { "off" }))
+            .map(|m| match self.on.get(m) {
+                None => format!("{m} off"),
+                Some(None) => format!("{m} on"),
+                Some(Some(r)) => format!("{m} on relid {r}"),
+            })
             .collect()
     }
 }
@@ -183,9 +219,25 @@ mod tests {
         assert!("nice".parse::<Mode>().is_err());
         let mut h = Hostile::new(&[Mode::Silent]);
         assert!(h.is(Mode::Silent));
-        h.set(Mode::OversizedPacket, true);
-        assert_eq!(h.ring_mode(), Some(Mode::OversizedPacket));
-        h.set(Mode::Silent, false);
+        assert!(h.is_for(Mode::Silent, 7));
+        h.enable(Mode::OversizedPacket, None).unwrap();
+        assert_eq!(h.ring_mode_for(3), Some(Mode::OversizedPacket));
+        h.disable(Mode::Silent);
         assert!(h.list().contains(&"silent off".to_string()));
+    }
+
+    #[test]
+    fn per_channel_scope() {
+        let mut h = Hostile::default();
+        h.enable(Mode::GpadlFail, Some(5)).unwrap();
+        assert!(h.is(Mode::GpadlFail));
+        assert!(h.is_for(Mode::GpadlFail, 5));
+        assert!(!h.is_for(Mode::GpadlFail, 4));
+        h.enable(Mode::TruncatedPacket, Some(4)).unwrap();
+        assert_eq!(h.ring_mode_for(4), Some(Mode::TruncatedPacket));
+        assert_eq!(h.ring_mode_for(5), None);
+        assert!(h.list().contains(&"gpadl-fail on relid 5".to_string()));
+        assert!(h.enable(Mode::Silent, Some(4)).is_err());
+        assert!(!h.is(Mode::Silent));
     }
 }

@@ -138,7 +138,7 @@ impl VmbusHost {
             .trace
             .event(Dir::H2g, Some(relid.get()), &packet_name(&p), &p);
         self.stats.packets_out += 1;
-        let r = rings.send(guest.mem, &self.hostile, p);
+        let r = rings.send(guest.mem, self.hostile.ring_mode_for(relid.get()), p);
         self.after_write(guest, relid, r);
     }
 
@@ -200,7 +200,7 @@ impl VmbusHost {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
                 return;
             };
-            let r = rings.flush(guest.mem, &self.hostile);
+            let r = rings.flush(guest.mem, self.hostile.ring_mode_for(relid.get()));
             self.after_write(guest, relid, r);
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
                 return;

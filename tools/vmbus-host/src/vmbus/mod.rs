@@ -345,7 +345,7 @@ impl VmbusHost {
     }
 
     fn gpadl_result(&mut self, guest: &mut GuestCtx<'_>, relid: Relid, gpadl: GpadlId, ok: bool) {
-        let ok = ok && !self.hostile.is(Mode::GpadlFail);
+        let ok = ok && !self.hostile.is_for(Mode::GpadlFail, relid.get());
         if ok {
             self.stats.gpadls_created += 1;
         } else {
@@ -369,7 +369,7 @@ impl VmbusHost {
     }
 
     fn open(&mut self, guest: &mut GuestCtx<'_>, o: &OpenRequest) {
-        if self.hostile.is(Mode::RescindMidOpen) && self.channel_usable(o.relid) {
+        if self.hostile.is_for(Mode::RescindMidOpen, o.relid.get()) && self.channel_usable(o.relid) {
             self.stop_channel(o.relid);
             if let Some(c) = self.channels.get_mut(o.relid) {
                 c.state = ChannelState::Rescinded;
@@ -380,7 +380,7 @@ impl VmbusHost {
             return;
         }
         let r = self.check_open(guest, o).and_then(|rings| {
-            if self.hostile.is(Mode::OpenFail) {
+            if self.hostile.is_for(Mode::OpenFail, o.relid.get()) {
                 Err("hostile open-fail".to_string())
             } else {
                 Ok(rings)
@@ -546,7 +546,7 @@ impl VmbusHost {
                     c.state = ChannelState::Offered;
                     self.stats.closes += 1;
                     self.stop_channel(relid);
-                    if self.hostile.is(Mode::RescindOnClose) {
+                    if self.hostile.is_for(Mode::RescindOnClose, relid.get()) {
                         if let Some(c) = self.channels.get_mut(relid) {
                             c.state = ChannelState::Rescinded;
                         }

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: GPL-2.0
+# A hostile host, one mode of tools/vmbus-host at a time. The scenario
+# hostile-MODE runs MODE; hostile-all runs every mode in one boot (for the
+# debug kernel, where a boot is slow), die-mid-handshake last because the
+# host does not survive it.
+#
+# For each mode the host offers a fresh echo device, the victim; modes that
+# bend one channel are limited to it. Then rvmbus and the heartbeat driver
+# load under the mode, and the mode holds when:
+# - the guest stays up and the kernel (the harness checks) has no Oops,
+#   BUG, WARNING, KASAN, lockdep or kmemleak report;
+# - the misbehaviour is logged, and rvmbus's lines about the host stay few
+#   (the rate limit: 10 per 5 s, then a count of those suppressed);
+# - only the victim fails (or the connection, where nothing else is
+#   possible), in the way the mode calls for;
+# - the survivors move data: 50 checked echo requests on echo relid 2, and
+#   heartbeats go on;
+# - after unloading, the host holds no GPADL, and rvmbus's page audit says
+#   every page it shared was freed (or, when the host never answered,
+#   kept; never freed while the host may use it).
+# Each mode prints "@@HOSTILE MODE held ..." or "@@HOSTILE MODE FAILED ...";
+# the harness counts them.
+SCEN=$(sed -n 's/.*rvmbus\.scenario=\([^ ]*\).*/\1/p' /proc/cmdline)
+. /scenarios/lib.sh
+
+SURVIVOR=2
+# rvmbus's warnings about the host that the rate limit must bound.
+NOISE="rvmbus: .*(dropped an invalid|ignored|ring broken|refused|unknown relid|interrupt storm|in use)"
+
+held() { echo "@@HOSTILE $mode held $*"; }
+# Ends this mode's checks: logs the failure and unloads what it can.
+broke() {
+	echo "@@HOSTILE $mode FAILED $*"
+	new_lines | tail -15 | sed 's/^/@@DMESG /'
+	harness ctl hostile $mode off > /dev/null
+	rmmod rvmbus_heartbeat 2>/dev/null; rmmod rvmbus 2>/dev/null
+	return 1
+}
+
+# Echo traffic on relid $1: open, 50 checked requests, close.
+echo_ok() {
+	ctl open $1 1 > /dev/null || return 1
+	r=$(ctl echo $1 50 700) || { ctl close $1 > /dev/null; return 1; }
+	ctl close $1 > /dev/null || return 1
+	echo "$r" | grep -q "packets=50 .*errors=0"
+}
+
+# The highest heartbeat the guest answered so far (0 before any).
+beats() {
+	dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1 | grep . || echo 0
+}
+
+# Heartbeats continue: one more than now within 5 s.
+beats_go_on() {
+	b=$(beats)
+	wait_new "heartbeat $((b + 1)) answered" 50
+}
+
+# Unloads and checks the host's GPADLs and the page audit; $1 is the
+# audit line expected (a regular expression).
+unload_clean() {
+	rmmod rvmbus_heartbeat 2>/dev/null
+	rmmod rvmbus || return 1
+	wait_new "rvmbus: shared pages: $1" 20 || { echo "page audit: $(new_lines | grep 'shared pages')"; return 1; }
+	[ "$(host_stat gpadls)" = 0 ] || { echo "the host still holds $(host_stat gpadls) GPADLs"; return 1; }
+}
+
+load() {
+	insmod $MOD timeout_ms=1000 || return 1
+	insmod /modules/rvmbus_heartbeat.ko || return 1
+}
+
+# The number of rvmbus's lines about the host since the mark: at most the
+# rate limit's burst per 5-second window (plus the "suppressed" count).
+noise_ok() {
+	n=$(new_lines | grep -Ec "$NOISE")
+	secs=$(awk -v m="$MARK" '{ t = $1 } END { print int(t - m) + 1 }' /proc/uptime)
+	max=$(( (secs / 5 + 1) * 10 + 2 ))
+	NOISE_N=$n
+	NOISE_ERR="$n lines about the host in $secs s (limit $max)"
+	[ $n -le $max ]
+}
+
+run_mode() {
+	mode=$1
+	v=$(host_offer echo)
+	[ -n "$v" ] || { broke "the host offered no victim"; return 1; }
+	case $mode in
+	corrupt-ring-indices | oversized-packet | truncated-packet | misaligned-packet | \
+	out-of-range-monitor-id | wrong-message-size | gpadl-fail | open-fail | \
+	rescind-mid-open | rescind-on-close)
+		on=$(harness ctl hostile $mode on $v) ;;
+	*)
+		on=$(harness ctl hostile $mode on) ;;
+	esac
+	echo "$on" | grep -q "^ok" || { broke "host: $on"; return 1; }
+	mark
+	b0=$(beats)
+	case $mode in
+	silent)
+		out=$(insmod $MOD timeout_ms=1000 2>&1) && { broke "insmod succeeded against a silent host"; return 1; }
+		wait_new "rvmbus host does not answer|did not answer" 10 || { broke "no message about the silent host"; return 1; }
+		loaded && { broke "rvmbus stayed loaded"; return 1; }
+		harness ctl hostile silent off > /dev/null
+		# The same guest connects once the host answers again.
+		load || { broke "insmod after the host answered again failed"; return 1; }
+		wait_bound 1 || { broke "heartbeat not bound after the host answered again"; return 1; }
+		echo_ok $v && echo_ok $SURVIVOR || { broke "echo after the host answered again failed"; return 1; }
+		beats_go_on || { broke "heartbeats did not start"; return 1; }
+		what="insmod failed cleanly ($out); the next one connected, echo on relids $v and $SURVIVOR"
+		;;
+	die-mid-handshake)
+		out=$(with_timeout 30 insmod $MOD timeout_ms=1000 2>&1)
+		rc=$?
+		[ $rc -eq 124 ] && { broke "insmod hung after the host died"; return 1; }
+		if [ $rc -eq 0 ]; then
+			with_timeout 30 rmmod rvmbus || { broke "rmmod failed or hung after the host died"; return 1; }
+			wait_new "rvmbus: shared pages: .*(every one freed|kept for the host)" 20 ||
+				{ broke "no page audit after the host died"; return 1; }
+			what="insmod connected to a dying host, rmmod finished without it"
+		else
+			wait_new "rvmbus host does not answer|did not answer" 10 || { broke "no message about the dead host: $out"; return 1; }
+			what="insmod refused ($out)"
+		fi
+		loaded && { broke "rvmbus stayed loaded"; return 1; }
+		noise_ok || { broke "$NOISE_ERR"; return 1; }
+		held "$what; guest up; $NOISE_N lines about the host"
+		return 0
+		;;
+	*)
+		load || { broke "insmod failed under $mode"; return 1; }
+		wait_new "all offers delivered" 20 || { broke "offers never ended"; return 1; }
+		;;
+	esac
+	case $mode in
+	corrupt-ring-indices | oversized-packet | truncated-packet | misaligned-packet)
+		ctl open $v 0 > /dev/null || { broke "open of the victim failed"; return 1; }
+		ctl echo $v 20 300 > /dev/null 2>&1 && { broke "echo on a broken ring succeeded"; return 1; }
+		wait_new "channel $v: receive failed, ring broken by the host" 20 || { broke "no ring error logged"; return 1; }
+		ctl close $v > /dev/null || { broke "close of the broken channel failed"; return 1; }
+		what="relid $v: ring error logged, echo refused, channel closed"
+		;;
+	gpadl-fail)
+		ctl open $v 0 > /dev/null 2>&1 && { broke "open succeeded with the GPADL refused"; return 1; }
+		wait_new "channel $v: the host refused the ring GPADL" 10 || { broke "no GPADL error logged"; return 1; }
+		what="relid $v: open failed, GPADL refusal logged"
+		;;
+	open-fail)
+		ctl open $v 0 > /dev/null 2>&1 && { broke "open succeeded though refused"; return 1; }
+		wait_new "channel $v: the host refused to open it" 10 || { broke "no open error logged"; return 1; }
+		what="relid $v: open failed, refusal logged"
+		;;
+	rescind-mid-open)
+		ctl open $v 0 > /dev/null 2>&1 && { broke "open of a channel rescinded mid-open succeeded"; return 1; }
+		wait_new "relid $v released" 20 || { broke "relid $v not released"; return 1; }
+		what="relid $v: open failed with the rescind, relid released"
+		;;
+	rescind-on-close)
+		echo_ok $v || { broke "echo on the victim before the close failed"; return 1; }
+		wait_new "relid $v released" 20 || { broke "relid $v not released after the rescind on close"; return 1; }
+		what="relid $v: rescinded on close, released after its GPADL teardown"
+		;;
+	out-of-range-monitor-id | wrong-message-size)
+		dev_of_relid $v > /dev/null && { broke "the bent offer of relid $v became a device"; return 1; }
+		wait_new "dropped an invalid message from the host \(type 1\)" 10 || { broke "no log of the dropped offer"; return 1; }
+		what="offer of relid $v dropped and logged"
+		;;
+	bogus-offer)
+		wait_new "dropped an invalid message from the host \(type 1\)" 10 || { broke "no log of the relid-0 offer"; return 1; }
+		echo_ok $v || { broke "echo on relid $v failed"; return 1; }
+		what="relid-0 offer dropped and logged; relid $v works"
+		;;
+	duplicate-relid)
+		# The duplicate comes first and takes relid 1; the real offer of
+		# relid 1 (the heartbeat) is the one refused.
+		wait_new "offer for relid 1 which is in use: ignored" 10 || { broke "no log of the duplicate relid"; return 1; }
+		[ $(ls /sys/bus/vmbus/devices | grep -c "^72766d62-0001-") = 0 ] || { broke "both offers of relid 1 became devices"; return 1; }
+		echo_ok $v || { broke "echo on relid $v failed"; return 1; }
+		what="second offer of relid 1 refused and logged; relid $v works"
+		;;
+	unknown-message-type)
+		wait_new "dropped an invalid message from the host \(type 99\)" 10 || { broke "no log of the unknown message"; return 1; }
+		echo_ok $v || { broke "echo on relid $v failed"; return 1; }
+		what="type 99 dropped and logged; relid $v works"
+		;;
+	message-flood)
+		# The flood filled the SynIC queue and the host lost its offers
+		# (README: what the queue cannot hold is lost); the connection
+		# survives: a device offered now binds and carries data.
+		wait_new "ignored: UnexpectedMessage" 10 || { broke "the flood was not logged"; return 1; }
+		harness ctl hostile $mode off > /dev/null
+		n=$(host_offer echo)
+		i=0
+		until dev_of_relid $n > /dev/null; do
+			i=$((i + 1)); [ $i -gt 50 ] && { broke "hot-added relid $n after the flood never appeared"; return 1; }
+			sleep 0.1
+		done
+		echo_ok $n || { broke "echo on relid $n after the flood failed"; return 1; }
+		what="$(count_new 'ignored: UnexpectedMessage') of 100 extra ALL_OFFERS_DELIVERED logged; relid $n offered after it works"
+		;;
+	interrupt-flood)
+		wait_new "interrupt storm" 100 || { broke "the storm was not logged"; return 1; }
+		echo_ok $v || { broke "echo on relid $v during the storm failed"; return 1; }
+		what="storm logged ($(ctl status | sed -n 's/.*\(idle_polls=[0-9]*\).*/\1/p')); relid $v works during it"
+		;;
+	silent) ;;
+	*) broke "no checks for mode $mode"; return 1 ;;
+	esac
+	# The survivors (the flood lost every offer, see above).
+	if [ $mode != message-flood ]; then
+		echo_ok $SURVIVOR || { broke "echo on relid $SURVIVOR failed"; return 1; }
+		what="$what; echo on relid $SURVIVOR"
+	fi
+	if [ $mode != duplicate-relid ] && [ $mode != message-flood ]; then
+		beats_go_on || { broke "heartbeats stopped (last $(beats), before the mode $b0)"; return 1; }
+		what="$what; heartbeats went on"
+	fi
+	noise_ok || { broke "$NOISE_ERR"; return 1; }
+	harness ctl hostile $mode off > /dev/null
+	r=$(unload_clean "[0-9]+ allocations, every one freed") || { broke "unload: $r"; return 1; }
+	what="$what; $NOISE_N lines about the host; unloaded with every shared page freed"
+	held "$what"
+}
+
+case $SCEN in
+hostile-all)
+	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
+		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
+		wrong-message-size message-flood interrupt-flood gpadl-fail open-fail
+		rescind-mid-open rescind-on-close silent die-mid-handshake" ;;
+*)
+	modes=${SCEN#hostile-} ;;
+esac
+n=0; ok=0
+for m in $modes; do
+	n=$((n + 1))
+	run_mode $m && ok=$((ok + 1))
+done
+[ $ok = $n ] || fail "$ok of $n hostile modes held"
+[ $n = 1 ] && pass "$what"
+pass "all $n hostile modes held"
