@@ -79,8 +79,8 @@ pub(crate) struct RvmbusModule {
     _audit: PageAudit,
 }
 
-/// Reports at unload whether every shared page was freed or kept for the
-/// host (see [`shim::pages_report`]).
+/// Reports at unload (or when loading fails) whether every shared page was
+/// freed or kept for the host (see [`shim::pages_report`]).
 struct PageAudit;
 
 impl Drop for PageAudit {
@@ -110,6 +110,9 @@ impl kernel::Module for RvmbusModule {
             return Err(ENODEV);
         }
 
+        // Reports on the shared pages when the module unloads, or now if
+        // loading fails after pages were given to the host.
+        let audit = PageAudit;
         let wq = Workqueues::new()?;
         // The bus first: if another VMBus driver owns it, nothing else is
         // touched (in particular not its interrupt vector).
@@ -140,7 +143,7 @@ impl kernel::Module for RvmbusModule {
             _backend: backend,
             _bus: bus,
             _wq: wq,
-            _audit: PageAudit,
+            _audit: audit,
         })
     }
 }

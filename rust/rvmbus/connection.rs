@@ -99,6 +99,10 @@ struct Inner {
     closing: bool,
     /// While shutting down, the host let a wait time out.
     host_silent: bool,
+    /// The host was given the interrupt and monitor pages (INITIATE_CONTACT
+    /// was sent) and has not given them back (no UNLOAD_RESPONSE, no
+    /// refusal of every version): they must not be freed.
+    pages_with_host: bool,
 }
 
 impl Entry {
@@ -231,6 +235,7 @@ impl Connection {
                     dev_ops: KVec::new(),
                     closing: false,
                     host_silent: false,
+                    pages_with_host: false,
                 }),
                 cv <- new_condvar!(),
                 dev_lock <- new_mutex!(()),
@@ -374,6 +379,7 @@ impl Connection {
         timeout_ms: u32,
     ) -> Result<(MutexGuard<'_, Inner>, Result)> {
         let mut inner = self.inner.lock();
+        inner.pages_with_host = true;
         self.step(&mut inner, ev)?;
         let r = wait_until!(
             self,
@@ -381,6 +387,10 @@ impl Connection {
             timeout_ms,
             !matches!(inner.state, ConnectionState::Contacting { .. })
         );
+        // Every version refused: the host answered and holds nothing.
+        if r.is_ok() && matches!(inner.state, ConnectionState::Disconnected) {
+            inner.pages_with_host = false;
+        }
         Ok((inner, r))
     }
 
@@ -1244,21 +1254,32 @@ impl Connection {
         } else {
             false
         };
+        if answered {
+            inner.pages_with_host = false;
+        }
         let orphans = core::mem::take(&mut inner.orphans);
+        let keep_conn_pages = inner.pages_with_host;
         drop(inner);
         if answered {
             pr_info!(
                 "unloaded: {} channels removed, host released all memory\n",
                 removed
             );
-            drop(orphans);
         } else {
-            for (_, m) in orphans {
-                crate::shmem::leak(m, "no answer to UNLOAD");
+            for (_, m) in orphans.iter() {
+                m.keep("no answer to UNLOAD");
             }
         }
+        drop(orphans);
+        if keep_conn_pages {
+            self.int_page.keep("interrupt page, given in INITIATE_CONTACT and never released");
+            self.monitor.keep("monitor pages, given in INITIATE_CONTACT and never released");
+        }
         for cpu in 0..self.synic.cpus() {
-            let _ = self.transport.synic_setup(cpu, 0, 0, false);
+            match self.transport.synic_setup(cpu, 0, 0, false) {
+                Ok(st) if st == HvStatus::SUCCESS => {}
+                _ => self.synic.keep(cpu, "SynIC pages the host did not let go of"),
+            }
         }
     }
 }

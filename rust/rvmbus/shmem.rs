@@ -6,7 +6,7 @@
 //! The host may write these pages at any time, so the guest never forms a
 //! Rust reference to their contents: bytes are copied in and out with raw
 //! copies, and words that both sides update are accessed as atomics. Pages
-//! the host may still use are never freed; [`SharedPages::leak`] makes that
+//! the host may still use are never freed; [`SharedPages::keep`] makes that
 //! explicit where the host did not give them back.
 
 use core::ptr::NonNull;
@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 use kernel::{
     ffi::c_void,
     prelude::*,
-    sync::{atomic::Atomic, Arc},
+    sync::atomic::{ordering::Relaxed, Atomic},
 };
 
 use crate::shim;
@@ -32,6 +32,8 @@ pub(crate) const PAGE: usize = 4096;
 pub(crate) struct SharedPages {
     addr: NonNull<u8>,
     order: u32,
+    /// Set by [`SharedPages::keep`]: `drop` must not free the pages.
+    kept: Atomic<bool>,
 }
 
 // SAFETY: The pages are plain memory; all access goes through raw copies
@@ -50,7 +52,11 @@ impl SharedPages {
         }
         let addr = NonNull::new(shim::alloc_pages(order).cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: Allocated just now with `order`.
-        Ok(Self { addr, order })
+        Ok(Self {
+            addr,
+            order,
+            kept: Atomic::new(false),
+        })
     }
 
     /// The size in bytes.
@@ -129,20 +135,29 @@ impl SharedPages {
     }
 }
 
-/// Gives up shared pages without ever freeing them, because the host may
-/// still use them (it did not confirm that it let go).
-pub(crate) fn leak(pages: Arc<SharedPages>, why: &str) {
-    pr_warn!(
-        "keeping {} KiB of memory the host may still use ({})\n",
-        pages.len() / 1024,
-        why
-    );
-    shim::pages_kept(pages.order);
-    core::mem::forget(pages);
+impl SharedPages {
+    /// Gives the pages up without ever freeing them, because the host may
+    /// still use them (it did not confirm that it let go): `drop` then
+    /// leaves them allocated, and the module's page audit counts them as
+    /// kept rather than leaked.
+    pub(crate) fn keep(&self, why: &str) {
+        if self.kept.xchg(true, Relaxed) {
+            return;
+        }
+        pr_warn!(
+            "keeping {} KiB of memory the host may still use ({})\n",
+            self.len() / 1024,
+            why
+        );
+        shim::pages_kept(self.order);
+    }
 }
 
 impl Drop for SharedPages {
     fn drop(&mut self) {
+        if self.kept.load(Relaxed) {
+            return;
+        }
         // SAFETY: By the type invariant the pages came from
         // `shim::alloc_pages` with `order`; owners that lose track of the
         // host's use of them call `leak` instead of dropping.

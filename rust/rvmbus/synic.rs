@@ -60,6 +60,14 @@ impl Synic {
         Ok(Self { cpus: v })
     }
 
+    /// Keeps `cpu`'s pages allocated for good: the host may still write
+    /// them (see [`SharedPages::keep`]).
+    pub(crate) fn keep(&self, cpu: u32, why: &str) {
+        if let Some(c) = self.cpus.get(cpu as usize) {
+            c.pages.keep(why);
+        }
+    }
+
     /// The number of CPUs with pages.
     pub(crate) fn cpus(&self) -> u32 {
         // CAST: Built from a `u32` count.

@@ -79,6 +79,8 @@ class Scenario:
     # disk and rvmbus.resume=1; the same host keeps running throughout.
     cycle: bool = False
     between_ctl: list = field(default_factory=list)
+    # The host may exit with this status on its own (hostile die-mid-handshake).
+    host_exit: int = 0
 
 
 SCENARIOS = {
@@ -187,8 +189,10 @@ HOSTILE_MODES = [
 ]
 HOSTILE_HOST = ["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo"]
 for _m in HOSTILE_MODES:
-    SCENARIOS[f"hostile-{_m}"] = Scenario(f"hostile-{_m}", host_args=HOSTILE_HOST)
-SCENARIOS["hostile-all"] = Scenario("hostile-all", host_args=HOSTILE_HOST, boot_timeout=600, debug_only=True)
+    SCENARIOS[f"hostile-{_m}"] = Scenario(
+        f"hostile-{_m}", host_args=HOSTILE_HOST, host_exit=3 if _m == "die-mid-handshake" else 0)
+SCENARIOS["hostile-all"] = Scenario("hostile-all", host_args=HOSTILE_HOST, boot_timeout=600,
+                                    debug_only=True, host_exit=3)
 
 # A guest's verdict on one hostile mode: "@@HOSTILE MODE held ..." or
 # "@@HOSTILE MODE FAILED ...".
@@ -315,10 +319,13 @@ class Host:
         self.proc.wait(10)
         self.killed = True
 
-    def stop(self) -> str:
-        """Stops the host with SIGTERM; returns a problem, or '' if it exited cleanly."""
+    def stop(self, may_exit: int = 0) -> str:
+        """Stops the host with SIGTERM; returns a problem, or '' if it exited
+        cleanly (or on its own with status may_exit, when not 0)."""
         problem = ""
         if self.killed:
+            pass
+        elif may_exit and self.proc.poll() == may_exit:
             pass
         elif self.proc.poll() is not None:
             problem = f"host died during the scenario (rc {self.proc.returncode})"
@@ -521,7 +528,7 @@ class Boot:
         if self.ctl:
             self.ctl.close()
         if self.host:
-            p = self.host.stop()
+            p = self.host.stop(self.sc.host_exit)
             if p:
                 self.problems.append(p)
             trace = self.host.trace.read_text() if self.host.trace.exists() else ""

@@ -39,7 +39,10 @@ impl VmbusHost {
     pub(super) fn send_offer(&mut self, guest: &mut GuestCtx<'_>, o: Offer) -> bool {
         let enc = HostMessage::Offer(o).encode();
         let mut b = enc.as_bytes().to_vec();
-        if self.hostile.is_for(Mode::OutOfRangeMonitorId, o.relid.get()) {
+        if self
+            .hostile
+            .is_for(Mode::OutOfRangeMonitorId, o.relid.get())
+        {
             let id = BAD_MONITOR_ID.saturating_add(o.relid.get().min(55) as u8);
             set(&mut b, "monitorid", &[id]);
             set(&mut b, "monitor_flags", &[1]);

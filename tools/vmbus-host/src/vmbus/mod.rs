@@ -369,7 +369,8 @@ impl VmbusHost {
     }
 
     fn open(&mut self, guest: &mut GuestCtx<'_>, o: &OpenRequest) {
-        if self.hostile.is_for(Mode::RescindMidOpen, o.relid.get()) && self.channel_usable(o.relid) {
+        if self.hostile.is_for(Mode::RescindMidOpen, o.relid.get()) && self.channel_usable(o.relid)
+        {
             self.stop_channel(o.relid);
             if let Some(c) = self.channels.get_mut(o.relid) {
                 c.state = ChannelState::Rescinded;
