@@ -210,10 +210,7 @@ impl VmbusHost {
     /// Services `relid`; false if there was nothing to do (no packet to
     /// read, none waiting to be written).
     fn service_channel_counted(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) -> bool {
-        let mut busy = self
-            .rings
-            .get(&relid.get())
-            .is_some_and(|r| r.queued() > 0);
+        let mut busy = self.rings.get(&relid.get()).is_some_and(|r| r.queued() > 0);
         loop {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
                 return busy;
