@@ -128,21 +128,6 @@ def scale_rows(out):
     return rows
 
 
-def fit(xs, ys):
-    """Least-squares line through (xs, ys): (slope, intercept, worst relative residual)."""
-    n = len(xs)
-    if n < 2:
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    icept = my - slope * mx
-    worst = max(abs(y - (slope * x + icept)) / max(abs(y), 1e-9) for x, y in zip(xs, ys))
-    return slope, icept, worst
-
-
 def si(v, unit):
     for div, p in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= div:
@@ -199,22 +184,14 @@ def tables(data, scale):
 
 
 def linearity(scale):
+    """How time and memory grow from each channel count to the next."""
     lines = []
-    big = [r for r in scale if r["channels"] > 1]
-    for key, what in (("connect_to_probed_ms", "connect to all probed"),
-                      ("open_kib_per_channel", None)):
-        if key == "open_kib_per_channel":
-            xs = [r["channels"] for r in big]
-            ys = [r["open_kib_per_channel"] * r["channels"] for r in big]
-            what = "memory of the open channels"
-        else:
-            xs = [r["channels"] for r in scale]
-            ys = [r[key] for r in scale]
-        f = fit(xs, ys)
-        if f:
-            unit = "ms" if key.endswith("ms") else "KiB"
-            lines.append(f"{what}: {f[0]:.3f} {unit} per channel + {f[1]:.1f} {unit}; "
-                         f"points off the line by at most {f[2] * 100:.1f}%")
+    for a, b in zip(scale, scale[1:]):
+        n = b["channels"] / a["channels"]
+        t = b["connect_to_probed_ms"] / a["connect_to_probed_ms"]
+        m = (b["open_kib_per_channel"] * b["channels"]) / (a["open_kib_per_channel"] * a["channels"])
+        lines.append(f"{a['channels']} to {b['channels']} channels ({n:.0f}x): connect..probed x{t:.2f}, "
+                     f"memory of the open channels x{m:.2f}")
     return lines
 
 
