@@ -19,7 +19,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring clean distclean
+.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 300
@@ -151,16 +151,34 @@ check:
 	@touch samples/*.rs
 	@scripts/kmake.sh samples modules CLIPPY=1 $(call SAMPLE_KMAKE_ARGS,.)
 
-# Benchmarks, one step each; in-guest benchmarks (bench-guest) join here.
-# BENCH_ARGS go to criterion, e.g. BENCH_ARGS="--measurement-time 5".
-bench:
+# Benchmarks, one step each: the ring in userspace, then the in-guest data
+# path, signalling and scale under QEMU (Documentation/benchmarks.rst).
+# BENCH_ARGS go to criterion, e.g. BENCH_ARGS="--measurement-time 5";
+# BENCH_COUNT sets the requests per in-guest run (default 1000).
+bench: modules host
 	@$(MAKE) --no-print-directory bench-ring
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS="data scale"
 
 # The ring buffer against memcpy, per-packet costs and signal counts; prints
 # the tables, writes $(BUILD)/bench/ring.json and updates
 # Documentation/benchmarks.rst.
 bench-ring:
 	@bash scripts/bench.sh $(BENCH_ARGS)
+
+# In the guest: echo round trips of 64 B to 8 KiB against a copy baseline
+# of the same run, signals and interrupts per packet (bench-guest); time
+# from connect to all probed and memory per channel for 1 to 256 channels
+# (bench-scale). Each writes $(BUILD)/bench/guest.json and updates the
+# guest tables of Documentation/benchmarks.rst.
+bench-guest: modules host
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=data
+
+bench-scale: modules host
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=scale
+
+_bench-guest:
+	@bash scripts/bench-guest.sh $(BENCH_PARTS) -- --kernel "$(VMLINUZ)" \
+		--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) $(foreach k,$(KOS),--module $(k))
 
 clean:
 	-@[ -f $(ENV_MK) ] && scripts/kmake.sh rust/rvmbus clean >/dev/null

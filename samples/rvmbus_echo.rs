@@ -10,6 +10,14 @@
 //! Every request either completes or is cancelled by the bus: a run that
 //! ends with requests neither completed nor cancelled reports them as
 //! `lost`, which the bus's API promises never happens.
+//!
+//! `/sys/kernel/debug/rvmbus_echo/bench` measures instead of checking every
+//! byte: write `SIZE COUNT WINDOW [RELID]` to send COUNT requests of SIZE
+//! bytes with at most WINDOW in flight (to the device with that relid, or
+//! the first), timing each round trip; reading it shows the result line,
+//! which also carries a baseline measured right after, in the same call:
+//! the same bytes copied through a buffer of the ring's size as often as a
+//! round trip copies them. Documentation/benchmarks.rst explains the keys.
 
 #[path = "../rust/rvmbus_api/mod.rs"]
 mod vmbus;
@@ -72,7 +80,11 @@ kernel::sync::global_lock! {
 /// A request waiting for its answer.
 struct Outstanding {
     cookie: u64,
+    /// The bytes the answer must carry; empty for a benchmark request,
+    /// whose answer must carry `bench_size` bytes starting with the cookie.
     payload: KVec<u8>,
+    /// A benchmark request: its payload size and when it was sent.
+    bench: Option<(usize, Instant<Monotonic>)>,
 }
 
 /// What a run counts.
@@ -92,6 +104,8 @@ struct RunState {
     counts: Counts,
     /// The device was removed.
     gone: bool,
+    /// Round-trip times of the benchmark requests answered, in ns.
+    latencies: KVec<u64>,
 }
 
 #[pin_data]
@@ -132,6 +146,7 @@ impl Driver for EchoDriver {
                     outstanding: KVec::new(),
                     counts: Counts::default(),
                     gone: false,
+                    latencies: KVec::new(),
                 }),
                 changed <- new_condvar!(),
                 next_cookie: Atomic::new(1),
@@ -169,17 +184,30 @@ impl Driver for EchoDriver {
         let Ok(o) = st.outstanding.remove(i) else {
             return;
         };
+        let size = o.bench.map_or(o.payload.len(), |(n, _)| n);
         // In-band packets are padded to 8 bytes: the answer is the payload
-        // and at most 7 bytes of padding.
+        // and at most 7 bytes of padding. A benchmark answer is checked by
+        // its length and the cookie it starts with.
         let matches = |b: &[u8]| {
-            b.len() >= o.payload.len()
-                && b.len() - o.payload.len() < 8
-                && b.get(..o.payload.len()) == Some(&o.payload[..])
+            let head = if o.bench.is_some() {
+                let tag = cookie.to_le_bytes();
+                let n = size.min(tag.len());
+                b.get(..n) == tag.get(..n)
+            } else {
+                b.get(..size) == Some(&o.payload[..])
+            };
+            b.len() >= size && b.len() - size < 8 && head
         };
         match result {
             Ok(bytes) if matches(bytes) => {
                 st.counts.completed += 1;
-                st.counts.bytes += o.payload.len() as u64;
+                st.counts.bytes += size as u64;
+                if let Some((_, sent)) = o.bench {
+                    // CAST: A round trip is positive and far below 2^63 ns.
+                    let ns = sent.elapsed().as_nanos().max(0) as u64;
+                    // Room was reserved for every request of the run.
+                    let _ = st.latencies.push(ns, GFP_KERNEL);
+                }
             }
             Ok(_) => {
                 st.counts.completed += 1;
@@ -280,6 +308,7 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
                 Outstanding {
                     cookie,
                     payload: core::mem::take(&mut copy),
+                    bench: None,
                 },
                 GFP_KERNEL,
             )?;
@@ -312,6 +341,185 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
     // CAST: A run lasts far less than 2^63 microseconds.
     let us = start.elapsed().as_micros_ceil() as u64;
     Ok((d, us, lost))
+}
+
+/// Most requests a benchmark keeps in flight.
+const MAX_WINDOW: usize = 256;
+/// Fewest packets' worth of copies the baseline times.
+const BASE_MIN_COUNT: u64 = 4096;
+/// Most requests one benchmark call sends.
+const MAX_BENCH_COUNT: u64 = 1_000_000;
+
+/// What one benchmark call measured.
+struct BenchResult {
+    counts: Counts,
+    lost: usize,
+    /// Wall time from the first send to the last answer.
+    ns: u64,
+    /// Round-trip times, sorted.
+    latencies: KVec<u64>,
+    /// The baseline: `base_count` payloads copied four times each through
+    /// a ring-sized buffer, and how long that took.
+    base_ns: u64,
+    base_count: u64,
+}
+
+/// Sorts `v` in place (a heap sort: core's sort pulls in code that objtool
+/// cannot follow).
+fn heap_sort(v: &mut [u64]) {
+    fn sift(v: &mut [u64], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child] < v[child + 1] {
+                child += 1;
+            }
+            if v[root] >= v[child] {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for i in (0..n / 2).rev() {
+        sift(v, i, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
+}
+
+/// The `p`-th per mille of sorted `v` (0 if empty).
+fn per_mille(v: &[u64], p: usize) -> u64 {
+    match v.len() {
+        0 => 0,
+        n => v.get((n - 1) * p / 1000).copied().unwrap_or(0),
+    }
+}
+
+/// The baseline of a benchmark: `count` payloads of `size` bytes, each
+/// copied as a round trip through the echo device copies it (into the
+/// outbound ring, out of it, into the inbound ring, out of it), here all
+/// by this CPU through one buffer of the ring's size, at offsets that
+/// advance as a ring's would. Returns the nanoseconds it took.
+fn copy_baseline(payload: &[u8], count: u64) -> Result<u64> {
+    let size = payload.len();
+    let ring_len = RING_BYTES as usize;
+    let mut ring = KVec::from_elem(0u8, ring_len, GFP_KERNEL)?;
+    let mut hop = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+    let mut out = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+    // The packet's place in the ring: payload rounded up to 8 bytes plus
+    // the 16-byte descriptor and 8-byte trailer, as in the real ring.
+    let step = size.next_multiple_of(8) + 24;
+    let span = ring_len.saturating_sub(size).max(1);
+    let mut off = 0usize;
+    let start = Instant::<Monotonic>::now();
+    for _ in 0..count {
+        let a = off % span;
+        let b = (off + step) % span;
+        if let Some(ra) = ring.get_mut(a..a + size) {
+            ra.copy_from_slice(core::hint::black_box(payload));
+        }
+        if let Some(ra) = ring.get(a..a + size) {
+            hop.copy_from_slice(ra);
+        }
+        if let Some(rb) = ring.get_mut(b..b + size) {
+            rb.copy_from_slice(core::hint::black_box(&hop[..]));
+        }
+        if let Some(rb) = ring.get(b..b + size) {
+            out.copy_from_slice(rb);
+        }
+        core::hint::black_box(&mut out[..]);
+        off = off.wrapping_add(2 * step);
+    }
+    // CAST: A baseline run is positive and far below 2^63 ns.
+    Ok(start.elapsed().as_nanos().max(0) as u64)
+}
+
+/// One benchmark call: `count` requests of `size` bytes, at most `window`
+/// in flight, each answer checked by length and cookie and timed.
+fn bench(dev: &Device, s: &Shared, size: usize, count: u64, window: usize) -> Result<BenchResult> {
+    let mut payload = KVec::new();
+    fill(&mut payload, 0, size)?;
+    {
+        let mut st = s.state.lock();
+        st.latencies.clear();
+        // CAST: `count` is at most `MAX_BENCH_COUNT`.
+        st.latencies.reserve(count as usize, GFP_KERNEL)?;
+        st.outstanding.reserve(window, GFP_KERNEL)?;
+    }
+    let before = s.state.lock().counts;
+    let start = Instant::<Monotonic>::now();
+    for _ in 0..count {
+        if !wait_for(s, DRAIN_TIMEOUT_MS, |st| {
+            st.gone || st.outstanding.len() < window
+        }) {
+            break;
+        }
+        let cookie = s.next_cookie.fetch_add(1, Relaxed);
+        let tag = cookie.to_le_bytes();
+        let n = size.min(tag.len());
+        if let (Some(dst), Some(src)) = (payload.get_mut(..n), tag.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        {
+            let mut st = s.state.lock();
+            if st.gone {
+                break;
+            }
+            st.outstanding.push(
+                Outstanding {
+                    cookie,
+                    payload: KVec::new(),
+                    bench: Some((size, Instant::<Monotonic>::now())),
+                },
+                GFP_KERNEL,
+            )?;
+            st.counts.sent += 1;
+        }
+        if let Err(e) = dev.request(&payload, cookie, SEND_TIMEOUT_MS) {
+            let mut st = s.state.lock();
+            st.outstanding.retain(|o| o.cookie != cookie);
+            st.counts.sent -= 1;
+            st.counts.failed += 1;
+            drop(st);
+            pr_info!("relid {}: request failed ({:?}); bench stops\n", s.relid, e);
+            break;
+        }
+    }
+    let _ = wait_for(s, DRAIN_TIMEOUT_MS, |st| st.outstanding.is_empty());
+    // CAST: A run is positive and far below 2^63 ns.
+    let ns = start.elapsed().as_nanos().max(0) as u64;
+    let (counts, lost, mut latencies) = {
+        let mut st = s.state.lock();
+        let a = st.counts;
+        let d = Counts {
+            sent: a.sent - before.sent,
+            completed: a.completed - before.completed,
+            cancelled: a.cancelled - before.cancelled,
+            mismatched: a.mismatched - before.mismatched,
+            failed: a.failed - before.failed,
+            bytes: a.bytes - before.bytes,
+        };
+        (d, st.outstanding.len(), core::mem::take(&mut st.latencies))
+    };
+    heap_sort(&mut latencies);
+    // At least a few thousand copies, so that the timer's resolution and a
+    // cold cache do not set the baseline.
+    let base_count = counts.completed.max(BASE_MIN_COUNT);
+    let base_ns = copy_baseline(&payload, base_count)?;
+    Ok(BenchResult {
+        counts,
+        lost,
+        ns,
+        latencies,
+        base_ns,
+        base_count,
+    })
 }
 
 /// The control file's data: the last result line.
@@ -364,6 +572,62 @@ fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
     Ok(())
 }
 
+/// `write` on the benchmark file: `SIZE COUNT WINDOW [RELID]`.
+fn start_bench(c: &Control, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 64];
+    let n = r.len().min(buf.len());
+    r.read_slice(&mut buf[..n])?;
+    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    let mut words = text.split_whitespace();
+    let size = parse_u64(words.next().ok_or(EINVAL)?)?;
+    let count = parse_u64(words.next().ok_or(EINVAL)?)?;
+    let window = parse_u64(words.next().unwrap_or("8"))?;
+    let relid = words.next().map(parse_u64).transpose()?;
+    // CAST: Each is checked against a small limit first.
+    if size == 0 || size as usize > MAX_SIZE || count > MAX_BENCH_COUNT {
+        return Err(EINVAL);
+    }
+    if window == 0 || window as usize > MAX_WINDOW {
+        return Err(EINVAL);
+    }
+    let (size, window) = (size as usize, window as usize);
+    let target = DEVICES
+        .lock()
+        .iter()
+        .find(|(_, s)| relid.is_none_or(|r| u64::from(s.relid) == r))
+        .map(|(d, s)| (d.clone(), s.clone()));
+    let Some((dev, s)) = target else {
+        return Err(ENODEV);
+    };
+    let b = bench(&dev, &s, size, count, window)?;
+    let lat = &b.latencies[..];
+    let mut line = KVec::new();
+    let mut w = LineWriter(&mut line);
+    let _ = writeln!(
+        w,
+        "relid={} size={} window={} sent={} completed={} cancelled={} mismatched={} failed={} lost={} bytes={} ns={} lat_min_ns={} lat_p50_ns={} lat_p99_ns={} lat_max_ns={} base_count={} base_ns={}",
+        s.relid,
+        size,
+        window,
+        b.counts.sent,
+        b.counts.completed,
+        b.counts.cancelled,
+        b.counts.mismatched,
+        b.counts.failed,
+        b.lost,
+        b.counts.bytes,
+        b.ns,
+        lat.first().copied().unwrap_or(0),
+        per_mille(lat, 500),
+        per_mille(lat, 990),
+        lat.last().copied().unwrap_or(0),
+        b.base_count,
+        b.base_ns,
+    );
+    *c.last.lock() = line;
+    Ok(())
+}
+
 /// `read` on the control file.
 fn show(c: &Control, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let last = c.last.lock();
@@ -400,6 +664,7 @@ impl Drop for DeviceList {
 struct EchoModule {
     _reg: Registration<EchoDriver>,
     _file: Pin<KBox<File<Control>>>,
+    _bench: Pin<KBox<File<Control>>>,
     _dir: Dir,
     _list: DeviceList,
 }
@@ -420,10 +685,22 @@ impl kernel::Module for EchoModule {
             ),
             GFP_KERNEL,
         )?;
+        let bench = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"bench",
+                pin_init!(Control {
+                    last <- new_mutex!(KVec::new()),
+                }),
+                &show,
+                &start_bench,
+            ),
+            GFP_KERNEL,
+        )?;
         let reg = Registration::new(module)?;
         Ok(Self {
             _reg: reg,
             _file: file,
+            _bench: bench,
             _dir: dir,
             _list: DeviceList,
         })

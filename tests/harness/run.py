@@ -70,6 +70,9 @@ class Scenario:
     # Needs what only the debug kernel has (CONFIG_PM_DEBUG's pm_test):
     # left out of runs on the cloud kernel unless named with --only.
     debug_only: bool = False
+    # A benchmark (make bench), not a test: left out of runs unless named
+    # with --only.
+    bench_only: bool = False
     # A virtio-blk disk (a sparse file of this many MiB, /dev/vda in the
     # guest) for hibernation images; 0: none.
     disk_mb: int = 0
@@ -197,6 +200,21 @@ SCENARIOS["hostile-all"] = Scenario("hostile-all", host_args=HOSTILE_HOST, boot_
 # A guest's verdict on one hostile mode: "@@HOSTILE MODE held ..." or
 # "@@HOSTILE MODE FAILED ...".
 HOSTILE_LINE = re.compile(r"@@HOSTILE (\S+) (held|FAILED)\b(.*)")
+
+# Benchmarks (scripts/bench-guest.sh): they print @@BENCH lines and pass
+# unless something broke; make test does not run them.
+SCALE_COUNTS = (1, 16, 64, 256)
+for _sc in [
+    # One echo device signalled through the monitor page, one through
+    # HvSignalEvent; no other devices, so that the host's counters are
+    # theirs.
+    Scenario("bench-guest", host_args=["--device", "echo", "--device", "echo:nomonitor"],
+             boot_timeout=900, bench_only=True),
+] + [
+    Scenario(f"bench-scale-{n}", host_args=["--device", f"echo:{n}"], boot_timeout=600, bench_only=True)
+    for n in SCALE_COUNTS
+]:
+    SCENARIOS[_sc.name] = _sc
 
 DEMO = Scenario(
     "demo",
@@ -659,7 +677,8 @@ def main():
             return 2
         chosen = [SCENARIOS[n] for n in args.only]
     else:
-        chosen = [sc for sc in SCENARIOS.values() if args.debug_kernel or not sc.debug_only]
+        chosen = [sc for sc in SCENARIOS.values()
+                  if (args.debug_kernel or not sc.debug_only) and not sc.bench_only]
 
     passed = failed = 0
     debug_totals = [0, 0]  # findings, KUnit cases passed

@@ -30,8 +30,10 @@ pub const EVENT_FLAGS_PER_SINT: u32 = 2048;
 pub const PAGE_SIZE: u64 = 4096;
 /// The most vCPUs the host keeps state for.
 pub const MAX_VCPUS: u32 = 1024;
-/// The most messages waiting per SINT before posts fail.
-pub const QUEUE_LIMIT: usize = 64;
+/// The most messages waiting per SINT before posts fail: room for an offer
+/// of every relid (the host posts all offers at once, and the guest takes
+/// one per EOM) and the messages that follow them.
+pub const QUEUE_LIMIT: usize = 4096;
 
 /// Offsets inside a message slot (struct hv_message).
 pub mod slot {

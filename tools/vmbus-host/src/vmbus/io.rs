@@ -196,26 +196,42 @@ impl VmbusHost {
     /// The guest signalled `relid` (or the host polls it): retry queued
     /// packets, then read and answer everything in the guest's ring.
     pub(super) fn service_channel(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) {
+        self.service_channel_counted(guest, relid);
+    }
+
+    /// [`Self::service_channel`] for a guest signal: counts the signal as
+    /// unneeded if it found nothing to do.
+    fn service_signalled(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) {
+        if !self.service_channel_counted(guest, relid) {
+            self.stats.signals_unneeded += 1;
+        }
+    }
+
+    /// Services `relid`; false if there was nothing to do (no packet to
+    /// read, none waiting to be written).
+    fn service_channel_counted(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) -> bool {
+        let mut busy = self.rings.get(&relid.get()).is_some_and(|r| r.queued() > 0);
         loop {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
-                return;
+                return busy;
             };
             let r = rings.flush(guest.mem, self.hostile.ring_mode_for(relid.get()));
             self.after_write(guest, relid, r);
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
-                return;
+                return busy;
             };
             let (packets, kick) = match rings.read(guest.mem, MAX_BATCH) {
                 Ok(x) => x,
                 Err(e) => {
                     self.ring_failed(relid, "guest → host", &e);
-                    return;
+                    return true;
                 }
             };
             if kick.signal {
                 self.signal_channel(guest, relid);
             }
             let n = packets.len();
+            busy |= n > 0;
             for p in packets {
                 self.stats.packets_in += 1;
                 guest
@@ -236,7 +252,7 @@ impl VmbusHost {
                 }
             }
             if n < MAX_BATCH {
-                return;
+                return busy;
             }
         }
     }
@@ -254,7 +270,7 @@ impl VmbusHost {
         }
         match self.channels.open_by_connection(connection_id) {
             Some(r) => {
-                self.service_channel(guest, r);
+                self.service_signalled(guest, r);
                 true
             }
             None => false,
@@ -289,7 +305,7 @@ impl VmbusHost {
         if let (Some(c), false) = (self.conn, watched.is_empty()) {
             for r in super::monitor::take_triggers(guest.mem, c.monitor_page2, &watched) {
                 self.stats.monitor_triggers += 1;
-                self.service_channel(guest, r);
+                self.service_signalled(guest, r);
             }
         }
         for r in self.open_relids() {

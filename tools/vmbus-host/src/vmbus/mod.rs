@@ -118,6 +118,10 @@ pub struct Stats {
     pub signals_out: u64,
     /// Monitor trigger bits seen.
     pub monitor_triggers: u64,
+    /// Guest signals (events and monitor triggers) after which the host
+    /// found nothing to do: no packet in the guest's ring and none of its
+    /// own waiting for room.
+    pub signals_unneeded: u64,
     /// MODIFY_CHANNEL requests applied.
     pub modify_channels: u64,
     /// TL_CONNECT_REQUESTs refused.
@@ -837,6 +841,7 @@ impl VmbusServer for VmbusHost {
             ("signals_in", s.signals_in),
             ("signals_out", s.signals_out),
             ("monitor_triggers", s.monitor_triggers),
+            ("signals_unneeded", s.signals_unneeded),
             ("modify_channels", s.modify_channels),
             ("tl_connects", s.tl_connects),
         ] {

@@ -47,7 +47,7 @@ pub const ECHO_CLASS: Guid = Guid::from_fields(
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
 /// Most devices of one kind on the command line.
-pub const MAX_PER_KIND: u16 = 64;
+pub const MAX_PER_KIND: u16 = 256;
 
 /// A kind of device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -276,7 +276,7 @@ mod tests {
             "",
             "echo:",
             "echo:0",
-            "echo:65",
+            "echo:257",
             "echo:x",
             "nic",
             "echo:1:2",

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns the @@BENCH lines of the in-guest benchmark scenarios into tables.
+
+    scripts/bench-guest.py OUTDIR [--json FILE] [--rst FILE]
+
+OUTDIR is the harness's --out directory: bench-guest/console.log holds the
+data-path runs (rvmbus_echo's bench file), bench-scale-N/console.log the
+scale runs. Prints the tables, writes them as JSON and regenerates the
+part of the reStructuredText file between the guest-bench markers.
+Every figure is computed from what the guest printed in this run; the
+ratios compare with baselines measured in the same guest run.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+RST_BEGIN = ".. guest-bench: generated from here"
+RST_END = ".. guest-bench: generated up to here"
+
+# The echo sample's rings: 64 KiB of data each way plus a control page
+# each; rvmbus allocates them as one block of a power of two of pages.
+RING_PAGES = 2 * (64 // 4 + 1)
+RING_ALLOC_PAGES = 1 << (RING_PAGES - 1).bit_length()
+
+
+def kv(text):
+    """The key=value pairs of a text, values as int or float where they parse."""
+    out = {}
+    for k, v in re.findall(r"(\w+)=(\S+)", text):
+        try:
+            out[k] = int(v)
+        except ValueError:
+            try:
+                out[k] = float(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+def bench_lines(console):
+    if not console.exists():
+        return []
+    return [line.split("@@BENCH ", 1)[1] for line in console.read_text(errors="replace").splitlines()
+            if line.startswith("@@BENCH ")]
+
+
+def data_rows(out):
+    """One row per data-path run of bench-guest."""
+    rows = []
+    for line in bench_lines(out / "bench-guest" / "console.log"):
+        if not line.startswith("kind=data"):
+            continue
+        head, rest = line.split(" before: ", 1)
+        before, after = rest.split(" after: ", 1)
+        r, b, a = kv(head), kv(before), kv(after)
+        n = r["completed"]
+        secs = r["ns"] / 1e9
+        base_per_pkt = r["base_ns"] / r["base_count"]
+        d = lambda k: a.get(k, 0) - b.get(k, 0)
+        row = {
+            "signal": r["signal"], "mode": r["mode"], "size": r["size"], "window": r["window"],
+            "packets": n,
+            "packets_per_s": n / secs,
+            "bytes_per_s": r["bytes"] / secs,
+            "rtt_min_us": r["lat_min_ns"] / 1e3,
+            "rtt_p50_us": r["lat_p50_ns"] / 1e3,
+            "rtt_p99_us": r["lat_p99_ns"] / 1e3,
+            "base_bytes_per_s": r["size"] * 1e9 / base_per_pkt,
+            "base_rtt_us": base_per_pkt / 1e3,
+            "guest_signals": d("g_events"),
+            "guest_interrupts": d("g_interrupts"),
+            "guest_ring_full": d("g_out_full"),
+            "host_signals_seen": d("h_signals_in") + d("h_monitor_triggers"),
+            "host_signals_unneeded": d("h_signals_unneeded"),
+            "host_signals_out": d("h_signals_out"),
+        }
+        row["throughput_ratio"] = row["bytes_per_s"] / row["base_bytes_per_s"]
+        row["rtt_ratio"] = row["rtt_p50_us"] / row["base_rtt_us"]
+        rows.append(row)
+    return rows
+
+
+def scale_rows(out):
+    rows = []
+    for p in sorted(out.glob("bench-scale-*/console.log")):
+        scale, audit = None, None
+        for line in bench_lines(p):
+            if line.startswith("kind=scale"):
+                scale = line
+            elif line.startswith("kind=audit"):
+                audit = line
+        if not scale:
+            continue
+        head, rest = scale.split(" base: ", 1)
+        h = kv(head)
+        parts = dict(re.findall(r"(\w+): ((?:\w+=\d+\s*)+)", "base: " + rest))
+        mem = {k: kv(v) for k, v in parts.items()}
+        n = h["n"]
+        t = lambda k: h[k] * 1e3
+        u2, r2 = mem["unbound2"], mem["rebound2"]
+        per_open_kib = (u2["Free"] - r2["Free"]) / n
+        row = {
+            "channels": n,
+            "bind_to_connected_ms": t("t_connected") - t("t_bind"),
+            "connected_to_offers_ms": t("t_offers") - t("t_connected"),
+            "offers_to_probed_ms": t("t_probed") - t("t_offers"),
+            "connect_to_probed_ms": t("t_probed") - t("t_bind"),
+            "open_kib_per_channel": per_open_kib,
+            "ring_kib_needed": RING_PAGES * 4,
+            "ring_kib_allocated": RING_ALLOC_PAGES * 4,
+            "beyond_ring_alloc_kib": per_open_kib - RING_ALLOC_PAGES * 4,
+            "beyond_ring_pages_kib": per_open_kib - RING_PAGES * 4,
+            "slab_kib_per_channel": (r2["Slab"] - u2["Slab"]) / n,
+            "unreclaimable_slab_kib_per_channel": (r2["SUnreclaim"] - u2["SUnreclaim"]) / n,
+            "memory": mem,
+        }
+        row["ms_per_channel"] = row["connect_to_probed_ms"] / n
+        if audit:
+            m = re.search(r"(\d+) allocations", audit)
+            row["shared_page_allocations"] = int(m.group(1)) if m else None
+            row["page_audit"] = audit.split(" ", 2)[-1]
+        rows.append(row)
+    rows.sort(key=lambda r: r["channels"])
+    return rows
+
+
+def si(v, unit):
+    for div, p in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.2f} {p}{unit}"
+    return f"{v:.1f} {unit}"
+
+
+def table(header, rows):
+    """A reStructuredText simple table."""
+    cols = [header] + rows
+    w = [max(len(str(r[i])) for r in cols) for i in range(len(header))]
+    rule = "  ".join("=" * x for x in w)
+    line = lambda r: "  ".join(str(c).ljust(x) for c, x in zip(r, w)).rstrip()
+    return "\n".join([rule, line(header), rule] + [line(r) for r in rows] + [rule])
+
+
+def tables(data, scale):
+    out = []
+    if data:
+        t = []
+        for r in data:
+            if r["mode"] == "full":
+                continue
+            t.append([r["size"], r["signal"], r["window"], si(r["packets_per_s"], "/s"), si(r["bytes_per_s"], "B/s"),
+                      si(r["base_bytes_per_s"], "B/s"), f"{r['throughput_ratio'] * 100:.3f}%",
+                      f"{r['rtt_p50_us']:.0f}", f"{r['rtt_p99_us']:.0f}", f"{r['base_rtt_us']:.2f}",
+                      f"{r['rtt_ratio']:.0f}x"])
+        out.append(("Echo round trips through rvmbus and the host (ratio: to the copy baseline of the same run)",
+                    table(["size", "signal", "window", "packets/s", "bytes/s", "copy bytes/s", "ratio",
+                           "RTT p50 us", "RTT p99 us", "copy us", "RTT/copy"], t)))
+        t = []
+        for r in data:
+            n = r["packets"]
+            t.append([r["size"], r["signal"], r["window"], n,
+                      f"{r['guest_signals'] / n:.3f}", f"{r['host_signals_seen'] / n:.3f}",
+                      r["host_signals_unneeded"], f"{r['guest_interrupts'] / n:.3f}",
+                      f"{r['host_signals_out'] / n:.3f}", f"{r['guest_ring_full'] / n:.3f}"])
+        out.append(("Signals and interrupts per packet",
+                    table(["size", "signal", "window", "packets", "guest signals", "host saw",
+                           "unneeded", "interrupts", "host signals", "ring full"], t)))
+    if scale:
+        t = [[r["channels"], f"{r['connect_to_probed_ms']:.1f}", f"{r['bind_to_connected_ms']:.1f}",
+              f"{r['connected_to_offers_ms']:.1f}", f"{r['offers_to_probed_ms']:.1f}",
+              f"{r['ms_per_channel']:.2f}", f"{r['open_kib_per_channel']:.1f}",
+              f"{r['beyond_ring_pages_kib']:.1f}", f"{r['beyond_ring_alloc_kib']:.1f}",
+              f"{r['slab_kib_per_channel']:.2f}", r.get("shared_page_allocations", "")]
+             for r in scale]
+        out.append((f"Connect to all probed, and memory per open channel ({RING_PAGES * 4} KiB of ring pages, "
+                    f"allocated as {RING_ALLOC_PAGES * 4} KiB)",
+                    table(["channels", "connect..probed ms", "contact ms", "offers ms", "probe+open ms",
+                           "ms/channel", "KiB/channel", "beyond ring pages", "beyond allocation",
+                           "slab KiB/channel", "page allocations"], t)))
+    return out
+
+
+def linearity(scale):
+    """How time and memory grow from each channel count to the next."""
+    lines = []
+    for a, b in zip(scale, scale[1:]):
+        n = b["channels"] / a["channels"]
+        t = b["connect_to_probed_ms"] / a["connect_to_probed_ms"]
+        m = (b["open_kib_per_channel"] * b["channels"]) / (a["open_kib_per_channel"] * a["channels"])
+        lines.append(f"{a['channels']} to {b['channels']} channels ({n:.0f}x): connect..probed x{t:.2f}, "
+                     f"memory of the open channels x{m:.2f}")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--json")
+    ap.add_argument("--rst")
+    args = ap.parse_args()
+    out = Path(args.out)
+    data, scale = data_rows(out), scale_rows(out)
+    if not data and not scale:
+        print(f"no @@BENCH lines under {out}", file=sys.stderr)
+        return 1
+    tabs = tables(data, scale)
+    lin = linearity(scale)
+    for title, t in tabs:
+        print(f"\n{title}\n{t}")
+    for line in lin:
+        print(line)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"data": data, "scale": scale, "linearity": lin}, indent=1) + "\n")
+    if args.rst:
+        p = Path(args.rst)
+        old = p.read_text()
+        b, e = old.find(RST_BEGIN), old.find(RST_END)
+        if b < 0 or e < b:
+            print(f"{p}: no guest-bench markers", file=sys.stderr)
+            return 1
+        gen = f"{RST_BEGIN} by ``make bench``; edits below are lost.\n\n"
+        for title, t in tabs:
+            gen += f".. table:: {title}\n\n" + "".join(f"   {l}\n" for l in t.splitlines()) + "\n"
+        for line in lin:
+            gen += f"- {line}\n"
+        if lin:
+            gen += "\n"
+        p.write_text(old[:b] + gen + old[e:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

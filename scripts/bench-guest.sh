@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The in-guest benchmarks: boots the guest under QEMU (one boot per
+# scenario, tests/harness/run.py) with rvmbus, rvmbus_echo and the host,
+# runs the bench-guest scenario (data path and signalling) and/or the
+# bench-scale-N scenarios (N = 1, 16, 64, 256 echo devices), then
+# scripts/bench-guest.py prints the tables, writes build/bench/guest.json
+# and regenerates the guest tables in Documentation/benchmarks.rst.
+#
+#   scripts/bench-guest.sh [data] [scale] -- HARNESS-ARGS...
+#
+# HARNESS-ARGS: --kernel, --busybox, --host and --module as for the tests
+# (the Makefile passes them). BENCH_COUNT (default 1000) is the number of
+# requests of a windowed run; single-request runs send a quarter of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+	what+=("$1")
+	shift
+done
+[ $# -gt 0 ] && shift
+[ ${#what[@]} -gt 0 ] || what=(data scale)
+
+out=build/bench
+qemu=$out/qemu
+mkdir -p "$qemu"
+only=()
+for w in "${what[@]}"; do
+	case $w in
+	data) only+=(--only bench-guest); rm -rf "$qemu/bench-guest" ;;
+	scale)
+		for n in 1 16 64 256; do
+			only+=(--only "bench-scale-$n")
+			rm -rf "$qemu/bench-scale-$n"
+		done
+		;;
+	*) echo "bench-guest.sh: unknown part $w (data, scale)" >&2; exit 2 ;;
+	esac
+done
+# The harness prints a FAIL line for a run that broke; the tables are made
+# from whatever runs completed.
+status=0
+python3 tests/harness/run.py "$@" --out "$qemu" "${only[@]}" \
+	--append "rvmbus.bench_count=${BENCH_COUNT:-1000}" || status=$?
+python3 scripts/bench-guest.py "$qemu" --json "$out/guest.json" --rst Documentation/benchmarks.rst
+exit $status

@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+# The in-guest data-path benchmark (make bench-guest; not a test): echo
+# requests of 64 B to 8 KiB through rvmbus, the rings, the host and back,
+# one at a time and 8 in flight, on an echo channel the guest signals
+# through the monitor page and on one it signals with HvSignalEvent; then
+# 8 KiB requests with 64 in flight, which fill the 64 KiB ring and wait
+# for the host through pending_send_sz. Each run prints one @@BENCH line:
+# rvmbus_echo's result (times, round-trip percentiles, the copy baseline)
+# and the signal and interrupt counters of the guest's channel and of the
+# host around it. scripts/bench-guest.py turns them into tables.
+# rvmbus.bench_count=N on the kernel command line scales the counts.
+SCEN=bench-guest
+. /scenarios/lib.sh
+BENCH=/sys/kernel/debug/rvmbus_echo/bench
+COUNT=$(sed -n 's/.*rvmbus\.bench_count=\([0-9]*\).*/\1/p' /proc/cmdline)
+COUNT=${COUNT:-1000}
+
+insmod $MOD || fail "insmod rvmbus failed"
+insmod /modules/rvmbus_echo.ko || fail "insmod rvmbus_echo failed"
+# Only rvmbus_echo's lines from here on would reach the console; keep the
+# serial console (slow under TCG) out of the timed runs.
+dmesg -n 1
+i=0
+until [ "$(dmesg | grep -c 'echo device ready')" -ge 2 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "echo devices not ready: $(dmesg | tail -5)"
+	sleep 0.1
+done
+
+# The host's counters, as "key=value ..." for the ones a run reports.
+host_counters() {
+	harness ctl stats | tr ' ' '\n' | sed -n \
+		-e 's/^vmbus\.\(signals_in\|signals_out\|monitor_triggers\|signals_unneeded\|packets_in\|packets_out\)=/h_\1=/p' |
+		tr '\n' ' '
+}
+
+# The guest's counters of channel $1 (device directory $2).
+chan_counters() {
+	c=$2/channels/$1
+	echo "g_events=$(cat $c/events) g_interrupts=$(cat $c/interrupts) g_out_full=$(cat $c/out_full_total)"
+}
+
+# One run: relid $1, signalling $2, size $3, count $4, window $5, mode $6.
+run() {
+	d=$(dev_of_relid $1) || fail "no device with relid $1"
+	hb=$(host_counters); gb=$(chan_counters $1 $d)
+	echo "$3 $4 $5 $1" > $BENCH || fail "bench $3 $4 $5 $1 failed: $(dmesg | tail -3)"
+	r=$(cat $BENCH)
+	ha=$(host_counters); ga=$(chan_counters $1 $d)
+	echo "$r" | grep -q " cancelled=0 mismatched=0 failed=0 lost=0 " || fail "bench run: $r"
+	echo "$r" | grep -q " completed=$4 " || fail "bench run incomplete: $r"
+	echo "@@BENCH kind=data mode=$6 signal=$2 $r before: $hb $gb after: $ha $ga"
+}
+
+n=0
+for d in /sys/bus/vmbus/devices/*; do
+	[ "$(driver_of $d)" = rvmbus_echo ] || continue
+	relid=$(cat $d/id)
+	if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
+	for size in 64 256 1500 8192; do
+		run $relid $sig $size $((COUNT / 4)) 1 single
+		run $relid $sig $size $COUNT 8 window
+	done
+	# The ring fills: the guest sets pending_send_sz and waits for the
+	# host's signal.
+	run $relid $sig 8192 $COUNT 64 full
+	n=$((n + 1))
+done
+[ $n = 2 ] || fail "$n echo devices bound, want 2"
+dmesg -n 7
+rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
+rmmod rvmbus || fail "rmmod rvmbus failed"
+pass "bench runs on $n echo channels"
