@@ -11,6 +11,12 @@
 # runner (src/bin/fuzz-plain.rs) feeds random and mutated inputs; its <cov>
 # counts distinct input classes, not code coverage. Exits non-zero if a
 # target crashes.
+#
+# First, every input saved under rust/vmbus_proto/fuzz/regressions/TARGET/
+# is replayed (a crash found earlier must stay fixed), and the runner checks
+# that it saves and replays a crashing input. A crash found now is saved
+# there as crash-HASH (the plain runner does it itself; libFuzzer's
+# artifacts are copied), to be committed with its fix.
 set -euo pipefail
 
 SECS=${1:-10}
@@ -24,6 +30,11 @@ if [ "${RVMBUS_FUZZ_PLAIN:-0}" != 1 ] && cargo fuzz --version >/dev/null 2>&1 &&
 	cargo +nightly --version >/dev/null 2>&1; then
 	use_libfuzzer=1
 fi
+
+cargo build --release --bin fuzz-plain >/dev/null 2>&1 ||
+	{ echo "fuzz: build of the plain runner failed" >&2; exit 1; }
+"$FUZZ/target/release/fuzz-plain" --selftest
+"$FUZZ/target/release/fuzz-plain" --replay
 
 rc=0
 if [ $use_libfuzzer = 1 ]; then
@@ -40,19 +51,19 @@ if [ $use_libfuzzer = 1 ]; then
 		else
 			echo "FUZZ $t: CRASH (log kept: $log)"
 			grep -E 'panicked|ERROR|artifact' "$log" | head -5 || true
+			mkdir -p "regressions/$t"
+			for a in artifacts/"$t"/crash-*; do
+				[ -f "$a" ] && cp "$a" "regressions/$t/" &&
+					echo "FUZZ $t: input saved as rust/vmbus_proto/fuzz/regressions/$t/$(basename "$a")"
+			done
 			rc=1
 			continue
 		fi
 		rm -f "$log"
 	done
 else
-	cargo build --release --bin fuzz-plain >/dev/null 2>&1 ||
-		{ echo "fuzz: build of the plain runner failed" >&2; exit 1; }
 	for t in "${TARGETS[@]}"; do
-		if ! "$FUZZ/target/release/fuzz-plain" "$t" "$SECS"; then
-			echo "FUZZ $t: CRASH"
-			rc=1
-		fi
+		"$FUZZ/target/release/fuzz-plain" "$t" "$SECS" || rc=1
 	done
 fi
 exit $rc

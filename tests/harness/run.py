@@ -142,6 +142,8 @@ SCENARIOS = {
         ),
         Scenario("lifecycle-repeat", host_args=["--heartbeat-ms", "200"], boot_timeout=600),
         Scenario("pm-test", host_args=["--heartbeat-ms", "200"], debug_only=True),
+        # Needs failslab and fail_page_alloc, which only the debug kernel has.
+        Scenario("fault-inject", debug_only=True, boot_timeout=900),
         Scenario(
             "cpu-move",
             host_args=["--profile", "azure"],

@@ -8,9 +8,98 @@
 //! instrumentation, so `coverage` here is not code coverage: it is the
 //! number of distinct input classes (first byte mod 32, second byte mod 8,
 //! length / 8) that were tried and kept as mutation seeds.
+//!
+//! An input that makes a target panic is saved as
+//! `regressions/TARGET/crash-HASH` (the directory from `$FUZZ_REGRESSIONS`,
+//! else the one beside this crate's Cargo.toml), where it is kept in git
+//! and replayed for good:
+//!
+//! - `fuzz-plain --replay` runs every saved input through its target and
+//!   fails if any still panics;
+//! - `fuzz-plain --selftest` checks the saving and the replay themselves
+//!   with a target that always panics, in a scratch directory.
 
 use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use vmbus_proto_fuzz::Target;
+
+/// Where crashing inputs are kept.
+fn regressions_dir() -> PathBuf {
+    std::env::var_os("FUZZ_REGRESSIONS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions"))
+}
+
+/// Runs `target` on `input`; false if it panicked.
+fn survives(target: Target, input: &[u8]) -> bool {
+    catch_unwind(AssertUnwindSafe(|| target(input))).is_ok()
+}
+
+/// FNV-1a, to name a saved input after its bytes.
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Saves a crashing input of `name` under `dir`; returns its path.
+fn save(dir: &Path, name: &str, input: &[u8]) -> std::io::Result<PathBuf> {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d)?;
+    let p = d.join(format!("crash-{:016x}", fnv(input)));
+    std::fs::write(&p, input)?;
+    Ok(p)
+}
+
+/// Replays every input saved under `dir` through the target its
+/// directory names, naming each that crashes if `report`; returns
+/// (inputs, crashes).
+fn replay(dir: &Path, targets: &[(&str, Target)], report: bool) -> (usize, usize) {
+    let (mut n, mut crashed) = (0, 0);
+    for &(name, target) in targets {
+        let Ok(entries) = std::fs::read_dir(dir.join(name)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files.iter().filter(|f| f.is_file()) {
+            let Ok(input) = std::fs::read(f) else {
+                continue;
+            };
+            n += 1;
+            if !survives(target, &input) {
+                crashed += 1;
+                if report {
+                    println!("FUZZ {name}: regression {} still crashes", f.display());
+                }
+            }
+        }
+    }
+    (n, crashed)
+}
+
+/// A target that panics on every input, for `--selftest`.
+fn always_panics(data: &[u8]) {
+    panic!("self-test target: {} bytes", data.len());
+}
+
+/// Saves a crash of [`always_panics`] in a scratch directory and replays
+/// it; true if both work.
+fn selftest() -> bool {
+    let dir = std::env::temp_dir().join(format!("fuzz-selftest-{}", std::process::id()));
+    let targets: &[(&str, Target)] = &[("selftest", always_panics)];
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let input = b"saved and replayed".to_vec();
+    let saved = !survives(always_panics, &input) && save(&dir, "selftest", &input).is_ok();
+    let (n, crashed) = replay(&dir, targets, false);
+    std::panic::set_hook(hook);
+    let _ = std::fs::remove_dir_all(&dir);
+    saved && n == 1 && crashed == 1
+}
 
 struct Rng(u64);
 
@@ -30,6 +119,22 @@ impl Rng {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--replay") => {
+            let (n, crashed) = replay(&regressions_dir(), vmbus_proto_fuzz::TARGETS, true);
+            println!("FUZZ regressions: {n} saved inputs replayed, {crashed} crashed");
+            std::process::exit(i32::from(crashed > 0));
+        }
+        Some("--selftest") => {
+            let ok = selftest();
+            println!(
+                "FUZZ self-test: a crashing input {} saved and replayed as a regression",
+                if ok { "was" } else { "was NOT" }
+            );
+            std::process::exit(i32::from(!ok));
+        }
+        _ => {}
+    }
     if args.len() < 3 {
         eprintln!("usage: fuzz-plain TARGET SECONDS [SEED]");
         std::process::exit(2);
@@ -77,7 +182,13 @@ fn main() {
                 }
                 v
             };
-            target(&input);
+            if !survives(target, &input) {
+                match save(&regressions_dir(), name, &input) {
+                    Ok(p) => println!("FUZZ {name}: CRASH, input saved as {}", p.display()),
+                    Err(e) => println!("FUZZ {name}: CRASH, input not saved: {e}"),
+                }
+                std::process::exit(1);
+            }
             execs += 1;
             let key = (
                 input.first().copied().unwrap_or(0) % 32,
