@@ -86,9 +86,13 @@ fuzz:
 # suspend/resume and rmmod/insmod cycles (make test runs a few of each);
 # the scenario prints its counts and the kernel memory before and after.
 # Then the same on the debug kernel with fewer cycles, where kmemleak,
-# KASAN and lockdep judge every cycle.
+# KASAN and lockdep judge every cycle; and the full sweep of allocation
+# failures (fault-inject).
 STRESS_REPEAT ?= 100,20,20
 STRESS_DEBUG_REPEAT ?= 20,2,3
+# fault-inject: fail every allocation of connect and open, one at a time
+# (make test fails the first 40, then every 15 percent).
+STRESS_FAULTS ?= 100000,0
 stress: modules host debug-modules
 	@$(HARNESS) --out $(BUILD)/stress --only lifecycle-repeat --timeout-scale 3 \
 		--append "rvmbus.repeat=$(STRESS_REPEAT)"
@@ -96,6 +100,9 @@ stress: modules host debug-modules
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/stress-debug \
 		--only lifecycle-repeat --timeout-scale 8 --append "rvmbus.repeat=$(STRESS_DEBUG_REPEAT)"
 	@grep -h "@@INFO" $(BUILD)/stress-debug/lifecycle-repeat/console.log
+	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/stress-faults \
+		--only fault-inject --timeout-scale 8 --append "rvmbus.faults=$(STRESS_FAULTS)"
+	@grep -h "@@INFO" $(BUILD)/stress-faults/fault-inject/console.log
 
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu
@@ -131,12 +138,13 @@ test-debug: debug-modules host
 	@$(MAKE) --no-print-directory _test-debug
 
 # A debug-kernel boot takes about a minute under TCG, so `make test` runs
-# the scenarios that exercise the most glue: load/unload, the data path and
-# sub-channels, the driver API (bind/unbind, unload under traffic, IC
-# drivers, rescind and re-offer under traffic), rescind at every point, and
-# the pm_test levels (which only the debug kernel has); DEBUG_SCENARIOS=all
-# runs them all.
-DEBUG_SCENARIOS ?= insmod-rmmod echo-data driver-echo driver-ic driver-rescind rescind-points pm-test
+# the scenarios that exercise the most glue: the data path and
+# sub-channels, the driver API (bind/unbind, unload under traffic, rescind
+# and re-offer under traffic), rescind at every point, the pm_test levels
+# and allocation failures (which only the debug kernel has), and every
+# hostile mode in one boot (with 17 loads and unloads and the heartbeat
+# driver); DEBUG_SCENARIOS=all runs them all.
+DEBUG_SCENARIOS ?= echo-data driver-echo driver-rescind rescind-points pm-test hostile-all fault-inject
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))
