@@ -278,6 +278,37 @@ fn wait_for(s: &Shared, ms: i64, done: impl Fn(&RunState) -> bool) -> bool {
     true
 }
 
+/// Records `o` as outstanding and sends `payload` with its cookie; false
+/// when the `what` (run or bench) must stop: the device went, or the
+/// request could not be sent (then it is taken back: no completion will
+/// come for it).
+fn submit(dev: &Device, s: &Shared, payload: &[u8], o: Outstanding, what: &str) -> Result<bool> {
+    let cookie = o.cookie;
+    {
+        let mut st = s.state.lock();
+        if st.gone {
+            return Ok(false);
+        }
+        st.outstanding.push(o, GFP_KERNEL)?;
+        st.counts.sent += 1;
+    }
+    if let Err(e) = dev.request(payload, cookie, SEND_TIMEOUT_MS) {
+        let mut st = s.state.lock();
+        st.outstanding.retain(|o| o.cookie != cookie);
+        st.counts.sent -= 1;
+        st.counts.failed += 1;
+        drop(st);
+        pr_info!(
+            "relid {}: request failed ({:?}); {} stops\n",
+            s.relid,
+            e,
+            what
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// One run of `count` requests of `size` bytes (0: cycling sizes).
 fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64, usize)> {
     let before = s.state.lock().counts;
@@ -298,30 +329,12 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
         }) {
             break;
         }
-        let cookie = s.next_cookie.fetch_add(1, Relaxed);
-        {
-            let mut st = s.state.lock();
-            if st.gone {
-                break;
-            }
-            st.outstanding.push(
-                Outstanding {
-                    cookie,
-                    payload: core::mem::take(&mut copy),
-                    bench: None,
-                },
-                GFP_KERNEL,
-            )?;
-            st.counts.sent += 1;
-        }
-        if let Err(e) = dev.request(&payload, cookie, SEND_TIMEOUT_MS) {
-            // Not sent, so no completion will come: take it back.
-            let mut st = s.state.lock();
-            st.outstanding.retain(|o| o.cookie != cookie);
-            st.counts.sent -= 1;
-            st.counts.failed += 1;
-            drop(st);
-            pr_info!("relid {}: request failed ({:?}); run stops\n", s.relid, e);
+        let o = Outstanding {
+            cookie: s.next_cookie.fetch_add(1, Relaxed),
+            payload: core::mem::take(&mut copy),
+            bench: None,
+        };
+        if !submit(dev, s, &payload, o, "run")? {
             break;
         }
     }
@@ -419,8 +432,10 @@ fn copy_baseline(payload: &[u8], count: u64) -> Result<u64> {
     let mut off = 0usize;
     let start = Instant::<Monotonic>::now();
     for _ in 0..count {
-        let a = off % span;
-        let b = (off + step) % span;
+        // `checked_rem`, not `%`: objtool does not know the division by
+        // zero panic as noreturn (`span` is at least 1 anyway).
+        let a = off.checked_rem(span).unwrap_or(0);
+        let b = off.wrapping_add(step).checked_rem(span).unwrap_or(0);
         if let Some(ra) = ring.get_mut(a..a + size) {
             ra.copy_from_slice(core::hint::black_box(payload));
         }
@@ -466,28 +481,12 @@ fn bench(dev: &Device, s: &Shared, size: usize, count: u64, window: usize) -> Re
         if let (Some(dst), Some(src)) = (payload.get_mut(..n), tag.get(..n)) {
             dst.copy_from_slice(src);
         }
-        {
-            let mut st = s.state.lock();
-            if st.gone {
-                break;
-            }
-            st.outstanding.push(
-                Outstanding {
-                    cookie,
-                    payload: KVec::new(),
-                    bench: Some((size, Instant::<Monotonic>::now())),
-                },
-                GFP_KERNEL,
-            )?;
-            st.counts.sent += 1;
-        }
-        if let Err(e) = dev.request(&payload, cookie, SEND_TIMEOUT_MS) {
-            let mut st = s.state.lock();
-            st.outstanding.retain(|o| o.cookie != cookie);
-            st.counts.sent -= 1;
-            st.counts.failed += 1;
-            drop(st);
-            pr_info!("relid {}: request failed ({:?}); bench stops\n", s.relid, e);
+        let o = Outstanding {
+            cookie,
+            payload: KVec::new(),
+            bench: Some((size, Instant::<Monotonic>::now())),
+        };
+        if !submit(dev, s, &payload, o, "bench")? {
             break;
         }
     }
