@@ -135,6 +135,10 @@ struct Stats {
     idle_polls: Atomic<u64>,
 }
 
+/// The status of a `GPADL_CREATED` that the guest makes up for a ring
+/// GPADL it could not send (not an NTSTATUS the host uses).
+const GPADL_NOT_SENT: u32 = u32::MAX;
+
 /// Every this many idle polls, a (rate-limited) warning says so.
 const IDLE_POLL_WARN: u64 = 1000;
 
@@ -728,18 +732,22 @@ impl Connection {
         e.state = next;
         let chan = e.chan.clone();
         chan.state.store(code_of(&next), Relaxed);
+        // A ring GPADL that could not be sent (all or part of it).
+        let mut unsent = None;
         for a in actions.iter() {
             match a {
                 ChannelAction::Post(m) => {
                     let _ = self.post(inner, &m);
                 }
                 ChannelAction::SendRingGpadl(g) => {
-                    if let Err(err) = self.send_gpadl(inner, relid, g) {
+                    if let Err((err, posted)) = self.send_gpadl(inner, relid, g) {
                         pr_err!("channel {}: GPADL not sent ({:?})\n", relid.get(), err);
+                        unsent = Some((g, posted));
                     }
                 }
                 ChannelAction::Closed | ChannelAction::GpadlFailed(_) => {
-                    if let (ChannelAction::GpadlFailed(st), true) = (a, self.warn.allow()) {
+                    let refused = matches!(a, ChannelAction::GpadlFailed(st) if st != GPADL_NOT_SENT);
+                    if let (ChannelAction::GpadlFailed(st), true) = (a, refused && self.warn.allow()) {
                         pr_err!(
                             "channel {}: the host refused the ring GPADL (status {:#x})\n",
                             relid.get(),
@@ -783,6 +791,22 @@ impl Connection {
                 ChannelAction::Opened | ChannelAction::Resumed(_) => {}
             }
         }
+        if let Some((g, posted)) = unsent {
+            // The host will never answer a GPADL it did not get: fail the
+            // open as if it refused. If part of it went out, the host may
+            // hold a half-built GPADL over the ring, which is then kept.
+            if posted {
+                if let Some((_, m, _)) = inner.find(relid).and_then(|e| e.ring.as_ref()) {
+                    m.keep("part of its GPADL reached the host");
+                }
+            }
+            let failed = HostMessage::GpadlCreated {
+                relid,
+                gpadl: g,
+                status: GPADL_NOT_SENT,
+            };
+            self.chan_step(inner, relid, ChannelEvent::Host(failed));
+        }
         self.cv.notify_all();
     }
 
@@ -795,8 +819,10 @@ impl Connection {
         let e = inner.channels.remove(i);
         let Ok(e) = e else { return };
         if let Some((g, m, _)) = e.ring {
-            if let Err(err) = inner.orphans.push((g, m), GFP_KERNEL) {
+            if let Err(err) = inner.orphans.push((g, m.clone()), GFP_KERNEL) {
+                // Untracked, the host's teardown could not free it later.
                 pr_err!("no memory to track ring memory: {:?}\n", err);
+                m.keep("no memory to track it");
             }
         }
         let primary = self.primary_of(inner, &e.chan);
@@ -830,18 +856,20 @@ impl Connection {
         }
     }
 
-    fn send_gpadl(&self, inner: &Inner, relid: Relid, g: GpadlId) -> Result {
+    /// Posts the ring GPADL's header and bodies. On failure, also says
+    /// whether any of them was posted.
+    fn send_gpadl(&self, inner: &Inner, relid: Relid, g: GpadlId) -> Result<(), (Error, bool)> {
         let e = inner
             .channels
             .iter()
             .find(|e| e.has_relid(relid))
-            .ok_or(ENOENT)?;
-        let (_, mem, pages) = e.ring.as_ref().ok_or(EINVAL)?;
+            .ok_or((ENOENT, false))?;
+        let (_, mem, pages) = e.ring.as_ref().ok_or((EINVAL, false))?;
         let mut pfns = KVec::new();
-        mem.pfns(0, *pages, &mut pfns)?;
-        let msgs = GpadlMessages::new(relid, g, &pfns).map_err(|_| EINVAL)?;
-        for m in msgs {
-            self.post(inner, &m)?;
+        mem.pfns(0, *pages, &mut pfns).map_err(|e| (e, false))?;
+        let msgs = GpadlMessages::new(relid, g, &pfns).map_err(|_| (EINVAL, false))?;
+        for (i, m) in msgs.enumerate() {
+            self.post(inner, &m).map_err(|e| (e, i > 0))?;
         }
         Ok(())
     }

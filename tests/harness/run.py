@@ -84,6 +84,9 @@ class Scenario:
     between_ctl: list = field(default_factory=list)
     # The host may exit with this status on its own (hostile die-mid-handshake).
     host_exit: int = 0
+    # Kernel log lines that BAD matches but that are not rvmbus's doing in
+    # this scenario (each with its reason where the scenario is listed).
+    allow_bad: list = field(default_factory=list)
 
 
 SCENARIOS = {
@@ -143,7 +146,13 @@ SCENARIOS = {
         Scenario("lifecycle-repeat", host_args=["--heartbeat-ms", "200"], boot_timeout=600),
         Scenario("pm-test", host_args=["--heartbeat-ms", "200"], debug_only=True),
         # Needs failslab and fail_page_alloc, which only the debug kernel has.
-        Scenario("fault-inject", debug_only=True, boot_timeout=900),
+        # When the forced failure hits the allocation of an MSI-X vector's
+        # /proc/irq/N/effective_affinity entry, the IRQ core goes on without
+        # it and warns when it frees the vector (unregister_irq_proc ->
+        # remove_proc_entry, seen with pci_free_irq_vectors in the trace):
+        # the kernel's own handling, not rvmbus's.
+        Scenario("fault-inject", debug_only=True, boot_timeout=900,
+                 allow_bad=[r"WARNING: fs/proc/generic\.c:\d+ at remove_proc_entry"]),
         Scenario(
             "cpu-move",
             host_args=["--profile", "azure"],
@@ -576,7 +585,7 @@ class Boot:
             not line.startswith("[") or "rvmbus" in line
         ):
             print("  guest| " + line, flush=True)
-        if BAD.search(line):
+        if BAD.search(line) and not any(re.search(a, line) for a in self.sc.allow_bad):
             self.problems.append(f"kernel log: {line.strip()[:160]}")
         if line.startswith("@@GUEST-POWEROFF") and self.sc.powers_off and self.result is None:
             self.result = ("PASS", "the guest powered itself off")
