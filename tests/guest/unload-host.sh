@@ -77,4 +77,4 @@ wait_new "all offers delivered: 4 channels" 10 || fail "reload did not get all o
 rmmod rvmbus || fail "final rmmod failed"
 wait_new "host released all memory" 10 || fail "final unload not clean"
 wait_new "shared pages: [0-9]+ allocations, every one freed" 10 || fail "final unload did not free every shared page"
-pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept ring buffers ($kept_kib KiB) kept and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"
+pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept_kib KiB kept in $kept blocks (rings, interrupt and monitor pages) and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"
