@@ -135,10 +135,6 @@ struct Stats {
     idle_polls: Atomic<u64>,
 }
 
-/// The status of a `GPADL_CREATED` that the guest makes up for a ring
-/// GPADL it could not send (not an NTSTATUS the host uses).
-const GPADL_NOT_SENT: u32 = u32::MAX;
-
 /// Every this many idle polls, a (rate-limited) warning says so.
 const IDLE_POLL_WARN: u64 = 1000;
 
@@ -742,12 +738,13 @@ impl Connection {
                 ChannelAction::SendRingGpadl(g) => {
                     if let Err((err, posted)) = self.send_gpadl(inner, relid, g) {
                         pr_err!("channel {}: GPADL not sent ({:?})\n", relid.get(), err);
-                        unsent = Some((g, posted));
+                        unsent = Some(posted);
                     }
                 }
-                ChannelAction::Closed | ChannelAction::GpadlFailed(_) => {
-                    let refused = matches!(a, ChannelAction::GpadlFailed(st) if st != GPADL_NOT_SENT);
-                    if let (ChannelAction::GpadlFailed(st), true) = (a, refused && self.warn.allow()) {
+                ChannelAction::Closed
+                | ChannelAction::GpadlFailed(_)
+                | ChannelAction::GpadlNotSent => {
+                    if let (ChannelAction::GpadlFailed(st), true) = (a, self.warn.allow()) {
                         pr_err!(
                             "channel {}: the host refused the ring GPADL (status {:#x})\n",
                             relid.get(),
@@ -791,21 +788,16 @@ impl Connection {
                 ChannelAction::Opened | ChannelAction::Resumed(_) => {}
             }
         }
-        if let Some((g, posted)) = unsent {
-            // The host will never answer a GPADL it did not get: fail the
-            // open as if it refused. If part of it went out, the host may
-            // hold a half-built GPADL over the ring, which is then kept.
+        if let Some(posted) = unsent {
+            // The host will never answer a GPADL it did not get: the open
+            // fails. If part of it went out, the host may hold a half-built
+            // GPADL over the ring, which is then kept.
             if posted {
                 if let Some((_, m, _)) = inner.find(relid).and_then(|e| e.ring.as_ref()) {
                     m.keep("part of its GPADL reached the host");
                 }
             }
-            let failed = HostMessage::GpadlCreated {
-                relid,
-                gpadl: g,
-                status: GPADL_NOT_SENT,
-            };
-            self.chan_step(inner, relid, ChannelEvent::Host(failed));
+            self.chan_step(inner, relid, ChannelEvent::GpadlNotSent);
         }
         self.cv.notify_all();
     }

@@ -24,7 +24,6 @@ d=$(dev_of_class $ECHO)
 echo "100 1000" > $RUN || fail "run after resume failed: $(dmesg | tail -5)"
 r=$(cat $RUN); echo "$r"
 echo "$r" | grep -q "sent=100 completed=100 cancelled=0 mismatched=0 failed=0 lost=0" || fail "run after resume: $r"
-n=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
-wait_dmesg "heartbeat $(( (n / 10 + 1) * 10 )) answered" 100 || fail "heartbeats stopped after resume (last $n)"
+heartbeats_go_on 100 || fail "heartbeats stopped after resume (last $beat)"
 rmmod rvmbus_heartbeat && rmmod rvmbus_echo && rmmod rvmbus || fail "unload after resume failed"
-pass "S3 suspend and resume: drivers suspended and resumed, 100 echo requests before and after, heartbeats continued past $n"
+pass "S3 suspend and resume: drivers suspended and resumed, 100 echo requests before and after, heartbeats continued past $beat"

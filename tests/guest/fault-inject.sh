@@ -21,9 +21,7 @@
 SCEN=fault-inject
 . /scenarios/lib.sh
 [ -d /sys/kernel/debug/failslab ] || fail "no failslab (not the debug kernel?)"
-PCIDEV=$(basename $(ls -d /sys/bus/pci/devices/* | while read d; do
-	[ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] && echo $d; done | head -1))
-[ -n "$PCIDEV" ] || fail "no ivshmem PCI device"
+PCIDEV=$(ivshmem_pcidev) || fail "no ivshmem PCI device"
 DRV=/sys/bus/pci/drivers/rvmbus
 # At most this many allocations per operation (a safety stop).
 MAX=5000

@@ -47,12 +47,6 @@ devices() {
 	done | sort
 }
 
-# Heartbeats go on: waits for the next multiple of 10 after the last one.
-heartbeats_go_on() {
-	n=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
-	wait_dmesg "heartbeat $(( (n / 10 + 1) * 10 )) answered" 150 ||
-		fail "heartbeats stopped after resume (last $n)"
-}
 
 # Every channel of every device is open again (state 3).
 all_open() {

@@ -47,6 +47,6 @@ echo "$before" | while read -r name id; do
 done || fail "the host renumbered the relids but a device kept its relid"
 all_open
 echo_run "after resume"
-heartbeats_go_on
+heartbeats_go_on 150 || fail "heartbeats stopped after resume (last $beat)"
 unload_all
-pass "full cycle: $(echo "$after" | wc -l) devices back with new relids, $GONE removed, 100 echo requests before and after, heartbeats continued past $n"
+pass "full cycle: $(echo "$after" | wc -l) devices back with new relids, $GONE removed, 100 echo requests before and after, heartbeats continued past $beat"

@@ -48,6 +48,6 @@ echo "$after"
 [ "$before" = "$after" ] || fail "devices changed: before '$before' after '$after'"
 all_open
 echo_run "after resume"
-heartbeats_go_on
+heartbeats_go_on 150 || fail "heartbeats stopped after resume (last $beat)"
 unload_all
-pass "test_resume: same $(echo "$after" | wc -l) devices, channels re-opened, 2 sub-channels re-created and carrying data, 100 echo requests before and after, heartbeats continued past $n"
+pass "test_resume: same $(echo "$after" | wc -l) devices, channels re-opened, 2 sub-channels re-created and carrying data, 100 echo requests before and after, heartbeats continued past $beat"

@@ -45,17 +45,6 @@ echo_ok() {
 	echo "$r" | grep -q "packets=50 .*errors=0"
 }
 
-# The highest heartbeat the guest answered so far (0 before any).
-beats() {
-	dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1 | grep . || echo 0
-}
-
-# Heartbeats continue: the driver logs the first and every tenth; the
-# next of those within 5 s (one every 200 ms).
-beats_go_on() {
-	b=$(beats)
-	wait_new "heartbeat $(( (b / 10 + 1) * 10 )) answered" 50
-}
 
 # Unloads and checks the host's GPADLs and the page audit; $1 is the
 # audit line expected (a regular expression).
@@ -95,7 +84,7 @@ run_mode() {
 	esac
 	echo "$on" | grep -q "^ok" || { broke "host: $on"; return 1; }
 	mark
-	b0=$(beats)
+	b0=$(last_beat)
 	case $mode in
 	silent)
 		out=$(insmod $MOD timeout_ms=1000 2>&1) && { broke "insmod succeeded against a silent host"; return 1; }
@@ -110,7 +99,7 @@ run_mode() {
 		load || { broke "insmod after the host answered again failed"; return 1; }
 		wait_bound 1 || { broke "heartbeat not bound after the host answered again"; return 1; }
 		echo_ok $v && echo_ok $SURVIVOR || { broke "echo after the host answered again failed"; return 1; }
-		beats_go_on || { broke "heartbeats did not start"; return 1; }
+		heartbeats_go_on 50 || { broke "heartbeats did not start"; return 1; }
 		what="insmod failed cleanly ($out), pages the host was given kept ($audit); the next one connected, echo on relid $v"
 		;;
 	die-mid-handshake)
@@ -215,7 +204,7 @@ run_mode() {
 	echo_ok $SURVIVOR || { broke "echo on relid $SURVIVOR failed"; return 1; }
 	what="$what; echo on relid $SURVIVOR"
 	if [ $mode != duplicate-relid ]; then
-		beats_go_on || { broke "heartbeats stopped (last $(beats), before the mode $b0)"; return 1; }
+		heartbeats_go_on 50 || { broke "heartbeats stopped (last $beat, before the mode $b0)"; return 1; }
 		what="$what; heartbeats went on"
 	fi
 	noise_ok || { broke "$NOISE_ERR"; return 1; }

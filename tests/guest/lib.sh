@@ -212,3 +212,24 @@ echo_run_ok() {
 	grep -q "sent=$1 completed=$1 cancelled=0 mismatched=0 failed=0 lost=0" /sys/kernel/debug/rvmbus_echo/run ||
 		fail "echo run ($2): $(cat /sys/kernel/debug/rvmbus_echo/run)"
 }
+
+# The last heartbeat the heartbeat driver logged (it logs the first and
+# every tenth); 0 before any.
+last_beat() {
+	dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1 | grep . || echo 0
+}
+
+# Heartbeats go on: waits up to $1 tenths of a second for the next logged
+# one after the last (sets $beat to that last).
+heartbeats_go_on() {
+	beat=$(last_beat)
+	wait_dmesg "heartbeat $(( (beat / 10 + 1) * 10 )) answered" $1
+}
+
+# The ivshmem PCI device (1af4:1110) that carries the host, e.g. 0000:00:03.0.
+ivshmem_pcidev() {
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] && { basename $d; return 0; }
+	done
+	return 1
+}

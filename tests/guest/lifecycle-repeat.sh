@@ -78,8 +78,7 @@ set -- $(mem); slab_r=$1; used_r=$2
 c=1; while [ $c -le $S ]; do suspend_once $c; c=$((c + 1)); done
 echo_run_ok 20 "after $S suspends"
 set -- $(mem); slab_s=$1; used_s=$2
-beats=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
-wait_dmesg "heartbeat $(( (beats / 10 + 1) * 10 )) answered" 100 || fail "heartbeats stopped after the suspends"
+heartbeats_go_on 100 || fail "heartbeats stopped after the suspends"
 c=1; while [ $c -le $M ]; do module_once $c; c=$((c + 1)); done
 echo_run_ok 20 "after $M reloads"
 

@@ -26,7 +26,6 @@ for level in $levels; do
 	echo_run_ok 50 "after pm_test=$level"
 done
 echo none > /sys/power/pm_test
-beats=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
-wait_dmesg "heartbeat $(( (beats / 10 + 1) * 10 )) answered" 150 || fail "heartbeats stopped (last $beats)"
+heartbeats_go_on 150 || fail "heartbeats stopped (last $beat)"
 rmmod rvmbus_heartbeat && rmmod rvmbus_echo && rmmod rvmbus || fail "unload failed"
-pass "pm_test levels $levels: device callbacks from 'devices' on, 50 echo requests after each, heartbeats past $beats"
+pass "pm_test levels $levels: device callbacks from 'devices' on, 50 echo requests after each, heartbeats past $beat"

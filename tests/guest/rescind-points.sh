@@ -68,7 +68,7 @@ mark
 r5=$(host_offer echo)
 wait_bound $r5 || fail "relid $r5 not bound"
 wait_new "relid $r5: echo device ready" 50 || fail "relid $r5 not started"
-hb=$(dmesg | sed -n 's/.*heartbeat \([0-9]*\) answered.*/\1/p' | tail -1)
+hb=$(last_beat)
 harness ctl-after 2 rescind $r5 | grep -q "^ok" || fail "ctl-after refused"
 harness wake-after 5 | grep -q "^ok" || fail "harness cannot wake the guest"
 echo mem > /sys/power/state || fail "suspend failed"

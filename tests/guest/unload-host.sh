@@ -7,9 +7,7 @@
 SCEN=unload-host
 . /scenarios/lib.sh
 RUN=/sys/kernel/debug/rvmbus_echo/run
-PCIDEV=$(basename $(ls -d /sys/bus/pci/devices/* | while read d; do
-	[ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] && echo $d; done | head -1))
-[ -n "$PCIDEV" ] || fail "no ivshmem PCI device"
+PCIDEV=$(ivshmem_pcidev) || fail "no ivshmem PCI device"
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
 # 1. A host that answers: rmmod with two channels open and traffic done.

@@ -622,7 +622,7 @@ def count_hostile(name: str, console: Path, ok: bool, totals: list):
             m = HOSTILE_LINE.search(line)
             if m:
                 said[m.group(1)] = m.group(2) == "held"
-                if not m.group(2) == "held" or len(modes) > 1:
+                if m.group(2) != "held" or len(modes) > 1:
                     log(f"  hostile {m.group(1)}: {m.group(2)}{m.group(3)[:200]}")
     for m in modes:
         totals[1] += 1

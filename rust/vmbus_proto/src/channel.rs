@@ -217,6 +217,10 @@ pub enum ChannelEvent {
     /// The driver gave up waiting for the answer to a modify: the previous
     /// target is restored, and a late answer is unexpected.
     ModifyAbandoned,
+    /// The ring GPADL asked for by [`ChannelAction::SendRingGpadl`] could
+    /// not be sent (out of memory, or the host refused the post); no
+    /// answer will come for it.
+    GpadlNotSent,
 }
 
 /// What the caller must do after a step.
@@ -232,6 +236,10 @@ pub enum ChannelAction {
     OpenFailed(u32),
     /// The ring GPADL could not be created; its memory is the guest's.
     GpadlFailed(u32),
+    /// The ring GPADL was not sent, so the open failed. Its memory is the
+    /// guest's unless part of the GPADL reached the host (the caller
+    /// knows).
+    GpadlNotSent,
     /// The channel is closed and its ring memory is the guest's again.
     Closed,
     /// The channel was rescinded: tell the driver.
@@ -566,6 +574,17 @@ impl ChannelState {
                     Actions::one(ChannelAction::Resumed(info)),
                 ))
             }
+            (
+                Self::Opening {
+                    info,
+                    phase: OpenPhase::Gpadl,
+                    ..
+                },
+                ChannelEvent::GpadlNotSent,
+            ) => Ok((
+                Self::Closed(info),
+                Actions::one(ChannelAction::GpadlNotSent),
+            )),
             (_, ChannelEvent::Host(m)) => Err(ChannelError::UnexpectedMessage(name, m.msgtype())),
             _ => Err(ChannelError::InvalidEvent(name)),
         }
@@ -712,6 +731,15 @@ mod tests {
             .unwrap();
         assert_eq!(a.get(0), Some(ChannelAction::GpadlFailed(1)));
         assert_eq!(c.name(), ChannelStateName::Closed);
+        // A GPADL that could not be sent fails the open the same way, and
+        // only while it is awaited.
+        let (c, a) = s.on_event(ChannelEvent::GpadlNotSent).unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::GpadlNotSent));
+        assert_eq!(c.name(), ChannelStateName::Closed);
+        assert_eq!(
+            c.on_event(ChannelEvent::GpadlNotSent),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Closed))
+        );
         let (s, _) = s
             .on_event(host(HostMessage::GpadlCreated {
                 relid: r(5),

@@ -135,7 +135,7 @@ pub fn state(data: &[u8]) {
         let n = usize::from(n).min(tail.len());
         let (msg, tail) = tail.split_at(n);
         rest = tail;
-        let sel = n % 11;
+        let sel = n % 13;
         let cev = match sel {
             0 => Some(ConnectionEvent::RequestOffers),
             1 => Some(ConnectionEvent::Unload),
@@ -162,6 +162,7 @@ pub fn state(data: &[u8]) {
                 await_response: true,
             }),
             11 => Some(ChannelEvent::ModifyAbandoned),
+            12 => Some(ChannelEvent::GpadlNotSent),
             _ => None,
         };
         if let Some(ev) = chev {
