@@ -98,6 +98,20 @@ struct Counts {
     bytes: u64,
 }
 
+impl Counts {
+    /// What was counted since `before` (the totals only grow).
+    fn since(&self, before: &Counts) -> Counts {
+        Counts {
+            sent: self.sent.wrapping_sub(before.sent),
+            completed: self.completed.wrapping_sub(before.completed),
+            cancelled: self.cancelled.wrapping_sub(before.cancelled),
+            mismatched: self.mismatched.wrapping_sub(before.mismatched),
+            failed: self.failed.wrapping_sub(before.failed),
+            bytes: self.bytes.wrapping_sub(before.bytes),
+        }
+    }
+}
+
 /// State shared by the driver callbacks and a run.
 struct RunState {
     outstanding: KVec<Outstanding>,
@@ -343,14 +357,7 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
     let after = st.counts;
     let lost = st.outstanding.len();
     drop(st);
-    let d = Counts {
-        sent: after.sent - before.sent,
-        completed: after.completed - before.completed,
-        cancelled: after.cancelled - before.cancelled,
-        mismatched: after.mismatched - before.mismatched,
-        failed: after.failed - before.failed,
-        bytes: after.bytes - before.bytes,
-    };
+    let d = after.since(&before);
     // CAST: A run lasts far less than 2^63 microseconds.
     let us = start.elapsed().as_micros_ceil() as u64;
     Ok((d, us, lost))
@@ -495,15 +502,7 @@ fn bench(dev: &Device, s: &Shared, size: usize, count: u64, window: usize) -> Re
     let ns = start.elapsed().as_nanos().max(0) as u64;
     let (counts, lost, mut latencies) = {
         let mut st = s.state.lock();
-        let a = st.counts;
-        let d = Counts {
-            sent: a.sent - before.sent,
-            completed: a.completed - before.completed,
-            cancelled: a.cancelled - before.cancelled,
-            mismatched: a.mismatched - before.mismatched,
-            failed: a.failed - before.failed,
-            bytes: a.bytes - before.bytes,
-        };
+        let d = st.counts.since(&before);
         (d, st.outstanding.len(), core::mem::take(&mut st.latencies))
     };
     heap_sort(&mut latencies);
