@@ -22,9 +22,8 @@ RST_BEGIN = ".. guest-bench: generated from here"
 RST_END = ".. guest-bench: generated up to here"
 
 # The echo sample's rings: 64 KiB of data each way plus a control page
-# each; rvmbus allocates them as one block of a power of two of pages.
+# each, allocated as one block of exactly that many pages.
 RING_PAGES = 2 * (64 // 4 + 1)
-RING_ALLOC_PAGES = 1 << (RING_PAGES - 1).bit_length()
 
 
 def kv(text):
@@ -80,8 +79,32 @@ def data_rows(out):
         }
         row["throughput_ratio"] = row["bytes_per_s"] / row["base_bytes_per_s"]
         row["rtt_ratio"] = row["rtt_p50_us"] / row["base_rtt_us"]
+        row["profile"] = profile(n, secs, d)
         rows.append(row)
     return rows
+
+
+def profile(n, secs, d):
+    """Where one request's time went, from rvmbus's hop timers (ctl path)
+    and the host's time serving signal calls; microseconds per packet,
+    and per pass of each hop."""
+    per = lambda k: d(f"p_{k}_ns") / d(f"p_{k}_n") / 1e3 if d(f"p_{k}_n") else 0.0
+    p = {
+        "cycle_us": secs * 1e6 / n,
+        "signal_calls_per_packet": d("p_signal_n") / n,
+        "signal_call_us": per("signal"),
+        "mailbox_sleeps_per_call": d("p_mailbox_sleeps_n") / d("p_signal_n") if d("p_signal_n") else 0.0,
+        "host_signal_us": d("h_signal_busy_ns") / d("h_signal_calls") / 1e3 if d("h_signal_calls") else 0.0,
+        "irq_to_work_per_packet": d("p_irq_to_work_n") / n,
+        "irq_to_work_us": per("irq_to_work"),
+        "kick_to_driver_per_packet": d("p_kick_to_driver_n") / n,
+        "kick_to_driver_us": per("kick_to_driver"),
+    }
+    known = (p["signal_calls_per_packet"] * p["signal_call_us"]
+             + p["irq_to_work_per_packet"] * p["irq_to_work_us"]
+             + p["kick_to_driver_per_packet"] * p["kick_to_driver_us"])
+    p["rest_us"] = p["cycle_us"] - known
+    return p
 
 
 def scale_rows(out):
@@ -110,9 +133,7 @@ def scale_rows(out):
             "offers_to_probed_ms": t("t_probed") - t("t_offers"),
             "connect_to_probed_ms": t("t_probed") - t("t_bind"),
             "open_kib_per_channel": per_open_kib,
-            "ring_kib_needed": RING_PAGES * 4,
-            "ring_kib_allocated": RING_ALLOC_PAGES * 4,
-            "beyond_ring_alloc_kib": per_open_kib - RING_ALLOC_PAGES * 4,
+            "ring_kib": RING_PAGES * 4,
             "beyond_ring_pages_kib": per_open_kib - RING_PAGES * 4,
             "slab_kib_per_channel": (r2["Slab"] - u2["Slab"]) / n,
             "unreclaimable_slab_kib_per_channel": (r2["SUnreclaim"] - u2["SUnreclaim"]) / n,
@@ -161,24 +182,38 @@ def tables(data, scale):
         t = []
         for r in data:
             n = r["packets"]
-            t.append([r["size"], r["signal"], r["window"], n,
+            t.append([r["size"], r["signal"], r["mode"], r["window"], n,
                       f"{r['guest_signals'] / n:.3f}", f"{r['host_signals_seen'] / n:.3f}",
                       r["host_signals_unneeded"], f"{r['guest_interrupts'] / n:.3f}",
                       f"{r['host_signals_out'] / n:.3f}", f"{r['guest_ring_full'] / n:.3f}"])
-        out.append(("Signals and interrupts per packet",
-                    table(["size", "signal", "window", "packets", "guest signals", "host saw",
+        out.append(("Signals and interrupts per packet (full: 64 in flight fill the ring; no-pss: "
+                     "without pending-send-size)",
+                    table(["size", "signal", "mode", "window", "packets", "guest signals", "host saw",
                            "unneeded", "interrupts", "host signals", "ring full"], t)))
+        t = []
+        for r in data:
+            if r["mode"] != "single":
+                continue
+            p = r["profile"]
+            t.append([r["size"], r["signal"], f"{p['cycle_us']:.0f}",
+                      f"{p['signal_calls_per_packet']:.2f} x {p['signal_call_us']:.0f}",
+                      f"{p['host_signal_us']:.0f}", f"{p['mailbox_sleeps_per_call']:.2f}",
+                      f"{p['irq_to_work_per_packet']:.2f} x {p['irq_to_work_us']:.0f}",
+                      f"{p['kick_to_driver_per_packet']:.2f} x {p['kick_to_driver_us']:.0f}",
+                      f"{p['rest_us']:.0f}"])
+        out.append(("Where one request's time goes, one at a time (us; N x T: passes per packet x us per pass)",
+                    table(["size", "signal", "per request", "signal call", "host in call", "mailbox sleeps",
+                           "irq..work", "kick..driver", "rest"], t)))
     if scale:
         t = [[r["channels"], f"{r['connect_to_probed_ms']:.1f}", f"{r['bind_to_connected_ms']:.1f}",
               f"{r['connected_to_offers_ms']:.1f}", f"{r['offers_to_probed_ms']:.1f}",
               f"{r['ms_per_channel']:.2f}", f"{r['open_kib_per_channel']:.1f}",
-              f"{r['beyond_ring_pages_kib']:.1f}", f"{r['beyond_ring_alloc_kib']:.1f}",
+              f"{r['beyond_ring_pages_kib']:.1f}",
               f"{r['slab_kib_per_channel']:.2f}", r.get("shared_page_allocations", "")]
              for r in scale]
-        out.append((f"Connect to all probed, and memory per open channel ({RING_PAGES * 4} KiB of ring pages, "
-                    f"allocated as {RING_ALLOC_PAGES * 4} KiB)",
+        out.append((f"Connect to all probed, and memory per open channel ({RING_PAGES * 4} KiB of ring pages)",
                     table(["channels", "connect..probed ms", "contact ms", "offers ms", "probe+open ms",
-                           "ms/channel", "KiB/channel", "beyond ring pages", "beyond allocation",
+                           "ms/channel", "KiB/channel", "beyond ring pages",
                            "slab KiB/channel", "page allocations"], t)))
     return out
 

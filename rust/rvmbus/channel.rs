@@ -249,16 +249,21 @@ impl Channel {
                 return Err(ENOTCONN);
             };
             let first = match rings.send(&[pkt]) {
-                Err(RingError::Full { needed, .. }) => {
+                Err(full @ RingError::Full { needed, .. }) => {
                     if self.stats.out_full_total.load(Relaxed) == 0 {
                         self.stats.out_full_first.add(1, Relaxed);
                     }
                     self.stats.out_full_total.add(1, Relaxed);
                     // Ask the host to signal us once there is room, then
                     // look again: a host that drained the ring before it
-                    // saw the request would never signal.
-                    rings.request_space(needed);
-                    rings.send(&[pkt])
+                    // saw the request would never signal. Without
+                    // pending-send-size the caller waits for the host's
+                    // next signal or a tick.
+                    if rings.request_space(needed) {
+                        rings.send(&[pkt])
+                    } else {
+                        Err(full)
+                    }
                 }
                 r => r,
             };

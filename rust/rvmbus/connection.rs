@@ -36,6 +36,7 @@ use kernel::{
 
 use crate::{
     channel::{state_code, Channel},
+    pathtime::{self, Stamp},
     proto::{
         channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams, RescindedRing},
         connection::{ConnectionAction, ConnectionEvent, ConnectionState, OffersPhase},
@@ -171,6 +172,8 @@ pub(crate) struct Connection {
     gpadl_next: Atomic<u32>,
     next_cpu: Atomic<u32>,
     stats: Stats,
+    /// When the transport's interrupt queued the message work (profile).
+    irq_stamp: Stamp,
     warn: Ratelimit,
 }
 
@@ -244,6 +247,7 @@ impl Connection {
                 gpadl_next: Atomic::new(0xe1e10),
                 next_cpu: Atomic::new(0),
                 stats: Stats::new(),
+                irq_stamp: Stamp::new(),
                 warn: Ratelimit::new(),
             }? Error),
             GFP_KERNEL,
@@ -253,6 +257,7 @@ impl Connection {
     /// Called from the transport's interrupt handler (any context): the
     /// host posted a message or signalled an event.
     pub(crate) fn kick(self: &Arc<Self>) {
+        self.irq_stamp.mark();
         let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
     }
 
@@ -508,6 +513,7 @@ impl Connection {
 
     /// The message work: every waiting message in order, then the events.
     fn poll(self: &Arc<Self>) {
+        self.irq_stamp.end(&pathtime::IRQ_TO_WORK);
         let mut found = false;
         for cpu in 0..self.synic.cpus() {
             while let Some(t) = self.synic.take_message(cpu) {
@@ -1185,7 +1191,10 @@ impl Connection {
             );
             return Ok(());
         }
-        match self.transport.signal_event(info.connection_id)? {
+        let start = pathtime::now();
+        let status = self.transport.signal_event(info.connection_id);
+        pathtime::SIGNAL.add_since(start);
+        match status? {
             st if st == HvStatus::SUCCESS => Ok(()),
             st => {
                 if self.warn.allow() {
@@ -1292,13 +1301,17 @@ impl Connection {
         }
         drop(orphans);
         if keep_conn_pages {
-            self.int_page.keep("interrupt page, given in INITIATE_CONTACT and never released");
-            self.monitor.keep("monitor pages, given in INITIATE_CONTACT and never released");
+            self.int_page
+                .keep("interrupt page, given in INITIATE_CONTACT and never released");
+            self.monitor
+                .keep("monitor pages, given in INITIATE_CONTACT and never released");
         }
         for cpu in 0..self.synic.cpus() {
             match self.transport.synic_setup(cpu, 0, 0, false) {
                 Ok(st) if st == HvStatus::SUCCESS => {}
-                _ => self.synic.keep(cpu, "SynIC pages the host did not let go of"),
+                _ => self
+                    .synic
+                    .keep(cpu, "SynIC pages the host did not let go of"),
             }
         }
     }

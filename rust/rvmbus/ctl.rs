@@ -50,6 +50,10 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             let _ = writeln!(out, "{}", conn.describe());
             Ok(())
         }
+        Some("path") => {
+            let _ = crate::pathtime::describe(out);
+            Ok(())
+        }
         Some("open") => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
             let cpu = num(w.next())?;

@@ -49,6 +49,7 @@ use crate::{
     bus,
     channel::{inband_packet, Channel},
     connection::Connection,
+    pathtime::{self, Stamp},
     proto::wire::packet::PacketType,
     ratelimit::Ratelimit,
     ring::ring_pages,
@@ -177,6 +178,8 @@ pub(crate) struct Binding {
     live: Atomic<u32>,
     next_trans: Atomic<u64>,
     warn: Ratelimit,
+    /// When the channel's interrupt queued the packet work (profile).
+    kicked: Stamp,
     #[pin]
     work: Work<Binding>,
 }
@@ -220,6 +223,7 @@ impl Binding {
                 live: Atomic::new(live::PROBING),
                 next_trans: Atomic::new(1),
                 warn: Ratelimit::new(),
+                kicked: Stamp::new(),
                 work <- new_work!("rvmbus::Binding::work"),
             }),
             GFP_KERNEL,
@@ -235,6 +239,7 @@ impl Binding {
 
     /// Queues the work item that hands packets to the driver.
     pub(crate) fn kick(self: &Arc<Self>) {
+        self.kicked.mark();
         let _ = workqueues::channels().enqueue(self.clone());
     }
 
@@ -265,6 +270,7 @@ impl Binding {
 
     /// The work item: cancelled requests, then packets, while `Bound`.
     fn dispatch(self: &Arc<Self>) {
+        self.kicked.end(&pathtime::KICK_TO_DRIVER);
         let mut gate = self.gate.lock();
         let GateState::Bound(ctx) = gate.state else {
             return;

@@ -30,6 +30,7 @@ use crate::{
     connection::Connection,
     mailbox::{self, Reply},
     proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
+    ratelimit::Ratelimit,
     shim,
     transport::Transport,
 };
@@ -154,15 +155,43 @@ pub(crate) struct IvshmemDev<'bound> {
 /// The transport half of the device, shared with the connection: the BARs
 /// as device-managed resources, so that a call after unbind fails cleanly
 /// instead of touching unmapped memory.
+///
+/// Calls go through mailbox 0 and wait for the answer. Signals
+/// (`SIGNAL_EVENT`) go through mailbox [`SIGNAL_MAILBOX`] and are posted:
+/// the guest rings the doorbell and goes on, and collects the answer
+/// before its next call of either kind. A Hyper-V hypercall returns at
+/// once; waiting for the host process to answer each signal (a host
+/// wake-up and at least one sleep of the poll) was most of an
+/// event-signalled round trip (`Documentation/benchmarks.rst`). Because at
+/// most one request is outstanding at any time, the host still sees them
+/// in the guest's order.
 #[pin_data]
 pub(crate) struct IvshmemTransport {
     regs: DevresBar<16>,
     shm: DevresBar,
     host_peer: u16,
     nvec: u32,
-    /// The sequence number of mailbox 0; the lock serialises its calls.
+    /// Whether the host announced [`SIGNAL_MAILBOX`]; without it signals
+    /// are calls on mailbox 0.
+    posted_signals: bool,
+    /// The mailboxes' sequence numbers and the posted signal; the lock
+    /// serialises all requests (process context, may sleep).
     #[pin]
-    seq: Mutex<u32>,
+    boxes: Mutex<Mailboxes>,
+    warn: Ratelimit,
+}
+
+/// The mailbox for posted signals.
+const SIGNAL_MAILBOX: u32 = 1;
+
+/// What [`IvshmemTransport::boxes`] protects.
+struct Mailboxes {
+    /// The last request number on mailbox 0.
+    seq: u32,
+    /// The last request number on [`SIGNAL_MAILBOX`].
+    signal_seq: u32,
+    /// A signal was posted and its answer not collected yet.
+    posted: bool,
 }
 
 impl IvshmemTransport {
@@ -173,29 +202,55 @@ impl IvshmemTransport {
         args: [u64; 4],
         data: Option<&[u8; 256]>,
     ) -> Result<HvStatus> {
-        let mut seq = self.seq.lock();
-        *seq = seq.wrapping_add(1);
+        let mut boxes = self.boxes.lock();
+        self.collect_signal(&mut boxes)?;
+        boxes.seq = boxes.seq.wrapping_add(1);
         let req = Request {
-            seq: *seq,
+            seq: boxes.seq,
             cmd,
             vcpu,
             args,
             data: data.copied().unwrap_or([0; ivshmem::MAILBOX_DATA_SIZE]),
         };
-        {
-            let regs = self.regs.try_access().ok_or(ENODEV)?;
-            let shm = self.shm.try_access().ok_or(ENODEV)?;
-            mailbox::submit(&regs, &shm, self.host_peer, 0, &req)?;
-        }
-        let n = *seq;
-        let reply = mailbox::wait(
+        self.submit(0, &req)?;
+        Ok(self.wait(0, req.seq)?.status)
+    }
+
+    /// Writes `req` into mailbox `index` and rings the doorbell.
+    fn submit(&self, index: u32, req: &Request) -> Result {
+        let regs = self.regs.try_access().ok_or(ENODEV)?;
+        let shm = self.shm.try_access().ok_or(ENODEV)?;
+        mailbox::submit(&regs, &shm, self.host_peer, index, req)
+    }
+
+    /// Waits for the answer to request `seq` in mailbox `index`.
+    fn wait(&self, index: u32, seq: u32) -> Result<Reply> {
+        mailbox::wait(
             || {
                 let shm = self.shm.try_access().ok_or(ENODEV)?;
-                mailbox::poll(&shm, 0, n)
+                mailbox::poll(&shm, index, seq)
             },
             shim::timeout_ms(),
-        )?;
-        Ok(reply.status)
+        )
+    }
+
+    /// Waits for the answer to the posted signal, if one is outstanding;
+    /// a refusal is logged (rate-limited) here, since its caller has gone
+    /// on. A host that does not answer fails this request too, once: the
+    /// signal is then given up, so that a dead host costs each later
+    /// request one timeout, not two.
+    fn collect_signal(&self, boxes: &mut Mailboxes) -> Result {
+        if !core::mem::replace(&mut boxes.posted, false) {
+            return Ok(());
+        }
+        let reply = self.wait(SIGNAL_MAILBOX, boxes.signal_seq)?;
+        if reply.status != HvStatus::SUCCESS && self.warn.allow() {
+            pr_warn!(
+                "ivshmem: the host refused a signal, status {:#x}\n",
+                reply.status.0
+            );
+        }
+        Ok(())
     }
 }
 
@@ -224,12 +279,23 @@ impl Transport for IvshmemTransport {
     }
 
     fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
-        self.call(
-            Command::SIGNAL_EVENT,
-            0,
-            [u64::from(connection_id), 0, 0, 0],
-            None,
-        )
+        let args = [u64::from(connection_id), 0, 0, 0];
+        if !self.posted_signals {
+            return self.call(Command::SIGNAL_EVENT, 0, args, None);
+        }
+        let mut boxes = self.boxes.lock();
+        self.collect_signal(&mut boxes)?;
+        boxes.signal_seq = boxes.signal_seq.wrapping_add(1);
+        let req = Request {
+            seq: boxes.signal_seq,
+            cmd: Command::SIGNAL_EVENT,
+            vcpu: 0,
+            args,
+            data: [0; ivshmem::MAILBOX_DATA_SIZE],
+        };
+        self.submit(SIGNAL_MAILBOX, &req)?;
+        boxes.posted = true;
+        Ok(HvStatus::SUCCESS)
     }
 
     fn eom(&self, cpu: u32) -> Result<HvStatus> {
@@ -453,7 +519,13 @@ impl pci::Driver for IvshmemDriver {
             )?;
             let irqs = Irqs::new(pdev, header.num_vectors, &counters)
                 .inspect_err(|e| dev_err!(pdev, "cannot set up MSI-X ({:?})\n", e))?;
-            let mut seq = 0u32;
+            // Number on from what an earlier load of the module left.
+            let mut seq = mailbox::last_answered(&shm, 0)?;
+            let signal_seq = if header.num_mailboxes > SIGNAL_MAILBOX {
+                mailbox::last_answered(&shm, SIGNAL_MAILBOX)?
+            } else {
+                0
+            };
             let link = Link::new(&regs, &shm, &header, &counters, &irqs);
             let host_version = link.hello(&mut seq).inspect_err(|e| {
                 dev_err!(pdev, "rvmbus host does not answer ({:?})\n", e);
@@ -479,7 +551,13 @@ impl pci::Driver for IvshmemDriver {
                     shm: shm.into_devres()?,
                     host_peer: header.host_peer_id,
                     nvec,
-                    seq <- new_mutex!(seq),
+                    posted_signals: header.num_mailboxes > SIGNAL_MAILBOX,
+                    boxes <- new_mutex!(Mailboxes {
+                        seq,
+                        signal_seq,
+                        posted: false,
+                    }),
+                    warn: Ratelimit::new(),
                 }? Error),
                 GFP_KERNEL,
             )?;

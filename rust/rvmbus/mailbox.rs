@@ -66,6 +66,14 @@ pub(crate) fn submit(
     Ok(())
 }
 
+/// The number of the last request the host answered in mailbox `index`
+/// (left by an earlier load of the module, or 0): the next request must
+/// be numbered differently, or the host would take it as answered.
+pub(crate) fn last_answered(shm: &pci::Bar<'_>, index: u32) -> Result<u32> {
+    let base = ivshmem::mailbox_offset(index).ok_or(EINVAL)?;
+    shm.try_read32(base + mailbox::RESP_SEQ)
+}
+
 /// The answer in mailbox `index` to the request numbered `seq`, if the
 /// host has written it.
 pub(crate) fn poll(shm: &pci::Bar<'_>, index: u32, seq: u32) -> Result<Option<Reply>> {
@@ -98,6 +106,7 @@ pub(crate) fn wait(
         if start.elapsed() > limit {
             return Err(ETIMEDOUT);
         }
+        crate::pathtime::MAILBOX_SLEEPS.count(1);
         fsleep(Delta::from_micros(50));
     }
 }

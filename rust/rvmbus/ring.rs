@@ -81,6 +81,9 @@ pub(crate) struct Rings {
     tx: RingProducer,
     /// Our consumer on the inbound ring.
     rx: RingConsumer,
+    /// Whether `init` offered pending-send-size (our choice, never read
+    /// back from the host's side of the page).
+    pending_send: bool,
 }
 
 /// Pages per ring for `bytes` of data: the data rounded up to pages, plus
@@ -96,11 +99,13 @@ impl Rings {
         if out_pages < 2 || in_pages < 2 || (out_pages + in_pages) * PAGE > mem.len() {
             return Err(EINVAL);
         }
-        init_control(&view(mem, 0, out_pages), RING_FEATURE_PENDING_SEND_SIZE);
-        init_control(
-            &view(mem, out_pages, in_pages),
-            RING_FEATURE_PENDING_SEND_SIZE,
-        );
+        let features = if shim::pending_send_size() {
+            RING_FEATURE_PENDING_SEND_SIZE
+        } else {
+            0
+        };
+        init_control(&view(mem, 0, out_pages), features);
+        init_control(&view(mem, out_pages, in_pages), features);
         Ok(())
     }
 
@@ -114,6 +119,7 @@ impl Rings {
             in_pages,
             tx,
             rx,
+            pending_send: shim::pending_send_size(),
         })
     }
 
@@ -123,10 +129,16 @@ impl Rings {
         self.tx.write(&v, parts)
     }
 
-    /// Asks the host to signal once `bytes` are free in the outbound ring.
-    pub(crate) fn request_space(&mut self, bytes: u32) {
+    /// Asks the host to signal once `bytes` are free in the outbound ring;
+    /// false when the ring does not offer pending-send-size (then the
+    /// sender can only wait for the host's next signal or a tick).
+    pub(crate) fn request_space(&mut self, bytes: u32) -> bool {
+        if !self.pending_send {
+            return false;
+        }
         let v = view(&self.mem, 0, self.out_pages);
         self.tx.set_pending_send_size(&v, bytes);
+        true
     }
 
     /// Copies the next inbound packet into `buf` and releases its space;

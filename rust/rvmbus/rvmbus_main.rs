@@ -20,6 +20,7 @@ mod hyperv;
 mod ivshmem;
 mod kunit;
 mod mailbox;
+mod pathtime;
 mod ratelimit;
 mod ring;
 mod shim;

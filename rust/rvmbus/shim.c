@@ -28,6 +28,16 @@ module_param(timeout_ms, uint, 0644);
 MODULE_PARM_DESC(timeout_ms,
 		 "Milliseconds to wait for the host to answer a request (default 2000)");
 
+static bool pending_send_size = true;
+module_param(pending_send_size, bool, 0444);
+MODULE_PARM_DESC(pending_send_size,
+		 "Offer pending-send-size flow control on new rings (default 1; 0 for the benchmark's comparison)");
+
+bool rvmbus_shim_pending_send_size(void)
+{
+	return READ_ONCE(pending_send_size);
+}
+
 const char *rvmbus_shim_transport_param(void)
 {
 	return transport;
@@ -66,26 +76,30 @@ static atomic_long_t pages_live = ATOMIC_LONG_INIT(0);
 static atomic_long_t pages_kept = ATOMIC_LONG_INIT(0);
 static atomic_long_t pages_allocs = ATOMIC_LONG_INIT(0);
 
-void *rvmbus_shim_alloc_pages(unsigned int order)
+/*
+ * Exactly @npages pages: alloc_pages_exact() gives back the tail of the
+ * power-of-two block it splits, so a ring of 34 pages costs 34, not 64.
+ */
+void *rvmbus_shim_alloc_pages(unsigned long npages)
 {
-	unsigned long addr = __get_free_pages(GFP_KERNEL | __GFP_ZERO, order);
+	void *addr = alloc_pages_exact(npages * PAGE_SIZE, GFP_KERNEL | __GFP_ZERO);
 
 	if (addr) {
-		atomic_long_add(1L << order, &pages_live);
+		atomic_long_add(npages, &pages_live);
 		atomic_long_inc(&pages_allocs);
 	}
-	return (void *)addr;
+	return addr;
 }
 
-void rvmbus_shim_free_pages(void *addr, unsigned int order)
+void rvmbus_shim_free_pages(void *addr, unsigned long npages)
 {
-	free_pages((unsigned long)addr, order);
-	atomic_long_sub(1L << order, &pages_live);
+	free_pages_exact(addr, npages * PAGE_SIZE);
+	atomic_long_sub(npages, &pages_live);
 }
 
-void rvmbus_shim_pages_kept(unsigned int order)
+void rvmbus_shim_pages_kept(unsigned long npages)
 {
-	atomic_long_add(1L << order, &pages_kept);
+	atomic_long_add(npages, &pages_kept);
 }
 
 void rvmbus_shim_pages_report(void)

@@ -8,14 +8,15 @@ struct page;
 
 const char *rvmbus_shim_transport_param(void);
 unsigned int rvmbus_shim_timeout_ms(void);
+bool rvmbus_shim_pending_send_size(void);
 bool rvmbus_shim_hyperv_present(void);
 u64 rvmbus_shim_page_to_phys(struct page *page);
 void rvmbus_shim_wmb(void);
 void rvmbus_shim_rmb(void);
 void rvmbus_shim_mb(void);
-void *rvmbus_shim_alloc_pages(unsigned int order);
-void rvmbus_shim_free_pages(void *addr, unsigned int order);
-void rvmbus_shim_pages_kept(unsigned int order);
+void *rvmbus_shim_alloc_pages(unsigned long npages);
+void rvmbus_shim_free_pages(void *addr, unsigned long npages);
+void rvmbus_shim_pages_kept(unsigned long npages);
 void rvmbus_shim_pages_report(void);
 u64 rvmbus_shim_virt_to_phys(void *addr);
 int rvmbus_shim_cpu_to_node(unsigned int cpu);

@@ -10,14 +10,15 @@ mod ffi {
     extern "C" {
         pub(super) fn rvmbus_shim_transport_param() -> *const kernel::ffi::c_char;
         pub(super) fn rvmbus_shim_timeout_ms() -> kernel::ffi::c_uint;
+        pub(super) fn rvmbus_shim_pending_send_size() -> bool;
         pub(super) fn rvmbus_shim_hyperv_present() -> bool;
         pub(super) fn rvmbus_shim_page_to_phys(page: *mut c_void) -> u64;
         pub(super) fn rvmbus_shim_wmb();
         pub(super) fn rvmbus_shim_rmb();
         pub(super) fn rvmbus_shim_mb();
-        pub(super) fn rvmbus_shim_alloc_pages(order: u32) -> *mut c_void;
-        pub(super) fn rvmbus_shim_free_pages(addr: *mut c_void, order: u32);
-        pub(super) fn rvmbus_shim_pages_kept(order: u32);
+        pub(super) fn rvmbus_shim_alloc_pages(npages: usize) -> *mut c_void;
+        pub(super) fn rvmbus_shim_free_pages(addr: *mut c_void, npages: usize);
+        pub(super) fn rvmbus_shim_pages_kept(npages: usize);
         pub(super) fn rvmbus_shim_pages_report();
         pub(super) fn rvmbus_shim_virt_to_phys(addr: *mut c_void) -> u64;
         pub(super) fn rvmbus_shim_cpu_to_node(cpu: u32) -> i32;
@@ -61,6 +62,14 @@ pub(crate) fn timeout_ms() -> u32 {
     unsafe { ffi::rvmbus_shim_timeout_ms() }
 }
 
+/// The `pending_send_size=` module parameter: whether new rings offer the
+/// host pending-send-size flow control (on by default, as in Linux).
+pub(crate) fn pending_send_size() -> bool {
+    // SAFETY: The shim reads a module parameter with READ_ONCE; no
+    // preconditions.
+    unsafe { ffi::rvmbus_shim_pending_send_size() }
+}
+
 /// Whether the kernel found it runs on Hyper-V (CPUID hypervisor vendor).
 pub(crate) fn hyperv_present() -> bool {
     // SAFETY: Reads a variable set once at boot; no preconditions.
@@ -92,29 +101,32 @@ pub(crate) fn mb() {
     unsafe { ffi::rvmbus_shim_mb() }
 }
 
-/// Allocates `2^order` zeroed, physically contiguous pages in the direct
-/// map; returns their address, or null when out of memory.
-pub(crate) fn alloc_pages(order: u32) -> *mut c_void {
-    // SAFETY: `__get_free_pages` has no preconditions.
-    unsafe { ffi::rvmbus_shim_alloc_pages(order) }
+/// Allocates exactly `npages` zeroed, physically contiguous pages in the
+/// direct map (`alloc_pages_exact`); returns their address, or null when
+/// out of memory or when `npages` is beyond the page allocator's largest
+/// block.
+pub(crate) fn alloc_pages(npages: usize) -> *mut c_void {
+    // SAFETY: `alloc_pages_exact` has no preconditions; it fails (returns
+    // null) for sizes above its largest order.
+    unsafe { ffi::rvmbus_shim_alloc_pages(npages) }
 }
 
 /// Frees pages from [`alloc_pages`].
 ///
 /// # Safety
 ///
-/// `addr` was returned by [`alloc_pages`] with the same `order`, is not
+/// `addr` was returned by [`alloc_pages`] with the same `npages`, is not
 /// freed yet, and nobody (the host included) uses the pages any more.
-pub(crate) unsafe fn free_pages(addr: *mut c_void, order: u32) {
+pub(crate) unsafe fn free_pages(addr: *mut c_void, npages: usize) {
     // SAFETY: Guaranteed by the caller.
-    unsafe { ffi::rvmbus_shim_free_pages(addr, order) }
+    unsafe { ffi::rvmbus_shim_free_pages(addr, npages) }
 }
 
-/// Counts `2^order` pages from [`alloc_pages`] as kept for the host: never
+/// Counts `npages` pages from [`alloc_pages`] as kept for the host: never
 /// freed, and not a leak.
-pub(crate) fn pages_kept(order: u32) {
+pub(crate) fn pages_kept(npages: usize) {
     // SAFETY: An atomic counter update; no preconditions.
-    unsafe { ffi::rvmbus_shim_pages_kept(order) }
+    unsafe { ffi::rvmbus_shim_pages_kept(npages) }
 }
 
 /// Logs whether every page from [`alloc_pages`] was freed or kept; an

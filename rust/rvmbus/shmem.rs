@@ -22,16 +22,16 @@ use crate::shim;
 /// The page size the host and the guest agree on (Hyper-V's 4 KiB).
 pub(crate) const PAGE: usize = 4096;
 
-/// A physically contiguous, zero-initialised block of `2^order` pages.
+/// A physically contiguous, zero-initialised block of pages.
 ///
 /// # Invariants
 ///
-/// `addr` is the direct-map address of `PAGE << order` bytes allocated by
-/// [`shim::alloc_pages`] with `order`, owned by this value and freed only in
-/// `drop`.
+/// `addr` is the direct-map address of `npages * PAGE` bytes allocated by
+/// [`shim::alloc_pages`] with `npages`, owned by this value and freed only
+/// in `drop`, and `1 <= npages <= MAX_PAGES`.
 pub(crate) struct SharedPages {
     addr: NonNull<u8>,
-    order: u32,
+    npages: usize,
     /// Set by [`SharedPages::keep`]: `drop` must not free the pages.
     kept: Atomic<bool>,
 }
@@ -43,25 +43,30 @@ unsafe impl Send for SharedPages {}
 // SAFETY: As for `Send`; `&SharedPages` only allows raw copies and atomics.
 unsafe impl Sync for SharedPages {}
 
+/// The largest block: 4 MiB, the page allocator's largest order on x86_64
+/// (`MAX_PAGE_ORDER` 10), and twice the largest ring Linux's drivers ask for.
+const MAX_PAGES: usize = 1024;
+
 impl SharedPages {
-    /// Allocates at least `pages` zeroed pages.
+    /// Allocates exactly `pages` zeroed pages (at least one); not rounded
+    /// up to a power of two, so a ring of 34 pages costs 34.
     pub(crate) fn new(pages: usize) -> Result<Self> {
-        let order = pages.max(1).next_power_of_two().trailing_zeros();
-        if order > 10 {
+        let npages = pages.max(1);
+        if npages > MAX_PAGES {
             return Err(EINVAL);
         }
-        let addr = NonNull::new(shim::alloc_pages(order).cast::<u8>()).ok_or(ENOMEM)?;
-        // INVARIANT: Allocated just now with `order`.
+        let addr = NonNull::new(shim::alloc_pages(npages).cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: Allocated just now with `npages`, which is in range.
         Ok(Self {
             addr,
-            order,
+            npages,
             kept: Atomic::new(false),
         })
     }
 
     /// The size in bytes.
     pub(crate) fn len(&self) -> usize {
-        PAGE << self.order
+        self.npages * PAGE
     }
 
     /// The guest physical address of byte `off`.
@@ -149,7 +154,7 @@ impl SharedPages {
             self.len() / 1024,
             why
         );
-        shim::pages_kept(self.order);
+        shim::pages_kept(self.npages);
     }
 }
 
@@ -159,8 +164,8 @@ impl Drop for SharedPages {
             return;
         }
         // SAFETY: By the type invariant the pages came from
-        // `shim::alloc_pages` with `order`; owners that lose track of the
-        // host's use of them call `leak` instead of dropping.
-        unsafe { shim::free_pages(self.addr.as_ptr().cast::<c_void>(), self.order) };
+        // `shim::alloc_pages` with `npages` and are freed only here; owners
+        // that cannot prove the host let go of them call `keep` first.
+        unsafe { shim::free_pages(self.addr.as_ptr().cast::<c_void>(), self.npages) };
     }
 }

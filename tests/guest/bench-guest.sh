@@ -4,7 +4,9 @@
 # one at a time and 8 in flight, on an echo channel the guest signals
 # through the monitor page and on one it signals with HvSignalEvent; then
 # 8 KiB requests with 64 in flight, which fill the 64 KiB ring and wait
-# for the host through pending_send_sz. Each run prints one @@BENCH line:
+# for the host through pending_send_sz; that run again with
+# pending_send_size=0, where the sender waits for the host's next signal
+# (an echo answer) or a 10 ms tick. Each run prints one @@BENCH line:
 # rvmbus_echo's result (times, round-trip percentiles, the copy baseline)
 # and the signal and interrupt counters of the guest's channel and of the
 # host around it. scripts/bench-guest.py turns them into tables.
@@ -15,21 +17,41 @@ BENCH=/sys/kernel/debug/rvmbus_echo/bench
 COUNT=$(sed -n 's/.*rvmbus\.bench_count=\([0-9]*\).*/\1/p' /proc/cmdline)
 COUNT=${COUNT:-1000}
 
-insmod $MOD || fail "insmod rvmbus failed"
-insmod /modules/rvmbus_echo.ko || fail "insmod rvmbus_echo failed"
+# Loads rvmbus (with parameters $*) and rvmbus_echo; waits for both echo
+# devices.
+load() {
+	ready=$(dmesg | grep -c 'echo device ready')
+	insmod $MOD "$@" || fail "insmod rvmbus $* failed"
+	insmod /modules/rvmbus_echo.ko || fail "insmod rvmbus_echo failed"
+	i=0
+	until [ "$(dmesg | grep -c 'echo device ready')" -ge $((ready + 2)) ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && fail "echo devices not ready: $(dmesg | tail -5)"
+		sleep 0.1
+	done
+}
+
+unload() {
+	rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
+	rmmod rvmbus || fail "rmmod rvmbus failed"
+}
+
 # Only rvmbus_echo's lines from here on would reach the console; keep the
 # serial console (slow under TCG) out of the timed runs.
 dmesg -n 1
-i=0
-until [ "$(dmesg | grep -c 'echo device ready')" -ge 2 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "echo devices not ready: $(dmesg | tail -5)"
-	sleep 0.1
-done
+load
 
 # The host's counters, as "key=value ..." for the ones a run reports.
 host_counters() {
 	harness ctl stats | tr ' ' '\n' | sed -n \
-		-e 's/^vmbus\.\(signals_in\|signals_out\|monitor_triggers\|signals_unneeded\|packets_in\|packets_out\)=/h_\1=/p' |
+		-e 's/^vmbus\.\(signals_in\|signals_out\|monitor_triggers\|signals_unneeded\|packets_in\|packets_out\)=/h_\1=/p' \
+		-e 's/^busy_ns\.SIGNAL_EVENT=/h_signal_busy_ns=/p' -e 's/^requests\.SIGNAL_EVENT=/h_signal_calls=/p' |
+		tr '\n' ' '
+}
+
+# rvmbus's hop timers (ctl path: NAME=COUNT/NS), as "p_NAME_n=COUNT
+# p_NAME_ns=NS ...": where a round trip's time goes in the guest.
+path_counters() {
+	ctl path | tr ' ' '\n' | sed -n 's|^\([a-z_]*\)=\([0-9]*\)/\([0-9]*\)$|p_\1_n=\2 p_\1_ns=\3|p' |
 		tr '\n' ' '
 }
 
@@ -42,10 +64,10 @@ chan_counters() {
 # One run: relid $1, signalling $2, size $3, count $4, window $5, mode $6.
 run() {
 	d=$(dev_of_relid $1) || fail "no device with relid $1"
-	hb=$(host_counters); gb=$(chan_counters $1 $d)
+	hb=$(host_counters); gb="$(chan_counters $1 $d) $(path_counters)"
 	echo "$3 $4 $5 $1" > $BENCH || fail "bench $3 $4 $5 $1 failed: $(dmesg | tail -3)"
 	r=$(cat $BENCH)
-	ha=$(host_counters); ga=$(chan_counters $1 $d)
+	ha=$(host_counters); ga="$(chan_counters $1 $d) $(path_counters)"
 	echo "$r" | grep -q " cancelled=0 mismatched=0 failed=0 lost=0 " || fail "bench run: $r"
 	echo "$r" | grep -q " completed=$4 " || fail "bench run incomplete: $r"
 	echo "@@BENCH kind=data mode=$6 signal=$2 $r before: $hb $gb after: $ha $ga"
@@ -66,7 +88,15 @@ for d in /sys/bus/vmbus/devices/*; do
 	n=$((n + 1))
 done
 [ $n = 2 ] || fail "$n echo devices bound, want 2"
+
+# The same full ring without pending-send-size flow control.
+unload
+load pending_send_size=0
+for d in /sys/bus/vmbus/devices/*; do
+	[ "$(driver_of $d)" = rvmbus_echo ] || continue
+	if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
+	run $(cat $d/id) $sig 8192 $COUNT 64 full-no-pss
+done
 dmesg -n 7
-rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
-rmmod rvmbus || fail "rmmod rvmbus failed"
-pass "bench runs on $n echo channels"
+unload
+pass "bench runs on $n echo channels, and full rings without pending-send-size"

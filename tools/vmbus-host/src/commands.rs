@@ -275,6 +275,9 @@ fn cmd_stats(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
         for (k, v) in &s.hv.stats.by_status {
             out.push(format!("status.{k}={v}"));
         }
+        for (k, v) in &s.hv.stats.busy_ns {
+            out.push(format!("busy_ns.{k}={v}"));
+        }
         let sy = s.hv.synic.stats();
         out.push(format!("h2g.posted={}", sy.posted));
         out.push(format!("h2g.delivered={}", sy.delivered));

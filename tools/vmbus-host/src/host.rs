@@ -427,6 +427,7 @@ impl Host {
                     continue;
                 }
             };
+            let started = Instant::now();
             let (seq, cmd, vcpu, outcome) = match &inc.request {
                 Ok(req) => (
                     req.seq,
@@ -437,6 +438,9 @@ impl Host {
                 Err(_) => (0, Command(0), 0, Err(HcallError::Malformed)),
             };
             let name = command_name(cmd);
+            let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let total = s.hv.stats.busy_ns.entry(name).or_insert(0);
+            *total = total.saturating_add(busy);
             if trace.enabled() {
                 let len = if cmd == Command::POST_MESSAGE {
                     layout::USED

@@ -148,6 +148,9 @@ pub struct HcallStats {
     pub by_command: BTreeMap<&'static str, u64>,
     /// Responses, by status name.
     pub by_status: BTreeMap<&'static str, u64>,
+    /// Nanoseconds spent serving requests, by command name: for the
+    /// benchmark's profile of a round trip (the host's share of it).
+    pub busy_ns: BTreeMap<&'static str, u64>,
     /// Messages the guest posted that were accepted.
     pub messages_in: u64,
     /// Events the guest signalled that were accepted.
