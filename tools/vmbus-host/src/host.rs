@@ -244,8 +244,11 @@ impl Host {
                     fds.push(sys::pollfd(d.as_raw_fd(), libc::POLLIN));
                 }
             }
+            // Rounded up: truncated, the last part of every 1 ms monitor
+            // tick was a poll with timeout 0, a busy loop that took most of
+            // a CPU from the guest whenever a monitored channel was open.
             let wait = next_tick.saturating_duration_since(Instant::now());
-            let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+            let wait_ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
             sys::poll(&mut fds, wait_ms).map_err(|e| HostError::Io("poll", e))?;
 
             if fds[0].revents != 0 {
