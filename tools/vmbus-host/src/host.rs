@@ -16,7 +16,7 @@ use vmbus_proto::ivshmem::{mailbox as layout, Command, HvStatus};
 use crate::control::ControlServer;
 use crate::guest_mem::MemRegion;
 use crate::hypercalls::{command_name, status_name, HcallEnv, HcallError, Hypervisor};
-use crate::interrupts::{raise_traced, InterruptSink};
+use crate::interrupts::{raise_traced, HeldIrqs, InterruptSink};
 use crate::ivshmem_server::{ClientLink, LinkConfig};
 use crate::mailbox;
 use crate::msg_queue;
@@ -431,12 +431,21 @@ impl Host {
                 }
             };
             let started = Instant::now();
+            let held = HeldIrqs::new(s.link.irqs());
             let (seq, cmd, vcpu, outcome) = match &inc.request {
                 Ok(req) => (
                     req.seq,
                     req.cmd,
                     req.vcpu,
-                    s.hv.handle(&env, server.as_mut(), req),
+                    s.hv.handle(
+                        &HcallEnv {
+                            mem: env.mem,
+                            irq: &held,
+                            trace: env.trace,
+                        },
+                        server.as_mut(),
+                        req,
+                    ),
                 ),
                 Err(_) => (0, Command(0), 0, Err(HcallError::Malformed)),
             };
@@ -470,7 +479,11 @@ impl Host {
                 status_name(status)
             );
             s.hv.count_status(status);
-            if let Err(e) = mailbox::respond(shm, index, seq, status, result) {
+            let answered = mailbox::respond(shm, index, seq, status, result);
+            if let Err(e) = held.release() {
+                log_limited!(crate::log::Level::Error, "interrupt: {e}");
+            }
+            if let Err(e) = answered {
                 log_limited!(crate::log::Level::Error, "mailbox {index} response: {e}");
                 continue;
             }

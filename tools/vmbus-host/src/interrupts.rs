@@ -92,6 +92,47 @@ impl InterruptSink for EventfdIrqs {
     }
 }
 
+/// Holds the interrupts raised while one mailbox request is served, to
+/// raise them after the answer is written: a guest woken by such an
+/// interrupt (the echo of the packet it just signalled) then finds its
+/// posted signal answered, instead of sleeping until the host gets to it.
+pub struct HeldIrqs<'a> {
+    inner: &'a dyn InterruptSink,
+    held: RefCell<Vec<u16>>,
+}
+
+impl<'a> HeldIrqs<'a> {
+    /// Holds the interrupts meant for `inner`.
+    pub fn new(inner: &'a dyn InterruptSink) -> Self {
+        Self {
+            inner,
+            held: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Raises what was held, in order; stops at the first failure.
+    pub fn release(&self) -> Result<(), IrqError> {
+        for v in self.held.take() {
+            self.inner.raise(v)?;
+        }
+        Ok(())
+    }
+}
+
+impl InterruptSink for HeldIrqs<'_> {
+    fn num_vectors(&self) -> u16 {
+        self.inner.num_vectors()
+    }
+
+    fn raise(&self, vector: u16) -> Result<(), IrqError> {
+        if vector >= self.inner.num_vectors() {
+            return Err(IrqError::BadVector(u64::from(vector)));
+        }
+        self.held.borrow_mut().push(vector);
+        Ok(())
+    }
+}
+
 /// Raises `vector` and records it in the trace.
 pub fn raise_traced(irq: &dyn InterruptSink, trace: &Trace, vector: u16) -> Result<(), IrqError> {
     trace.event(Dir::H2g, None, "irq", &vector.to_le_bytes());
@@ -128,5 +169,24 @@ impl InterruptSink for RecordingIrqs {
         }
         self.raised.borrow_mut().push(vector);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_interrupts_wait_for_release() {
+        let rec = RecordingIrqs::new(4);
+        let held = HeldIrqs::new(&rec);
+        held.raise(2).unwrap();
+        held.raise(0).unwrap();
+        assert!(matches!(held.raise(4), Err(IrqError::BadVector(4))));
+        assert!(rec.raised.borrow().is_empty());
+        held.release().unwrap();
+        assert_eq!(*rec.raised.borrow(), vec![2, 0]);
+        held.release().unwrap();
+        assert_eq!(rec.raised.borrow().len(), 2);
     }
 }
