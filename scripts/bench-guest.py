@@ -84,6 +84,26 @@ def data_rows(out):
     return rows
 
 
+def aggregate(rows):
+    """One row per configuration (signal, mode, size, window) from its
+    repeated runs: the run with the median packets/s, with every run's
+    packets/s and RTT p50 and the spread, (max - min) / median."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["signal"], r["mode"], r["size"], r["window"]), []).append(r)
+    out = []
+    for runs in groups.values():
+        runs = sorted(runs, key=lambda r: r["packets_per_s"])
+        med = dict(runs[len(runs) // 2])
+        pps = [r["packets_per_s"] for r in runs]
+        med["repeats"] = len(runs)
+        med["packets_per_s_runs"] = pps
+        med["rtt_p50_us_runs"] = sorted(r["rtt_p50_us"] for r in runs)
+        med["spread"] = (pps[-1] - pps[0]) / med["packets_per_s"]
+        out.append(med)
+    return out
+
+
 def profile(n, secs, d):
     """Where one request's time went, from rvmbus's hop timers (ctl path)
     and the host's time serving signal calls; microseconds per packet,
@@ -170,14 +190,17 @@ def tables(data, scale):
     if data:
         t = []
         for r in data:
-            if r["mode"] == "full":
+            if r["mode"].startswith("full"):
                 continue
-            t.append([r["size"], r["signal"], r["window"], si(r["packets_per_s"], "/s"), si(r["bytes_per_s"], "B/s"),
+            t.append([r["size"], r["signal"], r["window"], si(r["packets_per_s"], "/s"),
+                      f"{r['spread'] * 100:.0f}%", si(r["bytes_per_s"], "B/s"),
                       si(r["base_bytes_per_s"], "B/s"), f"{r['throughput_ratio'] * 100:.3f}%",
                       f"{r['rtt_p50_us']:.0f}", f"{r['rtt_p99_us']:.0f}", f"{r['base_rtt_us']:.2f}",
                       f"{r['rtt_ratio']:.0f}x"])
-        out.append(("Echo round trips through rvmbus and the host (ratio: to the copy baseline of the same run)",
-                    table(["size", "signal", "window", "packets/s", "bytes/s", "copy bytes/s", "ratio",
+        reps = max(r["repeats"] for r in data)
+        out.append((f"Echo round trips through rvmbus and the host (the median of {reps} runs; spread: "
+                    "(max - min) / median of packets/s; ratio: to the copy baseline of the same run)",
+                    table(["size", "signal", "window", "packets/s", "spread", "bytes/s", "copy bytes/s", "ratio",
                            "RTT p50 us", "RTT p99 us", "copy us", "RTT/copy"], t)))
         t = []
         for r in data:
@@ -237,7 +260,7 @@ def main():
     ap.add_argument("--rst")
     args = ap.parse_args()
     out = Path(args.out)
-    data, scale = data_rows(out), scale_rows(out)
+    data, scale = aggregate(data_rows(out)), scale_rows(out)
     if not data and not scale:
         print(f"no @@BENCH lines under {out}", file=sys.stderr)
         return 1

@@ -16,6 +16,10 @@ SCEN=bench-guest
 BENCH=/sys/kernel/debug/rvmbus_echo/bench
 COUNT=$(sed -n 's/.*rvmbus\.bench_count=\([0-9]*\).*/\1/p' /proc/cmdline)
 COUNT=${COUNT:-1000}
+# Each data-path run is repeated this often (rvmbus.bench_repeat=N), in
+# turn with the others, so that the tables can show the spread.
+REPEAT=$(sed -n 's/.*rvmbus\.bench_repeat=\([0-9]*\).*/\1/p' /proc/cmdline)
+REPEAT=${REPEAT:-3}
 
 # Loads rvmbus (with parameters $*) and rvmbus_echo; waits for both echo
 # devices.
@@ -73,21 +77,25 @@ run() {
 	echo "@@BENCH kind=data mode=$6 signal=$2 $r before: $hb $gb after: $ha $ga"
 }
 
-n=0
-for d in /sys/bus/vmbus/devices/*; do
-	[ "$(driver_of $d)" = rvmbus_echo ] || continue
-	relid=$(cat $d/id)
-	if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
-	for size in 64 256 1500 8192; do
-		run $relid $sig $size $((COUNT / 4)) 1 single
-		run $relid $sig $size $COUNT 8 window
+rep=0
+while [ $rep -lt $REPEAT ]; do
+	n=0
+	for d in /sys/bus/vmbus/devices/*; do
+		[ "$(driver_of $d)" = rvmbus_echo ] || continue
+		relid=$(cat $d/id)
+		if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
+		for size in 64 256 1500 8192; do
+			run $relid $sig $size $((COUNT / 4)) 1 single
+			run $relid $sig $size $COUNT 8 window
+		done
+		# The ring fills: the guest sets pending_send_sz and waits for
+		# the host's signal.
+		run $relid $sig 8192 $COUNT 64 full
+		n=$((n + 1))
 	done
-	# The ring fills: the guest sets pending_send_sz and waits for the
-	# host's signal.
-	run $relid $sig 8192 $COUNT 64 full
-	n=$((n + 1))
+	[ $n = 2 ] || fail "$n echo devices bound, want 2"
+	rep=$((rep + 1))
 done
-[ $n = 2 ] || fail "$n echo devices bound, want 2"
 
 # The same full ring without pending-send-size flow control.
 unload
@@ -95,8 +103,12 @@ load pending_send_size=0
 for d in /sys/bus/vmbus/devices/*; do
 	[ "$(driver_of $d)" = rvmbus_echo ] || continue
 	if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
-	run $(cat $d/id) $sig 8192 $COUNT 64 full-no-pss
+	rep=0
+	while [ $rep -lt $REPEAT ]; do
+		run $(cat $d/id) $sig 8192 $COUNT 64 full-no-pss
+		rep=$((rep + 1))
+	done
 done
 dmesg -n 7
 unload
-pass "bench runs on $n echo channels, and full rings without pending-send-size"
+pass "bench runs on $n echo channels, $REPEAT times each, and full rings without pending-send-size"

@@ -77,13 +77,17 @@ impl ChannelRings {
     }
 
     /// Copies out up to `max` packets from the guest's ring, publishes the
-    /// new read index and tells whether the guest waits for that space.
-    pub fn read(&mut self, ram: &MemRegion, max: usize) -> Result<(Vec<Vec<u8>>, Kick), String> {
+    /// new read index and tells whether the guest waits for that space,
+    /// and whether more packets came while the batch was read. The guest's
+    /// interrupts are masked during the batch: a packet it writes then
+    /// needs no signal, because the caller reads again when told `more`.
+    pub fn read(&mut self, ram: &MemRegion, max: usize) -> Result<(Vec<Vec<u8>>, Kick, bool), String> {
         if self.dead {
-            return Ok((Vec::new(), Kick::default()));
+            return Ok((Vec::new(), Kick::default(), false));
         }
         let mut out = Vec::new();
         let m = self.g2h.mem(ram);
+        self.rx.begin_batch(&m);
         while out.len() < max && self.queue.len() < QUEUE_HIGH {
             match self.rx.read_packet(&m, &mut self.buf) {
                 Ok(Some(info)) => out.push(self.buf.get(..info.len).unwrap_or(&[]).to_vec()),
@@ -91,11 +95,16 @@ impl ChannelRings {
                 Err(e) => return Err(self.kill(e)),
             }
         }
-        if out.is_empty() {
-            return Ok((out, Kick::default()));
-        }
-        match self.rx.commit(&m) {
-            Ok(signal) => Ok((out, Kick { signal })),
+        let signal = if out.is_empty() {
+            false
+        } else {
+            match self.rx.commit(&m) {
+                Ok(s) => s,
+                Err(e) => return Err(self.kill(e)),
+            }
+        };
+        match self.rx.end_batch(&m) {
+            Ok(more) => Ok((out, Kick { signal }, more)),
             Err(e) => Err(self.kill(e)),
         }
     }

@@ -220,7 +220,7 @@ impl VmbusHost {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
                 return busy;
             };
-            let (packets, kick) = match rings.read(guest.mem, MAX_BATCH) {
+            let (packets, kick, more) = match rings.read(guest.mem, MAX_BATCH) {
                 Ok(x) => x,
                 Err(e) => {
                     self.ring_failed(relid, "guest → host", &e);
@@ -251,7 +251,11 @@ impl VmbusHost {
                     }
                 }
             }
-            if n < MAX_BATCH {
+            // Read again when more came during the batch: the guest saw
+            // its interrupts masked (or the ring not empty) and did not
+            // signal, so nothing else would make the host look. Not when
+            // nothing could be read (the host's own queue is full).
+            if n == 0 || (n < MAX_BATCH && !more) {
                 return busy;
             }
         }
