@@ -22,6 +22,12 @@ echo "$r" | grep -q "sent=200 completed=200 cancelled=0 mismatched=0 failed=0 lo
 echo "50 16000" > $RUN || fail "large run failed"
 r=$(cat $RUN); echo "$r"
 echo "$r" | grep -q "sent=50 completed=50 cancelled=0 mismatched=0 failed=0 lost=0" || fail "large run: $r"
+# Eight requests in flight: a packet written while the host reads a batch
+# is not signalled, and the host must still find it.
+BENCH=/sys/kernel/debug/rvmbus_echo/bench
+echo "64 2000 8 4" > $BENCH || fail "windowed run failed: $(dmesg | tail -3)"
+r=$(cat $BENCH); echo "$r"
+echo "$r" | grep -q " sent=2000 completed=2000 cancelled=0 mismatched=0 failed=0 lost=0 " || fail "windowed run: $r"
 rmmod rvmbus 2>/dev/null && fail "rvmbus unloaded while a driver uses it"
 rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
 [ -e $d/driver ] && fail "still bound after rmmod"
@@ -38,4 +44,4 @@ wait $bg
 check_cut_short_run
 [ "$(cat $d/state)" = 5 ] || fail "state $(cat $d/state) after unload during traffic"
 rmmod rvmbus || fail "rmmod rvmbus failed"
-pass "bound by class; 200 + 50 requests checked; unbind closes; unload during traffic: sent=$sent completed=$done_ cancelled=$canc lost=0"
+pass "bound by class; 200 + 50 requests checked, 2000 with 8 in flight; unbind closes; unload during traffic: sent=$sent completed=$done_ cancelled=$canc lost=0"
