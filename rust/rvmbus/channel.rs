@@ -286,6 +286,30 @@ impl Channel {
     }
 
     /// Copies the next inbound packet into `buf`, validated.
+    /// Masks the host's interrupts for this channel while a reader drains
+    /// it; [`Channel::unmask_rx`] must follow on every path.
+    pub(crate) fn mask_rx(&self) {
+        if let Some(rings) = &mut *self.io.lock() {
+            rings.mask_inbound();
+        }
+    }
+
+    /// Unmasks the host's interrupts; true when packets came while they
+    /// were masked (the reader goes on). A broken ring is logged and says
+    /// false: the next receive reports it.
+    pub(crate) fn unmask_rx(&self, conn: &Connection) -> bool {
+        let Some(rings) = &mut *self.io.lock() else {
+            return false;
+        };
+        match rings.unmask_inbound() {
+            Ok(more) => more,
+            Err(e) => {
+                conn.warn_ring(self.relid(), "receive", e);
+                false
+            }
+        }
+    }
+
     pub(crate) fn recv(&self, conn: &Connection, buf: &mut [u8]) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();

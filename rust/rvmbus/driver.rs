@@ -142,6 +142,16 @@ struct Gate {
     rx: KVec<u8>,
 }
 
+/// Why [`Binding::drain`] stopped.
+enum Drained {
+    /// The ring is empty.
+    Empty,
+    /// [`BATCH`] packets were handed out; more may wait.
+    Batch,
+    /// The ring cannot be read now (broken by the host, or no memory).
+    Stop,
+}
+
 /// An outstanding request.
 struct Request {
     trans_id: u64,
@@ -269,6 +279,10 @@ impl Binding {
     // ---- Callbacks ------------------------------------------------------
 
     /// The work item: cancelled requests, then packets, while `Bound`.
+    /// The host's interrupts for the channel are masked while it drains
+    /// the ring (as Linux's `hv_begin_read`/`hv_end_read`): answers the
+    /// host writes meanwhile are read in the same pass without an
+    /// interrupt each.
     fn dispatch(self: &Arc<Self>) {
         self.kicked.end(&pathtime::KICK_TO_DRIVER);
         let mut gate = self.gate.lock();
@@ -277,27 +291,48 @@ impl Binding {
         };
         self.report_cancelled(ctx);
         let mut handed = 0;
-        while handed < BATCH {
+        loop {
+            self.chan.mask_rx();
+            let drained = self.drain(&mut gate, ctx, &mut handed);
+            let more = self.chan.unmask_rx(&self.conn);
+            match drained {
+                Drained::Empty if more => continue,
+                Drained::Batch => break,
+                Drained::Empty | Drained::Stop => return,
+            }
+        }
+        drop(gate);
+        // More may be waiting: let other devices run first.
+        self.kick();
+    }
+
+    /// Hands packets to the driver until the ring is empty, the batch is
+    /// used up, or the ring cannot be read.
+    fn drain(&self, gate: &mut Gate, ctx: Ctx, handed: &mut usize) -> Drained {
+        loop {
+            if *handed >= BATCH {
+                return Drained::Batch;
+            }
             if gate.rx.is_empty() && gate.rx.resize(4096, 0, GFP_KERNEL).is_err() {
-                return;
+                return Drained::Stop;
             }
             let p = match self.chan.recv(&self.conn, &mut gate.rx) {
                 Ok(Some(p)) => p,
-                Ok(None) => return,
+                Ok(None) => return Drained::Empty,
                 Err(e) if e == EMSGSIZE && gate.rx.len() < RING_MAX as usize => {
                     let n = gate.rx.len() * 2;
                     if gate.rx.resize(n, 0, GFP_KERNEL).is_err() {
-                        return;
+                        return Drained::Stop;
                     }
                     continue;
                 }
                 // Logged by the receive (rate-limited); the channel is
                 // broken until the host fixes its ring.
-                Err(_) => return,
+                Err(_) => return Drained::Stop,
             };
-            handed += 1;
+            *handed += 1;
             let Some(data) = gate.rx.get(p.offset..p.offset + p.len) else {
-                return;
+                return Drained::Stop;
             };
             if p.ptype == PacketType::COMP && p.trans_id & REQUEST_BIT != 0 {
                 match self.take_request(p.trans_id) {
@@ -329,9 +364,6 @@ impl Binding {
                 unsafe { f(ctx.0, &raw) };
             }
         }
-        drop(gate);
-        // More may be waiting: let other devices run first.
-        self.kick();
     }
 
     fn complete(&self, ctx: Ctx, cookie: u64, status: i32, data: &[u8]) {

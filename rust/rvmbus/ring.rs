@@ -141,6 +141,20 @@ impl Rings {
         true
     }
 
+    /// Masks the host's interrupts for the inbound ring while the guest
+    /// drains it (Linux's `hv_begin_read`).
+    pub(crate) fn mask_inbound(&mut self) {
+        let v = view(&self.mem, self.out_pages, self.in_pages);
+        self.rx.begin_batch(&v);
+    }
+
+    /// Unmasks them; true when packets came meanwhile, which the caller
+    /// must read, since the host did not interrupt for them.
+    pub(crate) fn unmask_inbound(&mut self) -> Result<bool, RingError> {
+        let v = view(&self.mem, self.out_pages, self.in_pages);
+        self.rx.end_batch(&v)
+    }
+
     /// Copies the next inbound packet into `buf` and releases its space;
     /// also says whether the host must be signalled.
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<Option<(PacketInfo, bool)>, RingError> {
