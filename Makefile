@@ -57,12 +57,11 @@ run: modules host
 _run:
 	@$(HARNESS) --out $(BUILD)/run --demo
 
+# Cargo tests, layout, fuzzing, the cloud-kernel scenarios, then the
+# debug-kernel scenarios; the debug kernel builds in the background
+# meanwhile, at the lowest priority (scripts/test.sh).
 test: modules host
-	@$(MAKE) --no-print-directory test-cargo
-	@$(MAKE) --no-print-directory test-layout
-	@$(MAKE) --no-print-directory test-fuzz
-	@$(MAKE) --no-print-directory _test-qemu
-	@$(MAKE) --no-print-directory test-debug
+	@MAKE="$(MAKE)" BUILD=$(BUILD) bash scripts/test.sh
 
 # Unit, property, integration and doc tests of the cargo crates; the last
 # line sums them up.

@@ -81,7 +81,11 @@ impl ChannelRings {
     /// and whether more packets came while the batch was read. The guest's
     /// interrupts are masked during the batch: a packet it writes then
     /// needs no signal, because the caller reads again when told `more`.
-    pub fn read(&mut self, ram: &MemRegion, max: usize) -> Result<(Vec<Vec<u8>>, Kick, bool), String> {
+    pub fn read(
+        &mut self,
+        ram: &MemRegion,
+        max: usize,
+    ) -> Result<(Vec<Vec<u8>>, Kick, bool), String> {
         if self.dead {
             return Ok((Vec::new(), Kick::default(), false));
         }
