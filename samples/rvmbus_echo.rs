@@ -531,13 +531,22 @@ fn parse_u64(s: &str) -> Result<u64> {
     s.parse::<u64>().map_err(|_| EINVAL)
 }
 
-/// `write` on the control file: `COUNT SIZE`.
-fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 64];
+/// The words of a short write to a control file (at most `buf.len()`
+/// bytes of UTF-8).
+fn user_words<'a>(
+    r: &mut UserSliceReader,
+    buf: &'a mut [u8; 64],
+) -> Result<core::str::SplitWhitespace<'a>> {
     let n = r.len().min(buf.len());
     r.read_slice(&mut buf[..n])?;
     let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let mut words = text.split_whitespace();
+    Ok(text.split_whitespace())
+}
+
+/// `write` on the control file: `COUNT SIZE`.
+fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 64];
+    let mut words = user_words(r, &mut buf)?;
     let count = parse_u64(words.next().ok_or(EINVAL)?)?;
     let size = parse_u64(words.next().unwrap_or("0"))?;
     // CAST: Checked against `MAX_SIZE`.
@@ -573,10 +582,7 @@ fn start_run(c: &Control, r: &mut UserSliceReader) -> Result {
 /// `write` on the benchmark file: `SIZE COUNT WINDOW [RELID]`.
 fn start_bench(c: &Control, r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 64];
-    let n = r.len().min(buf.len());
-    r.read_slice(&mut buf[..n])?;
-    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let mut words = text.split_whitespace();
+    let mut words = user_words(r, &mut buf)?;
     let size = parse_u64(words.next().ok_or(EINVAL)?)?;
     let count = parse_u64(words.next().ok_or(EINVAL)?)?;
     let window = parse_u64(words.next().unwrap_or("8"))?;
