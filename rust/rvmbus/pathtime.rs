@@ -71,11 +71,8 @@ impl Stamp {
 
 /// The monotonic clock in nanoseconds.
 pub(crate) fn now() -> u64 {
-    // SAFETY: `ktime_get` may be called in any context but NMI, and none
-    // of the hops is timed from an NMI.
-    let t = unsafe { kernel::bindings::ktime_get() };
     // CAST: The monotonic clock starts at boot and is never negative.
-    t.max(0) as u64
+    crate::shim::ktime_ns().max(0) as u64
 }
 
 /// Transport signal calls for channels that are not monitored (on ivshmem

@@ -70,6 +70,13 @@ pub(crate) fn pending_send_size() -> bool {
     unsafe { ffi::rvmbus_shim_pending_send_size() }
 }
 
+/// The monotonic clock (`ktime_get`) in nanoseconds since boot.
+pub(crate) fn ktime_ns() -> i64 {
+    // SAFETY: `ktime_get` may be called in any context but NMI, where
+    // rvmbus never runs.
+    unsafe { kernel::bindings::ktime_get() }
+}
+
 /// Whether the kernel found it runs on Hyper-V (CPUID hypervisor vendor).
 pub(crate) fn hyperv_present() -> bool {
     // SAFETY: Reads a variable set once at boot; no preconditions.
