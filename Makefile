@@ -124,7 +124,8 @@ debug-kernel: setup
 # objects never mix with the normal build's in rust/rvmbus/.
 debug-modules: debug-kernel
 	@mkdir -p $(DEBUG_OUT)/rust/rvmbus $(DEBUG_OUT)/rust/vmbus_proto $(DEBUG_OUT)/rust/rvmbus_api $(DEBUG_OUT)/samples
-	@cp -pu rust/rvmbus/Kbuild rust/rvmbus/*.rs rust/rvmbus/*.c rust/rvmbus/*.h $(DEBUG_OUT)/rust/rvmbus/
+	@cd rust/rvmbus && find . -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' | \
+		grep -v '\.mod\.c$$' | cpio -pdmu --quiet ../../$(DEBUG_OUT)/rust/rvmbus
 	@cp -rpu rust/vmbus_proto/src $(DEBUG_OUT)/rust/vmbus_proto/
 	@cp -pu rust/rvmbus_api/*.rs $(DEBUG_OUT)/rust/rvmbus_api/
 	@cp -pu samples/Kbuild samples/*.rs samples/*.c $(DEBUG_OUT)/samples/

@@ -2,8 +2,22 @@
 
 //! rvmbus: a Linux guest VMBus bus driver.
 //!
-//! The crate root holds only module declarations and the `module!` macro; the
-//! bus itself starts in [`bus`].
+//! The crate root holds only module declarations and the `module!` macro.
+//! The folders are the layers, each importing only from the layers below
+//! it (`scripts/layer-check.py` enforces it; Documentation/design.rst
+//! draws it):
+//!
+//! 1. [`support`]: kernel helpers every layer uses (the C shim, rate
+//!    limits, workqueues, the data path's hop timers);
+//! 2. [`transport`]: Hyper-V and ivshmem behind the `Transport` trait;
+//! 3. [`bus`]: the bus core (connection, channel management, channels,
+//!    ring buffers, shared pages, SynIC);
+//! 4. the interfaces above the core: [`drivers`] (the driver ABI),
+//!    [`sysfs`] (the bus in sysfs) and [`pm`] (hibernation);
+//! 5. [`debug`]: the control file and the KUnit tests;
+//! 6. [`vmbus_drv`]: the module itself, which joins the layers.
+//!
+//! The protocol crate comes first, below them all.
 
 // The protocol crate serves the host too, so the guest leaves parts unused.
 #[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
@@ -11,27 +25,16 @@
 mod proto;
 
 mod bus;
-mod channel;
-mod classes;
-mod connection;
-mod ctl;
-mod driver;
-mod hyperv;
-mod ivshmem;
-mod kunit;
-mod mailbox;
-mod pathtime;
-mod ratelimit;
-mod ring;
-mod shim;
-mod shmem;
-mod synic;
+mod debug;
+mod drivers;
+mod pm;
+mod support;
 mod sysfs;
 mod transport;
-mod workqueues;
+mod vmbus_drv;
 
 kernel::prelude::module! {
-    type: bus::RvmbusModule,
+    type: vmbus_drv::RvmbusModule,
     name: "rvmbus",
     authors: ["rvmbus developers"],
     description: "VMBus bus driver for Hyper-V and Azure guests, written in Rust",

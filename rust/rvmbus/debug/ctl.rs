@@ -26,13 +26,15 @@ use kernel::{
 };
 
 use crate::{
-    bus,
-    channel::{Channel, RxPacket},
-    connection::{Connection, DEFAULT_RING_BYTES},
+    bus::{
+        self,
+        channel::{Channel, RxPacket},
+        connection::{Connection, DEFAULT_RING_BYTES},
+        shmem::{SharedPages, PAGE},
+    },
     proto::wire::{channel_msg::GpaRange, packet::PacketType},
-    shim,
-    shmem::{SharedPages, PAGE},
-    sysfs::BufWriter,
+    support::shim,
+    sysfs::device::BufWriter,
 };
 
 /// The largest echo packet the test sends.
@@ -51,7 +53,7 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             Ok(())
         }
         Some("path") => {
-            let _ = crate::pathtime::describe(out);
+            let _ = crate::support::pathtime::describe(out);
             Ok(())
         }
         Some("open") => {
@@ -153,7 +155,7 @@ fn echo_gpa(
         };
         let header = u64::from(i).to_le_bytes();
         let tid = 0x6a_0000_0000 | u64::from(i);
-        ch.send_gpa_direct(conn, &[(range, &pfns[..])], &header, tid, true)?;
+        ch.send_gpa_direct(&**conn, &[(range, &pfns[..])], &header, tid, true)?;
         let RxPacket {
             ptype,
             offset,
@@ -241,7 +243,7 @@ fn echo(
         let completion = i % 2 == 1;
         let tid = 0x5eed_0000_0000 | u64::from(i);
         loop {
-            match ch.send_inband(conn, &payload, tid, completion) {
+            match ch.send_inband(&**conn, &payload, tid, completion) {
                 Err(e) if e == EAGAIN => ch.wait_interrupt(),
                 r => break r?,
             }

@@ -17,7 +17,7 @@ use kernel::{
 
 use crate::{
     proto::ivshmem::{self, mailbox, HvStatus, Request},
-    shim,
+    support::shim,
 };
 
 /// The answer to a mailbox call.
@@ -106,7 +106,7 @@ pub(crate) fn wait(
         if start.elapsed() > limit {
             return Err(ETIMEDOUT);
         }
-        crate::pathtime::MAILBOX_SLEEPS.count(1);
+        crate::support::pathtime::MAILBOX_SLEEPS.count(1);
         fsleep(Delta::from_micros(50));
     }
 }

@@ -14,12 +14,12 @@ use kernel::{
 };
 
 use crate::{
+    bus::shmem::{SharedPages, PAGE},
     proto::wire::{
         synic::{HvMessage, HV_EVENT_FLAGS_BYTE_COUNT, HV_MESSAGE_SIZE, VMBUS_MESSAGE_SINT},
         Wire,
     },
-    shim,
-    shmem::{SharedPages, PAGE},
+    support::shim,
 };
 
 /// Byte offset of the VMBus SINT's slot in a message page, and of its

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The module: picks the transport to the host, registers the `vmbus` bus
-//! and brings the connection up.
+//! The module (`vmbus_drv.c`): picks the transport to the host, registers
+//! the `vmbus` bus, and joins the layers: a connection of the bus core over
+//! each transport that comes up, the core's device-model changes carried to
+//! sysfs, and hibernation's PM link to the transport's device.
 //!
 //! `transport=auto` (the default) uses Hyper-V when the CPU says the guest
 //! runs on it, else an ivshmem device that carries an rvmbus host;
@@ -10,30 +12,107 @@
 //! fails with `-ENODEV` (or `-EEXIST`) and a message that says why, and
 //! nothing stays registered.
 
-use kernel::{driver, pci, prelude::*, sync::atomic::ordering::Relaxed, sync::Arc};
-
-use crate::{
-    connection::Connection,
-    hyperv::{self, HvBus},
-    ivshmem::{IvshmemDriver, BOUND},
-    shim::{self, TransportParam},
-    sysfs,
-    workqueues::{self, Workqueues},
+use kernel::{
+    device::Device,
+    driver, pci,
+    prelude::*,
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc,
+    },
 };
 
-kernel::sync::global_lock! {
-    // SAFETY: Initialised in `RvmbusModule::init` before first use.
-    unsafe(uninit) static ACTIVE: Mutex<Option<Arc<Connection>>> = None;
+use crate::{
+    bus::{self, channel::Channel, classes, connection::Connection, upcalls},
+    debug::ctl,
+    pm,
+    support::{
+        shim::{self, TransportParam},
+        workqueues::{self, Workqueues},
+    },
+    sysfs::device as sysfs,
+    transport::{
+        self,
+        hyperv::{self, HvBus},
+        ivshmem::{IvshmemDriver, BOUND},
+        Session, Transport,
+    },
+};
+
+/// Joins the layers: starts a connection of the bus core over each
+/// transport that comes up, and carries the core's device-model changes to
+/// sysfs (and so to the drivers).
+struct Vmbus;
+
+/// The core's calls up, for every connection.
+static UPPER: Vmbus = Vmbus;
+
+impl transport::Upper for Vmbus {
+    fn session(transport: Arc<dyn Transport>) -> Result<Arc<dyn Session>> {
+        let conn = Connection::new(transport, &UPPER)?;
+        let s: Arc<dyn Session> = Arc::new(
+            Live {
+                conn,
+                pm_linked: Atomic::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(s)
+    }
 }
 
-/// The connection the control file talks to, if one is up.
-pub(crate) fn active() -> Option<Arc<Connection>> {
-    ACTIVE.lock().clone()
+impl upcalls::Upper for Vmbus {
+    fn add_device(&self, ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
+        sysfs::add(ch, primary)
+    }
+
+    fn remove_device(&self, ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) {
+        sysfs::remove(ch, primary)
+    }
+
+    fn restore_subchannels(&self, ch: &Arc<Channel>, n: u32) -> Option<Result<u32>> {
+        // Only the control file's echo devices have sub-channels that the
+        // bus itself asked for.
+        if classes::name(&ch.info().if_type) != "rvmbus echo" {
+            return None;
+        }
+        let conn = bus::active()?;
+        Some(ctl::request_subchannels(&conn, ch, n))
+    }
 }
 
-/// Sets or clears the connection the control file talks to.
-pub(crate) fn set_active(c: Option<Arc<Connection>>) {
-    *ACTIVE.lock() = c;
+/// A connection over one transport, from its start to its end.
+struct Live {
+    conn: Arc<Connection>,
+    /// The transport's device is linked for hibernation.
+    pm_linked: Atomic<bool>,
+}
+
+impl Session for Live {
+    fn interrupt(&self) {
+        self.conn.kick();
+    }
+
+    fn start(&self, dev: Option<&Device>) -> Result {
+        // Active before the offers come: drivers bind during connect.
+        bus::set_active(Some(self.conn.clone()));
+        self.conn.connect(shim::timeout_ms())?;
+        if let Some(d) = dev {
+            // Hibernation needs this device's interrupts while the bus
+            // unloads and reconnects.
+            pm::hibernation::link(d);
+            self.pm_linked.store(true, Relaxed);
+        }
+        Ok(())
+    }
+
+    fn end(&self) {
+        if self.pm_linked.xchg(false, Relaxed) {
+            pm::hibernation::unlink();
+        }
+        bus::set_active(None);
+        self.conn.shutdown(shim::timeout_ms());
+    }
 }
 
 /// The `vmbus` bus type while the module is loaded.
@@ -63,7 +142,7 @@ impl Drop for BusType {
 enum Backend {
     /// The ivshmem test transport, through its PCI driver.
     Ivshmem {
-        _reg: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver>>>>,
+        _reg: Pin<KBox<driver::Registration<pci::Adapter<IvshmemDriver<Vmbus>>>>>,
     },
     /// Real Hyper-V.
     HyperV { _bus: HvBus },
@@ -91,8 +170,8 @@ impl Drop for PageAudit {
 
 impl kernel::Module for RvmbusModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: Called once, before anything uses the lock.
-        unsafe { ACTIVE.init() };
+        // SAFETY: Called once, before anything uses the active connection.
+        unsafe { bus::active::init() };
         let want = shim::transport_param()?;
         let on_hyperv = shim::hyperv_present();
         let use_hyperv = match (want, on_hyperv) {
@@ -119,13 +198,13 @@ impl kernel::Module for RvmbusModule {
         let bus = BusType::register()?;
         let backend = if use_hyperv {
             Backend::HyperV {
-                _bus: HvBus::start()?,
+                _bus: HvBus::start::<Vmbus>()?,
             }
         } else {
             // PCI probing of devices already present runs synchronously
             // during registration, so `BOUND` is final when it returns.
             let reg = KBox::pin_init(
-                driver::Registration::<pci::Adapter<IvshmemDriver>>::new(c"rvmbus", module),
+                driver::Registration::<pci::Adapter<IvshmemDriver<Vmbus>>>::new(c"rvmbus", module),
                 GFP_KERNEL,
             )?;
             if BOUND.load(Relaxed) == 0 {

@@ -17,7 +17,7 @@ use kernel::{
     sync::atomic::{ordering::Relaxed, Atomic},
 };
 
-use crate::shim;
+use crate::support::shim;
 
 /// The page size the host and the guest agree on (Hyper-V's 4 KiB).
 pub(crate) const PAGE: usize = 4096;

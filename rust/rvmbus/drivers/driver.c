@@ -17,7 +17,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
-#include "sysfs.h"
+#include "../sysfs/sysfs.h"
 #include "rvmbus_api.h"
 
 static_assert(sizeof(struct rvmbus_packet) == RVMBUS_PACKET_SIZE);

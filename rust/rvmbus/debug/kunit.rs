@@ -9,7 +9,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(rvmbus_glue)]
 mod tests {
-    use crate::shim;
+    use crate::support::shim;
     use kernel::{
         page::{Page, PAGE_SIZE},
         prelude::*,

@@ -15,15 +15,12 @@
 //! registered before the interrupt handler is installed, so rvmbus never
 //! takes the vector from a driver that has it.
 
-use core::ffi::c_void;
+use core::{ffi::c_void, ptr::NonNull};
 
 use kernel::{prelude::*, sync::Arc};
 
-use crate::{
-    connection::Connection,
-    shim,
-    transport::{HvStatus, Transport},
-};
+use super::{HvStatus, Session, Transport, Upper};
+use crate::support::shim;
 
 mod ffi {
     use core::ffi::c_void;
@@ -115,54 +112,63 @@ impl Transport for HvTransport {
 ///
 /// # Invariants
 ///
-/// The interrupt handler holds one reference of `conn` (the pointer given
-/// to `rvmbus_hv_attach`) until `drop` detached it.
+/// `handler` came from `KBox::into_raw` and the interrupt handler uses it
+/// (the pointer given to `rvmbus_hv_attach`) until `drop` detached it;
+/// only `drop` frees it.
 pub(crate) struct HvBus {
-    conn: Arc<Connection>,
+    session: Arc<dyn Session>,
+    handler: NonNull<Arc<dyn Session>>,
 }
 
+// SAFETY: `handler` is a boxed `Arc<dyn Session>`, which is `Send` and
+// `Sync`; `HvBus` only frees it, in `drop`.
+unsafe impl Send for HvBus {}
+// SAFETY: `&HvBus` gives no access to `handler`.
+unsafe impl Sync for HvBus {}
+
 impl HvBus {
-    /// Installs the interrupt handler and connects.
-    pub(crate) fn start() -> Result<Self> {
-        let conn = Connection::new(Arc::new(HvTransport, GFP_KERNEL)?)?;
-        let ctx = Arc::into_raw(conn.clone()).cast_mut().cast::<c_void>();
-        // SAFETY: `ctx` is a connection reference that the handler uses
-        // until `rvmbus_hv_detach` returns; `drop` gives it back then.
-        unsafe { ffi::rvmbus_hv_attach(ctx) };
-        // INVARIANT: The handler holds the reference made above.
-        let this = Self { conn };
-        // Active before the offers come: drivers bind during connect. On
-        // failure, dropping `this` clears it and unloads.
-        crate::bus::set_active(Some(this.conn.clone()));
-        this.conn.connect(shim::timeout_ms())?;
+    /// Installs the interrupt handler and starts the bus of `U`.
+    pub(crate) fn start<U: Upper>() -> Result<Self> {
+        let session = U::session(Arc::new(HvTransport, GFP_KERNEL)?)?;
+        let boxed = KBox::new(session.clone(), GFP_KERNEL)?;
+        // INVARIANT: From `KBox::into_raw`, so not null; handed to the
+        // handler just below and freed in `drop` only.
+        let handler = NonNull::new(KBox::into_raw(boxed)).ok_or(ENOMEM)?;
+        // SAFETY: `handler` points to a live session reference that the
+        // handler uses until `rvmbus_hv_detach` returns; `drop` frees it
+        // then.
+        unsafe { ffi::rvmbus_hv_attach(handler.as_ptr().cast::<c_void>()) };
+        let this = Self { session, handler };
+        // On failure, dropping `this` detaches the handler.
+        this.session.start(None)?;
         Ok(this)
     }
 }
 
 impl Drop for HvBus {
     fn drop(&mut self) {
-        crate::bus::set_active(None);
-        self.conn.shutdown(shim::timeout_ms());
+        self.session.end();
         // SAFETY: Undoes `rvmbus_hv_attach`; after it returns no handler
         // runs with the context.
         unsafe { ffi::rvmbus_hv_detach() };
-        // SAFETY: The reference the handler held (type invariant).
-        drop(unsafe { Arc::from_raw(Arc::as_ptr(&self.conn)) });
+        // SAFETY: From `KBox::into_raw` (type invariant), and the handler
+        // no longer uses it.
+        drop(unsafe { KBox::from_raw(self.handler.as_ptr()) });
     }
 }
 
 /// The interrupt on HYPERVISOR_CALLBACK_VECTOR (hard IRQ context).
+///
+/// # Safety
+///
+/// `ctx` is null or the pointer `HvBus::start` gave `rvmbus_hv_attach`,
+/// called before `rvmbus_hv_detach` returned.
 #[no_mangle]
-extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
-    if ctx.is_null() {
-        return;
+unsafe extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
+    // SAFETY: Guaranteed by the caller: a live boxed session reference
+    // (`HvBus`'s invariant keeps it until detach, which waits for running
+    // handlers).
+    if let Some(session) = unsafe { ctx.cast::<Arc<dyn Session>>().as_ref() } {
+        session.interrupt();
     }
-    // SAFETY: `ctx` is the reference `HvBus::start` gave the handler; it
-    // stays valid until detach, which waits for running handlers.
-    let conn = unsafe { &*ctx.cast::<Connection>() };
-    // `kick` needs an `Arc`; borrow the handler's reference as one.
-    // SAFETY: The reference is owned by the handler and not dropped here
-    // (`ManuallyDrop`).
-    let arc = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(conn) });
-    arc.kick();
 }

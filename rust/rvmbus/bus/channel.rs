@@ -5,15 +5,17 @@
 //!
 //! The channel's protocol state (offered, opening, open, closing,
 //! rescinded, ...) is `proto::channel::ChannelState`, kept by the
-//! connection under its lock ([`crate::connection`]); this object carries
+//! connection under its lock ([`super::connection`]); this object carries
 //! what the data path and sysfs need without that lock.
 //!
 //! # Locking
 //!
 //! `io` is taken in process context only (senders, the connection's event
 //! work). It nests inside the connection's `inner` lock, never the other
-//! way round. `binding` and `info` are leaf locks: nothing is taken while
+//! way round. `driver`, `devices` and `info` are leaf locks: nothing is taken while
 //! one is held.
+
+use core::{ffi::c_void, ptr::NonNull};
 
 use kernel::{
     new_condvar, new_mutex, new_spinlock,
@@ -25,21 +27,65 @@ use kernel::{
     time::msecs_to_jiffies,
 };
 
-use crate::{
-    connection::Connection,
-    driver::Binding,
-    proto::{
-        channel::ChannelInfo,
-        packet::{self, PacketKind},
-        ring::{PacketInfo, RingError},
-        wire::{
-            channel_msg::GpaRange,
-            packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
-        },
+use super::ring_buffer::Rings;
+use crate::proto::{
+    channel::ChannelInfo,
+    packet::{self, PacketError, PacketKind},
+    ring::{PacketInfo, RingError},
+    wire::{
+        channel_msg::GpaRange,
+        packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     },
-    ring::{ring_info, Rings},
-    sysfs::{ChanInfo, DeviceSlot},
 };
+
+/// What a channel needs of its connection on the data path: signalling
+/// the host, and rate-limited logs of what the host broke. The connection
+/// implements it, so that this file need not name it.
+pub(crate) trait HostLink {
+    /// Tells the host that `ch` has something for it.
+    fn signal(&self, ch: &Channel) -> Result;
+
+    /// Logs (rate-limited) a ring of channel `relid` that the host broke.
+    fn ring_broken(&self, relid: u32, what: &str, e: RingError);
+
+    /// Logs (rate-limited) an invalid packet from the host on `relid`.
+    fn bad_packet(&self, relid: u32, e: PacketError);
+}
+
+/// A driver bound to a channel, as the core sees it: the driver interfaces
+/// implement it for each binding.
+pub(crate) trait ChannelDriver: Send + Sync {
+    /// The host signalled the channel, or packets may be waiting (after an
+    /// open or a resume): the driver should look at its ring.
+    ///
+    /// Context: any process context (the message work, openers); must not
+    /// wait for the host.
+    fn kick(self: Arc<Self>);
+
+    /// The host rescinded the channel: no callback may run once this
+    /// returns, outstanding requests end, and the driver is told once.
+    ///
+    /// Context: the device work, before the device is removed.
+    fn rescinded(&self);
+
+    /// The driver is unbound: no callback runs once this returns, and the
+    /// channel is closed if the driver left it open.
+    ///
+    /// Context: the device model's remove (device lock held).
+    fn remove(self: Arc<Self>);
+
+    /// System suspend: callbacks stop and outstanding requests end before
+    /// the driver's own suspend runs; its errno is returned (0: suspended).
+    ///
+    /// Context: the device model's suspend (device lock held).
+    fn suspend(self: Arc<Self>) -> i32;
+
+    /// System resume: callbacks start again after the driver's own resume
+    /// began; its errno is returned.
+    ///
+    /// Context: the device model's resume (device lock held).
+    fn resume(self: Arc<Self>) -> i32;
+}
 
 /// Counters of one channel, shown in sysfs.
 pub(crate) struct ChanStats {
@@ -109,12 +155,44 @@ pub(crate) struct Channel {
     pub(crate) moving: Atomic<u32>,
     /// The counters.
     pub(crate) stats: ChanStats,
-    /// The sysfs objects of this channel.
+    /// The device-model objects of this channel.
     #[pin]
-    pub(crate) sysfs: Mutex<DeviceSlot>,
+    pub(crate) devices: Mutex<DeviceSlot>,
     /// The driver bound to this (primary) channel, if any.
     #[pin]
-    pub(crate) binding: Mutex<Option<Arc<Binding>>>,
+    driver: Mutex<Option<Arc<dyn ChannelDriver>>>,
+}
+
+/// The device-model objects of a channel: the bus device of a primary
+/// channel and the `channels/<relid>` directory of every channel. The
+/// layer that makes them (sysfs) owns what the pointers point to; the core
+/// only keeps them with the channel, and never reads through them.
+///
+/// # Invariants
+///
+/// `dev` and `dir`, when set, were made by the sysfs layer and not deleted
+/// yet; only the holder of the slot takes them out to delete them.
+pub(crate) struct DeviceSlot {
+    pub(crate) dev: Option<NonNull<c_void>>,
+    pub(crate) dir: Option<NonNull<c_void>>,
+    /// Sub-channels shown under this primary's device.
+    pub(crate) subs: KVec<Arc<Channel>>,
+}
+
+// SAFETY: What `dev` and `dir` point to are reference-counted kernel
+// objects usable from any thread; the slot is only reached through a
+// mutex.
+unsafe impl Send for DeviceSlot {}
+
+impl DeviceSlot {
+    /// No device-model objects.
+    pub(crate) fn empty() -> Self {
+        Self {
+            dev: None,
+            dir: None,
+            subs: KVec::new(),
+        }
+    }
 }
 
 /// Encodes an in-band packet of type `ptype`.
@@ -155,8 +233,8 @@ impl Channel {
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
                 stats: ChanStats::new(),
-                sysfs <- new_mutex!(DeviceSlot::empty()),
-                binding <- new_mutex!(None),
+                devices <- new_mutex!(DeviceSlot::empty()),
+                driver <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )
@@ -183,17 +261,30 @@ impl Channel {
     pub(crate) fn on_interrupt(&self) {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
-        let b = self.binding.lock().clone();
-        if let Some(b) = b {
-            b.kick();
+        if let Some(d) = self.driver() {
+            d.kick();
         }
+    }
+
+    /// The driver bound to this channel, if any.
+    pub(crate) fn driver(&self) -> Option<Arc<dyn ChannelDriver>> {
+        self.driver.lock().clone()
+    }
+
+    /// Binds `d` to this channel, or unbinds with `None`; returns the
+    /// driver bound before.
+    pub(crate) fn set_driver(
+        &self,
+        d: Option<Arc<dyn ChannelDriver>>,
+    ) -> Option<Arc<dyn ChannelDriver>> {
+        core::mem::replace(&mut *self.driver.lock(), d)
     }
 
     /// Sends an in-band packet with `payload`; with `completion` the host
     /// is asked to answer with a completion packet.
     pub(crate) fn send_inband(
         &self,
-        conn: &Connection,
+        conn: &impl HostLink,
         payload: &[u8],
         trans_id: u64,
         completion: bool,
@@ -222,7 +313,7 @@ impl Channel {
     /// numbers it spans), and gets `payload` in-band.
     pub(crate) fn send_gpa_direct(
         &self,
-        conn: &Connection,
+        conn: &impl HostLink,
         ranges: &[(GpaRange, &[u64])],
         payload: &[u8],
         trans_id: u64,
@@ -242,7 +333,7 @@ impl Channel {
 
     /// Writes one encoded packet to the outbound ring and signals the host
     /// if the ring algorithm says it must. A full ring is `-EAGAIN`.
-    pub(crate) fn send_raw(&self, conn: &Connection, pkt: &[u8]) -> Result {
+    pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
         let signal = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
@@ -271,7 +362,7 @@ impl Channel {
                 Ok(o) => o.signal,
                 Err(RingError::Full { .. }) => return Err(EAGAIN),
                 Err(e) => {
-                    conn.warn_ring(self.relid(), "send", e);
+                    conn.ring_broken(self.relid(), "send", e);
                     return Err(EIO);
                 }
             }
@@ -280,7 +371,7 @@ impl Channel {
         // CAST: A packet is far below 2^64 bytes.
         self.stats.tx_bytes.add(pkt.len() as u64, Relaxed);
         if signal {
-            conn.signal_channel(self)?;
+            conn.signal(self)?;
         }
         Ok(())
     }
@@ -297,20 +388,20 @@ impl Channel {
     /// Unmasks the host's interrupts; true when packets came while they
     /// were masked (the reader goes on). A broken ring is logged and says
     /// false: the next receive reports it.
-    pub(crate) fn unmask_rx(&self, conn: &Connection) -> bool {
+    pub(crate) fn unmask_rx(&self, conn: &impl HostLink) -> bool {
         let Some(rings) = &mut *self.io.lock() else {
             return false;
         };
         match rings.unmask_inbound() {
             Ok(more) => more,
             Err(e) => {
-                conn.warn_ring(self.relid(), "receive", e);
+                conn.ring_broken(self.relid(), "receive", e);
                 false
             }
         }
     }
 
-    pub(crate) fn recv(&self, conn: &Connection, buf: &mut [u8]) -> Result<Option<RxPacket>> {
+    pub(crate) fn recv(&self, conn: &impl HostLink, buf: &mut [u8]) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
@@ -321,20 +412,20 @@ impl Channel {
                 Ok(Some((i, s))) => (Some(i), s),
                 Err(RingError::BufferTooSmall { .. }) => return Err(EMSGSIZE),
                 Err(e) => {
-                    conn.warn_ring(self.relid(), "receive", e);
+                    conn.ring_broken(self.relid(), "receive", e);
                     return Err(EIO);
                 }
             }
         };
         if signal {
-            conn.signal_channel(self)?;
+            conn.signal(self)?;
         }
         let Some(info) = info else {
             return Ok(None);
         };
         let pkt = buf.get(..info.len).ok_or(EIO)?;
         let p = packet::parse(pkt).map_err(|e| {
-            conn.warn_packet(self.relid(), e);
+            conn.bad_packet(self.relid(), e);
             EIO
         })?;
         self.stats.rx_packets.add(1, Relaxed);
@@ -351,30 +442,5 @@ impl Channel {
             len: p.payload.len(),
             trans_id: p.desc.trans_id,
         }))
-    }
-
-    /// Fills a sysfs snapshot.
-    pub(crate) fn snapshot(&self, out: &mut ChanInfo) {
-        let info = self.info();
-        out.class_id = info.if_type.0;
-        out.instance_id = info.if_instance.0;
-        out.relid = info.relid.get();
-        out.state = self.state.load(Relaxed);
-        out.monitor_id = info
-            .monitor_id
-            .map_or(crate::sysfs::NO_MONITOR, |m| u32::from(m.get()));
-        out.target_cpu = self.target_cpu.load(Relaxed);
-        out.subchannel_id = u32::from(info.sub_channel_index);
-        out.connection_id = info.connection_id;
-        out.numa_node = crate::shim::cpu_to_node(out.target_cpu);
-        out.events = self.stats.events.load(Relaxed);
-        out.interrupts = self.stats.interrupts.load(Relaxed);
-        out.out_full_first = self.stats.out_full_first.load(Relaxed);
-        out.out_full_total = self.stats.out_full_total.load(Relaxed);
-        if let Some(r) = &*self.io.lock() {
-            out.is_open = 1;
-            out.out = ring_info(&r.out());
-            out.inb = ring_info(&r.inb());
-        }
     }
 }

@@ -8,7 +8,7 @@
 //! guest's own memory (SynIC pages, rings) is described to the host by guest
 //! physical address, exactly as on Hyper-V.
 
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 use kernel::{
     device::Core,
@@ -25,14 +25,13 @@ use kernel::{
     time::{delay::fsleep, Delta, Instant, Monotonic},
 };
 
-use crate::{
-    bus,
-    connection::Connection,
+use super::{
     mailbox::{self, Reply},
+    Session, Transport, Upper,
+};
+use crate::{
     proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
-    ratelimit::Ratelimit,
-    shim,
-    transport::Transport,
+    support::{ratelimit::Ratelimit, shim},
 };
 
 /// How many ivshmem devices are bound to this driver; the module refuses to
@@ -46,10 +45,10 @@ const MAX_VECTORS: usize = ivshmem::MAX_VECTORS as usize;
 const PING_LEN: usize = 256;
 
 /// What the MSI-X handlers reach: interrupt counters (for the self-test)
-/// and, once it exists, the connection to kick.
+/// and, once it exists, the bus session to interrupt.
 struct IrqCounters {
     hits: [Atomic<u64>; MAX_VECTORS],
-    conn: SetOnce<Arc<Connection>>,
+    session: SetOnce<Arc<dyn Session>>,
 }
 
 /// The handler of one MSI-X vector.
@@ -64,8 +63,8 @@ impl irq::Handler for VectorHandler {
         if let Some(c) = self.counters.hits.get(self.vector) {
             c.add(1, Relaxed);
         }
-        if let Some(conn) = self.counters.conn.as_ref() {
-            conn.kick();
+        if let Some(s) = self.counters.session.as_ref() {
+            s.interrupt();
         }
         IrqReturn::Handled
     }
@@ -149,7 +148,7 @@ impl Drop for Irqs<'_> {
 pub(crate) struct IvshmemDev<'bound> {
     irqs: Irqs<'bound>,
     transport: Arc<IvshmemTransport>,
-    conn: Arc<Connection>,
+    session: Arc<dyn Session>,
 }
 
 /// The transport half of the device, shared with the connection: the BARs
@@ -466,19 +465,20 @@ fn read_header(shm: &pci::Bar<'_>, bar_len: u64) -> Result<Header> {
     })
 }
 
-/// The PCI driver for the rvmbus ivshmem device.
-pub(crate) struct IvshmemDriver;
+/// The PCI driver for the rvmbus ivshmem device; `U` starts the bus over
+/// each device it binds.
+pub(crate) struct IvshmemDriver<U>(PhantomData<fn() -> U>);
 
 kernel::pci_device_table!(
     PCI_TABLE,
-    <IvshmemDriver as pci::Driver>::IdInfo,
+    (),
     [(
         pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, ivshmem::PCI_DEVICE_ID as u32),
         ()
     )]
 );
 
-impl pci::Driver for IvshmemDriver {
+impl<U: Upper> pci::Driver for IvshmemDriver<U> {
     type IdInfo = ();
     type Data<'bound> = IvshmemDev<'bound>;
 
@@ -513,7 +513,7 @@ impl pci::Driver for IvshmemDriver {
             let counters = Arc::new(
                 IrqCounters {
                     hits: [const { Atomic::new(0) }; MAX_VECTORS],
-                    conn: SetOnce::new(),
+                    session: SetOnce::new(),
                 },
                 GFP_KERNEL,
             )?;
@@ -561,32 +561,25 @@ impl pci::Driver for IvshmemDriver {
                 }? Error),
                 GFP_KERNEL,
             )?;
-            let conn = Connection::new(transport.clone())?;
-            counters.conn.populate(conn.clone());
-            // Active before the offers come: drivers bind during connect.
-            bus::set_active(Some(conn.clone()));
-            if let Err(e) = conn.connect(shim::timeout_ms()) {
-                bus::set_active(None);
-                conn.shutdown(shim::timeout_ms());
+            let session = U::session(transport.clone())?;
+            counters.session.populate(session.clone());
+            let dev: &kernel::device::Device<Core<'_>> = pdev.as_ref();
+            if let Err(e) = session.start(Some(dev)) {
+                session.end();
                 let _ = transport.detach();
                 return Err(e);
             }
             BOUND.add(1, Relaxed);
-            // Hibernation needs this device's interrupts while the bus
-            // unloads and reconnects.
-            crate::connection::pm_link(pdev.as_ref());
             Ok(try_pin_init!(IvshmemDev {
                 irqs,
                 transport,
-                conn,
+                session,
             }))
         })
     }
 
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        crate::connection::pm_unlink();
-        bus::set_active(None);
-        this.conn.shutdown(shim::timeout_ms());
+        this.session.end();
         match this.transport.detach() {
             Ok(s) if s == HvStatus::SUCCESS => {
                 dev_info!(pdev, "ivshmem: detached from the host\n")

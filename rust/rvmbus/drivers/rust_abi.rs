@@ -46,14 +46,18 @@ use kernel::{
 };
 
 use crate::{
-    bus,
-    channel::{inband_packet, Channel},
-    connection::Connection,
-    pathtime::{self, Stamp},
+    bus::{
+        self,
+        channel::{inband_packet, Channel, ChannelDriver},
+        connection::Connection,
+        ring_buffer::ring_pages,
+    },
     proto::wire::packet::PacketType,
-    ratelimit::Ratelimit,
-    ring::ring_pages,
-    shim, workqueues,
+    support::{
+        pathtime::{self, Stamp},
+        ratelimit::Ratelimit,
+        shim, workqueues,
+    },
 };
 
 /// `struct rvmbus_packet`.
@@ -294,7 +298,7 @@ impl Binding {
         loop {
             self.chan.mask_rx();
             let drained = self.drain(&mut gate, ctx, &mut handed);
-            let more = self.chan.unmask_rx(&self.conn);
+            let more = self.chan.unmask_rx(&*self.conn);
             match drained {
                 Drained::Empty if more => continue,
                 Drained::Batch => break,
@@ -316,7 +320,7 @@ impl Binding {
             if gate.rx.is_empty() && gate.rx.resize(4096, 0, GFP_KERNEL).is_err() {
                 return Drained::Stop;
             }
-            let p = match self.chan.recv(&self.conn, &mut gate.rx) {
+            let p = match self.chan.recv(&*self.conn, &mut gate.rx) {
                 Ok(Some(p)) => p,
                 Ok(None) => return Drained::Empty,
                 Err(e) if e == EMSGSIZE && gate.rx.len() < RING_MAX as usize => {
@@ -525,7 +529,7 @@ impl Binding {
             if let Some(e) = self.refused() {
                 return Err(e);
             }
-            match self.chan.send_raw(&self.conn, pkt) {
+            match self.chan.send_raw(&*self.conn, pkt) {
                 // Woken by the host's signal once it made room.
                 Err(e) if e == EAGAIN && start.elapsed() <= limit => self.chan.wait_interrupt(),
                 r => return r,
@@ -630,14 +634,14 @@ fn probe(chan: Arc<Channel>, ops: *const DriverOps, drv_ctx: *mut c_void) -> Res
     let Some(probe) = b.ops().probe else {
         return Err(EINVAL);
     };
-    *chan.binding.lock() = Some(b.clone());
+    chan.set_driver(Some(b.clone()));
     let mut dev_ctx: *mut c_void = ptr::null_mut();
     // SAFETY: The driver ABI: `drv_ctx` is what the driver registered with;
     // the device pointer is the binding, alive for the call (we hold it).
     let ret = unsafe { probe(drv_ctx, Arc::as_ptr(&b).cast_mut().cast(), &mut dev_ctx) };
     if ret != 0 {
         b.set(&mut b.gate.lock(), GateState::Removed);
-        *chan.binding.lock() = None;
+        chan.set_driver(None);
         return Err(Error::from_errno(ret));
     }
     if let Err(e) = b.enable(Ctx(dev_ctx)) {
@@ -646,7 +650,7 @@ fn probe(chan: Arc<Channel>, ops: *const DriverOps, drv_ctx: *mut c_void) -> Res
             chan.relid(),
             e
         );
-        *chan.binding.lock() = None;
+        chan.set_driver(None);
         b.teardown();
         return Err(e);
     }
@@ -661,21 +665,31 @@ extern "C" fn rvmbus_rust_remove(ctx: *mut c_void) {
     }
     // SAFETY: The C side passes the device's own context.
     let chan = unsafe { chan_of(ctx) };
-    let b = chan.binding.lock().take();
-    if let Some(b) = b {
-        b.teardown();
+    if let Some(d) = chan.set_driver(None) {
+        d.remove();
     }
 }
 
-/// The binding of the device of channel `ctx`, if a driver is bound.
-fn bound(ctx: *mut c_void) -> Option<Arc<Binding>> {
+/// The driver bound to the device of channel `ctx`, if any.
+fn bound(ctx: *mut c_void) -> Option<Arc<dyn ChannelDriver>> {
     if ctx.is_null() {
         return None;
     }
     // SAFETY: The C side passes the device's own context.
     let chan = unsafe { chan_of(ctx) };
-    let b = chan.binding.lock().clone();
-    b
+    chan.driver()
+}
+
+/// System suspend of the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
+    bound(ctx).map_or(0, |d| d.suspend())
+}
+
+/// System resume of the device of channel `ctx`.
+#[no_mangle]
+extern "C" fn rvmbus_rust_resume(ctx: *mut c_void) -> i32 {
+    bound(ctx).map_or(0, |d| d.resume())
 }
 
 impl Binding {
@@ -692,75 +706,71 @@ impl Binding {
     }
 }
 
-/// System suspend of the device of channel `ctx`.
-#[no_mangle]
-extern "C" fn rvmbus_rust_suspend(ctx: *mut c_void) -> i32 {
-    let Some(b) = bound(ctx) else {
-        return 0;
-    };
-    let c = {
-        let mut gate = b.gate.lock();
-        let GateState::Bound(c) = gate.state else {
+impl ChannelDriver for Binding {
+    fn kick(self: Arc<Self>) {
+        Binding::kick(&self);
+    }
+
+    /// Stops the driver's callbacks, cancels its requests and tells it,
+    /// once. Runs on the device workqueue before the device is removed.
+    fn rescinded(&self) {
+        let mut gate = self.gate.lock();
+        match gate.state {
+            GateState::Bound(c) | GateState::Suspended(c) => {
+                self.set(&mut gate, GateState::Rescinded(Some(c)));
+                self.cancel_pending(ENODEV, true);
+                self.report_cancelled(c);
+                self.notify_rescind(c);
+            }
+            GateState::Probing => self.set(&mut gate, GateState::Rescinded(None)),
+            GateState::Rescinded(_) | GateState::Removed => {}
+        }
+    }
+
+    fn remove(self: Arc<Self>) {
+        self.teardown();
+    }
+
+    fn suspend(self: Arc<Self>) -> i32 {
+        let c = {
+            let mut gate = self.gate.lock();
+            let GateState::Bound(c) = gate.state else {
+                return 0;
+            };
+            self.set(&mut gate, GateState::Suspended(c));
+            self.cancel_pending(ECANCELED, true);
+            self.report_cancelled(c);
+            c
+        };
+        let ret = match self.ops().suspend {
+            // SAFETY: The driver ABI; remove cannot run meanwhile (the
+            // device lock) and no callback runs (`Suspended`).
+            Some(f) => unsafe { f(c.0) },
+            None => 0,
+        };
+        if ret != 0 {
+            // The PM core will not resume this device: undo.
+            self.unsuspend();
+            Binding::kick(&self);
+        }
+        ret
+    }
+
+    fn resume(self: Arc<Self>) -> i32 {
+        // The host may have posted while the guest slept, and that
+        // interrupt may be gone: look at the message slots again.
+        self.conn.kick();
+        let Some(c) = self.unsuspend() else {
             return 0;
         };
-        b.set(&mut gate, GateState::Suspended(c));
-        b.cancel_pending(ECANCELED, true);
-        b.report_cancelled(c);
-        c
-    };
-    let ret = match b.ops().suspend {
-        // SAFETY: The driver ABI; remove cannot run meanwhile (the device
-        // lock) and no callback runs (`Suspended`).
-        Some(f) => unsafe { f(c.0) },
-        None => 0,
-    };
-    if ret != 0 {
-        // The PM core will not resume this device: undo.
-        b.unsuspend();
-        b.kick();
-    }
-    ret
-}
-
-/// System resume of the device of channel `ctx`.
-#[no_mangle]
-extern "C" fn rvmbus_rust_resume(ctx: *mut c_void) -> i32 {
-    let Some(b) = bound(ctx) else {
-        return 0;
-    };
-    // The host may have posted while the guest slept, and that interrupt
-    // may be gone: look at the message slots again.
-    b.conn.kick();
-    let Some(c) = b.unsuspend() else {
-        return 0;
-    };
-    let ret = match b.ops().resume {
-        // SAFETY: As in suspend.
-        Some(f) => unsafe { f(c.0) },
-        None => 0,
-    };
-    // Packets that came while suspended.
-    b.kick();
-    ret
-}
-
-/// The host rescinded `chan`: stops its driver's callbacks, cancels its
-/// requests and tells it, once. Runs on the device workqueue before the
-/// device is removed.
-pub(crate) fn rescinded(chan: &Arc<Channel>) {
-    let Some(b) = chan.binding.lock().clone() else {
-        return;
-    };
-    let mut gate = b.gate.lock();
-    match gate.state {
-        GateState::Bound(c) | GateState::Suspended(c) => {
-            b.set(&mut gate, GateState::Rescinded(Some(c)));
-            b.cancel_pending(ENODEV, true);
-            b.report_cancelled(c);
-            b.notify_rescind(c);
-        }
-        GateState::Probing => b.set(&mut gate, GateState::Rescinded(None)),
-        GateState::Rescinded(_) | GateState::Removed => {}
+        let ret = match self.ops().resume {
+            // SAFETY: As in suspend.
+            Some(f) => unsafe { f(c.0) },
+            None => 0,
+        };
+        // Packets that came while suspended.
+        Binding::kick(&self);
+        ret
     }
 }
 

@@ -22,7 +22,7 @@
 #include <linux/pm.h>
 #include <linux/slab.h>
 
-#include "sysfs.h"
+#include "../sysfs/sysfs.h"
 
 /* Implemented in Rust (hibernate.rs). */
 int rvmbus_rust_hib_freeze(void);

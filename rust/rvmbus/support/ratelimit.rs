@@ -35,7 +35,7 @@ impl Ratelimit {
 
     /// Whether the caller may print a line now.
     pub(crate) fn allow(&self) -> bool {
-        let now = crate::shim::ktime_ns() / 1_000_000;
+        let now = crate::support::shim::ktime_ns() / 1_000_000;
         let start = self.window_start_ms.load(Relaxed);
         if now - start > INTERVAL_MS && self.window_start_ms.cmpxchg(start, now, Relaxed).is_ok() {
             self.used.store(0, Relaxed);

@@ -17,6 +17,7 @@ use kernel::{
 };
 
 use crate::{
+    bus::shmem::{SharedPages, PAGE},
     proto::{
         ring::{
             init_control, ControlWord, PacketInfo, RingConsumer, RingError, RingMem, RingProducer,
@@ -24,8 +25,7 @@ use crate::{
         },
         wire::packet::RING_FEATURE_PENDING_SEND_SIZE,
     },
-    shim,
-    shmem::{SharedPages, PAGE},
+    support::shim,
 };
 
 /// One ring inside a block of shared pages.
@@ -182,28 +182,5 @@ fn view(mem: &SharedPages, first_page: usize, pages: usize) -> RingView<'_> {
         control: first_page * PAGE,
         data: (first_page + 1) * PAGE,
         data_len: pages.saturating_sub(1) * PAGE,
-    }
-}
-
-/// Snapshot of one ring end for sysfs.
-pub(crate) fn ring_info(v: &RingView<'_>) -> crate::sysfs::RingInfo {
-    let w = v.load(ControlWord::WriteIndex);
-    let r = v.load(ControlWord::ReadIndex);
-    // CAST: The data area is below 4 GiB (SharedPages caps the order).
-    let size = v.data_len as u32;
-    // The indices are the host's: keep the arithmetic total.
-    let used = if w >= r {
-        w - r
-    } else {
-        size.saturating_sub(r).saturating_add(w)
-    }
-    .min(size);
-    crate::sysfs::RingInfo {
-        intr_mask: v.load(ControlWord::InterruptMask),
-        read_index: r,
-        write_index: w,
-        read_avail: used,
-        write_avail: size.saturating_sub(used),
-        pending_send_sz: v.load(ControlWord::PendingSendSize),
     }
 }

@@ -9,9 +9,17 @@
 
 use core::{ffi::c_void, fmt::Write, ptr::NonNull};
 
-use kernel::{ffi::c_char, prelude::*, sync::Arc};
+use kernel::{
+    ffi::c_char,
+    prelude::*,
+    sync::{atomic::ordering::Relaxed, Arc},
+};
 
-use crate::channel::Channel;
+use crate::{
+    bus::{self, channel::Channel},
+    proto::ring::{ControlWord, RingMem},
+    support::shim,
+};
 
 /// `RVMBUS_NO_MONITOR`: the channel has no monitor id.
 pub(crate) const NO_MONITOR: u32 = u32::MAX;
@@ -94,35 +102,6 @@ mod ffi {
     }
 }
 
-/// The sysfs objects of a channel: the bus device (primary channels) and
-/// the `channels/<relid>` directory.
-///
-/// # Invariants
-///
-/// `dev` and `dir`, when set, were returned by the C side and not deleted
-/// yet; only the holder of the slot deletes them.
-pub(crate) struct DeviceSlot {
-    dev: Option<NonNull<ffi::RvmbusDevice>>,
-    dir: Option<NonNull<ffi::RvmbusChanKobj>>,
-    /// Sub-channels shown under this primary's device.
-    pub(crate) subs: KVec<Arc<Channel>>,
-}
-
-// SAFETY: The C objects are reference-counted kernel objects usable from
-// any thread; the slot is only reached through a mutex.
-unsafe impl Send for DeviceSlot {}
-
-impl DeviceSlot {
-    /// No sysfs objects.
-    pub(crate) fn empty() -> Self {
-        Self {
-            dev: None,
-            dir: None,
-            subs: KVec::new(),
-        }
-    }
-}
-
 /// Checks a C return value that is a pointer or an `ERR_PTR`.
 fn from_err_ptr<T>(p: *mut T) -> Result<NonNull<T>> {
     // CAST: `ERR_PTR` values are the last 4095 addresses.
@@ -192,20 +171,21 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
                 // SAFETY: On failure the C side did not keep `ctx`.
                 unsafe { ctx_drop(ctx) }
             })?;
-            let mut slot = ch.sysfs.lock();
-            // INVARIANT: A live device from the C side.
-            slot.dev = Some(dev);
-            slot.dir = add_dir(dev, ch);
+            let mut slot = ch.devices.lock();
+            // INVARIANT: A live device from the C side (the core's
+            // `DeviceSlot` keeps it for this file).
+            slot.dev = Some(dev.cast());
+            slot.dir = add_dir(dev, ch).map(NonNull::cast);
             Ok(())
         }
         Some(p) => {
-            let mut ps = p.sysfs.lock();
-            let dev = ps.dev.ok_or(ENODEV)?;
+            let mut ps = p.devices.lock();
+            let dev = ps.dev.ok_or(ENODEV)?.cast::<ffi::RvmbusDevice>();
             let dir = add_dir(dev, ch);
             ps.subs.push(ch.clone(), GFP_KERNEL)?;
             drop(ps);
             // INVARIANT: A live directory from the C side.
-            ch.sysfs.lock().dir = dir;
+            ch.devices.lock().dir = dir.map(NonNull::cast);
             Ok(())
         }
     }
@@ -234,22 +214,23 @@ fn add_dir(
 /// primary).
 pub(crate) fn remove(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) {
     let (dev, dir, subs) = {
-        let mut s = ch.sysfs.lock();
+        let mut s = ch.devices.lock();
         (s.dev.take(), s.dir.take(), core::mem::take(&mut s.subs))
     };
     for sub in subs.iter() {
         remove(sub, Some(ch));
     }
     if let Some(d) = dir {
-        // SAFETY: Taken out of the slot, so deleted exactly once.
-        unsafe { ffi::rvmbus_sysfs_channel_del(d.as_ptr()) };
+        // SAFETY: A directory this file made (the slot's invariant), taken
+        // out of the slot, so deleted exactly once.
+        unsafe { ffi::rvmbus_sysfs_channel_del(d.cast().as_ptr()) };
     }
     if let Some(d) = dev {
         // SAFETY: As for `dir`.
-        unsafe { ffi::rvmbus_sysfs_device_del(d.as_ptr()) };
+        unsafe { ffi::rvmbus_sysfs_device_del(d.cast().as_ptr()) };
     }
     if let Some(p) = primary {
-        p.sysfs.lock().subs.retain(|c| !Arc::ptr_eq(c, ch));
+        p.devices.lock().subs.retain(|c| !Arc::ptr_eq(c, ch));
     }
 }
 
@@ -272,7 +253,7 @@ extern "C" fn rvmbus_rust_chan_info(ctx: *mut c_void, out: *mut ChanInfo) -> i32
     }
     let mut ci = ChanInfo::default();
     // SAFETY: The C side passes the context it owns.
-    unsafe { channel(ctx) }.snapshot(&mut ci);
+    snapshot(unsafe { channel(ctx) }, &mut ci);
     // SAFETY: `out` points to a `struct rvmbus_chan_info` on the caller's
     // stack, whose layout `ChanInfo` mirrors (size asserted on both sides).
     unsafe { out.write(ci) };
@@ -281,7 +262,7 @@ extern "C" fn rvmbus_rust_chan_info(ctx: *mut c_void, out: *mut ChanInfo) -> i32
 
 /// Moves the interrupts of the channel behind `ctx` to the CPU whose number
 /// is in `buf` (`len` bytes): a write to sysfs `channels/<relid>/cpu`.
-/// Returns 0 or a negative errno ([`crate::connection::Connection::set_target_cpu`]);
+/// Returns 0 or a negative errno ([`crate::bus::connection::Connection::set_target_cpu`]);
 /// anything but one unsigned decimal number (and white space) is `-EINVAL`.
 #[no_mangle]
 extern "C" fn rvmbus_rust_chan_set_cpu(ctx: *mut c_void, buf: *const c_char, len: usize) -> i32 {
@@ -296,14 +277,60 @@ extern "C" fn rvmbus_rust_chan_set_cpu(ctx: *mut c_void, buf: *const c_char, len
     else {
         return EINVAL.to_errno();
     };
-    let Some(conn) = crate::bus::active() else {
+    let Some(conn) = bus::active() else {
         return ENODEV.to_errno();
     };
     // SAFETY: The C side passes the context it owns.
     let ch = unsafe { channel(ctx) };
-    match conn.set_target_cpu(ch, cpu, crate::shim::timeout_ms()) {
+    match conn.set_target_cpu(ch, cpu, shim::timeout_ms()) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
+    }
+}
+
+/// Fills `out` with a snapshot of `ch`.
+fn snapshot(ch: &Channel, out: &mut ChanInfo) {
+    let info = ch.info();
+    out.class_id = info.if_type.0;
+    out.instance_id = info.if_instance.0;
+    out.relid = info.relid.get();
+    out.state = ch.state.load(Relaxed);
+    out.monitor_id = info.monitor_id.map_or(NO_MONITOR, |m| u32::from(m.get()));
+    out.target_cpu = ch.target_cpu.load(Relaxed);
+    out.subchannel_id = u32::from(info.sub_channel_index);
+    out.connection_id = info.connection_id;
+    out.numa_node = shim::cpu_to_node(out.target_cpu);
+    out.events = ch.stats.events.load(Relaxed);
+    out.interrupts = ch.stats.interrupts.load(Relaxed);
+    out.out_full_first = ch.stats.out_full_first.load(Relaxed);
+    out.out_full_total = ch.stats.out_full_total.load(Relaxed);
+    if let Some(r) = &*ch.io.lock() {
+        out.is_open = 1;
+        out.out = ring_info(&r.out());
+        out.inb = ring_info(&r.inb());
+    }
+}
+
+/// Snapshot of one ring end.
+fn ring_info(v: &impl RingMem) -> RingInfo {
+    let w = v.load(ControlWord::WriteIndex);
+    let r = v.load(ControlWord::ReadIndex);
+    // CAST: The data area is below 4 GiB (SharedPages caps the order).
+    let size = v.data_len() as u32;
+    // The indices are the host's: keep the arithmetic total.
+    let used = if w >= r {
+        w - r
+    } else {
+        size.saturating_sub(r).saturating_add(w)
+    }
+    .min(size);
+    RingInfo {
+        intr_mask: v.load(ControlWord::InterruptMask),
+        read_index: r,
+        write_index: w,
+        read_avail: used,
+        write_avail: size.saturating_sub(used),
+        pending_send_sz: v.load(ControlWord::PendingSendSize),
     }
 }
 
@@ -353,19 +380,9 @@ extern "C" fn rvmbus_rust_vp_mapping(ctx: *mut c_void, buf: *mut c_char, len: us
     // SAFETY: sysfs hands show() a buffer of `len` (PAGE_SIZE) bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     let mut w = BufWriter::new(out);
-    let _ = writeln!(
-        w,
-        "{}:{}",
-        ch.relid(),
-        ch.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
-    );
-    for s in ch.sysfs.lock().subs.iter() {
-        let _ = writeln!(
-            w,
-            "{}:{}",
-            s.relid(),
-            s.target_cpu.load(kernel::sync::atomic::ordering::Relaxed)
-        );
+    let _ = writeln!(w, "{}:{}", ch.relid(), ch.target_cpu.load(Relaxed));
+    for s in ch.devices.lock().subs.iter() {
+        let _ = writeln!(w, "{}:{}", s.relid(), s.target_cpu.load(Relaxed));
     }
     // CAST: At most `len`, one page.
     w.len as i32

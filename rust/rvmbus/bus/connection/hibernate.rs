@@ -2,7 +2,7 @@
 
 //! Hibernation: the connection-wide half of freeze, thaw and restore.
 //!
-//! `pm.c` calls these from the PM callbacks of `/sys/devices/rvmbus`, the
+//! `crate::pm` calls these from the PM callbacks of `/sys/devices/rvmbus`, the
 //! parent of every vmbus device, so they run after every device's freeze
 //! (the drivers' `suspend`, which stops their callbacks) and before any
 //! device's thaw or restore (the drivers' `resume`).
@@ -35,18 +35,17 @@
 use kernel::{
     prelude::*,
     sync::{atomic::ordering::Relaxed, Arc},
-    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
 };
 
 use super::{code_of, Connection, DevOp, Inner};
 use crate::{
-    channel::Channel,
+    bus::channel::Channel,
     proto::{
         channel::{ChannelAction, ChannelEvent, ChannelInfo, ChannelState},
         connection::{ConnectionEvent, ConnectionState},
         message::Offer,
     },
-    shim,
+    support::shim,
 };
 
 /// What a channel must get back after hibernation.
@@ -58,39 +57,9 @@ pub(super) struct Saved {
     subs: u32,
 }
 
-mod ffi {
-    extern "C" {
-        pub(super) fn rvmbus_pm_link(supplier: *mut core::ffi::c_void) -> i32;
-        pub(super) fn rvmbus_pm_unlink();
-    }
-}
-
-/// Makes `dev` (the transport's device) a PM supplier of the vmbus root
-/// device: frozen after it, thawed and restored before it.
-pub(crate) fn pm_link<C: kernel::device::DeviceContext>(dev: &kernel::device::Device<C>) {
-    let raw = core::ptr::from_ref(dev)
-        .cast::<core::ffi::c_void>()
-        .cast_mut();
-    // SAFETY: `Device` is a transparent wrapper of `struct device`, alive
-    // for the call; the link holds its own reference.
-    let r = unsafe { ffi::rvmbus_pm_link(raw) };
-    if r != 0 {
-        pr_warn!(
-            "no PM link to the transport device ({}); hibernation may lose interrupts\n",
-            r
-        );
-    }
-}
-
-/// Undoes [`pm_link`].
-pub(crate) fn pm_unlink() {
-    // SAFETY: Always allowed; a no-op without a link.
-    unsafe { ffi::rvmbus_pm_unlink() };
-}
-
 impl Connection {
     /// Freeze: closes the channels and unloads, keeping the devices.
-    fn hib_freeze(self: &Arc<Self>, timeout_ms: u32) {
+    pub(crate) fn hib_freeze(self: &Arc<Self>, timeout_ms: u32) {
         // Adds, removes and rescinds in flight finish first.
         self.apply_dev_ops();
         let mut subs: KVec<Arc<Channel>> = KVec::new();
@@ -166,7 +135,7 @@ impl Connection {
 
     /// Drops every sub-channel from the table, counting them on their
     /// primary, and queues the removal of their sysfs directories.
-    fn drop_subchannels(self: &Arc<Self>, inner: &mut Inner) {
+    pub(super) fn drop_subchannels(self: &Arc<Self>, inner: &mut Inner) {
         let mut i = 0;
         while let Some(e) = inner.channels.get(i) {
             if e.chan.info().sub_channel_index == 0 {
@@ -224,7 +193,7 @@ impl Connection {
             "offer after resume: relid {} (was {}) {} {:?}: the same device\n",
             new.relid.get(),
             old,
-            crate::classes::name(&new.if_type),
+            crate::bus::classes::name(&new.if_type),
             new.if_instance
         );
         true
@@ -233,7 +202,7 @@ impl Connection {
     /// Thaw and restore: reconnects with the saved version, matches the
     /// offers to the suspended channels, removes the devices not offered
     /// again and re-opens what was open.
-    fn hib_resume(self: &Arc<Self>, timeout_ms: u32) -> Result {
+    pub(crate) fn hib_resume(self: &Arc<Self>, timeout_ms: u32) -> Result {
         if !matches!(self.inner.lock().state, ConnectionState::Suspended { .. }) {
             return Ok(());
         }
@@ -273,8 +242,8 @@ impl Connection {
             match self.open(ch, *bytes, cpu, timeout_ms) {
                 Ok(()) => {
                     opened += 1;
-                    if let Some(b) = ch.binding.lock().clone() {
-                        b.kick();
+                    if let Some(d) = ch.driver() {
+                        d.kick();
                     }
                 }
                 Err(e) => pr_err!(
@@ -293,7 +262,7 @@ impl Connection {
 
     /// SynIC on, INITIATE_CONTACT with the saved version, REQUEST_OFFERS
     /// and the offers.
-    fn hib_reconnect(self: &Arc<Self>, timeout_ms: u32) -> Result {
+    pub(super) fn hib_reconnect(self: &Arc<Self>, timeout_ms: u32) -> Result {
         self.synic_enable()?;
         let (inner, _) =
             self.contact(ConnectionEvent::Resume(self.contact_config()), timeout_ms)?;
@@ -317,7 +286,7 @@ impl Connection {
 
     /// Removes the channels (and devices) still suspended: the host did
     /// not offer them again.
-    fn remove_suspended(self: &Arc<Self>, inner: &mut Inner) {
+    pub(super) fn remove_suspended(self: &Arc<Self>, inner: &mut Inner) {
         let mut i = 0;
         while let Some(e) = inner.channels.get(i) {
             if !matches!(e.state, ChannelState::Suspended(_)) {
@@ -330,7 +299,7 @@ impl Connection {
             let info = e.chan.info();
             pr_info!(
                 "hibernation: {} {:?} was not offered again: removed\n",
-                crate::classes::name(&info.if_type),
+                crate::bus::classes::name(&info.if_type),
                 info.if_instance
             );
             if let Some((g, m)) = e.ring.map(|(g, m, _)| (g, m)) {
@@ -341,48 +310,24 @@ impl Connection {
         }
     }
 
-    /// Asks the echo device of `ch` (open) for the `n` sub-channels it had
-    /// before hibernation. Other device classes have no bus-level way to
-    /// ask; their drivers ask again in `resume`.
-    fn recreate_subchannels(self: &Arc<Self>, ch: &Arc<Channel>, n: u32) {
-        if crate::classes::name(&ch.info().if_type) != "rvmbus echo" {
-            return;
-        }
-        match crate::ctl::request_subchannels(self, ch, n) {
-            Ok(got) => pr_info!(
+    /// Asks the device of `ch` (open) for the `n` sub-channels it had
+    /// before hibernation, where the bus itself made them (the echo
+    /// devices of the control file, [`Upper::restore_subchannels`]); other
+    /// drivers ask again in `resume`.
+    pub(super) fn recreate_subchannels(self: &Arc<Self>, ch: &Arc<Channel>, n: u32) {
+        match self.upper.restore_subchannels(ch, n) {
+            None => {}
+            Some(Ok(got)) => pr_info!(
                 "hibernation: channel {}: {} of {} sub-channels offered again\n",
                 ch.relid(),
                 got,
                 n
             ),
-            Err(e) => pr_err!(
+            Some(Err(e)) => pr_err!(
                 "hibernation: channel {}: sub-channels not re-created ({:?})\n",
                 ch.relid(),
                 e
             ),
         }
-    }
-}
-
-/// The root device's freeze callback (`pm.c`).
-#[no_mangle]
-extern "C" fn rvmbus_rust_hib_freeze() -> i32 {
-    if let Some(c) = crate::bus::active() {
-        c.hib_freeze(shim::timeout_ms());
-    }
-    // A failed unload is logged; the channels are closed either way and
-    // thaw reconnects.
-    0
-}
-
-/// The root device's thaw and restore callback (`pm.c`).
-#[no_mangle]
-extern "C" fn rvmbus_rust_hib_restore() -> i32 {
-    match crate::bus::active() {
-        Some(c) => match c.hib_resume(shim::timeout_ms()) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        },
-        None => 0,
     }
 }

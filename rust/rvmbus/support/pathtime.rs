@@ -72,7 +72,7 @@ impl Stamp {
 /// The monotonic clock in nanoseconds.
 pub(crate) fn now() -> u64 {
     // CAST: The monotonic clock starts at boot and is never negative.
-    crate::shim::ktime_ns().max(0) as u64
+    crate::support::shim::ktime_ns().max(0) as u64
 }
 
 /// Transport signal calls for channels that are not monitored (on ivshmem

@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VMBus connection (`vmbus_connection`): SynIC, interrupt and monitor
+//! pages, version negotiation, posting, and the channel table keyed by
+//! relid with its GPADL handles. Its other concerns are the files below it:
+//! message and event dispatch (`dispatch`), offers, rescinds and the device
+//! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
+//! (`open_close`), signalling the host (`signal`), unload (`unload`) and
+//! hibernation (`hibernate`).
+//!
+//! Every protocol decision is `proto::connection` and `proto::channel`;
+//! these files feed them validated messages and carry out their actions.
+//! The layers above are called only through [`Upper`] and the channels'
+//! drivers (`super::upcalls`).
+//!
+//! # Contexts and locking
+//!
+//! - The transport's interrupt handler (hard IRQ) only calls [`Connection::kick`],
+//!   which queues `work` on rvmbus's ordered message workqueue.
+//! - `work` (process context) copies messages out of the SynIC slots in
+//!   order, sends EOM, runs the state machines under `inner`, posts what
+//!   they ask for, then scans the event flags and wakes the channels.
+//! - Device add/remove runs on a second workqueue (`dev_work`) or in the
+//!   caller of [`Connection::connect`]/[`Connection::shutdown`], serialised by
+//!   `dev_lock`, so that a driver probe may wait for the message work.
+//! - Callers that wait for the host (connect, open, close, unload) sleep on
+//!   `cv` with `inner` released, with a timeout.
+//!
+//! Lock order: `dev_lock` → `inner` → a channel's `io` / `devices`; a
+//! channel's `info` (a spinlock) is a leaf.
+
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, CondVar, Mutex, MutexGuard,
+    },
+    time::{Delta, Instant, Monotonic},
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
+};
+
+use super::{
+    channel::{state_code, Channel},
+    ring_buffer::{ring_pages, Rings},
+    shmem::{SharedPages, PAGE},
+    upcalls::Upper,
+};
+use crate::{
+    proto::{
+        channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams, RescindedRing},
+        connection::{ConnectionAction, ConnectionEvent, ConnectionState, OffersPhase},
+        gpadl::GpadlMessages,
+        message::{GuestMessage, HostMessage, Offer},
+        ring::RingError,
+        types::{GpadlId, Relid},
+        version::ContactConfig,
+        wire::{
+            monitor::pending_offset,
+            synic::{HvInputPostMessage, HvMessage},
+            Wire,
+        },
+    },
+    support::{
+        pathtime::{self, Stamp},
+        ratelimit::Ratelimit,
+        shim, workqueues,
+    },
+    transport::{HvStatus, Transport},
+};
+
+/// How many times a post is retried when the host has no buffers.
+const POST_RETRIES: u32 = 100;
+
+/// Bytes of each ring of a channel opened by the bus itself.
+pub(crate) const DEFAULT_RING_BYTES: usize = 64 * 1024;
+
+/// A channel in the table.
+struct Entry {
+    chan: Arc<Channel>,
+    state: ChannelState,
+    /// The ring memory, its GPADL and the pages it covers, while the host
+    /// may use it.
+    ring: Option<(GpadlId, Arc<SharedPages>, usize)>,
+    /// Bytes of each ring of the last open.
+    ring_bytes: usize,
+    /// What hibernation must restore (see `hibernate.rs`).
+    hib: hibernate::Saved,
+}
+
+/// A device-model change waiting for the device work.
+enum DevOp {
+    Add(Arc<Channel>, Option<Arc<Channel>>),
+    Remove(Arc<Channel>, Option<Arc<Channel>>),
+    /// The host rescinded the channel: tell its driver, remove its device,
+    /// then release the relid.
+    Rescind(Arc<Channel>, Option<Arc<Channel>>),
+}
+
+/// State under the connection lock.
+struct Inner {
+    state: ConnectionState,
+    channels: KVec<Entry>,
+    /// Ring memory of channels that are gone, until the host tears its
+    /// GPADL down.
+    orphans: KVec<(GpadlId, Arc<SharedPages>)>,
+    dev_ops: KVec<DevOp>,
+    /// Set once shutdown began: no new offers, no new opens.
+    closing: bool,
+    /// While shutting down, the host let a wait time out.
+    host_silent: bool,
+    /// The host was given the interrupt and monitor pages (INITIATE_CONTACT
+    /// was sent) and has not given them back (no UNLOAD_RESPONSE, no
+    /// refusal of every version): they must not be freed.
+    pages_with_host: bool,
+}
+
+impl Entry {
+    fn has_relid(&self, relid: Relid) -> bool {
+        !matches!(self.state, ChannelState::Suspended(_)) && self.chan.info().relid == relid
+    }
+}
+
+impl Inner {
+    /// The channel with `relid`. A channel suspended for hibernation has
+    /// no relid until the host offers it again.
+    fn find(&mut self, relid: Relid) -> Option<&mut Entry> {
+        self.channels.iter_mut().find(|e| e.has_relid(relid))
+    }
+
+    /// The protocol state of the channel with `relid`, if it is known.
+    fn state_of(&mut self, relid: Relid) -> Option<ChannelState> {
+        self.find(relid).map(|e| e.state)
+    }
+}
+
+/// Connection-wide counters.
+struct Stats {
+    messages: Atomic<u64>,
+    bad_messages: Atomic<u64>,
+    eoms: Atomic<u64>,
+    /// Polls after an interrupt that found no message and no event flag.
+    /// A few are normal (one poll can take the work of two interrupts); a
+    /// host that raises the interrupt in a loop makes thousands.
+    idle_polls: Atomic<u64>,
+}
+
+/// Every this many idle polls, a (rate-limited) warning says so.
+const IDLE_POLL_WARN: u64 = 1000;
+
+impl Stats {
+    const fn new() -> Self {
+        Self {
+            messages: Atomic::new(0),
+            bad_messages: Atomic::new(0),
+            eoms: Atomic::new(0),
+            idle_polls: Atomic::new(0),
+        }
+    }
+}
+
+/// The connection to the host.
+#[pin_data]
+pub(crate) struct Connection {
+    transport: Arc<dyn Transport>,
+    /// The layers above: the device model.
+    upper: &'static dyn Upper,
+    synic: super::synic::Synic,
+    /// The interrupt page: host → guest half, then guest → host half.
+    int_page: SharedPages,
+    /// Monitor page 1 (host → guest) and monitor page 2 (guest → host).
+    monitor: SharedPages,
+    #[pin]
+    inner: Mutex<Inner>,
+    #[pin]
+    cv: CondVar,
+    #[pin]
+    dev_lock: Mutex<()>,
+    #[pin]
+    work: Work<Connection, 0>,
+    #[pin]
+    dev_work: Work<Connection, 1>,
+    gpadl_next: Atomic<u32>,
+    next_cpu: Atomic<u32>,
+    stats: Stats,
+    /// When the transport's interrupt queued the message work (profile).
+    irq_stamp: Stamp,
+    warn: Ratelimit,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for Connection { self.work }
+    impl HasWork<Self, 1> for Connection { self.dev_work }
+}
+
+impl WorkItem<0> for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        this.poll();
+    }
+}
+
+impl WorkItem<1> for Connection {
+    type Pointer = Arc<Connection>;
+
+    fn run(this: Arc<Connection>) {
+        this.apply_dev_ops();
+    }
+}
+
+/// Waits on `cv` until `done` says so, at most `ms` milliseconds.
+macro_rules! wait_until {
+    ($self:expr, $guard:ident, $ms:expr, $done:expr) => {{
+        let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+        let limit = kernel::time::Delta::from_millis(i64::from($ms));
+        loop {
+            if $done {
+                break Ok(());
+            }
+            if start.elapsed() > limit {
+                break Err(kernel::error::code::ETIMEDOUT);
+            }
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = $self
+                .cv
+                .wait_interruptible_timeout(&mut $guard, kernel::time::msecs_to_jiffies(20))
+            {
+                break Err(kernel::error::code::EINTR);
+            }
+        }
+    }};
+}
+
+mod channel_mgmt;
+mod dispatch;
+mod hibernate;
+mod open_close;
+mod signal;
+mod unload;
+
+impl Connection {
+    /// A connection over `transport`, with its pages allocated; nothing is
+    /// sent to the host yet.
+    pub(crate) fn new(
+        transport: Arc<dyn Transport>,
+        upper: &'static dyn Upper,
+    ) -> Result<Arc<Self>> {
+        let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
+        Arc::pin_init(
+            try_pin_init!(Self {
+                synic: super::synic::Synic::new(cpus)?,
+                int_page: SharedPages::new(1)?,
+                monitor: SharedPages::new(2)?,
+                transport,
+                upper,
+                inner <- new_mutex!(Inner {
+                    state: ConnectionState::Disconnected,
+                    channels: KVec::new(),
+                    orphans: KVec::new(),
+                    dev_ops: KVec::new(),
+                    closing: false,
+                    host_silent: false,
+                    pages_with_host: false,
+                }),
+                cv <- new_condvar!(),
+                dev_lock <- new_mutex!(()),
+                work <- new_work!("rvmbus::Connection::work"),
+                dev_work <- new_work!("rvmbus::Connection::dev_work"),
+                gpadl_next: Atomic::new(0xe1e10),
+                next_cpu: Atomic::new(0),
+                stats: Stats::new(),
+                irq_stamp: Stamp::new(),
+                warn: Ratelimit::new(),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Called from the transport's interrupt handler (any context): the
+    /// host posted a message or signalled an event.
+    pub(crate) fn kick(self: &Arc<Self>) {
+        self.irq_stamp.mark();
+        let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
+    }
+
+    /// The negotiated version as `major << 16 | minor`, 0 when not
+    /// connected.
+    pub(crate) fn version(&self) -> u32 {
+        match self.inner.lock().state {
+            ConnectionState::Connected { version, .. } => {
+                u32::from(version.major()) << 16 | u32::from(version.minor())
+            }
+            _ => 0,
+        }
+    }
+
+    /// One line about the connection, for the control file.
+    pub(crate) fn describe(&self) -> ConnectionSummary {
+        let inner = self.inner.lock();
+        let (version, id) = match inner.state {
+            ConnectionState::Connected {
+                version,
+                msg_conn_id,
+                ..
+            } => (Some(version), msg_conn_id),
+            _ => (None, 0),
+        };
+        ConnectionSummary {
+            transport: self.transport.name(),
+            version,
+            msg_conn_id: id,
+            channels: inner.channels.len(),
+            open: inner.channels.iter().filter(|e| e.state.is_open()).count(),
+            messages: self.stats.messages.load(Relaxed),
+            bad_messages: self.stats.bad_messages.load(Relaxed),
+            eoms: self.stats.eoms.load(Relaxed),
+            idle_polls: self.stats.idle_polls.load(Relaxed),
+        }
+    }
+
+    // ---- Posting -------------------------------------------------------
+
+    fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<HvStatus> {
+        let enc = msg.encode();
+        let input =
+            HvInputPostMessage::channel(connection_id, enc.as_bytes()).map_err(|_| EINVAL)?;
+        let mut bytes = [0u8; 256];
+        input.write_to(&mut bytes).ok_or(EINVAL)?;
+        let mut tries = 0;
+        loop {
+            let st = self.transport.post_message(&bytes)?;
+            if st != HvStatus::INSUFFICIENT_BUFFERS || tries >= POST_RETRIES {
+                return Ok(st);
+            }
+            tries += 1;
+            kernel::time::delay::fsleep(Delta::from_micros(100 * i64::from(tries.min(20))));
+        }
+    }
+
+    /// Posts `msg` on the message connection id; any status but success
+    /// is an error.
+    fn post(&self, inner: &Inner, msg: &GuestMessage) -> Result {
+        let id = inner.state.message_connection_id().ok_or(ENOTCONN)?;
+        match self.post_raw(id, msg)? {
+            st if st == HvStatus::SUCCESS => Ok(()),
+            st => {
+                pr_err!("host refused {:?}: status {:#x}\n", msg_name(msg), st.0);
+                Err(EIO)
+            }
+        }
+    }
+
+    // ---- Connecting ----------------------------------------------------
+
+    /// Sets up the SynIC, negotiates the version, asks for the offers and
+    /// waits for them, and adds the devices.
+    pub(crate) fn connect(self: &Arc<Self>, timeout_ms: u32) -> Result {
+        self.synic_enable()?;
+        let (mut inner, r) =
+            self.contact(ConnectionEvent::Connect(self.contact_config()), timeout_ms)?;
+        let ConnectionState::Connected {
+            version,
+            msg_conn_id,
+            ..
+        } = inner.state
+        else {
+            pr_err!(
+                "no VMBus connection: {}\n",
+                if r.is_err() {
+                    "the host did not answer INITIATE_CONTACT"
+                } else {
+                    "the host accepted none of our versions"
+                }
+            );
+            inner.state = ConnectionState::Disconnected;
+            return Err(if r.is_err() { ETIMEDOUT } else { ENODEV });
+        };
+        pr_info!(
+            "connected to the host: VMBus version {}.{}, message connection id {}, transport {}\n",
+            version.major(),
+            version.minor(),
+            msg_conn_id,
+            self.transport.name()
+        );
+        let (inner, r) = self.request_offers(inner, timeout_ms)?;
+        let n = inner.channels.len();
+        drop(inner);
+        match r {
+            Ok(()) => pr_info!("all offers delivered: {} channels\n", n),
+            Err(_) => pr_warn!(
+                "the host did not finish its offers in {} ms; going on with {} channels\n",
+                timeout_ms,
+                n
+            ),
+        }
+        self.apply_dev_ops();
+        Ok(())
+    }
+
+    /// Runs `ev` (connect or resume: INITIATE_CONTACT) and waits, at most
+    /// `timeout_ms`, for the host's version answer; the outcome is in the
+    /// state.
+    fn contact(
+        self: &Arc<Self>,
+        ev: ConnectionEvent,
+        timeout_ms: u32,
+    ) -> Result<(MutexGuard<'_, Inner>, Result)> {
+        let mut inner = self.inner.lock();
+        inner.pages_with_host = true;
+        self.step(&mut inner, ev)?;
+        let r = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            !matches!(inner.state, ConnectionState::Contacting { .. })
+        );
+        // Every version refused: the host answered and holds nothing.
+        if r.is_ok() && matches!(inner.state, ConnectionState::Disconnected) {
+            inner.pages_with_host = false;
+        }
+        Ok((inner, r))
+    }
+
+    /// Asks for the offers and waits, at most `timeout_ms`, until the host
+    /// says it delivered them all.
+    fn request_offers<'a>(
+        self: &'a Arc<Self>,
+        mut inner: MutexGuard<'a, Inner>,
+        timeout_ms: u32,
+    ) -> Result<(MutexGuard<'a, Inner>, Result)> {
+        self.step(&mut inner, ConnectionEvent::RequestOffers)?;
+        let r = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            matches!(
+                inner.state,
+                ConnectionState::Connected {
+                    offers: OffersPhase::AllDelivered,
+                    ..
+                }
+            )
+        );
+        Ok((inner, r))
+    }
+
+    /// Points the host at this guest's SynIC pages on every CPU.
+    fn synic_enable(&self) -> Result {
+        for cpu in 0..self.synic.cpus() {
+            let (simp, siefp) = self.synic.addresses(cpu).ok_or(EINVAL)?;
+            let st = self.transport.synic_setup(cpu, simp, siefp, true)?;
+            if st != HvStatus::SUCCESS {
+                pr_err!("SynIC set-up of CPU {} refused: status {:#x}\n", cpu, st.0);
+                return Err(EIO);
+            }
+        }
+        Ok(())
+    }
+
+    /// What INITIATE_CONTACT tells the host.
+    fn contact_config(&self) -> ContactConfig {
+        ContactConfig {
+            target_vcpu: self.transport.vp_index(0),
+            interrupt_page: self.int_page.phys(0),
+            monitor_page1: self.monitor.phys(0),
+            monitor_page2: self.monitor.phys(PAGE),
+            ..ContactConfig::default()
+        }
+    }
+
+    /// Runs the connection state machine and carries out its actions.
+    fn step(self: &Arc<Self>, inner: &mut Inner, ev: ConnectionEvent) -> Result {
+        let (next, actions) = inner.state.on_event(ev).map_err(|e| {
+            if self.warn.allow() {
+                pr_warn!("connection: {:?} ignored: {:?}\n", ev_name(&ev), e);
+            }
+            EPROTO
+        })?;
+        inner.state = next;
+        for a in actions.iter() {
+            self.act(inner, a);
+        }
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    fn act(self: &Arc<Self>, inner: &mut Inner, a: ConnectionAction) {
+        match a {
+            ConnectionAction::Post {
+                connection_id,
+                message,
+            } => match self.post_raw(connection_id, &message) {
+                Ok(st) if st == HvStatus::SUCCESS => {}
+                Ok(st) => {
+                    let ev = ConnectionEvent::PostFailed {
+                        invalid_connection_id: st == HvStatus::INVALID_CONNECTION_ID,
+                    };
+                    if let Err(e) = self.step(inner, ev) {
+                        pr_err!(
+                            "posting {:?} failed: status {:#x} ({:?})\n",
+                            msg_name(&message),
+                            st.0,
+                            e
+                        );
+                    }
+                }
+                Err(e) => pr_err!("posting {:?} failed: {:?}\n", msg_name(&message), e),
+            },
+            ConnectionAction::Offer(o) => self.on_offer(inner, &o),
+            ConnectionAction::Rescind(relid) => self.on_rescind(inner, relid),
+            ConnectionAction::ToChannel(relid, m) => {
+                if inner.find(relid).is_some() {
+                    self.chan_step(inner, relid, ChannelEvent::Host(m));
+                } else if self.warn.allow() {
+                    pr_warn!(
+                        "message {:?} for unknown relid {}\n",
+                        m.msgtype().0,
+                        relid.get()
+                    );
+                }
+            }
+            ConnectionAction::GpadlTorndown(m) => self.on_torndown(inner, m),
+            ConnectionAction::TlConnectResult { status, .. } => {
+                pr_info!("hv_sock connect result {:#x} ignored\n", status)
+            }
+            ConnectionAction::Connected { .. }
+            | ConnectionAction::AllOffersDelivered
+            | ConnectionAction::Dropped(_)
+            | ConnectionAction::Disconnected
+            | ConnectionAction::Suspended => {}
+        }
+    }
+}
+
+/// What [`Connection::describe`] reports.
+pub(crate) struct ConnectionSummary {
+    transport: &'static str,
+    version: Option<crate::proto::version::Version>,
+    msg_conn_id: u32,
+    channels: usize,
+    open: usize,
+    messages: u64,
+    bad_messages: u64,
+    eoms: u64,
+    idle_polls: u64,
+}
+
+impl core::fmt::Display for ConnectionSummary {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.version {
+            Some(v) => write!(
+                f,
+                "connected version={}.{} msg_conn_id={}",
+                v.major(),
+                v.minor(),
+                self.msg_conn_id
+            )?,
+            None => write!(f, "disconnected")?,
+        }
+        write!(
+            f,
+            " transport={} channels={} open={} messages={} bad_messages={} eoms={} idle_polls={}",
+            self.transport,
+            self.channels,
+            self.open,
+            self.messages,
+            self.bad_messages,
+            self.eoms,
+            self.idle_polls
+        )
+    }
+}
+
+/// Sets bit `bit` of the bit array at byte `off` of `pages`, atomically.
+fn set_bit32(pages: &SharedPages, off: usize, bit: usize) {
+    let Ok(w) = pages.word32(off + (bit / 32) * 4) else {
+        return;
+    };
+    let mask = 1u32 << (bit % 32);
+    let mut old = w.load(Relaxed);
+    while old & mask == 0 {
+        match w.cmpxchg(old, old | mask, kernel::sync::atomic::ordering::Full) {
+            Ok(_) => return,
+            Err(cur) => old = cur,
+        }
+    }
+}
+
+fn code_of(s: &ChannelState) -> u32 {
+    match s {
+        ChannelState::Offered(_) | ChannelState::Suspended(_) => state_code::OFFERED,
+        ChannelState::Opening { .. } => state_code::OPENING,
+        ChannelState::Open { .. } => state_code::OPENED,
+        ChannelState::Closing { .. } => state_code::CLOSING,
+        ChannelState::Closed(_) => state_code::CLOSED,
+        ChannelState::Rescinded { .. } | ChannelState::Released => state_code::RESCINDED,
+    }
+}
+
+fn msg_name(m: &GuestMessage) -> u32 {
+    m.msgtype().0
+}
+
+fn ev_name(e: &ConnectionEvent) -> &'static str {
+    match e {
+        ConnectionEvent::Connect(_) => "connect",
+        ConnectionEvent::PostFailed { .. } => "post failure",
+        ConnectionEvent::Host(_) => "host message",
+        ConnectionEvent::RequestOffers => "request offers",
+        ConnectionEvent::Unload => "unload",
+        ConnectionEvent::Suspend => "suspend",
+        ConnectionEvent::Resume(_) => "resume",
+        ConnectionEvent::Timeout => "timeout",
+    }
+}

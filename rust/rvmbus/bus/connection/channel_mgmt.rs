@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Channel management (`channel_mgmt.c`): offers and rescinds, the channel
+//! table's lookups, the channel state machine's steps, relid release and
+//! the device-model changes they queue.
+//!
+//! Context: the message work (offers, rescinds, channel messages) and the
+//! device work (adds, removes, releases), both in process context, with
+//! `inner` held where a function takes `&mut Inner`.
+
+use super::*;
+
+impl Connection {
+    pub(super) fn on_offer(self: &Arc<Self>, inner: &mut Inner, o: &Offer) {
+        if inner.closing {
+            return;
+        }
+        if inner.find(o.relid).is_some() {
+            if self.warn.allow() {
+                pr_warn!(
+                    "offer for relid {} which is in use: ignored\n",
+                    o.relid.get()
+                );
+            }
+            return;
+        }
+        if self.reoffered(inner, o) {
+            return;
+        }
+        let state = ChannelState::offered(o);
+        let Some(info) = state.info() else {
+            return;
+        };
+        let primary = if info.sub_channel_index != 0 {
+            let p = inner
+                .channels
+                .iter()
+                .find(|e| {
+                    e.chan.info().if_instance == info.if_instance
+                        && e.chan.info().sub_channel_index == 0
+                })
+                .map(|e| e.chan.clone());
+            if p.is_none() {
+                if self.warn.allow() {
+                    pr_warn!(
+                        "sub-channel offer (relid {}) without its primary: ignored\n",
+                        o.relid.get()
+                    );
+                }
+                return;
+            }
+            p
+        } else {
+            None
+        };
+        let cpu = self.pick_cpu();
+        let chan = match Channel::new(info, cpu) {
+            Ok(c) => c,
+            Err(e) => {
+                pr_err!("no memory for channel {} ({:?})\n", o.relid.get(), e);
+                return;
+            }
+        };
+        let added = inner
+            .channels
+            .push(
+                Entry {
+                    chan: chan.clone(),
+                    state,
+                    ring: None,
+                    ring_bytes: 0,
+                    hib: hibernate::Saved::default(),
+                },
+                GFP_KERNEL,
+            )
+            .is_ok();
+        if added {
+            let sub = if info.sub_channel_index != 0 {
+                " (sub-channel)"
+            } else {
+                ""
+            };
+            pr_info!(
+                "offer: relid {} {} {:?}{}\n",
+                o.relid.get(),
+                crate::bus::classes::name(&info.if_type),
+                info.if_instance,
+                sub
+            );
+            self.queue_dev_op(inner, DevOp::Add(chan, primary));
+        }
+    }
+
+    pub(super) fn on_rescind(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
+        if inner.find(relid).is_none() {
+            if self.warn.allow() {
+                pr_warn!("rescind of unknown relid {}\n", relid.get());
+            }
+            return;
+        }
+        self.chan_step(
+            inner,
+            relid,
+            ChannelEvent::Host(HostMessage::Rescind { relid }),
+        );
+        // The relid is released once the driver is told and the device is
+        // gone (the device work, in order with adds and removes).
+        let Some(e) = inner.find(relid) else { return };
+        let chan = e.chan.clone();
+        let primary = self.primary_of(inner, &chan);
+        self.queue_dev_op(inner, DevOp::Rescind(chan, primary));
+    }
+
+    /// The primary channel of sub-channel `ch` (`None` for a primary).
+    pub(super) fn primary_of(&self, inner: &Inner, ch: &Channel) -> Option<Arc<Channel>> {
+        if ch.info().sub_channel_index == 0 {
+            return None;
+        }
+        inner
+            .channels
+            .iter()
+            .find(|p| {
+                p.chan.info().if_instance == ch.info().if_instance
+                    && p.chan.info().sub_channel_index == 0
+            })
+            .map(|p| p.chan.clone())
+    }
+
+    pub(super) fn pick_cpu(&self) -> u32 {
+        let n = self.synic.cpus().max(1);
+        for _ in 0..n {
+            let c = self.next_cpu.fetch_add(1, Relaxed) % n;
+            if shim::cpu_online(c) {
+                return c;
+            }
+        }
+        0
+    }
+
+    // ---- Channel steps --------------------------------------------------
+
+    pub(super) fn chan_step(self: &Arc<Self>, inner: &mut Inner, relid: Relid, ev: ChannelEvent) {
+        let Some(e) = inner.find(relid) else {
+            return;
+        };
+        let (next, actions) = match e.state.on_event(ev) {
+            Ok(r) => r,
+            Err(err) => {
+                if self.warn.allow() {
+                    pr_warn!("channel {}: event ignored: {:?}\n", relid.get(), err);
+                }
+                return;
+            }
+        };
+        e.state = next;
+        let chan = e.chan.clone();
+        chan.state.store(code_of(&next), Relaxed);
+        // A ring GPADL that could not be sent (all or part of it).
+        let mut unsent = None;
+        for a in actions.iter() {
+            match a {
+                ChannelAction::Post(m) => {
+                    let _ = self.post(inner, &m);
+                }
+                ChannelAction::SendRingGpadl(g) => {
+                    if let Err((err, posted)) = self.send_gpadl(inner, relid, g) {
+                        pr_err!("channel {}: GPADL not sent ({:?})\n", relid.get(), err);
+                        unsent = Some(posted);
+                    }
+                }
+                ChannelAction::Closed
+                | ChannelAction::GpadlFailed(_)
+                | ChannelAction::GpadlNotSent => {
+                    if let (ChannelAction::GpadlFailed(st), true) = (a, self.warn.allow()) {
+                        pr_err!(
+                            "channel {}: the host refused the ring GPADL (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
+                    // The host let go of the rings (or never had them).
+                    if let Some(e) = inner.find(relid) {
+                        e.ring = None;
+                    }
+                    *chan.io.lock() = None;
+                }
+                ChannelAction::OpenFailed(st) => {
+                    if self.warn.allow() {
+                        pr_err!(
+                            "channel {}: the host refused to open it (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
+                }
+                ChannelAction::Rescinded => {
+                    pr_info!("channel {} rescinded by the host\n", relid.get());
+                    chan.state.store(state_code::RESCINDED, Relaxed);
+                    // Stop the data path before the host's memory goes away.
+                    *chan.io.lock() = None;
+                    chan.wake.notify_all();
+                }
+                ChannelAction::Released => self.forget(inner, relid),
+                ChannelAction::Modified(st) => {
+                    // The mover (`set_target_cpu`) sees the outcome in the
+                    // state; only the host's reason is logged here.
+                    if st != 0 {
+                        pr_warn!(
+                            "channel {}: the host refused to move its interrupts (status {:#x})\n",
+                            relid.get(),
+                            st
+                        );
+                    }
+                }
+                ChannelAction::Opened | ChannelAction::Resumed(_) => {}
+            }
+        }
+        if let Some(posted) = unsent {
+            // The host will never answer a GPADL it did not get: the open
+            // fails. If part of it went out, the host may hold a half-built
+            // GPADL over the ring, which is then kept.
+            if posted {
+                if let Some((_, m, _)) = inner.find(relid).and_then(|e| e.ring.as_ref()) {
+                    m.keep("part of its GPADL reached the host");
+                }
+            }
+            self.chan_step(inner, relid, ChannelEvent::GpadlNotSent);
+        }
+        self.cv.notify_all();
+    }
+
+    /// Drops a released channel from the table; its ring memory waits for
+    /// the host's teardown among the orphans.
+    pub(super) fn forget(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
+        let Some(i) = inner.channels.iter().position(|e| e.has_relid(relid)) else {
+            return;
+        };
+        let e = inner.channels.remove(i);
+        let Ok(e) = e else { return };
+        if let Some((g, m, _)) = e.ring {
+            if let Err(err) = inner.orphans.push((g, m.clone()), GFP_KERNEL) {
+                // Untracked, the host's teardown could not free it later.
+                pr_err!("no memory to track ring memory: {:?}\n", err);
+                m.keep("no memory to track it");
+            }
+        }
+        let primary = self.primary_of(inner, &e.chan);
+        pr_info!("relid {} released\n", relid.get());
+        self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+    }
+
+    pub(super) fn on_torndown(self: &Arc<Self>, inner: &mut Inner, m: HostMessage) {
+        let HostMessage::GpadlTorndown { gpadl } = m else {
+            return;
+        };
+        // A channel closing its ring, also one rescinded meanwhile.
+        let owner = inner.channels.iter().find_map(|e| match e.state {
+            ChannelState::Closing { ring_gpadl, .. }
+            | ChannelState::Rescinded {
+                ring: RescindedRing::TearingDown(ring_gpadl),
+                ..
+            } if ring_gpadl == gpadl => Some(e.chan.info().relid),
+            _ => None,
+        });
+        if let Some(relid) = owner {
+            self.chan_step(inner, relid, ChannelEvent::Host(m));
+            return;
+        }
+        if let Some(i) = inner.orphans.iter().position(|(g, _)| *g == gpadl) {
+            let _ = inner.orphans.remove(i);
+            return;
+        }
+        if self.warn.allow() {
+            pr_warn!("teardown of unknown GPADL {:#x}\n", gpadl.get());
+        }
+    }
+
+    // ---- Device model -------------------------------------------------
+
+    pub(super) fn queue_dev_op(self: &Arc<Self>, inner: &mut Inner, op: DevOp) {
+        if inner.dev_ops.push(op, GFP_KERNEL).is_ok() {
+            let _ = workqueues::devices().enqueue::<_, 1>(self.clone());
+        }
+    }
+
+    /// Applies the queued device adds and removes, in order.
+    pub(super) fn apply_dev_ops(self: &Arc<Self>) {
+        let _serial = self.dev_lock.lock();
+        loop {
+            let op = {
+                let mut inner = self.inner.lock();
+                if inner.dev_ops.is_empty() {
+                    return;
+                }
+                inner.dev_ops.remove(0)
+            };
+            match op {
+                Ok(DevOp::Add(ch, p)) => {
+                    if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
+                        pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+                    }
+                }
+                Ok(DevOp::Remove(ch, p)) => self.upper.remove_device(&ch, p.as_ref()),
+                Ok(DevOp::Rescind(ch, p)) => {
+                    if let Some(d) = ch.driver() {
+                        d.rescinded();
+                    }
+                    self.upper.remove_device(&ch, p.as_ref());
+                    let mut inner = self.inner.lock();
+                    self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Finds the channel with `relid`.
+    pub(crate) fn channel(&self, relid: u32) -> Option<Arc<Channel>> {
+        let r = Relid::new(relid)?;
+        self.inner.lock().find(r).map(|e| e.chan.clone())
+    }
+}

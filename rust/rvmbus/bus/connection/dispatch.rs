@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Message and event dispatch: the message work takes the host's messages
+//! out of the SynIC message slots in order and feeds them to the state
+//! machines, then scans the event flags and wakes the channels.
+//!
+//! Context: the message work (process context, rvmbus's ordered message
+//! workqueue), queued by [`Connection::kick`] from the transport's
+//! interrupt.
+
+use super::*;
+
+impl Connection {
+    /// The message work: every waiting message in order, then the events.
+    pub(super) fn poll(self: &Arc<Self>) {
+        self.irq_stamp.end(&pathtime::IRQ_TO_WORK);
+        let mut found = false;
+        for cpu in 0..self.synic.cpus() {
+            while let Some(t) = self.synic.take_message(cpu) {
+                found = true;
+                if t.pending {
+                    self.stats.eoms.add(1, Relaxed);
+                    if let Err(e) = self.transport.eom(cpu) {
+                        if self.warn.allow() {
+                            pr_warn!("EOM on CPU {} failed: {:?}\n", cpu, e);
+                        }
+                    }
+                }
+                self.on_message(&t.bytes);
+            }
+        }
+        for cpu in 0..self.synic.cpus() {
+            self.synic.take_events(cpu, |word, mut bits| {
+                found |= bits != 0;
+                while bits != 0 {
+                    let bit = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    // CAST: `word < 32` and `bit < 64`.
+                    self.on_event(word as u32 * 64 + bit);
+                }
+            });
+        }
+        if !found {
+            let n = self.stats.idle_polls.fetch_add(1, Relaxed) + 1;
+            if n % IDLE_POLL_WARN == 0 && self.warn.allow() {
+                pr_warn!(
+                    "{} interrupts from the host so far found no message and no event: an interrupt storm?\n",
+                    n
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_message(self: &Arc<Self>, slot: &[u8]) {
+        self.stats.messages.add(1, Relaxed);
+        let decoded = HvMessage::decode_channel(slot)
+            .map_err(|_| "SynIC slot")
+            .and_then(|m| HostMessage::decode(m.valid_payload()).map_err(|_| "message"));
+        let m = match decoded {
+            Ok(m) => m,
+            Err(what) => {
+                self.stats.bad_messages.add(1, Relaxed);
+                if self.warn.allow() {
+                    let ty = slot
+                        .get(16..20)
+                        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    pr_warn!("dropped an invalid {} from the host (type {})\n", what, ty);
+                }
+                return;
+            }
+        };
+        let mut inner = self.inner.lock();
+        let _ = self.step(&mut inner, ConnectionEvent::Host(m));
+    }
+
+    pub(super) fn on_event(&self, relid: u32) {
+        let Some(relid) = Relid::new(relid) else {
+            return;
+        };
+        let ch = self.inner.lock().find(relid).map(|e| e.chan.clone());
+        match ch {
+            Some(c) => c.on_interrupt(),
+            None => {
+                if self.warn.allow() {
+                    pr_warn!("event for unknown relid {}\n", relid.get());
+                }
+            }
+        }
+    }
+}

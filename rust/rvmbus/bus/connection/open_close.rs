@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Opening and closing channels (`channel.c`): ring memory and its GPADL,
+//! OPENCHANNEL and CLOSECHANNEL, and moving a channel's interrupts to
+//! another CPU (MODIFYCHANNEL).
+//!
+//! Context: process context (drivers, sysfs writes, the bus's own users);
+//! each call takes `inner` and sleeps on `cv` with it released while it
+//! waits for the host.
+
+use super::*;
+
+impl Connection {
+    /// Posts the ring GPADL's header and bodies. On failure, also says
+    /// whether any of them was posted.
+    pub(super) fn send_gpadl(
+        &self,
+        inner: &Inner,
+        relid: Relid,
+        g: GpadlId,
+    ) -> Result<(), (Error, bool)> {
+        let e = inner
+            .channels
+            .iter()
+            .find(|e| e.has_relid(relid))
+            .ok_or((ENOENT, false))?;
+        let (_, mem, pages) = e.ring.as_ref().ok_or((EINVAL, false))?;
+        let mut pfns = KVec::new();
+        mem.pfns(0, *pages, &mut pfns).map_err(|e| (e, false))?;
+        let msgs = GpadlMessages::new(relid, g, &pfns).map_err(|_| (EINVAL, false))?;
+        for (i, m) in msgs.enumerate() {
+            self.post(inner, &m).map_err(|e| (e, i > 0))?;
+        }
+        Ok(())
+    }
+
+    /// Opens `ch` with rings of `ring_bytes` each way, interrupts on `cpu`.
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        ch: &Arc<Channel>,
+        ring_bytes: usize,
+        cpu: u32,
+        timeout_ms: u32,
+    ) -> Result {
+        if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
+            return Err(EINVAL);
+        }
+        let pages = ring_pages(ring_bytes);
+        let mem = Arc::new(SharedPages::new(2 * pages)?, GFP_KERNEL)?;
+        Rings::init(&mem, pages, pages)?;
+        let relid = ch.info().relid;
+        let gpadl = GpadlId::new(self.gpadl_next.fetch_add(1, Relaxed)).ok_or(EINVAL)?;
+        let mut inner = self.inner.lock();
+        if inner.closing {
+            return Err(ENODEV);
+        }
+        let e = inner.find(relid).ok_or(ENODEV)?;
+        match e.state {
+            ChannelState::Offered(_) | ChannelState::Closed(_) => {}
+            ChannelState::Rescinded { .. } | ChannelState::Released => return Err(ENODEV),
+            _ => return Err(EBUSY),
+        }
+        e.ring = Some((gpadl, mem.clone(), 2 * pages));
+        e.ring_bytes = ring_bytes;
+        ch.target_cpu.store(cpu, Relaxed);
+        // CAST: A ring has far fewer than 2^32 pages.
+        let params = OpenParams::new(
+            relid.get(),
+            gpadl,
+            self.transport.vp_index(cpu),
+            pages as u32,
+        );
+        self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
+        // The outcome is in the state; a timeout leaves it `Opening`.
+        let _ = wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            !matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }))
+        );
+        match inner.state_of(relid) {
+            Some(ChannelState::Open { .. }) => {
+                *ch.io.lock() = Some(Rings::attach(mem, pages, pages)?);
+                pr_info!(
+                    "channel {} open: {} KiB rings, interrupts on CPU {}\n",
+                    relid.get(),
+                    ring_bytes / 1024,
+                    cpu
+                );
+                Ok(())
+            }
+            Some(ChannelState::Opening { .. }) => {
+                // The host may hold the GPADL: keep the memory.
+                pr_err!(
+                    "channel {}: no answer to the open in {} ms\n",
+                    relid.get(),
+                    timeout_ms
+                );
+                Err(ETIMEDOUT)
+            }
+            Some(ChannelState::Rescinded { .. }) | Some(ChannelState::Released) | None => {
+                pr_info!("channel {}: rescinded while opening\n", relid.get());
+                Err(ENODEV)
+            }
+            _ => Err(EIO),
+        }
+    }
+
+    /// Closes `ch`: close message, ring GPADL teardown, and frees the rings
+    /// once the host confirms.
+    pub(crate) fn close(self: &Arc<Self>, ch: &Arc<Channel>, timeout_ms: u32) -> Result {
+        let relid = ch.info().relid;
+        let mut inner = self.inner.lock();
+        // No more packets from this side.
+        *ch.io.lock() = None;
+        if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
+            return Err(ENOTCONN);
+        }
+        self.chan_step(&mut inner, relid, ChannelEvent::Close);
+        // While unloading, a host that let one close time out is not
+        // waited for again: unload must end in bounded time.
+        let wait = if inner.closing && inner.host_silent {
+            0
+        } else {
+            timeout_ms
+        };
+        let r = wait_until!(
+            self,
+            inner,
+            wait,
+            !matches!(inner.state_of(relid), Some(ChannelState::Closing { .. }))
+        );
+        if r.is_err() {
+            if inner.closing && !inner.host_silent {
+                inner.host_silent = true;
+                pr_err!("the host stopped answering while unloading; closing the other channels without waiting\n");
+            }
+            pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), wait);
+            return Err(ETIMEDOUT);
+        }
+        pr_info!("channel {} closed\n", relid.get());
+        Ok(())
+    }
+
+    // ---- Moving interrupts ------------------------------------------------
+
+    /// Moves the host's interrupts for open channel `ch` to `cpu`, as a
+    /// write to sysfs `channels/<relid>/cpu` asks.
+    ///
+    /// Hosts of version 4.1 to 5.2 never confirm `MODIFY_CHANNEL`: the move
+    /// counts as done once posted (interrupts that still come on the old
+    /// CPU are handled all the same). From 5.3 on this waits, at most
+    /// `timeout_ms`, for `MODIFY_CHANNEL_RESPONSE`. Moves of one channel are
+    /// serialised; moving to the current CPU does nothing.
+    ///
+    /// # Errors
+    ///
+    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `EOPNOTSUPP`: the host's version is older than 4.1;
+    /// - `ENODEV`: the channel is not open (or went away meanwhile);
+    /// - `EIO`: the post failed, or the host refused (the old CPU is kept);
+    /// - `ETIMEDOUT`: no answer in time (the old CPU is kept, and a late
+    ///   answer is dropped);
+    /// - `EINTR`: a signal interrupted the wait (as for `ETIMEDOUT`).
+    pub(crate) fn set_target_cpu(
+        self: &Arc<Self>,
+        ch: &Channel,
+        cpu: u32,
+        timeout_ms: u32,
+    ) -> Result {
+        /// Marks the channel as being moved; unmarks it when dropped (while
+        /// `inner` is still held, as it is declared after the guard).
+        struct Claim<'a>(&'a Channel, &'a CondVar);
+        impl Drop for Claim<'_> {
+            fn drop(&mut self) {
+                self.0.moving.store(0, Relaxed);
+                self.1.notify_all();
+            }
+        }
+
+        let relid = ch.info().relid;
+        let mut inner = self.inner.lock();
+        let ConnectionState::Connected { version, .. } = inner.state else {
+            return Err(ENODEV);
+        };
+        if !version.has_modify_channel() {
+            if self.warn.allow() {
+                pr_warn!(
+                    "channel {}: cannot move its interrupts: the host negotiated VMBus {}.{}, moves need 4.1 or later\n",
+                    relid.get(),
+                    version.major(),
+                    version.minor()
+                );
+            }
+            return Err(EOPNOTSUPP);
+        }
+        if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
+            return Err(EINVAL);
+        }
+        // Wait for any other move of this channel to finish, then claim it.
+        wait_until!(
+            self,
+            inner,
+            timeout_ms,
+            ch.moving.cmpxchg(0, 1, Relaxed).is_ok()
+        )?;
+        let _claim = Claim(ch, &self.cv);
+        let e = inner
+            .find(relid)
+            .filter(|e| core::ptr::eq(&*e.chan, ch))
+            .ok_or(ENODEV)?;
+        if !matches!(e.state, ChannelState::Open { .. }) {
+            return Err(ENODEV);
+        }
+        let from = ch.target_cpu.load(Relaxed);
+        if from == cpu {
+            return Ok(());
+        }
+        let target_vp = self.transport.vp_index(cpu);
+        let await_response = version.has_modify_channel_response();
+        let (next, actions) = e
+            .state
+            .on_event(ChannelEvent::Modify {
+                target_vp,
+                await_response,
+            })
+            .map_err(|_| EBUSY)?;
+        // The state changes only once the host has the message.
+        for a in actions.iter() {
+            if let ChannelAction::Post(m) = a {
+                self.post(&inner, &m)?;
+            }
+        }
+        if let Some(e) = inner.find(relid) {
+            e.state = next;
+        }
+        if await_response {
+            let r = wait_until!(
+                self,
+                inner,
+                timeout_ms,
+                !matches!(
+                    inner.state_of(relid),
+                    Some(ChannelState::Open {
+                        modify_from: Some(_),
+                        ..
+                    })
+                )
+            );
+            match inner.state_of(relid) {
+                Some(ChannelState::Open {
+                    modify_from: Some(_),
+                    ..
+                }) => {
+                    // The host may still move the interrupts; the guest
+                    // takes any CPU's interrupts, and drops a late answer.
+                    self.chan_step(&mut inner, relid, ChannelEvent::ModifyAbandoned);
+                    let e = r.err().unwrap_or(ETIMEDOUT);
+                    if e == ETIMEDOUT {
+                        pr_err!(
+                            "channel {}: no answer to the move to CPU {} in {} ms; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            timeout_ms,
+                            from
+                        );
+                    } else {
+                        pr_info!(
+                            "channel {}: move to CPU {} interrupted before the host answered; cpu stays {}\n",
+                            relid.get(),
+                            cpu,
+                            from
+                        );
+                    }
+                    return Err(e);
+                }
+                Some(ChannelState::Open { target_vp: now, .. }) if now == target_vp => {}
+                Some(ChannelState::Open { .. }) => return Err(EIO),
+                _ => return Err(ENODEV),
+            }
+        }
+        ch.target_cpu.store(cpu, Relaxed);
+        pr_info!(
+            "channel {}: interrupts moved from CPU {} to CPU {}\n",
+            relid.get(),
+            from,
+            cpu
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Signalling the host for a channel (the interrupt page, the monitor page
+//! or `HvSignalEvent`), and the rate-limited logs of the data path.
+//!
+//! Context: any process context that sends or receives on a channel; no
+//! lock of the connection is taken.
+
+use super::*;
+use crate::{bus::channel::HostLink, proto::packet::PacketError};
+
+impl Connection {
+    /// Tells the host that `ch` has something for it: through the monitor
+    /// page if the channel is monitored, else with a signal-event call.
+    pub(crate) fn signal_channel(&self, ch: &Channel) -> Result {
+        ch.stats.events.add(1, Relaxed);
+        let info = ch.info();
+        let relid = info.relid.get() as usize;
+        if !info.dedicated_interrupt {
+            set_bit32(&self.int_page, PAGE / 2, relid);
+        }
+        if let Some(m) = info.monitor_id {
+            set_bit32(
+                &self.monitor,
+                PAGE + pending_offset(m.group()),
+                m.bit() as usize,
+            );
+            return Ok(());
+        }
+        let start = pathtime::now();
+        let status = self.transport.signal_event(info.connection_id);
+        pathtime::SIGNAL.add_since(start);
+        match status? {
+            st if st == HvStatus::SUCCESS => Ok(()),
+            st => {
+                if self.warn.allow() {
+                    pr_warn!("signal for channel {} refused: status {:#x}\n", relid, st.0);
+                }
+                Err(EIO)
+            }
+        }
+    }
+
+    /// Logs a broken ring (rate-limited).
+    pub(crate) fn warn_ring(&self, relid: u32, what: &str, e: RingError) {
+        if self.warn.allow() {
+            pr_err!(
+                "channel {}: {} failed, ring broken by the host: {:?}\n",
+                relid,
+                what,
+                e
+            );
+        }
+    }
+
+    /// Logs an invalid packet (rate-limited).
+    pub(crate) fn warn_packet(&self, relid: u32, e: PacketError) {
+        if self.warn.allow() {
+            pr_err!("channel {}: invalid packet from the host: {:?}\n", relid, e);
+        }
+    }
+}
+
+impl HostLink for Connection {
+    fn signal(&self, ch: &Channel) -> Result {
+        self.signal_channel(ch)
+    }
+
+    fn ring_broken(&self, relid: u32, what: &str, e: RingError) {
+        self.warn_ring(relid, what, e);
+    }
+
+    fn bad_packet(&self, relid: u32, e: PacketError) {
+        self.warn_packet(relid, e);
+    }
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Power management: the PM callbacks of the vmbus root device (`pm.c`)
+//! that run the connection's hibernation states
+//! (`crate::bus::connection`'s `hibernate`), and the PM link that keeps the
+//! transport's device awake around them.
+//!
+//! Above the bus core: imports `crate::bus` and `crate::support` only.
+
+pub(crate) mod hibernation;
