@@ -70,9 +70,11 @@ test-cargo:
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee $(BUILD)/cargo-test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' $(BUILD)/cargo-test.log
 
-# Wire structs against bindgen output of Linux's own headers.
+# Wire structs against bindgen output of Linux's own headers; the glue's
+# layers (each folder of rust/rvmbus imports only the layers below it).
 test-layout: setup
 	@bash scripts/layout-check.sh
+	@$(PYTHON) scripts/layer-check.py
 
 # Each fuzz target of vmbus_proto for a short budget; `make fuzz` runs longer.
 test-fuzz:
