@@ -33,14 +33,14 @@ setup:
 
 -include $(ENV_MK)
 
-# The sample drivers link against rvmbus.ko's exports (its Module.symvers).
-# Their module BTF is off: pahole stops the two samples that have a C file
-# with "btf permute: Invalid argument" (measured), and nothing needs it.
-SAMPLE_KMAKE_ARGS = KBUILD_EXTRA_SYMBOLS=/src/$(1)/rust/rvmbus/Module.symvers CONFIG_DEBUG_INFO_BTF_MODULES=
+# Built alone, the sample drivers link against rvmbus.ko's exports (its
+# Module.symvers).
+SAMPLE_KMAKE_ARGS = KBUILD_EXTRA_SYMBOLS=/src/$(1)/rust/rvmbus/Module.symvers
 
+# rvmbus.ko and the samples in one pass from the top-level Kbuild, as
+# `make -C $(KDIR) M=$(PWD)` builds them for anyone.
 modules: setup
-	@scripts/kmake.sh rust/rvmbus modules
-	@scripts/kmake.sh samples modules $(call SAMPLE_KMAKE_ARGS,.)
+	@scripts/kmake.sh . modules
 
 host:
 	$(CARGO) build --release -p vmbus-host
@@ -130,7 +130,7 @@ debug-modules: debug-kernel
 		grep -v '\.mod\.c$$' | cpio -pdmu --quiet ../../$(DEBUG_OUT)/rust/rvmbus
 	@cp -rpu rust/vmbus_proto/src $(DEBUG_OUT)/rust/vmbus_proto/
 	@cp -pu rust/rvmbus_api/*.rs $(DEBUG_OUT)/rust/rvmbus_api/
-	@cp -pu samples/Kbuild samples/*.rs samples/*.c $(DEBUG_OUT)/samples/
+	@cp -pu samples/Kbuild samples/*.rs $(DEBUG_OUT)/samples/
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/rust/rvmbus modules
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/samples modules $(call SAMPLE_KMAKE_ARGS,$(DEBUG_OUT))
 
@@ -191,8 +191,7 @@ _bench-guest:
 		--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) $(foreach k,$(KOS),--module $(k))
 
 clean:
-	-@[ -f $(ENV_MK) ] && scripts/kmake.sh rust/rvmbus clean >/dev/null
-	-@[ -f $(ENV_MK) ] && scripts/kmake.sh samples clean >/dev/null
+	-@[ -f $(ENV_MK) ] && scripts/kmake.sh . clean >/dev/null
 	rm -rf $(BUILD)
 	$(CARGO) clean
 

@@ -34,9 +34,11 @@ kernel::prelude::module! {
 }
 
 mod ffi {
+    // `include/linux/reboot.h`: exported functions (not inline) that
+    // Rust's bindings do not include.
     extern "C" {
-        pub(super) fn rvmbus_sample_poweroff();
-        pub(super) fn rvmbus_sample_reboot();
+        pub(super) fn orderly_poweroff(force: bool);
+        pub(super) fn orderly_reboot();
     }
 }
 
@@ -125,12 +127,12 @@ impl Driver for ShutdownDriver {
         if action == Action::Reboot {
             pr_info!("shutdown: the host asked for a restart; rebooting\n");
             // SAFETY: No preconditions; it queues the kernel's reboot work.
-            unsafe { ffi::rvmbus_sample_reboot() };
+            unsafe { ffi::orderly_reboot() };
         } else {
             pr_info!("shutdown: the host asked for a power-off; powering off\n");
             // SAFETY: No preconditions; it queues the kernel's power-off
             // work.
-            unsafe { ffi::rvmbus_sample_poweroff() };
+            unsafe { ffi::orderly_poweroff(true) };
         }
     }
 }

@@ -37,13 +37,6 @@ kernel::prelude::module! {
     alias: ["vmbus:30e62795aed07b49adcee80ab0175caf"],
 }
 
-mod ffi {
-    extern "C" {
-        pub(super) fn rvmbus_sample_realtime_ns() -> i64;
-        pub(super) fn rvmbus_sample_set_realtime_ns(ns: i64) -> i32;
-    }
-}
-
 /// The time sync class, 9527e630-d0ae-497b-adce-e80ab0175caf.
 const TIMESYNC_CLASS: vmbus::Guid = vmbus::guid(
     0x9527e630,
@@ -71,8 +64,22 @@ fn host_ns(t: u64) -> Option<i64> {
 }
 
 fn now_ns() -> i64 {
-    // SAFETY: No preconditions; it reads the wall clock.
-    unsafe { ffi::rvmbus_sample_realtime_ns() }
+    let mut ts = kernel::bindings::timespec64::default();
+    // SAFETY: `ts` is a valid `timespec64` for the call to fill; it reads
+    // the wall clock.
+    unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
+    // CAST: `tv_nsec` is below 10^9 (`isize` is 64 bits on x86_64).
+    ts.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as i64)
+}
+
+/// Sets the wall clock to `ns` nanoseconds since 1970.
+fn set_now_ns(ns: i64) -> i32 {
+    // SAFETY: No preconditions; it converts a number.
+    let ts = unsafe { kernel::bindings::ns_to_timespec64(ns) };
+    // SAFETY: `ts` is a valid, normalised `timespec64` for the call.
+    unsafe { kernel::bindings::do_settimeofday64(&ts) }
 }
 
 struct Timesync {
@@ -93,8 +100,7 @@ impl Timesync {
         };
         let offset_ms = (host - now_ns()) / 1_000_000;
         if flags & ICTIMESYNCFLAG_SYNC != 0 {
-            // SAFETY: No preconditions; `host` is a valid time after 1970.
-            let r = unsafe { ffi::rvmbus_sample_set_realtime_ns(host) };
+            let r = set_now_ns(host);
             if r == 0 {
                 self.syncs.add(1, Relaxed);
                 pr_info!(

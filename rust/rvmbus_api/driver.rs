@@ -12,7 +12,7 @@ use super::{device::Packet, ffi, Device, Guid};
 /// A VMBus device driver.
 ///
 /// The bus calls these in this order for each device (see
-/// `rust/rvmbus/rvmbus_api.h` for the contexts):
+/// `rust/rvmbus/drivers/rvmbus_api.h` for the contexts):
 ///
 /// `probe` → `start` → (`packet` | `completion`)* → [`rescind`] → `remove`,
 /// with `suspend` → `resume` anywhere after `start`.

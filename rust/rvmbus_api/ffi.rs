@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The C ABI of `rvmbus.ko` (`rust/rvmbus/rvmbus_api.h`), declared for
+//! The C ABI of `rvmbus.ko` (`rust/rvmbus/drivers/rvmbus_api.h`), declared for
 //! Rust. The layouts are asserted here and in C.
 
 use core::ffi::c_void;

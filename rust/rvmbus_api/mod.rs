@@ -12,7 +12,7 @@
 //! ```
 //!
 //! and implements [`Driver`]. Underneath is the versioned C ABI that
-//! `rvmbus.ko` exports (`rust/rvmbus/rvmbus_api.h`); nothing in this API
+//! `rvmbus.ko` exports (`rust/rvmbus/drivers/rvmbus_api.h`); nothing in this API
 //! lets a driver break the ABI's rules:
 //!
 //! - Callbacks take `&Self::Data`, which the bus keeps alive until
