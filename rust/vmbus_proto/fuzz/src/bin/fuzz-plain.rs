@@ -3,19 +3,21 @@
 //! Runs the fuzz targets on random inputs (mutations of earlier inputs and
 //! fresh random bytes) for a time budget, without libFuzzer.
 //!
-//! Usage: `fuzz-plain TARGET SECONDS [SEED]`. Prints
-//! `FUZZ <target>: <execs> execs, <n> coverage`. This runner has no
-//! instrumentation, so `coverage` here is not code coverage: it is the
+//! It is the fallback of `scripts/fuzz.sh` where libFuzzer cannot be
+//! built. Usage: `fuzz-plain TARGET SECONDS [SEED]`. Prints
+//! `FUZZ <target>: <execs> execs, <n> input classes (plain runner, no
+//! code coverage)`. This runner has no instrumentation: `<n>` is the
 //! number of distinct input classes (first byte mod 32, second byte mod 8,
-//! length / 8) that were tried and kept as mutation seeds.
+//! length / 8) that were tried and kept as mutation seeds. It starts from
+//! the target's seed inputs (`seeds/TARGET/`).
 //!
 //! An input that makes a target panic is saved as
 //! `regressions/TARGET/crash-HASH` (the directory from `$FUZZ_REGRESSIONS`,
 //! else the one beside this crate's Cargo.toml), where it is kept in git
 //! and replayed for good:
 //!
-//! - `fuzz-plain --replay` runs every saved input through its target and
-//!   fails if any still panics;
+//! - `fuzz-plain --replay` runs every saved input, and every seed input
+//!   (`seeds/TARGET/`), through its target and fails if any panics;
 //! - `fuzz-plain --selftest` checks the saving and the replay themselves
 //!   with a target that always panics, in a scratch directory.
 
@@ -31,6 +33,22 @@ fn regressions_dir() -> PathBuf {
     std::env::var_os("FUZZ_REGRESSIONS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions"))
+}
+
+/// Where the seed inputs are kept.
+fn seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds")
+}
+
+/// The files under `dir/name`, sorted.
+fn files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join(name)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.retain(|f| f.is_file());
+    files.sort();
+    files
 }
 
 /// Runs `target` on `input`; false if it panicked.
@@ -60,13 +78,8 @@ fn save(dir: &Path, name: &str, input: &[u8]) -> std::io::Result<PathBuf> {
 fn replay(dir: &Path, targets: &[(&str, Target)], report: bool) -> (usize, usize) {
     let (mut n, mut crashed) = (0, 0);
     for &(name, target) in targets {
-        let Ok(entries) = std::fs::read_dir(dir.join(name)) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        files.sort();
-        for f in files.iter().filter(|f| f.is_file()) {
-            let Ok(input) = std::fs::read(f) else {
+        for f in files(dir, name) {
+            let Ok(input) = std::fs::read(&f) else {
                 continue;
             };
             n += 1;
@@ -123,7 +136,9 @@ fn main() {
         Some("--replay") => {
             let (n, crashed) = replay(&regressions_dir(), vmbus_proto_fuzz::TARGETS, true);
             println!("FUZZ regressions: {n} saved inputs replayed, {crashed} crashed");
-            std::process::exit(i32::from(crashed > 0));
+            let (m, seeds_crashed) = replay(&seeds_dir(), vmbus_proto_fuzz::TARGETS, true);
+            println!("FUZZ seeds: {m} seed inputs replayed, {seeds_crashed} crashed");
+            std::process::exit(i32::from(crashed + seeds_crashed > 0));
         }
         Some("--selftest") => {
             let ok = selftest();
@@ -153,7 +168,10 @@ fn main() {
         .unwrap_or(0x5eed_1234_5678_9abc);
     let mut rng = Rng(seed | 1);
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut corpus: Vec<Vec<u8>> = Vec::new();
+    let mut corpus: Vec<Vec<u8>> = files(&seeds_dir(), name)
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .collect();
     let mut seen: HashSet<(u8, u8, usize)> = HashSet::new();
     let mut execs: u64 = 0;
     while Instant::now() < deadline {
@@ -200,5 +218,8 @@ fn main() {
             }
         }
     }
-    println!("FUZZ {name}: {execs} execs, {} coverage", seen.len());
+    println!(
+        "FUZZ {name}: {execs} execs, {} input classes (plain runner, no code coverage)",
+        seen.len()
+    );
 }
