@@ -108,8 +108,9 @@ stress: modules host debug-modules
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu
 
+# ONLY="a b" runs just those scenarios (make _test-qemu ONLY=bus-qemu).
 _test-qemu:
-	@$(HARNESS) --out $(BUILD)/test
+	@$(HARNESS) --out $(BUILD)/test $(foreach s,$(ONLY),--only $(s))
 
 # The debug kernel (KASAN, lockdep, kmemleak, KUnit; scripts/debug-kernel.config):
 # built once (about 20 minutes on 2 cores, measured), then cached in $(RVMBUS_CACHE).
