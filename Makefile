@@ -22,7 +22,8 @@ PYTHON ?= python3
 .PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
-FUZZ_LONG_SECONDS ?= 300
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_PLATEAU_SECONDS ?= 60
 
 all: modules
 
@@ -76,12 +77,15 @@ test-layout: setup
 	@bash scripts/layout-check.sh
 	@$(PYTHON) scripts/layer-check.py
 
-# Each fuzz target of vmbus_proto for a short budget; `make fuzz` runs longer.
+# Every fuzz target (vmbus_proto's and vmbus-host's parsers of the other
+# side's input) under libFuzzer for FUZZ_SECONDS each; `make fuzz` runs
+# each until FUZZ_PLATEAU_SECONDS pass without a new edge, at most
+# FUZZ_LONG_SECONDS (scripts/fuzz.sh installs cargo-fuzz on first use).
 test-fuzz:
 	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz:
-	@bash scripts/fuzz.sh $(FUZZ_LONG_SECONDS)
+	@FUZZ_PLATEAU_SECONDS=$(FUZZ_PLATEAU_SECONDS) bash scripts/fuzz.sh --plateau $(FUZZ_LONG_SECONDS)
 
 # The lifecycle at full count: rescind/re-offer under traffic, S3
 # suspend/resume and rmmod/insmod cycles (make test runs a few of each);
