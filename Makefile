@@ -19,7 +19,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
+.PHONY: all modules setup host install test-dkms run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
@@ -76,6 +76,22 @@ test-cargo:
 test-layout: setup
 	@bash scripts/layout-check.sh
 	@$(PYTHON) scripts/layer-check.py
+
+# Installs rvmbus.ko and the samples into a kernel's module tree as any
+# out-of-tree module installs (kbuild's modules_install, then depmod):
+# the running kernel's by default; KDIR and INSTALL_MOD_PATH as kbuild takes
+# them. KDIR must be a prepared source tree (Documentation/running.rst).
+KDIR ?= /lib/modules/$(shell uname -r)/build
+# kbuild skips depmod when the tree has no System.map (a tree prepared with
+# modules_prepare), so it runs here too.
+install:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $$(cat $(KDIR)/include/config/kernel.release)
+
+# make install and Debian's dkms in the build chroot (scripts/dkms-check.sh).
+test-dkms: setup
+	@BUILD=$(BUILD) bash scripts/dkms-check.sh
 
 # Every fuzz target (vmbus_proto's and vmbus-host's parsers of the other
 # side's input) under libFuzzer for FUZZ_SECONDS each; `make fuzz` runs

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The body of `make test`, after the cloud-kernel modules and the host are
-# built: cargo tests, the layout check, fuzzing and the QEMU scenarios on
+# built: cargo tests, the layout checks, make install and dkms, fuzzing and the QEMU scenarios on
 # Debian's cloud kernel, then the scenarios on the debug kernel.
 #
 # The debug kernel (about 20 minutes on 2 cores from nothing, cached after)
@@ -33,6 +33,7 @@ echo "[debug-kernel] building or checking in the background; log: $log"
 m() { "$MAKE" --no-print-directory "$@"; }
 m test-cargo
 m test-layout
+m test-dkms
 m test-fuzz
 m _test-qemu
 
