@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::host::Config;
 use crate::ivshmem_server::LinkConfig;
@@ -104,6 +104,65 @@ pub struct CtlArgs {
     pub command: Vec<String>,
 }
 
+/// The command line, with the lists that `--help` of each subcommand shows
+/// made from the host's own tables (profiles, devices, hostile modes,
+/// control commands), so that they name everything the host has.
+pub fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("serve", |c| c.after_long_help(serve_help()))
+        .mut_subcommand("ctl", |c| c.after_long_help(ctl_help()))
+}
+
+/// Parses the process's arguments; on `--help` or an error, prints and
+/// exits as clap does.
+pub fn parse() -> Cli {
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+/// What `serve --help` lists after the options.
+pub fn serve_help() -> String {
+    use crate::vmbus::{hostile::Mode, offers::DeviceKind};
+    let mut h = String::from("Profiles (--profile):\n");
+    for p in Profile::ALL {
+        h += &format!("  {:<8} {}\n", p.to_string(), p.describe());
+    }
+    h += "\nDevices (--device TYPE[:N][:nomonitor][:dedicated]; N of them, up to \
+          the host's maximum; nomonitor: signalled by event, not the monitor page; \
+          dedicated: with a dedicated interrupt):\n";
+    for k in DeviceKind::ALL {
+        h += &format!(
+            "  {:<10} class {}\n             {}\n",
+            k.name(),
+            k.class(),
+            k.describe()
+        );
+    }
+    h += "\nTrace (--trace FILE): one line per message, mailbox request, doorbell or \
+          interrupt, flushed per line:\n  \
+          <seconds>.<micros> <g2h|h2g> <channel|-> <type> <hex bytes>\n";
+    h += "\nHostile modes (--hostile MODE, repeatable; at run time \
+          `vmbus-host ctl --control PATH hostile MODE on|off`):\n";
+    for m in Mode::ALL {
+        let scope = if m.is_per_channel() {
+            " [per channel]"
+        } else {
+            ""
+        };
+        h += &format!("  {:<24} {}{}\n", m.name(), m.describe(), scope);
+    }
+    h
+}
+
+/// What `ctl --help` lists after the options: the control commands.
+pub fn ctl_help() -> String {
+    let mut h = String::from("Commands (the reply's first line is `ok` or `error: ...`):\n");
+    for c in crate::commands::all_commands() {
+        let call = format!("{} {}", c.name, c.usage);
+        h += &format!("  {:<36} {}\n", call.trim_end(), c.help);
+    }
+    h
+}
+
 impl ServeArgs {
     /// The host configuration these arguments describe.
     pub fn config(&self) -> Config {
@@ -175,6 +234,51 @@ pub fn main_with(cli: Cli) -> i32 {
                     2
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vmbus::{hostile::Mode, offers::DeviceKind};
+
+    fn long_help(sub: &str) -> String {
+        let mut c = command();
+        let sc = c.find_subcommand_mut(sub).expect("subcommand exists");
+        sc.render_long_help().to_string()
+    }
+
+    /// `serve --help` names every profile, device, hostile mode and the
+    /// trace format, so that a person need not read the source.
+    #[test]
+    fn serve_help_lists_everything() {
+        let h = long_help("serve");
+        for p in Profile::ALL {
+            assert!(h.contains(&format!("  {p} ")), "profile {p} missing");
+        }
+        assert!(h.contains("5.3") && h.contains("connection id 4"));
+        for k in DeviceKind::ALL {
+            assert!(h.contains(k.name()), "device {} missing", k.name());
+            assert!(h.contains(&k.class().to_string()));
+        }
+        for m in Mode::ALL {
+            assert!(h.contains(m.name()), "hostile mode {m} missing");
+            assert!(h.contains(m.describe()));
+        }
+        assert!(h.contains("<g2h|h2g> <channel|-> <type> <hex bytes>"));
+    }
+
+    /// `ctl --help` names every control command.
+    #[test]
+    fn ctl_help_lists_every_command() {
+        let h = long_help("ctl");
+        for c in crate::commands::all_commands() {
+            assert!(
+                h.contains(&format!("  {} ", c.name)),
+                "command {} missing",
+                c.name
+            );
         }
     }
 }

@@ -184,8 +184,13 @@ fn want_args(args: &[&str], min: usize, max: usize, usage: &str) -> CmdResult {
     Ok(())
 }
 
+/// Every control command: the framework's, then the VMBus server's.
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().chain(SERVER_COMMANDS)
+}
+
 fn cmd_help(_h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
-    for c in COMMANDS.iter().chain(SERVER_COMMANDS) {
+    for c in all_commands() {
         let head = if c.usage.is_empty() {
             c.name.to_string()
         } else {

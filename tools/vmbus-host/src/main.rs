@@ -2,9 +2,7 @@
 
 //! vmbus-host: see `vmbus-host --help`.
 
-use clap::Parser;
-
 fn main() {
-    let cli = vmbus_host::cli::Cli::parse();
+    let cli = vmbus_host::cli::parse();
     std::process::exit(vmbus_host::cli::main_with(cli));
 }

@@ -25,6 +25,33 @@ pub enum Profile {
     Old,
 }
 
+impl Profile {
+    /// Every profile, in `--help` order.
+    pub const ALL: [Profile; 3] = [Profile::Azure, Profile::Qemu, Profile::Old];
+
+    /// The versions it accepts and its message connection id, for `--help`.
+    pub fn describe(self) -> String {
+        let hp = crate::vmbus::negotiation::host_profile(self);
+        let versions: Vec<String> = hp
+            .versions
+            .iter()
+            .map(|v| format!("{}.{}", v.major(), v.minor()))
+            .collect();
+        let id = if hp.has_connection_id_4 {
+            format!(
+                "INITIATE_CONTACT on connection id 4 or 1, messages then on {}",
+                hp.msg_conn_id
+            )
+        } else {
+            format!(
+                "INITIATE_CONTACT on connection id 1 only, messages on {}",
+                hp.msg_conn_id
+            )
+        };
+        format!("versions {}; {}", versions.join(" "), id)
+    }
+}
+
 impl FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

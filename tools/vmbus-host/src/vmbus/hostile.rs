@@ -103,6 +103,39 @@ impl Mode {
         }
     }
 
+    /// One line on what the mode does, for `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::CorruptRingIndices => {
+                "host -> guest rings get an out-of-range, unaligned write index"
+            }
+            Mode::OversizedPacket => {
+                "packets whose descriptor claims more bytes than the ring holds"
+            }
+            Mode::TruncatedPacket => {
+                "the write index is published after the descriptor only (no payload)"
+            }
+            Mode::MisalignedPacket => "packets whose payload would start inside the descriptor",
+            Mode::BogusOffer => "an extra OFFER_CHANNEL with relid 0 before the real offers",
+            Mode::DuplicateRelid => "an extra offer reusing the first relid with another instance",
+            Mode::OutOfRangeMonitorId => "offers with monitor ids of 200 and up (valid: below 128)",
+            Mode::UnknownMessageType => "a message of type 99 before the offers",
+            Mode::WrongMessageSize => "OFFER_CHANNEL messages cut to 64 bytes",
+            Mode::MessageFlood => "100 extra ALL_OFFERS_DELIVERED before the offers",
+            Mode::InterruptFlood => {
+                "the guest's vector raised 64 times per poll, no event flag set"
+            }
+            Mode::Silent => "never answer VMBus messages",
+            Mode::DieMidHandshake => "exit (status 3) right after an accepting VERSION_RESPONSE",
+            Mode::RescindMidOpen => "answer OPEN_CHANNEL with a rescind instead of its result",
+            Mode::GpadlFail => "GPADL_CREATED with STATUS_UNSUCCESSFUL for every GPADL",
+            Mode::OpenFail => "OPEN_CHANNEL_RESULT with STATUS_UNSUCCESSFUL for every open",
+            Mode::RescindOnClose => {
+                "answer CLOSE_CHANNEL with a rescind (the teardown is answered)"
+            }
+        }
+    }
+
     /// Whether the mode can be limited to one channel.
     pub fn is_per_channel(self) -> bool {
         self.is_ring_mode()

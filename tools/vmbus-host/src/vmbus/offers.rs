@@ -81,6 +81,22 @@ impl DeviceKind {
         }
     }
 
+    /// One line on the device's backend, for `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DeviceKind::Heartbeat => {
+                "heartbeat IC: framework negotiation, then a beat every --heartbeat-ms"
+            }
+            DeviceKind::Shutdown => "shutdown IC: `ctl shutdown-guest` asks the guest to power off",
+            DeviceKind::Timesync => {
+                "time sync IC: a SYNC sample first, then samples every --timesync-ms"
+            }
+            DeviceKind::Echo => {
+                "echo: sends back in-band and GPA-direct packets; sub-channels on request"
+            }
+        }
+    }
+
     /// The class GUID offered.
     pub fn class(self) -> Guid {
         match self {
