@@ -16,8 +16,8 @@ use kernel::{
     },
 };
 
+use super::shmem::{SharedPages, PAGE};
 use crate::{
-    bus::shmem::{SharedPages, PAGE},
     proto::{
         ring::{
             init_control, ControlWord, PacketInfo, RingConsumer, RingError, RingMem, RingProducer,
@@ -25,7 +25,7 @@ use crate::{
         },
         wire::packet::RING_FEATURE_PENDING_SEND_SIZE,
     },
-    support::shim,
+    support::{barrier::virt_mb, shim},
 };
 
 /// One ring inside a block of shared pages.
@@ -56,7 +56,7 @@ impl RingMem for RingView<'_> {
     }
 
     fn fence(&self) {
-        shim::mb();
+        virt_mb();
     }
 
     fn read(&self, off: usize, buf: &mut [u8]) {

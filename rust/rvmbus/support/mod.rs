@@ -7,6 +7,7 @@
 //! The lowest layer of the glue: its files import only `kernel` and each
 //! other.
 
+pub(crate) mod barrier;
 pub(crate) mod pathtime;
 pub(crate) mod ratelimit;
 pub(crate) mod shim;

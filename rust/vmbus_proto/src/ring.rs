@@ -340,7 +340,12 @@ impl RingProducer {
         self.write = off;
 
         // Signal only on the empty → non-empty transition, and only if the
-        // consumer has not masked interrupts.
+        // consumer has not masked interrupts. The full barrier orders the
+        // `write_index` store above before the loads of `interrupt_mask` and
+        // `read_index` below (Linux's `hv_signal_on_write`): without it the
+        // loads may pass the store, see a consumer that has not caught up
+        // yet and skip the signal, while that consumer, having drained the
+        // old data, unmasks and reads the old `write_index`: a lost wake-up.
         mem.fence();
         let signal =
             mem.load(ControlWord::InterruptMask) == 0 && mem.load(ControlWord::ReadIndex) == old;
@@ -352,6 +357,10 @@ impl RingProducer {
     /// [`RING_FEATURE_PENDING_SEND_SIZE`].
     pub fn set_pending_send_size<M: RingMem>(&self, mem: &M, size: u32) {
         mem.store(ControlWord::PendingSendSize, size);
+        // The caller looks at `read_index` again next: the barrier orders
+        // this store before that load, so a consumer that freed space
+        // before it saw the request is seen freeing it here (no signal
+        // lost between the two).
         mem.fence();
     }
 }
@@ -495,6 +504,10 @@ impl RingConsumer {
         if mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE == 0 {
             return Ok(false);
         }
+        // The barrier orders the `read_index` store above before the load
+        // of `pending_send_sz` (Linux's `hv_pkt_iter_close`): a producer
+        // that stored its pending size and then found the ring still full
+        // by an old `read_index` is signalled here, not left waiting.
         mem.fence();
         let pending = mem.load(ControlWord::PendingSendSize);
         if pending == 0 {
@@ -517,6 +530,9 @@ impl RingConsumer {
     /// Masks the producer's interrupts while a batch is read.
     pub fn begin_batch<M: RingMem>(&self, mem: &M) {
         mem.store(ControlWord::InterruptMask, 1);
+        // Orders the mask before the reads of the batch, as Linux's
+        // `hv_begin_read`; a producer that still saw it clear signals,
+        // which costs one interrupt, never a lost packet.
         mem.fence();
     }
 
@@ -524,6 +540,11 @@ impl RingConsumer {
     /// which case the caller reads another batch).
     pub fn end_batch<M: RingMem>(&mut self, mem: &M) -> Result<bool, RingError> {
         mem.store(ControlWord::InterruptMask, 0);
+        // The barrier orders the unmask before the load of `write_index`
+        // (Linux's `hv_end_read`): a producer that wrote while the mask was
+        // set did not signal, so the reader must see its packet now;
+        // without the barrier the load could pass the unmask, find
+        // nothing, and the packet would wait for the next signal.
         mem.fence();
         Ok(self.available(mem)? != 0)
     }
