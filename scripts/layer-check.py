@@ -80,6 +80,8 @@ def module_of(rel):
 def flatten(text):
     """Every path (a list of segments) that one use tree names."""
     text = text.lstrip()
+    if text.startswith("*"):
+        return [[]]
     m = re.match(r"(\w+)", text)
     if m and not text.startswith("{"):
         rest = text[m.end():]
