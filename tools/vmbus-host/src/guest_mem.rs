@@ -18,6 +18,8 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::gmem_watch::WriteWatch;
+
 /// An access outside the region or with the wrong alignment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemError {
@@ -67,6 +69,8 @@ impl std::error::Error for MemError {}
 pub struct MemRegion {
     ptr: NonNull<u8>,
     len: usize,
+    /// Counts the writes, for guest RAM (see [`MemRegion::watch_writes`]).
+    watch: Option<WriteWatch>,
 }
 
 impl fmt::Debug for MemRegion {
@@ -102,7 +106,11 @@ impl MemRegion {
         }
         let ptr =
             NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
-        Ok(Self { ptr, len })
+        Ok(Self {
+            ptr,
+            len,
+            watch: None,
+        })
     }
 
     /// Maps the first `len` bytes of `fd` shared, read/write.
@@ -127,6 +135,24 @@ impl MemRegion {
     /// An anonymous zeroed region, for tests.
     pub fn anonymous(len: u64) -> io::Result<Self> {
         Self::mmap(None, len)
+    }
+
+    /// Counts every write from now on (guest RAM: the host must not write
+    /// it once the guest took it back; see [`crate::gmem_watch`]).
+    pub fn watch_writes(mut self) -> Self {
+        self.watch = Some(WriteWatch::default());
+        self
+    }
+
+    /// The write bookkeeping, if [`MemRegion::watch_writes`] turned it on.
+    pub fn watch(&self) -> Option<&WriteWatch> {
+        self.watch.as_ref()
+    }
+
+    fn note_write(&self, addr: u64, len: u64) {
+        if let Some(w) = &self.watch {
+            w.note(addr, len);
+        }
     }
 
     /// Size in bytes.
@@ -175,6 +201,7 @@ impl MemRegion {
     /// Copies `buf` to `addr`.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
         let off = self.check(addr, buf.len() as u64)?;
+        self.note_write(addr, buf.len() as u64);
         for (i, b) in buf.iter().enumerate() {
             // SAFETY: in bounds as in `read`; volatile because the guest
             // observes this memory.
@@ -186,6 +213,7 @@ impl MemRegion {
     /// Fills `len` bytes at `addr` with `byte`.
     pub fn fill(&self, addr: u64, len: u64, byte: u8) -> Result<(), MemError> {
         let off = self.check(addr, len)?;
+        self.note_write(addr, len);
         for i in 0..len as usize {
             // SAFETY: in bounds as in `read`.
             unsafe { self.ptr.as_ptr().add(off + i).write_volatile(byte) };
@@ -205,6 +233,7 @@ impl MemRegion {
     /// Writes an aligned little-endian `u32`.
     pub fn write_u32(&self, addr: u64, v: u32) -> Result<(), MemError> {
         let off = self.check_aligned(addr, 4)?;
+        self.note_write(addr, 4);
         // SAFETY: in bounds and aligned, as in `read_u32`.
         unsafe {
             self.ptr
@@ -227,6 +256,7 @@ impl MemRegion {
     /// Writes an aligned little-endian `u64`.
     pub fn write_u64(&self, addr: u64, v: u64) -> Result<(), MemError> {
         let off = self.check_aligned(addr, 8)?;
+        self.note_write(addr, 8);
         // SAFETY: in bounds and aligned, as in `read_u32`.
         unsafe {
             self.ptr
@@ -241,6 +271,7 @@ impl MemRegion {
     /// Atomically ORs `mask` into the byte at `addr`; returns the old value.
     pub fn fetch_or_u8(&self, addr: u64, mask: u8) -> Result<u8, MemError> {
         let off = self.check(addr, 1)?;
+        self.note_write(addr, 1);
         // SAFETY: the byte is inside the mapping, which lives as long as
         // `self`; every access to shared memory here is volatile or atomic,
         // and AtomicU8 has alignment 1.
@@ -251,6 +282,7 @@ impl MemRegion {
     /// Atomically ANDs `mask` into the byte at `addr`; returns the old value.
     pub fn fetch_and_u8(&self, addr: u64, mask: u8) -> Result<u8, MemError> {
         let off = self.check(addr, 1)?;
+        self.note_write(addr, 1);
         // SAFETY: as in `fetch_or_u8`.
         let a = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(off)) };
         Ok(a.fetch_and(mask, Ordering::SeqCst))

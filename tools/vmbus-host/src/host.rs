@@ -316,7 +316,7 @@ impl Host {
                 continue;
             }
             let guest = match MemRegion::map_file(&self.cfg.guest_mem) {
-                Ok(m) => m,
+                Ok(m) => m.watch_writes(),
                 Err(e) => {
                     self.stats.refused += 1;
                     log_error!(
@@ -366,6 +366,7 @@ impl Host {
                 "disconnect",
                 &s.link.peer_id().to_le_bytes(),
             );
+            crate::gmem_watch::unseal_traced(s.guest.watch(), &self.trace, "disconnect");
             self.server.reset(ResetReason::Disconnect);
         }
     }

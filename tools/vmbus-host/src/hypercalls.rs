@@ -9,6 +9,7 @@ use std::fmt;
 
 use vmbus_proto::ivshmem::{self, Command, HvStatus, Request};
 
+use crate::gmem_watch::{seal_traced, unseal_traced};
 use crate::guest_mem::{MemError, MemRegion};
 use crate::interrupts::InterruptSink;
 use crate::msg_queue::MsgQueue;
@@ -247,6 +248,8 @@ impl Hypervisor {
                 }
                 self.forget_guest();
                 server.reset(ResetReason::Hello);
+                // A new guest driver: the memory it hands over is its own.
+                unseal_traced(env.mem.watch(), env.trace, "HELLO");
                 self.guest_version = Some(version);
                 self.guest_vcpus = Some(vcpus as u32);
                 self.synic.set_vcpu_limit(vcpus as u32);
@@ -264,10 +267,16 @@ impl Hypervisor {
             Command::GOODBYE => {
                 self.forget_guest();
                 server.reset(ResetReason::Goodbye);
+                seal_traced(env.mem.watch(), env.trace);
                 crate::log_info!("guest driver detached");
                 Ok(Done::default())
             }
             Command::SYNIC_SETUP => {
+                // SynIC pages handed over (anew, after an unload): the
+                // guest gives memory to the host again.
+                if req.args[0] & 1 != 0 {
+                    unseal_traced(env.mem.watch(), env.trace, "SynIC set-up");
+                }
                 self.synic.setup(
                     &senv,
                     req.vcpu,

@@ -9,13 +9,15 @@
 //! ([`ivshmem_server`]), guest memory access ([`guest_mem`]), the mailbox
 //! transport ([`mailbox`]) and what each command does ([`hypercalls`]),
 //! SynIC emulation ([`synic`]), the seam to the VMBus server ([`server`]),
-//! the control socket ([`control`], [`commands`]), the trace ([`trace`]), the VMBus server ([`vmbus`]),
+//! the control socket ([`control`], [`commands`]), the trace ([`trace`]),
+//! the watch on the host's writes into guest RAM ([`gmem_watch`]), the VMBus server ([`vmbus`]),
 //! and the event loop ([`host`]).
 
 pub mod cli;
 pub mod commands;
 pub mod control;
 pub mod devices;
+pub mod gmem_watch;
 pub mod guest_mem;
 pub mod host;
 pub mod hypercalls;

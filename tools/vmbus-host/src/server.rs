@@ -130,6 +130,23 @@ impl GuestCtx<'_> {
         self.synic.post(&env, vcpu, sint, message_type, payload)
     }
 
+    /// Posts the host's last message to this guest (see
+    /// [`Synic::post_last`]): nothing is written to its memory after it.
+    pub fn post_last_to_guest(
+        &mut self,
+        vcpu: u32,
+        sint: u32,
+        message_type: u32,
+        payload: &[u8],
+    ) -> Result<PostOutcome, SynicError> {
+        let env = SynicEnv {
+            mem: self.mem,
+            irq: self.irq,
+            trace: self.trace,
+        };
+        self.synic.post_last(&env, vcpu, sint, message_type, payload)
+    }
+
     /// Sets event flag `bit` of `sint` on `vcpu`, interrupting the guest
     /// if the flag was clear.
     pub fn signal_guest(&mut self, vcpu: u32, sint: u32, bit: u32) -> Result<bool, SynicError> {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{fence, Ordering};
 
+use crate::gmem_watch::seal_traced;
 use crate::guest_mem::{MemError, MemRegion};
 use crate::interrupts::{raise_traced, InterruptSink, IrqError};
 use crate::trace::{Dir, Trace};
@@ -142,6 +143,9 @@ pub struct SintRoute {
 struct QueuedMsg {
     message_type: u32,
     payload: Vec<u8>,
+    /// The host's last word to this guest: once it is in the slot, the
+    /// guest's memory is sealed (see [`crate::gmem_watch`]).
+    last: bool,
 }
 
 #[derive(Default)]
@@ -349,6 +353,33 @@ impl Synic {
         message_type: u32,
         payload: &[u8],
     ) -> Result<PostOutcome, SynicError> {
+        self.post_msg(env, vcpu, sint, message_type, payload, false)
+    }
+
+    /// Posts the host's last message to this guest (the answer to its
+    /// UNLOAD): as [`Synic::post`], and once the message is in the slot
+    /// the guest's memory is sealed: the host writes nothing more there
+    /// until the guest hands memory over again.
+    pub fn post_last(
+        &mut self,
+        env: &SynicEnv<'_>,
+        vcpu: u32,
+        sint: u32,
+        message_type: u32,
+        payload: &[u8],
+    ) -> Result<PostOutcome, SynicError> {
+        self.post_msg(env, vcpu, sint, message_type, payload, true)
+    }
+
+    fn post_msg(
+        &mut self,
+        env: &SynicEnv<'_>,
+        vcpu: u32,
+        sint: u32,
+        message_type: u32,
+        payload: &[u8],
+        last: bool,
+    ) -> Result<PostOutcome, SynicError> {
         self.check_vcpu(vcpu)?;
         let s = Self::check_sint(u64::from(sint))?;
         if payload.len() > MSG_PAYLOAD_MAX {
@@ -369,6 +400,7 @@ impl Synic {
         v.queues[s].push_back(QueuedMsg {
             message_type,
             payload: payload.to_vec(),
+            last,
         });
         self.stats.posted += 1;
         self.pump(env, vcpu, s)?;
@@ -434,6 +466,9 @@ impl Synic {
                 rec.extend_from_slice(&m.payload);
                 env.trace
                     .event(Dir::H2g, None, &format!("synic-msg-sint{sint}"), &rec);
+                if m.last {
+                    seal_traced(env.mem.watch(), env.trace);
+                }
                 delivered += 1;
                 raise = true;
                 continue;

@@ -208,6 +208,26 @@ impl VmbusHost {
         self.post_bytes(guest, vcpu, sint, name, msg.relid(), enc.as_bytes())
     }
 
+    /// Posts UNLOAD_RESPONSE, the host's last word to this guest: once it
+    /// is in the guest's slot, the guest's memory is sealed (nothing more
+    /// is written there until the guest hands memory over again).
+    fn post_unload_response(&mut self, guest: &mut GuestCtx<'_>, vcpu: u32, sint: u32) {
+        let msg = HostMessage::UnloadResponse;
+        let enc = msg.encode();
+        let name = msg.msgtype().name().unwrap_or("UNKNOWN");
+        guest.trace.event(Dir::H2g, None, name, enc.as_bytes());
+        match guest.post_last_to_guest(vcpu, sint, VMBUS_HV_MESSAGE_TYPE, enc.as_bytes()) {
+            Ok(_) => self.stats.messages_out += 1,
+            Err(e) => {
+                self.stats.post_failures += 1;
+                log_limited!(
+                    Level::Warn,
+                    "vmbus: cannot post {name} to vCPU {vcpu} SINT {sint}: {e}"
+                );
+            }
+        }
+    }
+
     /// Posts message bytes as they are (hostile modes bend them).
     fn post_bytes(
         &mut self,
@@ -591,7 +611,7 @@ impl VmbusHost {
                 }
                 if let Some(c) = conn {
                     if self.unload_delay.is_zero() {
-                        self.post(guest, c.vcpu, c.sint, &HostMessage::UnloadResponse);
+                        self.post_unload_response(guest, c.vcpu, c.sint);
                     } else {
                         // A slow host: the answer goes out from `poll`.
                         self.unload_due =
@@ -775,7 +795,7 @@ impl VmbusServer for VmbusHost {
         if let Some((due, vcpu, sint)) = self.unload_due {
             if Instant::now() >= due {
                 self.unload_due = None;
-                self.post(guest, vcpu, sint, &HostMessage::UnloadResponse);
+                self.post_unload_response(guest, vcpu, sint);
             }
         }
         self.poll_channels(guest);
