@@ -95,6 +95,14 @@ chroot_extras() {
 		in_chroot apt-get install -y -qq --no-install-recommends rust-clippy \
 			>>"$CACHE/apt-chroot.log" 2>&1 || die "rust-clippy install failed"
 	fi
+	# kexec-tools: the kexec scenario packs /usr/sbin/kexec and the shared
+	# libraries it needs (resolved with the chroot's own loader) into the
+	# guest's initramfs.
+	if [ ! -x "$ROOT/usr/sbin/kexec" ]; then
+		log "installing kexec-tools in the chroot (for the kexec scenario)"
+		in_chroot apt-get install -y -qq --no-install-recommends kexec-tools \
+			>>"$CACHE/apt-chroot.log" 2>&1 || die "kexec-tools install failed"
+	fi
 }
 
 discover_kernel() {
