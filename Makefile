@@ -48,7 +48,7 @@ host:
 
 # QEMU arguments shared by run and test: $(call harness,KERNEL,MODULES).
 harness = $(PYTHON) tests/harness/run.py --kernel "$(1)" \
-	--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) \
+	--busybox "$(KROOT)/usr/bin/busybox" --kexec "$(KROOT)/usr/sbin/kexec" --host $(HOST_BIN) \
 	$(foreach k,$(2),--module $(k))
 HARNESS = $(call harness,$(VMLINUZ),$(KOS))
 

@@ -18,7 +18,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc,
+        Arc, SetOnce,
     },
 };
 
@@ -27,6 +27,7 @@ use crate::{
     debug::ctl,
     pm,
     support::{
+        cpuhp,
         shim::{self, TransportParam},
         workqueues::{self, Workqueues},
     },
@@ -54,6 +55,7 @@ impl transport::Upper for Vmbus {
             Live {
                 conn,
                 pm_linked: Atomic::new(false),
+                hotplug: SetOnce::new(),
             },
             GFP_KERNEL,
         )?;
@@ -86,6 +88,9 @@ struct Live {
     conn: Arc<Connection>,
     /// The transport's device is linked for hibernation.
     pm_linked: Atomic<bool>,
+    /// The connection as the CPU hotplug callbacks' target, from start
+    /// until its SynIC is down at the end.
+    hotplug: SetOnce<cpuhp::Target>,
 }
 
 impl Session for Live {
@@ -94,6 +99,14 @@ impl Session for Live {
     }
 
     fn start(&self, dev: Option<&Device>) -> Result {
+        // CPUs that come or go from now on are the connection's to set up
+        // or take down.
+        if !self
+            .hotplug
+            .populate(cpuhp::Target::new(self.conn.hotplug()?)?)
+        {
+            return Err(EBUSY);
+        }
         // Active before the offers come: drivers bind during connect.
         bus::set_active(Some(self.conn.clone()));
         self.conn.connect(shim::timeout_ms())?;
@@ -112,6 +125,13 @@ impl Session for Live {
         }
         bus::set_active(None);
         self.conn.shutdown(shim::timeout_ms());
+        if let Some(t) = self.hotplug.as_ref() {
+            t.clear();
+        }
+    }
+
+    fn quiesce(&self, crash: bool) {
+        self.conn.quiesce(crash);
     }
 }
 
@@ -149,10 +169,11 @@ enum Backend {
 }
 
 /// The loaded module. Fields drop in order: the backend (which unloads the
-/// connection), then the bus, then the workqueues, and last the audit of
-/// shared pages.
+/// connection), then the CPU hotplug state, the bus, the workqueues, and
+/// last the audit of shared pages.
 pub(crate) struct RvmbusModule {
     _backend: Backend,
+    _cpuhp: cpuhp::State,
     _bus: BusType,
     _wq: Workqueues,
     _audit: PageAudit,
@@ -188,6 +209,12 @@ impl kernel::Module for RvmbusModule {
             );
             return Err(ENODEV);
         }
+        if use_hyperv {
+            if let Some(why) = hyperv::refusal() {
+                pr_err!("not driving this Hyper-V partition's VMBus: {}\n", why);
+                return Err(ENODEV);
+            }
+        }
 
         // Reports on the shared pages when the module unloads, or now if
         // loading fails after pages were given to the host.
@@ -196,6 +223,9 @@ impl kernel::Module for RvmbusModule {
         // The bus first: if another VMBus driver owns it, nothing else is
         // touched (in particular not its interrupt vector).
         let bus = BusType::register()?;
+        // Before any connection: its CPUs' SynIC follows them from the
+        // start.
+        let cpuhp = cpuhp::State::register()?;
         let backend = if use_hyperv {
             Backend::HyperV {
                 _bus: HvBus::start::<Vmbus>()?,
@@ -220,6 +250,7 @@ impl kernel::Module for RvmbusModule {
         );
         Ok(Self {
             _backend: backend,
+            _cpuhp: cpuhp,
             _bus: bus,
             _wq: wq,
             _audit: audit,

@@ -62,6 +62,9 @@ class Scenario:
     host_expect: list = field(default_factory=list)
     # Regular expressions that must match no line of the host's trace.
     host_reject: list = field(default_factory=list)
+    # Regular expressions that must match lines of the host's trace in this
+    # order (each on a line after the one the previous matched).
+    host_order: list = field(default_factory=list)
     # The scenario ends with the guest powering itself off (its /sbin/poweroff
     # prints @@GUEST-POWEROFF); that is its PASS.
     powers_off: bool = False
@@ -88,6 +91,14 @@ class Scenario:
     # Kernel log lines that BAD matches but that are not rvmbus's doing in
     # this scenario (each with its reason where the scenario is listed).
     allow_bad: list = field(default_factory=list)
+    # The guest kexecs into a second kernel: its initramfs also holds
+    # kexec-tools' kexec with the libraries it needs, and under /kexec the
+    # vmlinuz and the plain initramfs for the second kernel.
+    kexec: bool = False
+    # The scenario ends in a kernel panic the guest asked for (sysrq c):
+    # that panic is its PASS (the guest cannot report after it), provided
+    # every other check holds; its panic line is not a failure.
+    panics: bool = False
 
 
 SCENARIOS = {
@@ -190,6 +201,37 @@ SCENARIOS = {
             host_expect=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" g2h - INITIATE_CONTACT ",
                          r" g2h - REQUEST_OFFERS ", r" g2h \d+ OPEN_CHANNEL "],
         ),
+        # The guest kexecs into a second kernel with the echo channel open
+        # and the heartbeat bound: UNLOAD goes before the jump, the host
+        # writes nothing into guest memory after its answer (the trace's
+        # gmem watch), and the second kernel's rvmbus connects again.
+        Scenario(
+            "kexec",
+            host_args=["--heartbeat-ms", "200"],
+            kexec=True,
+            boot_timeout=300,
+            host_order=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" h2g - gmem-sealed ",
+                        # The host traces a mailbox request after serving it.
+                        r" g2h - mbox-GOODBYE ", r" h2g - gmem-unsealed 0{16}$", r" g2h - mbox-HELLO ",
+                        r" g2h - INITIATE_CONTACT ", r" h2g - ALL_OFFERS_DELIVERED "],
+            host_reject=[r" gmem-write-after-unload "],
+            console_expect=[r"way out \(kexec or restart\): the host answered UNLOAD; SynIC off on 2 CPUs \(0 left on\)",
+                            r"ivshmem: way out: detached from the host"],
+        ),
+        # A panic with the echo channel open and the heartbeat bound: the
+        # panic notifier unloads the connection on the way out.
+        Scenario(
+            "crash-unload",
+            host_args=["--heartbeat-ms", "200"],
+            panics=True,
+            host_order=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" h2g - gmem-sealed ",
+                        r" g2h - mbox-GOODBYE "],
+            host_reject=[r" gmem-write-after-unload "],
+            console_expect=[r"way out \(crash\): the host answered UNLOAD; SynIC off on 2 CPUs \(0 left on\)",
+                            r"ivshmem: way out: detached from the host",
+                            r"Kernel panic - not syncing: sysrq triggered crash"],
+            allow_bad=[r"Kernel panic - not syncing: sysrq triggered crash"],
+        ),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -284,9 +326,13 @@ def virtio_blk_module(kernel: Path):
     return p if p.exists() else None
 
 
-def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None) -> Path:
-    """Packs busybox, /init, the guest scenarios and the modules."""
-    root = out / "initramfs"
+def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None,
+                    kexec: Path = None, name: str = "initramfs") -> Path:
+    """Packs busybox, /init, the guest scenarios and the modules; with
+    kexec (kexec-tools' binary in the build chroot), also that binary with
+    its libraries, and under /kexec the kernel and the plain initramfs
+    (out/initramfs.cpio.gz, built first) for the second kernel."""
+    root = out / name
     if root.exists():
         shutil.rmtree(root)
     for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "root"):
@@ -306,6 +352,8 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
     if vblk:
         import lzma
         (root / "modules" / "virtio_blk.ko").write_bytes(lzma.decompress(vblk.read_bytes()))
+    if kexec:
+        add_kexec(root, kexec, kernel, out / "initramfs.cpio.gz")
     files = subprocess.run(
         ["find", ".", "-print0"], cwd=root, check=True, capture_output=True
     ).stdout
@@ -316,10 +364,36 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         check=True,
         capture_output=True,
     ).stdout
-    img = out / "initramfs.cpio.gz"
+    img = out / f"{name}.cpio.gz"
     with gzip.open(img, "wb", compresslevel=1) as f:
         f.write(cpio)
     return img
+
+
+def add_kexec(root: Path, kexec: Path, kernel: Path, initrd: Path):
+    """Puts kexec and the shared libraries it needs (as the build chroot's
+    own loader resolves them) into the initramfs tree at root, and the
+    second kernel's vmlinuz and initramfs under /kexec."""
+    chroot = kexec.resolve().parents[2]
+    loader = chroot / "lib64" / "ld-linux-x86-64.so.2"
+    libpath = ":".join(str(chroot / d) for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"))
+    listing = subprocess.run([str(loader), "--library-path", libpath, "--list", str(kexec)],
+                             check=True, capture_output=True, text=True).stdout
+    needed = {"lib64/ld-linux-x86-64.so.2": loader}
+    for line in listing.splitlines():
+        m = re.search(r"=> (\S+) \(", line)
+        if m:
+            lib = Path(m.group(1))
+            needed[f"lib/x86_64-linux-gnu/{lib.name}"] = lib
+    for rel, src in needed.items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src.resolve(), dst)
+        os.chmod(dst, 0o755)
+    shutil.copy2(kexec, root / "sbin" / "kexec")
+    (root / "kexec").mkdir()
+    shutil.copyfile(kernel, root / "kexec" / "vmlinuz")
+    shutil.copyfile(initrd, root / "kexec" / "initrd.cpio.gz")
 
 
 class Host:
@@ -573,6 +647,12 @@ class Boot:
             for pat in self.sc.host_reject:
                 if re.search(pat, trace, re.M):
                     self.problems.append(f"host trace has /{pat}/")
+            lines, at = trace.splitlines(), 0
+            for pat in self.sc.host_order:
+                at = next((i + 1 for i in range(at, len(lines)) if re.search(pat, lines[i])), None)
+                if at is None:
+                    self.problems.append(f"host trace lacks /{pat}/ after the lines before it ({' -> '.join(self.sc.host_order)})")
+                    break
         self.console.close()
         text = (self.work / "console.log").read_text(errors="replace")
         for pat in self.sc.console_expect:
@@ -595,6 +675,8 @@ class Boot:
             self.problems.append(f"kernel log: {line.strip()[:160]}")
         if line.startswith("@@GUEST-POWEROFF") and self.sc.powers_off and self.result is None:
             self.result = ("PASS", "the guest powered itself off")
+        if self.sc.panics and self.result is None and "Kernel panic - not syncing" in line:
+            self.result = ("PASS", "the guest panicked as asked: " + line.split("not syncing:", 1)[-1].strip())
         if line.startswith("@@HIBERNATED"):
             self.hibernated = True
         # A kernel message printed while the guest writes a request can
@@ -653,6 +735,7 @@ def main():
     ap.add_argument("--busybox", required=True, help="a static busybox binary")
     ap.add_argument("--host", required=True, help="the vmbus-host binary")
     ap.add_argument("--module", action="append", default=[], help="a .ko to put in the initramfs")
+    ap.add_argument("--kexec", help="kexec-tools' kexec in the build chroot (for the kexec scenario)")
     ap.add_argument("--out", default=str(REPO / "build" / "test"), help="logs and images go here")
     ap.add_argument("--qemu", default="qemu-system-x86_64")
     ap.add_argument("--smp", type=int, default=2)
@@ -707,7 +790,13 @@ def main():
         work.mkdir(parents=True)
         t0 = time.time()
         try:
-            boot = Boot(args, sc, initrd, work, echo=args.demo)
+            if sc.kexec and not args.kexec:
+                raise RuntimeError("the kexec scenario needs --kexec (kexec-tools in the build chroot)")
+            img = initrd
+            if sc.kexec:
+                img = build_initramfs(out, Path(args.busybox), args.module, Path(args.kernel),
+                                      kexec=Path(args.kexec), name="initramfs-kexec")
+            boot = Boot(args, sc, img, work, echo=args.demo)
             boot.run()
             ok, detail = boot.verdict()
             if args.debug_kernel:

@@ -5,8 +5,9 @@
 //! relid with its GPADL handles. Its other concerns are the files below it:
 //! message and event dispatch (`dispatch`), offers, rescinds and the device
 //! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
-//! (`open_close`), signalling the host (`signal`), unload (`unload`) and
-//! hibernation (`hibernate`).
+//! (`open_close`), signalling the host (`signal`), unload and the way out
+//! when the kernel goes away (`unload`), hibernation (`hibernate`), and
+//! CPUs that come and go (`cpuhp`).
 //!
 //! Every protocol decision is `proto::connection` and `proto::channel`;
 //! these files feed them validated messages and carry out their actions.
@@ -26,8 +27,16 @@
 //! - Callers that wait for the host (connect, open, close, unload) sleep on
 //!   `cv` with `inner` released, with a timeout.
 //!
-//! Lock order: `dev_lock` → `inner` → a channel's `io` / `devices`; a
-//! channel's `info` (a spinlock) is a leaf.
+//! - The CPU hotplug callbacks (`cpuhp`) run with the CPU hotplug lock
+//!   held for writing; connect and unload set the SynIC up and take it
+//!   down under it held for reading, so neither races with a CPU that
+//!   comes or goes.
+//! - The way out (`unload`) runs when the kernel goes away, possibly in a
+//!   crash: it takes no lock, stops the message work through
+//!   `dispatch` (an atomic gate) and reads the SynIC slots itself.
+//!
+//! Lock order: the CPU hotplug lock → `dev_lock` → `inner` → a channel's
+//! `io` / `devices`; a channel's `info` (a spinlock) is a leaf.
 
 use kernel::{
     new_condvar, new_mutex,
@@ -182,6 +191,20 @@ pub(crate) struct Connection {
     dev_work: Work<Connection, 1>,
     gpadl_next: Atomic<u32>,
     next_cpu: Atomic<u32>,
+    /// The SynIC is wanted: set up on every CPU that is online and comes
+    /// online (from connect or resume to unload or freeze). Changed under
+    /// the CPU hotplug lock.
+    synic_on: Atomic<bool>,
+    /// The CPU on its way offline ([`cpuhp::NO_CPU`] if none): no chooser
+    /// gives it a channel (see `cpuhp`).
+    leaving_cpu: Atomic<u32>,
+    /// The message connection id while connected, else 0, for the way out,
+    /// which cannot take `inner`. Written with the state (`step`).
+    live_conn_id: Atomic<u32>,
+    /// The message work's claim on the SynIC slots (see `unload`).
+    dispatch: unload::DispatchGate,
+    /// The way out ran (or runs).
+    way_out: Atomic<bool>,
     stats: Stats,
     /// When the transport's interrupt queued the message work (profile).
     irq_stamp: Stamp,
@@ -232,6 +255,7 @@ macro_rules! wait_until {
 }
 
 mod channel_mgmt;
+mod cpuhp;
 mod dispatch;
 mod hibernate;
 mod open_close;
@@ -268,6 +292,11 @@ impl Connection {
                 dev_work <- new_work!("rvmbus::Connection::dev_work"),
                 gpadl_next: Atomic::new(0xe1e10),
                 next_cpu: Atomic::new(0),
+                synic_on: Atomic::new(false),
+                leaving_cpu: Atomic::new(cpuhp::NO_CPU),
+                live_conn_id: Atomic::new(0),
+                dispatch: unload::DispatchGate::new(),
+                way_out: Atomic::new(false),
                 stats: Stats::new(),
                 irq_stamp: Stamp::new(),
                 warn: Ratelimit::new(),
@@ -444,23 +473,67 @@ impl Connection {
         Ok((inner, r))
     }
 
-    /// Points the host at this guest's SynIC pages on every CPU.
+    /// Points the host at this guest's SynIC pages on every online CPU;
+    /// a CPU that comes online later is set up by its hotplug callback.
     fn synic_enable(&self) -> Result {
+        let _cpus = shim::CpusLocked::new();
+        self.synic_on.store(true, Relaxed);
         for cpu in 0..self.synic.cpus() {
-            let (simp, siefp) = self.synic.addresses(cpu).ok_or(EINVAL)?;
-            let st = self.transport.synic_setup(cpu, simp, siefp, true)?;
-            if st != HvStatus::SUCCESS {
-                pr_err!("SynIC set-up of CPU {} refused: status {:#x}\n", cpu, st.0);
-                return Err(EIO);
+            if shim::cpu_online(cpu) {
+                self.synic_cpu_up(cpu)?;
             }
         }
         Ok(())
+    }
+
+    /// Sets the SynIC of `cpu` up. Context: the CPU hotplug lock held.
+    fn synic_cpu_up(&self, cpu: u32) -> Result {
+        let (simp, siefp) = self.synic.addresses(cpu).ok_or(EINVAL)?;
+        let st = self.transport.synic_setup(cpu, simp, siefp, true)?;
+        if st != HvStatus::SUCCESS {
+            pr_err!("SynIC set-up of CPU {} refused: status {:#x}\n", cpu, st.0);
+            return Err(EIO);
+        }
+        self.synic.set_up(cpu, true);
+        Ok(())
+    }
+
+    /// Takes the SynIC of `cpu` down, if it is up; keeps its pages if the
+    /// host may still write them (the transport could not turn it off).
+    /// Context: the CPU hotplug lock held.
+    fn synic_cpu_down(&self, cpu: u32) -> Result {
+        if !self.synic.is_up(cpu) {
+            return Ok(());
+        }
+        match self.transport.synic_setup(cpu, 0, 0, false) {
+            Ok(st) if st == HvStatus::SUCCESS => {
+                self.synic.set_up(cpu, false);
+                Ok(())
+            }
+            r => {
+                pr_err!("SynIC of CPU {} not turned off ({:?})\n", cpu, r);
+                self.synic
+                    .keep(cpu, "SynIC pages the host did not let go of");
+                Err(EIO)
+            }
+        }
+    }
+
+    /// Takes the SynIC down on every CPU where it is up: unload and
+    /// freeze.
+    fn synic_disable(&self) {
+        let _cpus = shim::CpusLocked::new();
+        self.synic_on.store(false, Relaxed);
+        for cpu in 0..self.synic.cpus() {
+            let _ = self.synic_cpu_down(cpu);
+        }
     }
 
     /// What INITIATE_CONTACT tells the host.
     fn contact_config(&self) -> ContactConfig {
         ContactConfig {
             target_vcpu: self.transport.vp_index(0),
+            vtl: self.transport.vtl(),
             interrupt_page: self.int_page.phys(0),
             monitor_page1: self.monitor.phys(0),
             monitor_page2: self.monitor.phys(PAGE),
@@ -477,6 +550,8 @@ impl Connection {
             EPROTO
         })?;
         inner.state = next;
+        self.live_conn_id
+            .store(next.message_connection_id().unwrap_or(0), Relaxed);
         for a in actions.iter() {
             self.act(inner, a);
         }

@@ -7,10 +7,17 @@
 //! page and sets relid bits in that SINT's event flags; both happen
 //! concurrently with the guest reading them, so the guest copies a message
 //! out before looking at it and clears event bits with atomic exchanges.
+//!
+//! Each CPU's pages are given to the host while its SynIC is set up ("up")
+//! and only then; the pages live as long as the connection, and the
+//! connection keeps the pages of a CPU whose SynIC it could not turn off.
 
 use kernel::{
     prelude::*,
-    sync::atomic::ordering::{Acquire, Full, Relaxed, Release},
+    sync::atomic::{
+        ordering::{Acquire, Full, Relaxed, Release},
+        Atomic,
+    },
 };
 
 use crate::{
@@ -30,6 +37,11 @@ const SINT_OFFSET: usize = VMBUS_MESSAGE_SINT as usize * HV_MESSAGE_SIZE;
 /// event flags page.
 struct CpuPages {
     pages: SharedPages,
+    /// The host was told these pages (the CPU's SynIC is set up) and was
+    /// not told otherwise. Changed under the CPU hotplug lock (connect,
+    /// unload, the hotplug callbacks) or on the way out; read by the
+    /// choosers of a channel's CPU under the connection lock.
+    up: Atomic<bool>,
 }
 
 /// The SynIC pages of every CPU the host can interrupt.
@@ -53,6 +65,7 @@ impl Synic {
             v.push(
                 CpuPages {
                     pages: SharedPages::new(2)?,
+                    up: Atomic::new(false),
                 },
                 GFP_KERNEL,
             )?;
@@ -65,6 +78,21 @@ impl Synic {
     pub(crate) fn keep(&self, cpu: u32, why: &str) {
         if let Some(c) = self.cpus.get(cpu as usize) {
             c.pages.keep(why);
+        }
+    }
+
+    /// Whether `cpu`'s SynIC is set up with these pages: only such a CPU
+    /// may be the target of a channel's interrupts.
+    pub(crate) fn is_up(&self, cpu: u32) -> bool {
+        self.cpus
+            .get(cpu as usize)
+            .is_some_and(|c| c.up.load(Relaxed))
+    }
+
+    /// Records whether `cpu`'s SynIC is set up with these pages.
+    pub(crate) fn set_up(&self, cpu: u32, up: bool) {
+        if let Some(c) = self.cpus.get(cpu as usize) {
+            c.up.store(up, Relaxed);
         }
     }
 

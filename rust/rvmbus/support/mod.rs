@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Kernel helpers that every layer uses: the C shim for what Rust's
-//! bindings do not reach, rate-limited logging, rvmbus's workqueues and
-//! the data path's hop timers.
+//! bindings do not reach, the shared-memory barrier, rate-limited logging,
+//! rvmbus's workqueues, the data path's hop timers, CPU hotplug, and the
+//! kernel's ways of going away (restart, kexec, panic).
 //!
 //! The lowest layer of the glue: its files import only `kernel` and each
 //! other.
 
 pub(crate) mod barrier;
+pub(crate) mod cpuhp;
 pub(crate) mod pathtime;
 pub(crate) mod ratelimit;
 pub(crate) mod shim;
+pub(crate) mod way_out;
 pub(crate) mod workqueues;

@@ -15,6 +15,8 @@
 #include <linux/gfp.h>
 #include <linux/topology.h>
 #include <linux/cpumask.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
 
 #include "shim.h"
 
@@ -192,4 +194,63 @@ void rvmbus_shim_wq_exit(void)
 	destroy_workqueue(rvmbus_wq_dev);
 	destroy_workqueue(rvmbus_wq_msg);
 	rvmbus_wq_msg = rvmbus_wq_dev = rvmbus_wq_chan = NULL;
+}
+
+void rvmbus_shim_cpus_read_lock(void)
+{
+	cpus_read_lock();
+}
+
+void rvmbus_shim_cpus_read_unlock(void)
+{
+	cpus_read_unlock();
+}
+
+/*
+ * CPU hotplug: a dynamic state whose callbacks run on the CPU coming up
+ * (after it is online) and going down (before it goes), in process
+ * context with the CPU hotplug lock held for writing.  They reach the
+ * connection through cpuhp_target, which is written only under
+ * cpus_read_lock(), so a callback never sees it change.
+ */
+static int rvmbus_cpuhp_state = -1;
+static void *cpuhp_target;
+
+static int rvmbus_cpuhp_online(unsigned int cpu)
+{
+	return cpuhp_target ? rvmbus_rust_cpu_online(cpuhp_target, cpu) : 0;
+}
+
+static int rvmbus_cpuhp_offline(unsigned int cpu)
+{
+	if (!cpuhp_target)
+		return 0;
+	/* cpuhp_tasks_frozen: the CPU goes for suspend and comes back. */
+	return rvmbus_rust_cpu_offline(cpuhp_target, cpu, cpuhp_tasks_frozen);
+}
+
+int rvmbus_shim_cpuhp_init(void)
+{
+	int ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "rvmbus:online",
+					    rvmbus_cpuhp_online,
+					    rvmbus_cpuhp_offline);
+
+	if (ret < 0)
+		return ret;
+	rvmbus_cpuhp_state = ret;
+	return 0;
+}
+
+void rvmbus_shim_cpuhp_exit(void)
+{
+	if (rvmbus_cpuhp_state >= 0)
+		cpuhp_remove_state_nocalls(rvmbus_cpuhp_state);
+	rvmbus_cpuhp_state = -1;
+}
+
+void rvmbus_shim_cpuhp_set_target(void *ctx)
+{
+	cpus_read_lock();
+	cpuhp_target = ctx;
+	cpus_read_unlock();
 }

@@ -31,4 +31,13 @@ struct workqueue_struct *rvmbus_shim_wq_chan(void);
 void rvmbus_shim_wq_flush(void);
 void rvmbus_shim_wq_exit(void);
 
+void rvmbus_shim_cpus_read_lock(void);
+void rvmbus_shim_cpus_read_unlock(void);
+int rvmbus_shim_cpuhp_init(void);
+void rvmbus_shim_cpuhp_exit(void);
+void rvmbus_shim_cpuhp_set_target(void *ctx);
+/* Implemented in Rust (cpuhp.rs). */
+int rvmbus_rust_cpu_online(void *ctx, unsigned int cpu);
+int rvmbus_rust_cpu_offline(void *ctx, unsigned int cpu, bool frozen);
+
 #endif /* RVMBUS_SHIM_H */

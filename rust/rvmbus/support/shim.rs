@@ -24,6 +24,8 @@ mod ffi {
         pub(super) fn rvmbus_shim_cpu_to_node(cpu: u32) -> i32;
         pub(super) fn rvmbus_shim_nr_cpu_ids() -> u32;
         pub(super) fn rvmbus_shim_cpu_online(cpu: u32) -> bool;
+        pub(super) fn rvmbus_shim_cpus_read_lock();
+        pub(super) fn rvmbus_shim_cpus_read_unlock();
     }
 }
 
@@ -168,4 +170,27 @@ pub(crate) fn cpu_online(cpu: u32) -> bool {
     // SAFETY: `cpu_online` tests a bit in a cpumask; out-of-range ids are
     // rejected first.
     cpu < nr_cpu_ids() && unsafe { ffi::rvmbus_shim_cpu_online(cpu) }
+}
+
+/// The CPU hotplug lock held for reading (`cpus_read_lock`): no CPU comes
+/// or goes, and no CPU hotplug callback runs, while it lives.
+///
+/// Lock order: taken before the connection lock; never taken inside a
+/// CPU hotplug callback (which holds the lock for writing).
+pub(crate) struct CpusLocked(());
+
+impl CpusLocked {
+    /// Takes the lock; may sleep.
+    pub(crate) fn new() -> Self {
+        // SAFETY: Process context (callers may sleep); released in `drop`.
+        unsafe { ffi::rvmbus_shim_cpus_read_lock() };
+        Self(())
+    }
+}
+
+impl Drop for CpusLocked {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `new`.
+        unsafe { ffi::rvmbus_shim_cpus_read_unlock() };
+    }
 }

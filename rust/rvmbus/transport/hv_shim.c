@@ -2,8 +2,9 @@
 /*
  * The Hyper-V transport's C half (see hv_shim.h).  Uses only the Hyper-V
  * core exports of the kernel (hv_set_msr, hv_setup_vmbus_handler, the
- * hypercall static call, hyperv_pcpu_input_arg, ms_hyperv), never a symbol
- * of the C hv_vmbus driver.
+ * kexec and crash handler hooks, the hypercall static call,
+ * hyperv_pcpu_input_arg, ms_hyperv), never a symbol of the C hv_vmbus
+ * driver.
  */
 
 #include <linux/module.h>
@@ -21,6 +22,12 @@
 
 #define RVMBUS_SINT 2
 
+/*
+ * The Rust context of the bus while it is attached: set before the
+ * handlers are installed, cleared after they are removed, and freed by
+ * Rust only after synchronize_rcu(), so a handler that read it inside its
+ * RCU read-side section still sees it live.
+ */
 static void __rcu *hv_ctx;
 
 bool rvmbus_hv_usable(void)
@@ -30,43 +37,86 @@ bool rvmbus_hv_usable(void)
 	       (ms_hyperv.features & HV_MSR_SYNIC_AVAILABLE);
 }
 
+const char *rvmbus_hv_refusal(void)
+{
+	if (hv_is_isolation_supported())
+		return "this is an isolated (confidential) VM, whose VMBus needs decrypted pages and the paravisor's SynIC";
+	if (ms_hyperv.paravisor_present)
+		return "a paravisor is present, which owns the SynIC message and event pages";
+	if (hv_root_partition())
+		return "this is the root partition, where the hypervisor provides the SynIC pages";
+	return NULL;
+}
+
+u8 rvmbus_hv_vtl(void)
+{
+	return ms_hyperv.vtl;
+}
+
 struct synic_args {
 	u64 simp, siefp;
 	bool enable;
 };
 
+/*
+ * Turns this CPU's SynIC off as Linux's hv_synic_cleanup does: the VMBus
+ * SINT masked, the message and event flags pages disabled and their
+ * addresses cleared (the pages are the guest's own: nothing may point at
+ * them once they are freed or belong to the next kernel), and the SynIC
+ * disabled.  Interrupts off.
+ */
+static void synic_off_local(void)
+{
+	union hv_synic_sint sint = {
+		.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RVMBUS_SINT) };
+	union hv_synic_simp simp;
+	union hv_synic_siefp siefp;
+	union hv_synic_scontrol sctrl;
+
+	sint.masked = true;
+	hv_set_msr(HV_MSR_SINT0 + RVMBUS_SINT, sint.as_uint64);
+	simp.as_uint64 = hv_get_msr(HV_MSR_SIMP);
+	simp.simp_enabled = 0;
+	simp.base_simp_gpa = 0;
+	hv_set_msr(HV_MSR_SIMP, simp.as_uint64);
+	siefp.as_uint64 = hv_get_msr(HV_MSR_SIEFP);
+	siefp.siefp_enabled = 0;
+	siefp.base_siefp_gpa = 0;
+	hv_set_msr(HV_MSR_SIEFP, siefp.as_uint64);
+	sctrl.as_uint64 = hv_get_msr(HV_MSR_SCONTROL);
+	sctrl.enable = 0;
+	hv_set_msr(HV_MSR_SCONTROL, sctrl.as_uint64);
+}
+
 /* Runs on the CPU being programmed, with interrupts off. */
 static void synic_on_cpu(void *data)
 {
 	struct synic_args *a = data;
-	union hv_synic_simp simp = { .as_uint64 = hv_get_msr(HV_MSR_SIMP) };
-	union hv_synic_siefp siefp = { .as_uint64 = hv_get_msr(HV_MSR_SIEFP) };
-	union hv_synic_sint sint = {
-		.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RVMBUS_SINT) };
-	union hv_synic_scontrol sctrl = {
-		.as_uint64 = hv_get_msr(HV_MSR_SCONTROL) };
+	union hv_synic_simp simp;
+	union hv_synic_siefp siefp;
+	union hv_synic_sint sint;
+	union hv_synic_scontrol sctrl;
 
-	if (a->enable) {
-		simp.base_simp_gpa = a->simp >> HV_HYP_PAGE_SHIFT;
-		simp.simp_enabled = 1;
-		siefp.base_siefp_gpa = a->siefp >> HV_HYP_PAGE_SHIFT;
-		siefp.siefp_enabled = 1;
-		sint.vector = HYPERVISOR_CALLBACK_VECTOR;
-		sint.masked = false;
-		sint.auto_eoi = hv_recommend_using_aeoi();
-		sctrl.enable = 1;
-		hv_set_msr(HV_MSR_SIMP, simp.as_uint64);
-		hv_set_msr(HV_MSR_SIEFP, siefp.as_uint64);
-		hv_set_msr(HV_MSR_SINT0 + RVMBUS_SINT, sint.as_uint64);
-		hv_set_msr(HV_MSR_SCONTROL, sctrl.as_uint64);
-	} else {
-		sint.masked = true;
-		hv_set_msr(HV_MSR_SINT0 + RVMBUS_SINT, sint.as_uint64);
-		simp.simp_enabled = 0;
-		hv_set_msr(HV_MSR_SIMP, simp.as_uint64);
-		siefp.siefp_enabled = 0;
-		hv_set_msr(HV_MSR_SIEFP, siefp.as_uint64);
+	if (!a->enable) {
+		synic_off_local();
+		return;
 	}
+	simp.as_uint64 = hv_get_msr(HV_MSR_SIMP);
+	siefp.as_uint64 = hv_get_msr(HV_MSR_SIEFP);
+	sint.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RVMBUS_SINT);
+	sctrl.as_uint64 = hv_get_msr(HV_MSR_SCONTROL);
+	simp.base_simp_gpa = a->simp >> HV_HYP_PAGE_SHIFT;
+	simp.simp_enabled = 1;
+	siefp.base_siefp_gpa = a->siefp >> HV_HYP_PAGE_SHIFT;
+	siefp.siefp_enabled = 1;
+	sint.vector = HYPERVISOR_CALLBACK_VECTOR;
+	sint.masked = false;
+	sint.auto_eoi = hv_recommend_using_aeoi();
+	sctrl.enable = 1;
+	hv_set_msr(HV_MSR_SIMP, simp.as_uint64);
+	hv_set_msr(HV_MSR_SIEFP, siefp.as_uint64);
+	hv_set_msr(HV_MSR_SINT0 + RVMBUS_SINT, sint.as_uint64);
+	hv_set_msr(HV_MSR_SCONTROL, sctrl.as_uint64);
 }
 
 int rvmbus_hv_synic_setup(unsigned int cpu, u64 simp, u64 siefp, bool enable)
@@ -74,6 +124,50 @@ int rvmbus_hv_synic_setup(unsigned int cpu, u64 simp, u64 siefp, bool enable)
 	struct synic_args a = { .simp = simp, .siefp = siefp, .enable = enable };
 
 	return smp_call_function_single(cpu, synic_on_cpu, &a, 1);
+}
+
+static void synic_off_on_cpu(void *unused)
+{
+	synic_off_local();
+}
+
+static void eom_on_cpu(void *unused)
+{
+	hv_set_msr(HV_MSR_EOM, 0);
+}
+
+/*
+ * Runs @fn for @cpu on the way out: here if this is @cpu, else by IPI when
+ * @may_ipi and interrupts are on (smp_call_function_single() must not be
+ * called with interrupts off); -EAGAIN otherwise.
+ */
+static int on_cpu_now(unsigned int cpu, smp_call_func_t fn, bool may_ipi)
+{
+	unsigned long flags;
+	int this = get_cpu();
+	int ret = 0;
+
+	if (this == cpu) {
+		local_irq_save(flags);
+		fn(NULL);
+		local_irq_restore(flags);
+	} else if (may_ipi && !irqs_disabled()) {
+		ret = smp_call_function_single(cpu, fn, NULL, 1);
+	} else {
+		ret = -EAGAIN;
+	}
+	put_cpu();
+	return ret;
+}
+
+int rvmbus_hv_synic_off_now(unsigned int cpu, bool may_ipi)
+{
+	return on_cpu_now(cpu, synic_off_on_cpu, may_ipi);
+}
+
+int rvmbus_hv_eom_now(unsigned int cpu, bool may_ipi)
+{
+	return on_cpu_now(cpu, eom_on_cpu, may_ipi);
 }
 
 u16 rvmbus_hv_post_message(const void *input, size_t len)
@@ -102,11 +196,6 @@ u16 rvmbus_hv_signal_event(u32 connection_id)
 	       HV_HYPERCALL_RESULT_MASK;
 }
 
-static void eom_on_cpu(void *unused)
-{
-	hv_set_msr(HV_MSR_EOM, 0);
-}
-
 int rvmbus_hv_eom(unsigned int cpu)
 {
 	return smp_call_function_single(cpu, eom_on_cpu, NULL, 1);
@@ -117,25 +206,58 @@ u32 rvmbus_hv_vp_index(unsigned int cpu)
 	return hv_vp_index ? hv_vp_index[cpu] : cpu;
 }
 
-/* HYPERVISOR_CALLBACK_VECTOR, hard IRQ context. */
+/*
+ * HYPERVISOR_CALLBACK_VECTOR, hard IRQ context.  The read-side section is
+ * explicit, so the dereference is one that PROVE_RCU accepts, and
+ * rvmbus_hv_detach()'s synchronize_rcu() waits for it.
+ */
 static void rvmbus_hv_isr(void)
 {
-	void *ctx = rcu_dereference(hv_ctx);
+	void *ctx;
 
+	rcu_read_lock();
+	ctx = rcu_dereference(hv_ctx);
 	if (ctx)
 		rvmbus_rust_hv_interrupt(ctx);
+	rcu_read_unlock();
+}
+
+/* The way out: kexec (machine_shutdown) or a crash (crash_shutdown). */
+static void rvmbus_hv_way_out(bool crash)
+{
+	void *ctx;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(hv_ctx);
+	if (ctx)
+		rvmbus_rust_hv_way_out(ctx, crash);
+	rcu_read_unlock();
+}
+
+static void rvmbus_hv_kexec(void)
+{
+	rvmbus_hv_way_out(false);
+}
+
+static void rvmbus_hv_crash(struct pt_regs *regs)
+{
+	rvmbus_hv_way_out(true);
 }
 
 void rvmbus_hv_attach(void *ctx)
 {
 	rcu_assign_pointer(hv_ctx, ctx);
 	hv_setup_vmbus_handler(rvmbus_hv_isr);
+	hv_setup_kexec_handler(rvmbus_hv_kexec);
+	hv_setup_crash_handler(rvmbus_hv_crash);
 }
 
 void rvmbus_hv_detach(void)
 {
+	hv_remove_crash_handler();
+	hv_remove_kexec_handler();
 	hv_remove_vmbus_handler();
 	RCU_INIT_POINTER(hv_ctx, NULL);
-	/* No interrupt handler still uses the old context after this. */
+	/* No handler still uses the old context after this. */
 	synchronize_rcu();
 }

@@ -10,10 +10,19 @@
 //! signalled with the fast `HvSignalEvent` hypercall.
 //!
 //! Loading refuses, leaving nothing behind, when the guest is not on
-//! Hyper-V, when the hypervisor offers no SynIC, or when another VMBus
-//! driver (the C `hv_vmbus`) already owns the `vmbus` bus: the bus is
-//! registered before the interrupt handler is installed, so rvmbus never
-//! takes the vector from a driver that has it.
+//! Hyper-V, when the hypervisor offers no SynIC, in the partitions whose
+//! SynIC pages are not the guest's to give (isolated VMs, a paravisor, the
+//! root partition: [`refusal`]), or when another VMBus driver (the C
+//! `hv_vmbus`) already owns the `vmbus` bus: the bus is registered before
+//! the interrupt handler is installed, so rvmbus never takes the vector
+//! from a driver that has it.
+//!
+//! When the kernel goes away under the bus, the Hyper-V core calls the
+//! kexec handler (from `machine_shutdown`, other CPUs still running) or
+//! the crash handler (from `crash_shutdown`, interrupts off): both unload
+//! the connection by polling ([`Session::quiesce`]); a crash turns off only
+//! the SynIC of the CPU that crashed, as Linux's `hv_crash_handler` does,
+//! since no other CPU can be asked.
 
 use core::{ffi::c_void, ptr::NonNull};
 
@@ -27,7 +36,11 @@ mod ffi {
 
     extern "C" {
         pub(super) fn rvmbus_hv_usable() -> bool;
+        pub(super) fn rvmbus_hv_refusal() -> *const kernel::ffi::c_char;
+        pub(super) fn rvmbus_hv_vtl() -> u8;
         pub(super) fn rvmbus_hv_synic_setup(cpu: u32, simp: u64, siefp: u64, enable: bool) -> i32;
+        pub(super) fn rvmbus_hv_synic_off_now(cpu: u32, may_ipi: bool) -> i32;
+        pub(super) fn rvmbus_hv_eom_now(cpu: u32, may_ipi: bool) -> i32;
         pub(super) fn rvmbus_hv_post_message(input: *const c_void, len: usize) -> u16;
         pub(super) fn rvmbus_hv_signal_event(connection_id: u32) -> u16;
         pub(super) fn rvmbus_hv_eom(cpu: u32) -> i32;
@@ -41,6 +54,21 @@ mod ffi {
 pub(crate) fn usable() -> bool {
     // SAFETY: Reads state the Hyper-V core set up at boot.
     unsafe { ffi::rvmbus_hv_usable() }
+}
+
+/// Why this Hyper-V partition is not one rvmbus may drive, if it is not:
+/// an isolated (confidential) VM, a paravisor, or the root partition, as
+/// the Hyper-V core found at boot. Nothing has been touched when this is
+/// asked.
+pub(crate) fn refusal() -> Option<&'static kernel::str::CStr> {
+    // SAFETY: Reads state the Hyper-V core set up at boot.
+    let p = unsafe { ffi::rvmbus_hv_refusal() };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: A non-null answer is one of the shim's string literals,
+    // NUL-terminated and static.
+    Some(unsafe { kernel::str::CStr::from_char_ptr(p) })
 }
 
 /// The Hyper-V transport.
@@ -71,10 +99,16 @@ impl Transport for HvTransport {
         unsafe { ffi::rvmbus_hv_vp_index(cpu) }
     }
 
+    fn vtl(&self) -> u8 {
+        // SAFETY: Reads a field the Hyper-V core set at boot.
+        unsafe { ffi::rvmbus_hv_vtl() }
+    }
+
     fn synic_setup(&self, cpu: u32, simp: u64, siefp: u64, enable: bool) -> Result<HvStatus> {
         if !shim::cpu_online(cpu) {
-            // An offline CPU keeps its SynIC off; channels never target it.
-            return Ok(HvStatus::SUCCESS);
+            // Only the CPU itself can reach its SynIC MSRs; the caller
+            // keeps the pages of one it could not turn off.
+            return Err(EAGAIN);
         }
         // SAFETY: `cpu` is online; the pages are the connection's, which
         // outlive the set-up (it is undone before they are freed).
@@ -104,6 +138,32 @@ impl Transport for HvTransport {
     }
 
     fn detach(&self) -> Result<HvStatus> {
+        Ok(HvStatus::SUCCESS)
+    }
+
+    fn post_message_now(&self, input: &[u8; 256]) -> Result<HvStatus> {
+        // The hypercall never sleeps.
+        self.post_message(input)
+    }
+
+    fn eom_now(&self, cpu: u32, may_ipi: bool) -> Result<HvStatus> {
+        if cpu >= shim::nr_cpu_ids() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `cpu` is a possible CPU id; the shim writes the MSR here
+        // if this is `cpu`, sends an IPI only when `may_ipi` and interrupts
+        // are on, and never sleeps.
+        errno(unsafe { ffi::rvmbus_hv_eom_now(cpu, may_ipi) })?;
+        Ok(HvStatus::SUCCESS)
+    }
+
+    fn synic_off_now(&self, cpu: u32, may_ipi: bool) -> Result<HvStatus> {
+        if cpu >= shim::nr_cpu_ids() {
+            return Err(EINVAL);
+        }
+        // SAFETY: As in `eom_now`; the SynIC is turned off, which only
+        // stops the host from writing the connection's pages.
+        errno(unsafe { ffi::rvmbus_hv_synic_off_now(cpu, may_ipi) })?;
         Ok(HvStatus::SUCCESS)
     }
 }
@@ -170,5 +230,20 @@ unsafe extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
     // handlers).
     if let Some(session) = unsafe { ctx.cast::<Arc<dyn Session>>().as_ref() } {
         session.interrupt();
+    }
+}
+
+/// The kexec handler (`crash == false`) or the crash handler of the
+/// Hyper-V core: the kernel goes away under the bus. Never sleeps.
+///
+/// # Safety
+///
+/// As for [`rvmbus_rust_hv_interrupt`]: `ctx` is null or the live context
+/// `HvBus::start` attached, read under RCU before detach returned.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_rust_hv_way_out(ctx: *mut c_void, crash: bool) {
+    // SAFETY: Guaranteed by the caller, as for the interrupt.
+    if let Some(session) = unsafe { ctx.cast::<Arc<dyn Session>>().as_ref() } {
+        session.quiesce(crash);
     }
 }

@@ -7,6 +7,12 @@
 //! (`proto::ivshmem`), and MSI-X vectors carry the host's interrupts. The
 //! guest's own memory (SynIC pages, rings) is described to the host by guest
 //! physical address, exactly as on Hyper-V.
+//!
+//! When the kernel goes away under the bus (a reboot or kexec, or a
+//! panic), the `support::way_out` hook unloads the connection by polling
+//! ([`Session::quiesce`]) and says GOODBYE, all through the way-out
+//! mailbox ([`WAY_OUT_MAILBOX`]) without sleeping, so that the host, which
+//! outlives the guest's kernel, writes nothing more into its memory.
 
 use core::{marker::PhantomData, ptr::NonNull};
 
@@ -22,7 +28,10 @@ use kernel::{
         atomic::{ordering::Relaxed, Atomic},
         Arc, Mutex, SetOnce,
     },
-    time::{delay::fsleep, Delta, Instant, Monotonic},
+    time::{
+        delay::{fsleep, udelay},
+        Delta, Instant, Monotonic,
+    },
 };
 
 use super::{
@@ -31,7 +40,11 @@ use super::{
 };
 use crate::{
     proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
-    support::{ratelimit::Ratelimit, shim},
+    support::{
+        ratelimit::Ratelimit,
+        shim,
+        way_out::{Hook, WayOut},
+    },
 };
 
 /// How many ivshmem devices are bound to this driver; the module refuses to
@@ -149,6 +162,8 @@ pub(crate) struct IvshmemDev<'bound> {
     irqs: Irqs<'bound>,
     transport: Arc<IvshmemTransport>,
     session: Arc<dyn Session>,
+    /// The way out, while the bus is up (`None`: another device has it).
+    way_out: Option<Hook>,
 }
 
 /// The transport half of the device, shared with the connection: the BARs
@@ -177,11 +192,26 @@ pub(crate) struct IvshmemTransport {
     /// serialises all requests (process context, may sleep).
     #[pin]
     boxes: Mutex<Mailboxes>,
+    /// Whether the host announced [`WAY_OUT_MAILBOX`].
+    has_way_out: bool,
+    /// The last request number on [`WAY_OUT_MAILBOX`].
+    way_out_seq: Atomic<u32>,
+    /// A way-out call is in flight (the way out runs once, but a panic may
+    /// come while a restart's runs).
+    way_out_busy: Atomic<bool>,
     warn: Ratelimit,
 }
 
 /// The mailbox for posted signals.
 const SIGNAL_MAILBOX: u32 = 1;
+
+/// The mailbox of the way out: calls that never sleep and take no lock
+/// (a stopped CPU may hold `boxes`, and its request may be outstanding in
+/// mailbox 0), from any context.
+const WAY_OUT_MAILBOX: u32 = 2;
+
+/// How long a way-out call waits between two looks at the answer.
+const WAY_OUT_POLL_US: i64 = 10;
 
 /// What [`IvshmemTransport::boxes`] protects.
 struct Mailboxes {
@@ -251,6 +281,55 @@ impl IvshmemTransport {
         }
         Ok(())
     }
+
+    /// A call on the way out: on [`WAY_OUT_MAILBOX`], polled without
+    /// sleeping, at most `timeout_ms`.
+    fn call_now(
+        &self,
+        cmd: Command,
+        vcpu: u32,
+        args: [u64; 4],
+        data: Option<&[u8; 256]>,
+    ) -> Result<HvStatus> {
+        if !self.has_way_out {
+            return Err(ENODEV);
+        }
+        if self.way_out_busy.xchg(true, Relaxed) {
+            return Err(EBUSY);
+        }
+        let r = self.call_now_claimed(cmd, vcpu, args, data);
+        self.way_out_busy.store(false, Relaxed);
+        r
+    }
+
+    fn call_now_claimed(
+        &self,
+        cmd: Command,
+        vcpu: u32,
+        args: [u64; 4],
+        data: Option<&[u8; 256]>,
+    ) -> Result<HvStatus> {
+        let seq = self.way_out_seq.load(Relaxed).wrapping_add(1);
+        self.way_out_seq.store(seq, Relaxed);
+        let req = Request {
+            seq,
+            cmd,
+            vcpu,
+            args,
+            data: data.copied().unwrap_or([0; ivshmem::MAILBOX_DATA_SIZE]),
+        };
+        self.submit(WAY_OUT_MAILBOX, &req)?;
+        let polls = shim::timeout_ms().saturating_mul(1000) / WAY_OUT_POLL_US as u32;
+        for _ in 0..polls {
+            let shm = self.shm.try_access().ok_or(ENODEV)?;
+            if let Some(r) = mailbox::poll(&shm, WAY_OUT_MAILBOX, seq)? {
+                return Ok(r.status);
+            }
+            drop(shm);
+            udelay(Delta::from_micros(WAY_OUT_POLL_US));
+        }
+        Err(ETIMEDOUT)
+    }
 }
 
 impl Transport for IvshmemTransport {
@@ -303,6 +382,57 @@ impl Transport for IvshmemTransport {
 
     fn detach(&self) -> Result<HvStatus> {
         self.call(Command::GOODBYE, 0, [0; 4], None)
+    }
+
+    fn post_message_now(&self, input: &[u8; 256]) -> Result<HvStatus> {
+        self.call_now(Command::POST_MESSAGE, 0, [0; 4], Some(input))
+    }
+
+    fn eom_now(&self, cpu: u32, _may_ipi: bool) -> Result<HvStatus> {
+        // The host serves any vCPU's EOM from any CPU.
+        self.call_now(Command::EOM, cpu, [0; 4], None)
+    }
+
+    fn synic_off_now(&self, cpu: u32, _may_ipi: bool) -> Result<HvStatus> {
+        let sint = u64::from(crate::proto::wire::synic::VMBUS_MESSAGE_SINT);
+        self.call_now(Command::SYNIC_SETUP, cpu, [0, 0, sint, 1 << 32], None)
+    }
+}
+
+/// The way out of one device's bus: unload by polling, then GOODBYE.
+struct DeviceWayOut {
+    session: Arc<dyn Session>,
+    transport: Arc<IvshmemTransport>,
+}
+
+impl DeviceWayOut {
+    /// The hook for the bus of `session` over `transport` (`EBUSY`:
+    /// another device has it).
+    fn register(session: &Arc<dyn Session>, transport: &Arc<IvshmemTransport>) -> Result<Hook> {
+        let w: Arc<dyn WayOut> = Arc::new(
+            Self {
+                session: session.clone(),
+                transport: transport.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        Hook::register(w)
+    }
+}
+
+impl WayOut for DeviceWayOut {
+    fn way_out(&self, crash: bool) {
+        self.session.quiesce(crash);
+        match self.transport.call_now(Command::GOODBYE, 0, [0; 4], None) {
+            Ok(s) if s == HvStatus::SUCCESS => {
+                pr_info!("ivshmem: way out: detached from the host\n")
+            }
+            Ok(s) => pr_err!(
+                "ivshmem: way out: the host refused GOODBYE, status {:#x}\n",
+                s.0
+            ),
+            Err(e) => pr_err!("ivshmem: way out: no GOODBYE ({:?})\n", e),
+        }
     }
 }
 
@@ -526,6 +656,12 @@ impl<U: Upper> pci::Driver for IvshmemDriver<U> {
             } else {
                 0
             };
+            let has_way_out = header.num_mailboxes > WAY_OUT_MAILBOX;
+            let way_out_seq = if has_way_out {
+                mailbox::last_answered(&shm, WAY_OUT_MAILBOX)?
+            } else {
+                0
+            };
             let link = Link::new(&regs, &shm, &header, &counters, &irqs);
             let host_version = link.hello(&mut seq).inspect_err(|e| {
                 dev_err!(pdev, "rvmbus host does not answer ({:?})\n", e);
@@ -557,6 +693,9 @@ impl<U: Upper> pci::Driver for IvshmemDriver<U> {
                         signal_seq,
                         posted: false,
                     }),
+                    has_way_out,
+                    way_out_seq: Atomic::new(way_out_seq),
+                    way_out_busy: Atomic::new(false),
                     warn: Ratelimit::new(),
                 }? Error),
                 GFP_KERNEL,
@@ -569,16 +708,39 @@ impl<U: Upper> pci::Driver for IvshmemDriver<U> {
                 let _ = transport.detach();
                 return Err(e);
             }
+            let way_out = if has_way_out {
+                DeviceWayOut::register(&session, &transport)
+                    .inspect_err(|e| {
+                        dev_warn!(
+                            pdev,
+                            "no way out on kexec or panic for this device ({:?})\n",
+                            e
+                        )
+                    })
+                    .ok()
+            } else {
+                dev_warn!(
+                    pdev,
+                    "the host announces {} mailboxes, no way-out mailbox: a kexec or panic will not unload\n",
+                    header.num_mailboxes
+                );
+                None
+            };
             BOUND.add(1, Relaxed);
             Ok(try_pin_init!(IvshmemDev {
                 irqs,
                 transport,
                 session,
+                way_out,
             }))
         })
     }
 
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // No way out may run while, or after, the bus ends.
+        if let Some(h) = &this.way_out {
+            h.unregister();
+        }
         this.session.end();
         match this.transport.detach() {
             Ok(s) if s == HvStatus::SUCCESS => {

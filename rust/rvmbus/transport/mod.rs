@@ -43,6 +43,12 @@ pub(crate) trait Transport: Send + Sync {
         cpu
     }
 
+    /// The Virtual Trust Level this guest runs at, which INITIATE_CONTACT
+    /// names (Hyper-V says which; the test transport has only VTL 0).
+    fn vtl(&self) -> u8 {
+        0
+    }
+
     /// Programs the SynIC of `cpu`: message page at `simp`, event flags
     /// page at `siefp` (guest physical addresses), and the VMBus SINT
     /// routed to the transport's interrupt. `enable == false` undoes it.
@@ -60,6 +66,28 @@ pub(crate) trait Transport: Send + Sync {
 
     /// Tells the host that this guest driver is going away.
     fn detach(&self) -> Result<HvStatus>;
+
+    // ---- The way out ---------------------------------------------------
+    //
+    // When the kernel goes away under the bus (kexec, a crash), the
+    // connection is unloaded with these: they never sleep, take no lock
+    // that a stopped CPU may hold, and wait for the host by polling with a
+    // bound, so they also work with interrupts off.
+
+    /// [`Transport::post_message`] on the way out.
+    fn post_message_now(&self, input: &[u8; 256]) -> Result<HvStatus>;
+
+    /// [`Transport::eom`] on the way out. `may_ipi`: other CPUs still run
+    /// and interrupts are on, so the EOM of another CPU may be sent there
+    /// (kexec); without it only the CPU running this can be served.
+    fn eom_now(&self, cpu: u32, may_ipi: bool) -> Result<HvStatus>;
+
+    /// Turns the SynIC of `cpu` off on the way out: the VMBus SINT masked,
+    /// the message and event flags pages disabled and their addresses
+    /// cleared, and (on Hyper-V) the SynIC itself disabled. `may_ipi` as
+    /// for [`Transport::eom_now`]; a CPU that cannot be reached is an
+    /// error (`EAGAIN`).
+    fn synic_off_now(&self, cpu: u32, may_ipi: bool) -> Result<HvStatus>;
 }
 
 /// The bus over one transport, as the transport sees it.
@@ -84,6 +112,15 @@ pub(crate) trait Session: Send + Sync {
     ///
     /// Context: process context, may sleep.
     fn end(&self);
+
+    /// The kernel goes away under the bus (kexec, or a crash when `crash`):
+    /// UNLOAD sent and its answer awaited by polling, then the SynIC turned
+    /// off, so that the host writes nothing more into this kernel's memory.
+    /// Nothing is freed. Runs once; later calls do nothing.
+    ///
+    /// Context: any (a crash may come in interrupt context, with
+    /// interrupts off and other CPUs stopped); never sleeps.
+    fn quiesce(&self, crash: bool);
 }
 
 /// What starts a bus over a transport: implemented by the module, which

@@ -130,7 +130,7 @@ impl Connection {
         let n = self.synic.cpus().max(1);
         for _ in 0..n {
             let c = self.next_cpu.fetch_add(1, Relaxed) % n;
-            if shim::cpu_online(c) {
+            if self.cpu_usable(c) {
                 return c;
             }
         }

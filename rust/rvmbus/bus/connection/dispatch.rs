@@ -13,6 +13,10 @@ use super::*;
 impl Connection {
     /// The message work: every waiting message in order, then the events.
     pub(super) fn poll(self: &Arc<Self>) {
+        // The way out takes the slots over for good.
+        let Some(_slots) = self.dispatch.enter() else {
+            return;
+        };
         self.irq_stamp.end(&pathtime::IRQ_TO_WORK);
         let mut found = false;
         for cpu in 0..self.synic.cpus() {

@@ -45,7 +45,6 @@ use crate::{
         connection::{ConnectionEvent, ConnectionState},
         message::Offer,
     },
-    support::shim,
 };
 
 /// What a channel must get back after hibernation.
@@ -127,9 +126,7 @@ impl Connection {
             inner.orphans.clear();
         }
         drop(inner);
-        for cpu in 0..self.synic.cpus() {
-            let _ = self.transport.synic_setup(cpu, 0, 0, false);
-        }
+        self.synic_disable();
         pr_info!("hibernation: unloaded, {} channels suspended\n", n);
     }
 
@@ -238,7 +235,7 @@ impl Connection {
         }
         let mut opened = 0;
         for (ch, bytes, cpu) in reopen.iter() {
-            let cpu = if shim::cpu_online(*cpu) { *cpu } else { 0 };
+            let cpu = if self.cpu_usable(*cpu) { *cpu } else { 0 };
             match self.open(ch, *bytes, cpu, timeout_ms) {
                 Ok(()) => {
                     opened += 1;

@@ -42,7 +42,7 @@ impl Connection {
         cpu: u32,
         timeout_ms: u32,
     ) -> Result {
-        if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
+        if !self.cpu_usable(cpu) {
             return Err(EINVAL);
         }
         let pages = ring_pages(ring_bytes);
@@ -53,6 +53,11 @@ impl Connection {
         let mut inner = self.inner.lock();
         if inner.closing {
             return Err(ENODEV);
+        }
+        // Checked again under the lock, which a CPU going offline takes to
+        // look for the channels on it.
+        if !self.cpu_usable(cpu) {
+            return Err(EINVAL);
         }
         let e = inner.find(relid).ok_or(ENODEV)?;
         match e.state {
@@ -155,7 +160,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `EINVAL`: `cpu`'s SynIC is not up (the CPU is offline, going
+    ///   offline, or beyond the CPUs the connection set up);
     /// - `EOPNOTSUPP`: the host's version is older than 4.1;
     /// - `ENODEV`: the channel is not open (or went away meanwhile);
     /// - `EIO`: the post failed, or the host refused (the old CPU is kept);
@@ -194,7 +200,7 @@ impl Connection {
             }
             return Err(EOPNOTSUPP);
         }
-        if cpu >= self.synic.cpus() || !shim::cpu_online(cpu) {
+        if !self.cpu_usable(cpu) {
             return Err(EINVAL);
         }
         // Wait for any other move of this channel to finish, then claim it.

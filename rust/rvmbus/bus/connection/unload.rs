@@ -5,6 +5,15 @@
 //!
 //! Context: process context (module unload, transport removal), no lock
 //! held on entry.
+//!
+//! And the way out ([`Connection::quiesce`]), when the kernel goes away
+//! under the bus: UNLOAD by polling, the SynIC off, nothing freed; any
+//! context, no lock, no sleep.
+
+use kernel::{
+    sync::atomic::ordering::{Acquire, Release},
+    time::delay::udelay,
+};
 
 use super::*;
 
@@ -89,13 +98,192 @@ impl Connection {
             self.monitor
                 .keep("monitor pages, given in INITIATE_CONTACT and never released");
         }
+        self.synic_disable();
+        // A CPU that went offline with its SynIC up (only for suspend,
+        // which came back here without it) cannot be reached: the host
+        // may still write its pages.
         for cpu in 0..self.synic.cpus() {
-            match self.transport.synic_setup(cpu, 0, 0, false) {
-                Ok(st) if st == HvStatus::SUCCESS => {}
-                _ => self
-                    .synic
-                    .keep(cpu, "SynIC pages the host did not let go of"),
+            if self.synic.is_up(cpu) {
+                self.synic
+                    .keep(cpu, "SynIC of a CPU that could not be reached");
             }
         }
+    }
+}
+
+// ---- The way out --------------------------------------------------------
+
+/// How long the way out waits between two looks at the host's answer.
+const WAY_OUT_POLL_US: i64 = 20;
+
+/// The message work's claim on the SynIC slots, which the way out takes
+/// away from it for good: both read the slots, and a message must be
+/// taken by one of them only.
+pub(super) struct DispatchGate(Atomic<u32>);
+
+/// Nobody reads the slots.
+const GATE_IDLE: u32 = 0;
+/// The message work reads them.
+const GATE_BUSY: u32 = 1;
+/// The way out owns them.
+const GATE_CLOSED: u32 = 2;
+
+/// The message work's turn; the slots are free again when it is dropped.
+pub(super) struct GateTurn<'a>(&'a DispatchGate);
+
+impl DispatchGate {
+    pub(super) const fn new() -> Self {
+        Self(Atomic::new(GATE_IDLE))
+    }
+
+    /// The message work's turn, or `None` once the way out took the slots.
+    /// The message work is one ordered work item, so it never finds the
+    /// gate busy.
+    pub(super) fn enter(&self) -> Option<GateTurn<'_>> {
+        self.0
+            .cmpxchg(GATE_IDLE, GATE_BUSY, Acquire)
+            .ok()
+            .map(|_| GateTurn(self))
+    }
+
+    /// Takes the slots from the message work, waiting for it to finish its
+    /// turn at most `polls` times [`WAY_OUT_POLL_US`]. Never sleeps.
+    /// Returns whether it finished (if not, its turn ends on a stopped CPU
+    /// or later, and the way out goes on beside it).
+    fn close(&self, polls: u32) -> bool {
+        for _ in 0..polls {
+            match self.0.cmpxchg(GATE_IDLE, GATE_CLOSED, Acquire) {
+                Ok(_) => return true,
+                Err(GATE_CLOSED) => return true,
+                Err(_) => udelay(Delta::from_micros(WAY_OUT_POLL_US)),
+            }
+        }
+        self.0.store(GATE_CLOSED, Release);
+        false
+    }
+}
+
+impl Drop for GateTurn<'_> {
+    fn drop(&mut self) {
+        // Back to idle, unless the way out has closed the gate meanwhile.
+        let _ = self.0 .0.cmpxchg(GATE_BUSY, GATE_IDLE, Release);
+    }
+}
+
+/// What the way out found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WayOut {
+    /// The host answered UNLOAD.
+    Answered,
+    /// No answer in time.
+    NoAnswer,
+    /// UNLOAD could not be posted.
+    NotPosted,
+    /// There was no connection to unload.
+    NotConnected,
+}
+
+impl Connection {
+    /// The way out: the kernel goes away under the bus (kexec, or a crash
+    /// when `crash`), as Linux's `vmbus_initiate_unload(true)` and
+    /// `hv_synic_cleanup` do it. UNLOAD is posted and the answer awaited
+    /// by reading the SynIC slots (at most `timeout_ms`; the message work
+    /// is kept out of them), then the SynIC is turned off on every CPU
+    /// that can be reached (in a crash, with no IPI, only this one on
+    /// Hyper-V). Nothing is freed; the devices and drivers are left as
+    /// they are. Runs once.
+    ///
+    /// Context: any; takes no lock and never sleeps.
+    pub(crate) fn quiesce(&self, crash: bool) {
+        if self.way_out.xchg(true, Relaxed) {
+            return;
+        }
+        let polls = shim::timeout_ms().saturating_mul(1000) / WAY_OUT_POLL_US as u32;
+        let what = if crash { "crash" } else { "kexec or restart" };
+        if !self.dispatch.close(polls) {
+            pr_warn!(
+                "way out ({}): the message work did not stop; going on beside it\n",
+                what
+            );
+        }
+        let id = self.live_conn_id.load(Relaxed);
+        let outcome = if id == 0 {
+            WayOut::NotConnected
+        } else {
+            self.unload_now(id, crash, polls)
+        };
+        let mut off = 0;
+        let mut left = 0;
+        for cpu in 0..self.synic.cpus() {
+            if !self.synic.is_up(cpu) {
+                continue;
+            }
+            match self.transport.synic_off_now(cpu, !crash) {
+                Ok(st) if st == HvStatus::SUCCESS => {
+                    self.synic.set_up(cpu, false);
+                    off += 1;
+                }
+                _ => left += 1,
+            }
+        }
+        self.synic_on.store(false, Relaxed);
+        match outcome {
+            WayOut::Answered => pr_info!(
+                "way out ({}): the host answered UNLOAD; SynIC off on {} CPUs ({} left on)\n",
+                what,
+                off,
+                left
+            ),
+            other => pr_err!(
+                "way out ({}): {:?}; SynIC off on {} CPUs ({} left on)\n",
+                what,
+                other,
+                off,
+                left
+            ),
+        }
+    }
+
+    /// Posts UNLOAD on connection id `id` and reads the SynIC slots until
+    /// its answer comes, at most `polls` times; other messages are dropped
+    /// (the host forgets everything with UNLOAD), with the EOM they ask for.
+    fn unload_now(&self, id: u32, crash: bool, polls: u32) -> WayOut {
+        let Ok(input) = HvInputPostMessage::channel(id, GuestMessage::Unload.encode().as_bytes())
+        else {
+            return WayOut::NotPosted;
+        };
+        let mut bytes = [0u8; 256];
+        if input.write_to(&mut bytes).is_none() {
+            return WayOut::NotPosted;
+        }
+        let mut tries = 0;
+        loop {
+            match self.transport.post_message_now(&bytes) {
+                Ok(st) if st == HvStatus::SUCCESS => break,
+                Ok(st) if st == HvStatus::INSUFFICIENT_BUFFERS && tries < POST_RETRIES => {
+                    tries += 1;
+                    udelay(Delta::from_micros(100));
+                }
+                _ => return WayOut::NotPosted,
+            }
+        }
+        for _ in 0..polls {
+            for cpu in 0..self.synic.cpus() {
+                while let Some(t) = self.synic.take_message(cpu) {
+                    if t.pending {
+                        let _ = self.transport.eom_now(cpu, !crash);
+                    }
+                    let unloaded = HvMessage::decode_channel(&t.bytes)
+                        .ok()
+                        .and_then(|m| HostMessage::decode(m.valid_payload()).ok())
+                        .is_some_and(|m| matches!(m, HostMessage::UnloadResponse));
+                    if unloaded {
+                        return WayOut::Answered;
+                    }
+                }
+            }
+            udelay(Delta::from_micros(WAY_OUT_POLL_US));
+        }
+        WayOut::NoAnswer
     }
 }
