@@ -155,10 +155,7 @@ mod tests {
         w.note(0x5000, 16);
         unseal_traced(Some(&w), &t, "test");
         let s = std::fs::read_to_string(&p).unwrap();
-        let kinds: Vec<&str> = s
-            .lines()
-            .map(|l| l.split(' ').nth(3).unwrap())
-            .collect();
+        let kinds: Vec<&str> = s.lines().map(|l| l.split(' ').nth(3).unwrap()).collect();
         assert_eq!(
             kinds,
             ["gmem-sealed", "gmem-unsealed", "gmem-write-after-unload"]

@@ -144,7 +144,8 @@ impl GuestCtx<'_> {
             irq: self.irq,
             trace: self.trace,
         };
-        self.synic.post_last(&env, vcpu, sint, message_type, payload)
+        self.synic
+            .post_last(&env, vcpu, sint, message_type, payload)
     }
 
     /// Sets event flag `bit` of `sint` on `vcpu`, interrupting the guest
