@@ -201,6 +201,17 @@ SCENARIOS = {
             host_expect=[r" g2h - UNLOAD ", r" h2g - UNLOAD_RESPONSE ", r" g2h - INITIATE_CONTACT ",
                          r" g2h - REQUEST_OFFERS ", r" g2h \d+ OPEN_CHANNEL "],
         ),
+        # CPU 1 goes offline and comes back with channels open. The host
+        # sees CPU 1's SynIC set up, turned off (all page addresses zero)
+        # and set up again.
+        Scenario(
+            "cpu-hotplug",
+            host_args=["--profile", "azure", "--heartbeat-ms", "200"],
+            host_order=[r" g2h - mbox-SYNIC_SETUP [0-9a-f]{8}030000000100000000000000[0-9a-f][13579bdf]",
+                        r" g2h 4 MODIFY_CHANNEL ", r" h2g 4 MODIFY_CHANNEL_RESPONSE ",
+                        r" g2h - mbox-SYNIC_SETUP [0-9a-f]{8}03000000010000000{40}",
+                        r" g2h - mbox-SYNIC_SETUP [0-9a-f]{8}030000000100000000000000[0-9a-f][13579bdf]"],
+        ),
         # The guest kexecs into a second kernel with the echo channel open
         # and the heartbeat bound: UNLOAD goes before the jump, the host
         # writes nothing into guest memory after its answer (the trace's
