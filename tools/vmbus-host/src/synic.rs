@@ -769,6 +769,40 @@ mod tests {
     }
 
     #[test]
+    fn last_message_seals_guest_memory_once_delivered() {
+        let mut r = Rig::new();
+        r.mem = MemRegion::anonymous(0x10000).unwrap().watch_writes();
+        r.setup(0, 2, 0).unwrap();
+        r.post(0, 2, 1, b"first").unwrap();
+        // The slot is busy: the last message waits, and nothing is sealed.
+        let env = SynicEnv {
+            mem: &r.mem,
+            irq: &r.irq,
+            trace: &r.trace,
+        };
+        assert_eq!(
+            r.synic.post_last(&env, 0, 2, 1, b"last").unwrap(),
+            PostOutcome::Queued
+        );
+        assert!(!r.mem.watch().unwrap().is_sealed());
+        assert!(r.guest_consume(2));
+        r.eom(0);
+        assert_eq!(r.slot(2).3, b"last");
+        let w = r.mem.watch().unwrap();
+        assert!(w.is_sealed());
+        // Anything written after it is counted against the host.
+        let env = SynicEnv {
+            mem: &r.mem,
+            irq: &r.irq,
+            trace: &r.trace,
+        };
+        r.synic.signal(&env, 0, 2, 5).unwrap();
+        let v = w.unseal().unwrap();
+        assert_eq!(v.count, 1);
+        assert_eq!(v.first.map(|(_, len)| len), Some(1));
+    }
+
+    #[test]
     fn slot_freed_without_eom_is_refilled_by_retry() {
         let mut r = Rig::new();
         r.setup(0, 2, 0).unwrap();
