@@ -225,7 +225,8 @@ impl kernel::Module for RvmbusModule {
         let bus = BusType::register()?;
         // Before any connection: its CPUs' SynIC follows them from the
         // start.
-        let cpuhp = cpuhp::State::register()?;
+        let cpuhp = cpuhp::State::register()
+            .inspect_err(|e| pr_err!("cannot register a CPU hotplug state ({:?})\n", e))?;
         let backend = if use_hyperv {
             Backend::HyperV {
                 _bus: HvBus::start::<Vmbus>()?,
