@@ -4,7 +4,7 @@
 
 Each folder of rust/rvmbus is a layer; a file may name (in `use crate::...`
 lines and in `crate::...` paths) only its own folder and the layers below
-it, and the three interface folders (drivers, sysfs, pm) may not name each
+it, and the interface folders (drivers, hv, sysfs, pm) may not name each
 other. The crate root and vmbus_drv.rs, the module itself, sit on top.
 
     scripts/layer-check.py            check; exit 1 and list each violation
@@ -25,7 +25,7 @@ LAYERS = [
     ("support",),
     ("transport",),
     ("bus",),
-    ("drivers", "sysfs", "pm"),
+    ("drivers", "hv", "sysfs", "pm"),
     ("debug",),
     ("vmbus_drv", "rvmbus_main"),
 ]

@@ -13,7 +13,8 @@
 //! 3. [`bus`]: the bus core (connection, channel management, channels,
 //!    ring buffers, shared pages, SynIC);
 //! 4. the interfaces above the core: [`drivers`] (the driver ABI),
-//!    [`sysfs`] (the bus in sysfs) and [`pm`] (hibernation);
+//!    [`hv`] (Linux's hv_vmbus driver interface), [`sysfs`] (the bus in
+//!    sysfs) and [`pm`] (hibernation);
 //! 5. [`debug`]: the control file and the KUnit tests;
 //! 6. [`vmbus_drv`]: the module itself, which joins the layers.
 //!
@@ -27,6 +28,7 @@ mod proto;
 mod bus;
 mod debug;
 mod drivers;
+mod hv;
 mod pm;
 mod support;
 mod sysfs;

@@ -3,6 +3,11 @@
  * Drivers on the vmbus bus: registration of drivers from other modules,
  * matching by class GUID, and the bus's probe, remove and PM callbacks.
  *
+ * The bus serves two driver interfaces: rvmbus's own (rvmbus_api.h,
+ * below) and Linux's hv_vmbus interface (struct hv_driver, ../hv/).  Each
+ * bus callback first asks the hv interface whether the driver is one of
+ * its own (rvmbus_hv_driver_of) and hands such a device to it.
+ *
  * The driver core owns the ordering: probe, remove and the PM callbacks of
  * one device never overlap (the device lock), and driver_unregister()
  * unbinds every device before it returns, so no driver code is called once
@@ -18,6 +23,7 @@
 #include <linux/string.h>
 
 #include "../sysfs/sysfs.h"
+#include "../hv/hv_vmbus.h"
 #include "rvmbus_api.h"
 
 static_assert(sizeof(struct rvmbus_packet) == RVMBUS_PACKET_SIZE);
@@ -44,9 +50,12 @@ int rvmbus_bus_match(struct device *dev, const struct device_driver *drv)
 {
 	const struct rvmbus_driver *rdrv = to_rdrv(drv);
 	const struct rvmbus_device *rdev = to_rdev(dev);
+	struct hv_driver *hdrv = rvmbus_hv_driver_of(drv);
 	int ret;
 	u32 i;
 
+	if (hdrv)
+		return rvmbus_hv_match(hdrv, &to_rdev(dev)->hv);
 	/* driver_override, when set, decides alone. */
 	ret = device_match_driver_override(dev, drv);
 	if (ret >= 0)
@@ -63,31 +72,86 @@ int rvmbus_bus_match(struct device *dev, const struct device_driver *drv)
 int rvmbus_bus_probe(struct device *dev)
 {
 	const struct rvmbus_driver *rdrv = to_rdrv(dev->driver);
+	struct hv_driver *hdrv = rvmbus_hv_driver_of(dev->driver);
 
+	if (hdrv)
+		return rvmbus_hv_probe(hdrv, &to_rdev(dev)->hv, to_rdev(dev)->ctx);
 	return rvmbus_rust_probe(to_rdev(dev)->ctx, rdrv->ops, rdrv->drv_ctx);
 }
 
 void rvmbus_bus_remove(struct device *dev)
 {
-	rvmbus_rust_remove(to_rdev(dev)->ctx);
+	struct hv_driver *hdrv = rvmbus_hv_driver_of(dev->driver);
+
+	if (hdrv)
+		rvmbus_hv_remove(hdrv, &to_rdev(dev)->hv);
+	else
+		rvmbus_rust_remove(to_rdev(dev)->ctx);
 }
 
+/* Power-off and reboot: only hv_vmbus drivers have a shutdown callback. */
+void rvmbus_bus_shutdown(struct device *dev)
+{
+	struct hv_driver *hdrv;
+
+	if (!dev->driver)
+		return;
+	hdrv = rvmbus_hv_driver_of(dev->driver);
+	if (hdrv)
+		rvmbus_hv_shutdown(hdrv, &to_rdev(dev)->hv);
+}
+
+/*
+ * System sleep.  rvmbus's own drivers see suspend and resume for suspend
+ * to RAM and for hibernation alike; hv_vmbus drivers, as on hv_vmbus, only
+ * for hibernation (freeze, poweroff; thaw, restore): suspend to RAM keeps
+ * their channels as they are.
+ */
 static int rvmbus_pm_suspend(struct device *dev)
 {
-	if (!dev->driver)
+	if (!dev->driver || rvmbus_hv_driver_of(dev->driver))
 		return 0;
 	return rvmbus_rust_suspend(to_rdev(dev)->ctx);
 }
 
 static int rvmbus_pm_resume(struct device *dev)
 {
-	if (!dev->driver)
+	if (!dev->driver || rvmbus_hv_driver_of(dev->driver))
 		return 0;
 	return rvmbus_rust_resume(to_rdev(dev)->ctx);
 }
 
+static int rvmbus_pm_freeze(struct device *dev)
+{
+	struct hv_driver *hdrv;
+
+	if (!dev->driver)
+		return 0;
+	hdrv = rvmbus_hv_driver_of(dev->driver);
+	if (hdrv)
+		return rvmbus_hv_suspend(hdrv, &to_rdev(dev)->hv);
+	return rvmbus_rust_suspend(to_rdev(dev)->ctx);
+}
+
+static int rvmbus_pm_thaw(struct device *dev)
+{
+	struct hv_driver *hdrv;
+
+	if (!dev->driver)
+		return 0;
+	hdrv = rvmbus_hv_driver_of(dev->driver);
+	if (hdrv)
+		return rvmbus_hv_resume(hdrv, &to_rdev(dev)->hv);
+	return rvmbus_rust_resume(to_rdev(dev)->ctx);
+}
+
 const struct dev_pm_ops rvmbus_bus_pm = {
-	SYSTEM_SLEEP_PM_OPS(rvmbus_pm_suspend, rvmbus_pm_resume)
+	.suspend = pm_sleep_ptr(rvmbus_pm_suspend),
+	.resume = pm_sleep_ptr(rvmbus_pm_resume),
+	.freeze = pm_sleep_ptr(rvmbus_pm_freeze),
+	.thaw = pm_sleep_ptr(rvmbus_pm_thaw),
+	.poweroff = pm_sleep_ptr(rvmbus_pm_freeze),
+	.restore = pm_sleep_ptr(rvmbus_pm_thaw),
 };
 
 struct rvmbus_driver *rvmbus_driver_register(const struct rvmbus_driver_ops *ops,

@@ -25,7 +25,7 @@ pub(crate) struct Ratelimit {
 
 impl Ratelimit {
     /// A limiter with a fresh window.
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             window_start_ms: Atomic::new(0),
             used: Atomic::new(0),

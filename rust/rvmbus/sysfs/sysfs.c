@@ -24,6 +24,8 @@
 #include <linux/uuid.h>
 #include <linux/fs.h>
 #include <linux/cpu.h>
+#include <linux/dma-mapping.h>
+#include <linux/pci_ids.h>
 
 #include "sysfs.h"
 
@@ -180,6 +182,7 @@ const struct bus_type rvmbus_bus = {
 	.match = rvmbus_bus_match,
 	.probe = rvmbus_bus_probe,
 	.remove = rvmbus_bus_remove,
+	.shutdown = rvmbus_bus_shutdown,
 	.pm = &rvmbus_bus_pm,
 	.uevent = rvmbus_uevent,
 	.dev_groups = rvmbus_dev_groups,
@@ -234,28 +237,36 @@ struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
 	rdev = kzalloc(sizeof(*rdev), GFP_KERNEL);
 	if (!rdev)
 		return ERR_PTR(-ENOMEM);
-	device_initialize(&rdev->dev);
-	rdev->dev.release = rvmbus_device_release;
-	rdev->dev.bus = &rvmbus_bus;
-	rdev->dev.parent = rvmbus_root;
-	ret = dev_set_name(&rdev->dev, "%pUl", instance);
+	device_initialize(&rdev->hv.device);
+	rdev->hv.device.release = rvmbus_device_release;
+	rdev->hv.device.bus = &rvmbus_bus;
+	rdev->hv.device.parent = rvmbus_root;
+	ret = dev_set_name(&rdev->hv.device, "%pUl", instance);
 	if (ret) {
-		put_device(&rdev->dev);
+		put_device(&rdev->hv.device);
 		return ERR_PTR(ret);
 	}
 	memcpy(rdev->class_id, class_id, sizeof(rdev->class_id));
+	/* struct hv_device as hv_vmbus fills it (vmbus_device_create/_register). */
+	memcpy(&rdev->hv.dev_type, class_id, sizeof(rdev->hv.dev_type));
+	memcpy(&rdev->hv.dev_instance, instance, sizeof(rdev->hv.dev_instance));
+	rdev->hv.vendor_id = PCI_VENDOR_ID_MICROSOFT;
+	rdev->hv.dma_mask = DMA_BIT_MASK(64);
+	rdev->hv.device.dma_parms = &rdev->hv.dma_parms;
+	rdev->hv.device.dma_mask = &rdev->hv.dma_mask;
 	/* The add uevent and the attributes need the context already. */
 	rdev->ctx = ctx;
-	ret = device_add(&rdev->dev);
+	ret = device_add(&rdev->hv.device);
 	if (ret) {
 		/* Nobody else holds the device: the caller keeps @ctx. */
 		rdev->ctx = NULL;
-		put_device(&rdev->dev);
+		put_device(&rdev->hv.device);
 		return ERR_PTR(ret);
 	}
-	rdev->channels = kset_create_and_add("channels", NULL, &rdev->dev.kobj);
+	rdev->channels = kset_create_and_add("channels", NULL, &rdev->hv.device.kobj);
 	if (!rdev->channels)
-		dev_warn(&rdev->dev, "no memory for the channels directory\n");
+		dev_warn(&rdev->hv.device, "no memory for the channels directory\n");
+	rdev->hv.channels_kset = rdev->channels;
 	return rdev;
 }
 
@@ -264,7 +275,8 @@ void rvmbus_sysfs_device_del(struct rvmbus_device *rdev)
 	if (rdev->channels)
 		kset_unregister(rdev->channels);
 	rdev->channels = NULL;
-	device_unregister(&rdev->dev);
+	rdev->hv.channels_kset = NULL;
+	device_unregister(&rdev->hv.device);
 }
 
 #define to_ck(k) container_of(k, struct rvmbus_chan_kobj, kobj)

@@ -13,6 +13,7 @@
 
 #include <linux/types.h>
 #include <linux/device.h>
+#include <linux/hyperv.h>
 
 #define RVMBUS_NO_MONITOR 0xffffffffU
 
@@ -60,15 +61,20 @@ struct rvmbus_chan_info {
 struct rvmbus_chan_kobj;
 struct dev_pm_ops;
 
-/* The bus device of a primary channel. */
+/*
+ * The bus device of a primary channel.  It is the kernel's own struct
+ * hv_device, so that Linux's VMBus drivers bound through the hv_vmbus
+ * interface (hv/hv_vmbus.c) get the device they expect; its identity
+ * fields are filled here, its channel when such a driver binds.
+ */
 struct rvmbus_device {
-	struct device dev;
+	struct hv_device hv;
 	void *ctx;		/* a channel reference, given back at release */
 	u8 class_id[16];	/* for matching drivers */
 	struct kset *channels;
 };
 
-#define to_rdev(d) container_of(d, struct rvmbus_device, dev)
+#define to_rdev(d) container_of(d, struct rvmbus_device, hv.device)
 
 extern const struct bus_type rvmbus_bus;
 
@@ -76,6 +82,7 @@ extern const struct bus_type rvmbus_bus;
 int rvmbus_bus_match(struct device *dev, const struct device_driver *drv);
 int rvmbus_bus_probe(struct device *dev);
 void rvmbus_bus_remove(struct device *dev);
+void rvmbus_bus_shutdown(struct device *dev);
 extern const struct dev_pm_ops rvmbus_bus_pm;
 
 int rvmbus_sysfs_bus_register(void);

@@ -1,0 +1,668 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A Linux VMBus driver (`struct hv_driver`) bound to a channel: the Rust
+//! half of the hv_vmbus interface (`hv_vmbus.c` holds the kernel's
+//! structures; `hv_vmbus.h` is the contract between the two).
+//!
+//! An [`HvBinding`] lives from the bus probe to the unbind after the
+//! driver's `remove()`. Its gate decides when the driver's channel
+//! callback may run:
+//!
+//! ```text
+//! Closed --vmbus_open--> Open --vmbus_close--> Closed
+//!    |                     |
+//!    +------rescind--------+--> Rescinded
+//!    +---------------------+--------+--------> Removed (unbind)
+//! ```
+//!
+//! The callback runs only from the binding's work item and only in `Open`,
+//! with the gate held; every transition takes the gate, so once
+//! `vmbus_close()` returns, or a rescind or the unbind has been handled,
+//! no callback is running and none will start.
+//!
+//! Where hv_vmbus runs a channel callback in the per-channel tasklet
+//! (softirq), rvmbus runs it from a work item on its `rvmbus_chan`
+//! workqueue (process context): the core's ring lock is a mutex and a
+//! signal on the test transport waits for the host. A callback may
+//! therefore sleep here; it must not call `vmbus_close()` on its own
+//! channel (on hv_vmbus that would spin forever in `tasklet_disable()`,
+//! here it waits for its own gate).
+//!
+//! Read modes (`set_channel_read_mode`): `HV_CALL_BATCHED` masks the
+//! host's interrupts for the channel around the callback and calls it
+//! again while packets came meanwhile (hv_vmbus's `hv_begin_read` /
+//! `hv_end_read`); `HV_CALL_DIRECT` calls it once per interrupt;
+//! `HV_CALL_ISR` is treated as `HV_CALL_DIRECT` (no callback runs in
+//! interrupt context).
+//!
+//! # Contexts and locking
+//!
+//! - `gate` (mutex, process context): the work item around the callback;
+//!   open, close (the driver); rescind (the device work); unbind (the
+//!   driver core's remove). Open holds it while it waits for the host,
+//!   which the message work never needs it for.
+//! - `rx` (mutex): receives; taken inside a callback, so never while
+//!   taking `gate`.
+//!
+//! Lock order: `gate` → `rx` → a channel's `io`; the connection's locks
+//! are never held when `gate` is taken.
+
+use core::{
+    ffi::{c_int, c_void},
+    ptr,
+};
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, ArcBorrow, Mutex,
+    },
+    types::ForeignOwnable,
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
+};
+
+use crate::{
+    bus::{
+        self,
+        channel::{inband_packet, Channel, ChannelDriver, RxPacket},
+        connection::Connection,
+    },
+    proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
+    support::{ratelimit::Ratelimit, shim, workqueues},
+};
+
+/// `RVMBUS_HV_NO_MONITOR`.
+const NO_MONITOR: u32 = u32::MAX;
+
+/// `struct rvmbus_hv_offer` (hv_vmbus.h; our own, not the kernel's).
+#[repr(C)]
+struct Offer {
+    if_type: [u8; 16],
+    if_instance: [u8; 16],
+    child_relid: u32,
+    connection_id: u32,
+    target_cpu: u32,
+    monitor_id: u32,
+    sub_channel_index: u16,
+    dedicated_interrupt: u8,
+    reserved: u8,
+    reserved2: u32,
+}
+
+// `RVMBUS_HV_OFFER_SIZE`, which hv_vmbus.c asserts too.
+const _: () = assert!(core::mem::size_of::<Offer>() == 56);
+
+mod ffi {
+    use core::ffi::c_void;
+
+    extern "C" {
+        pub(super) fn rvmbus_hv_c_set_offer(cchan: *mut c_void, o: *const super::Offer);
+        pub(super) fn rvmbus_hv_c_set_rescind(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_read_mode(cchan: *mut c_void) -> u32;
+        pub(super) fn rvmbus_hv_c_invoke(cchan: *mut c_void);
+    }
+}
+
+/// `HV_CALL_BATCHED` of `enum hv_callback_mode`.
+const HV_CALL_BATCHED: u32 = 0;
+
+/// The page size of the ring sizes drivers give (`HV_HYP_PAGE_SIZE`).
+const PAGE: u32 = 4096;
+
+/// Smallest and largest ring a driver may open, each way, control page
+/// included (the Rust driver ABI allows the same data sizes).
+const RING_MIN: u32 = 3 * PAGE;
+const RING_MAX: u32 = (4 << 20) + PAGE;
+
+/// Callback runs of one batched work run before it lets others run.
+const ROUNDS: usize = 64;
+
+/// Where a binding is; see the module documentation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GateState {
+    Closed,
+    Open,
+    Rescinded,
+    Removed,
+}
+
+/// The mirror of [`GateState`] that senders read without the gate.
+mod live {
+    /// Closed or open: sends go to the core (which refuses them while
+    /// closed).
+    pub(super) const UP: u32 = 0;
+    pub(super) const RESCINDED: u32 = 1;
+    pub(super) const REMOVED: u32 = 2;
+}
+
+/// What `rx` protects: the per-channel receive buffer and a packet that
+/// did not fit the driver's buffer, kept for its next receive (hv_vmbus
+/// leaves such a packet in the ring).
+struct Rx {
+    buf: KVec<u8>,
+    held: Option<RxPacket>,
+}
+
+/// One hv_vmbus driver bound to one device.
+///
+/// # Invariants
+///
+/// `cchan` points to the `struct rvmbus_hv_chan` of `hv_vmbus.c` that
+/// holds a reference to this binding; it stays valid until the C side
+/// frees it, which it does only after [`HvBinding::unbind`] has moved the
+/// gate to `Removed`. It is only used with the gate held and not
+/// `Removed`.
+#[pin_data]
+pub(crate) struct HvBinding {
+    chan: Arc<Channel>,
+    conn: Arc<Connection>,
+    cchan: *mut c_void,
+    #[pin]
+    gate: Mutex<GateState>,
+    #[pin]
+    rx: Mutex<Rx>,
+    /// One of [`live`], written under the gate.
+    live: Atomic<u32>,
+    warn: Ratelimit,
+    #[pin]
+    work: Work<HvBinding>,
+}
+
+// SAFETY: `cchan` is only used under the gate (type invariant), and the
+// C structure it points to is the driver's channel, usable from any
+// thread. Everything else is synchronised by the locks and atomics.
+unsafe impl Send for HvBinding {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for HvBinding {}
+
+impl_has_work! {
+    impl HasWork<Self> for HvBinding { self.work }
+}
+
+impl WorkItem for HvBinding {
+    type Pointer = Arc<HvBinding>;
+
+    fn run(this: Arc<HvBinding>) {
+        this.dispatch();
+    }
+}
+
+/// The offer of `ch` as `struct rvmbus_hv_offer`.
+fn offer_of(ch: &Channel) -> Offer {
+    let info = ch.info();
+    Offer {
+        if_type: info.if_type.0,
+        if_instance: info.if_instance.0,
+        child_relid: info.relid.get(),
+        connection_id: info.connection_id,
+        target_cpu: ch.target_cpu.load(Relaxed),
+        monitor_id: info.monitor_id.map_or(NO_MONITOR, |m| u32::from(m.get())),
+        sub_channel_index: info.sub_channel_index,
+        dedicated_interrupt: u8::from(info.dedicated_interrupt),
+        reserved: 0,
+        reserved2: 0,
+    }
+}
+
+impl HvBinding {
+    /// Sets the state; the gate is held (`gate` is its guard's target).
+    fn set(&self, gate: &mut GateState, s: GateState) {
+        *gate = s;
+        let l = match s {
+            GateState::Closed | GateState::Open => live::UP,
+            GateState::Rescinded => live::RESCINDED,
+            GateState::Removed => live::REMOVED,
+        };
+        self.live.store(l, Relaxed);
+    }
+
+    /// Copies the core's view of the offer into the driver's channel.
+    fn fill_offer(&self, gate: &GateState) {
+        if *gate == GateState::Removed {
+            return;
+        }
+        let o = offer_of(&self.chan);
+        // SAFETY: `cchan` is live (not `Removed`, gate held by the caller,
+        // who passes its guard's target); `o` lives across the call.
+        unsafe { ffi::rvmbus_hv_c_set_offer(self.cchan, &o) };
+    }
+
+    /// Queues the work item that runs the callback.
+    fn kick(self: &Arc<Self>) {
+        let _ = workqueues::channels().enqueue(self.clone());
+    }
+
+    /// The work item: runs the driver's callback while the channel is
+    /// open, as its read mode says.
+    fn dispatch(self: &Arc<Self>) {
+        let gate = self.gate.lock();
+        if *gate != GateState::Open {
+            return;
+        }
+        // SAFETY: `Open`, gate held: `cchan` is live (type invariant).
+        let batched = unsafe { ffi::rvmbus_hv_c_read_mode(self.cchan) } == HV_CALL_BATCHED;
+        for _ in 0..ROUNDS {
+            if batched {
+                self.chan.mask_rx();
+            }
+            // SAFETY: As above. The callback and its context are the
+            // driver's, set by `vmbus_open()` before the gate opened and
+            // cleared only after it closed.
+            unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
+            if !batched || !self.chan.unmask_rx(&*self.conn) {
+                return;
+            }
+        }
+        drop(gate);
+        // Packets keep coming: let other channels run first.
+        self.kick();
+    }
+
+    /// `vmbus_open()`: rings of `send` and `recv` bytes, control page
+    /// included, as hv_vmbus counts them.
+    fn open(self: &Arc<Self>, send: u32, recv: u32) -> Result {
+        if send != recv {
+            if self.warn.allow() {
+                pr_warn!(
+                    "channel {}: rings of different sizes ({} and {} bytes) are not supported\n",
+                    self.chan.relid(),
+                    send,
+                    recv
+                );
+            }
+            return Err(EOPNOTSUPP);
+        }
+        if !(RING_MIN..=RING_MAX).contains(&send) {
+            return Err(EINVAL);
+        }
+        let mut gate = self.gate.lock();
+        match *gate {
+            GateState::Closed => {}
+            GateState::Open => return Err(EINVAL),
+            GateState::Rescinded | GateState::Removed => return Err(ENODEV),
+        }
+        let cpu = self.chan.target_cpu.load(Relaxed);
+        // The core counts the data area: one control page less.
+        // CAST: At most 4 MiB.
+        let data = (send - PAGE) as usize;
+        self.conn.open(&self.chan, data, cpu, shim::timeout_ms())?;
+        self.set(&mut gate, GateState::Open);
+        self.fill_offer(&gate);
+        drop(gate);
+        // The host may have written (and signalled) before the rings were
+        // attached: look at them now.
+        self.kick();
+        Ok(())
+    }
+
+    /// `vmbus_close()`: stops the callback, then closes the channel.
+    fn close(&self) -> Result {
+        {
+            let mut gate = self.gate.lock();
+            match *gate {
+                GateState::Open => self.set(&mut gate, GateState::Closed),
+                GateState::Closed | GateState::Rescinded => {}
+                GateState::Removed => return Err(ENODEV),
+            }
+        }
+        self.rx.lock().held = None;
+        self.conn.close(&self.chan, shim::timeout_ms())
+    }
+
+    /// After the driver's `remove()`: no callback from now on, the
+    /// channel closed if the driver left it open.
+    fn unbind(&self) {
+        {
+            let mut gate = self.gate.lock();
+            self.set(&mut gate, GateState::Removed);
+        }
+        let _ = self.chan.set_driver(None);
+        if self.chan.io.lock().is_some() {
+            let _ = self.conn.close(&self.chan, shim::timeout_ms());
+        }
+        let mut rx = self.rx.lock();
+        rx.held = None;
+        rx.buf = KVec::new();
+    }
+
+    /// `vmbus_sendpacket()`: one in-band data or completion packet.
+    fn send(&self, data: &[u8], trans_id: u64, ptype: u16, flags: u16) -> Result {
+        match self.live.load(Relaxed) {
+            live::UP => {}
+            _ => return Err(ENODEV),
+        }
+        let ptype = PacketType(ptype);
+        if ptype != PacketType::DATA_INBAND && ptype != PacketType::COMP {
+            return Err(EINVAL);
+        }
+        if flags & !PACKET_FLAG_COMPLETION_REQUESTED != 0 {
+            return Err(EINVAL);
+        }
+        let pkt = inband_packet(ptype, flags, trans_id, data)?;
+        self.chan.send_raw(&*self.conn, &pkt)
+    }
+
+    /// `vmbus_recvpacket()` (`raw`: `vmbus_recvpacket_raw()`): the next
+    /// packet, copied out of the ring into the per-channel buffer and
+    /// validated by the core, then into `out` when it fits. Returns the
+    /// packet's length and transaction id (0 and 0: no packet); a packet
+    /// longer than `out` is kept for the next call and is `ENOBUFS`, with
+    /// its length.
+    fn recv(&self, out: &mut RecvOut<'_>, raw: bool) -> Result {
+        if self.live.load(Relaxed) == live::REMOVED {
+            return Err(ENODEV);
+        }
+        let mut rx = self.rx.lock();
+        let rx = &mut *rx;
+        if rx.held.is_none() {
+            loop {
+                if rx.buf.is_empty() {
+                    rx.buf.resize(PAGE as usize, 0, GFP_KERNEL)?;
+                }
+                match self.chan.recv(&*self.conn, &mut rx.buf) {
+                    Ok(Some(p)) => {
+                        rx.held = Some(p);
+                        break;
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) if e == EMSGSIZE && rx.buf.len() < RING_MAX as usize => {
+                        let n = rx.buf.len() * 2;
+                        rx.buf.resize(n, 0, GFP_KERNEL)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let Some(p) = &rx.held else {
+            return Ok(());
+        };
+        let (start, len) = if raw {
+            (0, p.offset + p.len)
+        } else {
+            (p.offset, p.len)
+        };
+        let bytes = rx.buf.get(start..start + len).ok_or(EIO)?;
+        // CAST: A packet is shorter than the ring (< 4 MiB + a page).
+        out.len = len as u32;
+        out.trans_id = p.trans_id;
+        if len > out.cap {
+            return Err(ENOBUFS);
+        }
+        out.copy(bytes);
+        rx.held = None;
+        Ok(())
+    }
+}
+
+/// The driver's receive buffer and what a receive reports.
+struct RecvOut<'a> {
+    /// # Invariants
+    ///
+    /// Points to `cap` writable bytes for `'a`.
+    buf: *mut u8,
+    cap: usize,
+    len: u32,
+    trans_id: u64,
+    _life: core::marker::PhantomData<&'a mut [u8]>,
+}
+
+impl RecvOut<'_> {
+    /// Copies `bytes` (at most `cap`) to the driver's buffer.
+    fn copy(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.cap);
+        // SAFETY: `buf` holds `cap` writable bytes (type invariant), `n`
+        // is at most that, and `bytes` is rvmbus's own buffer, which does
+        // not overlap the driver's.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), self.buf, n) };
+    }
+}
+
+impl ChannelDriver for HvBinding {
+    fn kick(self: Arc<Self>) {
+        HvBinding::kick(&self);
+    }
+
+    /// Stops the callback and marks the driver's channel rescinded
+    /// (`channel->rescind`, which drivers test); the driver core then
+    /// removes the device, and the driver's `remove()` closes it.
+    fn rescinded(&self) {
+        let mut gate = self.gate.lock();
+        match *gate {
+            GateState::Closed | GateState::Open => {
+                self.set(&mut gate, GateState::Rescinded);
+                // SAFETY: Not `Removed`, gate held: `cchan` is live.
+                unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
+            }
+            GateState::Rescinded | GateState::Removed => {}
+        }
+    }
+
+    fn remove(self: Arc<Self>) {
+        self.unbind();
+    }
+
+    /// Not called: the bus's PM callbacks (`drivers/driver.c`) call the
+    /// driver's own `suspend` for hibernation only, as hv_vmbus does.
+    fn suspend(self: Arc<Self>) -> i32 {
+        0
+    }
+
+    /// Not called; see [`HvBinding::suspend`].
+    fn resume(self: Arc<Self>) -> i32 {
+        0
+    }
+}
+
+// ---- Called by hv_vmbus.c -----------------------------------------------
+
+/// Converts a result for C.
+fn errno(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Borrows the binding behind a pointer that [`rvmbus_hv_rust_bind`] gave
+/// out.
+///
+/// # Safety
+///
+/// `b` came from [`rvmbus_hv_rust_bind`] and its reference has not been
+/// given back ([`rvmbus_hv_rust_put`]) yet.
+unsafe fn borrow<'a>(b: *mut c_void) -> ArcBorrow<'a, HvBinding> {
+    // SAFETY: Guaranteed by the caller: `b` is from `into_foreign` and
+    // its reference is held for `'a`.
+    unsafe { <Arc<HvBinding> as ForeignOwnable>::borrow(b) }
+}
+
+/// Binds the device of channel `ctx` to the C channel `cchan`: a new
+/// binding, bound to the channel, whose reference goes to `*out`.
+///
+/// # Safety
+///
+/// `ctx` is the device's channel reference (sysfs.c's `rdev->ctx`, an
+/// `Arc::into_raw` of the channel), held for the call; `cchan` is a
+/// `struct rvmbus_hv_chan` that stays valid until the C side frees it
+/// after [`rvmbus_hv_rust_unbind`]; `out` is writable.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_bind(
+    ctx: *mut c_void,
+    cchan: *mut c_void,
+    out: *mut *mut c_void,
+) -> c_int {
+    if ctx.is_null() || cchan.is_null() || out.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `ctx` is from `Arc::into_raw` and its reference is held for
+    // the call (caller's contract); the clone is ours.
+    let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(ctx.cast::<Channel>().cast_const()) }.into();
+    let Some(conn) = bus::active() else {
+        return ENODEV.to_errno();
+    };
+    // INVARIANT: `cchan` is the C channel that will hold the reference
+    // this returns, and lives until the unbind (caller's contract).
+    let slot = chan.clone();
+    let b = Arc::pin_init(
+        pin_init!(HvBinding {
+            chan,
+            conn,
+            cchan,
+            gate <- new_mutex!(GateState::Closed, "HvBinding::gate"),
+            rx <- new_mutex!(Rx { buf: KVec::new(), held: None }, "HvBinding::rx"),
+            live: Atomic::new(live::UP),
+            warn: Ratelimit::new(),
+            work <- new_work!("rvmbus::HvBinding::work"),
+        }),
+        GFP_KERNEL,
+    );
+    let b = match b {
+        Ok(b) => b,
+        Err(e) => return e.to_errno(),
+    };
+    b.fill_offer(&b.gate.lock());
+    let _ = slot.set_driver(Some(b.clone()));
+    // SAFETY: `out` is writable (caller's contract).
+    unsafe { out.write(b.into_foreign()) };
+    0
+}
+
+/// The driver's `remove()` has returned (or its probe failed): stops the
+/// callback for good and closes the channel if it is open.
+///
+/// # Safety
+///
+/// `b` is a binding reference of [`rvmbus_hv_rust_bind`], still held.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_unbind(b: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { borrow(b) }.unbind();
+}
+
+/// Gives back the reference of [`rvmbus_hv_rust_bind`].
+///
+/// # Safety
+///
+/// `b` is that reference, given back once.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_put(b: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    drop(unsafe { <Arc<HvBinding> as ForeignOwnable>::from_foreign(b) });
+}
+
+/// Copies the offer into the driver's channel again (its relid and
+/// connection id may have changed across hibernation).
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_unbind`].
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_refresh(b: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    let b = unsafe { borrow(b) };
+    b.fill_offer(&b.gate.lock());
+}
+
+/// Queues the channel's work item (the channel's tasklet, which drivers
+/// schedule to be called again).
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_unbind`]; any context.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_kick(b: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    let b: Arc<HvBinding> = unsafe { borrow(b) }.into();
+    b.kick();
+}
+
+/// `vmbus_open()`.
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_unbind`]; process context.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_open(b: *mut c_void, send: u32, recv: u32) -> c_int {
+    // SAFETY: Guaranteed by the caller.
+    let b: Arc<HvBinding> = unsafe { borrow(b) }.into();
+    errno(b.open(send, recv))
+}
+
+/// `vmbus_close()`.
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_open`].
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_close(b: *mut c_void) -> c_int {
+    // SAFETY: Guaranteed by the caller.
+    errno(unsafe { borrow(b) }.close())
+}
+
+/// `vmbus_sendpacket()`.
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_open`]; `data` points to `len` readable bytes
+/// (the driver's contract with `vmbus_sendpacket()`).
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_send(
+    b: *mut c_void,
+    data: *const c_void,
+    len: u32,
+    trans_id: u64,
+    ptype: u16,
+    flags: u16,
+) -> c_int {
+    let bytes: &[u8] = if len == 0 {
+        &[]
+    } else if data.is_null() {
+        return EINVAL.to_errno();
+    } else {
+        // SAFETY: `data` holds `len` bytes (caller's contract); a `u32`
+        // length fits `usize`.
+        unsafe { core::slice::from_raw_parts(data.cast::<u8>(), len as usize) }
+    };
+    // SAFETY: Guaranteed by the caller.
+    errno(unsafe { borrow(b) }.send(bytes, trans_id, ptype, flags))
+}
+
+/// `vmbus_recvpacket()` and `vmbus_recvpacket_raw()`.
+///
+/// # Safety
+///
+/// As for [`rvmbus_hv_rust_open`]; `buf` points to `buflen` writable
+/// bytes, `actual` and `trans_id` are writable (the driver's contract with
+/// `vmbus_recvpacket()`).
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_recv(
+    b: *mut c_void,
+    buf: *mut c_void,
+    buflen: u32,
+    actual: *mut u32,
+    trans_id: *mut u64,
+    raw: bool,
+) -> c_int {
+    if buflen == 0 || buf.is_null() || actual.is_null() || trans_id.is_null() {
+        return EINVAL.to_errno();
+    }
+    // INVARIANT: `buf` holds `buflen` writable bytes (caller's contract).
+    let mut out = RecvOut {
+        buf: buf.cast::<u8>(),
+        // CAST: A `u32` fits `usize`.
+        cap: buflen as usize,
+        len: 0,
+        trans_id: 0,
+        _life: core::marker::PhantomData,
+    };
+    // SAFETY: Guaranteed by the caller.
+    let r = unsafe { borrow(b) }.recv(&mut out, raw);
+    // SAFETY: Both are writable (caller's contract).
+    unsafe {
+        actual.write(out.len);
+        trans_id.write(out.trans_id);
+    }
+    errno(r)
+}

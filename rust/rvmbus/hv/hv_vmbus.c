@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The hv_vmbus driver interface, C half: Linux's own VMBus drivers
+ * (struct hv_driver) registered on rvmbus's bus, the kernel's struct
+ * hv_device and struct vmbus_channel for each device they bind to, and
+ * the channel operations they call, exported under the rvmbus_hv_ names
+ * of retarget.h (hv_vmbus.h says how the work is split with Rust).
+ *
+ * Lifetimes.  A bus device's struct hv_device lives as long as the device
+ * (it is part of struct rvmbus_device, sysfs.h).  Its struct vmbus_channel
+ * is allocated here when a driver of this interface binds and freed when
+ * it is unbound, after the driver's remove() has returned and the binding
+ * has been told (rvmbus_hv_rust_unbind), which closes the channel if the
+ * driver left it open: from then on no callback runs and Rust never
+ * touches the structure again.
+ *
+ * Contexts.  Registration, probe, remove, open and close run in process
+ * context and may sleep.  So do send and receive here (the core's ring
+ * lock is a mutex, and a signal on the test transport waits for the host
+ * process), unlike hv_vmbus, whose sends work in atomic context: each
+ * entry point says might_sleep() so a caller in atomic context is caught
+ * by the debug kernel.
+ */
+
+/* First: the kernel's prototypes below then declare the rvmbus_hv_ names. */
+#include "retarget.h"
+
+#include <linux/module.h>
+#include <linux/device.h>
+#include <linux/hyperv.h>
+#include <linux/interrupt.h>
+#include <linux/list.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "../sysfs/sysfs.h"
+#include "hv_vmbus.h"
+
+static_assert(sizeof(struct rvmbus_hv_offer) == RVMBUS_HV_OFFER_SIZE);
+
+/* The channel a bound driver gets, and the Rust binding behind it. */
+struct rvmbus_hv_chan {
+	struct vmbus_channel chan;
+	void *binding;		/* a reference, given back when this is freed */
+};
+
+#define to_hc(c) container_of(c, struct rvmbus_hv_chan, chan)
+
+/* ---- Registered drivers ------------------------------------------------ */
+
+/*
+ * The bus serves two kinds of driver (this interface's and rvmbus's own
+ * rvmbus_api.h), and a struct device_driver does not say which it is
+ * embedded in: the hv_drivers registered here are listed.
+ */
+struct rvmbus_hv_reg {
+	struct list_head node;
+	struct hv_driver *drv;
+};
+
+static LIST_HEAD(rvmbus_hv_drivers);
+static DEFINE_SPINLOCK(rvmbus_hv_drivers_lock);
+
+struct hv_driver *rvmbus_hv_driver_of(const struct device_driver *drv)
+{
+	struct hv_driver *found = NULL;
+	struct rvmbus_hv_reg *r;
+
+	spin_lock(&rvmbus_hv_drivers_lock);
+	list_for_each_entry(r, &rvmbus_hv_drivers, node) {
+		if (&r->drv->driver == drv) {
+			found = r->drv;
+			break;
+		}
+	}
+	spin_unlock(&rvmbus_hv_drivers_lock);
+	return found;
+}
+
+static void rvmbus_hv_unlist(struct hv_driver *drv)
+{
+	struct rvmbus_hv_reg *r, *found = NULL;
+
+	spin_lock(&rvmbus_hv_drivers_lock);
+	list_for_each_entry(r, &rvmbus_hv_drivers, node) {
+		if (r->drv == drv) {
+			list_del(&r->node);
+			found = r;
+			break;
+		}
+	}
+	spin_unlock(&rvmbus_hv_drivers_lock);
+	kfree(found);
+}
+
+int rvmbus_hv___vmbus_driver_register(struct hv_driver *hv_driver,
+				      struct module *owner, const char *mod_name)
+{
+	struct rvmbus_hv_reg *r;
+	int ret;
+
+	if (!hv_driver || !hv_driver->name)
+		return -EINVAL;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	pr_info("rvmbus: registering hv_vmbus driver %s\n", hv_driver->name);
+	hv_driver->driver.name = hv_driver->name;
+	hv_driver->driver.owner = owner;
+	hv_driver->driver.mod_name = mod_name;
+	hv_driver->driver.bus = &rvmbus_bus;
+	/* No new_id/remove_id attributes: the list stays empty. */
+	spin_lock_init(&hv_driver->dynids.lock);
+	INIT_LIST_HEAD(&hv_driver->dynids.list);
+	/* Listed first: driver_register() matches it against every device. */
+	r->drv = hv_driver;
+	spin_lock(&rvmbus_hv_drivers_lock);
+	list_add_tail(&r->node, &rvmbus_hv_drivers);
+	spin_unlock(&rvmbus_hv_drivers_lock);
+	ret = driver_register(&hv_driver->driver);
+	if (ret)
+		rvmbus_hv_unlist(hv_driver);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv___vmbus_driver_register);
+
+void rvmbus_hv_vmbus_driver_unregister(struct hv_driver *hv_driver)
+{
+	pr_info("rvmbus: unregistering hv_vmbus driver %s\n", hv_driver->name);
+	/* Unbinds every device: each remove() has returned after this. */
+	driver_unregister(&hv_driver->driver);
+	rvmbus_hv_unlist(hv_driver);
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_driver_unregister);
+
+/* ---- Matching and the bus callbacks ------------------------------------ */
+
+/* What a driver bound through driver_override alone is given as its id. */
+static const struct hv_vmbus_device_id rvmbus_hv_null_id;
+
+/* The entry of @drv's id_table for @hdev, as hv_vmbus picks it. */
+static const struct hv_vmbus_device_id *
+rvmbus_hv_get_id(const struct hv_driver *drv, struct hv_device *hdev)
+{
+	const struct hv_vmbus_device_id *id;
+	int ovr = device_match_driver_override(&hdev->device, &drv->driver);
+
+	/* An override naming another driver. */
+	if (ovr == 0)
+		return NULL;
+	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++)
+		if (guid_equal(&id->guid, &hdev->dev_type))
+			return id;
+	return ovr > 0 ? &rvmbus_hv_null_id : NULL;
+}
+
+int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev)
+{
+	return rvmbus_hv_get_id(drv, hdev) != NULL;
+}
+
+/* Linux's device types (hv_device.device_id), from the kernel's own GUIDs. */
+static const struct {
+	guid_t guid;
+	u16 type;
+} rvmbus_hv_types[] = {
+	{ HV_IDE_GUID, .type = HV_IDE },
+	{ HV_SCSI_GUID, .type = HV_SCSI },
+	{ HV_SYNTHFC_GUID, .type = HV_FC },
+	{ HV_NIC_GUID, .type = HV_NIC },
+	{ HV_ND_GUID, .type = HV_ND },
+	{ HV_PCIE_GUID, .type = HV_PCIE },
+	{ HV_SYNTHVID_GUID, .type = HV_FB },
+	{ HV_KBD_GUID, .type = HV_KBD },
+	{ HV_MOUSE_GUID, .type = HV_MOUSE },
+	{ HV_KVP_GUID, .type = HV_KVP },
+	{ HV_TS_GUID, .type = HV_TS },
+	{ HV_HEART_BEAT_GUID, .type = HV_HB },
+	{ HV_SHUTDOWN_GUID, .type = HV_SHUTDOWN },
+	{ HV_FCOPY_GUID, .type = HV_FCOPY },
+	{ HV_VSS_GUID, .type = HV_BACKUP },
+	{ HV_DM_GUID, .type = HV_DM },
+};
+
+static u16 rvmbus_hv_dev_type(const guid_t *class)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rvmbus_hv_types); i++)
+		if (guid_equal(&rvmbus_hv_types[i].guid, class))
+			return rvmbus_hv_types[i].type;
+	return HV_UNKNOWN;
+}
+
+/* Runs the channel's callback, through its work item (binding.rs). */
+static void rvmbus_hv_tasklet(struct tasklet_struct *t)
+{
+	struct rvmbus_hv_chan *hc = from_tasklet(hc, t, chan.callback_event);
+
+	rvmbus_hv_rust_kick(hc->binding);
+}
+
+static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hdev)
+{
+	struct vmbus_channel *c = &hc->chan;
+
+	INIT_LIST_HEAD(&c->listentry);
+	INIT_LIST_HEAD(&c->sc_list);
+	c->device_obj = hdev;
+	/* hv_vmbus's name for "offered, ready to open". */
+	c->state = CHANNEL_OPEN_STATE;
+	c->callback_mode = HV_CALL_BATCHED;
+	c->max_pkt_size = VMBUS_DEFAULT_MAX_PKT_SIZE;
+	c->device_id = rvmbus_hv_dev_type(&hdev->dev_type);
+	spin_lock_init(&c->sched_lock);
+	spin_lock_init(&c->requestor.req_lock);
+	init_completion(&c->rescind_event);
+	/*
+	 * Drivers schedule this tasklet to have their callback run again
+	 * (hv_kvp, hv_snapshot); here it queues the binding's work item.
+	 */
+	tasklet_setup(&c->callback_event, rvmbus_hv_tasklet);
+}
+
+/* Unbinds @hdev's channel from its binding and frees it. */
+static void rvmbus_hv_unbind(struct hv_device *hdev)
+{
+	struct rvmbus_hv_chan *hc = to_hc(hdev->channel);
+
+	rvmbus_hv_rust_unbind(hc->binding);
+	tasklet_kill(&hc->chan.callback_event);
+	hdev->channel = NULL;
+	rvmbus_hv_rust_put(hc->binding);
+	kfree(hc);
+}
+
+int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
+{
+	const struct hv_vmbus_device_id *id = rvmbus_hv_get_id(drv, hdev);
+	struct rvmbus_hv_chan *hc;
+	int ret;
+
+	if (!drv->probe) {
+		pr_err("rvmbus: probe not set for driver %s\n", drv->name);
+		return -ENODEV;
+	}
+	hc = kzalloc(sizeof(*hc), GFP_KERNEL);
+	if (!hc)
+		return -ENOMEM;
+	rvmbus_hv_chan_init(hc, hdev);
+	ret = rvmbus_hv_rust_bind(ctx, hc, &hc->binding);
+	if (ret) {
+		kfree(hc);
+		return ret;
+	}
+	hdev->channel = &hc->chan;
+	hdev->device_id = hc->chan.device_id;
+	ret = drv->probe(hdev, id);
+	if (ret) {
+		pr_err("rvmbus: probe failed for device %s (%d)\n",
+		       dev_name(&hdev->device), ret);
+		rvmbus_hv_unbind(hdev);
+	}
+	return ret;
+}
+
+void rvmbus_hv_remove(struct hv_driver *drv, struct hv_device *hdev)
+{
+	if (drv->remove)
+		drv->remove(hdev);
+	if (hdev->channel)
+		rvmbus_hv_unbind(hdev);
+}
+
+void rvmbus_hv_shutdown(struct hv_driver *drv, struct hv_device *hdev)
+{
+	if (drv->shutdown)
+		drv->shutdown(hdev);
+}
+
+int rvmbus_hv_suspend(struct hv_driver *drv, struct hv_device *hdev)
+{
+	if (!drv->suspend)
+		return -EOPNOTSUPP;
+	return drv->suspend(hdev);
+}
+
+int rvmbus_hv_resume(struct hv_driver *drv, struct hv_device *hdev)
+{
+	if (!drv->resume)
+		return -EOPNOTSUPP;
+	if (hdev->channel)
+		rvmbus_hv_rust_refresh(to_hc(hdev->channel)->binding);
+	return drv->resume(hdev);
+}
+
+/* ---- What Rust needs of the channel structure -------------------------- */
+
+void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o)
+{
+	struct vmbus_channel *c = &((struct rvmbus_hv_chan *)cchan)->chan;
+	struct vmbus_channel_offer_channel *m = &c->offermsg;
+
+	memcpy(&m->offer.if_type, o->if_type, sizeof(m->offer.if_type));
+	memcpy(&m->offer.if_instance, o->if_instance, sizeof(m->offer.if_instance));
+	m->offer.sub_channel_index = o->sub_channel_index;
+	m->child_relid = o->child_relid;
+	m->connection_id = o->connection_id;
+	m->is_dedicated_interrupt = !!o->dedicated_interrupt;
+	c->is_dedicated_interrupt = !!o->dedicated_interrupt;
+	if (o->monitor_id == RVMBUS_HV_NO_MONITOR) {
+		m->monitor_allocated = 0;
+		m->monitorid = 0;
+	} else {
+		m->monitor_allocated = 1;
+		m->monitorid = o->monitor_id;
+		c->monitor_grp = o->monitor_id / 32;
+		c->monitor_bit = o->monitor_id % 32;
+	}
+	c->target_cpu = o->target_cpu;
+}
+
+void rvmbus_hv_c_set_rescind(void *cchan)
+{
+	WRITE_ONCE(((struct rvmbus_hv_chan *)cchan)->chan.rescind, true);
+}
+
+u32 rvmbus_hv_c_read_mode(void *cchan)
+{
+	return READ_ONCE(((struct rvmbus_hv_chan *)cchan)->chan.callback_mode);
+}
+
+void rvmbus_hv_c_invoke(void *cchan)
+{
+	struct vmbus_channel *c = &((struct rvmbus_hv_chan *)cchan)->chan;
+	void (*cb)(void *) = READ_ONCE(c->onchannel_callback);
+
+	if (cb)
+		cb(c->channel_callback_context);
+}
+
+/* ---- The channel operations -------------------------------------------- */
+
+int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
+			 u32 recv_ringbuffer_size, void *userdata, u32 userdatalen,
+			 void (*onchannelcallback)(void *context), void *context)
+{
+	int ret;
+
+	might_sleep();
+	if (userdatalen > MAX_USER_DEFINED_BYTES)
+		return -EINVAL;
+	if (userdatalen) {
+		pr_warn_ratelimited("rvmbus: channel %u: open with user data is not supported\n",
+				    c->offermsg.child_relid);
+		return -EOPNOTSUPP;
+	}
+	if (!PAGE_ALIGNED(send_ringbuffer_size) || !PAGE_ALIGNED(recv_ringbuffer_size))
+		return -EINVAL;
+	if (c->state != CHANNEL_OPEN_STATE)
+		return -EINVAL;
+	/* The binding's gate is closed: no callback reads these meanwhile. */
+	c->onchannel_callback = onchannelcallback;
+	c->channel_callback_context = context;
+	c->state = CHANNEL_OPENING_STATE;
+	ret = rvmbus_hv_rust_open(to_hc(c)->binding, send_ringbuffer_size,
+				  recv_ringbuffer_size);
+	if (ret) {
+		c->onchannel_callback = NULL;
+		c->channel_callback_context = NULL;
+		c->state = CHANNEL_OPEN_STATE;
+		return ret;
+	}
+	c->state = CHANNEL_OPENED_STATE;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_open);
+
+void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
+{
+	might_sleep();
+	/* Returns with the callback stopped (and none running). */
+	rvmbus_hv_rust_close(to_hc(c)->binding);
+	c->onchannel_callback = NULL;
+	c->channel_callback_context = NULL;
+	c->sc_creation_callback = NULL;
+	c->state = CHANNEL_OPEN_STATE;
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_close);
+
+int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
+				     u32 bufferlen, u64 requestid, u64 *trans_id,
+				     enum vmbus_packet_type type, u32 flags)
+{
+	int ret;
+
+	might_sleep();
+	if (c->next_request_id_callback) {
+		pr_warn_ratelimited("rvmbus: channel %u: request ids (vmbus_requestor) are not supported\n",
+				    c->offermsg.child_relid);
+		return -EOPNOTSUPP;
+	}
+	if (flags > U16_MAX || (unsigned int)type > U16_MAX)
+		return -EINVAL;
+	ret = rvmbus_hv_rust_send(to_hc(c)->binding, buffer, bufferlen,
+				  requestid, type, flags);
+	if (!ret && trans_id)
+		*trans_id = requestid;
+	return ret;
+}
+EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket_getid);
+
+int rvmbus_hv_vmbus_sendpacket(struct vmbus_channel *c, void *buffer,
+			       u32 bufferlen, u64 requestid,
+			       enum vmbus_packet_type type, u32 flags)
+{
+	return rvmbus_hv_vmbus_sendpacket_getid(c, buffer, bufferlen, requestid,
+						NULL, type, flags);
+}
+EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket);
+
+int rvmbus_hv_vmbus_recvpacket(struct vmbus_channel *c, void *buffer,
+			       u32 bufferlen, u32 *buffer_actual_len,
+			       u64 *requestid)
+{
+	might_sleep();
+	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
+				   buffer_actual_len, requestid, false);
+}
+EXPORT_SYMBOL(rvmbus_hv_vmbus_recvpacket);
+
+int rvmbus_hv_vmbus_recvpacket_raw(struct vmbus_channel *c, void *buffer,
+				   u32 bufferlen, u32 *buffer_actual_len,
+				   u64 *requestid)
+{
+	might_sleep();
+	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
+				   buffer_actual_len, requestid, true);
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_recvpacket_raw);
+
+/*
+ * The integration components' version negotiation (Rust, over
+ * vmbus_proto's IC framework).  @icmsghdrp must be the IC header inside
+ * @buf, where every caller in Linux points it.
+ */
+bool rvmbus_hv_vmbus_prep_negotiate_resp(struct icmsg_hdr *icmsghdrp, u8 *buf,
+					 u32 buflen, const int *fw_version,
+					 int fw_vercnt, const int *srv_version,
+					 int srv_vercnt, int *nego_fw_version,
+					 int *nego_srv_version)
+{
+	if ((u8 *)icmsghdrp != buf + sizeof(struct vmbuspipe_hdr)) {
+		pr_err_ratelimited("rvmbus: negotiate: the IC header is not in the buffer\n");
+		return false;
+	}
+	return rvmbus_hv_rust_negotiate(buf, buflen, fw_version, fw_vercnt,
+					srv_version, srv_vercnt,
+					nego_fw_version, nego_srv_version);
+}
+EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_prep_negotiate_resp);

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hv_vmbus driver interface: Linux's own VMBus drivers (hv_utils
+//! and the others, `struct hv_driver`) bound to rvmbus's devices, through
+//! the kernel's own `struct hv_device` and `struct vmbus_channel`
+//! (Documentation/driver-api.rst, "Linux's VMBus drivers").
+//!
+//! `hv_vmbus.c` holds the kernel's structures and the exported symbols
+//! (the `rvmbus_hv_` names of `retarget.h`); [`binding`] the behaviour of
+//! a bound channel; [`negotiate`] the IC version negotiation that
+//! hv_vmbus exports for hv_utils.
+//!
+//! Above the bus core, beside `drivers`: imports `crate::bus`,
+//! `crate::support` and `crate::proto` only, and implements the core's
+//! [`crate::bus::channel::ChannelDriver`] for each binding.
+
+pub(crate) mod binding;
+pub(crate) mod negotiate;
