@@ -15,6 +15,9 @@ BUILD := build
 SAMPLE_NAMES := echo heartbeat shutdown timesync
 SAMPLES := $(foreach n,$(SAMPLE_NAMES),samples/rvmbus_$(n).ko)
 KOS := rust/rvmbus/rvmbus.ko $(SAMPLES)
+# Linux's own VMBus drivers, built unchanged from the cached kernel source
+# and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
+LINUX_KOS := build/linux/hv_utils/hv_utils.ko
 HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
@@ -42,15 +45,17 @@ SAMPLE_KMAKE_ARGS = KBUILD_EXTRA_SYMBOLS=/src/$(1)/rust/rvmbus/Module.symvers
 # `make -C $(KDIR) M=$(PWD)` builds them for anyone.
 modules: setup
 	@scripts/kmake.sh . modules
+	@scripts/linux-modules.sh
 
 host:
 	$(CARGO) build --release -p vmbus-host
 
-# QEMU arguments shared by run and test: $(call harness,KERNEL,MODULES).
+# QEMU arguments shared by run and test:
+# $(call harness,KERNEL,MODULES[,LINUX_MODULES]).
 harness = $(PYTHON) tests/harness/run.py --kernel "$(1)" \
 	--busybox "$(KROOT)/usr/bin/busybox" --kexec "$(KROOT)/usr/sbin/kexec" --host $(HOST_BIN) \
-	$(foreach k,$(2),--module $(k))
-HARNESS = $(call harness,$(VMLINUZ),$(KOS))
+	$(foreach k,$(2),--module $(k)) $(foreach k,$(3),--linux-module $(k))
+HARNESS = $(call harness,$(VMLINUZ),$(KOS),$(LINUX_KOS))
 
 run: modules host
 	@$(MAKE) --no-print-directory _run

@@ -103,6 +103,10 @@ class Scenario:
     # that panic is its PASS (the guest cannot report after it), provided
     # every other check holds; its panic line is not a failure.
     panics: bool = False
+    # Needs Linux's own drivers built for rvmbus (--linux-module, in the
+    # initramfs's /modules/linux/): left out of runs without them unless
+    # named with --only.
+    linux_modules: bool = False
 
 
 SCENARIOS = {
@@ -245,6 +249,19 @@ SCENARIOS = {
                             r"Kernel panic - not syncing: sysrq triggered crash"],
             allow_bad=[r"Kernel panic - not syncing: sysrq triggered crash"],
         ),
+        # Linux's own hv_utils (linux-drivers/hv_utils) through the hv_vmbus
+        # interface: the Rust samples are not loaded. The guest powers
+        # itself off at the end, on the host's shutdown request.
+        Scenario(
+            "hv-utils",
+            host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
+            linux_modules=True,
+            powers_off=True,
+            boot_timeout=300,
+            host_expect=[r" g2h \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL ", r" g2h - UNLOAD "],
+            console_expect=[r"hv_utils: Shutdown request received - graceful shutdown initiated",
+                            r"@@GUEST-POWEROFF orderly"],
+        ),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -341,15 +358,17 @@ def virtio_blk_module(kernel: Path):
 
 
 def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None,
-                    kexec: Path = None, name: str = "initramfs") -> Path:
-    """Packs busybox, /init, the guest scenarios and the modules; with
+                    kexec: Path = None, name: str = "initramfs", linux_modules: list = ()) -> Path:
+    """Packs busybox, /init, the guest scenarios and the modules (Linux's
+    own drivers built for rvmbus in /modules/linux, where a depmod of
+    /modules does not see them); with
     kexec (kexec-tools' binary in the build chroot), also that binary with
     its libraries, and under /kexec the kernel and the plain initramfs
     (out/initramfs.cpio.gz, built first) for the second kernel."""
     root = out / name
     if root.exists():
         shutil.rmtree(root)
-    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "root"):
+    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "modules/linux", "root"):
         (root / d).mkdir(parents=True)
     shutil.copy2(busybox, root / "bin" / "busybox")
     os.symlink("busybox", root / "bin" / "sh")
@@ -362,6 +381,8 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         shutil.copy2(f, root / "scenarios" / f.name)
     for m in modules:
         shutil.copy2(m, root / "modules" / Path(m).name)
+    for m in linux_modules:
+        shutil.copy2(m, root / "modules" / "linux" / Path(m).name)
     vblk = virtio_blk_module(kernel) if kernel else None
     if vblk:
         import lzma
@@ -478,6 +499,7 @@ class Boot:
         self.host = None
         self.result = None
         self.problems = []
+        self.notes = []
         self.hibernated = False
         with open(self.mem, "wb") as f:
             f.truncate(args.mem_mb << 20)
@@ -544,6 +566,9 @@ class Boot:
             secs = float(req.split()[1])
             threading.Timer(secs, self._wakeup).start()
             answer = "ok"
+        elif req == "time":
+            # The harness machine's clock (the host's), in seconds.
+            answer = f"{time.time():.0f}"
         elif req.startswith("ctl ") and self.host:
             # A control command for the host; the answer is one line.
             answer = self._host_ctl(req.split()[1:])
@@ -697,6 +722,9 @@ class Boot:
             self.result = ("PASS", "the guest panicked as asked: " + line.split("not syncing:", 1)[-1].strip())
         if line.startswith("@@HIBERNATED"):
             self.hibernated = True
+        # What a scenario that ends by powering off measured on its way.
+        if line.startswith("@@NOTE "):
+            self.notes.append(line[len("@@NOTE "):].strip())
         # A kernel message printed while the guest writes a request can
         # land on the same console line, before or after it.
         if "@@HARNESS " in line:
@@ -711,6 +739,8 @@ class Boot:
             self.problems.insert(0, "guest reported no result")
         ok = not self.problems and self.result is not None and self.result[0] == "PASS"
         detail = self.result[1] if self.result else ""
+        if self.notes and self.result and self.result[0] == "PASS":
+            detail = "; ".join([detail] + self.notes)
         if self.result and self.result[0] != "PASS":
             self.problems.insert(0, "guest: " + detail)
         return ok, (detail if ok else "; ".join(self.problems))
@@ -753,6 +783,8 @@ def main():
     ap.add_argument("--busybox", required=True, help="a static busybox binary")
     ap.add_argument("--host", required=True, help="the vmbus-host binary")
     ap.add_argument("--module", action="append", default=[], help="a .ko to put in the initramfs")
+    ap.add_argument("--linux-module", action="append", default=[],
+                    help="one of Linux's own drivers built for rvmbus, for /modules/linux")
     ap.add_argument("--kexec", help="kexec-tools' kexec in the build chroot (for the kexec scenario)")
     ap.add_argument("--out", default=str(REPO / "build" / "test"), help="logs and images go here")
     ap.add_argument("--qemu", default="qemu-system-x86_64")
@@ -784,7 +816,8 @@ def main():
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    initrd = build_initramfs(out, Path(args.busybox), args.module, Path(args.kernel))
+    initrd = build_initramfs(out, Path(args.busybox), args.module, Path(args.kernel),
+                             linux_modules=args.linux_module)
 
     if args.demo:
         chosen = [DEMO]
@@ -796,7 +829,8 @@ def main():
         chosen = [SCENARIOS[n] for n in args.only]
     else:
         chosen = [sc for sc in SCENARIOS.values()
-                  if (args.debug_kernel or not sc.debug_only) and not sc.bench_only]
+                  if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
+                  and (args.linux_module or not sc.linux_modules)]
 
     passed = failed = 0
     debug_totals = [0, 0]  # findings, KUnit cases passed

@@ -4,6 +4,14 @@
 //! `ICTIMESYNCFLAG_SYNC`, then one with `ICTIMESYNCFLAG_SAMPLE` every
 //! period. Message version 4.0 uses the reference-time format
 //! (`ictimesync_ref_data`), older versions `ictimesync_data`.
+//!
+//! A 4.0 sample's `vmreferencetime` is the guest partition's reference
+//! counter (`HV_X64_MSR_TIME_REF_COUNT`, 100 ns units) when the sample was
+//! taken; the guest adds the time its counter advanced since. A guest of
+//! this host has no Hyper-V partition: the counter reads 0 (QEMU answers
+//! the MSR with 0 without Hyper-V enlightenments), so the samples say 0
+//! and Linux's hv_utils, which computes `parenttime + (now - reference)`,
+//! sets the host's time as sent.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +45,6 @@ pub struct Timesync {
     ic: IcLink,
     period: Duration,
     next_due: Option<Instant>,
-    epoch: Instant,
     samples: u64,
     answered: u64,
 }
@@ -49,7 +56,6 @@ impl Timesync {
             ic: IcLink::new(VERSIONS),
             period,
             next_due: None,
-            epoch: Instant::now(),
             samples: 0,
             answered: 0,
         }
@@ -60,8 +66,8 @@ impl Timesync {
         let body = if self.ic.msg_version().is_some_and(|v| v.major >= 4) {
             let mut d = IcTimesyncRefData::zeroed();
             d.parenttime = PackedU64::new(now);
-            d.vmreferencetime =
-                PackedU64::new((io.now.duration_since(self.epoch).as_nanos() / 100) as u64);
+            // The guest's reference counter: 0 without Hyper-V (above).
+            d.vmreferencetime = PackedU64::new(0);
             d.flags = flags;
             d.stratum = 2;
             let mut b = vec![0u8; IcTimesyncRefData::SIZE];

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0
+# Linux's own hv_utils, built from the kernel's unchanged source and
+# retargeted at rvmbus (linux-drivers/hv_utils), binds through rvmbus's
+# hv_vmbus interface to the host's heartbeat, time sync and shutdown
+# devices, with none of rvmbus's Rust sample drivers loaded: it negotiates
+# the IC versions, answers heartbeats (the host counts them good), sets a
+# clock 25 years off to the host's time, and unloads cleanly, rvmbus after
+# it (every shared page freed). Loaded again, it answers the host's
+# shutdown request by powering the guest off: the harness counts that
+# power-off as the pass; getting to the end of this script is the failure.
+SCEN=hv-utils
+. /scenarios/lib.sh
+HVU=/modules/linux/hv_utils.ko
+[ -f $HVU ] || fail "no $HVU in the initramfs (make modules builds it)"
+insmod $MOD || fail "insmod rvmbus failed"
+hb=$(dev_of_class $HEARTBEAT) || fail "no heartbeat device"
+ts=$(dev_of_class $TIMESYNC) || fail "no timesync device"
+sd=$(dev_of_class $SHUTDOWN) || fail "no shutdown device"
+# A clock 25 years off, for time sync to correct.
+date -s "2001-01-01 00:00:00" >/dev/null || fail "cannot set the clock"
+insmod $HVU || fail "insmod hv_utils failed"
+grep -Eq "^rvmbus_[a-z]+ " /proc/modules && fail "a Rust sample driver is loaded: $(grep '^rvmbus_' /proc/modules)"
+for d in $hb $ts $sd; do
+	[ "$(driver_of $d)" = hv_utils ] || fail "${d##*/} bound to '$(driver_of $d)', not hv_utils"
+	[ "$(cat $d/state)" = 3 ] || fail "${d##*/}: state $(cat $d/state), want 3 (open)"
+done
+wait_dmesg "hv_utils: Heartbeat IC version 3\.0" 50 || fail "heartbeat did not negotiate 3.0"
+wait_dmesg "hv_utils: Shutdown IC version 3\.2" 50 || fail "shutdown did not negotiate 3.2"
+wait_dmesg "hv_utils: TimeSync IC version 4\.0" 50 || fail "time sync did not negotiate 4.0"
+wait_host_negotiated heartbeat 10 || fail "the host never saw the heartbeat negotiation"
+wait_host_negotiated timesync 10 || fail "the host never saw the time sync negotiation"
+# The host's first sample carries ICTIMESYNCFLAG_SYNC: hv_utils sets the
+# clock from a work item.
+i=0
+until [ "$(date +%Y)" -ge 2024 ]; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "clock still says $(date) 5 s after negotiation"
+	sleep 0.1
+done
+host=$(harness time)
+guest=$(date +%s)
+echo "$host" | grep -Eq '^[0-9]+$' || fail "the harness gave no time: $host"
+off=$((guest - host))
+echo "clock: guest $guest, host $host, offset $off s"
+[ ${off#-} -le 3 ] || fail "the clock is $off s off the host's after the SYNC sample"
+# The host beats every 200 ms (host_args): wait until it counts 10 good
+# answers from hv_utils.
+i=0
+while :; do
+	st=$(harness ctl stats | tr ' ' '\n')
+	ok=$(echo "$st" | sed -n 's/^dev\.[0-9]*\.heartbeat\.ok=//p')
+	[ "${ok:-0}" -ge 10 ] && break
+	i=$((i + 1)); [ $i -gt 50 ] && fail "the host counts ${ok:-0} good heartbeats after 10 s"
+	sleep 0.2
+done
+echo "$st" | grep heartbeat
+echo "$st" | grep -q "heartbeat\.bad=0" || fail "the host saw bad heartbeat answers"
+rmmod hv_utils || fail "rmmod hv_utils failed"
+for d in $hb $ts $sd; do
+	[ -e $d/driver ] && fail "${d##*/} still bound after rmmod hv_utils"
+	[ "$(cat $d/state)" = 5 ] || fail "${d##*/}: state $(cat $d/state) after unbind, want 5 (closed)"
+done
+mark
+rmmod rvmbus || fail "rmmod rvmbus failed"
+wait_new "rvmbus: shared pages: [0-9]+ allocations, every one freed" 20 ||
+	fail "page audit: $(new_lines | grep 'shared pages')"
+echo "@@NOTE hv_utils bound heartbeat, time sync and shutdown; the host counted $ok good heartbeats and none bad; clock 2001 -> $(date +%Y), $off s off the host's; hv_utils and rvmbus unloaded, every shared page freed"
+
+# Again, for the shutdown request.
+mark
+insmod $MOD || fail "second insmod rvmbus failed"
+insmod $HVU || fail "second insmod hv_utils failed"
+wait_new "hv_utils: Shutdown IC version 3\.2" 50 || fail "shutdown did not negotiate again"
+wait_host_negotiated shutdown 10 || fail "the host never saw the shutdown negotiation"
+r=$(harness ctl shutdown-guest poweroff)
+echo "$r" | grep -q "^ok" || fail "the host could not send the request: $r"
+sleep 60
+fail "still running 60 s after the host's shutdown request"
