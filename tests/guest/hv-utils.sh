@@ -5,7 +5,8 @@
 # devices, with none of rvmbus's Rust sample drivers loaded: it negotiates
 # the IC versions, answers heartbeats (the host counts them good), sets a
 # clock 25 years off to the host's time, and unloads cleanly, rvmbus after
-# it (every shared page freed). Loaded again, it answers the host's
+# it (every shared page freed). In between the host rescinds the heartbeat
+# device and offers it again, which hv_utils follows. Loaded again, it answers the host's
 # shutdown request by powering the guest off: the harness counts that
 # power-off as the pass; getting to the end of this script is the failure.
 SCEN=hv-utils
@@ -54,6 +55,26 @@ while :; do
 done
 echo "$st" | grep heartbeat
 echo "$st" | grep -q "heartbeat\.bad=0" || fail "the host saw bad heartbeat answers"
+# The host rescinds the heartbeat device under hv_utils and offers the same
+# instance again: the channel callback stops, hv_utils's remove closes the
+# channel, the relid is released, and hv_utils binds the new offer.
+inst=${hb##*/}
+old=$(cat $hb/id)
+mark
+r=$(harness ctl reoffer $old)
+echo "$r" | grep -q "^ok" || fail "the host could not re-offer the heartbeat device: $r"
+wait_new "relid $old released" 50 || fail "relid $old not released"
+wait_new "hv_utils: Heartbeat IC version 3\.0" 50 || fail "hv_utils did not negotiate with the re-offered heartbeat device"
+[ "$(driver_of $hb)" = hv_utils ] || fail "re-offered heartbeat device bound to '$(driver_of $hb)'"
+new=$(cat $hb/id)
+[ "$new" != "$old" ] || fail "re-offer kept relid $old"
+i=0
+while :; do
+	rok=$(harness ctl stats | tr ' ' '\n' | sed -n "s/^dev\.$new\.heartbeat\.ok=//p")
+	[ "${rok:-0}" -ge 3 ] && break
+	i=$((i + 1)); [ $i -gt 50 ] && fail "the host counts ${rok:-0} good heartbeats on relid $new after 10 s"
+	sleep 0.2
+done
 rmmod hv_utils || fail "rmmod hv_utils failed"
 for d in $hb $ts $sd; do
 	[ -e $d/driver ] && fail "${d##*/} still bound after rmmod hv_utils"
@@ -63,7 +84,7 @@ mark
 rmmod rvmbus || fail "rmmod rvmbus failed"
 wait_new "rvmbus: shared pages: [0-9]+ allocations, every one freed" 20 ||
 	fail "page audit: $(new_lines | grep 'shared pages')"
-echo "@@NOTE hv_utils bound heartbeat, time sync and shutdown; the host counted $ok good heartbeats and none bad; clock 2001 -> $(date +%Y), $off s off the host's; hv_utils and rvmbus unloaded, every shared page freed"
+echo "@@NOTE hv_utils bound heartbeat, time sync and shutdown; the host counted $ok good heartbeats and none bad; clock 2001 -> $(date +%Y), $off s off the host's; heartbeat rescinded and re-offered under hv_utils (relid $old released, $rok good heartbeats on relid $new); hv_utils and rvmbus unloaded, every shared page freed"
 
 # Again, for the shutdown request.
 mark

@@ -496,9 +496,10 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
     if ctx.is_null() || cchan.is_null() || out.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: `ctx` is from `Arc::into_raw` and its reference is held for
+    let raw = ctx.cast::<Channel>().cast_const();
+    // SAFETY: `raw` is from `Arc::into_raw` and its reference is held for
     // the call (caller's contract); the clone is ours.
-    let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(ctx.cast::<Channel>().cast_const()) }.into();
+    let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(raw) }.into();
     let Some(conn) = bus::active() else {
         return ENODEV.to_errno();
     };

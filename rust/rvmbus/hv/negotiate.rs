@@ -39,8 +39,9 @@ use crate::{
 
 /// The longest negotiate request: the headers, the counts and the most
 /// versions of both kinds.
-const MAX_REQUEST: usize =
-    ICMSG_HDR_SIZE + IcMsgNegotiate::SIZE + 2 * IC_VERSION_NEGOTIATION_MAX_VER_COUNT * IcVersion::SIZE;
+const MAX_REQUEST: usize = ICMSG_HDR_SIZE
+    + IcMsgNegotiate::SIZE
+    + 2 * IC_VERSION_NEGOTIATION_MAX_VER_COUNT * IcVersion::SIZE;
 
 /// Rate limit of the log lines about refused requests.
 static WARN: Ratelimit = Ratelimit::new();
