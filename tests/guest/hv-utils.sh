@@ -6,11 +6,13 @@
 # the IC versions, answers heartbeats (the host counts them good), sets a
 # clock 25 years off to the host's time, and unloads cleanly, rvmbus after
 # it (every shared page freed). In between the host rescinds the heartbeat
-# device and offers it again, which hv_utils follows. Loaded again, it answers the host's
+# device and offers it again, which hv_utils follows, and the guest
+# hibernates (test_resume) with hv_utils bound. Loaded again, it answers the host's
 # shutdown request by powering the guest off: the harness counts that
 # power-off as the pass; getting to the end of this script is the failure.
 SCEN=hv-utils
 . /scenarios/lib.sh
+. /scenarios/hib-lib.sh
 HVU=/modules/linux/hv_utils.ko
 [ -f $HVU ] || fail "no $HVU in the initramfs (make modules builds it)"
 insmod $MOD || fail "insmod rvmbus failed"
@@ -75,6 +77,29 @@ while :; do
 	i=$((i + 1)); [ $i -gt 50 ] && fail "the host counts ${rok:-0} good heartbeats on relid $new after 10 s"
 	sleep 0.2
 done
+# Hibernation in one boot (test_resume) with hv_utils bound: its suspend
+# closes each channel, its resume opens it again and the host negotiates
+# anew; heartbeats go on.
+swap_up
+mark
+echo test_resume > /sys/power/disk || fail "no test_resume in /sys/power/disk: $(cat /sys/power/disk)"
+echo disk > /sys/power/state || fail "hibernation failed: $(dmesg | grep -E 'PM:|rvmbus|hv_utils' | tail -8)"
+wait_new "rvmbus: hibernation: resumed" 50 || fail "rvmbus did not resume from hibernation"
+wait_new "hv_utils: Heartbeat IC version 3\.0" 50 || fail "hv_utils did not negotiate heartbeat again after hibernation"
+wait_new "hv_utils: TimeSync IC version 4\.0" 50 || fail "hv_utils did not negotiate time sync again after hibernation"
+for d in $hb $ts $sd; do
+	[ "$(driver_of $d)" = hv_utils ] || fail "${d##*/} bound to '$(driver_of $d)' after hibernation"
+	[ "$(cat $d/state)" = 3 ] || fail "${d##*/}: state $(cat $d/state) after hibernation, want 3 (open)"
+done
+hrelid=$(cat $hb/id)
+base=$(harness ctl stats | tr ' ' '\n' | sed -n "s/^dev\.$hrelid\.heartbeat\.ok=//p")
+i=0
+while :; do
+	hok=$(harness ctl stats | tr ' ' '\n' | sed -n "s/^dev\.$hrelid\.heartbeat\.ok=//p")
+	[ "${hok:-0}" -ge $((${base:-0} + 3)) ] && break
+	i=$((i + 1)); [ $i -gt 50 ] && fail "heartbeats stopped after hibernation: ${hok:-0} good on relid $hrelid"
+	sleep 0.2
+done
 rmmod hv_utils || fail "rmmod hv_utils failed"
 for d in $hb $ts $sd; do
 	[ -e $d/driver ] && fail "${d##*/} still bound after rmmod hv_utils"
@@ -84,7 +109,7 @@ mark
 rmmod rvmbus || fail "rmmod rvmbus failed"
 wait_new "rvmbus: shared pages: [0-9]+ allocations, every one freed" 20 ||
 	fail "page audit: $(new_lines | grep 'shared pages')"
-echo "@@NOTE hv_utils bound heartbeat, time sync and shutdown; the host counted $ok good heartbeats and none bad; clock 2001 -> $(date +%Y), $off s off the host's; heartbeat rescinded and re-offered under hv_utils (relid $old released, $rok good heartbeats on relid $new); hv_utils and rvmbus unloaded, every shared page freed"
+echo "@@NOTE hv_utils bound heartbeat, time sync and shutdown; the host counted $ok good heartbeats and none bad; clock 2001 -> $(date +%Y), $off s off the host's; heartbeat rescinded and re-offered under hv_utils (relid $old released, $rok good heartbeats on relid $new); hibernation (test_resume) with hv_utils bound: channels closed by its suspend, opened by its resume, $((${hok:-0} - ${base:-0})) more good heartbeats on relid $hrelid; hv_utils and rvmbus unloaded, every shared page freed"
 
 # Again, for the shutdown request.
 mark

@@ -257,6 +257,7 @@ SCENARIOS = {
             host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
             linux_modules=True,
             powers_off=True,
+            disk_mb=256,
             boot_timeout=300,
             host_expect=[r" g2h \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ RESCIND_CHANNEL_OFFER ",
                          r" g2h \d+ RELID_RELEASED ", r" g2h - UNLOAD "],
