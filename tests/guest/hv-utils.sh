@@ -7,9 +7,10 @@
 # clock 25 years off to the host's time, and unloads cleanly, rvmbus after
 # it (every shared page freed). In between the host rescinds the heartbeat
 # device and offers it again, which hv_utils follows, and the guest
-# hibernates (test_resume) with hv_utils bound. Loaded again, it answers the host's
-# shutdown request by powering the guest off: the harness counts that
-# power-off as the pass; getting to the end of this script is the failure.
+# hibernates (test_resume) with hv_utils bound. Loaded again, it follows
+# the transport's unbind and bind, and answers the host's shutdown request
+# by powering the guest off: the harness counts that power-off as the
+# pass; getting to the end of this script is the failure.
 SCEN=hv-utils
 . /scenarios/lib.sh
 . /scenarios/hib-lib.sh
@@ -116,6 +117,22 @@ mark
 insmod $MOD || fail "second insmod rvmbus failed"
 insmod $HVU || fail "second insmod hv_utils failed"
 wait_new "hv_utils: Shutdown IC version 3\.2" 50 || fail "shutdown did not negotiate again"
+# The transport goes away under hv_utils: the devices are removed (its
+# remove() closes each channel) and the connection unloads; bound again,
+# the new devices bind to hv_utils, still loaded.
+pci=$(ls /sys/bus/pci/drivers/rvmbus | grep '^0000:' | head -1)
+[ -n "$pci" ] || fail "no PCI device bound to rvmbus"
+mark
+echo $pci > /sys/bus/pci/drivers/rvmbus/unbind || fail "unbind of the transport failed"
+[ -z "$(ls /sys/bus/vmbus/devices)" ] || fail "devices left after unbind: $(ls /sys/bus/vmbus/devices)"
+wait_new "unloaded: [0-9]+ channels removed, host released all memory" 20 || fail "the connection did not unload at the unbind"
+[ "$(count_new 'rvmbus: channel [0-9]+ closed')" = 3 ] || fail "closed $(count_new 'rvmbus: channel [0-9]+ closed') channels at the unbind, want 3"
+mark
+echo $pci > /sys/bus/pci/drivers/rvmbus/bind || fail "bind of the transport failed"
+wait_new "hv_utils: Shutdown IC version 3\.2" 50 || fail "shutdown did not negotiate after the transport came back"
+sd=$(dev_of_class $SHUTDOWN) || fail "no shutdown device after the transport came back"
+[ "$(driver_of $sd)" = hv_utils ] || fail "shutdown device bound to '$(driver_of $sd)' after the transport came back"
+echo "@@NOTE loaded again: the transport unbound under hv_utils (3 channels closed, connection unloaded) and bound again (hv_utils bound the new devices)"
 wait_host_negotiated shutdown 10 || fail "the host never saw the shutdown negotiation"
 r=$(harness ctl shutdown-guest poweroff)
 echo "$r" | grep -q "^ok" || fail "the host could not send the request: $r"
