@@ -101,7 +101,10 @@ while :; do
 	i=$((i + 1)); [ $i -gt 50 ] && fail "heartbeats stopped after hibernation: ${hok:-0} good on relid $hrelid"
 	sleep 0.2
 done
+mark
 rmmod hv_utils || fail "rmmod hv_utils failed"
+wait_new "hv_vmbus driver hv_utils unregistered; 0 channel structures of hv_vmbus drivers left" 20 ||
+	fail "channel structures left: $(new_lines | grep 'channel structures')"
 for d in $hb $ts $sd; do
 	[ -e $d/driver ] && fail "${d##*/} still bound after rmmod hv_utils"
 	[ "$(cat $d/state)" = 5 ] || fail "${d##*/}: state $(cat $d/state) after unbind, want 5 (closed)"

@@ -26,6 +26,7 @@
 #include "retarget.h"
 
 #include <linux/module.h>
+#include <linux/atomic.h>
 #include <linux/device.h>
 #include <linux/hyperv.h>
 #include <linux/interrupt.h>
@@ -45,6 +46,9 @@ struct rvmbus_hv_chan {
 };
 
 #define to_hc(c) container_of(c, struct rvmbus_hv_chan, chan)
+
+/* Channel structures allocated and not freed yet, for the unregister log. */
+static atomic_t rvmbus_hv_chans = ATOMIC_INIT(0);
 
 /* ---- Registered drivers ------------------------------------------------ */
 
@@ -130,6 +134,8 @@ void rvmbus_hv_vmbus_driver_unregister(struct hv_driver *hv_driver)
 	/* Unbinds every device: each remove() has returned after this. */
 	driver_unregister(&hv_driver->driver);
 	rvmbus_hv_unlist(hv_driver);
+	pr_info("rvmbus: hv_vmbus driver %s unregistered; %d channel structures of hv_vmbus drivers left\n",
+		hv_driver->name, atomic_read(&rvmbus_hv_chans));
 }
 EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_driver_unregister);
 
@@ -232,6 +238,7 @@ static void rvmbus_hv_unbind(struct hv_device *hdev)
 	hdev->channel = NULL;
 	rvmbus_hv_rust_put(hc->binding);
 	kfree(hc);
+	atomic_dec(&rvmbus_hv_chans);
 }
 
 int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
@@ -253,6 +260,7 @@ int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
 		kfree(hc);
 		return ret;
 	}
+	atomic_inc(&rvmbus_hv_chans);
 	hdev->channel = &hc->chan;
 	hdev->device_id = hc->chan.device_id;
 	ret = drv->probe(hdev, id);
