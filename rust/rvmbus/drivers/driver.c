@@ -71,11 +71,12 @@ int rvmbus_bus_match(struct device *dev, const struct device_driver *drv)
 
 int rvmbus_bus_probe(struct device *dev)
 {
-	const struct rvmbus_driver *rdrv = to_rdrv(dev->driver);
 	struct hv_driver *hdrv = rvmbus_hv_driver_of(dev->driver);
+	const struct rvmbus_driver *rdrv;
 
 	if (hdrv)
 		return rvmbus_hv_probe(hdrv, &to_rdev(dev)->hv, to_rdev(dev)->ctx);
+	rdrv = to_rdrv(dev->driver);
 	return rvmbus_rust_probe(to_rdev(dev)->ctx, rdrv->ops, rdrv->drv_ctx);
 }
 
