@@ -346,10 +346,10 @@ impl HvBinding {
 
     /// `vmbus_recvpacket()` (`raw`: `vmbus_recvpacket_raw()`): the next
     /// packet, copied out of the ring into the per-channel buffer and
-    /// validated by the core, then into `out` when it fits. Returns the
+    /// validated by the core, then into `out` when it fits. `out` gets the
     /// packet's length and transaction id (0 and 0: no packet); a packet
-    /// longer than `out` is kept for the next call and is `ENOBUFS`, with
-    /// its length.
+    /// longer than `out`'s buffer is kept for the next call and is
+    /// `ENOBUFS`, with its length.
     fn recv(&self, out: &mut RecvOut<'_>, raw: bool) -> Result {
         if self.live.load(Relaxed) == live::REMOVED {
             return Err(ENODEV);
@@ -397,10 +397,11 @@ impl HvBinding {
 }
 
 /// The driver's receive buffer and what a receive reports.
+///
+/// # Invariants
+///
+/// `buf` points to `cap` writable bytes for `'a`.
 struct RecvOut<'a> {
-    /// # Invariants
-    ///
-    /// Points to `cap` writable bytes for `'a`.
     buf: *mut u8,
     cap: usize,
     len: u32,
