@@ -27,10 +27,11 @@
 # done, the plain random-input runner (src/bin/fuzz-plain.rs) runs
 # instead, says so loudly, and counts input classes, not code.
 #
-# First, every input saved under rust/vmbus_proto/fuzz/regressions/TARGET/
-# and every seed under seeds/TARGET/ is replayed (a crash found earlier
-# must stay fixed), and the runner checks that it saves and replays a
-# crashing input. libFuzzer starts from the seeds, the regressions and its
+# First, the fuzz crate's tests run (the seeds in git must be what
+# src/seeds.rs makes), every input saved under regressions/TARGET/ and
+# every seed under seeds/TARGET/ is replayed (a crash found earlier must
+# stay fixed), and the runner checks that it saves and replays a crashing
+# input. libFuzzer starts from the seeds, the regressions and its
 # own corpus of earlier runs (corpus/TARGET/, not in git). A crash found
 # now is saved under regressions/TARGET/ (libFuzzer's artifact copied), to
 # be committed with its fix, and makes the script fail.
@@ -50,6 +51,16 @@ TARGETS=(decode ring state gpadl packet ic ivshmem
 	host-mailbox host-vmbus host-gpadl host-ring host-devices)
 cd "$FUZZ"
 
+# The fuzz crate's own tests: the seeds in git are what the generator
+# makes, and the host sessions among them get as deep as they should.
+tlog=$FUZZ/target/fuzz-test.log
+mkdir -p "$FUZZ/target"
+if ! cargo test --release >"$tlog" 2>&1; then
+	tail -n 30 "$tlog"
+	echo "fuzz: cargo test of the fuzz crate failed (log: $tlog)" >&2
+	exit 1
+fi
+awk '/^test result:/ { p += $4; f += $6 } END { printf "FUZZ crate tests: %d passed, %d failed\n", p, f }' "$tlog"
 cargo build --release --bin fuzz-plain >/dev/null 2>&1 ||
 	{ echo "fuzz: build of the plain runner failed" >&2; exit 1; }
 "$FUZZ/target/release/fuzz-plain" --selftest
@@ -71,10 +82,13 @@ if [ "${RVMBUS_FUZZ_PLAIN:-0}" = 1 ]; then
 elif [ ! -x "$CF/bin/cargo-fuzz" ]; then
 	mkdir -p "$CACHE"
 	echo "FUZZ: installing cargo-fuzz $CARGO_FUZZ_VERSION into $CF"
+	t0=$(date +%s)
 	if ! cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked \
 		--root "$CF" >"$CACHE/cargo-fuzz-install.log" 2>&1; then
 		tail -n 5 "$CACHE/cargo-fuzz-install.log"
 		why="cargo install cargo-fuzz failed (log: $CACHE/cargo-fuzz-install.log)"
+	else
+		echo "FUZZ: cargo-fuzz installed in $(($(date +%s) - t0)) s"
 	fi
 fi
 
@@ -84,12 +98,15 @@ if [ -z "$why" ]; then
 	export PATH=$CF/bin:$PATH
 	blog=$FUZZ/target/fuzz-build.log
 	mkdir -p "$FUZZ/target"
+	t0=$(date +%s)
 	# The plain runner and the seed generator (feature "tools") link no
 	# libFuzzer, so they stay out of the instrumented build.
 	if ! cargo fuzz build -s none --target "$TRIPLE" --no-default-features \
 		--features libfuzzer >"$blog" 2>&1; then
 		tail -n 20 "$blog"
 		why="cargo fuzz build failed (log: $blog)"
+	else
+		echo "FUZZ: ${#TARGETS[@]} targets built with libFuzzer in $(($(date +%s) - t0)) s"
 	fi
 fi
 
