@@ -143,7 +143,10 @@ run() {
 			best=$cov
 			last=$elapsed
 		fi
-		if [ "$PLATEAU" != 0 ] && [ $((elapsed - last)) -ge "$PLATEAU" ]; then
+		# The plateau clock starts with the first coverage line, after
+		# libFuzzer has loaded the corpus.
+		if [ "$PLATEAU" != 0 ] && [ "$best" -gt 0 ] &&
+			[ $((elapsed - last)) -ge "$PLATEAU" ]; then
 			stopped="plateau: no new edge for $PLATEAU s"
 			kill -INT "$pid" 2>/dev/null || true
 			break
