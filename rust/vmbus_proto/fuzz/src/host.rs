@@ -705,12 +705,12 @@ impl<'a> MailboxOp<'a> {
             data: d,
         };
         req.encode(&mut b).expect("a mailbox-sized buffer");
-        // Trailing zeros of the data area are left out.
-        let end = b
-            .iter()
-            .rposition(|&x| x != 0)
-            .map_or(layout::CMD, |i| i + 1);
-        b[layout::CMD..end.max(layout::CMD)].to_vec()
+        // The words before the data area are always written; trailing
+        // zeros of the data area are left out (the mailbox keeps what an
+        // earlier request left there, which the commands that read data
+        // ignore past their sizes).
+        let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+        b[layout::CMD..end.max(layout::DATA)].to_vec()
     }
 }
 
