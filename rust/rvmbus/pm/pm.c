@@ -88,6 +88,13 @@ void rvmbus_root_unregister(struct device *dev)
 	rvmbus_pm_unlink();
 	rvmbus_pm_root = NULL;
 	device_unregister(dev);
+	/*
+	 * A deleted device link drops its reference to the root from the
+	 * driver core's devlink workqueue, later; the last reference runs
+	 * rvmbus_root_release(), which is this module's code.  Wait for that
+	 * work here, before the module can go away.
+	 */
+	device_link_wait_removal();
 }
 
 /* Makes @supplier (the ivshmem PCI device) a PM supplier of the root. */
