@@ -42,6 +42,7 @@ impl VmbusHost {
             "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
             "hostile" => Some(self.cmd_hostile(args, out)),
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
+            "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
             _ => None,
         }
     }
@@ -99,6 +100,23 @@ impl VmbusHost {
         }
         self.unload_delay = std::time::Duration::from_millis(ms);
         out.push(format!("UNLOAD_RESPONSE after {ms} ms"));
+        Ok(())
+    }
+
+    /// `monitor-hold on|off`: stop or go on polling the guest's monitor
+    /// page. While held, a monitored channel's signal stays pending in the
+    /// page (its packets wait); `off` takes what came meanwhile at the
+    /// next tick.
+    fn cmd_monitor_hold(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        self.monitor_hold = match args {
+            ["on"] => true,
+            ["off"] => false,
+            _ => return Err("usage: monitor-hold on|off".into()),
+        };
+        out.push(format!(
+            "monitor page polling {}",
+            if self.monitor_hold { "held" } else { "on" }
+        ));
         Ok(())
     }
 
