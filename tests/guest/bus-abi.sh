@@ -81,6 +81,34 @@ grep -q "Invalid argument" /tmp/err || fail "new_id of a malformed GUID: $(cat /
 abi_check --driver rvmbus_heartbeat --driver rvmbus_echo --bound 1=rvmbus_heartbeat \
 	--bound 3=rvmbus_echo --bound 4=rvmbus_echo
 second_abi=$abi_summary
+# A full outbound ring: with the host's polling held, the echo driver's
+# sixteen 16000-byte requests (eight in flight) fill the 64 KiB ring and
+# wait for room until the host polls again. Each such episode counts one
+# in out_full_first; every send that found the ring full, in
+# out_full_total.
+BENCH=/sys/kernel/debug/rvmbus_echo/bench
+for ep in 1 2; do
+	first0=$(cat $C4/out_full_first)
+	total0=$(cat $C4/out_full_total)
+	case "$(harness ctl monitor-hold on)" in ok*) ;; *) fail "host: monitor-hold on failed" ;; esac
+	(echo "16000 16 8 4" > $BENCH) 2>/tmp/bench.err &
+	bg=$!
+	i=0
+	until [ $(cat $C4/out_full_total) -gt $total0 ]; do
+		i=$((i + 1)); [ $i -gt 50 ] && fail "episode $ep: the outbound ring did not fill (out_full_total $total0)"
+		sleep 0.1
+	done
+	case "$(harness ctl monitor-hold off)" in ok*) ;; *) fail "host: monitor-hold off failed" ;; esac
+	wait $bg || fail "episode $ep: bench failed: $(cat /tmp/bench.err) $(dmesg | tail -2)"
+	grep -q " sent=16 completed=16 cancelled=0 mismatched=0 failed=0 lost=0 " $BENCH ||
+		fail "episode $ep: $(cat $BENCH)"
+	first=$(cat $C4/out_full_first)
+	total=$(cat $C4/out_full_total)
+	[ $first -gt $first0 ] || fail "out_full_first stayed $first in full-ring episode $ep (one per episode)"
+	[ $((first - first0)) -le $((total - total0)) ] ||
+		fail "episode $ep: out_full_first grew by $((first - first0)), out_full_total by $((total - total0))"
+done
+
 # remove_id forgets the id (the bound device stays bound, as in Linux);
 # then the driver cannot be bound to the device by hand any more.
 echo $TIMESYNC > $DRV/remove_id || fail "remove_id failed"
@@ -92,5 +120,5 @@ echo ${TS_DEV##*/} > $DRV/bind 2>/dev/null && fail "bound by hand after remove_i
 [ -e $TS_DEV/driver ] && fail "timesync device bound after remove_id"
 rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
 rmmod rvmbus_heartbeat || fail "rmmod rvmbus_heartbeat failed"
-abi_more="pending $want held and taken, new_id/remove_id; with rvmbus_echo on new_id: $second_abi"
+abi_more="pending $want held and taken; 2 full-ring episodes: out_full_first $first, out_full_total $total; new_id/remove_id; with rvmbus_echo on new_id: $second_abi"
 abi_summary=$first_abi
