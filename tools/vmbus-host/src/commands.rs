@@ -116,6 +116,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         run: cmd_unreachable,
     },
     CommandSpec {
+        name: "echo-burst",
+        usage: "RELID COUNT SIZE",
+        help: "the open echo channel sends COUNT unsolicited packets of SIZE bytes",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
         name: "monitor-hold",
         usage: "on|off",
         help: "stop (on) or go on (off) polling the guest's monitor page",
