@@ -265,6 +265,7 @@ SCENARIOS = {
             "hv-utils",
             host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
             linux_modules=True,
+            python=True,
             powers_off=True,
             disk_mb=256,
             boot_timeout=300,
