@@ -8,11 +8,13 @@ there, with its kind, its mode and a value of its format (both directions:
 no missing entry, no extra entry). What is true of the situation comes
 from elsewhere than the tree: the host's list of channels (relid, class,
 instance, monitor id, open or not, sub-channel index), the drivers loaded
-and the devices bound to them, whether the platform can hibernate.
+and the devices bound to them, whether the platform can hibernate, and
+whether the kernel has CONFIG_PM_ADVANCED_DEBUG (seen outside the tree).
 
     check_sysfs.py --abi FILE --root /sys/bus/vmbus --host-list TEXT
                    [--driver NAME]... [--bound RELID=NAME]...
-                   --hibernation 0|1 [--lsvmbus-output FILE]
+                   --hibernation 0|1 [--pm-advanced-debug 0|1]
+                   [--lsvmbus-output FILE]
     check_sysfs.py --self-test
 
 --host-list takes the host's `list` answer (vmbus-host ctl list), on one
@@ -120,6 +122,8 @@ class Situation:
             self.drivers.add(drv)
         self.devtypes, self.unknown = devtypes, unknown
         self.hibernation = None
+        # The kernel has CONFIG_PM_ADVANCED_DEBUG (more files in power/).
+        self.pmdebug = False
 
     def devtype(self, cls):
         return self.devtypes.get(cls, self.unknown)
@@ -160,6 +164,8 @@ def shown(e, chan, inst, sit):
         return chan["monitor"] is not None
     if e.when == "bound":
         return inst in sit.bound
+    if e.when == "pmdebug":
+        return sit.pmdebug
     return False
 
 
@@ -320,7 +326,8 @@ def check(root, entries, sit):
             if not show:
                 why = {"monitored": "for a channel with a monitor id",
                        "bound": "while a driver is bound",
-                       "never": "once a driver asks for it (hv_create_ring_sysfs)"}.get(e.when, e.when)
+                       "never": "once a driver asks for it (hv_create_ring_sysfs)",
+                       "pmdebug": "with CONFIG_PM_ADVANCED_DEBUG"}.get(e.when, e.when)
                 problems.append(f"{p}: extra: Linux shows it only {why} (line {e.line})")
         elif not any(p == d or p.startswith(d + "/") for d in
                      ["devices/" + x for x in got_devs - set(sit.devices)] +
@@ -409,6 +416,7 @@ def main(argv):
         bound.append((int(r), d))
     sit = Situation(chans, args["--driver"], bound, devtypes, unknown)
     sit.hibernation = args["--hibernation"]
+    sit.pmdebug = args.get("--pm-advanced-debug", "0") == "1"
     problems, checked = check(args.get("--root", "/sys/bus/vmbus"), entries, sit)
     summary = (f"{checked} entries of {len(sit.devices)} devices, "
                f"{sum(len(d['chans']) for d in sit.devices.values())} channels, {len(sit.drivers)} drivers")
@@ -517,6 +525,7 @@ def self_test():
         ("a missing channel in the vp mapping", lambda t: write(f"{t}/{dev4}/channel_vp_mapping", "4:0\n"), 1),
         ("an extra bus file", lambda t: open(f"{t}/tree/extra", "w").close(), 1),
         ("hibernation said to be impossible", lambda t: write(f"{t}/tree/hibernation", "0\n"), 1),
+        ("a debug-only power file", lambda t: open(f"{t}/{dev4}/power/async", "w").close(), 1),
     ]
     failed = 0
     tmp = tempfile.mkdtemp(prefix="abi-self-test-")

@@ -246,7 +246,9 @@ ivshmem_pcidev() {
 # file by file in both directions, and runs Linux's own tools/hv/lsvmbus
 # on the same tree, which must name every device with its relid, class
 # and channels. The facts come from the host's channel list and from
-# /sys/power/disk (ACPI S4: "platform"); $@ says which drivers are loaded
+# /sys/power/disk (ACPI S4: "platform") and from the platform devices'
+# power/ (CONFIG_PM_ADVANCED_DEBUG adds runtime_usage to every device's);
+# $@ says which drivers are loaded
 # and bound (--driver NAME, --bound RELID=NAME). Needs
 # the Python overlay of the initramfs (Scenario.python in run.py).
 abi_check() {
@@ -257,7 +259,9 @@ abi_check() {
 	sed 's/^/@@LSVMBUS /' /tmp/lsvmbus.out
 	/usr/bin/python3 /abi/check_sysfs.py --abi /abi/sysfs-bus-vmbus.txt --root /sys/bus/vmbus \
 		--host-list "$list" --lsvmbus-output /tmp/lsvmbus.out "$@" \
-		--hibernation $(grep -q platform /sys/power/disk 2>/dev/null && echo 1 || echo 0) > /tmp/abi.out 2>&1
+		--hibernation $(grep -q platform /sys/power/disk 2>/dev/null && echo 1 || echo 0) \
+		--pm-advanced-debug $(ls /sys/devices/platform/*/power/runtime_usage >/dev/null 2>&1 && echo 1 || echo 0) \
+		> /tmp/abi.out 2>&1
 	rc=$?
 	sed 's/^/@@ABI /' /tmp/abi.out
 	[ $rc = 0 ] || fail "sysfs differs from Linux's ABI: $(tail -1 /tmp/abi.out); first: $(head -1 /tmp/abi.out)"
