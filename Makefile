@@ -54,6 +54,7 @@ host:
 # $(call harness,KERNEL,MODULES[,LINUX_MODULES]).
 harness = $(PYTHON) tests/harness/run.py --kernel "$(1)" \
 	--busybox "$(KROOT)/usr/bin/busybox" --kexec "$(KROOT)/usr/sbin/kexec" --host $(HOST_BIN) \
+	--python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
 	$(foreach k,$(2),--module $(k)) $(foreach k,$(3),--linux-module $(k))
 HARNESS = $(call harness,$(VMLINUZ),$(KOS),$(LINUX_KOS))
 
@@ -77,10 +78,15 @@ test-cargo:
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' $(BUILD)/cargo-test.log
 
 # Wire structs against bindgen output of Linux's own headers; the glue's
-# layers (each folder of rust/rvmbus imports only the layers below it).
+# layers (each folder of rust/rvmbus imports only the layers below it); the
+# sysfs ABI checker finds what it must (tests/abi/check_sysfs.py).
 test-layout: setup
 	@bash scripts/layout-check.sh
 	@$(PYTHON) scripts/layer-check.py
+	@mkdir -p $(BUILD)
+	@$(PYTHON) tests/abi/check_sysfs.py --self-test > $(BUILD)/abi-self-test.log || \
+		{ cat $(BUILD)/abi-self-test.log; exit 1; }
+	@tail -1 $(BUILD)/abi-self-test.log
 
 # Installs rvmbus.ko and the samples into a kernel's module tree as any
 # out-of-tree module installs (kbuild's modules_install, then depmod):

@@ -3,4 +3,5 @@
 SCEN=bus-azure
 VERSION=5.3
 CONNID=4
+ABI=1
 . /scenarios/bus-common.sh

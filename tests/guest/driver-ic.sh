@@ -39,7 +39,7 @@ for m in heartbeat timesync shutdown; do
 done
 for d in $hb $ts $sd; do
 	[ -e $d/driver ] && fail "${d##*/} still bound"
-	[ "$(cat $d/state)" = 5 ] || fail "${d##*/}: state $(cat $d/state) after unbind, want 5"
+	[ "$(cat $d/state)" = 2 ] || fail "${d##*/}: state $(cat $d/state) after unbind, want 2"
 done
 expect_dmesg "removed after [0-9]+ heartbeats \(0 packets refused\)"
 rmmod rvmbus || fail "rmmod rvmbus failed"

@@ -107,6 +107,9 @@ class Scenario:
     # initramfs's /modules/linux/): left out of runs without them unless
     # named with --only.
     linux_modules: bool = False
+    # Boots with Python and Linux's tools/hv/lsvmbus in the initramfs
+    # (python_overlay), for the sysfs ABI check.
+    python: bool = False
 
 
 SCENARIOS = {
@@ -119,10 +122,16 @@ SCENARIOS = {
         ),
         Scenario("no-host", with_host=False),
         Scenario("host-gone"),
+        # Also the sysfs ABI check (tests/guest/bus-abi.sh): the shutdown
+        # device has no monitor id, so that the tree has a channel without
+        # monitor files.
         Scenario(
             "bus-azure",
-            host_args=["--profile", "azure"],
-            host_expect=[r" g2h - INITIATE_CONTACT ", r" h2g - VERSION_RESPONSE ", r" h2g - ALL_OFFERS_DELIVERED ", r" g2h - UNLOAD "],
+            host_args=["--profile", "azure", "--device", "heartbeat", "--device", "shutdown:nomonitor",
+                       "--device", "timesync", "--device", "echo"],
+            host_expect=[r" g2h - INITIATE_CONTACT ", r" h2g - VERSION_RESPONSE ", r" h2g - ALL_OFFERS_DELIVERED ",
+                         r" g2h - UNLOAD ", r" g2h \d+ OPEN_CHANNEL ", r" g2h 4 DATA_INBAND "],
+            python=True,
         ),
         Scenario("bus-qemu", host_args=["--profile", "qemu"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
         Scenario("bus-old", host_args=["--profile", "old"], host_expect=[r" h2g - ALL_OFFERS_DELIVERED "]),
@@ -256,6 +265,7 @@ SCENARIOS = {
             "hv-utils",
             host_args=["--heartbeat-ms", "200", "--timesync-ms", "500"],
             linux_modules=True,
+            python=True,
             powers_off=True,
             disk_mb=256,
             boot_timeout=300,
@@ -359,9 +369,74 @@ def virtio_blk_module(kernel: Path):
     return p if p.exists() else None
 
 
+def pack(root: Path, img: Path) -> Path:
+    """Writes the tree at root to img as a gzip-compressed newc cpio."""
+    files = subprocess.run(
+        ["find", ".", "-print0"], cwd=root, check=True, capture_output=True
+    ).stdout
+    cpio = subprocess.run(
+        ["cpio", "--null", "-o", "-H", "newc", "--quiet", "--owner=0:0"],
+        cwd=root,
+        input=files,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with gzip.open(img, "wb", compresslevel=1) as f:
+        f.write(cpio)
+    return img
+
+
+# What Debian's python3 needs to run Linux's tools/hv/lsvmbus and
+# tests/abi/check_sysfs.py: the interpreter, its libraries, and the
+# standard modules they import that are not frozen into the binary (seen
+# with python3 -v in the build chroot). Each module goes in as its source
+# and its compiled file, so the guest does not compile it.
+PY_VERSION = "3.13"
+PY_FILES = ["usr/bin/python3.13", "lib64/ld-linux-x86-64.so.2"] + [
+    f"lib/x86_64-linux-gnu/{lib}" for lib in ("libc.so.6", "libm.so.6", "libz.so.1", "libexpat.so.1")
+]
+PY_MODULES = [
+    "os", "encodings/__init__", "encodings/aliases", "encodings/utf_8", "optparse", "textwrap",
+    "re/__init__", "re/_compiler", "re/_parser", "re/_constants", "re/_casefix", "enum", "functools",
+    "collections/__init__", "keyword", "operator", "reprlib", "types", "copyreg", "gettext", "locale",
+    # For readable tracebacks.
+    "traceback", "linecache", "warnings", "contextlib", "_colorize", "__future__", "tokenize", "token",
+    "ast",
+]
+
+
+def python_overlay(out: Path, chroot: Path, lsvmbus: Path) -> Path:
+    """A second cpio archive with Python and lsvmbus (/abi/lsvmbus); the
+    kernel unpacks archives that follow each other in the initrd one over
+    the other. About 5 MiB compressed, so only the boots that need it
+    carry it."""
+    root = out / "initramfs-python"
+    if root.exists():
+        shutil.rmtree(root)
+    lib = f"usr/lib/python{PY_VERSION}"
+    for f in PY_FILES:
+        dst = root / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(chroot / f, dst, follow_symlinks=True)
+    os.symlink(f"python{PY_VERSION}", root / "usr" / "bin" / "python3")
+    for m in PY_MODULES:
+        d, name = os.path.split(m)
+        src = chroot / lib / d
+        (root / lib / d / "__pycache__").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / f"{name}.py", root / lib / d / f"{name}.py")
+        pyc = src / "__pycache__" / f"{name}.cpython-{PY_VERSION.replace('.', '')}.pyc"
+        if pyc.exists():
+            shutil.copy2(pyc, root / lib / d / "__pycache__" / pyc.name)
+    (root / lib / "lib-dynload").mkdir(parents=True, exist_ok=True)
+    (root / "abi").mkdir()
+    shutil.copy2(lsvmbus, root / "abi" / "lsvmbus")
+    return pack(root, out / "initramfs-python.cpio.gz")
+
+
 def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None,
                     kexec: Path = None, name: str = "initramfs", linux_modules: list = ()) -> Path:
-    """Packs busybox, /init, the guest scenarios and the modules (Linux's
+    """Packs busybox, /init, the guest scenarios, the sysfs ABI check
+    (/abi) and the modules (Linux's
     own drivers built for rvmbus in /modules/linux, where a depmod of
     /modules does not see them); with
     kexec (kexec-tools' binary in the build chroot), also that binary with
@@ -370,8 +445,11 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
     root = out / name
     if root.exists():
         shutil.rmtree(root)
-    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "modules/linux", "root"):
+    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "scenarios", "modules", "modules/linux", "root", "abi"):
         (root / d).mkdir(parents=True)
+    for f in (REPO / "tests" / "abi").glob("*"):
+        if f.suffix in (".txt", ".py"):
+            shutil.copy2(f, root / "abi" / f.name)
     shutil.copy2(busybox, root / "bin" / "busybox")
     os.symlink("busybox", root / "bin" / "sh")
     shutil.copy2(GUEST / "init", root / "init")
@@ -391,20 +469,7 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         (root / "modules" / "virtio_blk.ko").write_bytes(lzma.decompress(vblk.read_bytes()))
     if kexec:
         add_kexec(root, kexec, kernel, out / "initramfs.cpio.gz")
-    files = subprocess.run(
-        ["find", ".", "-print0"], cwd=root, check=True, capture_output=True
-    ).stdout
-    cpio = subprocess.run(
-        ["cpio", "--null", "-o", "-H", "newc", "--quiet", "--owner=0:0"],
-        cwd=root,
-        input=files,
-        check=True,
-        capture_output=True,
-    ).stdout
-    img = out / f"{name}.cpio.gz"
-    with gzip.open(img, "wb", compresslevel=1) as f:
-        f.write(cpio)
-    return img
+    return pack(root, out / f"{name}.cpio.gz")
 
 
 def add_kexec(root: Path, kexec: Path, kernel: Path, initrd: Path):
@@ -800,6 +865,9 @@ def main():
     ap.add_argument("--timeout-scale", type=float, default=1.0, help="multiplies the boot timeouts")
     ap.add_argument("--debug-kernel", action="store_true",
                     help="the kernel is the debug kernel: scan kmemleak, fail on its checks' reports")
+    ap.add_argument("--python-root", help="a Debian root with python3 (the build chroot), for the "
+                    "scenarios that check the sysfs ABI")
+    ap.add_argument("--lsvmbus", help="Linux's tools/hv/lsvmbus, for the same scenarios")
     args = ap.parse_args()
     if args.debug_kernel:
         # no5lvl: with 5-level paging (-cpu max has LA57), most boots of the
@@ -834,6 +902,15 @@ def main():
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
                   and (args.linux_module or not sc.linux_modules)]
 
+    initrd_python = None
+    if any(sc.python for sc in chosen):
+        if not (args.python_root and args.lsvmbus):
+            log("the sysfs ABI scenarios need --python-root and --lsvmbus")
+            return 2
+        overlay = python_overlay(out, Path(args.python_root), Path(args.lsvmbus))
+        initrd_python = out / "initramfs-with-python.cpio.gz"
+        initrd_python.write_bytes(initrd.read_bytes() + overlay.read_bytes())
+
     passed = failed = 0
     debug_totals = [0, 0]  # findings, KUnit cases passed
     hostile = [0, 0]  # modes held, modes run
@@ -846,7 +923,7 @@ def main():
         try:
             if sc.kexec and not args.kexec:
                 raise RuntimeError("the kexec scenario needs --kexec (kexec-tools in the build chroot)")
-            img = initrd
+            img = initrd_python if sc.python else initrd
             if sc.kexec:
                 img = build_initramfs(out, Path(args.busybox), args.module, Path(args.kernel),
                                       kexec=Path(args.kexec), name="initramfs-kexec")

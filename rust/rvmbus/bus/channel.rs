@@ -87,16 +87,27 @@ pub(crate) trait ChannelDriver: Send + Sync {
     fn resume(self: Arc<Self>) -> i32;
 }
 
-/// Counters of one channel, shown in sysfs.
+/// Counters of one channel, shown in sysfs as Linux counts them.
 pub(crate) struct ChanStats {
     /// Signals sent to the host.
     pub(crate) events: Atomic<u64>,
     /// Interrupts from the host for this channel.
     pub(crate) interrupts: Atomic<u64>,
-    /// Sends that found the outbound ring full for the first time in a
-    /// row, and in total.
+    /// Signals sent because a read freed the room the host asked for
+    /// (its pending-send size) in the inbound ring: the ring went from too
+    /// full to not.
+    pub(crate) intr_in_full: Atomic<u64>,
+    /// Signals sent because a write found the outbound ring empty.
+    pub(crate) intr_out_empty: Atomic<u64>,
+    /// Sends that found the outbound ring full and were the first to since
+    /// a send last succeeded (one per episode of a full ring).
     pub(crate) out_full_first: Atomic<u64>,
+    /// Sends that found the outbound ring full.
     pub(crate) out_full_total: Atomic<u64>,
+    /// An episode of a full outbound ring is going on: a send found it
+    /// full and none succeeded since. Changed under the channel's `io`
+    /// lock, with the ring.
+    out_full: Atomic<bool>,
     /// Packets and bytes moved.
     pub(crate) tx_packets: Atomic<u64>,
     pub(crate) rx_packets: Atomic<u64>,
@@ -109,25 +120,44 @@ impl ChanStats {
         Self {
             events: Atomic::new(0),
             interrupts: Atomic::new(0),
+            intr_in_full: Atomic::new(0),
+            intr_out_empty: Atomic::new(0),
             out_full_first: Atomic::new(0),
             out_full_total: Atomic::new(0),
+            out_full: Atomic::new(false),
             tx_packets: Atomic::new(0),
             rx_packets: Atomic::new(0),
             tx_bytes: Atomic::new(0),
             rx_bytes: Atomic::new(0),
         }
     }
+
+    /// A send found the outbound ring full (Linux counts both in
+    /// `hv_ringbuffer_write`). Called under the channel's `io` lock.
+    fn note_out_full(&self) {
+        self.out_full_total.add(1, Relaxed);
+        if !self.out_full.xchg(true, Relaxed) {
+            self.out_full_first.add(1, Relaxed);
+        }
+    }
+
+    /// A send wrote its packet: an episode of a full ring, if any, ended.
+    /// Called under the channel's `io` lock.
+    fn note_sent(&self) {
+        self.out_full.store(false, Relaxed);
+    }
 }
 
-/// Protocol state codes for sysfs `state`, as Linux numbers
-/// `enum vmbus_channel_state`.
+/// Sysfs `state` codes: Linux's `enum vmbus_channel_state`. A channel
+/// whose device is shown is never in `CHANNEL_OFFER_STATE` (0): Linux
+/// moves it to `CHANNEL_OPEN_STATE` before it adds the device.
 pub(crate) mod state_code {
-    pub(crate) const OFFERED: u32 = 1;
-    pub(crate) const OPENING: u32 = 2;
+    /// `CHANNEL_OPENING_STATE`: the open is under way.
+    pub(crate) const OPENING: u32 = 1;
+    /// `CHANNEL_OPEN_STATE`: offered or closed, ready to be opened.
+    pub(crate) const OPEN: u32 = 2;
+    /// `CHANNEL_OPENED_STATE`: open.
     pub(crate) const OPENED: u32 = 3;
-    pub(crate) const CLOSING: u32 = 4;
-    pub(crate) const CLOSED: u32 = 5;
-    pub(crate) const RESCINDED: u32 = 6;
 }
 
 /// A channel.
@@ -145,7 +175,8 @@ pub(crate) struct Channel {
     /// Woken on every interrupt for this channel.
     #[pin]
     pub(crate) wake: CondVar,
-    /// Sysfs `state`, one of [`state_code`].
+    /// Sysfs `state`, one of [`state_code`] (the core keeps it in step
+    /// with the protocol state).
     pub(crate) state: Atomic<u32>,
     /// The CPU the host interrupts for this channel.
     pub(crate) target_cpu: Atomic<u32>,
@@ -229,7 +260,7 @@ impl Channel {
                 info <- new_spinlock!(info),
                 io <- new_mutex!(None),
                 wake <- new_condvar!(),
-                state: Atomic::new(state_code::OFFERED),
+                state: Atomic::new(state_code::OPEN),
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
                 stats: ChanStats::new(),
@@ -341,10 +372,7 @@ impl Channel {
             };
             let first = match rings.send(&[pkt]) {
                 Err(full @ RingError::Full { needed, .. }) => {
-                    if self.stats.out_full_total.load(Relaxed) == 0 {
-                        self.stats.out_full_first.add(1, Relaxed);
-                    }
-                    self.stats.out_full_total.add(1, Relaxed);
+                    self.stats.note_out_full();
                     // Ask the host to signal us once there is room, then
                     // look again: a host that drained the ring before it
                     // saw the request would never signal. Without
@@ -359,7 +387,15 @@ impl Channel {
                 r => r,
             };
             match first {
-                Ok(o) => o.signal,
+                Ok(o) => {
+                    self.stats.note_sent();
+                    // Linux signals on a write only when the ring was
+                    // empty before it (`hv_signal_on_write`).
+                    if o.signal {
+                        self.stats.intr_out_empty.add(1, Relaxed);
+                    }
+                    o.signal
+                }
                 Err(RingError::Full { .. }) => return Err(EAGAIN),
                 Err(e) => {
                     conn.ring_broken(self.relid(), "send", e);
@@ -418,6 +454,9 @@ impl Channel {
             }
         };
         if signal {
+            // The read freed the room the host waits for (Linux's
+            // `hv_pkt_iter_close`).
+            self.stats.intr_in_full.add(1, Relaxed);
             conn.signal(self)?;
         }
         let Some(info) = info else {

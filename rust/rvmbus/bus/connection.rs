@@ -5,9 +5,10 @@
 //! relid with its GPADL handles. Its other concerns are the files below it:
 //! message and event dispatch (`dispatch`), offers, rescinds and the device
 //! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
-//! (`open_close`), signalling the host (`signal`), unload and the way out
-//! when the kernel goes away (`unload`), hibernation (`hibernate`), and
-//! CPUs that come and go (`cpuhp`).
+//! (`open_close`), signalling the host (`signal`), reading the monitor
+//! pages for sysfs (`monitor`), unload and the way out when the kernel goes
+//! away (`unload`), hibernation (`hibernate`), and CPUs that come and go
+//! (`cpuhp`).
 //!
 //! Every protocol decision is `proto::connection` and `proto::channel`;
 //! these files feed them validated messages and carry out their actions.
@@ -258,9 +259,12 @@ mod channel_mgmt;
 mod cpuhp;
 mod dispatch;
 mod hibernate;
+mod monitor;
 mod open_close;
 mod signal;
 mod unload;
+
+pub(crate) use monitor::{MonitorPage, MonitorSlot};
 
 impl Connection {
     /// A connection over `transport`, with its pages allocated; nothing is
@@ -661,14 +665,20 @@ fn set_bit32(pages: &SharedPages, off: usize, bit: usize) {
     }
 }
 
-fn code_of(s: &ChannelState) -> u32 {
+/// The sysfs `state` of a channel in state `s`, as Linux would number it;
+/// `None` where Linux leaves the number as it was (a rescind does not
+/// change it).
+fn code_of(s: &ChannelState) -> Option<u32> {
     match s {
-        ChannelState::Offered(_) | ChannelState::Suspended(_) => state_code::OFFERED,
-        ChannelState::Opening { .. } => state_code::OPENING,
-        ChannelState::Open { .. } => state_code::OPENED,
-        ChannelState::Closing { .. } => state_code::CLOSING,
-        ChannelState::Closed(_) => state_code::CLOSED,
-        ChannelState::Rescinded { .. } | ChannelState::Released => state_code::RESCINDED,
+        // Linux's CHANNEL_OPEN_STATE means "may be opened": offered, or
+        // closed again (the close sets it before CLOSECHANNEL is sent).
+        ChannelState::Offered(_)
+        | ChannelState::Suspended(_)
+        | ChannelState::Closing { .. }
+        | ChannelState::Closed(_) => Some(state_code::OPEN),
+        ChannelState::Opening { .. } => Some(state_code::OPENING),
+        ChannelState::Open { .. } => Some(state_code::OPENED),
+        ChannelState::Rescinded { .. } | ChannelState::Released => None,
     }
 }
 

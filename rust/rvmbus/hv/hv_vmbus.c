@@ -62,6 +62,16 @@ struct rvmbus_hv_reg {
 	struct hv_driver *drv;
 };
 
+/*
+ * A class written to an hv_driver's new_id, on its dynids list (hv_vmbus
+ * keeps an entry of this shape in the same list; the list is only ever
+ * walked here).
+ */
+struct rvmbus_hv_dynid {
+	struct list_head node;
+	struct hv_vmbus_device_id id;
+};
+
 static LIST_HEAD(rvmbus_hv_drivers);
 static DEFINE_SPINLOCK(rvmbus_hv_drivers_lock);
 
@@ -113,7 +123,7 @@ int rvmbus_hv___vmbus_driver_register(struct hv_driver *hv_driver,
 	hv_driver->driver.owner = owner;
 	hv_driver->driver.mod_name = mod_name;
 	hv_driver->driver.bus = &rvmbus_bus;
-	/* No new_id/remove_id attributes: the list stays empty. */
+	/* The classes written to new_id (drivers/driver.c), as hv_vmbus keeps them. */
 	spin_lock_init(&hv_driver->dynids.lock);
 	INIT_LIST_HEAD(&hv_driver->dynids.list);
 	/* Listed first: driver_register() matches it against every device. */
@@ -130,10 +140,21 @@ EXPORT_SYMBOL_GPL(rvmbus_hv___vmbus_driver_register);
 
 void rvmbus_hv_vmbus_driver_unregister(struct hv_driver *hv_driver)
 {
+	struct rvmbus_hv_dynid *d, *next;
+
 	pr_info("rvmbus: unregistering hv_vmbus driver %s\n", hv_driver->name);
-	/* Unbinds every device: each remove() has returned after this. */
+	/*
+	 * Unbinds every device: each remove() has returned after this, and
+	 * the new_id and remove_id files are gone.
+	 */
 	driver_unregister(&hv_driver->driver);
 	rvmbus_hv_unlist(hv_driver);
+	spin_lock(&hv_driver->dynids.lock);
+	list_for_each_entry_safe(d, next, &hv_driver->dynids.list, node) {
+		list_del(&d->node);
+		kfree(d);
+	}
+	spin_unlock(&hv_driver->dynids.lock);
 	pr_info("rvmbus: hv_vmbus driver %s unregistered; %d channel structures of hv_vmbus drivers left\n",
 		hv_driver->name, atomic_read(&rvmbus_hv_chans));
 }
@@ -144,16 +165,71 @@ EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_driver_unregister);
 /* What a driver bound through driver_override alone is given as its id. */
 static const struct hv_vmbus_device_id rvmbus_hv_null_id;
 
-/* The entry of @drv's id_table for @hdev, as hv_vmbus picks it. */
+/* The new_id entry of @drv for @guid, or NULL; the dynids lock held. */
+static struct rvmbus_hv_dynid *rvmbus_hv_dynid_find(struct hv_driver *drv,
+						const guid_t *guid)
+{
+	struct rvmbus_hv_dynid *d;
+
+	list_for_each_entry(d, &drv->dynids.list, node)
+		if (guid_equal(&d->id.guid, guid))
+			return d;
+	return NULL;
+}
+
+int rvmbus_hv_add_dynid(struct hv_driver *drv, const guid_t *guid)
+{
+	struct rvmbus_hv_dynid *d = kzalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d)
+		return -ENOMEM;
+	d->id.guid = *guid;
+	spin_lock(&drv->dynids.lock);
+	if (rvmbus_hv_dynid_find(drv, guid)) {
+		spin_unlock(&drv->dynids.lock);
+		kfree(d);
+		return -EEXIST;
+	}
+	list_add_tail(&d->node, &drv->dynids.list);
+	spin_unlock(&drv->dynids.lock);
+	return 0;
+}
+
+int rvmbus_hv_remove_dynid(struct hv_driver *drv, const guid_t *guid)
+{
+	struct rvmbus_hv_dynid *d;
+
+	spin_lock(&drv->dynids.lock);
+	d = rvmbus_hv_dynid_find(drv, guid);
+	if (d)
+		list_del(&d->node);
+	spin_unlock(&drv->dynids.lock);
+	if (!d)
+		return -ENODEV;
+	kfree(d);
+	return 0;
+}
+
+/*
+ * The id of @drv for @hdev, as hv_vmbus picks it: a class written to
+ * new_id first, then the id_table.
+ */
 static const struct hv_vmbus_device_id *
 rvmbus_hv_get_id(const struct hv_driver *drv, struct hv_device *hdev)
 {
+	struct hv_driver *mdrv = (struct hv_driver *)drv;
 	const struct hv_vmbus_device_id *id;
+	struct rvmbus_hv_dynid *d;
 	int ovr = device_match_driver_override(&hdev->device, &drv->driver);
 
 	/* An override naming another driver. */
 	if (ovr == 0)
 		return NULL;
+	spin_lock(&mdrv->dynids.lock);
+	d = rvmbus_hv_dynid_find(mdrv, &hdev->dev_type);
+	spin_unlock(&mdrv->dynids.lock);
+	if (d)
+		return &d->id;
 	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++)
 		if (guid_equal(&id->guid, &hdev->dev_type))
 			return id;

@@ -21,6 +21,7 @@
 #define RVMBUS_HV_VMBUS_H
 
 #include <linux/types.h>
+#include <linux/uuid.h>
 
 struct device;
 struct device_driver;
@@ -37,6 +38,12 @@ struct hv_driver *rvmbus_hv_driver_of(const struct device_driver *drv);
  * rvmbus_device, sysfs.h) and @ctx its channel reference.
  */
 int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev);
+/*
+ * new_id and remove_id of a driver of this interface: the class @guid on
+ * the driver's own dynids list (-EEXIST, -ENODEV as hv_vmbus).
+ */
+int rvmbus_hv_add_dynid(struct hv_driver *drv, const guid_t *guid);
+int rvmbus_hv_remove_dynid(struct hv_driver *drv, const guid_t *guid);
 int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx);
 void rvmbus_hv_remove(struct hv_driver *drv, struct hv_device *hdev);
 void rvmbus_hv_shutdown(struct hv_driver *drv, struct hv_device *hdev);

@@ -16,13 +16,15 @@ use kernel::{
 };
 
 use crate::{
-    bus::{self, channel::Channel},
+    bus::{
+        self,
+        channel::Channel,
+        classes,
+        connection::{MonitorPage, MonitorSlot},
+    },
     proto::ring::{ControlWord, RingMem},
     support::shim,
 };
-
-/// `RVMBUS_NO_MONITOR`: the channel has no monitor id.
-pub(crate) const NO_MONITOR: u32 = u32::MAX;
 
 /// `struct rvmbus_ring_info`.
 #[repr(C)]
@@ -36,6 +38,16 @@ pub(crate) struct RingInfo {
     pub(crate) pending_send_sz: u32,
 }
 
+/// `struct rvmbus_monitor_info`: what one monitor page holds for the
+/// channel's monitor id.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MonitorInfo {
+    pub(crate) pending: u32,
+    pub(crate) latency: u32,
+    pub(crate) conn_id: u32,
+}
+
 /// `struct rvmbus_chan_info`: a snapshot of one channel for sysfs.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -44,12 +56,14 @@ pub(crate) struct ChanInfo {
     pub(crate) instance_id: [u8; 16],
     pub(crate) relid: u32,
     pub(crate) state: u32,
+    pub(crate) dev_type: u32,
+    pub(crate) monitor_allocated: u32,
     pub(crate) monitor_id: u32,
     pub(crate) target_cpu: u32,
     pub(crate) subchannel_id: u32,
-    pub(crate) connection_id: u32,
     pub(crate) numa_node: i32,
     pub(crate) is_open: u32,
+    pub(crate) reserved: u32,
     pub(crate) out: RingInfo,
     pub(crate) inb: RingInfo,
     pub(crate) events: u64,
@@ -58,16 +72,12 @@ pub(crate) struct ChanInfo {
     pub(crate) intr_out_empty: u64,
     pub(crate) out_full_first: u64,
     pub(crate) out_full_total: u64,
-    pub(crate) monitor_latency_client: u32,
-    pub(crate) monitor_latency_server: u32,
-    pub(crate) monitor_pending_client: u32,
-    pub(crate) monitor_pending_server: u32,
-    pub(crate) monitor_conn_id: u32,
-    pub(crate) reserved: u32,
+    pub(crate) server: MonitorInfo,
+    pub(crate) client: MonitorInfo,
 }
 
 // `RVMBUS_CHAN_INFO_SIZE` in sysfs.h; sysfs.c asserts the same number.
-const _: () = assert!(core::mem::size_of::<ChanInfo>() == 184);
+const _: () = assert!(core::mem::size_of::<ChanInfo>() == 192);
 
 mod ffi {
     use core::ffi::c_void;
@@ -245,6 +255,17 @@ unsafe fn channel<'a>(ctx: *mut c_void) -> &'a Channel {
     unsafe { &*ctx.cast::<Channel>() }
 }
 
+/// Whether the offer of the channel behind `ctx` has a monitor id (Linux's
+/// `monitor_allocated`), which decides whether its monitor files are shown.
+#[no_mangle]
+extern "C" fn rvmbus_rust_chan_monitored(ctx: *mut c_void) -> bool {
+    if ctx.is_null() {
+        return false;
+    }
+    // SAFETY: The C side passes the context it owns.
+    unsafe { channel(ctx) }.info().monitor_id.is_some()
+}
+
 /// Fills `out` with a snapshot of the channel behind `ctx`.
 #[no_mangle]
 extern "C" fn rvmbus_rust_chan_info(ctx: *mut c_void, out: *mut ChanInfo) -> i32 {
@@ -295,19 +316,38 @@ fn snapshot(ch: &Channel, out: &mut ChanInfo) {
     out.instance_id = info.if_instance.0;
     out.relid = info.relid.get();
     out.state = ch.state.load(Relaxed);
-    out.monitor_id = info.monitor_id.map_or(NO_MONITOR, |m| u32::from(m.get()));
+    out.dev_type = u32::from(classes::linux_dev_type(&info.if_type));
     out.target_cpu = ch.target_cpu.load(Relaxed);
     out.subchannel_id = u32::from(info.sub_channel_index);
-    out.connection_id = info.connection_id;
     out.numa_node = shim::cpu_to_node(out.target_cpu);
     out.events = ch.stats.events.load(Relaxed);
     out.interrupts = ch.stats.interrupts.load(Relaxed);
+    out.intr_in_full = ch.stats.intr_in_full.load(Relaxed);
+    out.intr_out_empty = ch.stats.intr_out_empty.load(Relaxed);
     out.out_full_first = ch.stats.out_full_first.load(Relaxed);
     out.out_full_total = ch.stats.out_full_total.load(Relaxed);
+    if let Some(m) = info.monitor_id {
+        out.monitor_allocated = 1;
+        out.monitor_id = u32::from(m.get());
+        // The pages belong to the connection; with none up (the module
+        // unloads) there is nothing to read and the values stay zero.
+        if let Some(conn) = bus::active() {
+            out.server = monitor_info(conn.monitor_slot(MonitorPage::HostToGuest, m));
+            out.client = monitor_info(conn.monitor_slot(MonitorPage::GuestToHost, m));
+        }
+    }
     if let Some(r) = &*ch.io.lock() {
         out.is_open = 1;
         out.out = ring_info(&r.out());
         out.inb = ring_info(&r.inb());
+    }
+}
+
+fn monitor_info(s: MonitorSlot) -> MonitorInfo {
+    MonitorInfo {
+        pending: s.pending,
+        latency: u32::from(s.latency),
+        conn_id: s.conn_id,
     }
 }
 

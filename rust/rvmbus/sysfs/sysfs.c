@@ -2,16 +2,20 @@
 /*
  * The VMBus bus in sysfs: bus type "vmbus", one device per primary channel
  * offer (named after its instance GUID, as Linux's hv_vmbus names them),
- * a channels/<relid>/ directory per channel, and the attributes of
- * Documentation/ABI/stable/sysfs-bus-vmbus.  Also the debugfs control file
- * used by the tests.
+ * a channels/<relid>/ directory per channel, and the files of Linux 7.3's
+ * hv_vmbus with the same modes, visibility and formats
+ * (Documentation/ABI/stable/sysfs-bus-vmbus; tests/abi/ holds the tree to
+ * it).  new_id and remove_id of the drivers' directories are driver.c's.
+ * Also the debugfs control file used by the tests.
  *
  * This file holds only structures and formatting (and hands the one
  * writable attribute, channels/<relid>/cpu, to Rust).  Every value comes from a
  * snapshot that the Rust side fills (rvmbus_rust_chan_info()); the opaque
  * context pointer of a device or channel directory is a reference that the
  * Rust side took for us and that we give back in the release callback, so
- * a show() that races with removal still reads a live channel.
+ * a show() that races with removal still reads a live channel.  The
+ * context is set before the files appear, so no show() or is_visible()
+ * ever sees it missing.
  */
 
 #include <linux/module.h>
@@ -26,6 +30,7 @@
 #include <linux/cpu.h>
 #include <linux/dma-mapping.h>
 #include <linux/pci_ids.h>
+#include <asm/mshyperv.h>
 
 #include "sysfs.h"
 
@@ -53,7 +58,12 @@ static int rdev_ring_info(struct device *dev, struct rvmbus_chan_info *ci)
 	return ci->is_open ? 0 : -EINVAL;
 }
 
-/* A device attribute that prints one field of the snapshot _get takes. */
+/*
+ * A device attribute that prints fields of the snapshot _get takes.  Each
+ * format is the one Linux's hv_vmbus prints the value with (%d for some
+ * unsigned values: the same digits until bit 31 is set, and then the same
+ * negative number).
+ */
 #define RDEV_ATTR_FROM(_name, _get, _fmt, ...)				\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
@@ -69,50 +79,37 @@ static DEVICE_ATTR_RO(_name)
 
 #define RDEV_ATTR(_name, _fmt, ...)					\
 	RDEV_ATTR_FROM(_name, rdev_info, _fmt, __VA_ARGS__)
-#define RDEV_RING_ATTR(_name, _ring, _field)				\
-	RDEV_ATTR_FROM(_name, rdev_ring_info, "%u", ci._ring._field)
+#define RDEV_RING_ATTR(_name, _fmt, _val)				\
+	RDEV_ATTR_FROM(_name, rdev_ring_info, _fmt, _val)
 
-RDEV_ATTR(id, "%u", ci.relid);
-RDEV_ATTR(state, "%u", ci.state);
+RDEV_ATTR(id, "%d", (int)ci.relid);
+RDEV_ATTR(state, "%d", (int)ci.state);
+RDEV_ATTR(monitor_id, "%d", (int)ci.monitor_id);
 RDEV_ATTR(class_id, "{%pUl}", ci.class_id);
 RDEV_ATTR(device_id, "{%pUl}", ci.instance_id);
-RDEV_ATTR(numa_node, "%d", ci.numa_node);
-RDEV_ATTR(vendor, "0x%x", 0x1414);
-RDEV_ATTR(server_monitor_pending, "%u", ci.monitor_pending_server);
-RDEV_ATTR(client_monitor_pending, "%u", ci.monitor_pending_client);
-RDEV_ATTR(server_monitor_latency, "%u", ci.monitor_latency_server);
-RDEV_ATTR(client_monitor_latency, "%u", ci.monitor_latency_client);
-RDEV_ATTR(server_monitor_conn_id, "%u", ci.monitor_conn_id);
-RDEV_ATTR(client_monitor_conn_id, "%u", ci.monitor_conn_id);
-RDEV_RING_ATTR(out_intr_mask, out, intr_mask);
-RDEV_RING_ATTR(out_read_index, out, read_index);
-RDEV_RING_ATTR(out_write_index, out, write_index);
-RDEV_RING_ATTR(out_read_bytes_avail, out, read_avail);
-RDEV_RING_ATTR(out_write_bytes_avail, out, write_avail);
-RDEV_RING_ATTR(in_intr_mask, in, intr_mask);
-RDEV_RING_ATTR(in_read_index, in, read_index);
-RDEV_RING_ATTR(in_write_index, in, write_index);
-RDEV_RING_ATTR(in_read_bytes_avail, in, read_avail);
-RDEV_RING_ATTR(in_write_bytes_avail, in, write_avail);
-
-static ssize_t monitor_id_show(struct device *dev,
-			       struct device_attribute *attr, char *buf)
-{
-	struct rvmbus_chan_info ci;
-	int ret = rdev_info(dev, &ci);
-
-	if (ret)
-		return ret;
-	if (ci.monitor_id == RVMBUS_NO_MONITOR)
-		return -EINVAL;
-	return sysfs_emit(buf, "%u\n", ci.monitor_id);
-}
-static DEVICE_ATTR_RO(monitor_id);
-
 /* "vmbus:" and the class GUID's 16 bytes in hex, as hv_vmbus prints it. */
 RDEV_ATTR(modalias, "vmbus:%*phN", 16, ci.class_id);
-/* The PCI-style device id Hyper-V derives from the instance. */
-RDEV_ATTR(device, "0x%x", ci.instance_id[5] << 8 | ci.instance_id[4]);
+RDEV_ATTR(numa_node, "%d", ci.numa_node);
+RDEV_ATTR(server_monitor_pending, "%d", (int)ci.server.pending);
+RDEV_ATTR(client_monitor_pending, "%d", (int)ci.client.pending);
+RDEV_ATTR(server_monitor_latency, "%d", (int)ci.server.latency);
+RDEV_ATTR(client_monitor_latency, "%d", (int)ci.client.latency);
+RDEV_ATTR(server_monitor_conn_id, "%d", (int)ci.server.conn_id);
+RDEV_ATTR(client_monitor_conn_id, "%d", (int)ci.client.conn_id);
+RDEV_RING_ATTR(out_intr_mask, "%d", (int)ci.out.intr_mask);
+RDEV_RING_ATTR(out_read_index, "%u", ci.out.read_index);
+RDEV_RING_ATTR(out_write_index, "%u", ci.out.write_index);
+RDEV_RING_ATTR(out_read_bytes_avail, "%d", (int)ci.out.read_avail);
+RDEV_RING_ATTR(out_write_bytes_avail, "%d", (int)ci.out.write_avail);
+RDEV_RING_ATTR(in_intr_mask, "%d", (int)ci.in.intr_mask);
+RDEV_RING_ATTR(in_read_index, "%d", (int)ci.in.read_index);
+RDEV_RING_ATTR(in_write_index, "%d", (int)ci.in.write_index);
+RDEV_RING_ATTR(in_read_bytes_avail, "%d", (int)ci.in.read_avail);
+RDEV_RING_ATTR(in_write_bytes_avail, "%d", (int)ci.in.write_avail);
+/* Microsoft's PCI vendor id, as hv_vmbus gives every device. */
+RDEV_ATTR(vendor, "0x%x", 0x1414);
+/* The class's index in Linux's vmbus_devs table (hv_get_dev_type). */
+RDEV_ATTR(device, "0x%x", ci.dev_type);
 
 static ssize_t channel_vp_mapping_show(struct device *dev,
 				       struct device_attribute *attr, char *buf)
@@ -150,24 +147,47 @@ static struct attribute *rvmbus_dev_attrs[] = {
 	&dev_attr_device.attr,
 	NULL,
 };
-ATTRIBUTE_GROUPS(rvmbus_dev);
 
-static int rvmbus_uevent(const struct device *dev, struct kobj_uevent_env *env)
+/*
+ * The monitor attributes are there only for a channel whose offer has a
+ * monitor id, as hv_vmbus shows them.  The device's context is set before
+ * device_add() creates the files, so it is there to ask.
+ */
+static umode_t rvmbus_dev_attr_is_visible(struct kobject *kobj,
+					  struct attribute *attr, int idx)
 {
-	struct rvmbus_chan_info ci;
-	int ret = rvmbus_rust_chan_info(to_rdev(dev)->ctx, &ci);
+	struct device *dev = kobj_to_dev(kobj);
+	bool monitor_attr = attr == &dev_attr_monitor_id.attr ||
+			    attr == &dev_attr_server_monitor_pending.attr ||
+			    attr == &dev_attr_client_monitor_pending.attr ||
+			    attr == &dev_attr_server_monitor_latency.attr ||
+			    attr == &dev_attr_client_monitor_latency.attr ||
+			    attr == &dev_attr_server_monitor_conn_id.attr ||
+			    attr == &dev_attr_client_monitor_conn_id.attr;
 
-	if (ret)
-		return ret;
-	ret = add_uevent_var(env, "MODALIAS=vmbus:%*phN", 16, ci.class_id);
-	if (ret)
-		return ret;
-	return add_uevent_var(env, "DEVICE_ID={%pUl}", ci.instance_id);
+	if (monitor_attr && !rvmbus_rust_chan_monitored(to_rdev(dev)->ctx))
+		return 0;
+	return attr->mode;
 }
 
+static const struct attribute_group rvmbus_dev_group = {
+	.attrs = rvmbus_dev_attrs,
+	.is_visible = rvmbus_dev_attr_is_visible,
+};
+__ATTRIBUTE_GROUPS(rvmbus_dev);
+
+/* MODALIAS only, as hv_vmbus's uevent. */
+static int rvmbus_uevent(const struct device *dev, struct kobj_uevent_env *env)
+{
+	const struct rvmbus_device *rdev = container_of_const(dev, struct rvmbus_device, hv.device);
+
+	return add_uevent_var(env, "MODALIAS=vmbus:%*phN", 16, rdev->class_id);
+}
+
+/* Whether the platform can hibernate, as hv_vmbus tells it. */
 static ssize_t hibernation_show(const struct bus_type *bus, char *buf)
 {
-	return sysfs_emit(buf, "%d\n", 0);
+	return sysfs_emit(buf, "%d\n", !!hv_is_hibernation_supported());
 }
 static BUS_ATTR_RO(hibernation);
 
@@ -186,6 +206,7 @@ const struct bus_type rvmbus_bus = {
 	.pm = &rvmbus_bus_pm,
 	.uevent = rvmbus_uevent,
 	.dev_groups = rvmbus_dev_groups,
+	.drv_groups = rvmbus_drv_groups,
 	.bus_groups = rvmbus_bus_groups,
 	/* The driver core provides the driver_override attribute. */
 	.driver_override = true,
@@ -314,6 +335,7 @@ static const struct sysfs_ops chan_sysfs_ops = {
 	.store = chan_attr_store,
 };
 
+/* A channel attribute printing _expr of the snapshot as hv_vmbus does. */
 #define CHAN_ATTR(_name, _fmt, _expr)					\
 static ssize_t chan_##_name##_show(const struct rvmbus_chan_info *ci,	\
 				   char *buf)				\
@@ -325,6 +347,7 @@ static struct chan_attribute chan_attr_##_name = {			\
 	.show = chan_##_name##_show,					\
 }
 
+/* The same for a ring field: -EINVAL while the channel is closed. */
 #define CHAN_RING_ATTR(_name, _expr)					\
 static ssize_t chan_##_name##_show(const struct rvmbus_chan_info *ci,	\
 				   char *buf)				\
@@ -362,11 +385,13 @@ static struct chan_attribute chan_attr_cpu = {
 	.show = chan_cpu_show,
 	.store = chan_cpu_store,
 };
-CHAN_ATTR(latency, "%u", ci->monitor_latency_client);
-CHAN_ATTR(pending, "%u", ci->monitor_pending_client);
+/* The guest -> host monitor page, as hv_vmbus reads it for these two. */
+CHAN_ATTR(latency, "%d", (int)ci->client.latency);
+CHAN_ATTR(pending, "%d", (int)ci->client.pending);
 CHAN_ATTR(events, "%llu", ci->events);
 CHAN_ATTR(interrupts, "%llu", ci->interrupts);
 CHAN_ATTR(subchannel_id, "%u", ci->subchannel_id);
+CHAN_ATTR(monitor_id, "%u", ci->monitor_id);
 CHAN_ATTR(intr_in_full, "%llu", ci->intr_in_full);
 CHAN_ATTR(intr_out_empty, "%llu", ci->intr_out_empty);
 CHAN_ATTR(out_full_first, "%llu", ci->out_full_first);
@@ -375,17 +400,6 @@ CHAN_RING_ATTR(in_mask, ci->in.intr_mask);
 CHAN_RING_ATTR(out_mask, ci->out.intr_mask);
 CHAN_RING_ATTR(read_avail, ci->in.read_avail);
 CHAN_RING_ATTR(write_avail, ci->out.write_avail);
-
-static ssize_t chan_monitor_id_show(const struct rvmbus_chan_info *ci, char *buf)
-{
-	if (ci->monitor_id == RVMBUS_NO_MONITOR)
-		return -EINVAL;
-	return sysfs_emit(buf, "%u\n", ci->monitor_id);
-}
-static struct chan_attribute chan_attr_monitor_id = {
-	.attr = { .name = "monitor_id", .mode = 0444 },
-	.show = chan_monitor_id_show,
-};
 
 static struct attribute *chan_attrs[] = {
 	&chan_attr_cpu.attr,
@@ -405,7 +419,31 @@ static struct attribute *chan_attrs[] = {
 	&chan_attr_out_full_total.attr,
 	NULL,
 };
-ATTRIBUTE_GROUPS(chan);
+
+/*
+ * As for the device: the monitor attributes only for a channel with a
+ * monitor id.  The directory's context is set before kobject_add() creates
+ * the files.  Linux's "ring" binary attribute is not here: hv_vmbus shows
+ * it only once a driver calls hv_create_ring_sysfs() (uio_hv_generic), and
+ * no rvmbus driver maps its ring to user space.
+ */
+static umode_t chan_attr_is_visible(struct kobject *kobj,
+				    struct attribute *attr, int idx)
+{
+	bool monitor_attr = attr == &chan_attr_latency.attr ||
+			    attr == &chan_attr_pending.attr ||
+			    attr == &chan_attr_monitor_id.attr;
+
+	if (monitor_attr && !rvmbus_rust_chan_monitored(to_ck(kobj)->ctx))
+		return 0;
+	return attr->mode;
+}
+
+static const struct attribute_group chan_group = {
+	.attrs = chan_attrs,
+	.is_visible = chan_attr_is_visible,
+};
+__ATTRIBUTE_GROUPS(chan);
 
 static void chan_release(struct kobject *kobj)
 {
@@ -437,14 +475,24 @@ struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 	ck = kzalloc(sizeof(*ck), GFP_KERNEL);
 	if (!ck)
 		return ERR_PTR(-ENOMEM);
+	/*
+	 * The files appear inside kobject_init_and_add(), and a show() or
+	 * is_visible() may run at once: the context must be there before.
+	 */
+	ck->ctx = ctx;
 	ck->kobj.kset = rdev->channels;
 	ret = kobject_init_and_add(&ck->kobj, &chan_ktype, &rdev->channels->kobj,
 				   "%u", relid);
 	if (ret) {
+		/*
+		 * Failed adds remove what they created, and kernfs waits for
+		 * any show() running: nobody uses @ctx now, and the caller
+		 * keeps it.
+		 */
+		ck->ctx = NULL;
 		kobject_put(&ck->kobj);
 		return ERR_PTR(ret);
 	}
-	ck->ctx = ctx;
 	kobject_uevent(&ck->kobj, KOBJ_ADD);
 	return ck;
 }

@@ -6,7 +6,7 @@
  * through rvmbus_rust_chan_info(), which fills a snapshot of one channel.
  *
  * The layout of struct rvmbus_chan_info is mirrored by ChanInfo in
- * sysfs.rs; both sides assert its size.
+ * device.rs; both sides assert its size.
  */
 #ifndef RVMBUS_SYSFS_H
 #define RVMBUS_SYSFS_H
@@ -14,8 +14,6 @@
 #include <linux/types.h>
 #include <linux/device.h>
 #include <linux/hyperv.h>
-
-#define RVMBUS_NO_MONITOR 0xffffffffU
 
 /* One ring end as sysfs shows it. */
 struct rvmbus_ring_info {
@@ -27,18 +25,27 @@ struct rvmbus_ring_info {
 	u32 pending_send_sz;
 };
 
+/* What one monitor page holds for the channel's monitor id. */
+struct rvmbus_monitor_info {
+	u32 pending;		/* the trigger group's pending word */
+	u32 latency;		/* 100 ns units */
+	u32 conn_id;
+};
+
 /* A snapshot of one channel. */
 struct rvmbus_chan_info {
 	u8 class_id[16];
 	u8 instance_id[16];
 	u32 relid;
-	u32 state;
-	u32 monitor_id;		/* RVMBUS_NO_MONITOR if none */
+	u32 state;		/* Linux's enum vmbus_channel_state */
+	u32 dev_type;		/* Linux's enum vmbus_device_type */
+	u32 monitor_allocated;	/* the offer has a monitor id */
+	u32 monitor_id;
 	u32 target_cpu;
 	u32 subchannel_id;
-	u32 connection_id;
 	s32 numa_node;
 	u32 is_open;		/* the ring fields are valid */
+	u32 reserved;
 	struct rvmbus_ring_info out;	/* guest to host */
 	struct rvmbus_ring_info in;	/* host to guest */
 	u64 events;		/* signals sent to the host */
@@ -47,16 +54,12 @@ struct rvmbus_chan_info {
 	u64 intr_out_empty;
 	u64 out_full_first;
 	u64 out_full_total;
-	u32 monitor_latency_client;	/* 100 ns units */
-	u32 monitor_latency_server;
-	u32 monitor_pending_client;
-	u32 monitor_pending_server;
-	u32 monitor_conn_id;
-	u32 reserved;
+	struct rvmbus_monitor_info server;	/* monitor page 1, host to guest */
+	struct rvmbus_monitor_info client;	/* monitor page 2, guest to host */
 };
 
-/* Shared with Rust: keep in step with sysfs.rs. */
-#define RVMBUS_CHAN_INFO_SIZE 184
+/* Shared with Rust: keep in step with device.rs. */
+#define RVMBUS_CHAN_INFO_SIZE 192
 
 struct rvmbus_chan_kobj;
 struct dev_pm_ops;
@@ -84,6 +87,8 @@ int rvmbus_bus_probe(struct device *dev);
 void rvmbus_bus_remove(struct device *dev);
 void rvmbus_bus_shutdown(struct device *dev);
 extern const struct dev_pm_ops rvmbus_bus_pm;
+/* new_id and remove_id in each driver's directory. */
+extern const struct attribute_group *rvmbus_drv_groups[];
 
 int rvmbus_sysfs_bus_register(void);
 /* pm.c */
@@ -101,8 +106,9 @@ void rvmbus_sysfs_channel_del(struct rvmbus_chan_kobj *ck);
 int rvmbus_sysfs_debugfs_init(void);
 void rvmbus_sysfs_debugfs_exit(void);
 
-/* Implemented in Rust (sysfs.rs). */
+/* Implemented in Rust (device.rs). */
 int rvmbus_rust_chan_info(void *ctx, struct rvmbus_chan_info *out);
+bool rvmbus_rust_chan_monitored(void *ctx);
 int rvmbus_rust_chan_set_cpu(void *ctx, const char *buf, size_t len);
 void rvmbus_rust_ctx_put(void *ctx);
 ssize_t rvmbus_rust_ctl(const char *cmd, size_t len, char *out, size_t outlen);

@@ -115,6 +115,18 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         help: "list or switch hostile modes",
         run: cmd_unreachable,
     },
+    CommandSpec {
+        name: "echo-burst",
+        usage: "RELID COUNT SIZE",
+        help: "the open echo channel sends COUNT unsolicited packets of SIZE bytes",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "monitor-hold",
+        usage: "on|off",
+        help: "stop (on) or go on (off) polling the guest's monitor page",
+        run: cmd_unreachable,
+    },
 ];
 
 fn cmd_unreachable(_h: &mut Host, _a: &[&str], _out: &mut Vec<String>) -> CmdResult {

@@ -172,6 +172,28 @@ fn full_rings_queue_and_resume() {
 }
 
 #[test]
+fn echo_burst_fills_the_ring_and_resumes() {
+    let (h, mut g, offers) = echo_host(&[]);
+    let (code, _, err) = h.ctl(&["echo-burst", "1", "40", "1000"]);
+    assert_ne!(code, 0, "a burst on a closed channel");
+    assert!(err.contains("not an open echo channel"), "{err}");
+    let mut ch = g.open(offers[0], 1);
+    // Forty packets of 1000 bytes do not fit a one-page ring: the rest
+    // waits for room, and comes as the guest reads.
+    h.ctl_ok(&["echo-burst", "1", "40", "1000"]);
+    for i in 0..40u64 {
+        let (t, _, tid, p) = unpack(&g.recv_packet(&mut ch).unwrap());
+        assert_eq!((t, tid), (PacketType::DATA_INBAND, 0xb0b0_0000_0000 + i));
+        assert_eq!(p, vec![0xb5; 1000]);
+    }
+    assert_eq!(stat(&h, "dev.1.echo.packets_out"), 40);
+    assert_eq!(stat(&h, "vmbus.ring_errors"), 0);
+    let (code, _, err) = h.ctl(&["echo-burst", "1", "1001", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("at most 1000"), "{err}");
+}
+
+#[test]
 fn echo_sub_channels() {
     let (h, mut g, offers) = echo_host(&[]);
     let mut ch = g.open(offers[0], 1);

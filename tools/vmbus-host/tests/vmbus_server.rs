@@ -93,7 +93,7 @@ fn offers_gpadl_open_close_rescind_unload() {
     assert_eq!(g.recv(), HostMessage::AllOffersDelivered);
     let list = h.ctl_ok(&["list"]);
     assert!(
-        list.contains("relid=4 type=echo class=2e1c0f5a-8b1d-4a8e-9c3f-72766d627573 instance=72766d62-0004-0000-8000-000000000000 monitor=3 state=offered"),
+        list.contains("relid=4 type=echo class=2e1c0f5a-8b1d-4a8e-9c3f-72766d627573 instance=72766d62-0004-0000-8000-000000000000 monitor=3 conn=65540 state=offered"),
         "{list}"
     );
 

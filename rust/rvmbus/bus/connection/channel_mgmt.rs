@@ -154,7 +154,9 @@ impl Connection {
         };
         e.state = next;
         let chan = e.chan.clone();
-        chan.state.store(code_of(&next), Relaxed);
+        if let Some(code) = code_of(&next) {
+            chan.state.store(code, Relaxed);
+        }
         // A ring GPADL that could not be sent (all or part of it).
         let mut unsent = None;
         for a in actions.iter() {
@@ -195,7 +197,6 @@ impl Connection {
                 }
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
-                    chan.state.store(state_code::RESCINDED, Relaxed);
                     // Stop the data path before the host's memory goes away.
                     *chan.io.lock() = None;
                     chan.wake.notify_all();

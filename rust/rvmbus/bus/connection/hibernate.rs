@@ -180,7 +180,9 @@ impl Connection {
             return false;
         };
         e.state = next;
-        e.chan.state.store(code_of(&next), Relaxed);
+        if let Some(code) = code_of(&next) {
+            e.chan.state.store(code, Relaxed);
+        }
         for a in actions.iter() {
             if let ChannelAction::Resumed(info) = a {
                 e.chan.set_info(info);

@@ -27,6 +27,16 @@ pub const fn latency_offset(id: usize) -> usize {
     0x240 + id * 2
 }
 
+/// Byte offset in the monitor page of the parameter (connection id and
+/// flag number) of monitor id `id`.
+pub const fn parameter_offset(id: usize) -> usize {
+    0x440 + id * 8
+}
+
+/// The bits of a parameter's `connectionid` word that hold the id (the
+/// rest is reserved).
+pub const CONNECTION_ID_MASK: u32 = 0x00ff_ffff;
+
 wire_struct! {
     /// `union hv_monitor_trigger_group`.
     pub struct MonitorTriggerGroup, size 8;
@@ -85,9 +95,14 @@ mod tests {
         let mut p = MonitorPage::zeroed();
         p.trigger_group[2].pending = 0xa5;
         p.latency[1][3] = 0x77;
+        p.parameter[3][31].connectionid = 0x0012_3456;
+        p.parameter[3][31].flagnumber = 0x99;
         let mut b = [0u8; 4096];
         p.write_to(&mut b).unwrap();
         assert_eq!(b[pending_offset(2)], 0xa5);
         assert_eq!(b[latency_offset(32 + 3)], 0x77);
+        let at = parameter_offset(3 * 32 + 31);
+        assert_eq!(b[at..at + 4], 0x0012_3456u32.to_le_bytes());
+        assert_eq!(b[at + 4], 0x99);
     }
 }

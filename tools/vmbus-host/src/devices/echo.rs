@@ -11,6 +11,12 @@
 //!
 //! The answer is a `COMP` if the guest set `COMPLETION_REQUESTED`, else a
 //! `DATA_INBAND` with flags 0.
+//!
+//! On the control socket, `echo-burst RELID COUNT SIZE` makes the device
+//! send COUNT unsolicited `DATA_INBAND` packets of SIZE bytes (transaction
+//! ids from [`BURST_TRANS_ID`]): more than the guest's ring holds, so the
+//! host waits for room with a pending-send size, which the guest's reads
+//! answer with signals (Linux's `intr_in_full`).
 
 use vmbus_proto::packet::{GpaDirectRanges, Packet, PacketKind};
 use vmbus_proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
@@ -28,6 +34,13 @@ pub const MAX_SUB_REQUEST: u32 = 16;
 pub const MAX_GPA_BYTES: usize = 256 * 1024;
 
 const PAGE: u64 = 4096;
+
+/// The transaction id of a burst's first packet.
+pub const BURST_TRANS_ID: u64 = 0xb0b0_0000_0000;
+/// Most packets one burst may send.
+pub const MAX_BURST: u64 = 1000;
+/// Most bytes of one burst packet.
+pub const MAX_BURST_SIZE: u64 = 16 * 1024;
 
 /// Counters of one echo channel.
 #[derive(Clone, Copy, Debug, Default)]
@@ -93,6 +106,39 @@ impl Echo {
         }
     }
 
+    /// `echo-burst COUNT SIZE` (the relid is the server's): sends COUNT
+    /// unsolicited packets of SIZE bytes.
+    fn burst(
+        &mut self,
+        io: &mut ChannelIo<'_>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> crate::server::ControlResult {
+        let [count, size] = args else {
+            return Err("usage: echo-burst RELID COUNT SIZE".into());
+        };
+        let count = crate::commands::parse_num("count", count)?;
+        let size = crate::commands::parse_num("size", size)?;
+        if !(1..=MAX_BURST).contains(&count) || !(1..=MAX_BURST_SIZE).contains(&size) {
+            return Err(format!(
+                "at most {MAX_BURST} packets of 1 to {MAX_BURST_SIZE} bytes"
+            ));
+        }
+        // CAST: At most MAX_BURST_SIZE.
+        let payload = vec![0xb5u8; size as usize];
+        for i in 0..count {
+            io.send(PacketType::DATA_INBAND, 0, BURST_TRANS_ID + i, &[&payload])
+                .map_err(|e| format!("packet {i}: {e:?}"))?;
+            self.packets_out += 1;
+            self.bytes_out += size;
+        }
+        out.push(format!(
+            "relid {}: {count} packets of {size} bytes sent or queued",
+            io.relid.get()
+        ));
+        Ok(())
+    }
+
     fn subchannel_request(&mut self, io: &mut ChannelIo<'_>, pkt: &Packet<'_>) -> bool {
         let Some(rest) = pkt.payload.strip_prefix(SUB_TAG) else {
             return false;
@@ -143,6 +189,19 @@ impl Device for Echo {
                 );
             }
         }
+    }
+
+    fn control(
+        &mut self,
+        io: &mut ChannelIo<'_>,
+        cmd: &str,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> Option<crate::server::ControlResult> {
+        if cmd != "echo-burst" {
+            return None;
+        }
+        Some(self.burst(io, args, out))
     }
 
     fn stats(&self) -> Vec<(&'static str, u64)> {

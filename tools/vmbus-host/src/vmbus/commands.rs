@@ -42,6 +42,8 @@ impl VmbusHost {
             "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
             "hostile" => Some(self.cmd_hostile(args, out)),
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
+            "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
+            "echo-burst" => Some(self.cmd_echo_burst(guest, args, out)),
             _ => None,
         }
     }
@@ -99,6 +101,48 @@ impl VmbusHost {
         }
         self.unload_delay = std::time::Duration::from_millis(ms);
         out.push(format!("UNLOAD_RESPONSE after {ms} ms"));
+        Ok(())
+    }
+
+    /// `echo-burst RELID COUNT SIZE`: the open echo channel RELID sends
+    /// COUNT unsolicited packets of SIZE bytes (see `devices::echo`).
+    fn cmd_echo_burst(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let [r, rest @ ..] = args else {
+            return Err("usage: echo-burst RELID COUNT SIZE".into());
+        };
+        let g = guest.ok_or("no guest is connected")?;
+        let relid = parse_relid(r)?;
+        let c = self
+            .channels
+            .get(relid)
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        if c.kind != DeviceKind::Echo || !matches!(c.state, ChannelState::Open { .. }) {
+            return Err(format!("relid {} is not an open echo channel", relid.get()));
+        }
+        self.with_device(g, relid, |d, io| d.control(io, "echo-burst", rest, out))
+            .flatten()
+            .unwrap_or_else(|| Err("the echo device did not answer".into()))
+    }
+
+    /// `monitor-hold on|off`: stop or go on polling the guest's monitor
+    /// page. While held, a monitored channel's signal stays pending in the
+    /// page (its packets wait); `off` takes what came meanwhile at the
+    /// next tick.
+    fn cmd_monitor_hold(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        self.monitor_hold = match args {
+            ["on"] => true,
+            ["off"] => false,
+            _ => return Err("usage: monitor-hold on|off".into()),
+        };
+        out.push(format!(
+            "monitor page polling {}",
+            if self.monitor_hold { "held" } else { "on" }
+        ));
         Ok(())
     }
 

@@ -35,8 +35,18 @@ fn set(bytes: &mut [u8], name: &str, value: &[u8]) {
 }
 
 impl VmbusHost {
-    /// Posts an offer, bent by the enabled modes.
+    /// Posts an offer, bent by the enabled modes. A monitored channel is
+    /// described in the guest's monitor page first (`monitor::describe`).
     pub(super) fn send_offer(&mut self, guest: &mut GuestCtx<'_>, o: Offer) -> bool {
+        if let (Some(id), Some(c)) = (o.monitor_id, self.conn) {
+            if c.monitor_page2 != 0 {
+                if let Err(e) =
+                    super::monitor::describe(guest.mem, c.monitor_page2, id, o.connection_id)
+                {
+                    crate::log_warn!("vmbus: monitor page of relid {}: {e:?}", o.relid.get());
+                }
+            }
+        }
         let enc = HostMessage::Offer(o).encode();
         let mut b = enc.as_bytes().to_vec();
         if self

@@ -290,9 +290,10 @@ impl VmbusHost {
             .collect()
     }
 
-    /// Open channels with a monitor id (with a monitor page to poll).
+    /// Open channels with a monitor id (with a monitor page to poll), none
+    /// while polling is held.
     pub(super) fn monitored(&self) -> Vec<(MonitorId, Relid)> {
-        if self.conn.is_none_or(|c| c.monitor_page2 == 0) {
+        if self.monitor_hold || self.conn.is_none_or(|c| c.monitor_page2 == 0) {
             return Vec::new();
         }
         self.channels

@@ -144,6 +144,9 @@ pub struct VmbusHost {
     unload_delay: Duration,
     /// A delayed UNLOAD_RESPONSE: when, and the vCPU and SINT it goes to.
     unload_due: Option<(Instant, u32, u32)>,
+    /// The monitor page is not polled (`monitor-hold on`): a signal
+    /// through it stays pending there, for the guest to see in sysfs.
+    monitor_hold: bool,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -184,6 +187,7 @@ impl VmbusHost {
             opts,
             unload_delay: Duration::ZERO,
             unload_due: None,
+            monitor_hold: false,
         };
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
@@ -631,13 +635,14 @@ impl VmbusHost {
     fn cmd_list(&self, out: &mut Vec<String>) {
         for c in self.channels.iter() {
             out.push(format!(
-                "relid={} type={} class={} instance={} monitor={} state={}{}",
+                "relid={} type={} class={} instance={} monitor={} conn={} state={}{}",
                 c.relid.get(),
                 c.kind,
                 c.kind.class(),
                 c.instance,
                 c.monitor_id
                     .map_or_else(|| "-".to_string(), |m| m.get().to_string()),
+                c.offer().connection_id,
                 c.state,
                 if c.state == ChannelState::Rescinded {
                     " (waiting for RELID_RELEASED)"
