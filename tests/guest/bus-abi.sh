@@ -46,19 +46,23 @@ events0=$(cat $C4/events)
 empty0=$(cat $C4/intr_out_empty)
 (ctl echo 4 1 64 > /tmp/held-echo.out 2>&1) &
 held=$!
+# The group's pending word: other monitored channels of the group (the
+# heartbeat driver answers meanwhile) may have their bits set too, so the
+# checks look at the echo channel's bit.
 want=$((1 << (mid % 32)))
+has_bit() { [ $(($1 & want)) -ne 0 ]; }
 i=0
-until [ "$(cat $C4/pending)" = "$want" ]; do
+until has_bit "$(cat $C4/pending)"; do
 	i=$((i + 1)); [ $i -gt 50 ] && fail "channels/4/pending is $(cat $C4/pending) with a signal held, want $want (monitor id $mid)"
 	sleep 0.1
 done
-[ "$(cat $ECHO_DEV/client_monitor_pending)" = "$want" ] ||
+has_bit "$(cat $ECHO_DEV/client_monitor_pending)" ||
 	fail "client_monitor_pending is $(cat $ECHO_DEV/client_monitor_pending), want $want"
 [ "$(cat $ECHO_DEV/server_monitor_pending)" = 0 ] || fail "server_monitor_pending is not 0"
 case "$(harness ctl monitor-hold off)" in ok*) ;; *) fail "host: monitor-hold off failed" ;; esac
 wait $held || fail "the echo under a held monitor failed: $(cat /tmp/held-echo.out)"
 grep -q "errors=0" /tmp/held-echo.out || fail "held echo: $(cat /tmp/held-echo.out)"
-[ "$(cat $C4/pending)" = 0 ] || fail "channels/4/pending is $(cat $C4/pending) after the host took the signal"
+! has_bit "$(cat $C4/pending)" || fail "channels/4/pending is $(cat $C4/pending) after the host took the signal"
 [ $(cat $C4/intr_out_empty) -gt $empty0 ] || fail "intr_out_empty did not count the signal on an empty ring"
 [ $(cat $C4/events) -gt $events0 ] || fail "events did not count the signal"
 
