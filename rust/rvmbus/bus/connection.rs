@@ -21,7 +21,9 @@
 //!   which queues `work` on rvmbus's ordered message workqueue.
 //! - `work` (process context) copies messages out of the SynIC slots in
 //!   order, sends EOM, runs the state machines under `inner`, posts what
-//!   they ask for, then scans the event flags and wakes the channels.
+//!   they ask for, then scans the event flags and wakes the channels; it
+//!   takes a bounded number of messages per run and queues itself again
+//!   when more wait (`dispatch`).
 //! - Device add/remove runs on a second workqueue (`dev_work`) or in the
 //!   caller of [`Connection::connect`]/[`Connection::shutdown`], serialised by
 //!   `dev_lock`, so that a driver probe may wait for the message work.
@@ -149,6 +151,8 @@ struct Stats {
     messages: Atomic<u64>,
     bad_messages: Atomic<u64>,
     eoms: Atomic<u64>,
+    /// Runs of the message work that left messages for the next run.
+    yields: Atomic<u64>,
     /// Polls after an interrupt that found no message and no event flag.
     /// A few are normal (one poll can take the work of two interrupts); a
     /// host that raises the interrupt in a loop makes thousands.
@@ -164,6 +168,7 @@ impl Stats {
             messages: Atomic::new(0),
             bad_messages: Atomic::new(0),
             eoms: Atomic::new(0),
+            yields: Atomic::new(0),
             idle_polls: Atomic::new(0),
         }
     }
@@ -347,6 +352,7 @@ impl Connection {
             messages: self.stats.messages.load(Relaxed),
             bad_messages: self.stats.bad_messages.load(Relaxed),
             eoms: self.stats.eoms.load(Relaxed),
+            yields: self.stats.yields.load(Relaxed),
             idle_polls: self.stats.idle_polls.load(Relaxed),
         }
     }
@@ -621,6 +627,7 @@ pub(crate) struct ConnectionSummary {
     messages: u64,
     bad_messages: u64,
     eoms: u64,
+    yields: u64,
     idle_polls: u64,
 }
 
@@ -638,13 +645,14 @@ impl core::fmt::Display for ConnectionSummary {
         }
         write!(
             f,
-            " transport={} channels={} open={} messages={} bad_messages={} eoms={} idle_polls={}",
+            " transport={} channels={} open={} messages={} bad_messages={} eoms={} yields={} idle_polls={}",
             self.transport,
             self.channels,
             self.open,
             self.messages,
             self.bad_messages,
             self.eoms,
+            self.yields,
             self.idle_polls
         )
     }

@@ -6,7 +6,8 @@
 //! The host writes a message into the VMBus SINT's slot of a CPU's message
 //! page and sets relid bits in that SINT's event flags; both happen
 //! concurrently with the guest reading them, so the guest copies a message
-//! out before looking at it and clears event bits with atomic exchanges.
+//! out before looking at it (in `proto::slot`'s order, which also decides
+//! when to send EOM) and clears event bits with atomic exchanges.
 //!
 //! Each CPU's pages are given to the host while its SynIC is set up ("up")
 //! and only then; the pages live as long as the connection, and the
@@ -22,9 +23,9 @@ use kernel::{
 
 use crate::{
     bus::shmem::{SharedPages, PAGE},
-    proto::wire::{
-        synic::{HvMessage, HV_EVENT_FLAGS_BYTE_COUNT, HV_MESSAGE_SIZE, VMBUS_MESSAGE_SINT},
-        Wire,
+    proto::{
+        slot::{self, SlotMem},
+        wire::synic::{HV_EVENT_FLAGS_BYTE_COUNT, HV_MESSAGE_SIZE, VMBUS_MESSAGE_SINT},
     },
     support::shim,
 };
@@ -49,12 +50,38 @@ pub(crate) struct Synic {
     cpus: KVec<CpuPages>,
 }
 
-/// A message copied out of a slot.
-pub(crate) struct Taken {
-    /// The copy of the whole slot.
-    pub(crate) bytes: [u8; HV_MESSAGE_SIZE],
-    /// Another message waits behind it: the guest must send EOM.
-    pub(crate) pending: bool,
+/// The VMBus slot of one CPU's message page, for `proto::slot`.
+struct Slot<'a>(&'a SharedPages);
+
+impl SlotMem for Slot<'_> {
+    fn message_type(&self) -> u32 {
+        self.0.word32(SINT_OFFSET).map_or(0, |w| w.load(Acquire))
+    }
+
+    fn copy(&self, out: &mut [u8; HV_MESSAGE_SIZE]) {
+        // The slot lies inside the page (`SINT_OFFSET` + 256 <= 4096), so
+        // the read cannot fail; `out` would stay zeroed, a free slot's
+        // type, which the message work drops.
+        let _ = self.0.read(SINT_OFFSET, out);
+    }
+
+    fn free(&self) {
+        if let Ok(w) = self.0.word32(SINT_OFFSET) {
+            w.store(0, Release);
+        }
+    }
+
+    fn full_barrier(&self) {
+        shim::mb();
+    }
+
+    fn message_flags(&self) -> u8 {
+        // The word after the type: payload size, flags, two reserved bytes.
+        // CAST: Takes the flags byte (bits 8 to 15) of that word.
+        self.0
+            .word32(SINT_OFFSET + 4)
+            .map_or(0, |w| (w.load(Relaxed) >> 8) as u8)
+    }
 }
 
 impl Synic {
@@ -109,22 +136,19 @@ impl Synic {
     }
 
     /// Takes the message in `cpu`'s VMBus slot, if there is one: copies
-    /// it, then frees the slot. The caller sends EOM if `pending`.
-    pub(crate) fn take_message(&self, cpu: u32) -> Option<Taken> {
+    /// it, frees the slot, and reads MessagePending from the slot after a
+    /// full barrier (`proto::slot::take`). The caller sends EOM if
+    /// [`slot::Taken::eom`] says so.
+    pub(crate) fn take_message(&self, cpu: u32) -> Option<slot::Taken> {
         let c = self.cpus.get(cpu as usize)?;
-        let ty = c.pages.word32(SINT_OFFSET).ok()?;
-        if ty.load(Acquire) == 0 {
-            return None;
-        }
-        let mut bytes = [0u8; HV_MESSAGE_SIZE];
-        c.pages.read(SINT_OFFSET, &mut bytes).ok()?;
-        // The flags byte of the copy says whether the host queued more.
-        let pending = HvMessage::read_from(&bytes).is_some_and(|m| m.pending());
-        // Free the slot (message type 0, "none"), then make sure the host
-        // sees that before any EOM.
-        ty.store(0, Release);
-        shim::mb();
-        Some(Taken { bytes, pending })
+        slot::take(&Slot(&c.pages))
+    }
+
+    /// Whether `cpu`'s VMBus slot holds a message.
+    pub(crate) fn has_message(&self, cpu: u32) -> bool {
+        self.cpus
+            .get(cpu as usize)
+            .is_some_and(|c| Slot(&c.pages).message_type() != 0)
     }
 
     /// Clears and returns the VMBus event flags of `cpu`, one 64-bit word

@@ -25,5 +25,6 @@ pub mod ivshmem;
 pub mod message;
 pub mod packet;
 pub mod ring;
+pub mod slot;
 pub mod types;
 pub mod version;

@@ -4,14 +4,25 @@
 //! out of the SynIC message slots in order and feeds them to the state
 //! machines, then scans the event flags and wakes the channels.
 //!
+//! One run takes at most [`MESSAGES_PER_RUN`] messages. When more wait, it
+//! still scans the event flags, then queues itself again and returns, so
+//! that the worker yields between runs: a host that refills the slot as
+//! fast as the guest frees it can neither starve the channels' events nor
+//! keep a CPU in one endless work item.
+//!
 //! Context: the message work (process context, rvmbus's ordered message
 //! workqueue), queued by [`Connection::kick`] from the transport's
-//! interrupt.
+//! interrupt, and by itself.
 
 use super::*;
 
+/// The most messages one run of the message work takes.
+const MESSAGES_PER_RUN: u32 = 32;
+
 impl Connection {
-    /// The message work: every waiting message in order, then the events.
+    /// The message work: waiting messages in order (at most
+    /// [`MESSAGES_PER_RUN`]), then the events; queued again if messages
+    /// are left.
     pub(super) fn poll(self: &Arc<Self>) {
         // The way out takes the slots over for good.
         let Some(_slots) = self.dispatch.enter() else {
@@ -19,10 +30,20 @@ impl Connection {
         };
         self.irq_stamp.end(&pathtime::IRQ_TO_WORK);
         let mut found = false;
-        for cpu in 0..self.synic.cpus() {
-            while let Some(t) = self.synic.take_message(cpu) {
+        let mut budget = MESSAGES_PER_RUN;
+        let mut more = false;
+        'cpus: for cpu in 0..self.synic.cpus() {
+            loop {
+                if budget == 0 {
+                    more = (cpu..self.synic.cpus()).any(|c| self.synic.has_message(c));
+                    break 'cpus;
+                }
+                let Some(t) = self.synic.take_message(cpu) else {
+                    break;
+                };
+                budget -= 1;
                 found = true;
-                if t.pending {
+                if t.eom {
                     self.stats.eoms.add(1, Relaxed);
                     if let Err(e) = self.transport.eom(cpu) {
                         if self.warn.allow() {
@@ -43,6 +64,11 @@ impl Connection {
                     self.on_event(word as u32 * 64 + bit);
                 }
             });
+        }
+        if more {
+            // The rest waits for the next run, after the worker yielded.
+            self.stats.yields.add(1, Relaxed);
+            let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
         }
         if !found {
             let n = self.stats.idle_polls.fetch_add(1, Relaxed) + 1;
