@@ -55,6 +55,20 @@ unload_clean() {
 	[ "$(host_stat gpadls)" = 0 ] || { echo "the host still holds $(host_stat gpadls) GPADLs"; return 1; }
 }
 
+# The host's SynIC counter h2g.$1 (see `vmbus-host ctl stats`).
+h2g_stat() {
+	harness ctl stats | tr ' ' '\n' | sed -n "s/^h2g\.$1=//p"
+}
+
+# Waits up to $2 seconds until the host's counter vmbus.$1 is at least $3.
+wait_host_stat() {
+	i=0
+	until [ "$(host_stat $1)" -ge $3 ] 2>/dev/null; do
+		i=$((i + 1)); [ $i -gt $(($2 * 2)) ] && return 1
+		sleep 0.5
+	done
+}
+
 load() {
 	insmod $MOD timeout_ms=1000 || return 1
 	insmod /modules/rvmbus_heartbeat.ko || return 1
@@ -192,6 +206,41 @@ run_mode() {
 		echo_ok $v && echo_ok $late || { broke "echo on relids $v and $late after the flood failed"; return 1; }
 		what="$(count_new 'ignored: UnexpectedMessage') of the 99 unexpected ALL_OFFERS_DELIVERED logged, $(new_lines | sed -n 's/.*rvmbus: \([0-9]*\) messages about the host suppressed.*/\1/p' | tail -1) suppressed; relid $v and relid $late offered after the flood work"
 		;;
+	pending-race)
+		# Every pair's second filler waits behind the first while the host
+		# flips MessagePending; a guest that read it from its copy of the
+		# slot would miss an EOM, and the host would wait for it for ever.
+		wait_host_stat race_pairs 120 200 ||
+			{ broke "the host's messages stalled after $(host_stat race_pairs) of 200 filler pairs ($(h2g_stat waiting) waiting for an EOM)"; return 1; }
+		i=0
+		until [ "$(h2g_stat waiting)" = 0 ]; do
+			i=$((i + 1)); [ $i -gt 50 ] && { broke "$(h2g_stat waiting) messages still wait for an EOM"; return 1; }
+			sleep 0.1
+		done
+		races=$(h2g_stat races); set_=$(h2g_stat races_set); late=$(h2g_stat races_late)
+		[ "$set_" -gt 0 ] || { broke "no race ended with the guest freeing a slot marked MessagePending ($races races, $late late)"; return 1; }
+		echo_ok $v || { broke "echo on relid $v after the races failed"; return 1; }
+		what="200 filler pairs delivered, $races races on MessagePending ($set_ freed while set, so EOM owed; $late left set after 20 ms), no message left waiting; relid $v works"
+		;;
+	slot-flood)
+		# While the host refills the slot after every EOM, the channels'
+		# events still get through (the echo's packets raise interrupts,
+		# not just the control file's 10 ms polls) and the message work
+		# yields between runs.
+		for r in $v $SURVIVOR; do
+			ctl open $r 0 > /dev/null || { broke "open of relid $r during the flood failed"; return 1; }
+			e=$(ctl echo $r 50 700); ctl close $r > /dev/null
+			irqs=$(echo "$e" | sed -n 's/.* interrupts=\([0-9]*\).*/\1/p')
+			echo "$e" | grep -q "packets=50 .*errors=0" && [ "${irqs:-0}" -ge 25 ] ||
+				{ broke "echo on relid $r during the flood: ${e:-failed} (want 25 interrupts or more)"; return 1; }
+		done
+		heartbeats_go_on 50 || { broke "heartbeats stopped during the flood"; return 1; }
+		y=$(ctl status | sed -n 's/.* yields=\([0-9]*\).*/\1/p')
+		[ "${y:-0}" -gt 0 ] || { broke "the message work never yielded during the flood ($(ctl status))"; return 1; }
+		f=$(h2g_stat flooded)
+		harness ctl hostile $mode off > /dev/null
+		what="$f fillers flooded the slot; echo on relids $v and $SURVIVOR (each packet an interrupt: last $irqs of 50) and heartbeats went on during it; the message work yielded $y times"
+		;;
 	interrupt-flood)
 		wait_new "interrupt storm" 100 || { broke "the storm was not logged"; return 1; }
 		echo_ok $v || { broke "echo on relid $v during the storm failed"; return 1; }
@@ -218,8 +267,9 @@ case $SCEN in
 hostile-all)
 	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
 		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
-		wrong-message-size message-flood interrupt-flood gpadl-fail open-fail
-		rescind-mid-open rescind-on-close silent die-mid-handshake" ;;
+		wrong-message-size message-flood interrupt-flood pending-race slot-flood
+		gpadl-fail open-fail rescind-mid-open rescind-on-close silent
+		die-mid-handshake" ;;
 *)
 	modes=${SCEN#hostile-} ;;
 esac

@@ -289,7 +289,8 @@ HOSTILE_MODES = [
     "corrupt-ring-indices", "oversized-packet", "truncated-packet", "misaligned-packet",
     "bogus-offer", "duplicate-relid", "out-of-range-monitor-id", "unknown-message-type",
     "wrong-message-size", "message-flood", "interrupt-flood", "silent", "die-mid-handshake",
-    "rescind-mid-open", "gpadl-fail", "open-fail", "rescind-on-close",
+    "rescind-mid-open", "gpadl-fail", "open-fail", "rescind-on-close", "pending-race",
+    "slot-flood",
 ]
 HOSTILE_HOST = ["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo"]
 for _m in HOSTILE_MODES:

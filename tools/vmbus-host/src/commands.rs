@@ -302,6 +302,11 @@ fn cmd_stats(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
         out.push(format!("h2g.waiting={}", s.hv.synic.queued_now()));
         out.push(format!("h2g.dropped={}", sy.dropped));
         out.push(format!("h2g.events={}", sy.events));
+        out.push(format!("h2g.eoms={}", sy.eoms));
+        out.push(format!("h2g.races={}", sy.races));
+        out.push(format!("h2g.races_set={}", sy.races_set));
+        out.push(format!("h2g.races_late={}", sy.races_late));
+        out.push(format!("h2g.flooded={}", sy.flooded));
         let (acc, refused) = s.hv.queue.counts();
         out.push(format!("g2h.messages={acc}"));
         out.push(format!("g2h.refused={refused}"));

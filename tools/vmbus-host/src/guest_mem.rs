@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::gmem_watch::WriteWatch;
 
@@ -279,6 +279,22 @@ impl MemRegion {
         Ok(a.fetch_or(mask, Ordering::SeqCst))
     }
 
+    /// Atomically replaces the aligned little-endian `u64` at `addr` with
+    /// `new` if it still holds `current`; returns the value it held.
+    pub fn compare_exchange_u64(&self, addr: u64, current: u64, new: u64) -> Result<u64, MemError> {
+        let off = self.check_aligned(addr, 8)?;
+        // SAFETY: in bounds and 8-byte aligned (the mapping is page
+        // aligned), so the word can be viewed as an AtomicU64; the mapping
+        // lives as long as `self`, and shared words are only accessed with
+        // volatile or atomic operations.
+        let a = unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(off).cast::<u64>()) };
+        Ok(u64::from_le(
+            match a.compare_exchange(current.to_le(), new.to_le(), Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(v) | Err(v) => v,
+            },
+        ))
+    }
+
     /// Atomically ANDs `mask` into the byte at `addr`; returns the old value.
     pub fn fetch_and_u8(&self, addr: u64, mask: u8) -> Result<u8, MemError> {
         let off = self.check(addr, 1)?;
@@ -320,6 +336,7 @@ mod tests {
         );
         assert!(m.read_u64(4096).is_err());
         assert!(m.fetch_or_u8(4096, 1).is_err());
+        assert!(m.compare_exchange_u64(4, 0, 1).is_err());
     }
 
     #[test]
@@ -339,6 +356,9 @@ mod tests {
         assert_eq!(m.fetch_or_u8(24, 0x10).unwrap(), 0);
         assert_eq!(m.fetch_or_u8(24, 0x01).unwrap(), 0x10);
         assert_eq!(m.fetch_and_u8(24, !0x10).unwrap(), 0x11);
+        assert_eq!(m.compare_exchange_u64(32, 1, 2).unwrap(), 0);
+        assert_eq!(m.compare_exchange_u64(32, 0, 2).unwrap(), 0);
+        assert_eq!(m.read_u64(32).unwrap(), 2);
         let mut one = [0u8];
         m.read(24, &mut one).unwrap();
         assert_eq!(one, [1]);

@@ -514,9 +514,6 @@ impl Host {
             return;
         };
         let mut g = s.guest_ctx(trace);
-        if let Err(e) = g.retry() {
-            log_limited!(crate::log::Level::Warn, "SynIC delivery: {e}");
-        }
         server.poll(&mut g);
     }
 

@@ -168,16 +168,6 @@ impl GuestCtx<'_> {
         };
         self.synic.raise_vcpu(&env, vcpu)
     }
-
-    /// Retries delivery of queued messages.
-    pub fn retry(&mut self) -> Result<(), SynicError> {
-        let env = SynicEnv {
-            mem: self.mem,
-            irq: self.irq,
-            trace: self.trace,
-        };
-        self.synic.retry_all(&env)
-    }
 }
 
 /// The outcome of a control command a server handled.

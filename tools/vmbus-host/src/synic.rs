@@ -4,6 +4,15 @@
 //! Hyper-V's one-message-per-slot semantics (message-pending flag and EOM),
 //! the event flags page (SIEFP), and the interrupt each SINT is routed to.
 //!
+//! Messages are delivered as Hyper-V delivers them, so that a guest that
+//! misses an EOM waits for ever here too: a posted message goes into the
+//! slot at once if the slot is free and nothing waits; otherwise it waits
+//! in the SINT's queue, and the host sets MessagePending in the busy slot
+//! (one atomic step on the slot's header, so it never marks a slot the
+//! guest has just freed) and then waits for the guest's EOM, which delivers
+//! the next message. Nothing is delivered again periodically, and a new
+//! post never jumps over a queue that waits for an EOM.
+//!
 //! Per vCPU the guest announces, with the SYNIC_SETUP mailbox command, the
 //! guest physical addresses of its SIMP and SIEFP pages and, per SINT, the
 //! MSI-X vector that stands in for the SINT's interrupt vector.
@@ -49,6 +58,13 @@ pub mod slot {
     /// `[u8; 240]` payload.
     pub const PAYLOAD: u64 = 16;
 }
+
+/// MessagePending in the slot header's first 64-bit word (type, payload
+/// size, flags, reserved).
+const HEADER_PENDING: u64 = (MSG_FLAG_PENDING as u64) << 40;
+/// How long the `pending-race` behaviour flips MessagePending on a busy
+/// slot before it leaves it set.
+pub const RACE_LIMIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// SIMP/SIEFP register bit: the page is enabled.
 const PAGE_ENABLE: u64 = 1;
@@ -154,6 +170,9 @@ struct VcpuSynic {
     siefp: Option<u64>,
     routes: [Option<SintRoute>; SINT_COUNT as usize],
     queues: [VecDeque<QueuedMsg>; SINT_COUNT as usize],
+    /// The host marked the SINT's slot MessagePending (or delivered a
+    /// message with it set) and delivers nothing more until EOM.
+    awaiting_eom: [bool; SINT_COUNT as usize],
 }
 
 /// Whether a posted message went into its slot or waits in the queue.
@@ -180,6 +199,20 @@ pub struct SynicStats {
     pub events: u64,
     /// Interrupts raised.
     pub interrupts: u64,
+    /// EOMs from the guest.
+    pub eoms: u64,
+    /// Busy slots whose MessagePending the `pending-race` behaviour flipped
+    /// until the guest freed the slot (or [`RACE_LIMIT`] passed).
+    pub races: u64,
+    /// Of those, the ones the guest freed while MessagePending was set: it
+    /// had to send EOM, though the flag may have been clear when it copied
+    /// the slot.
+    pub races_set: u64,
+    /// Races that [`RACE_LIMIT`] ended on a slot still busy (the flag is
+    /// then left set before the guest looked).
+    pub races_late: u64,
+    /// Messages the `slot-flood` behaviour added (see [`Synic::set_flood`]).
+    pub flooded: u64,
 }
 
 /// The SynIC state of all vCPUs.
@@ -187,6 +220,11 @@ pub struct Synic {
     vcpus: BTreeMap<u32, VcpuSynic>,
     vcpu_limit: u32,
     stats: SynicStats,
+    /// The `pending-race` hostile behaviour (see [`Synic::set_pending_race`]).
+    pending_race: bool,
+    /// The `slot-flood` hostile behaviour (see [`Synic::set_flood`]): the
+    /// vCPU, the SINT and the message.
+    flood: Option<(u32, usize, QueuedMsg)>,
 }
 
 impl Default for Synic {
@@ -208,6 +246,44 @@ fn decode_page(value: u64, mem: &MemRegion) -> Result<Option<u64>, SynicError> {
     Ok(Some(page))
 }
 
+/// How a `pending-race` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RaceEnd {
+    /// The guest freed the slot while MessagePending was set: the host
+    /// waits for EOM.
+    FreedSet,
+    /// The guest freed the slot while it was clear: the host delivers.
+    FreedClear,
+    /// [`RACE_LIMIT`] passed first; the flag is left set on the busy slot.
+    Late,
+}
+
+/// The `pending-race` behaviour on the busy slot at `slot`: flips
+/// MessagePending until the guest frees the slot or [`RACE_LIMIT`] passes,
+/// then leaves it set on a slot still busy.
+fn race_pending(mem: &MemRegion, slot: u64) -> Result<RaceEnd, SynicError> {
+    let deadline = std::time::Instant::now() + RACE_LIMIT;
+    loop {
+        let hdr = mem.read_u64(slot)?;
+        if hdr as u32 == 0 {
+            return Ok(if hdr & HEADER_PENDING != 0 {
+                RaceEnd::FreedSet
+            } else {
+                RaceEnd::FreedClear
+            });
+        }
+        let late = std::time::Instant::now() >= deadline;
+        let want = if late {
+            hdr | HEADER_PENDING
+        } else {
+            hdr ^ HEADER_PENDING
+        };
+        if mem.compare_exchange_u64(slot, hdr, want)? == hdr && late {
+            return Ok(RaceEnd::Late);
+        }
+    }
+}
+
 impl Synic {
     /// No vCPU set up.
     pub fn new() -> Self {
@@ -215,7 +291,53 @@ impl Synic {
             vcpus: BTreeMap::new(),
             vcpu_limit: MAX_VCPUS,
             stats: SynicStats::default(),
+            pending_race: false,
+            flood: None,
         }
+    }
+
+    /// Hostile: whenever the last message waiting for `sint` of `vcpu` goes
+    /// into the slot, queue a copy of `message_type` / `payload` behind it,
+    /// so that every message carries MessagePending and every EOM brings
+    /// the next: a host posting exactly as fast as the guest frees the
+    /// slot. `None` stops it (what waits is still delivered).
+    pub fn set_flood(&mut self, flood: Option<(u32, u32, u32, &[u8])>) {
+        self.flood = flood.and_then(|(vcpu, sint, message_type, payload)| {
+            (sint < SINT_COUNT && payload.len() <= MSG_PAYLOAD_MAX && message_type != 0).then(
+                || {
+                    (
+                        vcpu,
+                        sint as usize,
+                        QueuedMsg {
+                            message_type,
+                            payload: payload.to_vec(),
+                            last: false,
+                        },
+                    )
+                },
+            )
+        });
+    }
+
+    /// Hostile: when a message must wait behind a busy slot, flip the
+    /// slot's MessagePending on and off as fast as possible until the guest
+    /// frees the slot, then wait for EOM if it was set at that moment, or
+    /// deliver if it was not (and after [`RACE_LIMIT`], leave it set). A
+    /// guest that reads MessagePending from its copy of the slot, rather
+    /// than from the slot after freeing it, then misses EOMs that the host
+    /// waits for.
+    pub fn set_pending_race(&mut self, on: bool) {
+        self.pending_race = on;
+    }
+
+    /// Whether `sint` of `vcpu` has no message waiting and no EOM owed: a
+    /// new post would go straight into a free slot or start a new wait.
+    pub fn sint_idle(&self, vcpu: u32, sint: u32) -> bool {
+        let s = sint as usize;
+        self.vcpus.get(&vcpu).is_none_or(|v| {
+            v.queues.get(s).is_none_or(VecDeque::is_empty)
+                && !v.awaiting_eom.get(s).copied().unwrap_or(false)
+        })
     }
 
     /// Forgets all set-up and drops all queued messages (HELLO, GOODBYE).
@@ -273,6 +395,9 @@ impl Synic {
             }
             let q: usize = v.queues.iter().map(VecDeque::len).sum();
             s.push_str(&format!(" queued {q}"));
+            if v.awaiting_eom.iter().any(|&w| w) {
+                s.push_str(" awaiting EOM");
+            }
             out.push(s);
         }
         out
@@ -402,8 +527,11 @@ impl Synic {
             payload: payload.to_vec(),
             last,
         });
+        let waits = v.awaiting_eom[s];
         self.stats.posted += 1;
-        self.pump(env, vcpu, s)?;
+        if !waits {
+            self.pump(env, vcpu, s)?;
+        }
         let still = self.vcpus.get(&vcpu).map_or(0, |v| v.queues[s].len());
         if still == 0 {
             Ok(PostOutcome::Delivered)
@@ -415,11 +543,12 @@ impl Synic {
         }
     }
 
-    /// Moves queued messages into the slot while it is free; when messages
-    /// remain and the slot is busy, sets the pending flag so that the guest
-    /// sends EOM, then re-checks the slot to close the race with a guest
-    /// that freed it meanwhile.
+    /// Delivers the first waiting message if the slot is free; if the slot
+    /// is busy, sets MessagePending in it (atomically, only while it is
+    /// busy) so that the guest sends EOM. Either way the SINT then waits for
+    /// EOM when messages remain. Does nothing while an EOM is owed.
     fn pump(&mut self, env: &SynicEnv<'_>, vcpu: u32, sint: usize) -> Result<(), SynicError> {
+        let race = self.pending_race;
         let Some(v) = self.vcpus.get_mut(&vcpu) else {
             return Ok(());
         };
@@ -428,29 +557,38 @@ impl Synic {
         };
         let route = v.routes[sint];
         let slot = page + sint as u64 * SLOT_SIZE;
-        let mut raise = false;
-        let mut delivered = 0u64;
-        // Bounded: every round either delivers one message or returns.
-        for _ in 0..=QUEUE_LIMIT {
-            if v.queues[sint].is_empty() {
+        let mut raced = false;
+        let mut delivered = false;
+        // Bounded: a round ends the pump, or sees the guest change the
+        // header (free the slot) since the round before.
+        for _ in 0..64 {
+            if v.queues[sint].is_empty() || v.awaiting_eom[sint] {
                 break;
             }
             fence(Ordering::SeqCst);
-            if env.mem.read_u32(slot + slot::MESSAGE_TYPE)? == 0 {
+            let hdr = env.mem.read_u64(slot + slot::MESSAGE_TYPE)?;
+            if hdr as u32 == 0 {
                 // The guest has released the slot: we own it until we
                 // write a non-zero message type.
                 let Some(m) = v.queues[sint].pop_front() else {
                     break;
                 };
+                if let Some((_, _, f)) = self
+                    .flood
+                    .as_ref()
+                    .filter(|(fv, fs, _)| *fv == vcpu && *fs == sint)
+                {
+                    if v.queues[sint].is_empty() {
+                        v.queues[sint].push_back(f.clone());
+                        self.stats.flooded += 1;
+                    }
+                }
+                let more = !v.queues[sint].is_empty();
                 let mut buf = [0u8; MSG_PAYLOAD_MAX];
                 buf[..m.payload.len()].copy_from_slice(&m.payload);
                 env.mem.write(slot + slot::PAYLOAD, &buf)?;
                 env.mem.write_u64(slot + slot::SENDER, 0)?;
-                let flags = if v.queues[sint].is_empty() {
-                    0
-                } else {
-                    MSG_FLAG_PENDING
-                };
+                let flags = if more { MSG_FLAG_PENDING } else { 0 };
                 // payload_size, message_flags, reserved[2] as one word.
                 env.mem.write_u32(
                     slot + slot::PAYLOAD_SIZE,
@@ -469,20 +607,40 @@ impl Synic {
                 if m.last {
                     seal_traced(env.mem.watch(), env.trace);
                 }
-                delivered += 1;
-                raise = true;
-                continue;
+                // One message per free slot: with more waiting, it carries
+                // MessagePending and the next one waits for its EOM.
+                v.awaiting_eom[sint] = more;
+                delivered = true;
+                break;
             }
-            // Busy: ask for an EOM, then look again.
-            env.mem
-                .fetch_or_u8(slot + slot::MESSAGE_FLAGS, MSG_FLAG_PENDING)?;
-            fence(Ordering::SeqCst);
-            if env.mem.read_u32(slot + slot::MESSAGE_TYPE)? != 0 {
+            if hdr & HEADER_PENDING != 0 {
+                v.awaiting_eom[sint] = true;
+                break;
+            }
+            if race && !raced {
+                raced = true;
+                self.stats.races += 1;
+                match race_pending(env.mem, slot)? {
+                    RaceEnd::FreedSet => self.stats.races_set += 1,
+                    RaceEnd::Late => self.stats.races_late += 1,
+                    // Freed while clear: the next round delivers.
+                    RaceEnd::FreedClear => continue,
+                }
+                v.awaiting_eom[sint] = true;
+                break;
+            }
+            // Busy: ask for an EOM, unless the guest frees the slot first.
+            if env
+                .mem
+                .compare_exchange_u64(slot + slot::MESSAGE_TYPE, hdr, hdr | HEADER_PENDING)?
+                == hdr
+            {
+                v.awaiting_eom[sint] = true;
                 break;
             }
         }
-        self.stats.delivered += delivered;
-        if raise {
+        if delivered {
+            self.stats.delivered += 1;
             if let Some(r) = route {
                 self.interrupt(env, r)?;
             }
@@ -490,41 +648,19 @@ impl Synic {
         Ok(())
     }
 
-    /// EOM on `vcpu`: delivers waiting messages into every free slot.
+    /// EOM on `vcpu`: every SINT delivers its next waiting message if its
+    /// slot is free (or asks for another EOM if it is not).
     pub fn eom(&mut self, env: &SynicEnv<'_>, vcpu: u32) -> Result<(), SynicError> {
         self.check_vcpu(vcpu)?;
-        if !self.vcpus.contains_key(&vcpu) {
+        let Some(v) = self.vcpus.get_mut(&vcpu) else {
             return Ok(());
-        }
+        };
+        v.awaiting_eom = [false; SINT_COUNT as usize];
+        self.stats.eoms += 1;
         for s in 0..SINT_COUNT as usize {
             self.pump(env, vcpu, s)?;
         }
         Ok(())
-    }
-
-    /// Retries delivery everywhere (periodic safety net). Returns the
-    /// first error, after trying all.
-    pub fn retry_all(&mut self, env: &SynicEnv<'_>) -> Result<(), SynicError> {
-        let mut first = Ok(());
-        let busy: Vec<(u32, usize)> = self
-            .vcpus
-            .iter()
-            .flat_map(|(&n, v)| {
-                v.queues
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, q)| !q.is_empty())
-                    .map(move |(s, _)| (n, s))
-            })
-            .collect();
-        for (n, s) in busy {
-            if let Err(e) = self.pump(env, n, s) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
     }
 
     /// Sets event flag `bit` of `sint` on `vcpu` and, if it was clear,
@@ -803,19 +939,75 @@ mod tests {
     }
 
     #[test]
-    fn slot_freed_without_eom_is_refilled_by_retry() {
+    fn slot_freed_without_eom_waits_for_the_eom() {
         let mut r = Rig::new();
         r.setup(0, 2, 0).unwrap();
         r.post(0, 2, 1, &[1]).unwrap();
         r.post(0, 2, 2, &[2]).unwrap();
-        r.guest_consume(2);
-        let env = SynicEnv {
-            mem: &r.mem,
-            irq: &r.irq,
-            trace: &r.trace,
-        };
-        r.synic.retry_all(&env).unwrap();
+        // A guest that frees the slot and ignores MessagePending: nothing
+        // comes, also not when more is posted.
+        assert!(r.guest_consume(2));
+        assert_eq!(r.post(0, 2, 3, &[3]).unwrap(), PostOutcome::Queued);
+        assert_eq!(r.slot(2).0, 0);
+        assert!(!r.synic.sint_idle(0, 2));
+        r.eom(0);
+        assert_eq!(r.slot(2), (2, 1, MSG_FLAG_PENDING, vec![2]));
+        assert!(r.guest_consume(2));
+        r.eom(0);
+        assert_eq!(r.slot(2), (3, 1, 0, vec![3]));
+        assert!(!r.guest_consume(2));
+        assert!(r.synic.sint_idle(0, 2));
+        assert_eq!(r.synic.stats().eoms, 2);
+    }
+
+    #[test]
+    fn pending_is_only_set_on_a_busy_slot() {
+        let mut r = Rig::new();
+        r.setup(0, 2, 0).unwrap();
+        r.post(0, 2, 1, &[1]).unwrap();
+        // The guest freed the slot (stale flags stay); a new post with
+        // nothing waiting goes straight in.
+        r.mem.write_u32(SIMP + 2 * SLOT_SIZE, 0).unwrap();
+        assert_eq!(r.post(0, 2, 2, &[2]).unwrap(), PostOutcome::Delivered);
+        assert_eq!(r.slot(2), (2, 1, 0, vec![2]));
+        assert!(r.synic.sint_idle(0, 2));
+    }
+
+    #[test]
+    fn pending_race_leaves_it_set_on_a_slot_that_stays_busy() {
+        let mut r = Rig::new();
+        r.setup(0, 2, 0).unwrap();
+        r.synic.set_pending_race(true);
+        r.post(0, 2, 1, &[1]).unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(r.post(0, 2, 2, &[2]).unwrap(), PostOutcome::Queued);
+        assert!(t0.elapsed() >= RACE_LIMIT);
+        assert_eq!(r.slot(2).2, MSG_FLAG_PENDING);
+        let st = r.synic.stats();
+        assert_eq!((st.races, st.races_set, st.races_late), (1, 0, 1));
+        assert!(r.guest_consume(2));
+        r.eom(0);
         assert_eq!(r.slot(2).0, 2);
+    }
+
+    #[test]
+    fn flood_refills_as_fast_as_the_guest_frees() {
+        let mut r = Rig::new();
+        r.setup(0, 2, 0).unwrap();
+        r.synic.set_flood(Some((0, 2, 9, &[9])));
+        r.post(0, 2, 1, &[1]).unwrap();
+        assert_eq!(r.slot(2), (1, 1, MSG_FLAG_PENDING, vec![1]));
+        for _ in 0..5 {
+            assert!(r.guest_consume(2));
+            r.eom(0);
+            assert_eq!(r.slot(2), (9, 1, MSG_FLAG_PENDING, vec![9]));
+        }
+        r.synic.set_flood(None);
+        assert!(r.guest_consume(2));
+        r.eom(0);
+        assert_eq!(r.slot(2), (9, 1, 0, vec![9]));
+        assert!(!r.guest_consume(2));
+        assert_eq!(r.synic.stats().flooded, 6);
     }
 
     #[test]

@@ -56,11 +56,19 @@ pub enum Mode {
     /// Answer `CLOSE_CHANNEL` with `RESCIND_CHANNEL_OFFER` (the guest is
     /// then tearing the ring GPADL down, which is still answered).
     RescindOnClose,
+    /// Whenever a message must wait behind a busy slot, flip
+    /// MessagePending on and off until the guest frees the slot (see
+    /// `Synic::set_pending_race`), and post filler messages in pairs
+    /// (the second one waits behind the first) for 200 such races.
+    PendingRace,
+    /// Keep filler messages waiting behind the slot for as long as the
+    /// mode is on: the guest finds a new message after every EOM.
+    SlotFlood,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 17] = [
+    pub const ALL: [Mode; 19] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -78,6 +86,8 @@ impl Mode {
         Mode::GpadlFail,
         Mode::OpenFail,
         Mode::RescindOnClose,
+        Mode::PendingRace,
+        Mode::SlotFlood,
     ];
 
     /// The name on the command line.
@@ -100,6 +110,8 @@ impl Mode {
             Mode::GpadlFail => "gpadl-fail",
             Mode::OpenFail => "open-fail",
             Mode::RescindOnClose => "rescind-on-close",
+            Mode::PendingRace => "pending-race",
+            Mode::SlotFlood => "slot-flood",
         }
     }
 
@@ -133,6 +145,10 @@ impl Mode {
             Mode::RescindOnClose => {
                 "answer CLOSE_CHANNEL with a rescind (the teardown is answered)"
             }
+            Mode::PendingRace => {
+                "flip MessagePending on busy slots until the guest frees them; 200 filler pairs"
+            }
+            Mode::SlotFlood => "a filler behind every last waiting message: every EOM brings one",
         }
     }
 

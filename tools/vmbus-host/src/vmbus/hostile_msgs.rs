@@ -20,6 +20,8 @@ pub const SHORT_OFFER: usize = 64;
 pub const FLOOD: usize = 100;
 /// The first monitor id `out-of-range-monitor-id` uses.
 pub const BAD_MONITOR_ID: u8 = 200;
+/// Filler pairs `pending-race` posts.
+pub const RACE_PAIRS: u64 = 200;
 
 fn field(name: &str) -> Option<usize> {
     OfferChannel::FIELDS
@@ -32,6 +34,13 @@ fn set(bytes: &mut [u8], name: &str, value: &[u8]) {
     if let Some(dst) = field(name).and_then(|o| bytes.get_mut(o..o + value.len())) {
         dst.copy_from_slice(value);
     }
+}
+
+/// The payload of the slot modes' fillers: a message of [`UNKNOWN_TYPE`].
+fn filler() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&UNKNOWN_TYPE.to_le_bytes());
+    b
 }
 
 impl VmbusHost {
@@ -73,6 +82,49 @@ impl VmbusHost {
         match self.conn {
             Some(c) => self.post_bytes(guest, c.vcpu, c.sint, name, relid, b),
             None => false,
+        }
+    }
+
+    /// A message of [`UNKNOWN_TYPE`], which the guest drops, posted without
+    /// a trace line of its own (the slot modes post thousands).
+    fn post_filler(&mut self, guest: &mut GuestCtx<'_>) -> bool {
+        let Some(c) = self.conn else {
+            return false;
+        };
+        let ok = guest
+            .post_to_guest(c.vcpu, c.sint, super::VMBUS_HV_MESSAGE_TYPE, &filler())
+            .is_ok();
+        if ok {
+            self.stats.fillers += 1;
+        }
+        ok
+    }
+
+    /// The slot modes' periodic part: `pending-race` flips MessagePending
+    /// on busy slots and posts its filler pairs while the guest's SINT is
+    /// idle; `slot-flood` has the SynIC queue a filler behind every last
+    /// waiting message, and starts it with one.
+    pub(super) fn slot_modes(&mut self, guest: &mut GuestCtx<'_>) {
+        let race = self.hostile.is(Mode::PendingRace);
+        guest.synic.set_pending_race(race);
+        let Some(c) = self.conn else {
+            return;
+        };
+        if race && self.race_pairs < RACE_PAIRS && guest.synic.sint_idle(c.vcpu, c.sint) {
+            // The first goes into the slot, the second waits behind it.
+            if self.post_filler(guest) && self.post_filler(guest) {
+                self.race_pairs += 1;
+            }
+        }
+        if self.hostile.is(Mode::SlotFlood) {
+            guest
+                .synic
+                .set_flood(Some((c.vcpu, c.sint, super::VMBUS_HV_MESSAGE_TYPE, &filler())));
+            if guest.synic.sint_idle(c.vcpu, c.sint) {
+                self.post_filler(guest);
+            }
+        } else {
+            guest.synic.set_flood(None);
         }
     }
 

@@ -126,6 +126,8 @@ pub struct Stats {
     pub modify_channels: u64,
     /// TL_CONNECT_REQUESTs refused.
     pub tl_connects: u64,
+    /// Filler messages the slot modes posted.
+    pub fillers: u64,
 }
 
 /// The VMBus server.
@@ -147,6 +149,8 @@ pub struct VmbusHost {
     /// The monitor page is not polled (`monitor-hold on`): a signal
     /// through it stays pending there, for the guest to see in sysfs.
     monitor_hold: bool,
+    /// Filler pairs `pending-race` posted.
+    race_pairs: u64,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -188,6 +192,7 @@ impl VmbusHost {
             unload_delay: Duration::ZERO,
             unload_due: None,
             monitor_hold: false,
+            race_pairs: 0,
         };
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
@@ -803,12 +808,15 @@ impl VmbusServer for VmbusHost {
                 self.post_unload_response(guest, vcpu, sint);
             }
         }
+        self.slot_modes(guest);
         self.poll_channels(guest);
     }
 
     fn poll_interval(&self) -> Option<Duration> {
         let fast = !self.monitored().is_empty()
             || self.hostile.is(Mode::InterruptFlood)
+            || self.hostile.is(Mode::PendingRace)
+            || self.hostile.is(Mode::SlotFlood)
             || self.unload_due.is_some();
         fast.then_some(monitor::POLL)
     }
@@ -869,6 +877,8 @@ impl VmbusServer for VmbusHost {
             ("signals_unneeded", s.signals_unneeded),
             ("modify_channels", s.modify_channels),
             ("tl_connects", s.tl_connects),
+            ("fillers", s.fillers),
+            ("race_pairs", self.race_pairs),
         ] {
             out.push(format!("vmbus.{k}={v}"));
         }
