@@ -69,6 +69,8 @@ wait_host_stat() {
 	done
 }
 
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
 load() {
 	insmod $MOD timeout_ms=1000 || return 1
 	insmod /modules/rvmbus_heartbeat.ko || return 1
@@ -91,7 +93,7 @@ run_mode() {
 	case $mode in
 	corrupt-ring-indices | oversized-packet | truncated-packet | misaligned-packet | \
 	out-of-range-monitor-id | wrong-message-size | gpadl-fail | open-fail | \
-	rescind-mid-open | rescind-on-close)
+	rescind-mid-open | rescind-on-close | post-refuse)
 		on=$(harness ctl hostile $mode on $v) ;;
 	*)
 		on=$(harness ctl hostile $mode on) ;;
@@ -115,6 +117,24 @@ run_mode() {
 		echo_ok $v && echo_ok $SURVIVOR || { broke "echo after the host answered again failed"; return 1; }
 		heartbeats_go_on 50 || { broke "heartbeats did not start"; return 1; }
 		what="insmod failed cleanly ($out), pages the host was given kept ($audit); the next one connected, echo on relid $v"
+		;;
+	reject-versions)
+		# Every version refused: insmod fails at once with a clear
+		# message, and the pages named in INITIATE_CONTACT come back.
+		t0=$(now_ms)
+		out=$(insmod $MOD timeout_ms=5000 2>&1) && { broke "insmod succeeded though every version was refused"; return 1; }
+		dt=$(( $(now_ms) - t0 ))
+		wait_new "no VMBus connection: the host refused every version we offer" 10 ||
+			{ broke "no clear message: $(new_lines | grep 'no VMBus connection')"; return 1; }
+		[ $dt -lt 4000 ] || { broke "the refused insmod took $dt ms (timeout_ms=5000): it waited for an answer that had come"; return 1; }
+		loaded && { broke "rvmbus stayed loaded"; return 1; }
+		audit=$(new_lines | sed -n 's/.*rvmbus: shared pages: //p' | tail -1)
+		echo "$audit" | grep -q "every one freed" || { broke "pages after the refused contact: ${audit:-no audit}"; return 1; }
+		harness ctl hostile reject-versions off > /dev/null
+		load || { broke "insmod after the host took versions again failed"; return 1; }
+		wait_bound 1 || { broke "heartbeat not bound after the host took versions again"; return 1; }
+		echo_ok $v || { broke "echo on relid $v failed"; return 1; }
+		what="insmod refused in $dt ms ($out), every page freed ($audit); the next one connected, echo on relid $v"
 		;;
 	die-mid-handshake)
 		out=$(with_timeout 30 insmod $MOD timeout_ms=1000 2>&1)
@@ -241,12 +261,44 @@ run_mode() {
 		harness ctl hostile $mode off > /dev/null
 		what="$f fillers flooded the slot; echo on relids $v and $SURVIVOR (each packet an interrupt: last $irqs of 50) and heartbeats went on during it; the message work yielded $y times"
 		;;
+	post-busy)
+		# Every message was refused busy three times (three kinds of
+		# status) before it went through; the guest tried again each time.
+		pr=$(ctl status | sed -n 's/.* post_retries=\([0-9]*\).*/\1/p')
+		[ "${pr:-0}" -gt 0 ] || { broke "no post was tried again ($(ctl status))"; return 1; }
+		echo_ok $v || { broke "echo on relid $v with busy posts failed"; return 1; }
+		what="$(host_stat posts_refused) posts refused as busy, the guest tried again $pr times; relid $v works"
+		;;
+	post-refuse)
+		# OPEN_CHANNEL refused for good: the open fails at once (not after
+		# timeout_ms=1000), the GPADL is torn down, the channel opens
+		# again; then CLOSE_CHANNEL refused: the close fails at once.
+		g0=$(host_stat gpadls)
+		t0=$(now_ms)
+		ctl open $v 0 > /dev/null 2>&1 && { broke "open succeeded though OPEN_CHANNEL was refused"; return 1; }
+		dt=$(( $(now_ms) - t0 ))
+		wait_new "channel $v: OPEN_CHANNEL could not be posted" 10 || { broke "no log of the refused open"; return 1; }
+		[ $dt -lt 900 ] || { broke "the refused open took $dt ms: it waited for an answer that cannot come"; return 1; }
+		i=0
+		until [ "$(host_stat gpadls)" = "$g0" ]; do
+			i=$((i + 1)); [ $i -gt 50 ] && { broke "the ring GPADL of the refused open is still with the host"; return 1; }
+			sleep 0.1
+		done
+		ctl open $v 0 > /dev/null || { broke "the channel did not open again after the refused open"; return 1; }
+		r=$(ctl echo $v 20 300) && echo "$r" | grep -q "packets=20 .*errors=0" || { broke "echo after the refused open: $r"; return 1; }
+		t0=$(now_ms)
+		ctl close $v > /dev/null 2>&1 && { broke "close succeeded though CLOSE_CHANNEL was refused"; return 1; }
+		dc=$(( $(now_ms) - t0 ))
+		wait_new "channel $v: its close could not be posted" 10 || { broke "no log of the refused close"; return 1; }
+		[ $dc -lt 900 ] || { broke "the refused close took $dc ms"; return 1; }
+		what="relid $v: refused open failed in $dt ms, GPADL torn down, opened again and echoed; refused close failed in $dc ms, ring left with the host"
+		;;
 	interrupt-flood)
 		wait_new "interrupt storm" 100 || { broke "the storm was not logged"; return 1; }
 		echo_ok $v || { broke "echo on relid $v during the storm failed"; return 1; }
 		what="storm logged ($(ctl status | sed -n 's/.*\(idle_polls=[0-9]*\).*/\1/p')); relid $v works during it"
 		;;
-	silent) ;;
+	silent | reject-versions) ;;
 	*) broke "no checks for mode $mode"; return 1 ;;
 	esac
 	# The survivors.
@@ -268,8 +320,8 @@ hostile-all)
 	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
 		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
 		wrong-message-size message-flood interrupt-flood pending-race slot-flood
-		gpadl-fail open-fail rescind-mid-open rescind-on-close silent
-		die-mid-handshake" ;;
+		post-busy post-refuse gpadl-fail open-fail rescind-mid-open
+		rescind-on-close reject-versions silent die-mid-handshake" ;;
 *)
 	modes=${SCEN#hostile-} ;;
 esac

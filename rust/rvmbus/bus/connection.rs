@@ -27,8 +27,11 @@
 //! - Device add/remove runs on a second workqueue (`dev_work`) or in the
 //!   caller of [`Connection::connect`]/[`Connection::shutdown`], serialised by
 //!   `dev_lock`, so that a driver probe may wait for the message work.
-//! - Callers that wait for the host (connect, open, close, unload) sleep on
-//!   `cv` with `inner` released, with a timeout.
+//! - Callers that wait for the host sleep on `cv` with `inner` released:
+//!   connect, the offers, unload, hibernation and interrupt moves for at
+//!   most `timeout_ms`; open and close as long as Linux waits, until the
+//!   answer comes, the channel is rescinded or unload begins (then at most
+//!   `timeout_ms`), see [`HostWait`].
 //!
 //! - The CPU hotplug callbacks (`cpuhp`) run with the CPU hotplug lock
 //!   held for writing; connect and unload set the SynIC up and take it
@@ -61,9 +64,12 @@ use super::{
 use crate::{
     proto::{
         channel::{ChannelAction, ChannelEvent, ChannelState, OpenParams, RescindedRing},
-        connection::{ConnectionAction, ConnectionEvent, ConnectionState, OffersPhase},
+        connection::{
+            ConnectionAction, ConnectionEvent, ConnectionState, ContactFailure, OffersPhase,
+        },
         gpadl::GpadlMessages,
         message::{GuestMessage, HostMessage, Offer},
+        post::{PostFailure, PostRetry, PostStep},
         ring::RingError,
         types::{GpadlId, Relid},
         version::ContactConfig,
@@ -80,9 +86,6 @@ use crate::{
     },
     transport::{HvStatus, Transport},
 };
-
-/// How many times a post is retried when the host has no buffers.
-const POST_RETRIES: u32 = 100;
 
 /// Bytes of each ring of a channel opened by the bus itself.
 pub(crate) const DEFAULT_RING_BYTES: usize = 64 * 1024;
@@ -125,6 +128,8 @@ struct Inner {
     /// was sent) and has not given them back (no UNLOAD_RESPONSE, no
     /// refusal of every version): they must not be freed.
     pages_with_host: bool,
+    /// Why the last contact failed, for the caller's message.
+    contact_failure: Option<ContactFailure>,
 }
 
 impl Entry {
@@ -151,6 +156,8 @@ struct Stats {
     messages: Atomic<u64>,
     bad_messages: Atomic<u64>,
     eoms: Atomic<u64>,
+    /// Tries of posts that the hypervisor asked to make again.
+    post_retries: Atomic<u64>,
     /// Runs of the message work that left messages for the next run.
     yields: Atomic<u64>,
     /// Polls after an interrupt that found no message and no event flag.
@@ -168,6 +175,7 @@ impl Stats {
             messages: Atomic::new(0),
             bad_messages: Atomic::new(0),
             eoms: Atomic::new(0),
+            post_retries: Atomic::new(0),
             yields: Atomic::new(0),
             idle_polls: Atomic::new(0),
         }
@@ -260,6 +268,70 @@ macro_rules! wait_until {
     }};
 }
 
+/// How long a caller waits for the host's answer about a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostWait {
+    /// As long as Linux waits (it has no time limit for open, GPADL and
+    /// close): until the answer comes or the channel is rescinded, in an
+    /// uninterruptible sleep so that no half-done wait leaves the channel
+    /// in between. Once unload has begun, at most `timeout_ms` from the
+    /// start of the wait, so a wait that began before the unload ends
+    /// at once: unload ends in bounded time.
+    Answer,
+    /// At most this many milliseconds (hibernation, where the PM core must
+    /// not hang on the host).
+    AtMost(u32),
+}
+
+/// Waits on `cv` until `done` says so, as [`HostWait::Answer`] describes;
+/// `$unload_ms` bounds the wait once unload began (evaluated with the lock
+/// held at each wake-up). Every change that `done` or unload depends on
+/// notifies `cv` with `inner` held, so no wake-up is lost.
+macro_rules! wait_answer {
+    ($self:expr, $guard:ident, $unload_ms:expr, $done:expr) => {{
+        let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+        loop {
+            if $done {
+                break Ok(());
+            }
+            if !$guard.closing {
+                $self.cv.wait(&mut $guard);
+                continue;
+            }
+            let limit = kernel::time::Delta::from_millis(i64::from($unload_ms));
+            if start.elapsed() > limit {
+                break Err(kernel::error::code::ETIMEDOUT);
+            }
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = $self
+                .cv
+                .wait_interruptible_timeout(&mut $guard, kernel::time::msecs_to_jiffies(20))
+            {
+                break Err(kernel::error::code::EINTR);
+            }
+        }
+    }};
+}
+
+/// Why a message did not reach the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PostError {
+    /// The transport could not make the call (the host is gone).
+    Transport(Error),
+    /// The hypervisor refused it, after the retries of `proto::post`.
+    Refused(PostFailure),
+}
+
+impl From<PostError> for Error {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::Transport(e) => e,
+            PostError::Refused(PostFailure::InvalidConnectionId) => ENXIO,
+            PostError::Refused(PostFailure::Exhausted(_)) => ENOBUFS,
+            PostError::Refused(PostFailure::Refused(_)) => EIO,
+        }
+    }
+}
+
 mod channel_mgmt;
 mod cpuhp;
 mod dispatch;
@@ -294,6 +366,7 @@ impl Connection {
                     closing: false,
                     host_silent: false,
                     pages_with_host: false,
+                    contact_failure: None,
                 }),
                 cv <- new_condvar!(),
                 dev_lock <- new_mutex!(()),
@@ -352,6 +425,7 @@ impl Connection {
             messages: self.stats.messages.load(Relaxed),
             bad_messages: self.stats.bad_messages.load(Relaxed),
             eoms: self.stats.eoms.load(Relaxed),
+            post_retries: self.stats.post_retries.load(Relaxed),
             yields: self.stats.yields.load(Relaxed),
             idle_polls: self.stats.idle_polls.load(Relaxed),
         }
@@ -359,34 +433,49 @@ impl Connection {
 
     // ---- Posting -------------------------------------------------------
 
-    fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<HvStatus> {
+    /// Posts `msg` to `connection_id`, trying again while the hypervisor
+    /// is short of room, as `proto::post` decides (Linux's
+    /// `vmbus_post_msg`): up to about 2.8 minutes, sleeping between tries.
+    fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<(), PostError> {
         let enc = msg.encode();
-        let input =
-            HvInputPostMessage::channel(connection_id, enc.as_bytes()).map_err(|_| EINVAL)?;
+        let input = HvInputPostMessage::channel(connection_id, enc.as_bytes())
+            .map_err(|_| PostError::Transport(EINVAL))?;
         let mut bytes = [0u8; 256];
-        input.write_to(&mut bytes).ok_or(EINVAL)?;
-        let mut tries = 0;
+        input
+            .write_to(&mut bytes)
+            .ok_or(PostError::Transport(EINVAL))?;
+        let mut retry = PostRetry::new(matches!(msg, GuestMessage::InitiateContact(_)));
         loop {
-            let st = self.transport.post_message(&bytes)?;
-            if st != HvStatus::INSUFFICIENT_BUFFERS || tries >= POST_RETRIES {
-                return Ok(st);
+            let st = self
+                .transport
+                .post_message(&bytes)
+                .map_err(PostError::Transport)?;
+            match retry.on_status(st) {
+                PostStep::Posted => {
+                    if retry.tries() > 1 {
+                        self.stats.post_retries.add(u64::from(retry.tries() - 1), Relaxed);
+                    }
+                    return Ok(());
+                }
+                PostStep::Retry { after_us } => {
+                    kernel::time::delay::fsleep(Delta::from_micros(i64::from(after_us)))
+                }
+                PostStep::Failed(f) => return Err(PostError::Refused(f)),
             }
-            tries += 1;
-            kernel::time::delay::fsleep(Delta::from_micros(100 * i64::from(tries.min(20))));
         }
     }
 
-    /// Posts `msg` on the message connection id; any status but success
-    /// is an error.
+    /// Posts `msg` on the message connection id. A failure is logged
+    /// (rate-limited) and returned; the caller tells the state machine,
+    /// since no answer will come.
     fn post(&self, inner: &Inner, msg: &GuestMessage) -> Result {
         let id = inner.state.message_connection_id().ok_or(ENOTCONN)?;
-        match self.post_raw(id, msg)? {
-            st if st == HvStatus::SUCCESS => Ok(()),
-            st => {
-                pr_err!("host refused {:?}: status {:#x}\n", msg_name(msg), st.0);
-                Err(EIO)
+        self.post_raw(id, msg).map_err(|e| {
+            if self.warn.allow() {
+                pr_err!("posting message type {} failed: {:?}\n", msg_name(msg), e);
             }
-        }
+            Error::from(e)
+        })
     }
 
     // ---- Connecting ----------------------------------------------------
@@ -403,16 +492,24 @@ impl Connection {
             ..
         } = inner.state
         else {
-            pr_err!(
-                "no VMBus connection: {}\n",
-                if r.is_err() {
-                    "the host did not answer INITIATE_CONTACT"
-                } else {
-                    "the host accepted none of our versions"
+            let (why, e) = match (r, inner.contact_failure) {
+                (Err(_), _) | (Ok(()), None) => ("the host did not answer INITIATE_CONTACT", ETIMEDOUT),
+                (Ok(()), Some(ContactFailure::NoCommonVersion)) => {
+                    ("the host refused every version we offer (2.4 to 6.0)", ENODEV)
                 }
-            );
+                (Ok(()), Some(ContactFailure::PostFailed)) => {
+                    ("INITIATE_CONTACT could not be posted", EIO)
+                }
+                (Ok(()), Some(ContactFailure::Unusable(_))) => {
+                    ("the host accepted a version with an answer that cannot be used", EPROTO)
+                }
+                (Ok(()), Some(ContactFailure::ResumeRejected(_))) => {
+                    ("the host refused the version of the connection before", ENODEV)
+                }
+            };
+            pr_err!("no VMBus connection: {}\n", why);
             inner.state = ConnectionState::Disconnected;
-            return Err(if r.is_err() { ETIMEDOUT } else { ENODEV });
+            return Err(e);
         };
         pr_info!(
             "connected to the host: VMBus version {}.{}, message connection id {}, transport {}\n",
@@ -446,17 +543,17 @@ impl Connection {
     ) -> Result<(MutexGuard<'_, Inner>, Result)> {
         let mut inner = self.inner.lock();
         inner.pages_with_host = true;
+        inner.contact_failure = None;
         self.step(&mut inner, ev)?;
+        // A contact that failed (every version refused, a post that did not
+        // go out) ends the wait at once; `act` gave the pages back if the
+        // host holds none of them.
         let r = wait_until!(
             self,
             inner,
             timeout_ms,
             !matches!(inner.state, ConnectionState::Contacting { .. })
         );
-        // Every version refused: the host answered and holds nothing.
-        if r.is_ok() && matches!(inner.state, ConnectionState::Disconnected) {
-            inner.pages_with_host = false;
-        }
         Ok((inner, r))
     }
 
@@ -574,28 +671,31 @@ impl Connection {
             ConnectionAction::Post {
                 connection_id,
                 message,
-            } => match self.post_raw(connection_id, &message) {
-                Ok(st) if st == HvStatus::SUCCESS => {}
-                Ok(st) => {
-                    let ev = ConnectionEvent::PostFailed {
-                        invalid_connection_id: st == HvStatus::INVALID_CONNECTION_ID,
-                    };
-                    if let Err(e) = self.step(inner, ev) {
+            } => {
+                if let Err(e) = self.post_raw(connection_id, &message) {
+                    let invalid_connection_id =
+                        e == PostError::Refused(PostFailure::InvalidConnectionId);
+                    if !invalid_connection_id && self.warn.allow() {
                         pr_err!(
-                            "posting {:?} failed: status {:#x} ({:?})\n",
+                            "posting message type {} failed: {:?}\n",
                             msg_name(&message),
-                            st.0,
                             e
                         );
                     }
+                    // No answer will come: the state machine moves on.
+                    let _ = self.step(
+                        inner,
+                        ConnectionEvent::PostFailed {
+                            invalid_connection_id,
+                        },
+                    );
                 }
-                Err(e) => pr_err!("posting {:?} failed: {:?}\n", msg_name(&message), e),
-            },
+            }
             ConnectionAction::Offer(o) => self.on_offer(inner, &o),
             ConnectionAction::Rescind(relid) => self.on_rescind(inner, relid),
             ConnectionAction::ToChannel(relid, m) => {
                 if inner.find(relid).is_some() {
-                    self.chan_step(inner, relid, ChannelEvent::Host(m));
+                    let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
                 } else if self.warn.allow() {
                     pr_warn!(
                         "message {:?} for unknown relid {}\n",
@@ -608,11 +708,21 @@ impl Connection {
             ConnectionAction::TlConnectResult { status, .. } => {
                 pr_info!("hv_sock connect result {:#x} ignored\n", status)
             }
+            ConnectionAction::ContactFailed(why) => {
+                inner.contact_failure = Some(why);
+                if !why.host_holds_pages() {
+                    inner.pages_with_host = false;
+                }
+            }
+            ConnectionAction::Disconnected { host_released }
+            | ConnectionAction::Suspended { host_released } => {
+                if host_released {
+                    inner.pages_with_host = false;
+                }
+            }
             ConnectionAction::Connected { .. }
             | ConnectionAction::AllOffersDelivered
-            | ConnectionAction::Dropped(_)
-            | ConnectionAction::Disconnected
-            | ConnectionAction::Suspended => {}
+            | ConnectionAction::Dropped(_) => {}
         }
     }
 }
@@ -627,6 +737,7 @@ pub(crate) struct ConnectionSummary {
     messages: u64,
     bad_messages: u64,
     eoms: u64,
+    post_retries: u64,
     yields: u64,
     idle_polls: u64,
 }
@@ -645,13 +756,14 @@ impl core::fmt::Display for ConnectionSummary {
         }
         write!(
             f,
-            " transport={} channels={} open={} messages={} bad_messages={} eoms={} yields={} idle_polls={}",
+            " transport={} channels={} open={} messages={} bad_messages={} eoms={} post_retries={} yields={} idle_polls={}",
             self.transport,
             self.channels,
             self.open,
             self.messages,
             self.bad_messages,
             self.eoms,
+            self.post_retries,
             self.yields,
             self.idle_polls
         )

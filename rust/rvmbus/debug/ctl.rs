@@ -29,7 +29,7 @@ use crate::{
     bus::{
         self,
         channel::{Channel, RxPacket},
-        connection::{Connection, DEFAULT_RING_BYTES},
+        connection::{Connection, HostWait, DEFAULT_RING_BYTES},
         shmem::{SharedPages, PAGE},
     },
     proto::wire::{channel_msg::GpaRange, packet::PacketType},
@@ -62,13 +62,13 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             let kib = w
                 .next()
                 .map_or(Ok(DEFAULT_RING_BYTES as u32 / 1024), |s| num(Some(s)))?;
-            conn.open(&ch, kib as usize * 1024, cpu, shim::timeout_ms())?;
+            conn.open(&ch, kib as usize * 1024, cpu, HostWait::Answer)?;
             let _ = writeln!(out, "open relid={} cpu={}", ch.relid(), cpu);
             Ok(())
         }
         Some("close") => {
             let ch = conn.channel(num(w.next())?).ok_or(ENOENT)?;
-            conn.close(&ch, shim::timeout_ms())?;
+            conn.close(&ch, HostWait::Answer)?;
             let _ = writeln!(out, "closed relid={}", ch.relid());
             Ok(())
         }

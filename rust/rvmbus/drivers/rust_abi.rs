@@ -49,14 +49,14 @@ use crate::{
     bus::{
         self,
         channel::{inband_packet, Channel, ChannelDriver},
-        connection::Connection,
+        connection::{Connection, HostWait},
         ring_buffer::ring_pages,
     },
     proto::wire::packet::PacketType,
     support::{
         pathtime::{self, Stamp},
         ratelimit::Ratelimit,
-        shim, workqueues,
+        workqueues,
     },
 };
 
@@ -480,7 +480,7 @@ impl Binding {
             self.set(&mut gate, GateState::Removed);
         }
         if self.chan.io.lock().is_some() {
-            let _ = self.conn.close(&self.chan, shim::timeout_ms());
+            let _ = self.conn.close(&self.chan, HostWait::Answer);
         }
     }
 
@@ -497,7 +497,7 @@ impl Binding {
         // CAST: `ring_bytes` is at most 4 MiB.
         let bytes = ring_pages(ring_bytes as usize) * 4096;
         self.conn
-            .open(&self.chan, bytes, cpu, shim::timeout_ms())
+            .open(&self.chan, bytes, cpu, HostWait::Answer)
             .map_err(|e| if e == EBUSY { EALREADY } else { e })?;
         // The host may have written (and signalled) before the rings were
         // attached here: look at them now.
@@ -514,7 +514,7 @@ impl Binding {
         ) {
             return Err(self.refused().unwrap_or(ENODEV));
         }
-        let r = self.conn.close(&self.chan, shim::timeout_ms());
+        let r = self.conn.close(&self.chan, HostWait::Answer);
         // Nothing can answer once the rings are gone.
         self.cancel_pending(ECANCELED, false);
         self.kick();

@@ -8,7 +8,19 @@
 //! Open --Modify--> Open (awaiting the answer from 5.3) --ModifyResponse--> Open
 //! any state --Rescind--> Rescinded --Release--> Released
 //! Offered/Closed --Suspend--> Suspended --Reoffer--> Offered
+//! Opening(open) --PostFailed(OPEN_CHANNEL)--> Closing (GPADL teardown posted)
+//! Closing --PostFailed(CLOSE_CHANNEL or GPADL_TEARDOWN)--> Closed (ring kept)
 //! ```
+//!
+//! A message the guest could not post ([`ChannelEvent::PostFailed`], after
+//! the retries of [`super::post`]) gets no answer, so the machine moves on
+//! without one: an open whose `OPEN_CHANNEL` did not go out fails and tears
+//! its ring GPADL down; a close whose `CLOSE_CHANNEL` or `GPADL_TEARDOWN`
+//! did not go out ends closed, with the ring memory kept from reuse
+//! ([`ChannelAction::RingKept`]), since the host may still use it. The
+//! other actions of the step whose post failed are then stale, and the
+//! caller drops them (for a close, the teardown after a failed
+//! `CLOSE_CHANNEL`, as Linux does).
 //!
 //! Opening first creates the ring buffer GPADL (the caller sends the
 //! messages of [`super::gpadl::GpadlMessages`] when asked by
@@ -221,6 +233,9 @@ pub enum ChannelEvent {
     /// not be sent (out of memory, or the host refused the post); no
     /// answer will come for it.
     GpadlNotSent,
+    /// A [`ChannelAction::Post`] of this message type failed for good: no
+    /// answer will come for it.
+    PostFailed(MessageType),
 }
 
 /// What the caller must do after a step.
@@ -234,6 +249,9 @@ pub enum ChannelAction {
     Opened,
     /// The open failed; the ring GPADL is being torn down.
     OpenFailed(u32),
+    /// `OPEN_CHANNEL` could not be posted, so the open failed; the ring
+    /// GPADL is being torn down.
+    OpenNotSent,
     /// The ring GPADL could not be created; its memory is the guest's.
     GpadlFailed(u32),
     /// The ring GPADL was not sent, so the open failed. Its memory is the
@@ -242,6 +260,11 @@ pub enum ChannelAction {
     GpadlNotSent,
     /// The channel is closed and its ring memory is the guest's again.
     Closed,
+    /// The channel is closed, but the host may still hold the ring GPADL
+    /// (its close or teardown could not be posted): the ring memory must
+    /// not be freed or reused until the host lets go of it (a teardown of
+    /// that GPADL, or the answer to `UNLOAD`).
+    RingKept(GpadlId),
     /// The channel was rescinded: tell the driver.
     Rescinded,
     /// The relid is released; forget the channel.
@@ -585,6 +608,37 @@ impl ChannelState {
                 Self::Closed(info),
                 Actions::one(ChannelAction::GpadlNotSent),
             )),
+            (
+                Self::Opening {
+                    info,
+                    params,
+                    phase: OpenPhase::Open,
+                },
+                ChannelEvent::PostFailed(MessageType::OPEN_CHANNEL),
+            ) => {
+                let mut a = Actions::one(ChannelAction::OpenNotSent);
+                a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                    relid: info.relid,
+                    gpadl: params.ring_gpadl,
+                }));
+                Ok((
+                    Self::Closing {
+                        info,
+                        ring_gpadl: params.ring_gpadl,
+                    },
+                    a,
+                ))
+            }
+            (
+                Self::Closing { info, ring_gpadl },
+                ChannelEvent::PostFailed(MessageType::CLOSE_CHANNEL | MessageType::GPADL_TEARDOWN),
+            ) => Ok((
+                Self::Closed(info),
+                Actions::one(ChannelAction::RingKept(ring_gpadl)),
+            )),
+            // The relid is released whether or not its last messages went
+            // out; what the host may hold waits for the unload.
+            (Self::Released, ChannelEvent::PostFailed(_)) => Ok((Self::Released, Actions::none())),
             (_, ChannelEvent::Host(m)) => Err(ChannelError::UnexpectedMessage(name, m.msgtype())),
             _ => Err(ChannelError::InvalidEvent(name)),
         }
@@ -1047,6 +1101,59 @@ mod tests {
         assert_eq!(
             ChannelState::Released.on_event(ChannelEvent::Close),
             Err(ChannelError::InvalidEvent(ChannelStateName::Released))
+        );
+    }
+
+    /// A post that fails for good ends the wait for its answer.
+    #[test]
+    fn failed_posts_end_the_wait() {
+        // OPEN_CHANNEL not sent: the open fails, the GPADL is torn down.
+        let s = ChannelState::offered(&offer(5));
+        let (s, _) = s
+            .on_event(ChannelEvent::Open(OpenParams::new(3, g(9), 1, 4)))
+            .unwrap();
+        let (s, _) = s
+            .on_event(host(HostMessage::GpadlCreated {
+                relid: r(5),
+                gpadl: g(9),
+                status: 0,
+            }))
+            .unwrap();
+        let (s, a) = s
+            .on_event(ChannelEvent::PostFailed(MessageType::OPEN_CHANNEL))
+            .unwrap();
+        assert!(matches!(s, ChannelState::Closing { .. }));
+        assert_eq!(a.get(0), Some(ChannelAction::OpenNotSent));
+        assert_eq!(
+            a.get(1),
+            Some(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                relid: r(5),
+                gpadl: g(9)
+            }))
+        );
+        // ... and that teardown not sent either: closed, ring kept.
+        let (c, a) = s
+            .on_event(ChannelEvent::PostFailed(MessageType::GPADL_TEARDOWN))
+            .unwrap();
+        assert!(matches!(c, ChannelState::Closed(_)));
+        assert_eq!(a.get(0), Some(ChannelAction::RingKept(g(9))));
+        // CLOSE_CHANNEL not sent: closed, ring kept, and it opens again.
+        let (s, _) = open(5).on_event(ChannelEvent::Close).unwrap();
+        let (s, a) = s
+            .on_event(ChannelEvent::PostFailed(MessageType::CLOSE_CHANNEL))
+            .unwrap();
+        assert_eq!(a.get(0), Some(ChannelAction::RingKept(g(9))));
+        assert!(s
+            .on_event(ChannelEvent::Open(OpenParams::new(4, g(10), 1, 4)))
+            .is_ok());
+        // Nothing else is waited for in the other states.
+        assert_eq!(
+            open(5).on_event(ChannelEvent::PostFailed(MessageType::CLOSE_CHANNEL)),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Open))
+        );
+        assert_eq!(
+            ChannelState::Released.on_event(ChannelEvent::PostFailed(MessageType::RELID_RELEASED)),
+            Ok((ChannelState::Released, Actions::none()))
         );
     }
 }

@@ -5,12 +5,24 @@
 //!
 //! ```text
 //! Disconnected --Connect--> Contacting --VersionResponse(accepted)--> Connected
-//!      ^                        |  ^ rejected: next version              |
-//!      |                        +--+                                     |
-//!      +------UnloadResponse------ Unloading <-------Unload--------------+
+//!   ^  ^                        |  ^ rejected: next version              |
+//!   |  +-----ContactFailed------+--+                                     |
+//!   +--------UnloadResponse------ Unloading <-------Unload--------------+
+//!            (or no answer, or no UNLOAD before 3.0)
 //! Suspended <--UnloadResponse-- Unloading <--Suspend-- Connected
 //! Suspended --Resume--> Contacting (the saved version only) --> Connected
 //! ```
+//!
+//! Contacting always ends: every version refused, a post of
+//! `INITIATE_CONTACT` that failed for good, an unusable acceptance, or the
+//! saved version refused on resume each lead to `Disconnected` with
+//! [`ConnectionAction::ContactFailed`], which says whether the host may
+//! hold the pages the guest named ([`ContactFailure::host_holds_pages`]).
+//! Unloading always ends too: with `UNLOAD_RESPONSE` the host gave back
+//! everything; after a timeout or a post of `UNLOAD` that failed, it did
+//! not ([`ConnectionAction::Disconnected`]'s `host_released`). Hosts before
+//! 3.0 (Windows Server 2012) do not know `UNLOAD`: as Linux does, the
+//! guest does not send it to them.
 //!
 //! [`ConnectionState::on_event`] is total: an event that is invalid in the
 //! current state is a [`ConnectionError`], and since states are `Copy` the
@@ -159,10 +171,43 @@ pub enum ConnectionAction {
     },
     /// A message dropped because the connection is going down.
     Dropped(MessageType),
+    /// Contacting the host failed; the connection is down.
+    ContactFailed(ContactFailure),
     /// The connection is down.
-    Disconnected,
+    Disconnected {
+        /// The host answered `UNLOAD`: it let go of every page the guest
+        /// gave it. Otherwise (no answer, the post failed, or a host too
+        /// old for `UNLOAD`) it may still hold them.
+        host_released: bool,
+    },
     /// The connection is down and can be resumed.
-    Suspended,
+    Suspended {
+        /// As for [`ConnectionAction::Disconnected`].
+        host_released: bool,
+    },
+}
+
+/// Why contacting the host failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactFailure {
+    /// The host refused every version in range.
+    NoCommonVersion,
+    /// The post of `INITIATE_CONTACT` failed for good (after the retries
+    /// the caller makes), and no connection id or version was left to try.
+    PostFailed,
+    /// The host accepted a version but its answer cannot be used.
+    Unusable(NegotiationError),
+    /// On resume, the host refused the version saved at suspend.
+    ResumeRejected(Version),
+}
+
+impl ContactFailure {
+    /// Whether the host may hold the interrupt and monitor pages named in
+    /// `INITIATE_CONTACT`: only after it accepted a version. A refused
+    /// version or a failed post leaves them with the guest.
+    pub fn host_holds_pages(self) -> bool {
+        matches!(self, Self::Unusable(_))
+    }
 }
 
 /// The state names, for errors.
@@ -187,12 +232,8 @@ pub enum ConnectionError {
     InvalidEvent(StateName),
     /// The host sent a message that is not valid in this state.
     UnexpectedMessage(StateName, MessageType),
-    /// Negotiation failed.
+    /// Negotiation could not start (no version in the configured range).
     Negotiation(NegotiationError),
-    /// The host refused the saved version on resume.
-    ResumeRejected(Version),
-    /// A post failed.
-    PostFailed,
     /// The host did not answer.
     Timeout,
 }
@@ -243,6 +284,35 @@ impl ConnectionState {
         )
     }
 
+    /// The end of contacting: down, and why.
+    fn contact_failed(why: ContactFailure) -> (Self, ConnectionActions) {
+        (
+            Self::Disconnected,
+            Actions::one(ConnectionAction::ContactFailed(why)),
+        )
+    }
+
+    /// The end of unloading (or of a connection to a host too old for
+    /// `UNLOAD`): disconnected, or suspended with the version kept.
+    fn unloaded(
+        version: Version,
+        cfg: ContactConfig,
+        suspend: bool,
+        host_released: bool,
+    ) -> (Self, ConnectionActions) {
+        if suspend {
+            (
+                Self::Suspended { version, cfg },
+                Actions::one(ConnectionAction::Suspended { host_released }),
+            )
+        } else {
+            (
+                Self::Disconnected,
+                Actions::one(ConnectionAction::Disconnected { host_released }),
+            )
+        }
+    }
+
     /// Applies an event.
     pub fn on_event(
         self,
@@ -271,14 +341,15 @@ impl ConnectionState {
                 },
             ) => {
                 if !invalid_connection_id {
-                    return Err(ConnectionError::PostFailed);
+                    return Ok(Self::contact_failed(ContactFailure::PostFailed));
                 }
-                let next = Negotiation::after_rejection(&cfg, &attempt, true)
-                    .map_err(ConnectionError::Negotiation)?;
-                if resume && next.version != attempt.version {
-                    return Err(ConnectionError::ResumeRejected(attempt.version));
-                }
-                Ok(Self::contact(cfg, next, resume))
+                Ok(match Negotiation::after_rejection(&cfg, &attempt, true) {
+                    Ok(next) if resume && next.version != attempt.version => {
+                        Self::contact_failed(ContactFailure::ResumeRejected(attempt.version))
+                    }
+                    Ok(next) => Self::contact(cfg, next, resume),
+                    Err(_) => Self::contact_failed(ContactFailure::PostFailed),
+                })
             }
             (
                 Self::Contacting {
@@ -287,14 +358,16 @@ impl ConnectionState {
                     resume,
                 },
                 ConnectionEvent::Host(HostMessage::VersionResponse(reply)),
-            ) => match Negotiation::on_reply(&cfg, &attempt, &reply)
-                .map_err(ConnectionError::Negotiation)?
-            {
-                Outcome::Accepted {
+            ) => match Negotiation::on_reply(&cfg, &attempt, &reply) {
+                Err(NegotiationError::NoCommonVersion) => {
+                    Ok(Self::contact_failed(ContactFailure::NoCommonVersion))
+                }
+                Err(e) => Ok(Self::contact_failed(ContactFailure::Unusable(e))),
+                Ok(Outcome::Accepted {
                     version,
                     msg_conn_id,
                     features,
-                } => Ok((
+                }) => Ok((
                     Self::Connected {
                         version,
                         msg_conn_id,
@@ -308,10 +381,10 @@ impl ConnectionState {
                         features,
                     }),
                 )),
-                Outcome::Retry(_) if resume => {
-                    Err(ConnectionError::ResumeRejected(attempt.version))
-                }
-                Outcome::Retry(next) => Ok(Self::contact(cfg, next, resume)),
+                Ok(Outcome::Retry(_)) if resume => Ok(Self::contact_failed(
+                    ContactFailure::ResumeRejected(attempt.version),
+                )),
+                Ok(Outcome::Retry(next)) => Ok(Self::contact(cfg, next, resume)),
             },
             (Self::Contacting { .. }, ConnectionEvent::Timeout) => Err(ConnectionError::Timeout),
             (
@@ -353,17 +426,24 @@ impl ConnectionState {
                     ..
                 },
                 ev @ (ConnectionEvent::Unload | ConnectionEvent::Suspend),
-            ) => Ok((
-                Self::Unloading {
-                    version,
-                    cfg,
-                    suspend: ev == ConnectionEvent::Suspend,
-                },
-                Actions::one(ConnectionAction::Post {
-                    connection_id: msg_conn_id,
-                    message: GuestMessage::Unload,
-                }),
-            )),
+            ) => {
+                let suspend = ev == ConnectionEvent::Suspend;
+                if !version.has_unload() {
+                    // Nothing to wait for: the host never answers.
+                    return Ok(Self::unloaded(version, cfg, suspend, false));
+                }
+                Ok((
+                    Self::Unloading {
+                        version,
+                        cfg,
+                        suspend,
+                    },
+                    Actions::one(ConnectionAction::Post {
+                        connection_id: msg_conn_id,
+                        message: GuestMessage::Unload,
+                    }),
+                ))
+            }
             (s @ Self::Connected { .. }, ConnectionEvent::Host(m)) => s.connected_message(m),
             (
                 Self::Unloading {
@@ -371,18 +451,15 @@ impl ConnectionState {
                     cfg,
                     suspend,
                 },
-                ConnectionEvent::Host(HostMessage::UnloadResponse) | ConnectionEvent::Timeout,
-            ) => Ok(if suspend {
-                (
-                    Self::Suspended { version, cfg },
-                    Actions::one(ConnectionAction::Suspended),
-                )
-            } else {
-                (
-                    Self::Disconnected,
-                    Actions::one(ConnectionAction::Disconnected),
-                )
-            }),
+                ev @ (ConnectionEvent::Host(HostMessage::UnloadResponse)
+                | ConnectionEvent::Timeout
+                | ConnectionEvent::PostFailed { .. }),
+            ) => Ok(Self::unloaded(
+                version,
+                cfg,
+                suspend,
+                ev == ConnectionEvent::Host(HostMessage::UnloadResponse),
+            )),
             (s @ Self::Unloading { .. }, ConnectionEvent::Host(m)) => {
                 Ok((s, Actions::one(ConnectionAction::Dropped(m.msgtype()))))
             }
@@ -461,16 +538,21 @@ mod tests {
         }))
     }
 
-    /// Drives the state machine against a host profile.
+    /// Drives the state machine against a host profile; a failed contact
+    /// is the error.
     fn connect(
         profile: &HostProfile,
         cfg: ContactConfig,
         mut s: ConnectionState,
         ev: ConnectionEvent,
-    ) -> Result<ConnectionState, ConnectionError> {
-        let (mut st, mut acts) = s.on_event(ev)?;
+    ) -> Result<ConnectionState, ContactFailure> {
+        let (mut st, mut acts) = s.on_event(ev).unwrap();
         for _ in 0..20 {
             s = st;
+            if let Some(ConnectionAction::ContactFailed(why)) = acts.get(0) {
+                assert_eq!(s, ConnectionState::Disconnected);
+                return Err(why);
+            }
             let Some(ConnectionAction::Post {
                 connection_id,
                 message: GuestMessage::InitiateContact(req),
@@ -486,7 +568,7 @@ mod tests {
                     invalid_connection_id: true,
                 }
             };
-            (st, acts) = s.on_event(next)?;
+            (st, acts) = s.on_event(next).unwrap();
         }
         let _ = cfg;
         panic!("no end")
@@ -538,7 +620,12 @@ mod tests {
         let (s, a) = s
             .on_event(ConnectionEvent::Host(HostMessage::UnloadResponse))
             .unwrap();
-        assert_eq!(a.get(0), Some(ConnectionAction::Suspended));
+        assert_eq!(
+            a.get(0),
+            Some(ConnectionAction::Suspended {
+                host_released: true
+            })
+        );
         // Resume against the same host: same version.
         let s2 = connect(&HostProfile::QEMU, cfg, s, ConnectionEvent::Resume(cfg)).unwrap();
         assert_eq!(s2.version(), Some(Version::WIN10));
@@ -550,12 +637,105 @@ mod tests {
                 s,
                 ConnectionEvent::Resume(cfg)
             ),
-            Err(ConnectionError::ResumeRejected(Version::WIN10))
+            Err(ContactFailure::ResumeRejected(Version::WIN10))
         );
         let (s, _) = s2.on_event(ConnectionEvent::Unload).unwrap();
         let (s, a) = s.on_event(ConnectionEvent::Timeout).unwrap();
         assert_eq!(s, ConnectionState::Disconnected);
-        assert_eq!(a.get(0), Some(ConnectionAction::Disconnected));
+        assert_eq!(
+            a.get(0),
+            Some(ConnectionAction::Disconnected {
+                host_released: false
+            })
+        );
+    }
+
+    #[test]
+    fn unload_ends_without_an_answer_when_the_post_fails() {
+        let cfg = ContactConfig::default();
+        let s = connect(
+            &HostProfile::HYPERV_2022,
+            cfg,
+            ConnectionState::Disconnected,
+            ConnectionEvent::Connect(cfg),
+        )
+        .unwrap();
+        for ev in [ConnectionEvent::Unload, ConnectionEvent::Suspend] {
+            let (u, a) = s.on_event(ev).unwrap();
+            assert!(matches!(
+                a.get(0),
+                Some(ConnectionAction::Post {
+                    message: GuestMessage::Unload,
+                    ..
+                })
+            ));
+            let (_, a) = u
+                .on_event(ConnectionEvent::PostFailed {
+                    invalid_connection_id: false,
+                })
+                .unwrap();
+            assert!(matches!(
+                a.get(0),
+                Some(
+                    ConnectionAction::Disconnected {
+                        host_released: false
+                    } | ConnectionAction::Suspended {
+                        host_released: false
+                    }
+                )
+            ));
+        }
+    }
+
+    /// Windows Server 2012 (2.4) does not know UNLOAD: nothing is posted
+    /// and nothing awaited, and the host keeps what it was given.
+    #[test]
+    fn no_unload_before_3_0() {
+        let cfg = ContactConfig::default();
+        let ws2012 = HostProfile {
+            versions: &[Version::WIN8],
+            has_connection_id_4: false,
+            msg_conn_id: 1,
+            features: 0,
+        };
+        let s = connect(
+            &ws2012,
+            cfg,
+            ConnectionState::Disconnected,
+            ConnectionEvent::Connect(cfg),
+        )
+        .unwrap();
+        assert_eq!(s.version(), Some(Version::WIN8));
+        let (d, a) = s.on_event(ConnectionEvent::Unload).unwrap();
+        assert_eq!(d, ConnectionState::Disconnected);
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            a.get(0),
+            Some(ConnectionAction::Disconnected {
+                host_released: false
+            })
+        );
+        let (d, a) = s.on_event(ConnectionEvent::Suspend).unwrap();
+        assert!(matches!(d, ConnectionState::Suspended { .. }));
+        assert_eq!(
+            a.get(0),
+            Some(ConnectionAction::Suspended {
+                host_released: false
+            })
+        );
+        // 3.0 does know it.
+        let old = connect(
+            &HostProfile {
+                versions: &[Version::WIN8_1],
+                ..ws2012
+            },
+            cfg,
+            ConnectionState::Disconnected,
+            ConnectionEvent::Connect(cfg),
+        )
+        .unwrap();
+        let (u, _) = old.on_event(ConnectionEvent::Unload).unwrap();
+        assert!(matches!(u, ConnectionState::Unloading { .. }));
     }
 
     #[test]
@@ -584,12 +764,16 @@ mod tests {
         let (s, _) = ConnectionState::Disconnected
             .on_event(ConnectionEvent::Connect(cfg))
             .unwrap();
+        let (d, a) = s.on_event(reply(true, 0)).unwrap();
+        assert_eq!(d, ConnectionState::Disconnected);
+        let Some(ConnectionAction::ContactFailed(why)) = a.get(0) else {
+            panic!("{a:?}")
+        };
         assert_eq!(
-            s.on_event(reply(true, 0)),
-            Err(ConnectionError::Negotiation(
-                NegotiationError::BadConnectionId(0)
-            ))
+            why,
+            ContactFailure::Unusable(NegotiationError::BadConnectionId(0))
         );
+        assert!(why.host_holds_pages());
         assert!(matches!(
             s.on_event(ConnectionEvent::Host(HostMessage::UnloadResponse)),
             Err(ConnectionError::UnexpectedMessage(StateName::Contacting, _))
@@ -602,23 +786,27 @@ mod tests {
             s.on_event(ConnectionEvent::PostFailed {
                 invalid_connection_id: false
             }),
-            Err(ConnectionError::PostFailed)
+            Ok((
+                ConnectionState::Disconnected,
+                Actions::one(ConnectionAction::ContactFailed(ContactFailure::PostFailed))
+            ))
         );
-        // Rejecting everything ends in a typed error.
+        // Rejecting everything ends the contact: disconnected, the pages
+        // the guest's.
         let mut s = s;
         let mut n = 0;
-        let err = loop {
-            match s.on_event(reply(false, 0)) {
-                Ok((next, _)) => s = next,
-                Err(e) => break e,
-            }
+        let why = loop {
+            let (next, a) = s.on_event(reply(false, 0)).unwrap();
+            s = next;
             n += 1;
+            if let Some(ConnectionAction::ContactFailed(why)) = a.get(0) {
+                break why;
+            }
         };
-        assert_eq!(n, 8);
-        assert_eq!(
-            err,
-            ConnectionError::Negotiation(NegotiationError::NoCommonVersion)
-        );
+        assert_eq!(n, 9);
+        assert_eq!(s, ConnectionState::Disconnected);
+        assert_eq!(why, ContactFailure::NoCommonVersion);
+        assert!(!why.host_holds_pages());
         assert_eq!(
             ConnectionState::Disconnected.on_event(ConnectionEvent::Unload),
             Err(ConnectionError::InvalidEvent(StateName::Disconnected))

@@ -198,6 +198,9 @@ impl HvStatus {
     pub const INVALID_PORT_ID: Self = Self(0x0011);
     /// The connection id is not known.
     pub const INVALID_CONNECTION_ID: Self = Self(0x0012);
+    /// The hypervisor is short of memory for the call; the caller should
+    /// retry.
+    pub const INSUFFICIENT_MEMORY: Self = Self(0x000b);
     /// The message queue is full; the caller should retry.
     pub const INSUFFICIENT_BUFFERS: Self = Self(0x0013);
     /// A parameter is not aligned as the call requires.

@@ -24,6 +24,7 @@ pub mod ic;
 pub mod ivshmem;
 pub mod message;
 pub mod packet;
+pub mod post;
 pub mod ring;
 pub mod slot;
 pub mod types;

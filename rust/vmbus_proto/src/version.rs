@@ -99,6 +99,12 @@ impl Version {
         }
     }
 
+    /// Whether the host knows `UNLOAD` and answers it (3.0, Windows Server
+    /// 2012 R2, and later; Linux sends it to no older host).
+    pub const fn has_unload(self) -> bool {
+        self.0 >= Self::WIN8_1.0
+    }
+
     /// Whether `MODIFY_CHANNEL` exists (4.1 and later).
     pub const fn has_modify_channel(self) -> bool {
         self.0 >= Self::V4_1.0

@@ -44,6 +44,7 @@ pub fn status_name(s: HvStatus) -> &'static str {
         HvStatus::ACCESS_DENIED => "ACCESS_DENIED",
         HvStatus::INVALID_PORT_ID => "INVALID_PORT_ID",
         HvStatus::INVALID_CONNECTION_ID => "INVALID_CONNECTION_ID",
+        HvStatus::INSUFFICIENT_MEMORY => "INSUFFICIENT_MEMORY",
         HvStatus::INSUFFICIENT_BUFFERS => "INSUFFICIENT_BUFFERS",
         _ => "OTHER",
     }
@@ -318,6 +319,9 @@ impl Hypervisor {
                     return Err(HcallError::UnknownConnection(connection_id));
                 }
                 let payload = d[16..16 + size as usize].to_vec();
+                if let Some(st) = server.refuse_post(connection_id, &payload) {
+                    return Err(HcallError::Server(st));
+                }
                 self.queue
                     .push(GuestMessage {
                         vcpu: req.vcpu,

@@ -23,6 +23,9 @@ pub enum Profile {
     Qemu,
     /// An old Hyper-V host: pre-5.0 versions only.
     Old,
+    /// Windows Server 2012: version 2.4 only, connection id 1, and no
+    /// `UNLOAD` (it arrived with 3.0).
+    Ws2012,
 }
 
 impl Profile {
@@ -59,7 +62,8 @@ impl FromStr for Profile {
             "azure" => Ok(Profile::Azure),
             "qemu" => Ok(Profile::Qemu),
             "old" => Ok(Profile::Old),
-            _ => Err(format!("unknown profile {s:?} (azure, qemu, old)")),
+            "ws2012" => Ok(Profile::Ws2012),
+            _ => Err(format!("unknown profile {s:?} (azure, qemu, old, ws2012)")),
         }
     }
 }
@@ -70,6 +74,7 @@ impl fmt::Display for Profile {
             Profile::Azure => "azure",
             Profile::Qemu => "qemu",
             Profile::Old => "old",
+            Profile::Ws2012 => "ws2012",
         })
     }
 }
@@ -186,6 +191,12 @@ pub trait VmbusServer {
     /// Whether HvPostMessage to `connection_id` is accepted; `false` makes
     /// the guest's post fail with `INVALID_CONNECTION_ID`.
     fn accepts_message_connection(&self, connection_id: u32) -> bool;
+
+    /// The status a post of `payload` to `connection_id` fails with, if
+    /// the hypervisor refuses it (a hostile host); `None` takes it.
+    fn refuse_post(&mut self, _connection_id: u32, _payload: &[u8]) -> Option<HvStatus> {
+        None
+    }
 
     /// A message the guest posted, in order. Called after the mailbox
     /// request was answered, when the message leaves the bounded queue.

@@ -98,7 +98,7 @@ impl Connection {
             }
             return;
         }
-        self.chan_step(
+        let _ = self.chan_step(
             inner,
             relid,
             ChannelEvent::Host(HostMessage::Rescind { relid }),
@@ -139,9 +139,19 @@ impl Connection {
 
     // ---- Channel steps --------------------------------------------------
 
-    pub(super) fn chan_step(self: &Arc<Self>, inner: &mut Inner, relid: Relid, ev: ChannelEvent) {
+    /// Runs the channel state machine of `relid` and carries out its
+    /// actions. A post that fails is fed back as
+    /// [`ChannelEvent::PostFailed`]; if that moves the machine on, the rest
+    /// of this step's actions are stale and dropped. Returns `EIO` if a
+    /// post of this step (or of the steps it led to) failed.
+    pub(super) fn chan_step(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        relid: Relid,
+        ev: ChannelEvent,
+    ) -> Result {
         let Some(e) = inner.find(relid) else {
-            return;
+            return Ok(());
         };
         let (next, actions) = match e.state.on_event(ev) {
             Ok(r) => r,
@@ -149,7 +159,7 @@ impl Connection {
                 if self.warn.allow() {
                     pr_warn!("channel {}: event ignored: {:?}\n", relid.get(), err);
                 }
-                return;
+                return Ok(());
             }
         };
         e.state = next;
@@ -159,10 +169,18 @@ impl Connection {
         }
         // A ring GPADL that could not be sent (all or part of it).
         let mut unsent = None;
+        let mut result = Ok(());
         for a in actions.iter() {
             match a {
                 ChannelAction::Post(m) => {
-                    let _ = self.post(inner, &m);
+                    if self.post(inner, &m).is_err() {
+                        result = Err(EIO);
+                        let before = inner.state_of(relid);
+                        let _ = self.chan_step(inner, relid, ChannelEvent::PostFailed(m.msgtype()));
+                        if inner.state_of(relid) != before {
+                            break;
+                        }
+                    }
                 }
                 ChannelAction::SendRingGpadl(g) => {
                     if let Err((err, posted)) = self.send_gpadl(inner, relid, g) {
@@ -185,6 +203,29 @@ impl Connection {
                         e.ring = None;
                     }
                     *chan.io.lock() = None;
+                }
+                ChannelAction::RingKept(g) => {
+                    // The host may still use the ring: it waits among the
+                    // orphans for a teardown or UNLOAD_RESPONSE.
+                    if let Some((rg, m, _)) = inner.find(relid).and_then(|e| e.ring.take()) {
+                        if self.warn.allow() {
+                            pr_err!(
+                                "channel {}: its close could not be posted; ring GPADL {:#x} stays with the host\n",
+                                relid.get(),
+                                g.get()
+                            );
+                        }
+                        self.orphan(inner, rg, m);
+                    }
+                    *chan.io.lock() = None;
+                }
+                ChannelAction::OpenNotSent => {
+                    if self.warn.allow() {
+                        pr_err!(
+                            "channel {}: OPEN_CHANNEL could not be posted; the open failed\n",
+                            relid.get()
+                        );
+                    }
                 }
                 ChannelAction::OpenFailed(st) => {
                     if self.warn.allow() {
@@ -225,9 +266,11 @@ impl Connection {
                     m.keep("part of its GPADL reached the host");
                 }
             }
-            self.chan_step(inner, relid, ChannelEvent::GpadlNotSent);
+            let _ = self.chan_step(inner, relid, ChannelEvent::GpadlNotSent);
+            result = Err(EIO);
         }
         self.cv.notify_all();
+        result
     }
 
     /// Drops a released channel from the table; its ring memory waits for
@@ -239,15 +282,22 @@ impl Connection {
         let e = inner.channels.remove(i);
         let Ok(e) = e else { return };
         if let Some((g, m, _)) = e.ring {
-            if let Err(err) = inner.orphans.push((g, m.clone()), GFP_KERNEL) {
-                // Untracked, the host's teardown could not free it later.
-                pr_err!("no memory to track ring memory: {:?}\n", err);
-                m.keep("no memory to track it");
-            }
+            self.orphan(inner, g, m);
         }
         let primary = self.primary_of(inner, &e.chan);
         pr_info!("relid {} released\n", relid.get());
         self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+    }
+
+    /// Ring memory the host may still hold, of a channel that no longer
+    /// owns it: kept among the orphans until the host tears its GPADL down
+    /// or answers UNLOAD.
+    pub(super) fn orphan(&self, inner: &mut Inner, g: GpadlId, m: Arc<SharedPages>) {
+        if let Err(err) = inner.orphans.push((g, m.clone()), GFP_KERNEL) {
+            // Untracked, the host's teardown could not free it later.
+            pr_err!("no memory to track ring memory: {:?}\n", err);
+            m.keep("no memory to track it");
+        }
     }
 
     pub(super) fn on_torndown(self: &Arc<Self>, inner: &mut Inner, m: HostMessage) {
@@ -264,7 +314,7 @@ impl Connection {
             _ => None,
         });
         if let Some(relid) = owner {
-            self.chan_step(inner, relid, ChannelEvent::Host(m));
+            let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
             return;
         }
         if let Some(i) = inner.orphans.iter().position(|(g, _)| *g == gpadl) {
@@ -308,7 +358,7 @@ impl Connection {
                     }
                     self.upper.remove_device(&ch, p.as_ref());
                     let mut inner = self.inner.lock();
-                    self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
+                    let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
                 }
                 Err(_) => return,
             }

@@ -37,7 +37,7 @@ use kernel::{
     sync::{atomic::ordering::Relaxed, Arc},
 };
 
-use super::{code_of, Connection, DevOp, Inner};
+use super::{code_of, Connection, DevOp, HostWait, Inner};
 use crate::{
     bus::channel::Channel,
     proto::{
@@ -86,7 +86,7 @@ impl Connection {
             }
         }
         for ch in Iterator::chain(subs.iter(), prims.iter()) {
-            if let Err(e) = self.close(ch, timeout_ms) {
+            if let Err(e) = self.close(ch, HostWait::AtMost(timeout_ms)) {
                 pr_warn!("hibernation: channel {} not closed ({:?})\n", ch.relid(), e);
             }
         }
@@ -101,7 +101,7 @@ impl Connection {
                 v
             };
             for r in relids {
-                self.chan_step(&mut inner, r, ChannelEvent::Suspend);
+                let _ = self.chan_step(&mut inner, r, ChannelEvent::Suspend);
             }
         }
         // The sub-channels' sysfs directories go now.
@@ -112,7 +112,7 @@ impl Connection {
             self,
             inner,
             timeout_ms,
-            matches!(inner.state, ConnectionState::Suspended { .. })
+            !matches!(inner.state, ConnectionState::Unloading { .. })
         );
         let n = inner.channels.len();
         if r.is_err() {
@@ -121,8 +121,9 @@ impl Connection {
                 timeout_ms
             );
             let _ = self.step(&mut inner, ConnectionEvent::Timeout);
-        } else {
-            // The host let go of every GPADL.
+        }
+        if !inner.pages_with_host {
+            // The host answered UNLOAD: it let go of every GPADL.
             inner.orphans.clear();
         }
         drop(inner);
@@ -238,7 +239,7 @@ impl Connection {
         let mut opened = 0;
         for (ch, bytes, cpu) in reopen.iter() {
             let cpu = if self.cpu_usable(*cpu) { *cpu } else { 0 };
-            match self.open(ch, *bytes, cpu, timeout_ms) {
+            match self.open(ch, *bytes, cpu, HostWait::AtMost(timeout_ms)) {
                 Ok(()) => {
                     opened += 1;
                     if let Some(d) = ch.driver() {

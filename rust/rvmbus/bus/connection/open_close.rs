@@ -6,7 +6,8 @@
 //!
 //! Context: process context (drivers, sysfs writes, the bus's own users);
 //! each call takes `inner` and sleeps on `cv` with it released while it
-//! waits for the host.
+//! waits for the host: opens and closes as long as [`HostWait`] says,
+//! moves for at most `timeout_ms`.
 
 use super::*;
 
@@ -34,13 +35,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Opens `ch` with rings of `ring_bytes` each way, interrupts on `cpu`.
+    /// Opens `ch` with rings of `ring_bytes` each way, interrupts on `cpu`,
+    /// waiting for the host as `wait` says.
+    ///
+    /// # Errors
+    ///
+    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `ENODEV`: unloading, or the channel is gone or was rescinded
+    ///   meanwhile;
+    /// - `EBUSY`: the channel is not closed;
+    /// - `EIO`: the host refused the GPADL or the open, or a message could
+    ///   not be posted (the channel can be opened again);
+    /// - `ETIMEDOUT`: no answer within [`HostWait::AtMost`] (the host may
+    ///   still hold the ring, which is kept);
+    /// - `ENOMEM`: no memory for the ring.
     pub(crate) fn open(
         self: &Arc<Self>,
         ch: &Arc<Channel>,
         ring_bytes: usize,
         cpu: u32,
-        timeout_ms: u32,
+        wait: HostWait,
     ) -> Result {
         if !self.cpu_usable(cpu) {
             return Err(EINVAL);
@@ -75,14 +89,16 @@ impl Connection {
             self.transport.vp_index(cpu),
             pages as u32,
         );
-        self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
-        // The outcome is in the state; a timeout leaves it `Opening`.
-        let _ = wait_until!(
-            self,
-            inner,
-            timeout_ms,
-            !matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }))
-        );
+        let _ = self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
+        // The outcome is in the state; unload or a bounded wait that ran
+        // out leaves it `Opening`.
+        let opening = |inner: &mut Inner| {
+            matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }))
+        };
+        let _ = match wait {
+            HostWait::Answer => wait_answer!(self, inner, 0, !opening(&mut inner) || inner.closing),
+            HostWait::AtMost(ms) => wait_until!(self, inner, ms, !opening(&mut inner)),
+        };
         match inner.state_of(relid) {
             Some(ChannelState::Open { .. }) => {
                 *ch.io.lock() = Some(Rings::attach(mem, pages, pages)?);
@@ -94,12 +110,20 @@ impl Connection {
                 );
                 Ok(())
             }
+            // The host may hold the GPADL: the memory stays with the entry
+            // (and goes to the orphans at unload).
+            Some(ChannelState::Opening { .. }) if inner.closing => {
+                pr_info!("channel {}: unloading before the host answered the open\n", relid.get());
+                Err(ENODEV)
+            }
             Some(ChannelState::Opening { .. }) => {
-                // The host may hold the GPADL: keep the memory.
                 pr_err!(
                     "channel {}: no answer to the open in {} ms\n",
                     relid.get(),
-                    timeout_ms
+                    match wait {
+                        HostWait::AtMost(ms) => ms,
+                        HostWait::Answer => 0,
+                    }
                 );
                 Err(ETIMEDOUT)
             }
@@ -112,8 +136,18 @@ impl Connection {
     }
 
     /// Closes `ch`: close message, ring GPADL teardown, and frees the rings
-    /// once the host confirms.
-    pub(crate) fn close(self: &Arc<Self>, ch: &Arc<Channel>, timeout_ms: u32) -> Result {
+    /// once the host confirms; waits for the host as `wait` says.
+    ///
+    /// # Errors
+    ///
+    /// - `ENOTCONN`: the channel is not open;
+    /// - `EIO`: the close or the teardown could not be posted (the ring
+    ///   memory is kept for good; the channel can be opened again);
+    /// - `ETIMEDOUT`: no answer in time (unloading, or
+    ///   [`HostWait::AtMost`]): the memory stays with the channel until the
+    ///   host lets go of it, or for good;
+    /// - `EINTR`: a signal interrupted a wait during unload.
+    pub(crate) fn close(self: &Arc<Self>, ch: &Arc<Channel>, wait: HostWait) -> Result {
         let relid = ch.info().relid;
         let mut inner = self.inner.lock();
         // No more packets from this side.
@@ -121,27 +155,34 @@ impl Connection {
         if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
             return Err(ENOTCONN);
         }
-        self.chan_step(&mut inner, relid, ChannelEvent::Close);
+        if self.chan_step(&mut inner, relid, ChannelEvent::Close).is_err() {
+            return Err(EIO);
+        }
+        let closing =
+            |inner: &mut Inner| matches!(inner.state_of(relid), Some(ChannelState::Closing { .. }));
         // While unloading, a host that let one close time out is not
         // waited for again: unload must end in bounded time.
-        let wait = if inner.closing && inner.host_silent {
-            0
-        } else {
-            timeout_ms
+        let unload_ms = |inner: &Inner| {
+            if inner.host_silent {
+                0
+            } else {
+                shim::timeout_ms()
+            }
         };
-        let r = wait_until!(
-            self,
-            inner,
-            wait,
-            !matches!(inner.state_of(relid), Some(ChannelState::Closing { .. }))
-        );
-        if r.is_err() {
+        let r = match wait {
+            HostWait::Answer => wait_answer!(self, inner, unload_ms(&inner), !closing(&mut inner)),
+            HostWait::AtMost(ms) => wait_until!(self, inner, ms, !closing(&mut inner)),
+        };
+        if let Err(e) = r {
             if inner.closing && !inner.host_silent {
                 inner.host_silent = true;
                 pr_err!("the host stopped answering while unloading; closing the other channels without waiting\n");
             }
-            pr_err!("channel {}: the host did not tear down the ring GPADL in {} ms; keeping its memory\n", relid.get(), wait);
-            return Err(ETIMEDOUT);
+            pr_err!(
+                "channel {}: the host did not tear down the ring GPADL in time; keeping its memory\n",
+                relid.get()
+            );
+            return Err(e);
         }
         pr_info!("channel {} closed\n", relid.get());
         Ok(())
@@ -260,7 +301,7 @@ impl Connection {
                 }) => {
                     // The host may still move the interrupts; the guest
                     // takes any CPU's interrupts, and drops a late answer.
-                    self.chan_step(&mut inner, relid, ChannelEvent::ModifyAbandoned);
+                    let _ = self.chan_step(&mut inner, relid, ChannelEvent::ModifyAbandoned);
                     let e = r.err().unwrap_or(ETIMEDOUT);
                     if e == ETIMEDOUT {
                         pr_err!(

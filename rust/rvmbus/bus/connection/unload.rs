@@ -24,6 +24,9 @@ impl Connection {
     pub(crate) fn shutdown(self: &Arc<Self>, timeout_ms: u32) {
         let mut inner = self.inner.lock();
         inner.closing = true;
+        // Waits for the host that began before end now, or within
+        // `timeout_ms` (`HostWait::Answer`).
+        self.cv.notify_all();
         // Every device goes away first, while the connection still works,
         // so that drivers unbind and close their channels normally.
         let primaries: KVec<Arc<Channel>> = {
@@ -49,35 +52,45 @@ impl Connection {
             }
             removed += 1;
         }
-        let answered = if matches!(inner.state, ConnectionState::Connected { .. }) {
-            let _ = self.step(&mut inner, ConnectionEvent::Unload);
-            let start = Instant::<Monotonic>::now();
-            let r = wait_until!(
-                self,
-                inner,
-                timeout_ms,
-                matches!(inner.state, ConnectionState::Disconnected)
-            );
-            match r {
-                Ok(()) => pr_info!(
-                    "the host answered UNLOAD in {} ms\n",
-                    start.elapsed().as_millis()
-                ),
-                Err(_) => {
+        let answered = match inner.state {
+            ConnectionState::Connected { version, .. } => {
+                let start = Instant::<Monotonic>::now();
+                // A failed post of UNLOAD, or a host too old for it, ends
+                // the unload at once (`proto::connection`).
+                let _ = self.step(&mut inner, ConnectionEvent::Unload);
+                let r = wait_until!(
+                    self,
+                    inner,
+                    timeout_ms,
+                    !matches!(inner.state, ConnectionState::Unloading { .. })
+                );
+                if r.is_err() {
+                    let _ = self.step(&mut inner, ConnectionEvent::Timeout);
+                }
+                let answered = !inner.pages_with_host;
+                if answered {
+                    pr_info!(
+                        "the host answered UNLOAD in {} ms\n",
+                        start.elapsed().as_millis()
+                    );
+                } else if !version.has_unload() {
+                    pr_info!(
+                        "UNLOAD not sent: VMBus {}.{} hosts do not know it (Linux sends it from 3.0 on)\n",
+                        version.major(),
+                        version.minor()
+                    );
+                } else if r.is_err() {
                     pr_err!(
                         "the host did not answer UNLOAD in {} ms; unloading without it\n",
                         timeout_ms
                     );
-                    inner.state = ConnectionState::Disconnected;
+                } else {
+                    pr_err!("UNLOAD could not be posted; unloading without it\n");
                 }
+                answered
             }
-            r.is_ok()
-        } else {
-            false
+            _ => false,
         };
-        if answered {
-            inner.pages_with_host = false;
-        }
         let orphans = core::mem::take(&mut inner.orphans);
         let keep_conn_pages = inner.pages_with_host;
         drop(inner);
@@ -88,7 +101,7 @@ impl Connection {
             );
         } else {
             for (_, m) in orphans.iter() {
-                m.keep("no answer to UNLOAD");
+                m.keep("the host did not answer UNLOAD");
             }
         }
         drop(orphans);

@@ -31,7 +31,6 @@ use vmbus_host::interrupts::{raise_traced, HeldIrqs, RecordingIrqs};
 use vmbus_host::log::Level;
 use vmbus_host::mailbox;
 use vmbus_host::server::{GuestCtx, Profile, VmbusServer};
-use vmbus_host::synic::SynicEnv;
 use vmbus_host::trace::Trace;
 use vmbus_host::vmbus::datapath::ChannelRings;
 use vmbus_host::vmbus::gpadl::{Gpadls, Progress};
@@ -221,15 +220,9 @@ impl Rig {
         self.hv.drain_messages(&env, &mut self.server);
     }
 
-    /// The host's periodic work: SynIC redelivery, monitor pages, queued
-    /// packets, device ticks.
+    /// The host's periodic work: monitor pages, queued packets, device
+    /// ticks. (SynIC messages are delivered on EOM only, as by Hyper-V.)
     pub fn poll(&mut self) {
-        let env = SynicEnv {
-            mem: &self.ram,
-            irq: &self.irq,
-            trace: &self.trace,
-        };
-        let _ = self.hv.synic.retry_all(&env);
         let mut g = GuestCtx {
             mem: &self.ram,
             synic: &mut self.hv.synic,
@@ -295,14 +288,19 @@ impl Rig {
                 let mut hdr = [0u8; 16];
                 let _ = self.ram.read(slot, &mut hdr);
                 let mut p = vec![0u8; usize::from(hdr[4]).min(240)];
+                // The copy's flags are not looked at: MessagePending is read
+                // from the slot after freeing it.
                 let _ = self.ram.read(slot + 16, &mut p);
                 let _ = self.ram.write_u32(slot, 0);
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                let mut flags = [0u8];
+                let _ = self.ram.read(slot + 5, &mut flags);
                 // The guest may have written the slot itself, or put a
                 // ring on this page: what is there need not decode.
                 if let Ok(m) = HostMessage::decode(&p) {
                     out.push(m);
                 }
-                if hdr[5] & 1 != 0 {
+                if flags[0] & 1 != 0 {
                     self.command(Command::EOM, vcpu, [0; 4], &[]);
                 }
             }

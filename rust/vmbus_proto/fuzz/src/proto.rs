@@ -22,7 +22,7 @@ use vmbus_proto::ring::{
 };
 use vmbus_proto::types::{GpadlId, Relid};
 use vmbus_proto::version::ContactConfig;
-use vmbus_proto::wire::channel_msg::GpaRange;
+use vmbus_proto::wire::channel_msg::{GpaRange, MessageType};
 use vmbus_proto::wire::ic::{
     HeartbeatMsgData, IcTimesyncData, IcTimesyncRefData, IcVersion, ShutdownMsgData,
 };
@@ -141,7 +141,7 @@ pub fn state(data: &[u8]) {
         let n = usize::from(n).min(tail.len());
         let (msg, tail) = tail.split_at(n);
         rest = tail;
-        let sel = n % 13;
+        let sel = n % 14;
         let cev = match sel {
             0 => Some(ConnectionEvent::RequestOffers),
             1 => Some(ConnectionEvent::Unload),
@@ -169,6 +169,9 @@ pub fn state(data: &[u8]) {
             }),
             11 => Some(ChannelEvent::ModifyAbandoned),
             12 => Some(ChannelEvent::GpadlNotSent),
+            13 => Some(ChannelEvent::PostFailed(MessageType(u32::from(
+                msg.first().copied().unwrap_or(0) % 25,
+            )))),
             _ => None,
         };
         if let Some(ev) = chev {

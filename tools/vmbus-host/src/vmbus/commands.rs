@@ -155,6 +155,7 @@ impl VmbusHost {
             [m] | [m, "on"] => {
                 let m: Mode = m.parse()?;
                 self.hostile.enable(m, None)?;
+                self.hostile_armed(m);
                 out.push(format!("{m} on"));
                 Ok(())
             }
@@ -163,6 +164,7 @@ impl VmbusHost {
                 let r = crate::commands::parse_num("relid", relid)?;
                 let r = u32::try_from(r).map_err(|_| format!("relid {r} out of range"))?;
                 self.hostile.enable(m, Some(r))?;
+                self.hostile_armed(m);
                 out.push(format!("{m} on relid {r}"));
                 Ok(())
             }
@@ -173,6 +175,16 @@ impl VmbusHost {
                 Ok(())
             }
             _ => Err("usage: hostile list | hostile MODE [on [RELID]|off]".into()),
+        }
+    }
+
+    /// A mode that counts from its start was switched on.
+    pub(super) fn hostile_armed(&mut self, m: Mode) {
+        match m {
+            Mode::PostRefuse => self.refuse_left = (true, true),
+            Mode::PostBusy => self.busy_refused = 0,
+            Mode::PendingRace => self.race_pairs = 0,
+            _ => {}
         }
     }
 

@@ -64,11 +64,22 @@ pub enum Mode {
     /// Keep filler messages waiting behind the slot for as long as the
     /// mode is on: the guest finds a new message after every EOM.
     SlotFlood,
+    /// Fail each message's first three posts with the statuses a busy
+    /// hypervisor gives (`INSUFFICIENT_BUFFERS`, `INSUFFICIENT_MEMORY`,
+    /// then `INVALID_CONNECTION_ID`, which `INITIATE_CONTACT` gets as
+    /// `INSUFFICIENT_MEMORY` instead), and take the fourth.
+    PostBusy,
+    /// Fail the first post of `OPEN_CHANNEL` and the first of
+    /// `CLOSE_CHANNEL` after being switched on with `ACCESS_DENIED`, a
+    /// status not worth another try.
+    PostRefuse,
+    /// Refuse every version in `VERSION_RESPONSE`.
+    RejectVersions,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 19] = [
+    pub const ALL: [Mode; 22] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -88,6 +99,9 @@ impl Mode {
         Mode::RescindOnClose,
         Mode::PendingRace,
         Mode::SlotFlood,
+        Mode::PostBusy,
+        Mode::PostRefuse,
+        Mode::RejectVersions,
     ];
 
     /// The name on the command line.
@@ -112,6 +126,9 @@ impl Mode {
             Mode::RescindOnClose => "rescind-on-close",
             Mode::PendingRace => "pending-race",
             Mode::SlotFlood => "slot-flood",
+            Mode::PostBusy => "post-busy",
+            Mode::PostRefuse => "post-refuse",
+            Mode::RejectVersions => "reject-versions",
         }
     }
 
@@ -163,6 +180,7 @@ impl Mode {
                     | Mode::GpadlFail
                     | Mode::OpenFail
                     | Mode::RescindOnClose
+                    | Mode::PostRefuse
             )
     }
 

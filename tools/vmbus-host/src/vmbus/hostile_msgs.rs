@@ -3,7 +3,8 @@
 //! Hostile channel messages: how offers are bent and what is injected
 //! before them when the guest asks for offers (see [`Mode`]).
 
-use vmbus_proto::message::{HostMessage, Offer};
+use vmbus_proto::ivshmem::HvStatus;
+use vmbus_proto::message::{GuestMessage, HostMessage, Offer};
 use vmbus_proto::types::Relid;
 use vmbus_proto::wire::channel_msg::OfferChannel;
 use vmbus_proto::wire::Guid;
@@ -20,6 +21,9 @@ pub const SHORT_OFFER: usize = 64;
 pub const FLOOD: usize = 100;
 /// The first monitor id `out-of-range-monitor-id` uses.
 pub const BAD_MONITOR_ID: u8 = 200;
+/// Posts of each message `post-busy` refuses before it takes one.
+pub const BUSY_TRIES: u8 = 3;
+
 /// Filler pairs `pending-race` posts.
 pub const RACE_PAIRS: u64 = 200;
 
@@ -98,6 +102,38 @@ impl VmbusHost {
             self.stats.fillers += 1;
         }
         ok
+    }
+
+    /// The hypervisor's answer to a post of `payload` under the post modes.
+    pub(super) fn hostile_post_status(&mut self, payload: &[u8]) -> Option<HvStatus> {
+        let m = GuestMessage::decode(payload).ok();
+        if self.hostile.is(Mode::PostBusy) {
+            if self.busy_refused < BUSY_TRIES {
+                self.busy_refused += 1;
+                let contact = matches!(m, Some(GuestMessage::InitiateContact(_)));
+                return Some(match self.busy_refused {
+                    1 => HvStatus::INSUFFICIENT_BUFFERS,
+                    2 => HvStatus::INSUFFICIENT_MEMORY,
+                    _ if contact => HvStatus::INSUFFICIENT_MEMORY,
+                    _ => HvStatus::INVALID_CONNECTION_ID,
+                });
+            }
+            self.busy_refused = 0;
+        }
+        let refuse = match m {
+            Some(GuestMessage::OpenChannel(o))
+                if self.hostile.is_for(Mode::PostRefuse, o.relid.get()) =>
+            {
+                &mut self.refuse_left.0
+            }
+            Some(GuestMessage::CloseChannel { relid })
+                if self.hostile.is_for(Mode::PostRefuse, relid.get()) =>
+            {
+                &mut self.refuse_left.1
+            }
+            _ => return None,
+        };
+        std::mem::replace(refuse, false).then_some(HvStatus::ACCESS_DENIED)
     }
 
     /// The slot modes' periodic part: `pending-race` flips MessagePending

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use vmbus_proto::ivshmem::HvStatus;
 use vmbus_proto::message::{peek_type, GuestMessage as Msg, HostMessage, OpenRequest};
 use vmbus_proto::types::{GpadlId, Relid};
+use vmbus_proto::version::Version;
 
 use crate::log::Level;
 use crate::log_limited;
@@ -128,6 +129,8 @@ pub struct Stats {
     pub tl_connects: u64,
     /// Filler messages the slot modes posted.
     pub fillers: u64,
+    /// Posts the post modes refused.
+    pub posts_refused: u64,
 }
 
 /// The VMBus server.
@@ -151,6 +154,10 @@ pub struct VmbusHost {
     monitor_hold: bool,
     /// Filler pairs `pending-race` posted.
     race_pairs: u64,
+    /// Posts of the current message `post-busy` refused so far.
+    busy_refused: u8,
+    /// `post-refuse` still refuses an `OPEN_CHANNEL`, a `CLOSE_CHANNEL`.
+    refuse_left: (bool, bool),
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -193,10 +200,15 @@ impl VmbusHost {
             unload_due: None,
             monitor_hold: false,
             race_pairs: 0,
+            busy_refused: 0,
+            refuse_left: (false, false),
         };
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
             host.attach_device(r);
+        }
+        for m in host.opts.hostile.clone() {
+            host.hostile_armed(m);
         }
         Ok(host)
     }
@@ -322,7 +334,11 @@ impl VmbusHost {
             crate::log_info!("vmbus: INITIATE_CONTACT while connected: starting over");
             self.reset_connection();
         }
-        let a = negotiation::answer(self.profile, req, connection_id, guest.mem.len());
+        let mut a = negotiation::answer(self.profile, req, connection_id, guest.mem.len());
+        if self.hostile.is(Mode::RejectVersions) {
+            a.reply = negotiation::rejected();
+            a.result = Err(negotiation::ContactError::Unsupported);
+        }
         match a.result {
             Ok(c) => {
                 self.stats.versions_accepted += 1;
@@ -611,6 +627,14 @@ impl VmbusHost {
                     relid.get()
                 )),
             },
+            Msg::Unload if self.conn.is_some_and(|c| !c.version.has_unload()) => {
+                // Windows Server 2012 (2.4) does not know UNLOAD: no answer,
+                // and it keeps what the guest gave it.
+                self.refuse(format_args!(
+                    "UNLOAD at version {}, which has no UNLOAD; ignored",
+                    self.conn.map_or(Version::WIN8, |c| c.version)
+                ));
+            }
             Msg::Unload => {
                 self.stats.unloads += 1;
                 let conn = self.conn;
@@ -751,6 +775,14 @@ impl VmbusServer for VmbusHost {
             || self.conn.is_some_and(|c| c.msg_conn_id == connection_id)
     }
 
+    fn refuse_post(&mut self, _connection_id: u32, payload: &[u8]) -> Option<HvStatus> {
+        let st = self.hostile_post_status(payload);
+        if st.is_some() {
+            self.stats.posts_refused += 1;
+        }
+        st
+    }
+
     fn handle_message(&mut self, guest: &mut GuestCtx<'_>, msg: &GuestMessage) {
         self.stats.messages_in += 1;
         match Msg::decode(&msg.payload) {
@@ -878,6 +910,7 @@ impl VmbusServer for VmbusHost {
             ("modify_channels", s.modify_channels),
             ("tl_connects", s.tl_connects),
             ("fillers", s.fillers),
+            ("posts_refused", s.posts_refused),
             ("race_pairs", self.race_pairs),
         ] {
             out.push(format!("vmbus.{k}={v}"));

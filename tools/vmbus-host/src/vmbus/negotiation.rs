@@ -31,12 +31,21 @@ pub const OLD_HOST: HostProfile = HostProfile {
     features: 0,
 };
 
+/// Windows Server 2012: 2.4 only, connection id 1.
+pub const WS2012_HOST: HostProfile = HostProfile {
+    versions: &[Version::WIN8],
+    has_connection_id_4: false,
+    msg_conn_id: VMBUS_MESSAGE_CONNECTION_ID,
+    features: 0,
+};
+
 /// The `vmbus_proto` profile behind a CLI profile.
 pub fn host_profile(p: Profile) -> HostProfile {
     match p {
         Profile::Azure => HostProfile::HYPERV_2022,
         Profile::Qemu => HostProfile::QEMU,
         Profile::Old => OLD_HOST,
+        Profile::Ws2012 => WS2012_HOST,
     }
 }
 
@@ -94,7 +103,8 @@ fn page_ok(gpa: u64, ram_len: u64, may_be_zero: bool) -> bool {
     gpa % PAGE == 0 && gpa.checked_add(PAGE).is_some_and(|end| end <= ram_len)
 }
 
-fn rejected() -> VersionReply {
+/// A `VERSION_RESPONSE` that refuses the version.
+pub fn rejected() -> VersionReply {
     VersionReply {
         supported: false,
         connection_state: 0,
@@ -203,6 +213,10 @@ mod tests {
         let a = answer(Profile::Old, &req(Version::WIN8_1, 0), 1, 1 << 20);
         assert!(a.reply.supported);
         assert_eq!(a.result.unwrap().msg_conn_id, 1);
+        let a = answer(Profile::Ws2012, &req(Version::WIN8_1, 0), 1, 1 << 20);
+        assert!(!a.reply.supported);
+        let a = answer(Profile::Ws2012, &req(Version::WIN8, 0), 1, 1 << 20);
+        assert!(a.reply.supported);
     }
 
     #[test]
