@@ -3,7 +3,9 @@
 # to answer UNLOAD, and one that stops answering altogether: the unload
 # always ends in bounded time with a clear message, memory the host may
 # still use is kept (never freed) when it did not answer, and loading again
-# reconnects and gets every offer back.
+# reconnects and gets every offer back. Also: an open waits for a host
+# slower than timeout_ms, as Linux does, and one the host never answers
+# ends when the bus goes away.
 SCEN=unload-host
 . /scenarios/lib.sh
 RUN=/sys/kernel/debug/rvmbus_echo/run
@@ -31,6 +33,41 @@ slow=$(( $(now_ms) - t0 ))
 wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[23][0-9][0-9][0-9]) ms" 10 || fail "slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
 wait_new "host released all memory" 10 || fail "memory not released after a slow UNLOAD"
 harness ctl unload-delay 0 | grep -q "^ok" || fail "unload-delay 0"
+
+# 2b. A host slow to answer OPEN_CHANNEL (1.5 s, timeout_ms is 1 s): the
+# open waits for it and works. Then an open the host does not answer (it
+# would in 10 minutes) is cut short by unbinding the bus, which does not
+# wait for it.
+mark
+insmod $MOD timeout_ms=1000 || fail "insmod failed"
+harness ctl open-delay 1500 | grep -q "^ok" || fail "open-delay"
+t0=$(now_ms)
+ctl open 4 0 >/dev/null || fail "open against a slow host failed: $(new_lines | tail -3)"
+slow_open=$(( $(now_ms) - t0 ))
+[ $slow_open -ge 1400 ] || fail "the open of a host that answers in 1.5 s took $slow_open ms"
+ctl echo 4 20 300 | grep -q "packets=20 .*errors=0" || fail "echo after the slow open"
+ctl close 4 >/dev/null || fail "close after the slow open"
+harness ctl open-delay 600000 | grep -q "^ok" || fail "open-delay 600000"
+rm -f /tmp/open-rc
+( ctl open 4 0 >/dev/null 2>&1; echo $? > /tmp/open-rc ) &
+sleep 1
+[ -e /tmp/open-rc ] && fail "the open returned before the host answered: rc $(cat /tmp/open-rc)"
+t0=$(now_ms)
+echo $PCIDEV > /sys/bus/pci/drivers/rvmbus/unbind || fail "unbind under a waiting open failed"
+cut=$(( $(now_ms) - t0 ))
+i=0
+until [ -e /tmp/open-rc ]; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "the waiting open did not end with the unbind"
+	sleep 0.1
+done
+[ "$(cat /tmp/open-rc)" != 0 ] || fail "the cut-short open reported success"
+wait_new "channel 4: unloading before the host answered the open" 10 || fail "no message about the cut-short open"
+wait_new "host released all memory" 10 || fail "memory not released after the cut-short open"
+[ $cut -lt 5000 ] || fail "the unbind under a waiting open took $cut ms"
+harness ctl open-delay 0 | grep -q "^ok" || fail "open-delay 0"
+echo $PCIDEV > /sys/bus/pci/drivers/rvmbus/bind || fail "bind after the cut-short open failed"
+wait_new "all offers delivered: 4 channels" 50 || fail "no offers after the cut-short open"
+rmmod rvmbus || fail "rmmod after the cut-short open failed"
 
 # 3. A host that stops answering, with drivers bound and channels open:
 # the connection goes (the PCI device is unbound) in bounded time.
@@ -75,4 +112,4 @@ wait_new "all offers delivered: 4 channels" 10 || fail "reload did not get all o
 rmmod rvmbus || fail "final rmmod failed"
 wait_new "host released all memory" 10 || fail "final unload not clean"
 wait_new "shared pages: [0-9]+ allocations, every one freed" 10 || fail "final unload did not free every shared page"
-pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; silent host: unload in $silent ms, $kept_kib KiB kept in $kept blocks (rings, interrupt and monitor pages) and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"
+pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; open against a host 1.5 s slow took $slow_open ms and worked, a waiting open ended with the unbind in $cut ms; silent host: unload in $silent ms, $kept_kib KiB kept in $kept blocks (rings, interrupt and monitor pages) and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"

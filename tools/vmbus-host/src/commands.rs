@@ -64,7 +64,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "set-profile",
-        usage: "azure|qemu|old",
+        usage: "azure|qemu|old|ws2012",
         help: "change the imitated host (for the next guest driver)",
         run: cmd_set_profile,
     },
@@ -125,6 +125,18 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "monitor-hold",
         usage: "on|off",
         help: "stop (on) or go on (off) polling the guest's monitor page",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "unload-delay",
+        usage: "MS",
+        help: "answer UNLOAD after MS milliseconds (0: at once)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "open-delay",
+        usage: "MS",
+        help: "answer OPEN_CHANNEL after MS milliseconds (0: at once)",
         run: cmd_unreachable,
     },
 ];

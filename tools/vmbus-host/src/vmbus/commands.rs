@@ -44,6 +44,7 @@ impl VmbusHost {
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
             "echo-burst" => Some(self.cmd_echo_burst(guest, args, out)),
+            "open-delay" => Some(self.cmd_open_delay(args, out)),
             _ => None,
         }
     }
@@ -143,6 +144,22 @@ impl VmbusHost {
             "monitor page polling {}",
             if self.monitor_hold { "held" } else { "on" }
         ));
+        Ok(())
+    }
+
+    /// `open-delay MS`: a slow host, answering each OPEN_CHANNEL after
+    /// `MS` milliseconds (0: at once); answers still due are dropped when
+    /// the guest unloads.
+    fn cmd_open_delay(&mut self, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        let [ms] = args else {
+            return Err("usage: open-delay MS".into());
+        };
+        let ms = crate::commands::parse_num("milliseconds", ms)?;
+        if ms > 600_000 {
+            return Err("at most 600000 ms".into());
+        }
+        self.open_delay = std::time::Duration::from_millis(ms);
+        out.push(format!("OPEN_CHANNEL_RESULT after {ms} ms"));
         Ok(())
     }
 

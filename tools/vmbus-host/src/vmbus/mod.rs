@@ -147,6 +147,10 @@ pub struct VmbusHost {
     opts: ServerOptions,
     /// How long UNLOAD_RESPONSE waits (`unload-delay MS`).
     unload_delay: Duration,
+    /// How long OPEN_CHANNEL_RESULT waits (`open-delay MS`).
+    open_delay: Duration,
+    /// Delayed OPEN_CHANNEL_RESULTs: when each is due, and the message.
+    opens_due: Vec<(Instant, HostMessage)>,
     /// A delayed UNLOAD_RESPONSE: when, and the vCPU and SINT it goes to.
     unload_due: Option<(Instant, u32, u32)>,
     /// The monitor page is not polled (`monitor-hold on`): a signal
@@ -197,6 +201,8 @@ impl VmbusHost {
             hostile: Hostile::new(&opts.hostile),
             opts,
             unload_delay: Duration::ZERO,
+            open_delay: Duration::ZERO,
+            opens_due: Vec::new(),
             unload_due: None,
             monitor_hold: false,
             race_pairs: 0,
@@ -296,6 +302,7 @@ impl VmbusHost {
             self.stop_channel(r);
         }
         self.rings.clear();
+        self.opens_due.clear();
         self.conn = None;
         self.offers_requested = false;
         self.channels.reset_connection();
@@ -462,14 +469,17 @@ impl VmbusHost {
             }
         };
         if self.channels.get(o.relid).is_some() {
-            self.send(
-                guest,
-                &HostMessage::OpenResult {
-                    relid: o.relid,
-                    open_id: o.open_id,
-                    status,
-                },
-            );
+            let result = HostMessage::OpenResult {
+                relid: o.relid,
+                open_id: o.open_id,
+                status,
+            };
+            if self.open_delay.is_zero() {
+                self.send(guest, &result);
+            } else {
+                // A slow host: the answer goes out from `poll`.
+                self.opens_due.push((Instant::now() + self.open_delay, result));
+            }
         }
         if let Some(rings) = started {
             self.start_channel(guest, o.relid, rings);
@@ -840,6 +850,17 @@ impl VmbusServer for VmbusHost {
                 self.post_unload_response(guest, vcpu, sint);
             }
         }
+        let now = Instant::now();
+        let due: Vec<HostMessage> = self
+            .opens_due
+            .iter()
+            .filter(|(t, _)| *t <= now)
+            .map(|(_, m)| *m)
+            .collect();
+        self.opens_due.retain(|(t, _)| *t > now);
+        for m in due {
+            self.send(guest, &m);
+        }
         self.slot_modes(guest);
         self.poll_channels(guest);
     }
@@ -849,7 +870,8 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::InterruptFlood)
             || self.hostile.is(Mode::PendingRace)
             || self.hostile.is(Mode::SlotFlood)
-            || self.unload_due.is_some();
+            || self.unload_due.is_some()
+            || !self.opens_due.is_empty();
         fast.then_some(monitor::POLL)
     }
 
