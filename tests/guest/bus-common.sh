@@ -35,4 +35,4 @@ fi
 rmmod rvmbus || fail "rmmod failed"
 [ -d /sys/bus/vmbus ] && fail "/sys/bus/vmbus left behind after rmmod"
 expect_dmesg "unloaded: $channels channels removed, host released all memory"
-pass "version $VERSION, connection id $CONNID, 4 devices with their sysfs attributes, unload answered${abi_summary:+; $abi_summary}${abi_more:+; $abi_more}"
+pass "version $VERSION, connection id $CONNID, 4 devices with their sysfs attributes, unload answered${abi_summary:+; $abi_summary}${abi_more:+; $abi_more}${PASS_MORE:-}"
