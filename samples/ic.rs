@@ -80,7 +80,9 @@ impl IcChannel {
 
     fn refuse(&self, why: &str) {
         self.refused.add(1, Relaxed);
-        pr_warn!("{}: packet refused: {}\n", self.name, why);
+        if host_noise_allowed() {
+            pr_warn!("{}: packet refused: {}\n", self.name, why);
+        }
     }
 
     /// Handles one packet from the host: negotiation here, other requests
@@ -126,7 +128,9 @@ impl IcChannel {
                     n
                 }
                 Ok((n, None)) => {
-                    pr_warn!("{}: the host offers no version we speak\n", self.name);
+                    if host_noise_allowed() {
+                        pr_warn!("{}: the host offers no version we speak\n", self.name);
+                    }
                     n
                 }
                 Err(_) => return self.refuse("bad negotiate request"),
@@ -159,15 +163,31 @@ impl IcChannel {
             Ok(()) => {
                 self.answered.add(1, Relaxed);
             }
-            Err(e) => pr_warn!("{}: answer not sent ({:?})\n", self.name, e),
+            Err(e) => {
+                if host_noise_allowed() {
+                    pr_warn!("{}: answer not sent ({:?})\n", self.name, e);
+                }
+            }
         }
     }
 }
 
 /// Status for a request the service does not know.
 pub(crate) fn unknown(name: &str, t: IcMsgType) -> u32 {
-    pr_warn!("{}: unknown request type {}\n", name, t.0);
+    if host_noise_allowed() {
+        pr_warn!("{}: unknown request type {}\n", name, t.0);
+    }
     HV_E_FAIL
+}
+
+/// Whether a line about what the host sent may be logged now: the host
+/// can send bad packets in a loop, so these lines go through the kernel's
+/// printk rate limit (10 per 5 s, then one line counting those dropped).
+fn host_noise_allowed() -> bool {
+    // SAFETY: `__printk_ratelimit` only reads the NUL-terminated name,
+    // which is static, for its "callbacks suppressed" line; it may be
+    // called in any context.
+    unsafe { kernel::bindings::__printk_ratelimit(kernel::c_str!("rvmbus_ic").as_char_ptr()) != 0 }
 }
 
 /// Status for success.

@@ -25,7 +25,8 @@ SCEN=$(sed -n 's/.*rvmbus\.scenario=\([^ ]*\).*/\1/p' /proc/cmdline)
 
 SURVIVOR=2
 # rvmbus's warnings about the host that the rate limit must bound.
-NOISE="rvmbus: .*(dropped an invalid|ignored|ring broken|refused|unknown relid|interrupt storm|in use)"
+# (The IC samples log as rvmbus_heartbeat and so on.)
+NOISE="rvmbus[a-z_]*: .*(dropped an invalid|ignored|ring broken|refused|unknown relid|interrupt storm|in use)"
 
 held() { echo "@@HOSTILE $mode held $*"; }
 # Ends this mode's checks: logs the failure and unloads what it can.
@@ -95,6 +96,8 @@ run_mode() {
 	out-of-range-monitor-id | wrong-message-size | gpadl-fail | open-fail | \
 	rescind-mid-open | rescind-on-close | post-refuse)
 		on=$(harness ctl hostile $mode on $v) ;;
+	ic-garbage)
+		on=$(harness ctl hostile $mode on 1) ;;
 	*)
 		on=$(harness ctl hostile $mode on) ;;
 	esac
@@ -261,6 +264,16 @@ run_mode() {
 		harness ctl hostile $mode off > /dev/null
 		what="$f fillers flooded the slot; echo on relids $v and $SURVIVOR (each packet an interrupt: last $irqs of 50) and heartbeats went on during it; the message work yielded $y times"
 		;;
+	ic-garbage)
+		# 200 packets too short for an IC message on the heartbeat's
+		# channel: each is refused, the lines about them stay within the
+		# printk rate limit, and the real heartbeats are still answered.
+		wait_host_stat garbage_sent 60 200 || { broke "the host sent $(host_stat garbage_sent) of 200 short packets"; return 1; }
+		heartbeats_go_on 50 || { broke "heartbeats stopped among the short packets"; return 1; }
+		n=$(count_new "heartbeat: packet refused")
+		[ $n -ge 1 ] && [ $n -le 20 ] || { broke "$n lines about refused packets for 200 refusals"; return 1; }
+		what="200 short packets on the heartbeat channel, $n refusal lines logged (rate-limited); heartbeats went on"
+		;;
 	post-busy)
 		# Every message was refused busy three times (three kinds of
 		# status) before it went through; the guest tried again each time.
@@ -320,7 +333,7 @@ hostile-all)
 	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
 		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
 		wrong-message-size message-flood interrupt-flood pending-race slot-flood
-		post-busy post-refuse gpadl-fail open-fail rescind-mid-open
+		post-busy post-refuse ic-garbage gpadl-fail open-fail rescind-mid-open
 		rescind-on-close reject-versions silent die-mid-handshake" ;;
 *)
 	modes=${SCEN#hostile-} ;;

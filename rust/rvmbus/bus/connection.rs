@@ -770,21 +770,6 @@ impl core::fmt::Display for ConnectionSummary {
     }
 }
 
-/// Sets bit `bit` of the bit array at byte `off` of `pages`, atomically.
-fn set_bit32(pages: &SharedPages, off: usize, bit: usize) {
-    let Ok(w) = pages.word32(off + (bit / 32) * 4) else {
-        return;
-    };
-    let mask = 1u32 << (bit % 32);
-    let mut old = w.load(Relaxed);
-    while old & mask == 0 {
-        match w.cmpxchg(old, old | mask, kernel::sync::atomic::ordering::Full) {
-            Ok(_) => return,
-            Err(cur) => old = cur,
-        }
-    }
-}
-
 /// The sysfs `state` of a channel in state `s`, as Linux would number it;
 /// `None` where Linux leaves the number as it was (a rescind does not
 /// change it).

@@ -17,10 +17,10 @@ impl Connection {
         let info = ch.info();
         let relid = info.relid.get() as usize;
         if !info.dedicated_interrupt {
-            set_bit32(&self.int_page, PAGE / 2, relid);
+            set_bit(&self.int_page, PAGE / 2, relid);
         }
         if let Some(m) = info.monitor_id {
-            set_bit32(
+            set_bit(
                 &self.monitor,
                 PAGE + pending_offset(m.group()),
                 m.bit() as usize,
@@ -59,6 +59,23 @@ impl Connection {
             pr_err!("channel {}: invalid packet from the host: {:?}\n", relid, e);
         }
     }
+}
+
+/// Sets bit `bit` of the bit array at byte `off` of `pages` (8-byte
+/// aligned) with one atomic bit set, as Linux's `sync_set_bit` does on the
+/// interrupt and monitor pages: the host reads and clears these words
+/// concurrently, and a compare-exchange loop would have to start again each
+/// time it did. On x86 the locked instruction is also a full barrier, so
+/// the ring writes before it are visible to the host first.
+fn set_bit(pages: &SharedPages, off: usize, bit: usize) {
+    let Ok(w) = pages.word64(off + (bit / 64) * 8) else {
+        return;
+    };
+    // SAFETY: `w` is an aligned 64-bit word inside `pages`, which outlive
+    // the call (`SharedPages::word64`); `set_bit` with a bit number below
+    // 64 writes that word only, with one atomic read-modify-write, which is
+    // how the host accesses it too.
+    unsafe { kernel::bindings::set_bit(bit % 64, w.as_ptr().cast::<usize>()) };
 }
 
 impl HostLink for Connection {

@@ -201,6 +201,7 @@ impl VmbusHost {
             Mode::PostRefuse => self.refuse_left = (true, true),
             Mode::PostBusy => self.busy_refused = 0,
             Mode::PendingRace => self.race_pairs = 0,
+            Mode::IcGarbage => self.garbage_sent = 0,
             _ => {}
         }
     }

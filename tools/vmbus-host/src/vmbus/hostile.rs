@@ -75,11 +75,14 @@ pub enum Mode {
     PostRefuse,
     /// Refuse every version in `VERSION_RESPONSE`.
     RejectVersions,
+    /// Send 200 in-band packets of 8 zero bytes (shorter than an IC
+    /// message's headers) on an open channel, one per poll.
+    IcGarbage,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 22] = [
+    pub const ALL: [Mode; 23] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -102,6 +105,7 @@ impl Mode {
         Mode::PostBusy,
         Mode::PostRefuse,
         Mode::RejectVersions,
+        Mode::IcGarbage,
     ];
 
     /// The name on the command line.
@@ -129,6 +133,7 @@ impl Mode {
             Mode::PostBusy => "post-busy",
             Mode::PostRefuse => "post-refuse",
             Mode::RejectVersions => "reject-versions",
+            Mode::IcGarbage => "ic-garbage",
         }
     }
 
@@ -181,6 +186,7 @@ impl Mode {
                     | Mode::OpenFail
                     | Mode::RescindOnClose
                     | Mode::PostRefuse
+                    | Mode::IcGarbage
             )
     }
 

@@ -7,6 +7,7 @@ use vmbus_proto::ivshmem::HvStatus;
 use vmbus_proto::message::{GuestMessage, HostMessage, Offer};
 use vmbus_proto::types::Relid;
 use vmbus_proto::wire::channel_msg::OfferChannel;
+use vmbus_proto::wire::packet::PacketType;
 use vmbus_proto::wire::Guid;
 
 use super::hostile::Mode;
@@ -23,6 +24,9 @@ pub const FLOOD: usize = 100;
 pub const BAD_MONITOR_ID: u8 = 200;
 /// Posts of each message `post-busy` refuses before it takes one.
 pub const BUSY_TRIES: u8 = 3;
+
+/// Packets `ic-garbage` sends.
+pub const GARBAGE_PACKETS: u64 = 200;
 
 /// Filler pairs `pending-race` posts.
 pub const RACE_PAIRS: u64 = 200;
@@ -134,6 +138,32 @@ impl VmbusHost {
             _ => return None,
         };
         std::mem::replace(refuse, false).then_some(HvStatus::ACCESS_DENIED)
+    }
+
+    /// `ic-garbage`'s periodic part: one packet too short for an IC
+    /// message on each open channel the mode is on for, up to
+    /// [`GARBAGE_PACKETS`] in all.
+    pub(super) fn ic_garbage(&mut self, guest: &mut GuestCtx<'_>) {
+        if !self.hostile.is(Mode::IcGarbage) || self.garbage_sent >= GARBAGE_PACKETS {
+            return;
+        }
+        let targets: Vec<Relid> = self
+            .channels
+            .iter()
+            .filter(|c| {
+                matches!(c.state, super::channels::ChannelState::Open { .. })
+                    && self.hostile.is_for(Mode::IcGarbage, c.relid.get())
+            })
+            .map(|c| c.relid)
+            .collect();
+        for r in targets {
+            let sent = self.with_device(guest, r, |_, io| {
+                io.send(PacketType::DATA_INBAND, 0, 0, &[&[0u8; 8]]).is_ok()
+            });
+            if sent == Some(true) {
+                self.garbage_sent += 1;
+            }
+        }
     }
 
     /// The slot modes' periodic part: `pending-race` flips MessagePending

@@ -162,6 +162,8 @@ pub struct VmbusHost {
     busy_refused: u8,
     /// `post-refuse` still refuses an `OPEN_CHANNEL`, a `CLOSE_CHANNEL`.
     refuse_left: (bool, bool),
+    /// Packets `ic-garbage` sent.
+    garbage_sent: u64,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -208,6 +210,7 @@ impl VmbusHost {
             race_pairs: 0,
             busy_refused: 0,
             refuse_left: (false, false),
+            garbage_sent: 0,
         };
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
@@ -862,6 +865,7 @@ impl VmbusServer for VmbusHost {
             self.send(guest, &m);
         }
         self.slot_modes(guest);
+        self.ic_garbage(guest);
         self.poll_channels(guest);
     }
 
@@ -870,6 +874,7 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::InterruptFlood)
             || self.hostile.is(Mode::PendingRace)
             || self.hostile.is(Mode::SlotFlood)
+            || self.hostile.is(Mode::IcGarbage)
             || self.unload_due.is_some()
             || !self.opens_due.is_empty();
         fast.then_some(monitor::POLL)
@@ -934,6 +939,7 @@ impl VmbusServer for VmbusHost {
             ("fillers", s.fillers),
             ("posts_refused", s.posts_refused),
             ("race_pairs", self.race_pairs),
+            ("garbage_sent", self.garbage_sent),
         ] {
             out.push(format!("vmbus.{k}={v}"));
         }
