@@ -274,6 +274,30 @@ run_mode() {
 		[ $n -ge 1 ] && [ $n -le 20 ] || { broke "$n lines about refused packets for 200 refusals"; return 1; }
 		what="200 short packets on the heartbeat channel, $n refusal lines logged (rate-limited); heartbeats went on"
 		;;
+	keep-gpadls)
+		# Open with 4 MiB of rings, rescind and re-offer, again and again:
+		# the host never tears the rings of the rescinded channels down,
+		# and once it holds 32 MiB of them new opens are refused rather
+		# than letting it pin ever more guest memory.
+		r=$v; n=0
+		while ctl open $r 0 2000 > /dev/null 2>&1; do
+			n=$((n + 1))
+			[ $n -gt 12 ] && { broke "$n rings left with the host and opens still succeed"; return 1; }
+			nr=$(harness ctl reoffer $r | sed -n 's/.*relid \([0-9]*\).*/\1/p')
+			[ -n "$nr" ] || { broke "the host did not re-offer relid $r"; return 1; }
+			wait_new "relid $r released" 20 || { broke "relid $r not released"; return 1; }
+			i=0
+			until dev_of_relid $nr > /dev/null; do
+				i=$((i + 1)); [ $i -gt 50 ] && { broke "re-offered relid $nr never appeared"; return 1; }
+				sleep 0.1
+			done
+			r=$nr
+		done
+		wait_new "channel $r: not opened: the host holds [0-9]+ KiB of rings of channels that are gone" 10 ||
+			{ broke "no log of the refused open after $n rescinded rings"; return 1; }
+		[ $n -ge 7 ] || { broke "opens refused after only $n rescinded rings"; return 1; }
+		what="$n rings of 4 MiB left with the host by rescinds, then the open of relid $r refused and logged"
+		;;
 	post-busy)
 		# Every message was refused busy three times (three kinds of
 		# status) before it went through; the guest tried again each time.
@@ -333,7 +357,7 @@ hostile-all)
 	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
 		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
 		wrong-message-size message-flood interrupt-flood pending-race slot-flood
-		post-busy post-refuse ic-garbage gpadl-fail open-fail rescind-mid-open
+		post-busy post-refuse ic-garbage keep-gpadls gpadl-fail open-fail rescind-mid-open
 		rescind-on-close reject-versions silent die-mid-handshake" ;;
 *)
 	modes=${SCEN#hostile-} ;;

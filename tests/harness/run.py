@@ -290,7 +290,7 @@ HOSTILE_MODES = [
     "bogus-offer", "duplicate-relid", "out-of-range-monitor-id", "unknown-message-type",
     "wrong-message-size", "message-flood", "interrupt-flood", "silent", "die-mid-handshake",
     "rescind-mid-open", "gpadl-fail", "open-fail", "rescind-on-close", "pending-race",
-    "slot-flood", "post-busy", "post-refuse", "reject-versions", "ic-garbage",
+    "slot-flood", "post-busy", "post-refuse", "reject-versions", "ic-garbage", "keep-gpadls",
 ]
 HOSTILE_HOST = ["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo"]
 for _m in HOSTILE_MODES:

@@ -11,6 +11,11 @@
 
 use super::*;
 
+/// The most ring memory the host may hold of channels that are gone
+/// (orphans waiting for their GPADL teardown) before new opens are
+/// refused.
+const ORPHANS_MAX: usize = 32 << 20;
+
 impl Connection {
     /// Posts the ring GPADL's header and bodies. On failure, also says
     /// whether any of them was posted.
@@ -48,6 +53,8 @@ impl Connection {
     ///   not be posted (the channel can be opened again);
     /// - `ETIMEDOUT`: no answer within [`HostWait::AtMost`] (the host may
     ///   still hold the ring, which is kept);
+    /// - `ENOSPC`: the host holds [`ORPHANS_MAX`] bytes of rings of
+    ///   channels that are gone and has not given them back;
     /// - `ENOMEM`: no memory for the ring.
     pub(crate) fn open(
         self: &Arc<Self>,
@@ -72,6 +79,20 @@ impl Connection {
         // look for the channels on it.
         if !self.cpu_usable(cpu) {
             return Err(EINVAL);
+        }
+        // A host that never tears down the rings of the channels it
+        // rescinds would otherwise pin more guest memory with each open.
+        let orphaned: usize = inner.orphans.iter().map(|(_, m)| m.len()).sum();
+        if orphaned + mem.len() > ORPHANS_MAX {
+            if self.warn.allow() {
+                pr_err!(
+                    "channel {}: not opened: the host holds {} KiB of rings of channels that are gone (at most {} KiB)\n",
+                    relid.get(),
+                    orphaned / 1024,
+                    ORPHANS_MAX / 1024
+                );
+            }
+            return Err(ENOSPC);
         }
         let e = inner.find(relid).ok_or(ENODEV)?;
         match e.state {

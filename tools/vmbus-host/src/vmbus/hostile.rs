@@ -78,11 +78,14 @@ pub enum Mode {
     /// Send 200 in-band packets of 8 zero bytes (shorter than an IC
     /// message's headers) on an open channel, one per poll.
     IcGarbage,
+    /// Never answer `GPADL_TEARDOWN` of a rescinded channel's GPADL (the
+    /// host keeps the guest's ring memory).
+    KeepGpadls,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 23] = [
+    pub const ALL: [Mode; 24] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -106,6 +109,7 @@ impl Mode {
         Mode::PostRefuse,
         Mode::RejectVersions,
         Mode::IcGarbage,
+        Mode::KeepGpadls,
     ];
 
     /// The name on the command line.
@@ -134,6 +138,7 @@ impl Mode {
             Mode::PostRefuse => "post-refuse",
             Mode::RejectVersions => "reject-versions",
             Mode::IcGarbage => "ic-garbage",
+            Mode::KeepGpadls => "keep-gpadls",
         }
     }
 

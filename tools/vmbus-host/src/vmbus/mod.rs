@@ -586,6 +586,19 @@ impl VmbusHost {
                     }
                 }
             }
+            Msg::GpadlTeardown { relid, gpadl }
+                if self.hostile.is(Mode::KeepGpadls)
+                    && self
+                        .channels
+                        .get(relid)
+                        .is_some_and(|c| c.state == ChannelState::Rescinded) =>
+            {
+                self.refuse(format_args!(
+                    "hostile keep-gpadls: GPADL_TEARDOWN of {:#x} of rescinded relid {} not answered",
+                    gpadl.get(),
+                    relid.get()
+                ));
+            }
             Msg::GpadlTeardown { relid, gpadl } => {
                 if let Some(user) = self.channels.ring_in_use(gpadl) {
                     self.refuse(format_args!(
