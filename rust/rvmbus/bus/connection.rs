@@ -453,7 +453,9 @@ impl Connection {
             match retry.on_status(st) {
                 PostStep::Posted => {
                     if retry.tries() > 1 {
-                        self.stats.post_retries.add(u64::from(retry.tries() - 1), Relaxed);
+                        self.stats
+                            .post_retries
+                            .add(u64::from(retry.tries() - 1), Relaxed);
                     }
                     return Ok(());
                 }
@@ -493,19 +495,24 @@ impl Connection {
         } = inner.state
         else {
             let (why, e) = match (r, inner.contact_failure) {
-                (Err(_), _) | (Ok(()), None) => ("the host did not answer INITIATE_CONTACT", ETIMEDOUT),
-                (Ok(()), Some(ContactFailure::NoCommonVersion)) => {
-                    ("the host refused every version we offer (2.4 to 6.0)", ENODEV)
+                (Err(_), _) | (Ok(()), None) => {
+                    ("the host did not answer INITIATE_CONTACT", ETIMEDOUT)
                 }
+                (Ok(()), Some(ContactFailure::NoCommonVersion)) => (
+                    "the host refused every version we offer (2.4 to 6.0)",
+                    ENODEV,
+                ),
                 (Ok(()), Some(ContactFailure::PostFailed)) => {
                     ("INITIATE_CONTACT could not be posted", EIO)
                 }
-                (Ok(()), Some(ContactFailure::Unusable(_))) => {
-                    ("the host accepted a version with an answer that cannot be used", EPROTO)
-                }
-                (Ok(()), Some(ContactFailure::ResumeRejected(_))) => {
-                    ("the host refused the version of the connection before", ENODEV)
-                }
+                (Ok(()), Some(ContactFailure::Unusable(_))) => (
+                    "the host accepted a version with an answer that cannot be used",
+                    EPROTO,
+                ),
+                (Ok(()), Some(ContactFailure::ResumeRejected(_))) => (
+                    "the host refused the version of the connection before",
+                    ENODEV,
+                ),
             };
             pr_err!("no VMBus connection: {}\n", why);
             inner.state = ConnectionState::Disconnected;

@@ -289,7 +289,12 @@ impl MemRegion {
         // volatile or atomic operations.
         let a = unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(off).cast::<u64>()) };
         Ok(u64::from_le(
-            match a.compare_exchange(current.to_le(), new.to_le(), Ordering::SeqCst, Ordering::SeqCst) {
+            match a.compare_exchange(
+                current.to_le(),
+                new.to_le(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(v) | Err(v) => v,
             },
         ))

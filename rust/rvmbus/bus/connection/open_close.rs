@@ -113,9 +113,8 @@ impl Connection {
         let _ = self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
         // The outcome is in the state; unload or a bounded wait that ran
         // out leaves it `Opening`.
-        let opening = |inner: &mut Inner| {
-            matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }))
-        };
+        let opening =
+            |inner: &mut Inner| matches!(inner.state_of(relid), Some(ChannelState::Opening { .. }));
         let _ = match wait {
             HostWait::Answer => wait_answer!(self, inner, 0, !opening(&mut inner) || inner.closing),
             HostWait::AtMost(ms) => wait_until!(self, inner, ms, !opening(&mut inner)),
@@ -134,7 +133,10 @@ impl Connection {
             // The host may hold the GPADL: the memory stays with the entry
             // (and goes to the orphans at unload).
             Some(ChannelState::Opening { .. }) if inner.closing => {
-                pr_info!("channel {}: unloading before the host answered the open\n", relid.get());
+                pr_info!(
+                    "channel {}: unloading before the host answered the open\n",
+                    relid.get()
+                );
                 Err(ENODEV)
             }
             Some(ChannelState::Opening { .. }) => {
@@ -176,7 +178,10 @@ impl Connection {
         if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
             return Err(ENOTCONN);
         }
-        if self.chan_step(&mut inner, relid, ChannelEvent::Close).is_err() {
+        if self
+            .chan_step(&mut inner, relid, ChannelEvent::Close)
+            .is_err()
+        {
             return Err(EIO);
         }
         let closing =

@@ -183,9 +183,12 @@ impl VmbusHost {
             }
         }
         if self.hostile.is(Mode::SlotFlood) {
-            guest
-                .synic
-                .set_flood(Some((c.vcpu, c.sint, super::VMBUS_HV_MESSAGE_TYPE, &filler())));
+            guest.synic.set_flood(Some((
+                c.vcpu,
+                c.sint,
+                super::VMBUS_HV_MESSAGE_TYPE,
+                &filler(),
+            )));
             if guest.synic.sint_idle(c.vcpu, c.sint) {
                 self.post_filler(guest);
             }

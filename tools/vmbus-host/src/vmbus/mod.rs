@@ -481,7 +481,8 @@ impl VmbusHost {
                 self.send(guest, &result);
             } else {
                 // A slow host: the answer goes out from `poll`.
-                self.opens_due.push((Instant::now() + self.open_delay, result));
+                self.opens_due
+                    .push((Instant::now() + self.open_delay, result));
             }
         }
         if let Some(rings) = started {
