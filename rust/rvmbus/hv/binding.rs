@@ -67,10 +67,10 @@ use crate::{
     bus::{
         self,
         channel::{inband_packet, Channel, ChannelDriver, RxPacket},
-        connection::Connection,
+        connection::{Connection, HostWait},
     },
     proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
-    support::{ratelimit::Ratelimit, shim, workqueues},
+    support::{ratelimit::Ratelimit, workqueues},
 };
 
 /// `RVMBUS_HV_NO_MONITOR`.
@@ -287,7 +287,7 @@ impl HvBinding {
         // The core counts the data area: one control page less.
         // CAST: At most 4 MiB.
         let data = (send - PAGE) as usize;
-        self.conn.open(&self.chan, data, cpu, shim::timeout_ms())?;
+        self.conn.open(&self.chan, data, cpu, HostWait::Answer)?;
         self.set(&mut gate, GateState::Open);
         self.fill_offer(&gate);
         drop(gate);
@@ -308,7 +308,7 @@ impl HvBinding {
             }
         }
         self.rx.lock().held = None;
-        self.conn.close(&self.chan, shim::timeout_ms())
+        self.conn.close(&self.chan, HostWait::Answer)
     }
 
     /// After the driver's `remove()`: no callback from now on, the
@@ -320,7 +320,7 @@ impl HvBinding {
         }
         let _ = self.chan.set_driver(None);
         if self.chan.io.lock().is_some() {
-            let _ = self.conn.close(&self.chan, shim::timeout_ms());
+            let _ = self.conn.close(&self.chan, HostWait::Answer);
         }
         let mut rx = self.rx.lock();
         rx.held = None;

@@ -269,21 +269,30 @@ impl Connection {
         if input.write_to(&mut bytes).is_none() {
             return WayOut::NotPosted;
         }
-        let mut tries = 0;
+        // Tried again as any post is (`proto::post`), busy-waiting as
+        // Linux's `vmbus_post_msg` does when it may not sleep.
+        let mut retry = PostRetry::new(false);
         loop {
-            match self.transport.post_message_now(&bytes) {
-                Ok(st) if st == HvStatus::SUCCESS => break,
-                Ok(st) if st == HvStatus::INSUFFICIENT_BUFFERS && tries < POST_RETRIES => {
-                    tries += 1;
-                    udelay(Delta::from_micros(100));
+            let Ok(st) = self.transport.post_message_now(&bytes) else {
+                return WayOut::NotPosted;
+            };
+            match retry.on_status(st) {
+                PostStep::Posted => break,
+                PostStep::Retry { after_us } => {
+                    let mut left = after_us;
+                    while left > 0 {
+                        let n = left.min(1000);
+                        udelay(Delta::from_micros(i64::from(n)));
+                        left -= n;
+                    }
                 }
-                _ => return WayOut::NotPosted,
+                PostStep::Failed(_) => return WayOut::NotPosted,
             }
         }
         for _ in 0..polls {
             for cpu in 0..self.synic.cpus() {
                 while let Some(t) = self.synic.take_message(cpu) {
-                    if t.pending {
+                    if t.eom {
                         let _ = self.transport.eom_now(cpu, !crash);
                     }
                     let unloaded = HvMessage::decode_channel(&t.bytes)

@@ -176,6 +176,11 @@ impl Mode {
                 "flip MessagePending on busy slots until the guest frees them; 200 filler pairs"
             }
             Mode::SlotFlood => "a filler behind every last waiting message: every EOM brings one",
+            Mode::PostBusy => "each message's first three posts refused with busy statuses",
+            Mode::PostRefuse => "the first OPEN_CHANNEL and CLOSE_CHANNEL posts refused for good",
+            Mode::RejectVersions => "every version refused in VERSION_RESPONSE",
+            Mode::IcGarbage => "200 in-band packets too short for an IC message",
+            Mode::KeepGpadls => "GPADL_TEARDOWN of a rescinded channel never answered",
         }
     }
 
