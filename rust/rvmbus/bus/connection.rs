@@ -315,8 +315,9 @@ macro_rules! wait_answer {
 /// Why a message did not reach the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PostError {
-    /// The transport could not make the call (the host is gone).
-    Transport(Error),
+    /// The call was not made: the message did not encode, or the
+    /// transport failed (the host is gone).
+    NotMade(Error),
     /// The hypervisor refused it, after the retries of `proto::post`.
     Refused(PostFailure),
 }
@@ -324,7 +325,7 @@ enum PostError {
 impl From<PostError> for Error {
     fn from(e: PostError) -> Self {
         match e {
-            PostError::Transport(e) => e,
+            PostError::NotMade(e) => e,
             PostError::Refused(PostFailure::InvalidConnectionId) => ENXIO,
             PostError::Refused(PostFailure::Exhausted(_)) => ENOBUFS,
             PostError::Refused(PostFailure::Refused(_)) => EIO,
@@ -439,17 +440,17 @@ impl Connection {
     fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<(), PostError> {
         let enc = msg.encode();
         let input = HvInputPostMessage::channel(connection_id, enc.as_bytes())
-            .map_err(|_| PostError::Transport(EINVAL))?;
+            .map_err(|_| PostError::NotMade(EINVAL))?;
         let mut bytes = [0u8; 256];
         input
             .write_to(&mut bytes)
-            .ok_or(PostError::Transport(EINVAL))?;
+            .ok_or(PostError::NotMade(EINVAL))?;
         let mut retry = PostRetry::new(matches!(msg, GuestMessage::InitiateContact(_)));
         loop {
             let st = self
                 .transport
                 .post_message(&bytes)
-                .map_err(PostError::Transport)?;
+                .map_err(PostError::NotMade)?;
             match retry.on_status(st) {
                 PostStep::Posted => {
                     if retry.tries() > 1 {

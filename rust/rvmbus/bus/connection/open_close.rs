@@ -130,9 +130,10 @@ impl Connection {
                 );
                 Ok(())
             }
-            // The host may hold the GPADL: the memory stays with the entry
-            // (and goes to the orphans at unload).
-            Some(ChannelState::Opening { .. }) if inner.closing => {
+            // Unloading: the wait ended, and the unload may have taken the
+            // channel out of the table already. The host may hold the
+            // GPADL: the memory went to the orphans with the entry.
+            _ if inner.closing => {
                 pr_info!(
                     "channel {}: unloading before the host answered the open\n",
                     relid.get()
