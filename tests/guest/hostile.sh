@@ -248,14 +248,16 @@ run_mode() {
 	slot-flood)
 		# While the host refills the slot after every EOM, the channels'
 		# events still get through (the echo's packets raise interrupts,
-		# not just the control file's 10 ms polls) and the message work
-		# yields between runs.
+		# not just the control file's 10 ms polls: a guest that starved
+		# them counted 0 of 50; one that does not, 39 to 50 on the cloud
+		# kernel, 21 on the slower debug kernel, where more coalesce) and
+		# the message work yields between runs.
 		for r in $v $SURVIVOR; do
 			ctl open $r 0 > /dev/null || { broke "open of relid $r during the flood failed"; return 1; }
 			e=$(ctl echo $r 50 700); ctl close $r > /dev/null
 			irqs=$(echo "$e" | sed -n 's/.* interrupts=\([0-9]*\).*/\1/p')
-			echo "$e" | grep -q "packets=50 .*errors=0" && [ "${irqs:-0}" -ge 25 ] ||
-				{ broke "echo on relid $r during the flood: ${e:-failed} (want 25 interrupts or more)"; return 1; }
+			echo "$e" | grep -q "packets=50 .*errors=0" && [ "${irqs:-0}" -ge 10 ] ||
+				{ broke "echo on relid $r during the flood: ${e:-failed} (want 10 interrupts or more)"; return 1; }
 		done
 		heartbeats_go_on 50 || { broke "heartbeats stopped during the flood"; return 1; }
 		y=$(ctl status | sed -n 's/.* yields=\([0-9]*\).*/\1/p')
