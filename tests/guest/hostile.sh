@@ -264,7 +264,7 @@ run_mode() {
 		[ "${y:-0}" -gt 0 ] || { broke "the message work never yielded during the flood ($(ctl status))"; return 1; }
 		f=$(h2g_stat flooded)
 		harness ctl hostile $mode off > /dev/null
-		what="$f fillers flooded the slot; echo on relids $v and $SURVIVOR (each packet an interrupt: last $irqs of 50) and heartbeats went on during it; the message work yielded $y times"
+		what="$f fillers flooded the slot; echo on relids $v and $SURVIVOR (last echo: $irqs channel interrupts for 50 packets) and heartbeats went on during it; the message work yielded $y times"
 		;;
 	ic-garbage)
 		# 200 packets too short for an IC message on the heartbeat's

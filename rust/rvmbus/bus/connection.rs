@@ -31,7 +31,7 @@
 //!   connect, the offers, unload, hibernation and interrupt moves for at
 //!   most `timeout_ms`; open and close as long as Linux waits, until the
 //!   answer comes, the channel is rescinded or unload begins (then at most
-//!   `timeout_ms`), see [`HostWait`].
+//!   `timeout_ms` more), see [`HostWait`].
 //!
 //! - The CPU hotplug callbacks (`cpuhp`) run with the CPU hotplug lock
 //!   held for writing; connect and unload set the SynIC up and take it
@@ -274,41 +274,25 @@ pub(crate) enum HostWait {
     /// As long as Linux waits (it has no time limit for open, GPADL and
     /// close): until the answer comes or the channel is rescinded, in an
     /// uninterruptible sleep so that no half-done wait leaves the channel
-    /// in between. Once unload has begun, at most `timeout_ms` from the
-    /// start of the wait, so a wait that began before the unload ends
-    /// at once: unload ends in bounded time.
+    /// in between. Once unload has begun, at most `timeout_ms` more (an
+    /// open ends at once), so unload ends in bounded time.
     Answer,
     /// At most this many milliseconds (hibernation, where the PM core must
     /// not hang on the host).
     AtMost(u32),
 }
 
-/// Waits on `cv` until `done` says so, as [`HostWait::Answer`] describes;
-/// `$unload_ms` bounds the wait once unload began (evaluated with the lock
-/// held at each wake-up). Every change that `done` or unload depends on
-/// notifies `cv` with `inner` held, so no wake-up is lost.
+/// Waits on `cv` until `done` says so, as [`HostWait::Answer`] describes:
+/// without a time limit and uninterruptibly while the connection is not
+/// unloading, then as [`wait_until!`] for at most `$unload_ms`. Every
+/// change that `done` or unload depends on notifies `cv` with `inner`
+/// held, so no wake-up is lost.
 macro_rules! wait_answer {
     ($self:expr, $guard:ident, $unload_ms:expr, $done:expr) => {{
-        let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
-        loop {
-            if $done {
-                break Ok(());
-            }
-            if !$guard.closing {
-                $self.cv.wait(&mut $guard);
-                continue;
-            }
-            let limit = kernel::time::Delta::from_millis(i64::from($unload_ms));
-            if start.elapsed() > limit {
-                break Err(kernel::error::code::ETIMEDOUT);
-            }
-            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = $self
-                .cv
-                .wait_interruptible_timeout(&mut $guard, kernel::time::msecs_to_jiffies(20))
-            {
-                break Err(kernel::error::code::EINTR);
-            }
+        while !($done) && !$guard.closing {
+            $self.cv.wait(&mut $guard);
         }
+        wait_until!($self, $guard, $unload_ms, $done)
     }};
 }
 

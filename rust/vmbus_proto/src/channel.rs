@@ -436,17 +436,10 @@ impl ChannelState {
                         Actions::one(ChannelAction::Opened),
                     ));
                 }
-                let mut a = Actions::one(ChannelAction::OpenFailed(status));
-                a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
-                    relid: info.relid,
-                    gpadl: params.ring_gpadl,
-                }));
-                Ok((
-                    Self::Closing {
-                        info,
-                        ring_gpadl: params.ring_gpadl,
-                    },
-                    a,
+                Ok(Self::open_failed(
+                    info,
+                    params.ring_gpadl,
+                    ChannelAction::OpenFailed(status),
                 ))
             }
             (
@@ -615,20 +608,11 @@ impl ChannelState {
                     phase: OpenPhase::Open,
                 },
                 ChannelEvent::PostFailed(MessageType::OPEN_CHANNEL),
-            ) => {
-                let mut a = Actions::one(ChannelAction::OpenNotSent);
-                a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
-                    relid: info.relid,
-                    gpadl: params.ring_gpadl,
-                }));
-                Ok((
-                    Self::Closing {
-                        info,
-                        ring_gpadl: params.ring_gpadl,
-                    },
-                    a,
-                ))
-            }
+            ) => Ok(Self::open_failed(
+                info,
+                params.ring_gpadl,
+                ChannelAction::OpenNotSent,
+            )),
             (
                 Self::Closing { info, ring_gpadl },
                 ChannelEvent::PostFailed(MessageType::CLOSE_CHANNEL | MessageType::GPADL_TEARDOWN),
@@ -642,6 +626,21 @@ impl ChannelState {
             (_, ChannelEvent::Host(m)) => Err(ChannelError::UnexpectedMessage(name, m.msgtype())),
             _ => Err(ChannelError::InvalidEvent(name)),
         }
+    }
+
+    /// An open that failed after its ring GPADL was created: `why` is
+    /// reported, and the GPADL torn down (closing until the host confirms).
+    fn open_failed(
+        info: ChannelInfo,
+        ring_gpadl: GpadlId,
+        why: ChannelAction,
+    ) -> (Self, ChannelActions) {
+        let mut a = Actions::one(why);
+        a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+            relid: info.relid,
+            gpadl: ring_gpadl,
+        }));
+        (Self::Closing { info, ring_gpadl }, a)
     }
 
     /// The host rescinded the offer.

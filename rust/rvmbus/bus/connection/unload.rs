@@ -25,7 +25,7 @@ impl Connection {
         let mut inner = self.inner.lock();
         inner.closing = true;
         // Waits for the host that began before end now, or within
-        // `timeout_ms` (`HostWait::Answer`).
+        // `timeout_ms` more (`HostWait::Answer`).
         self.cv.notify_all();
         // Every device goes away first, while the connection still works,
         // so that drivers unbind and close their channels normally.
