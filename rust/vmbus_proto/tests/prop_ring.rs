@@ -54,6 +54,7 @@ enum Op {
     Commit,
     Pending(u32),
     Batch,
+    Finish,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -63,6 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Commit),
         1 => (0u32..600).prop_map(Op::Pending),
         1 => Just(Op::Batch),
+        1 => Just(Op::Finish),
     ]
 }
 
@@ -71,7 +73,9 @@ proptest! {
 
     /// Packets come out in order and intact; the ring is full exactly when
     /// the model says so; the producer signals exactly on empty → non-empty
-    /// with interrupts unmasked.
+    /// with interrupts unmasked; the consumer signals the producer exactly
+    /// when a commit moves the free space across `pending_send_sz`, alone
+    /// or as part of `finish_batch`.
     #[test]
     fn interleavings_match_model(size_words in 8usize..80, ops in prop::collection::vec(op(), 1..200)) {
         let size = size_words * 8;
@@ -87,6 +91,11 @@ proptest! {
         let mut tag = 0u64;
         let mut buf = vec![0u8; size];
         let mut masked = false;
+        let mut pending = 0usize;
+        // Whether a commit that frees `uncommitted` of `used` bytes signals.
+        let signals = |used: usize, uncommitted: usize, pending: usize| {
+            pending != 0 && size - used <= pending && size - (used - uncommitted) > pending
+        };
         for o in ops {
             match o {
                 Op::Write(words) => {
@@ -115,11 +124,23 @@ proptest! {
                     None => prop_assert!(queue.is_empty()),
                 },
                 Op::Commit => {
-                    rx.commit(&m).unwrap();
+                    let signal = rx.commit(&m).unwrap();
+                    prop_assert_eq!(signal, signals(used, uncommitted, pending));
                     used -= uncommitted;
                     uncommitted = 0;
                 }
-                Op::Pending(n) => tx.set_pending_send_size(&m, n),
+                Op::Pending(n) => {
+                    tx.set_pending_send_size(&m, n);
+                    pending = n as usize;
+                }
+                Op::Finish => {
+                    let end = rx.finish_batch(&m).unwrap();
+                    prop_assert_eq!(end.signal, signals(used, uncommitted, pending));
+                    prop_assert_eq!(end.more, !queue.is_empty());
+                    used -= uncommitted;
+                    uncommitted = 0;
+                    masked = false;
+                }
                 Op::Batch => {
                     if masked {
                         let more = rx.end_batch(&m).unwrap();
@@ -141,7 +162,7 @@ proptest! {
     fn corruption_never_panics(
         size_words in 4usize..64,
         script in prop::collection::vec(
-            (0u8..8, any::<u32>(), any::<u16>(), any::<u8>(), 0usize..40),
+            (0u8..9, any::<u32>(), any::<u16>(), any::<u8>(), 0usize..40),
             1..200,
         ),
     ) {
@@ -176,8 +197,17 @@ proptest! {
                         Err(e) => prop_assert!(false, "unexpected {:?}", e),
                     }
                 }
-                _ => {
+                7 => {
                     let _ = rx.commit(&m);
+                }
+                _ => {
+                    rx.begin_batch(&m);
+                    let was_dead = rx.dead().is_some();
+                    match rx.finish_batch(&m) {
+                        Ok(_) => prop_assert!(!was_dead),
+                        Err(RingError::Corrupt(_)) => prop_assert!(rx.dead().is_some()),
+                        Err(e) => prop_assert!(false, "unexpected {:?}", e),
+                    }
                 }
             }
         }
