@@ -82,6 +82,58 @@ impl Mode {
     }
 }
 
+/// A page-aligned, zeroed buffer: every implementation's payload and
+/// receive buffer, so that how the allocator happens to align a buffer
+/// (which moves the copies' timing by several percent) is the same for all
+/// of them and from run to run.
+pub struct PageBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl PageBuf {
+    fn layout(len: usize) -> Layout {
+        Layout::from_size_align(len.max(1), PAGE).expect("buffer layout")
+    }
+
+    /// `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
+        // SAFETY: The layout has a non-zero size.
+        let p = unsafe { alloc_zeroed(Self::layout(len)) };
+        let ptr = NonNull::new(p).expect("out of memory");
+        Self { ptr, len }
+    }
+
+    /// A copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        let mut b = Self::zeroed(bytes.len());
+        b.copy_from_slice(bytes);
+        b
+    }
+}
+
+impl std::ops::Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len` initialised bytes owned by `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: As in `deref`, borrowed exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        // SAFETY: Allocated in `zeroed` with this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) };
+    }
+}
+
 /// One ring's memory: the control page and the data area, page-aligned,
 /// zeroed.
 pub struct RingBlock {
@@ -273,8 +325,13 @@ pub trait Workload {
 }
 
 /// The payload every implementation sends: `n` counting bytes.
-fn payload(n: usize) -> Vec<u8> {
+fn payload_bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| i as u8).collect()
+}
+
+/// [`payload_bytes`] in a page-aligned buffer.
+fn payload(n: usize) -> PageBuf {
+    PageBuf::from_slice(&payload_bytes(n))
 }
 
 /// vmbus_proto's ring: the producer writes each packet as a driver sends
@@ -288,9 +345,9 @@ pub struct Rvmbus<const FENCE: bool> {
     tx: RingProducer,
     rx: RingConsumer,
     mode: Mode,
-    payload: Vec<u8>,
+    payload: PageBuf,
     pad: [u8; 8],
-    rxbuf: Vec<u8>,
+    rxbuf: PageBuf,
     trans_id: u64,
 }
 
@@ -307,7 +364,7 @@ impl<const FENCE: bool> Rvmbus<FENCE> {
             mode,
             payload: payload(payload_len),
             pad: [0; 8],
-            rxbuf: vec![0; DESC + align8(payload_len)],
+            rxbuf: PageBuf::zeroed(DESC + align8(payload_len)),
             trans_id: 0,
         }
     }
@@ -380,8 +437,8 @@ impl<const FENCE: bool> Workload for Rvmbus<FENCE> {
 pub struct Memcpy {
     block: RingBlock,
     mode: Mode,
-    payload: Vec<u8>,
-    rxbuf: Vec<u8>,
+    payload: PageBuf,
+    rxbuf: PageBuf,
     off: usize,
 }
 
@@ -392,7 +449,7 @@ impl Memcpy {
             block: RingBlock::new(RING_SIZE),
             mode,
             payload: payload(payload_len),
-            rxbuf: vec![0; payload_len],
+            rxbuf: PageBuf::zeroed(payload_len),
             off: 0,
         }
     }
@@ -423,7 +480,7 @@ impl Workload for Memcpy {
         for _ in 0..count {
             let at = self.next_off();
             self.block.read(at, &mut self.rxbuf);
-            std::hint::black_box(&self.rxbuf);
+            std::hint::black_box(&self.rxbuf[..]);
         }
     }
 }
@@ -470,8 +527,8 @@ pub struct Linux {
     tx: linux_ffi::VmbusBr,
     rx: linux_ffi::VmbusBr,
     mode: Mode,
-    payload: Vec<u8>,
-    rxbuf: Vec<u8>,
+    payload: PageBuf,
+    rxbuf: PageBuf,
 }
 
 #[cfg(linux_bufring)]
@@ -508,7 +565,7 @@ impl Linux {
             rx,
             mode,
             payload: payload(payload_len),
-            rxbuf: vec![0; DESC + payload_len],
+            rxbuf: PageBuf::zeroed(DESC + payload_len),
         }
     }
 
@@ -645,7 +702,7 @@ mod tests {
                 }
                 let got = r.received();
                 assert_eq!(got.len(), DESC + size);
-                assert_eq!(&got[DESC..], &payload(size)[..]);
+                assert_eq!(&got[DESC..], &payload_bytes(size)[..]);
                 let d = VmPacketDescriptor::read_from(got).unwrap();
                 assert_eq!(usize::from(d.len8) * 8, DESC + size);
                 #[cfg(linux_bufring)]
@@ -669,7 +726,7 @@ mod tests {
             for _ in 0..1000 {
                 m.iter();
             }
-            assert_eq!(m.rxbuf, payload(size));
+            assert_eq!(&m.rxbuf[..], &payload_bytes(size)[..]);
         }
     }
 }
