@@ -271,10 +271,20 @@ pub struct WriteOutcome {
 }
 
 /// The producing end of a ring.
+///
+/// [`RingProducer::write`] writes and publishes one packet.
+/// [`RingProducer::stage`] writes one without publishing it, and
+/// [`RingProducer::publish`] then publishes every staged packet with one
+/// store of `write_index`, one barrier and one signal decision, as
+/// [`RingConsumer::commit`] does for the read index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingProducer {
     size: u32,
+    /// The published write index.
     write: u32,
+    /// The private write index: the end of the packets written so far,
+    /// staged ones included.
+    next: u32,
     dead: Option<Corruption>,
 }
 
@@ -289,6 +299,7 @@ impl RingProducer {
         Ok(Self {
             size,
             write,
+            next: write,
             dead: None,
         })
     }
@@ -304,6 +315,7 @@ impl RingProducer {
     }
 
     /// Reads and checks both indices; returns the read index.
+    #[inline(always)]
     fn indices<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         if let Some(c) = self.dead {
             return Err(RingError::Corrupt(c));
@@ -323,7 +335,7 @@ impl RingProducer {
     /// [`TRAILER_SIZE`] plus one byte, since the ring is never full).
     pub fn free<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         let read = self.indices(mem)?;
-        Ok(free_bytes(self.write, read, self.size))
+        Ok(free_bytes(self.next, read, self.size))
     }
 
     /// Writes one packet, given as parts that are concatenated (the
@@ -331,13 +343,28 @@ impl RingProducer {
     ///
     /// The write index is published after the data and the trailer; the
     /// outcome tells whether to signal the consumer, as Linux's
-    /// `hv_ringbuffer_write` decides it.
+    /// `hv_ringbuffer_write` decides it. Packets staged before are
+    /// published with it.
     #[inline(always)]
     pub fn write<M: RingMem>(
         &mut self,
         mem: &M,
         parts: &[&[u8]],
     ) -> Result<WriteOutcome, RingError> {
+        self.stage(mem, parts)?;
+        self.publish(mem)
+    }
+
+    /// Writes one packet as [`RingProducer::write`] does, without
+    /// publishing it: the consumer sees it, and every packet staged before
+    /// it, at the next [`RingProducer::publish`] (or `write`). Space, the
+    /// indices and the packet are checked as for `write`.
+    ///
+    /// The consumer neither sees nor counts staged packets, so a producer
+    /// that finds the ring full publishes what it staged before it asks
+    /// for space ([`RingProducer::set_pending_send_size`]) and waits.
+    #[inline(always)]
+    pub fn stage<M: RingMem>(&mut self, mem: &M, parts: &[&[u8]]) -> Result<(), RingError> {
         let read = self.indices(mem)?;
         let mut len: usize = 0;
         for p in parts {
@@ -350,18 +377,32 @@ impl RingProducer {
             .and_then(|l| l.checked_add(TRAILER_SIZE))
             .filter(|&t| len != 0 && len % 8 == 0 && t < self.size)
             .ok_or(RingError::BadPacketLength(len))?;
-        let available = free_bytes(self.write, read, self.size);
+        let available = free_bytes(self.next, read, self.size);
         if available <= total {
             return Err(RingError::Full {
                 needed: total,
                 available,
             });
         }
+        self.next = self.copy_in(mem, self.next, total, parts);
+        Ok(())
+    }
+
+    /// Publishes the packets staged since the last publish and tells
+    /// whether to signal the consumer: once for all of them, if the ring
+    /// was empty before the first. Nothing staged: nothing to do.
+    #[inline(always)]
+    pub fn publish<M: RingMem>(&mut self, mem: &M) -> Result<WriteOutcome, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
+        }
         let old = self.write;
-        let new = self.copy_in(mem, old, total, parts);
-        // The release store orders the copies above before the new index.
-        mem.store(ControlWord::WriteIndex, new);
-        self.write = new;
+        if self.next == old {
+            return Ok(WriteOutcome { signal: false });
+        }
+        // The release store orders the copies before the new index.
+        mem.store(ControlWord::WriteIndex, self.next);
+        self.write = self.next;
 
         // Signal only on the empty → non-empty transition, and only if the
         // consumer has not masked interrupts. The full barrier orders the
@@ -509,10 +550,10 @@ impl RingConsumer {
     /// index past it and its trailer. Returns `None` if the ring is empty.
     ///
     /// The descriptor is copied out and checked (lengths in order, inside
-    /// the written bytes); `buf` then gets that checked copy followed by the
-    /// rest of the packet, so the descriptor is read from the ring once and
-    /// a peer that rewrites it meanwhile changes nothing the caller sees.
-    /// If `buf` is too small nothing is consumed.
+    /// the written bytes); `buf` then gets the packet with that checked
+    /// copy as its descriptor, so a peer that rewrites the descriptor
+    /// meanwhile changes nothing the caller sees. If `buf` is too small
+    /// nothing is consumed.
     #[inline(always)]
     pub fn read_packet<M: RingMem>(
         &mut self,
@@ -557,13 +598,14 @@ impl RingConsumer {
         let Some(dst) = buf.get_mut(..n) else {
             return Err(RingError::BufferTooSmall { needed: n });
         };
-        // The descriptor is taken from the checked copy, not read again:
-        // the peer may rewrite it at any time, and what the caller gets
-        // must be what was checked. Only the rest comes from the ring.
-        let (head, body) = dst.split_at_mut(raw.len());
+        // The packet is copied out in one piece (one copy of the length
+        // the caller's buffer starts with, as Linux's does), and then its
+        // descriptor is replaced by the checked copy: the peer may rewrite
+        // the descriptor at any time, and what the caller gets must be what
+        // was checked.
+        read_wrapped(mem, start, self.size, dst);
+        let (head, _) = dst.split_at_mut(raw.len());
         head.copy_from_slice(&raw);
-        let body_at = advance(start, MIN_PACKET_SIZE, self.size);
-        read_wrapped(mem, body_at, self.size, body);
         self.next = advance(start, len + TRAILER_SIZE, self.size);
         // NO-OVERFLOW: checked against `avail` above.
         self.avail = avail - (len + TRAILER_SIZE);
@@ -1134,6 +1176,60 @@ mod tests {
         ));
         assert!(matches!(rx.commit(&m), Err(RingError::Corrupt(_))));
         assert!(matches!(rx.finish_batch(&m), Err(RingError::Corrupt(_))));
+    }
+
+    /// Staged packets stay invisible to the consumer until `publish`,
+    /// which stores `write_index` once and signals once for all of them.
+    #[test]
+    fn stage_and_publish() {
+        let r = Ring::new(256);
+        let m = Counting {
+            inner: r.mem(),
+            loads: Default::default(),
+        };
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let mut buf = [0u8; 64];
+        for i in 1..=3 {
+            tx.stage(&m, &[&packet(1, i)]).unwrap();
+        }
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 0);
+        assert_eq!(rx.read_packet(&m, &mut buf), Ok(None));
+        // Staged space counts for the producer.
+        assert_eq!(tx.free(&m), Ok(256 - 3 * 32));
+        m.loads.iter().for_each(|c| c.set(0));
+        assert_eq!(tx.publish(&m), Ok(WriteOutcome { signal: true }));
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 96);
+        assert_eq!(m.take(ControlWord::ReadIndex), 1);
+        assert_eq!(m.take(ControlWord::InterruptMask), 1);
+        // Nothing staged: nothing stored, no signal.
+        assert_eq!(tx.publish(&m), Ok(WriteOutcome { signal: false }));
+        assert_eq!(m.take(ControlWord::ReadIndex), 0);
+        for i in 1..=3 {
+            assert_eq!(
+                rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+                i
+            );
+        }
+        // A write publishes what was staged before it; not empty before
+        // (the consumer has not committed): no signal.
+        tx.stage(&m, &[&packet(1, 4)]).unwrap();
+        assert_eq!(
+            tx.write(&m, &[&packet(1, 5)]),
+            Ok(WriteOutcome { signal: false })
+        );
+        for i in 4..=5 {
+            assert_eq!(
+                rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+                i
+            );
+        }
+        // A dead producer publishes nothing.
+        tx.stage(&m, &[&packet(1, 6)]).unwrap();
+        m.inner.store(ControlWord::ReadIndex, 3);
+        assert!(tx.stage(&m, &[&packet(1, 7)]).is_err());
+        assert!(matches!(tx.publish(&m), Err(RingError::Corrupt(_))));
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 160);
     }
 
     /// `finish_batch` decides as `commit` followed by `end_batch`.

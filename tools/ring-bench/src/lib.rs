@@ -369,9 +369,10 @@ impl<const FENCE: bool> Rvmbus<FENCE> {
         }
     }
 
-    /// Encodes a descriptor and writes one packet.
+    /// Encodes a descriptor and writes one packet: published at once
+    /// (`write`), or staged for one `publish` per batch.
     #[inline(always)]
-    fn send(&mut self) {
+    fn send(&mut self, publish: bool) {
         let len = DESC + align8(self.payload.len());
         self.trans_id += 1;
         let mut desc = [0u8; DESC];
@@ -385,8 +386,14 @@ impl<const FENCE: bool> Rvmbus<FENCE> {
         .write_to(&mut desc)
         .expect("descriptor");
         let pad = &self.pad[..len - DESC - self.payload.len()];
-        let out = self.tx.write(&self.mem, &[&desc, &self.payload, pad]);
-        assert!(out.is_ok(), "write: {out:?}");
+        let parts: [&[u8]; 3] = [&desc, &self.payload, pad];
+        if publish {
+            let out = self.tx.write(&self.mem, &parts);
+            assert!(out.is_ok(), "write: {out:?}");
+        } else {
+            let out = self.tx.stage(&self.mem, &parts);
+            assert!(out.is_ok(), "stage: {out:?}");
+        }
     }
 
     /// Copies one packet out (not committed).
@@ -414,14 +421,16 @@ impl<const FENCE: bool> Workload for Rvmbus<FENCE> {
     fn iter(&mut self) {
         match self.mode {
             Mode::Single => {
-                self.send();
+                self.send(true);
                 self.recv();
                 self.commit();
             }
             Mode::Batch => {
                 for _ in 0..BATCH {
-                    self.send();
+                    self.send(false);
                 }
+                let out = self.tx.publish(&self.mem);
+                assert!(out.is_ok(), "publish: {out:?}");
                 for _ in 0..BATCH {
                     self.recv();
                 }
