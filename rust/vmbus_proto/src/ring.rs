@@ -21,6 +21,23 @@
 //! every call returns [`RingError::Corrupt`]; nothing ever reads or writes
 //! outside the data area and no call loops.
 //!
+//! Batches: the consumer copies packets out with
+//! [`RingConsumer::read_packet`] and publishes the read index once with
+//! [`RingConsumer::commit`] (or, ending a masked batch,
+//! [`RingConsumer::finish_batch`]); the producer can likewise
+//! [`RingProducer::stage`] packets and [`RingProducer::publish`] them with
+//! one store of the write index. Each publication costs one full barrier
+//! and one signal decision, however many packets it covers.
+//!
+//! The per-packet paths ([`RingProducer::write`], [`RingProducer::stage`],
+//! [`RingConsumer::read_packet`]) are inlined into their caller: one check
+//! proves a packet's range (free space when writing, the descriptor against
+//! the published bytes when reading), the copies then go into that range
+//! without further index arithmetic, and the rare cases (a packet that
+//! wraps round the end of the data area, errors) are out of line. A
+//! [`RingMem`] still checks each copy it is asked for against its data
+//! area, as a safe interface must.
+//!
 //! ```
 //! use core::cell::Cell;
 //! use vmbus_proto::ring::{CellRingMem, RingConsumer, RingProducer};
