@@ -21,6 +21,23 @@
 //! every call returns [`RingError::Corrupt`]; nothing ever reads or writes
 //! outside the data area and no call loops.
 //!
+//! Batches: the consumer copies packets out with
+//! [`RingConsumer::read_packet`] and publishes the read index once with
+//! [`RingConsumer::commit`] (or, ending a masked batch,
+//! [`RingConsumer::finish_batch`]); the producer can likewise
+//! [`RingProducer::stage`] packets and [`RingProducer::publish`] them with
+//! one store of the write index. Each publication costs one full barrier
+//! and one signal decision, however many packets it covers.
+//!
+//! The per-packet paths ([`RingProducer::write`], [`RingProducer::stage`],
+//! [`RingConsumer::read_packet`]) are inlined into their caller: one check
+//! proves a packet's range (free space when writing, the descriptor against
+//! the published bytes when reading), the copies then go into that range
+//! without further index arithmetic, and the rare cases (a packet that
+//! wraps round the end of the data area, errors) are out of line. A
+//! [`RingMem`] still checks each copy it is asked for against its data
+//! area, as a safe interface must.
+//!
 //! ```
 //! use core::cell::Cell;
 //! use vmbus_proto::ring::{CellRingMem, RingConsumer, RingProducer};
@@ -186,9 +203,11 @@ fn free_bytes(write: u32, read: u32, size: u32) -> u32 {
 }
 
 /// Advances an index by `n` (`n <= size`), wrapping.
+#[inline(always)]
 fn advance(i: u32, n: u32, size: u32) -> u32 {
-    // Both are at most `MAX_DATA_LEN`, so the sum fits.
-    let s = i.saturating_add(n);
+    // NO-OVERFLOW: both are at most `MAX_DATA_LEN` (2^30), so the sum
+    // fits; `wrapping_add` only spares the overflow check.
+    let s = i.wrapping_add(n);
     if s >= size {
         s - size
     } else {
@@ -197,15 +216,23 @@ fn advance(i: u32, n: u32, size: u32) -> u32 {
 }
 
 /// Reads `buf.len()` (at most `size`) bytes at `off` with wrap-around.
+#[inline(always)]
 fn read_wrapped<M: RingMem>(mem: &M, off: u32, size: u32, buf: &mut [u8]) {
     let first = (size - off) as usize;
     if buf.len() <= first {
         mem.read(off as usize, buf);
     } else {
-        let (a, b) = buf.split_at_mut(first);
-        mem.read(off as usize, a);
-        mem.read(0, b);
+        read_split(mem, off, first, buf);
     }
+}
+
+/// The part of [`read_wrapped`] that wraps: once per trip round the ring.
+#[cold]
+#[inline(never)]
+fn read_split<M: RingMem>(mem: &M, off: u32, first: usize, buf: &mut [u8]) {
+    let (a, b) = buf.split_at_mut(first.min(buf.len()));
+    mem.read(off as usize, a);
+    mem.read(0, b);
 }
 
 /// Writes `buf` (at most `size` bytes) at `off` with wrap-around and
@@ -221,6 +248,24 @@ fn write_wrapped<M: RingMem>(mem: &M, off: u32, size: u32, buf: &[u8]) -> u32 {
     }
     // CAST: callers pass at most `size` bytes.
     advance(off, buf.len() as u32, size)
+}
+
+/// Copies a packet that wraps round the end of the data area, part by
+/// part, and returns the index after it: once per trip round the ring.
+#[cold]
+#[inline(never)]
+fn copy_in_wrapped<M: RingMem>(
+    mem: &M,
+    start: u32,
+    size: u32,
+    parts: &[&[u8]],
+    trailer: &[u8; 8],
+) -> u32 {
+    let mut off = start;
+    for p in parts {
+        off = write_wrapped(mem, off, size, p);
+    }
+    write_wrapped(mem, off, size, trailer)
 }
 
 /// Sets up a fresh ring: zero indices, no mask, no pending size, and the
@@ -243,10 +288,20 @@ pub struct WriteOutcome {
 }
 
 /// The producing end of a ring.
+///
+/// [`RingProducer::write`] writes and publishes one packet.
+/// [`RingProducer::stage`] writes one without publishing it, and
+/// [`RingProducer::publish`] then publishes every staged packet with one
+/// store of `write_index`, one barrier and one signal decision, as
+/// [`RingConsumer::commit`] does for the read index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingProducer {
     size: u32,
+    /// The published write index.
     write: u32,
+    /// The private write index: the end of the packets written so far,
+    /// staged ones included.
+    next: u32,
     dead: Option<Corruption>,
 }
 
@@ -261,6 +316,7 @@ impl RingProducer {
         Ok(Self {
             size,
             write,
+            next: write,
             dead: None,
         })
     }
@@ -276,6 +332,7 @@ impl RingProducer {
     }
 
     /// Reads and checks both indices; returns the read index.
+    #[inline(always)]
     fn indices<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         if let Some(c) = self.dead {
             return Err(RingError::Corrupt(c));
@@ -295,7 +352,7 @@ impl RingProducer {
     /// [`TRAILER_SIZE`] plus one byte, since the ring is never full).
     pub fn free<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         let read = self.indices(mem)?;
-        Ok(free_bytes(self.write, read, self.size))
+        Ok(free_bytes(self.next, read, self.size))
     }
 
     /// Writes one packet, given as parts that are concatenated (the
@@ -303,12 +360,28 @@ impl RingProducer {
     ///
     /// The write index is published after the data and the trailer; the
     /// outcome tells whether to signal the consumer, as Linux's
-    /// `hv_ringbuffer_write` decides it.
+    /// `hv_ringbuffer_write` decides it. Packets staged before are
+    /// published with it.
+    #[inline(always)]
     pub fn write<M: RingMem>(
         &mut self,
         mem: &M,
         parts: &[&[u8]],
     ) -> Result<WriteOutcome, RingError> {
+        self.stage(mem, parts)?;
+        self.publish(mem)
+    }
+
+    /// Writes one packet as [`RingProducer::write`] does, without
+    /// publishing it: the consumer sees it, and every packet staged before
+    /// it, at the next [`RingProducer::publish`] (or `write`). Space, the
+    /// indices and the packet are checked as for `write`.
+    ///
+    /// The consumer neither sees nor counts staged packets, so a producer
+    /// that finds the ring full publishes what it staged before it asks
+    /// for space ([`RingProducer::set_pending_send_size`]) and waits.
+    #[inline(always)]
+    pub fn stage<M: RingMem>(&mut self, mem: &M, parts: &[&[u8]]) -> Result<(), RingError> {
         let read = self.indices(mem)?;
         let mut len: usize = 0;
         for p in parts {
@@ -321,35 +394,83 @@ impl RingProducer {
             .and_then(|l| l.checked_add(TRAILER_SIZE))
             .filter(|&t| len != 0 && len % 8 == 0 && t < self.size)
             .ok_or(RingError::BadPacketLength(len))?;
-        let available = free_bytes(self.write, read, self.size);
+        let available = free_bytes(self.next, read, self.size);
         if available <= total {
             return Err(RingError::Full {
                 needed: total,
                 available,
             });
         }
-        let old = self.write;
-        let mut off = old;
-        for p in parts {
-            off = write_wrapped(mem, off, self.size, p);
+        self.next = self.copy_in(mem, self.next, total, parts);
+        Ok(())
+    }
+
+    /// Publishes the packets staged since the last publish and tells
+    /// whether to signal the consumer: once for all of them, if the ring
+    /// was empty before the first. Nothing staged: nothing to do.
+    #[inline(always)]
+    pub fn publish<M: RingMem>(&mut self, mem: &M) -> Result<WriteOutcome, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
         }
-        let trailer = (u64::from(old) << 32).to_le_bytes();
-        off = write_wrapped(mem, off, self.size, &trailer);
-        // The release store orders the copies above before the new index.
-        mem.store(ControlWord::WriteIndex, off);
-        self.write = off;
+        let old = self.write;
+        if self.next == old {
+            return Ok(WriteOutcome { signal: false });
+        }
+        // The release store orders the copies before the new index.
+        mem.store(ControlWord::WriteIndex, self.next);
+        self.write = self.next;
 
         // Signal only on the empty → non-empty transition, and only if the
         // consumer has not masked interrupts. The full barrier orders the
-        // `write_index` store above before the loads of `interrupt_mask` and
-        // `read_index` below (Linux's `hv_signal_on_write`): without it the
-        // loads may pass the store, see a consumer that has not caught up
-        // yet and skip the signal, while that consumer, having drained the
-        // old data, unmasks and reads the old `write_index`: a lost wake-up.
+        // `write_index` store above before the loads of `read_index` and
+        // `interrupt_mask` below (Linux's `hv_signal_on_write`): without it
+        // the loads may pass the store, see a consumer that has not caught
+        // up yet and skip the signal, while that consumer, having drained
+        // the old data, unmasks and reads the old `write_index`: a lost
+        // wake-up. `read_index` is looked at first: while the consumer is
+        // behind (a stream of packets) it alone decides, and the mask is
+        // not loaded at all. Both loads come after the barrier, so their
+        // order does not matter to the argument.
         mem.fence();
         let signal =
-            mem.load(ControlWord::InterruptMask) == 0 && mem.load(ControlWord::ReadIndex) == old;
+            mem.load(ControlWord::ReadIndex) == old && mem.load(ControlWord::InterruptMask) == 0;
         Ok(WriteOutcome { signal })
+    }
+
+    /// Copies a packet of `total` bytes (the parts, then the trailer) to
+    /// `start` and returns the index after it. The caller proved the range
+    /// free: `total` is below the ring size and within the free space.
+    #[inline(always)]
+    fn copy_in<M: RingMem>(&self, mem: &M, start: u32, total: u32, parts: &[&[u8]]) -> u32 {
+        let trailer = (u64::from(start) << 32).to_le_bytes();
+        // Both are below `MAX_DATA_LEN`, so the sum fits.
+        let end = start as usize + total as usize;
+        let size = self.size as usize;
+        if end <= size {
+            // The packet does not wrap: it is the one range [start, end)
+            // of the data area, proven above, and the parts follow each
+            // other in it without further index arithmetic. Their lengths
+            // add up to `total - TRAILER_SIZE`, so `off` stays inside it.
+            let mut off = start as usize;
+            for p in parts {
+                if !p.is_empty() {
+                    mem.write(off, p);
+                }
+                off += p.len();
+            }
+            // `off` is 8-aligned and at most `size - 8`: the trailer never
+            // wraps.
+            mem.write(off, &trailer);
+            // CAST: `end <= size`, which fits in `u32`.
+            if end == size {
+                0
+            } else {
+                end as u32
+            }
+        } else {
+            copy_in_wrapped(mem, start, self.size, parts, &trailer)
+        }
     }
 
     /// Asks the consumer to signal once `size` bytes are free (zero: stop
@@ -377,7 +498,9 @@ pub struct PacketInfo {
 /// The consuming end of a ring.
 ///
 /// Reads are batched: [`RingConsumer::read_packet`] copies packets out and
-/// advances a private index; [`RingConsumer::commit`] publishes it.
+/// advances a private index; [`RingConsumer::commit`] publishes it, once
+/// for any number of packets (or [`RingConsumer::finish_batch`], which also
+/// ends a masked batch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingConsumer {
     size: u32,
@@ -385,6 +508,11 @@ pub struct RingConsumer {
     read: u32,
     /// The private read index: the end of the packets copied so far.
     next: u32,
+    /// Bytes from `next` up to the write index as last loaded and
+    /// checked. They were published by then (the acquire load saw the
+    /// index), so the packets in them are read without loading it again;
+    /// only when none are left is it loaded anew.
+    avail: u32,
     dead: Option<Corruption>,
 }
 
@@ -400,6 +528,7 @@ impl RingConsumer {
             size,
             read,
             next: read,
+            avail: 0,
             dead: None,
         })
     }
@@ -414,6 +543,8 @@ impl RingConsumer {
         RingError::Corrupt(c)
     }
 
+    /// Loads and checks the write index.
+    #[inline(always)]
     fn write_index<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         if let Some(c) = self.dead {
             return Err(RingError::Corrupt(c));
@@ -428,63 +559,73 @@ impl RingConsumer {
     /// Bytes written by the producer and not yet copied out.
     pub fn available<M: RingMem>(&mut self, mem: &M) -> Result<u32, RingError> {
         let write = self.write_index(mem)?;
-        Ok(distance(self.next, write, self.size))
+        self.avail = distance(self.next, write, self.size);
+        Ok(self.avail)
     }
 
     /// Copies the next packet into `buf` and advances the private read
     /// index past it and its trailer. Returns `None` if the ring is empty.
     ///
     /// The descriptor is copied out and checked (lengths in order, inside
-    /// the written bytes); `buf` then gets that checked copy followed by the
-    /// rest of the packet, so the descriptor is read from the ring once and
-    /// a peer that rewrites it meanwhile changes nothing the caller sees.
-    /// If `buf` is too small nothing is consumed.
+    /// the written bytes); `buf` then gets the packet with that checked
+    /// copy as its descriptor, so a peer that rewrites the descriptor
+    /// meanwhile changes nothing the caller sees. If `buf` is too small
+    /// nothing is consumed.
+    #[inline(always)]
     pub fn read_packet<M: RingMem>(
         &mut self,
         mem: &M,
         buf: &mut [u8],
     ) -> Result<Option<PacketInfo>, RingError> {
-        let write = self.write_index(mem)?;
-        let avail = distance(self.next, write, self.size);
-        if avail == 0 {
-            return Ok(None);
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
         }
+        // Bytes published and not yet copied out: what is left of the last
+        // load of `write_index`, and only when nothing is, a new load.
+        if self.avail == 0 {
+            let write = self.write_index(mem)?;
+            self.avail = distance(self.next, write, self.size);
+            if self.avail == 0 {
+                return Ok(None);
+            }
+        }
+        let avail = self.avail;
         if avail < MIN_PACKET_SIZE + TRAILER_SIZE {
             return Err(self.fail(Corruption::Truncated(avail)));
         }
+        let start = self.next;
         let mut raw = [0u8; VmPacketDescriptor::SIZE];
-        read_wrapped(mem, self.next, self.size, &mut raw);
+        read_wrapped(mem, start, self.size, &mut raw);
         let Some(desc) = VmPacketDescriptor::read_from(&raw) else {
             return Err(RingError::Corrupt(Corruption::Truncated(avail)));
         };
         let len = u32::from(desc.len8) * 8;
         let off = u32::from(desc.offset8) * 8;
-        let bad = Corruption::Descriptor {
-            offset8: desc.offset8,
-            len8: desc.len8,
-        };
         // `len + TRAILER_SIZE` cannot overflow: `len` is below 2^19.
         if len < MIN_PACKET_SIZE || off < MIN_PACKET_SIZE || off > len || len + TRAILER_SIZE > avail
         {
-            return Err(self.fail(bad));
+            return Err(self.fail(Corruption::Descriptor {
+                offset8: desc.offset8,
+                len8: desc.len8,
+            }));
         }
+        // From here the packet is proven: `len` bytes from `start`, inside
+        // the published bytes, at least a descriptor long.
         let n = len as usize;
-        let dst = match buf.get_mut(..n) {
-            Some(d) => d,
-            None => return Err(RingError::BufferTooSmall { needed: n }),
+        let Some(dst) = buf.get_mut(..n) else {
+            return Err(RingError::BufferTooSmall { needed: n });
         };
-        // The descriptor is taken from the checked copy, not read again:
-        // the peer may rewrite it at any time, and what the caller gets
-        // must be what was checked. Only the rest comes from the ring.
-        let (head, body) = dst.split_at_mut(raw.len());
+        // The packet is copied out in one piece (one copy of the length
+        // the caller's buffer starts with, as Linux's does), and then its
+        // descriptor is replaced by the checked copy: the peer may rewrite
+        // the descriptor at any time, and what the caller gets must be what
+        // was checked.
+        read_wrapped(mem, start, self.size, dst);
+        let (head, _) = dst.split_at_mut(raw.len());
         head.copy_from_slice(&raw);
-        read_wrapped(
-            mem,
-            advance(self.next, MIN_PACKET_SIZE, self.size),
-            self.size,
-            body,
-        );
-        self.next = advance(self.next, len + TRAILER_SIZE, self.size);
+        self.next = advance(start, len + TRAILER_SIZE, self.size);
+        // NO-OVERFLOW: checked against `avail` above.
+        self.avail = avail - (len + TRAILER_SIZE);
         Ok(Some(PacketInfo { len: n, desc }))
     }
 
@@ -492,15 +633,15 @@ impl RingConsumer {
     /// producer, as Linux's `hv_pkt_iter_close` decides it: only if the
     /// producer announced a pending send size (and the feature bit) and
     /// this commit moved the free space from "not enough" to "enough".
+    ///
+    /// Any number of packets read with [`RingConsumer::read_packet`] can be
+    /// committed at once, as Linux commits once per batch.
+    #[inline]
     pub fn commit<M: RingMem>(&mut self, mem: &M) -> Result<bool, RingError> {
         if let Some(c) = self.dead {
             return Err(RingError::Corrupt(c));
         }
-        let start = self.read;
-        // The release store orders the copies out of the ring before the
-        // index that lets the producer overwrite them.
-        mem.store(ControlWord::ReadIndex, self.next);
-        self.read = self.next;
+        let start = self.publish(mem);
         if mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE == 0 {
             return Ok(false);
         }
@@ -509,6 +650,26 @@ impl RingConsumer {
         // that stored its pending size and then found the ring still full
         // by an old `read_index` is signalled here, not left waiting.
         mem.fence();
+        self.producer_unblocked(mem, start)
+    }
+
+    /// Stores the private read index as `read_index` and returns the one
+    /// published before.
+    #[inline(always)]
+    fn publish<M: RingMem>(&mut self, mem: &M) -> u32 {
+        let start = self.read;
+        // The release store orders the copies out of the ring before the
+        // index that lets the producer overwrite them.
+        mem.store(ControlWord::ReadIndex, self.next);
+        self.read = self.next;
+        start
+    }
+
+    /// After `read_index` moved from `start` to `self.read` and a full
+    /// barrier: whether the producer waits for the space this freed
+    /// (`pending_send_sz` set, not enough free before, enough now).
+    #[inline(always)]
+    fn producer_unblocked<M: RingMem>(&mut self, mem: &M, start: u32) -> Result<bool, RingError> {
         let pending = mem.load(ControlWord::PendingSendSize);
         if pending == 0 {
             return Ok(false);
@@ -548,6 +709,39 @@ impl RingConsumer {
         mem.fence();
         Ok(self.available(mem)? != 0)
     }
+
+    /// Ends a batch begun with [`RingConsumer::begin_batch`] and read with
+    /// [`RingConsumer::read_packet`]: [`RingConsumer::commit`] and
+    /// [`RingConsumer::end_batch`] in one, with one full barrier where the
+    /// two take one each.
+    ///
+    /// The barrier comes after both stores (`read_index`, the unmask) and
+    /// before every load that decides a signal (`pending_send_sz`,
+    /// `write_index`), so it gives each of the two orders the separate
+    /// calls rely on.
+    pub fn finish_batch<M: RingMem>(&mut self, mem: &M) -> Result<BatchEnd, RingError> {
+        if let Some(c) = self.dead {
+            return Err(RingError::Corrupt(c));
+        }
+        let start = self.publish(mem);
+        mem.store(ControlWord::InterruptMask, 0);
+        mem.fence();
+        let signal = mem.load(ControlWord::FeatureBits) & RING_FEATURE_PENDING_SEND_SIZE != 0
+            && self.producer_unblocked(mem, start)?;
+        let more = self.available(mem)? != 0;
+        Ok(BatchEnd { signal, more })
+    }
+}
+
+/// What [`RingConsumer::finish_batch`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchEnd {
+    /// The producer waits for the space this batch freed: signal it (as
+    /// [`RingConsumer::commit`] returning true).
+    pub signal: bool,
+    /// Packets came while interrupts were masked: read another batch (as
+    /// [`RingConsumer::end_batch`] returning true).
+    pub more: bool,
 }
 
 /// A [`RingMem`] over plain memory viewed as cells: for tests, fuzzing and
@@ -879,5 +1073,218 @@ mod tests {
         );
         let r = Ring::new(0);
         assert_eq!(RingConsumer::new(&r.mem()), Err(RingError::BadRingSize(0)));
+    }
+
+    /// A ring that counts the loads of each control word.
+    struct Counting<'a> {
+        inner: CellRingMem<'a>,
+        loads: [Cell<u32>; 5],
+    }
+
+    impl Counting<'_> {
+        fn index(word: ControlWord) -> usize {
+            match word {
+                ControlWord::WriteIndex => 0,
+                ControlWord::ReadIndex => 1,
+                ControlWord::InterruptMask => 2,
+                ControlWord::PendingSendSize => 3,
+                ControlWord::FeatureBits => 4,
+            }
+        }
+
+        fn take(&self, word: ControlWord) -> u32 {
+            self.loads[Self::index(word)].replace(0)
+        }
+    }
+
+    impl RingMem for Counting<'_> {
+        fn data_len(&self) -> usize {
+            self.inner.data_len()
+        }
+        fn load(&self, word: ControlWord) -> u32 {
+            let c = &self.loads[Self::index(word)];
+            c.set(c.get() + 1);
+            self.inner.load(word)
+        }
+        fn store(&self, word: ControlWord, value: u32) {
+            self.inner.store(word, value)
+        }
+        fn fence(&self) {}
+        fn read(&self, off: usize, buf: &mut [u8]) {
+            self.inner.read(off, buf)
+        }
+        fn write(&self, off: usize, buf: &[u8]) {
+            self.inner.write(off, buf)
+        }
+    }
+
+    /// The control words each operation loads: the producer looks at
+    /// `interrupt_mask` only when the ring was empty before its packet,
+    /// and the consumer loads `write_index` once for all the packets it
+    /// finds published, and once more to find the ring empty.
+    #[test]
+    fn control_word_loads() {
+        let r = Ring::new(1024);
+        let m = Counting {
+            inner: r.mem(),
+            loads: Default::default(),
+        };
+        init_control(&m, RING_FEATURE_PENDING_SEND_SIZE);
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        m.loads.iter().for_each(|c| c.set(0));
+        // Empty before: read_index (checked), write_index (own), then
+        // read_index and the mask for the signal.
+        assert!(tx.write(&m, &[&packet(1, 1)]).unwrap().signal);
+        assert_eq!(m.take(ControlWord::ReadIndex), 2);
+        assert_eq!(m.take(ControlWord::WriteIndex), 1);
+        assert_eq!(m.take(ControlWord::InterruptMask), 1);
+        // Not empty before: the mask is not looked at.
+        for i in 2..=16 {
+            assert!(!tx.write(&m, &[&packet(1, i)]).unwrap().signal);
+        }
+        assert_eq!(m.take(ControlWord::ReadIndex), 30);
+        assert_eq!(m.take(ControlWord::WriteIndex), 15);
+        assert_eq!(m.take(ControlWord::InterruptMask), 0);
+        let mut buf = [0u8; 64];
+        for i in 1..=16 {
+            let info = rx.read_packet(&m, &mut buf).unwrap().unwrap();
+            assert_eq!(info.desc.trans_id, i);
+        }
+        assert_eq!(m.take(ControlWord::WriteIndex), 1);
+        assert_eq!(rx.read_packet(&m, &mut buf), Ok(None));
+        assert_eq!(m.take(ControlWord::WriteIndex), 1);
+        // One commit for the batch: the feature bits and pending_send_sz.
+        assert!(!rx.commit(&m).unwrap());
+        assert_eq!(m.take(ControlWord::FeatureBits), 1);
+        assert_eq!(m.take(ControlWord::PendingSendSize), 1);
+        assert_eq!(m.take(ControlWord::WriteIndex), 0);
+    }
+
+    /// Packets published before the peer broke `write_index` are still
+    /// read (they were checked against the index as it was); the broken
+    /// index is found at the next load, and the ring end stays dead.
+    #[test]
+    fn corrupt_write_index_found_at_next_load() {
+        let r = Ring::new(256);
+        let m = r.mem();
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        tx.write(&m, &[&packet(1, 1)]).unwrap();
+        tx.write(&m, &[&packet(1, 2)]).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+            1
+        );
+        m.store(ControlWord::WriteIndex, 130);
+        assert_eq!(
+            rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+            2
+        );
+        assert_eq!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(Corruption::WriteIndex(130)))
+        );
+        m.store(ControlWord::WriteIndex, 64);
+        assert!(matches!(
+            rx.read_packet(&m, &mut buf),
+            Err(RingError::Corrupt(_))
+        ));
+        assert!(matches!(rx.commit(&m), Err(RingError::Corrupt(_))));
+        assert!(matches!(rx.finish_batch(&m), Err(RingError::Corrupt(_))));
+    }
+
+    /// Staged packets stay invisible to the consumer until `publish`,
+    /// which stores `write_index` once and signals once for all of them.
+    #[test]
+    fn stage_and_publish() {
+        let r = Ring::new(256);
+        let m = Counting {
+            inner: r.mem(),
+            loads: Default::default(),
+        };
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let mut buf = [0u8; 64];
+        for i in 1..=3 {
+            tx.stage(&m, &[&packet(1, i)]).unwrap();
+        }
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 0);
+        assert_eq!(rx.read_packet(&m, &mut buf), Ok(None));
+        // Staged space counts for the producer.
+        assert_eq!(tx.free(&m), Ok(256 - 3 * 32));
+        m.loads.iter().for_each(|c| c.set(0));
+        assert_eq!(tx.publish(&m), Ok(WriteOutcome { signal: true }));
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 96);
+        assert_eq!(m.take(ControlWord::ReadIndex), 1);
+        assert_eq!(m.take(ControlWord::InterruptMask), 1);
+        // Nothing staged: nothing stored, no signal.
+        assert_eq!(tx.publish(&m), Ok(WriteOutcome { signal: false }));
+        assert_eq!(m.take(ControlWord::ReadIndex), 0);
+        for i in 1..=3 {
+            assert_eq!(
+                rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+                i
+            );
+        }
+        // A write publishes what was staged before it; not empty before
+        // (the consumer has not committed): no signal.
+        tx.stage(&m, &[&packet(1, 4)]).unwrap();
+        assert_eq!(
+            tx.write(&m, &[&packet(1, 5)]),
+            Ok(WriteOutcome { signal: false })
+        );
+        for i in 4..=5 {
+            assert_eq!(
+                rx.read_packet(&m, &mut buf).unwrap().unwrap().desc.trans_id,
+                i
+            );
+        }
+        // A dead producer publishes nothing.
+        tx.stage(&m, &[&packet(1, 6)]).unwrap();
+        m.inner.store(ControlWord::ReadIndex, 3);
+        assert!(tx.stage(&m, &[&packet(1, 7)]).is_err());
+        assert!(matches!(tx.publish(&m), Err(RingError::Corrupt(_))));
+        assert_eq!(m.inner.load(ControlWord::WriteIndex), 160);
+    }
+
+    /// `finish_batch` decides as `commit` followed by `end_batch`.
+    #[test]
+    fn finish_batch_is_commit_and_end_batch() {
+        let r = Ring::new(128);
+        let m = r.mem();
+        init_control(&m, RING_FEATURE_PENDING_SEND_SIZE);
+        let mut tx = RingProducer::new(&m).unwrap();
+        let mut rx = RingConsumer::new(&m).unwrap();
+        let mut buf = [0u8; 128];
+        // Three 32-byte packets: 96 used, 32 free; the producer waits for 40.
+        for i in 0..3 {
+            tx.write(&m, &[&packet(1, i)]).unwrap();
+        }
+        tx.set_pending_send_size(&m, 40);
+        rx.begin_batch(&m);
+        rx.read_packet(&m, &mut buf).unwrap().unwrap();
+        // 64 free now, 32 before: signal; two packets left: more.
+        assert_eq!(
+            rx.finish_batch(&m),
+            Ok(BatchEnd {
+                signal: true,
+                more: true
+            })
+        );
+        assert_eq!(m.load(ControlWord::InterruptMask), 0);
+        assert_eq!(m.load(ControlWord::ReadIndex), 32);
+        rx.begin_batch(&m);
+        while rx.read_packet(&m, &mut buf).unwrap().is_some() {}
+        // Enough before already: no signal; nothing left.
+        assert_eq!(
+            rx.finish_batch(&m),
+            Ok(BatchEnd {
+                signal: false,
+                more: false
+            })
+        );
+        assert_eq!(tx.free(&m), Ok(128));
     }
 }

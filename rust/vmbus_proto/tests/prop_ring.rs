@@ -50,28 +50,37 @@ fn packet(words: usize, tag: u64) -> Vec<u8> {
 #[derive(Clone, Debug)]
 enum Op {
     Write(usize),
+    Stage(usize),
+    Publish,
     Read,
     Commit,
     Pending(u32),
     Batch,
+    Finish,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0usize..40).prop_map(Op::Write),
+        2 => (0usize..40).prop_map(Op::Stage),
+        1 => Just(Op::Publish),
         3 => Just(Op::Read),
         2 => Just(Op::Commit),
         1 => (0u32..600).prop_map(Op::Pending),
         1 => Just(Op::Batch),
+        1 => Just(Op::Finish),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Packets come out in order and intact; the ring is full exactly when
-    /// the model says so; the producer signals exactly on empty → non-empty
-    /// with interrupts unmasked.
+    /// Packets come out in order and intact, staged ones only once
+    /// published; the ring is full exactly when the model says so; the
+    /// producer signals exactly on empty → non-empty with interrupts
+    /// unmasked, once per publish; the consumer signals the producer exactly
+    /// when a commit moves the free space across `pending_send_sz`, alone
+    /// or as part of `finish_batch`.
     #[test]
     fn interleavings_match_model(size_words in 8usize..80, ops in prop::collection::vec(op(), 1..200)) {
         let size = size_words * 8;
@@ -80,31 +89,61 @@ proptest! {
         init_control(&m, RING_FEATURE_PENDING_SEND_SIZE);
         let mut tx = RingProducer::new(&m).unwrap();
         let mut rx = RingConsumer::new(&m).unwrap();
-        // Packets written and not yet read; bytes not yet committed.
+        // Packets published and not yet read; staged and not yet
+        // published; bytes not yet committed (staged ones included), and
+        // of those, staged.
         let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut staged: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut staged_bytes = 0usize;
         let mut uncommitted = 0usize;
         let mut used = 0usize;
         let mut tag = 0u64;
         let mut buf = vec![0u8; size];
         let mut masked = false;
+        let mut pending = 0usize;
+        // Whether a commit that frees `uncommitted` of `used` published
+        // bytes signals (the consumer neither sees nor counts staged ones).
+        let signals = |used: usize, uncommitted: usize, pending: usize| {
+            pending != 0 && size - used <= pending && size - (used - uncommitted) > pending
+        };
         for o in ops {
             match o {
-                Op::Write(words) => {
+                Op::Write(words) | Op::Stage(words) => {
                     tag += 1;
                     let p = packet(words, tag);
                     let total = p.len() + 8;
-                    let was_empty = used == 0;
-                    match tx.write(&m, &[&p[..3], &p[3..]]) {
+                    // Empty as the consumer sees it: everything published
+                    // was read and committed.
+                    let was_empty = used == staged_bytes;
+                    let publish = matches!(o, Op::Write(_));
+                    let r = if publish {
+                        tx.write(&m, &[&p[..3], &p[3..]]).map(Some)
+                    } else {
+                        tx.stage(&m, &[&p[..3], &p[3..]]).map(|()| None)
+                    };
+                    match r {
                         Ok(out) => {
                             prop_assert!(used + total < size);
                             used += total;
-                            prop_assert_eq!(out.signal, was_empty && !masked);
-                            queue.push_back(p);
+                            staged.push_back(p);
+                            staged_bytes += total;
+                            if let Some(out) = out {
+                                prop_assert_eq!(out.signal, was_empty && !masked);
+                                queue.extend(staged.drain(..));
+                                staged_bytes = 0;
+                            }
                         }
                         Err(RingError::Full { .. }) => prop_assert!(used + total >= size),
                         Err(RingError::BadPacketLength(_)) => prop_assert!(total >= size),
                         Err(e) => prop_assert!(false, "unexpected {:?}", e),
                     }
+                }
+                Op::Publish => {
+                    let was_empty = used == staged_bytes;
+                    let out = tx.publish(&m).unwrap();
+                    prop_assert_eq!(out.signal, !staged.is_empty() && was_empty && !masked);
+                    queue.extend(staged.drain(..));
+                    staged_bytes = 0;
                 }
                 Op::Read => match rx.read_packet(&m, &mut buf).unwrap() {
                     Some(info) => {
@@ -115,11 +154,23 @@ proptest! {
                     None => prop_assert!(queue.is_empty()),
                 },
                 Op::Commit => {
-                    rx.commit(&m).unwrap();
+                    let signal = rx.commit(&m).unwrap();
+                    prop_assert_eq!(signal, signals(used - staged_bytes, uncommitted, pending));
                     used -= uncommitted;
                     uncommitted = 0;
                 }
-                Op::Pending(n) => tx.set_pending_send_size(&m, n),
+                Op::Pending(n) => {
+                    tx.set_pending_send_size(&m, n);
+                    pending = n as usize;
+                }
+                Op::Finish => {
+                    let end = rx.finish_batch(&m).unwrap();
+                    prop_assert_eq!(end.signal, signals(used - staged_bytes, uncommitted, pending));
+                    prop_assert_eq!(end.more, !queue.is_empty());
+                    used -= uncommitted;
+                    uncommitted = 0;
+                    masked = false;
+                }
                 Op::Batch => {
                     if masked {
                         let more = rx.end_batch(&m).unwrap();
@@ -141,7 +192,7 @@ proptest! {
     fn corruption_never_panics(
         size_words in 4usize..64,
         script in prop::collection::vec(
-            (0u8..8, any::<u32>(), any::<u16>(), any::<u8>(), 0usize..40),
+            (0u8..10, any::<u32>(), any::<u16>(), any::<u8>(), 0usize..40),
             1..200,
         ),
     ) {
@@ -159,8 +210,17 @@ proptest! {
                 2 => m.store(ControlWord::PendingSendSize, v),
                 3 => m.store(ControlWord::FeatureBits, v),
                 4 => m.write(usize::from(pos) % size, &[byte]),
-                5 => {
+                5 if words % 2 == 0 => {
                     let _ = tx.write(&m, &[&packet(words, u64::from(v))]);
+                }
+                5 => {
+                    let _ = tx.stage(&m, &[&packet(words, u64::from(v))]);
+                }
+                9 => {
+                    let was_dead = tx.dead().is_some();
+                    if tx.publish(&m).is_ok() {
+                        prop_assert!(!was_dead);
+                    }
                 }
                 6 => {
                     let was_dead = rx.dead().is_some();
@@ -176,8 +236,17 @@ proptest! {
                         Err(e) => prop_assert!(false, "unexpected {:?}", e),
                     }
                 }
-                _ => {
+                7 => {
                     let _ = rx.commit(&m);
+                }
+                _ => {
+                    rx.begin_batch(&m);
+                    let was_dead = rx.dead().is_some();
+                    match rx.finish_batch(&m) {
+                        Ok(_) => prop_assert!(!was_dead),
+                        Err(RingError::Corrupt(_)) => prop_assert!(rx.dead().is_some()),
+                        Err(e) => prop_assert!(false, "unexpected {:?}", e),
+                    }
                 }
             }
         }

@@ -77,7 +77,8 @@ impl ChannelRings {
     }
 
     /// Copies out up to `max` packets from the guest's ring, publishes the
-    /// new read index and tells whether the guest waits for that space,
+    /// new read index once for all of them and tells whether the guest
+    /// waits for that space,
     /// and whether more packets came while the batch was read. The guest's
     /// interrupts are masked during the batch: a packet it writes then
     /// needs no signal, because the caller reads again when told `more`.
@@ -99,16 +100,9 @@ impl ChannelRings {
                 Err(e) => return Err(self.kill(e)),
             }
         }
-        let signal = if out.is_empty() {
-            false
-        } else {
-            match self.rx.commit(&m) {
-                Ok(s) => s,
-                Err(e) => return Err(self.kill(e)),
-            }
-        };
-        match self.rx.end_batch(&m) {
-            Ok(more) => Ok((out, Kick { signal }, more)),
+        // Commit and unmask in one, with one barrier for both.
+        match self.rx.finish_batch(&m) {
+            Ok(end) => Ok((out, Kick { signal: end.signal }, end.more)),
             Err(e) => Err(self.kill(e)),
         }
     }
