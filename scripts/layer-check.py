@@ -39,30 +39,7 @@ def strip_comments(src):
 
 def top_names(text):
     """The first path segments after one `crate::` (a name or a `{...}` tree)."""
-    text = text.lstrip()
-    if not text.startswith("{"):
-        m = re.match(r"(\w+)", text)
-        return [m.group(1)] if m else []
-    depth, cur, out = 0, "", []
-    for ch in text[1:]:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0:
-                break
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    out.append(cur)
-    names = []
-    for o in out:
-        m = re.match(r"\s*(\w+)", o)
-        if m:
-            names.append(m.group(1))
-    return names
+    return sorted({p[0] for p in flatten(text) if p})
 
 
 def layer_of(rel):
