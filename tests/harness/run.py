@@ -913,6 +913,7 @@ def main():
         initrd_python.write_bytes(initrd.read_bytes() + overlay.read_bytes())
 
     passed = failed = 0
+    failures = []  # (FAIL line, console log) of each scenario that did not hold
     debug_totals = [0, 0]  # findings, KUnit cases passed
     hostile = [0, 0]  # modes held, modes run
     for sc in chosen:
@@ -943,13 +944,24 @@ def main():
                 if len(f) >= 4:
                     kinds[f"{f[1]} {f[3]}"] = kinds.get(f"{f[1]} {f[3]}", 0) + 1
             log("  host| trace summary: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
-        log(f"SCENARIO {sc.name}: {'PASS' if ok else 'FAIL'} {detail} [{dt:.0f} s, logs in {work}]")
+        line = f"SCENARIO {sc.name}: {'PASS' if ok else 'FAIL'} {detail} [{dt:.0f} s, logs in {work}]"
+        log(line)
+        if not ok:
+            failures.append((line, work / "console.log"))
         if sc.name.startswith("hostile-"):
             count_hostile(sc.name, work / "console.log", ok, hostile)
         if ok:
             passed += 1
         else:
             failed += 1
+    # CI keeps only the tail of the output: the failures again, each with
+    # the end of its guest console, come last.
+    for line, console in failures:
+        log(line)
+        if console.exists():
+            tail = console.read_text(errors="replace").splitlines()[-25:]
+            for t in tail:
+                log(f"  | {t}")
     if args.debug_kernel:
         log(f"debug-kernel findings: {debug_totals[0]}; KUnit cases passed: {debug_totals[1]}")
     if hostile[1]:
