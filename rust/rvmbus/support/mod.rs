@@ -9,6 +9,7 @@
 //! other.
 
 pub(crate) mod barrier;
+pub(crate) mod c_context;
 pub(crate) mod cpuhp;
 pub(crate) mod pathtime;
 pub(crate) mod ratelimit;
