@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # rvmbus's trace events: enabled in tracefs before the module loads
 # (set_event's ":mod:" form), then the echo flow (connect, offers, GPADL,
-# open, in-band and GPA-direct packets, close, teardown). The trace goes
+# open, in-band and GPA-direct packets, close, teardown) and a rescind. The trace goes
 # out through the console as @@TRACE lines; the harness checks that its
 # messages and packets are the ones the host's trace shows, kind by kind,
 # up to the @@HARNESS trace-mark request (after which power-off may send
@@ -25,6 +25,10 @@ ctl open 4 1 >/dev/null || fail "open failed: $(dmesg | tail -3)"
 ctl echo 4 20 64 | grep -q "errors=0" || fail "echo failed"
 ctl echo-gpa 4 5 9000 | grep -q "errors=0" || fail "GPA-direct echo failed"
 ctl close 4 >/dev/null || fail "close failed: $(dmesg | tail -3)"
+# A rescind of a channel no driver holds: RESCIND_CHANNEL_OFFER in,
+# RELID_RELEASED out.
+harness ctl rescind 3 | grep -q "^ok" || fail "rescind of relid 3 failed"
+wait_dmesg "relid 3 released" 50 || fail "relid 3 not released after its rescind"
 echo 0 > $T/tracing_on
 # Everything above has been answered; the host's trace up to here is the
 # window the guest's trace covers.

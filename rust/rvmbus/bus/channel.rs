@@ -28,7 +28,6 @@ use kernel::{
 };
 
 use super::ring_buffer::Rings;
-use crate::support::trace;
 use crate::proto::{
     channel::ChannelInfo,
     packet::{self, PacketError, PacketKind},
@@ -38,6 +37,7 @@ use crate::proto::{
         packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     },
 };
+use crate::support::trace;
 
 /// What a channel needs of its connection on the data path: signalling
 /// the host, and rate-limited logs of what the host broke. The connection
@@ -502,7 +502,10 @@ impl Channel {
 /// result `r`; the header's fields are read as the ring read them (a
 /// packet too short for a header shows zeros).
 fn trace_send(relid: u32, pkt: &[u8], r: &Result) {
-    let u16_at = |o: usize| pkt.get(o..o + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+    let u16_at = |o: usize| {
+        pkt.get(o..o + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
     let trans_id = pkt.get(8..16).map_or(0, |b| {
         let mut w = [0u8; 8];
         w.copy_from_slice(b);

@@ -84,6 +84,10 @@ events! {
     /// A message from the host (its type) that decoded and is handled.
     fn on_message(msgtype: u32);
     /// `OFFER_CHANNEL`, with the fields of Linux's `vmbus_onoffer`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the event carries the offer's fields one by one, as Linux's does"
+    )]
     fn onoffer(
         child_relid: u32,
         monitorid: u8,
@@ -110,21 +114,45 @@ events! {
     /// `REQUEST_OFFERS` posted, with the result.
     fn request_offers(ret: i32);
     /// `OPEN_CHANNEL` posted, with the result.
-    fn open(child_relid: u32, openid: u32, gpadlhandle: u32, target_vp: u32, offset: u32, ret: i32);
+    fn open(
+        child_relid: u32,
+        openid: u32,
+        gpadlhandle: u32,
+        target_vp: u32,
+        offset: u32,
+        ret: i32,
+    );
     /// `CLOSE_CHANNEL` posted, with the result.
     fn close_internal(child_relid: u32, ret: i32);
     /// `RELID_RELEASED` posted, with the result.
     fn release_relid(child_relid: u32, ret: i32);
     /// `GPADL_HEADER` posted, with the result.
-    fn establish_gpadl_header(child_relid: u32, gpadl: u32, range_buflen: u16, rangecount: u16, ret: i32);
+    fn establish_gpadl_header(
+        child_relid: u32,
+        gpadl: u32,
+        range_buflen: u16,
+        rangecount: u16,
+        ret: i32,
+    );
     /// `GPADL_BODY` posted, with the result.
     fn establish_gpadl_body(msgnumber: u32, gpadl: u32, ret: i32);
     /// `GPADL_TEARDOWN` posted, with the result.
     fn teardown_gpadl(child_relid: u32, gpadl: u32, ret: i32);
     /// `INITIATE_CONTACT` posted, with the result.
-    fn negotiate_version(ver: u32, target_vcpu: u32, int_page: u64, mon_page1: u64, mon_page2: u64, ret: i32);
+    fn negotiate_version(
+        ver: u32,
+        target_vcpu: u32,
+        int_page: u64,
+        mon_page1: u64,
+        mon_page2: u64,
+        ret: i32,
+    );
     /// `TL_CONNECT_REQUEST` posted, with the result.
-    fn send_tl_connect_request(guest_endpoint_id: &[u8; 16], host_service_id: &[u8; 16], ret: i32);
+    fn send_tl_connect_request(
+        guest_endpoint_id: &[u8; 16],
+        host_service_id: &[u8; 16],
+        ret: i32,
+    );
     /// `MODIFY_CHANNEL` posted, with the result.
     fn send_modifychannel(child_relid: u32, target_vp: u32, ret: i32);
     /// Any message posted (rvmbus's own): its type, the relid it names (0
@@ -132,7 +160,14 @@ events! {
     fn post_message(msgtype: u32, child_relid: u32, len: u32, ret: i32);
     /// A packet written to a channel's outbound ring (rvmbus's own): the
     /// header's type, flags, length and transaction id, and the result.
-    fn send_packet(relid: u32, ty: u16, flags: u16, len: u32, trans_id: u64, ret: i32);
+    fn send_packet(
+        relid: u32,
+        ty: u16,
+        flags: u16,
+        len: u32,
+        trans_id: u64,
+        ret: i32,
+    );
     /// The host set the channel's event flag.
     fn chan_sched(relid: u32);
     /// The guest signals the host for the channel.
