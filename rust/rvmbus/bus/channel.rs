@@ -515,6 +515,6 @@ fn trace_send(relid: u32, pkt: &[u8], r: &Result) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     };
-    // CAST: A packet fits a ring of at most a few MiB.
+    // CAST: A packet fits its ring, at most 2 MiB.
     trace::send_packet(relid, u16_at(0), u16_at(6), pkt.len() as u32, trans_id, ret);
 }

@@ -26,7 +26,7 @@ macro_rules! events {
             #[cfg(CONFIG_TRACEPOINTS)]
             #[allow(
                 improper_ctypes,
-                reason = "the tracepoint is never read or passed by value: only its static key's address is taken"
+                reason = "only the address of the tracepoint's static key is taken"
             )]
             extern "C" {
                 static [<__tracepoint_vmbus_ $name>]: bindings::tracepoint;

@@ -83,7 +83,9 @@ impl Connection {
 
     pub(super) fn on_message(self: &Arc<Self>, slot: &[u8]) {
         self.stats.messages.add(1, Relaxed);
-        crate::support::trace::on_msg_dpc(slot_msgtype(slot));
+        if crate::support::trace::on_msg_dpc_enabled() {
+            crate::support::trace::on_msg_dpc(slot_msgtype(slot));
+        }
         let decoded = HvMessage::decode_channel(slot)
             .map_err(|_| "SynIC slot")
             .and_then(|m| HostMessage::decode(m.valid_payload()).map_err(|_| "message"));
