@@ -16,9 +16,9 @@ echo > $T/trace
 echo ':mod:rvmbus' > $T/set_event || fail "set_event refused :mod:rvmbus"
 insmod $MOD || fail "insmod failed"
 [ -d $T/events/rvmbus ] || fail "no events/rvmbus in tracefs"
-n=$(ls -d $T/events/rvmbus/vmbus_* | wc -l)
+n=$(ls -d $T/events/rvmbus/rvmbus_* | wc -l)
 [ "$n" = 24 ] || fail "events/rvmbus has $n events, want 24: $(ls $T/events/rvmbus)"
-for e in $T/events/rvmbus/vmbus_*; do
+for e in $T/events/rvmbus/rvmbus_*; do
 	[ "$(cat $e/enable)" = 1 ] || fail "${e##*/} was not enabled when the module loaded"
 done
 ctl open 4 1 >/dev/null || fail "open failed: $(dmesg | tail -3)"
@@ -38,4 +38,4 @@ lost=$(cat $T/per_cpu/cpu*/stats | awk '/^overrun:/ { s += $2 } END { print s + 
 [ "$lost" = 0 ] || fail "the trace buffer overran ($lost events lost)"
 grep -v '^#' $T/trace | sed 's/^/@@TRACE /'
 echo "@@TRACE-END"
-pass "$(grep -c ': vmbus_' $T/trace) rvmbus events traced"
+pass "$(grep -c ': rvmbus_' $T/trace) rvmbus events traced"

@@ -844,22 +844,22 @@ MSG_NAMES = {
 # The events of messages from the host that name a relid, and the message
 # each stands for (the host's trace names the relid of these only).
 IN_RELID_EVENTS = {
-    "vmbus_onoffer": "OFFER_CHANNEL", "vmbus_onoffer_rescind": "RESCIND_CHANNEL_OFFER",
-    "vmbus_onopen_result": "OPEN_CHANNEL_RESULT", "vmbus_ongpadl_created": "GPADL_CREATED",
-    "vmbus_onmodifychannel_response": "MODIFY_CHANNEL_RESPONSE",
+    "rvmbus_onoffer": "OFFER_CHANNEL", "rvmbus_onoffer_rescind": "RESCIND_CHANNEL_OFFER",
+    "rvmbus_onopen_result": "OPEN_CHANNEL_RESULT", "rvmbus_ongpadl_created": "GPADL_CREATED",
+    "rvmbus_onmodifychannel_response": "MODIFY_CHANNEL_RESPONSE",
 }
-# One event in the guest's trace output: "... vmbus_NAME: FIELDS".
-TRACE_EVENT = re.compile(r"^@@TRACE .*?: (vmbus_\w+): (.*)$")
+# One event in the guest's trace output: "... rvmbus_NAME: FIELDS".
+TRACE_EVENT = re.compile(r"^@@TRACE .*?: (rvmbus_\w+): (.*)$")
 
 
 def compare_traces(host_trace: str, mark, console: Path, report: Path) -> list:
     """Compares the guest's trace events (the @@TRACE lines of the console)
     with the host's trace up to the guest's trace-mark: the same number of
     each message kind with each relid in each direction (messages posted,
-    vmbus_post_message with ret 0, against the host's g2h lines; messages
-    taken from the SynIC slot, vmbus_on_msg_dpc, and the relids of the
+    rvmbus_post_message with ret 0, against the host's g2h lines; messages
+    taken from the SynIC slot, rvmbus_on_msg_dpc, and the relids of the
     events that name one, against its h2g lines), and the same number of
-    packets written to each channel's ring (vmbus_send_packet with ret 0)
+    packets written to each channel's ring (rvmbus_send_packet with ret 0)
     as the host read from it. Writes both sides' counts to report; returns
     the problems found."""
     if mark is None:
@@ -880,19 +880,19 @@ def compare_traces(host_trace: str, mark, console: Path, report: Path) -> list:
         relid = str(int(relid.group(1), 16)) if relid else "-"
         ret = re.search(r"ret (-?\d+)", fields)
         ok = ret is None or ret.group(1) == "0"
-        if name == "vmbus_post_message" and ok:
+        if name == "rvmbus_post_message" and ok:
             t = int(re.search(r"msgtype=(\d+)", fields).group(1))
             guest[("g2h", MSG_NAMES.get(t, f"msg-{t}"), "-" if relid == "0" else relid)] += 1
-        elif name == "vmbus_on_msg_dpc":
+        elif name == "rvmbus_on_msg_dpc":
             t = int(re.search(r"msgtype=(\d+)", fields).group(1))
             dpc[MSG_NAMES.get(t, f"msg-{t}")] += 1
         elif name in IN_RELID_EVENTS:
             guest[("h2g", IN_RELID_EVENTS[name], relid)] += 1
-        elif name == "vmbus_on_message":
+        elif name == "rvmbus_on_message":
             t = MSG_NAMES.get(int(re.search(r"msgtype=(\d+)", fields).group(1)))
             if t not in IN_RELID_EVENTS.values():
                 guest[("h2g", t, "-")] += 1
-        elif name == "vmbus_send_packet" and ok:
+        elif name == "rvmbus_send_packet" and ok:
             guest[("g2h", "packet", relid)] += 1
     names = set(MSG_NAMES.values())
     for line in host_trace.splitlines()[:mark]:

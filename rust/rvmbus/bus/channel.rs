@@ -368,7 +368,7 @@ impl Channel {
 
     /// Writes one encoded packet to the outbound ring and signals the host
     /// if the ring algorithm says it must. A full ring is `-EAGAIN`. Fires
-    /// the `vmbus_send_packet` trace event with the result.
+    /// the `rvmbus_send_packet` trace event with the result.
     pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
         let r = self.write_packet(conn, pkt);
         if trace::send_packet_enabled() {
@@ -498,7 +498,7 @@ impl Channel {
     }
 }
 
-/// Fires `vmbus_send_packet` for `pkt`, written to channel `relid` with
+/// Fires `rvmbus_send_packet` for `pkt`, written to channel `relid` with
 /// result `r`; the header's fields are read as the ring read them (a
 /// packet too short for a header shows zeros).
 fn trace_send(relid: u32, pkt: &[u8], r: &Result) {

@@ -2,11 +2,14 @@
 /*
  * rvmbus's trace events, the counterparts of Linux's drivers/hv/hv_trace.h
  * under their own system, "rvmbus", so that they and Linux's "hyperv"
- * events can both be loaded.  The events keep Linux's names and fields;
- * they take the fields as scalars, since the Rust code that fires them
- * holds decoded messages rather than C structures.  Two events are
- * rvmbus's own: vmbus_post_message, one for every message the guest
- * posts, and vmbus_send_packet, one for every packet written to a ring.
+ * events can both be loaded.  Each keeps the name of Linux's event with
+ * rvmbus_ for vmbus_ (rvmbus_onoffer for vmbus_onoffer), so that no event,
+ * tracepoint or BTF type name is the same as one of a built-in hv_vmbus,
+ * and the same fields and output; they take the fields as scalars, since
+ * the Rust code that fires them holds decoded messages rather than C
+ * structures.  Two events are
+ * rvmbus's own: rvmbus_post_message, one for every message the guest
+ * posts, and rvmbus_send_packet, one for every packet written to a ring.
  *
  * trace.c defines them (CREATE_TRACE_POINTS) together with the
  * rust_do_trace_* functions that support/trace.rs calls once the
@@ -28,7 +31,7 @@
 #include <linux/tracepoint.h>
 
 /* The message type of a message taken from the SynIC slot or handled. */
-DECLARE_EVENT_CLASS(vmbus_hdr_msg,
+DECLARE_EVENT_CLASS(rvmbus_hdr_msg,
 	TP_PROTO(u32 msgtype),
 	TP_ARGS(msgtype),
 	TP_STRUCT__entry(__field(unsigned int, msgtype)),
@@ -37,18 +40,18 @@ DECLARE_EVENT_CLASS(vmbus_hdr_msg,
 );
 
 /* A message from the host, as it leaves the SynIC message slot. */
-DEFINE_EVENT(vmbus_hdr_msg, vmbus_on_msg_dpc,
+DEFINE_EVENT(rvmbus_hdr_msg, rvmbus_on_msg_dpc,
 	TP_PROTO(u32 msgtype),
 	TP_ARGS(msgtype)
 );
 
 /* A message from the host that decoded and goes to the state machines. */
-DEFINE_EVENT(vmbus_hdr_msg, vmbus_on_message,
+DEFINE_EVENT(rvmbus_hdr_msg, rvmbus_on_message,
 	TP_PROTO(u32 msgtype),
 	TP_ARGS(msgtype)
 );
 
-TRACE_EVENT(vmbus_onoffer,
+TRACE_EVENT(rvmbus_onoffer,
 	TP_PROTO(u32 child_relid, u8 monitorid, u16 is_ddc_int,
 		 u32 connection_id, const u8 *if_type, const u8 *if_instance,
 		 u16 chn_flags, u16 mmio_mb, u16 sub_idx),
@@ -84,7 +87,7 @@ TRACE_EVENT(vmbus_onoffer,
 );
 
 /* The class of the events that carry one relid and nothing else. */
-DECLARE_EVENT_CLASS(vmbus_relid,
+DECLARE_EVENT_CLASS(rvmbus_relid,
 	TP_PROTO(u32 child_relid),
 	TP_ARGS(child_relid),
 	TP_STRUCT__entry(__field(u32, child_relid)),
@@ -92,12 +95,12 @@ DECLARE_EVENT_CLASS(vmbus_relid,
 	TP_printk("child_relid 0x%x", __entry->child_relid)
 );
 
-DEFINE_EVENT(vmbus_relid, vmbus_onoffer_rescind,
+DEFINE_EVENT(rvmbus_relid, rvmbus_onoffer_rescind,
 	TP_PROTO(u32 child_relid),
 	TP_ARGS(child_relid)
 );
 
-TRACE_EVENT(vmbus_onopen_result,
+TRACE_EVENT(rvmbus_onopen_result,
 	TP_PROTO(u32 child_relid, u32 openid, u32 status),
 	TP_ARGS(child_relid, openid, status),
 	TP_STRUCT__entry(
@@ -114,7 +117,7 @@ TRACE_EVENT(vmbus_onopen_result,
 		  __entry->child_relid, __entry->openid, __entry->status)
 );
 
-TRACE_EVENT(vmbus_ongpadl_created,
+TRACE_EVENT(rvmbus_ongpadl_created,
 	TP_PROTO(u32 child_relid, u32 gpadl, u32 status),
 	TP_ARGS(child_relid, gpadl, status),
 	TP_STRUCT__entry(
@@ -131,7 +134,7 @@ TRACE_EVENT(vmbus_ongpadl_created,
 		  __entry->child_relid, __entry->gpadl, __entry->status)
 );
 
-TRACE_EVENT(vmbus_onmodifychannel_response,
+TRACE_EVENT(rvmbus_onmodifychannel_response,
 	TP_PROTO(u32 child_relid, u32 status),
 	TP_ARGS(child_relid, status),
 	TP_STRUCT__entry(
@@ -146,7 +149,7 @@ TRACE_EVENT(vmbus_onmodifychannel_response,
 		  __entry->child_relid, __entry->status)
 );
 
-TRACE_EVENT(vmbus_ongpadl_torndown,
+TRACE_EVENT(rvmbus_ongpadl_torndown,
 	TP_PROTO(u32 gpadl),
 	TP_ARGS(gpadl),
 	TP_STRUCT__entry(__field(u32, gpadl)),
@@ -154,7 +157,7 @@ TRACE_EVENT(vmbus_ongpadl_torndown,
 	TP_printk("gpadl 0x%x", __entry->gpadl)
 );
 
-TRACE_EVENT(vmbus_onversion_response,
+TRACE_EVENT(rvmbus_onversion_response,
 	TP_PROTO(u8 ver),
 	TP_ARGS(ver),
 	TP_STRUCT__entry(__field(u8, ver)),
@@ -162,7 +165,7 @@ TRACE_EVENT(vmbus_onversion_response,
 	TP_printk("version_supported %d", __entry->ver)
 );
 
-TRACE_EVENT(vmbus_request_offers,
+TRACE_EVENT(rvmbus_request_offers,
 	TP_PROTO(int ret),
 	TP_ARGS(ret),
 	TP_STRUCT__entry(__field(int, ret)),
@@ -170,7 +173,7 @@ TRACE_EVENT(vmbus_request_offers,
 	TP_printk("sending ret %d", __entry->ret)
 );
 
-TRACE_EVENT(vmbus_open,
+TRACE_EVENT(rvmbus_open,
 	TP_PROTO(u32 child_relid, u32 openid, u32 gpadlhandle, u32 target_vp,
 		 u32 offset, int ret),
 	TP_ARGS(child_relid, openid, gpadlhandle, target_vp, offset, ret),
@@ -197,7 +200,7 @@ TRACE_EVENT(vmbus_open,
 );
 
 /* The class of the messages out that carry one relid and a result. */
-DECLARE_EVENT_CLASS(vmbus_relid_ret,
+DECLARE_EVENT_CLASS(rvmbus_relid_ret,
 	TP_PROTO(u32 child_relid, int ret),
 	TP_ARGS(child_relid, ret),
 	TP_STRUCT__entry(
@@ -212,17 +215,17 @@ DECLARE_EVENT_CLASS(vmbus_relid_ret,
 		  __entry->child_relid, __entry->ret)
 );
 
-DEFINE_EVENT(vmbus_relid_ret, vmbus_close_internal,
+DEFINE_EVENT(rvmbus_relid_ret, rvmbus_close_internal,
 	TP_PROTO(u32 child_relid, int ret),
 	TP_ARGS(child_relid, ret)
 );
 
-DEFINE_EVENT(vmbus_relid_ret, vmbus_release_relid,
+DEFINE_EVENT(rvmbus_relid_ret, rvmbus_release_relid,
 	TP_PROTO(u32 child_relid, int ret),
 	TP_ARGS(child_relid, ret)
 );
 
-TRACE_EVENT(vmbus_establish_gpadl_header,
+TRACE_EVENT(rvmbus_establish_gpadl_header,
 	TP_PROTO(u32 child_relid, u32 gpadl, u16 range_buflen, u16 rangecount,
 		 int ret),
 	TP_ARGS(child_relid, gpadl, range_buflen, rangecount, ret),
@@ -245,7 +248,7 @@ TRACE_EVENT(vmbus_establish_gpadl_header,
 		  __entry->range_buflen, __entry->rangecount, __entry->ret)
 );
 
-TRACE_EVENT(vmbus_establish_gpadl_body,
+TRACE_EVENT(rvmbus_establish_gpadl_body,
 	TP_PROTO(u32 msgnumber, u32 gpadl, int ret),
 	TP_ARGS(msgnumber, gpadl, ret),
 	TP_STRUCT__entry(
@@ -262,7 +265,7 @@ TRACE_EVENT(vmbus_establish_gpadl_body,
 		  __entry->msgnumber, __entry->gpadl, __entry->ret)
 );
 
-TRACE_EVENT(vmbus_teardown_gpadl,
+TRACE_EVENT(rvmbus_teardown_gpadl,
 	TP_PROTO(u32 child_relid, u32 gpadl, int ret),
 	TP_ARGS(child_relid, gpadl, ret),
 	TP_STRUCT__entry(
@@ -279,7 +282,7 @@ TRACE_EVENT(vmbus_teardown_gpadl,
 		  __entry->child_relid, __entry->gpadl, __entry->ret)
 );
 
-TRACE_EVENT(vmbus_negotiate_version,
+TRACE_EVENT(rvmbus_negotiate_version,
 	TP_PROTO(u32 ver, u32 target_vcpu, u64 int_page, u64 mon_page1,
 		 u64 mon_page2, int ret),
 	TP_ARGS(ver, target_vcpu, int_page, mon_page1, mon_page2, ret),
@@ -304,7 +307,7 @@ TRACE_EVENT(vmbus_negotiate_version,
 		  __entry->mon_page1, __entry->mon_page2, __entry->ret)
 );
 
-TRACE_EVENT(vmbus_send_tl_connect_request,
+TRACE_EVENT(rvmbus_send_tl_connect_request,
 	TP_PROTO(const u8 *guest_endpoint_id, const u8 *host_service_id,
 		 int ret),
 	TP_ARGS(guest_endpoint_id, host_service_id, ret),
@@ -322,7 +325,7 @@ TRACE_EVENT(vmbus_send_tl_connect_request,
 		  __entry->guest_id, __entry->host_id, __entry->ret)
 );
 
-TRACE_EVENT(vmbus_send_modifychannel,
+TRACE_EVENT(rvmbus_send_modifychannel,
 	TP_PROTO(u32 child_relid, u32 target_vp, int ret),
 	TP_ARGS(child_relid, target_vp, ret),
 	TP_STRUCT__entry(
@@ -343,7 +346,7 @@ TRACE_EVENT(vmbus_send_modifychannel,
  * rvmbus's own: every message the guest posts, with the relid it names
  * (0 for none) and the result of the post (0, or a negative errno).
  */
-TRACE_EVENT(vmbus_post_message,
+TRACE_EVENT(rvmbus_post_message,
 	TP_PROTO(u32 msgtype, u32 child_relid, u32 len, int ret),
 	TP_ARGS(msgtype, child_relid, len, ret),
 	TP_STRUCT__entry(
@@ -368,7 +371,7 @@ TRACE_EVENT(vmbus_post_message,
  * header's type, flags, length and transaction id), with the result of the
  * write (0, or a negative errno: -EAGAIN for a full ring).
  */
-TRACE_EVENT(vmbus_send_packet,
+TRACE_EVENT(rvmbus_send_packet,
 	TP_PROTO(u32 relid, u16 type, u16 flags, u32 len, u64 trans_id,
 		 int ret),
 	TP_ARGS(relid, type, flags, len, trans_id, ret),
@@ -394,7 +397,7 @@ TRACE_EVENT(vmbus_send_packet,
 );
 
 /* The class of the events of one channel, named by its relid. */
-DECLARE_EVENT_CLASS(vmbus_channel,
+DECLARE_EVENT_CLASS(rvmbus_channel,
 	TP_PROTO(u32 relid),
 	TP_ARGS(relid),
 	TP_STRUCT__entry(__field(u32, relid)),
@@ -403,19 +406,19 @@ DECLARE_EVENT_CLASS(vmbus_channel,
 );
 
 /* The host set the channel's event flag; the event work wakes it. */
-DEFINE_EVENT(vmbus_channel, vmbus_chan_sched,
+DEFINE_EVENT(rvmbus_channel, rvmbus_chan_sched,
 	TP_PROTO(u32 relid),
 	TP_ARGS(relid)
 );
 
 /* The guest tells the host the channel has something for it. */
-DEFINE_EVENT(vmbus_channel, vmbus_setevent,
+DEFINE_EVENT(rvmbus_channel, rvmbus_setevent,
 	TP_PROTO(u32 relid),
 	TP_ARGS(relid)
 );
 
 /* The channel's driver is called for the host's signal. */
-DEFINE_EVENT(vmbus_channel, vmbus_on_event,
+DEFINE_EVENT(rvmbus_channel, rvmbus_on_event,
 	TP_PROTO(u32 relid),
 	TP_ARGS(relid)
 );

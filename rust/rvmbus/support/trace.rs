@@ -2,7 +2,8 @@
 
 //! rvmbus's trace events (`trace.h`, system `rvmbus`), the counterparts of
 //! Linux's `hyperv` events of `drivers/hv/hv_trace.h`, readable through
-//! tracefs under `events/rvmbus/`.
+//! tracefs under `events/rvmbus/`. The function `onoffer` fires
+//! `rvmbus_onoffer`, Linux's `vmbus_onoffer`, and so on.
 //!
 //! Each function here fires one event. A disabled event costs one
 //! static-key branch, patched in place as the kernel's own tracepoints
@@ -29,12 +30,12 @@ macro_rules! events {
                 reason = "only the address of the tracepoint's static key is taken"
             )]
             extern "C" {
-                static [<__tracepoint_vmbus_ $name>]: bindings::tracepoint;
-                fn [<rust_do_trace_vmbus_ $name>]($($arg: $ty),*);
+                static [<__tracepoint_rvmbus_ $name>]: bindings::tracepoint;
+                fn [<rust_do_trace_rvmbus_ $name>]($($arg: $ty),*);
             }
 
             #[doc = concat!(
-                "Whether the `vmbus_", stringify!($name),
+                "Whether the `rvmbus_", stringify!($name),
                 "` event is enabled: one static-key branch."
             )]
             #[inline(always)]
@@ -42,13 +43,13 @@ macro_rules! events {
             pub(crate) fn [<$name _enabled>]() -> bool {
                 #[cfg(CONFIG_TRACEPOINTS)]
                 {
-                    // SAFETY: `__tracepoint_vmbus_*` is a tracepoint that
+                    // SAFETY: `__tracepoint_rvmbus_*` is a tracepoint that
                     // `trace.c` defines in this module
                     // (CREATE_TRACE_POINTS), so it holds a real static
                     // key; reading the key has no other precondition.
                     unsafe {
                         kernel::jump_label::static_branch_unlikely!(
-                            [<__tracepoint_vmbus_ $name>],
+                            [<__tracepoint_rvmbus_ $name>],
                             bindings::tracepoint,
                             key
                         )
@@ -67,7 +68,7 @@ macro_rules! events {
                     // same parameters (CREATE_RUST_TRACE_POINTS); it only
                     // copies its arguments into the trace buffer, in any
                     // context, and reads a GUID reference within the call.
-                    unsafe { [<rust_do_trace_vmbus_ $name>]($($arg),*) };
+                    unsafe { [<rust_do_trace_rvmbus_ $name>]($($arg),*) };
                 }
                 #[cfg(not(CONFIG_TRACEPOINTS))]
                 {

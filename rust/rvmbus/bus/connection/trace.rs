@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Which trace events (`crate::support::trace`) a message fires: each
-//! message the guest posts fires `vmbus_post_message` and the event Linux
+//! message the guest posts fires `rvmbus_post_message` and the event Linux
 //! fires for its kind, with the result of the post; each message from the
-//! host that decodes fires `vmbus_on_message` and the event Linux fires
+//! host that decodes fires `rvmbus_on_message` and the event Linux fires
 //! when it handles that kind.
 //!
 //! Context: the callers' (process context); nothing here sleeps.
