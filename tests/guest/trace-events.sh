@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # rvmbus's trace events: enabled in tracefs before the module loads
 # (set_event's ":mod:" form), then the echo flow (connect, offers, GPADL,
-# open, in-band and GPA-direct packets, close, teardown) and a rescind. The trace goes
-# out through the console as @@TRACE lines; the harness checks that its
+# open, in-band and GPA-direct packets, close, teardown) and a rescind.
+# The trace goes out through the console as @@TRACE lines; the harness
+# checks that its
 # messages and packets are the ones the host's trace shows, kind by kind,
 # up to the @@HARNESS trace-mark request (after which power-off may send
 # more).

@@ -773,8 +773,10 @@ class Boot:
                 if m:
                     self.problems.append(f"the host wrote into guest memory after the guest took it back: {m.group(0)[:120]}")
             if self.sc.trace_compare:
-                self.problems += compare_traces(trace, self.trace_mark, self.work / "console.log",
-                                                self.work / "trace-compare.txt")
+                problems, summary = compare_traces(trace, self.trace_mark, self.work / "console.log",
+                                                   self.work / "trace-compare.txt")
+                self.problems += problems
+                self.notes.append(summary)
             lines, at = trace.splitlines(), 0
             for pat in self.sc.host_order:
                 at = next((i + 1 for i in range(at, len(lines)) if re.search(pat, lines[i])), None)
@@ -861,12 +863,12 @@ def compare_traces(host_trace: str, mark, console: Path, report: Path) -> list:
     events that name one, against its h2g lines), and the same number of
     packets written to each channel's ring (rvmbus_send_packet with ret 0)
     as the host read from it. Writes both sides' counts to report; returns
-    the problems found."""
+    the problems found and a one-line summary."""
     if mark is None:
-        return ["the guest never asked for a trace-mark"]
+        return ["the guest never asked for a trace-mark"], ""
     text = console.read_text(errors="replace") if console.exists() else ""
     if "@@TRACE-END" not in text:
-        return ["the guest's trace output has no @@TRACE-END"]
+        return ["the guest's trace output has no @@TRACE-END"], ""
     guest, host = Counter(), Counter()
     dpc, host_kinds = Counter(), Counter()
     events = 0
@@ -919,7 +921,11 @@ def compare_traces(host_trace: str, mark, console: Path, report: Path) -> list:
     report.write_text(f"{events} guest events; host trace up to line {mark}\n" + "\n".join(rows) + "\n")
     if not guest:
         problems.append("trace: the guest's trace has no messages")
-    return problems
+    out = sum(n for k, n in guest.items() if k[0] == "g2h" and k[1] != "packet")
+    summary = (f"trace against the host's: {out} messages out, {sum(dpc.values())} in, "
+               f"{sum(n for k, n in guest.items() if k[1] == 'packet')} packets, "
+               f"{len(set(guest) | set(host)) + len(set(dpc) | set(host_kinds))} counts compared")
+    return problems, summary
 
 
 def count_hostile(name: str, console: Path, ok: bool, totals: list):
