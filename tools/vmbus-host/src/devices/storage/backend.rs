@@ -120,12 +120,10 @@ impl Storvsp {
         body: CompletionBody<'_>,
     ) {
         let mut out = [0u8; VSTOR_PACKET_SIZE];
-        let size = match body {
-            // A version answer goes out in the size of the version it
-            // accepts; a refusal in the smallest.
-            CompletionBody::Version(v) if status == 0 => packet_size(v.major_minor),
-            _ => self.size(),
-        };
+        // Always a whole win8-sized packet: Linux drops a completion
+        // shorter than its `struct vstor_packet`, and a guest of an older
+        // version reads only the part it knows.
+        let size = VSTOR_PACKET_SIZE;
         let Some(n) = encode_completion(&mut out, size, status, body) else {
             return;
         };
@@ -151,7 +149,8 @@ impl Storvsp {
     pub fn notify_bus_change(&mut self, io: &mut ChannelIo<'_>) {
         let mut out = [0u8; VSTOR_PACKET_SIZE];
         self.seen_generation = self.ctl.borrow().generation;
-        let Some(n) = encode_notification(&mut out, self.size(), VstorOperation::ENUMERATE_BUS)
+        let Some(n) =
+            encode_notification(&mut out, VSTOR_PACKET_SIZE, VstorOperation::ENUMERATE_BUS)
         else {
             return;
         };

@@ -19,4 +19,6 @@ pub mod scsi;
 pub mod sense;
 
 #[cfg(test)]
+mod backend_tests;
+#[cfg(test)]
 mod scsi_tests;
