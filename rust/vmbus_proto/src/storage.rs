@@ -212,6 +212,7 @@ pub fn encode_completion(
             s.srb_status = r.srb_status;
             s.scsi_status = r.scsi_status;
             s.data_transfer_length = r.data_transfer_length;
+            // CAST: SENSE_BUFFER_SIZE is 20.
             s.sense_info_length = r.sense_len.min(SENSE_BUFFER_SIZE as u8);
             s.buf = [0; super::wire::storage::SRB_BUF_LEN];
             if let Some(d) = s.buf.get_mut(..SENSE_BUFFER_SIZE) {

@@ -106,6 +106,7 @@ pub const VSTOR_BODY_LEN: usize = 0x34;
 /// Builds a protocol version number from its major and minor parts, as
 /// `VMSTOR_PROTO_VERSION` does.
 pub const fn proto_version(major: u8, minor: u8) -> u16 {
+    // CAST: widening; `u16::from` is not const.
     ((major as u16) << 8) | minor as u16
 }
 

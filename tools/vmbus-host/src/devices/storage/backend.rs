@@ -47,6 +47,7 @@ pub const STATUS_NOT_SUPPORTED: u32 = 0xc000_00bb;
 pub const STATUS_INVALID_DEVICE_STATE: u32 = 0xc000_0184;
 
 /// The largest transfer, as advertised in the channel properties.
+// CAST: BLOCK is 512.
 pub const MAX_TRANSFER_BYTES: u32 = MAX_TRANSFER_BLOCKS * BLOCK as u32;
 
 /// Where the primary channel's initialisation stands.
@@ -451,6 +452,7 @@ impl Device for Storvsp {
         if self.primary() {
             v.extend([
                 ("controller", u64::from(c.index)),
+                // CAST: at most 255 LUNs.
                 ("luns", c.luns().len() as u64),
                 ("srbs", c.stats.srbs),
                 ("srb_errors", c.stats.srb_errors),

@@ -241,6 +241,7 @@ fn inquiry(t: &Target<'_>, cdb: &[u8], buf: &mut dyn DataBuf) -> CmdResult {
             // One designator: T10 vendor id (code set ASCII, association
             // the logical unit), vendor then the serial number.
             let s = serial(t);
+            // CAST: 24 bytes.
             body.extend_from_slice(&[0x02, 0x01, 0x00, (8 + s.len()) as u8]);
             body.extend_from_slice(b"RVMBUS  ");
             body.extend_from_slice(&s);
@@ -464,6 +465,7 @@ fn unmap(d: &Disk, cdb: &[u8], buf: &mut dyn DataBuf) -> CmdResult {
     if dlen % 16 != 0 || 8 + dlen > p.len() {
         return Err(Sense::INVALID_FIELD_IN_PARAMETER_LIST);
     }
+    // CAST: a small constant.
     if dlen / 16 > MAX_UNMAP_DESCRIPTORS as usize {
         return Err(Sense::INVALID_FIELD_IN_PARAMETER_LIST);
     }
