@@ -108,7 +108,7 @@ impl DeviceKind {
                 "echo: sends back in-band and GPA-direct packets; sub-channels on request"
             }
             DeviceKind::Storage => {
-                "SCSI controller (storvsp): the disks of --disk; without one, an empty bus"
+                "SCSI controller (storvsp): one per controller number of --disk (not a --device)"
             }
         }
     }
