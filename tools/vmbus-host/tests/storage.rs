@@ -241,15 +241,38 @@ fn storvsc_session_hot_add_and_remove() {
         10,
     );
     assert_eq!(st, 0);
+    let mut subs = Vec::new();
     for i in 1..=2u16 {
         match g.recv() {
             HostMessage::Offer(o) => {
                 assert_eq!(o.if_instance(), offers[1].if_instance());
                 assert_eq!(o.sub_channel_index(), i);
+                subs.push(o);
             }
             m => panic!("{m:?}"),
         }
     }
+    // A sub-channel serves SRBs on the same disks, without initialisation.
+    let mut sc = g.open(subs[1], 2);
+    let (r, b) = srb(
+        &mut g,
+        &mut sc,
+        0,
+        &[0x28, 0, 0, 0, 1, 0, 0, 0, 16, 0],
+        &[0u8; 8192],
+        11,
+    );
+    assert_eq!((r.srb_status, r.data_transfer_length), (1, 8192));
+    assert_eq!(b, data);
+    // But it refuses to make sub-channels itself.
+    let (st, _) = request(
+        &mut g,
+        &mut sc,
+        VstorOperation::CREATE_SUB_CHANNELS,
+        &[1, 0],
+        12,
+    );
+    assert_ne!(st, 0);
 
     // A new controller: offered at once.
     let out = h.ctl_ok(&["disk-add", &format!("{d2},controller=1")]);
