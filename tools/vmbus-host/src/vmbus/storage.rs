@@ -211,3 +211,36 @@ impl VmbusHost {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_from_disk_specs() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(4096).unwrap();
+        let p = f.path().to_str().unwrap();
+        let specs: Vec<DiskSpec> = [
+            p.to_string(),
+            format!("{p},ro,controller=3"),
+            format!("{p},lun=9"),
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let c = build_controllers(&specs).unwrap();
+        assert_eq!(c.keys().copied().collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(c[&0].borrow().luns(), vec![0, 9]);
+        assert_eq!(c[&3].borrow().luns(), vec![0]);
+        assert_eq!(instance(3).data3(), 3);
+        // Two disks at one LUN, or a file that is not there: refused.
+        let dup: Vec<DiskSpec> = [format!("{p},lun=1"), format!("{p},lun=1")]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert!(build_controllers(&dup).is_err());
+        let gone: DiskSpec = "/nonexistent/disk.img".parse().unwrap();
+        assert!(build_controllers(&[gone]).is_err());
+    }
+}
