@@ -81,6 +81,12 @@ class Scenario:
     # A virtio-blk disk (a sparse file of this many MiB, /dev/vda in the
     # guest) for hibernation images; 0: none.
     disk_mb: int = 0
+    # Disks of the host's storage controllers (tools/vmbus-host --disk):
+    # (name, MiB, options) each, e.g. ("data", 64, "lun=0") or ("ro", 16,
+    # "ro,lun=1,controller=1"). The harness makes each a sparse file
+    # host-NAME.img in the scenario's directory and passes
+    # --disk PATH[,options]; the guest sees them through hv_storvsc.
+    host_disks: list = field(default_factory=list)
     # Hibernation across two QEMU processes: when the first powers off after
     # hibernating (it prints @@HIBERNATED), the harness runs the host
     # control commands of between_ctl and starts QEMU again with the same
@@ -584,8 +590,14 @@ class Boot:
         if sc.disk_mb:
             with open(self.disk, "wb") as f:
                 f.truncate(sc.disk_mb << 20)
+        disk_args = []
+        for name, mib, opts in sc.host_disks:
+            path = work / f"host-{name}.img"
+            with open(path, "wb") as f:
+                f.truncate(mib << 20)
+            disk_args += ["--disk", f"{path},{opts}" if opts else str(path)]
         if sc.with_host:
-            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args,
+            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
                              trace=not sc.bench_only)
         self._start_qemu("")
 
