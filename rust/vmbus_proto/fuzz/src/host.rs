@@ -139,6 +139,7 @@ pub fn rig_device_config() -> DeviceConfig {
     DeviceConfig {
         heartbeat: Duration::ZERO,
         timesync: Duration::ZERO,
+        ..DeviceConfig::default()
     }
 }
 

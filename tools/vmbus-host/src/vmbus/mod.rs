@@ -890,7 +890,8 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::SlotFlood)
             || self.hostile.is(Mode::IcGarbage)
             || self.unload_due.is_some()
-            || !self.opens_due.is_empty();
+            || !self.opens_due.is_empty()
+            || self.devices.values().any(|d| d.wants_fast_ticks());
         fast.then_some(monitor::POLL)
     }
 

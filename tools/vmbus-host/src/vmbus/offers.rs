@@ -43,6 +43,15 @@ pub const ECHO_CLASS: Guid = Guid::from_fields(
     [0x9c, 0x3f, 0x72, 0x76, 0x6d, 0x62, 0x75, 0x73],
 );
 
+/// Hyper-V synthetic network adapter (netvsc):
+/// `f8615163-df3e-46c5-913f-f2d2f965ed0e`.
+pub const NET_CLASS: Guid = Guid::from_fields(
+    0xf861_5163,
+    0xdf3e,
+    0x46c5,
+    [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
+);
+
 /// First field of every instance GUID this host makes ("rvmb").
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
@@ -60,15 +69,18 @@ pub enum DeviceKind {
     Timesync,
     /// Echo/loopback.
     Echo,
+    /// Synthetic network adapter (the netvsp side of netvsc).
+    Net,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 4] = [
+    pub const ALL: [DeviceKind; 5] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
         DeviceKind::Echo,
+        DeviceKind::Net,
     ];
 
     /// The name used on the command line and in `list`.
@@ -78,6 +90,7 @@ impl DeviceKind {
             DeviceKind::Shutdown => "shutdown",
             DeviceKind::Timesync => "timesync",
             DeviceKind::Echo => "echo",
+            DeviceKind::Net => "net",
         }
     }
 
@@ -94,6 +107,9 @@ impl DeviceKind {
             DeviceKind::Echo => {
                 "echo: sends back in-band and GPA-direct packets; sub-channels on request"
             }
+            DeviceKind::Net => {
+                "net: network adapter (NVSP/RNDIS, vRSS sub-channels) bridged to --nic's TAP"
+            }
         }
     }
 
@@ -104,6 +120,7 @@ impl DeviceKind {
             DeviceKind::Shutdown => SHUTDOWN_CLASS,
             DeviceKind::Timesync => TIMESYNC_CLASS,
             DeviceKind::Echo => ECHO_CLASS,
+            DeviceKind::Net => NET_CLASS,
         }
     }
 
@@ -113,6 +130,7 @@ impl DeviceKind {
             DeviceKind::Shutdown => 2,
             DeviceKind::Timesync => 3,
             DeviceKind::Echo => 4,
+            DeviceKind::Net => 5,
         }
     }
 
@@ -142,7 +160,7 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo)")
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, net)")
             })
     }
 }
@@ -200,10 +218,12 @@ impl FromStr for DeviceSpec {
     }
 }
 
-/// One heartbeat, one shutdown, one timesync, one echo.
+/// One heartbeat, one shutdown, one timesync, one echo (a network
+/// adapter only on request: `--device net` or `--nic`).
 pub fn default_devices() -> Vec<DeviceSpec> {
     DeviceKind::ALL
         .iter()
+        .filter(|&&k| k != DeviceKind::Net)
         .map(|&kind| DeviceSpec {
             kind,
             count: 1,

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The receive path: the host writes each RNDIS message it sends to the
+//! guest (frames, control answers, indications) into free sections of the
+//! guest's receive buffer and sends a transfer-page packet naming them;
+//! the guest copies the message out and completes the packet, which frees
+//! the sections again.
+//!
+//! The sections are the host's to hand out: the guest only sees their
+//! offsets. A message larger than a section takes several adjacent ones.
+//! Completions come back with the transaction id the host chose; one that
+//! names no packet in flight is an error for that completion only.
+
+use std::collections::BTreeMap;
+
+use vmbus_proto::nvsp::encode;
+use vmbus_proto::packet::encode_transfer_pages;
+use vmbus_proto::wire::nvsp::{
+    NvspMsgType, NvspRecvBufComplete, NvspRecvSection, NvspRndisPacket, NvspStatus,
+    INVALID_SECTION_INDEX, NVSP_MESSAGE_SIZE, RECEIVE_BUFFER_ID,
+};
+use vmbus_proto::wire::packet::{
+    TransferPageHeader, TransferPageRange, PACKET_FLAG_COMPLETION_REQUESTED,
+};
+use vmbus_proto::wire::Wire;
+
+use super::buffers::{BufferError, GuestBuffer};
+use crate::guest_mem::MemRegion;
+
+/// Bytes per receive section (Linux's default, `NETVSC_RECV_SECTION_SIZE`:
+/// an Ethernet frame of 1514 bytes, its RNDIS header and per-packet
+/// information).
+pub const RECV_SECTION_SIZE: u32 = 1728;
+/// Most transfer-page packets in flight per channel.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// Why a message could not be sent to the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RxError {
+    /// There is no receive buffer yet.
+    NoBuffer,
+    /// No free sections for a message of this many bytes.
+    Full(usize),
+    /// Too many packets wait for their completions.
+    TooManyInFlight,
+    /// Writing into the buffer failed.
+    Buffer(BufferError),
+}
+
+/// The receive buffer and its section allocator.
+#[derive(Debug)]
+pub struct RecvBuffer {
+    buf: GuestBuffer,
+    section_size: u32,
+    free: Vec<bool>,
+    free_count: usize,
+}
+
+/// Sections given to one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sections {
+    /// The first.
+    pub first: u32,
+    /// How many.
+    pub count: u32,
+}
+
+impl RecvBuffer {
+    /// Cuts `buf` into sections of `section_size` bytes.
+    pub fn new(buf: GuestBuffer, section_size: u32) -> Result<Self, BufferError> {
+        let count = buf.len() / u64::from(section_size.max(1));
+        let count = usize::try_from(count).map_err(|_| BufferError::BadSize(buf.len()))?;
+        if count == 0 {
+            return Err(BufferError::BadSize(buf.len()));
+        }
+        Ok(Self {
+            buf,
+            section_size,
+            free: vec![true; count],
+            free_count: count,
+        })
+    }
+
+    /// The GPADL of the buffer.
+    pub fn gpadl(&self) -> u32 {
+        self.buf.gpadl
+    }
+
+    /// Free sections.
+    pub fn free_sections(&self) -> usize {
+        self.free_count
+    }
+
+    /// The `SEND_RECV_BUF_COMPLETE` that describes the sections.
+    pub fn complete(&self) -> NvspRecvBufComplete {
+        let count = self.free.len() as u32;
+        NvspRecvBufComplete {
+            status: NvspStatus::SUCCESS,
+            num_sections: 1,
+            section: NvspRecvSection {
+                offset: 0,
+                sub_alloc_size: self.section_size,
+                num_sub_allocs: count,
+                end_offset: count.saturating_mul(self.section_size),
+            },
+        }
+    }
+
+    /// Takes enough adjacent free sections for `len` bytes.
+    pub fn alloc(&mut self, len: usize) -> Option<Sections> {
+        let need = len.div_ceil(self.section_size as usize).max(1);
+        if need > self.free_count {
+            return None;
+        }
+        let mut run = 0;
+        for i in 0..self.free.len() {
+            if self.free.get(i).copied().unwrap_or(false) {
+                run += 1;
+                if run == need {
+                    let first = i + 1 - need;
+                    for f in self.free.get_mut(first..=i)? {
+                        *f = false;
+                    }
+                    self.free_count -= need;
+                    return Some(Sections {
+                        first: u32::try_from(first).ok()?,
+                        count: u32::try_from(need).ok()?,
+                    });
+                }
+            } else {
+                run = 0;
+            }
+        }
+        None
+    }
+
+    /// Gives sections back.
+    pub fn release(&mut self, s: Sections) {
+        let start = s.first as usize;
+        let end = start.saturating_add(s.count as usize);
+        if let Some(range) = self.free.get_mut(start..end) {
+            for f in range {
+                if !*f {
+                    *f = true;
+                    self.free_count += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The transfer-page packets of one channel that wait for their
+/// completions.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    next_id: u64,
+    packets: BTreeMap<u64, Sections>,
+}
+
+impl InFlight {
+    /// Packets waiting.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// Takes the sections of the packet `trans_id` back, if it is in
+    /// flight.
+    pub fn complete(&mut self, trans_id: u64) -> Option<Sections> {
+        self.packets.remove(&trans_id)
+    }
+
+    /// Forgets every packet (the buffer was revoked or the channel
+    /// closed).
+    pub fn clear(&mut self) -> Vec<Sections> {
+        std::mem::take(&mut self.packets).into_values().collect()
+    }
+}
+
+/// Writes the RNDIS message `msg` into free sections of `recv` and
+/// returns the transfer-page packet that hands it to the guest;
+/// `channel_type` is 0 for data and 1 for control.
+pub fn build(
+    recv: &mut RecvBuffer,
+    flight: &mut InFlight,
+    mem: &MemRegion,
+    channel_type: u32,
+    msg: &[u8],
+) -> Result<Vec<u8>, RxError> {
+    if flight.len() >= MAX_IN_FLIGHT {
+        return Err(RxError::TooManyInFlight);
+    }
+    let s = recv.alloc(msg.len()).ok_or(RxError::Full(msg.len()))?;
+    let off = u64::from(s.first) * u64::from(recv.section_size);
+    if let Err(e) = recv.buf.write(mem, off, msg) {
+        recv.release(s);
+        return Err(RxError::Buffer(e));
+    }
+    let nvsp = encode(
+        NvspMsgType::SEND_RNDIS_PKT,
+        &NvspRndisPacket {
+            channel_type,
+            send_buf_section_index: INVALID_SECTION_INDEX,
+            send_buf_section_size: 0,
+        },
+    )
+    .unwrap_or([0; NVSP_MESSAGE_SIZE]);
+    let range = TransferPageRange {
+        byte_count: msg.len() as u32,
+        byte_offset: off as u32,
+    };
+    let trans_id = flight.next_id;
+    flight.next_id = flight.next_id.wrapping_add(1);
+    let mut pkt =
+        vec![0u8; TransferPageHeader::SIZE + TransferPageRange::SIZE + 8 + NVSP_MESSAGE_SIZE];
+    match encode_transfer_pages(
+        &mut pkt,
+        PACKET_FLAG_COMPLETION_REQUESTED,
+        trans_id,
+        RECEIVE_BUFFER_ID,
+        &[range],
+        &nvsp,
+    ) {
+        Ok(n) => pkt.truncate(n),
+        Err(_) => {
+            recv.release(s);
+            return Err(RxError::Full(msg.len()));
+        }
+    }
+    flight.packets.insert(trans_id, s);
+    Ok(pkt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmbus_proto::packet::{parse, PacketKind};
+
+    const PAGE: u64 = 4096;
+
+    #[test]
+    fn sections_allocate_adjacent_and_release() {
+        let mut r = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![1, 2]), 1000).unwrap();
+        assert_eq!(r.free_sections(), 8);
+        let a = r.alloc(10).unwrap();
+        let b = r.alloc(2500).unwrap();
+        assert_eq!((a.first, a.count, b.first, b.count), (0, 1, 1, 3));
+        r.release(a);
+        // A two-section message does not fit the one free section before b.
+        assert_eq!(r.alloc(1500).unwrap().first, 4);
+        assert!(r.alloc(4000).is_none());
+        r.release(b);
+        r.release(b);
+        assert_eq!(r.free_sections(), 6);
+        // Releasing sections that do not exist changes nothing.
+        r.release(Sections {
+            first: 100,
+            count: 5,
+        });
+        assert_eq!(r.complete().section.num_sub_allocs, 8);
+    }
+
+    #[test]
+    fn build_writes_the_message_and_completion_frees_it() {
+        let mem = MemRegion::anonymous(8 * PAGE).unwrap();
+        let mut r = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![3, 4]), 1728).unwrap();
+        let mut f = InFlight::default();
+        let pkt = build(&mut r, &mut f, &mem, 0, b"rndis-message").unwrap();
+        let p = parse(&pkt).unwrap();
+        let PacketKind::TransferPages {
+            pageset_id, ranges, ..
+        } = p.kind
+        else {
+            panic!("{:?}", p.kind)
+        };
+        assert_eq!(pageset_id, RECEIVE_BUFFER_ID);
+        let range = ranges.iter().next().unwrap();
+        assert_eq!(range.byte_count, 13);
+        let mut got = [0u8; 13];
+        mem.read(3 * PAGE + u64::from(range.byte_offset), &mut got)
+            .unwrap();
+        assert_eq!(&got, b"rndis-message");
+        assert_eq!(r.free_sections(), 3);
+        let s = f.complete(p.desc.trans_id).unwrap();
+        r.release(s);
+        assert_eq!(r.free_sections(), 4);
+        assert_eq!(f.complete(p.desc.trans_id), None);
+    }
+
+    #[test]
+    fn a_full_buffer_refuses() {
+        let mem = MemRegion::anonymous(8 * PAGE).unwrap();
+        let mut r = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![3]), 2048).unwrap();
+        let mut f = InFlight::default();
+        build(&mut r, &mut f, &mem, 0, &[1; 2048]).unwrap();
+        build(&mut r, &mut f, &mem, 0, &[1; 10]).unwrap();
+        assert_eq!(
+            build(&mut r, &mut f, &mem, 0, &[1; 10]),
+            Err(RxError::Full(10))
+        );
+        // A buffer whose page is outside guest RAM fails the write and
+        // keeps its sections.
+        let mut far = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![1 << 30]), 2048).unwrap();
+        assert!(matches!(
+            build(&mut far, &mut f, &mem, 0, &[1; 10]),
+            Err(RxError::Buffer(_))
+        ));
+        assert_eq!(far.free_sections(), 2);
+    }
+}
