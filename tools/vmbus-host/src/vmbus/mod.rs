@@ -724,7 +724,7 @@ impl VmbusHost {
         out: &mut Vec<String>,
     ) -> ControlResult {
         let [kind] = args else {
-            return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
+            return Err("usage: offer heartbeat|shutdown|timesync|echo|net".into());
         };
         let kind: DeviceKind = kind.parse()?;
         let relid = self.channels.add(kind);
