@@ -773,4 +773,6 @@ impl Device for Nic {
 }
 
 #[cfg(test)]
+mod tap_tests;
+#[cfg(test)]
 mod tests;

@@ -23,24 +23,24 @@ use crate::devices::SubchannelHost;
 use crate::guest_mem::MemRegion;
 use crate::vmbus::gpadl::{Gpadls, Progress};
 
-const PAGE: u64 = 4096;
+pub(super) const PAGE: u64 = 4096;
 const RAM_PAGES: u64 = 256;
 /// Receive buffer: 16 pages from PFN 16, GPADL 1.
 const RECV_PFN: u64 = 16;
 /// Send buffer: 6 pages from PFN 64, GPADL 2 (4 sections).
-const SEND_PFN: u64 = 64;
+pub(super) const SEND_PFN: u64 = 64;
 /// Pages the guest sends frames from by GPA.
 const DATA_PFN: u64 = 100;
 
-struct Guest {
-    mem: MemRegion,
+pub(super) struct Guest {
+    pub(super) mem: MemRegion,
     gpadls: Gpadls,
     relid: Relid,
-    nic: Nic,
+    pub(super) nic: Nic,
     next_id: u64,
 }
 
-struct Subs(u16);
+pub(super) struct Subs(pub(super) u16);
 impl SubchannelHost for Subs {
     fn offer_subchannels(&mut self, n: u16) -> u16 {
         self.0 += n;
@@ -62,7 +62,7 @@ fn gpadl(g: &mut Gpadls, relid: Relid, id: u32, first: u64, pages: u64) {
 }
 
 impl Guest {
-    fn new(cfg: NicConfig) -> Self {
+    pub(super) fn new(cfg: NicConfig) -> Self {
         let relid = Relid::new(7).unwrap();
         let mut gpadls = Gpadls::default();
         gpadl(&mut gpadls, relid, 1, RECV_PFN, 16);
@@ -81,7 +81,7 @@ impl Guest {
     }
 
     /// Runs `f` on the device and returns the parsed packets it sent.
-    fn run(
+    pub(super) fn run(
         &mut self,
         subs: Option<&mut Subs>,
         f: impl FnOnce(&mut Nic, &mut ChannelIo<'_>),
@@ -95,7 +95,7 @@ impl Guest {
         io.into_packets()
     }
 
-    fn packet(&mut self, raw: &[u8]) -> Vec<Vec<u8>> {
+    pub(super) fn packet(&mut self, raw: &[u8]) -> Vec<Vec<u8>> {
         let raw = raw.to_vec();
         self.run(None, |n, io| n.on_packet(io, &parse(&raw).unwrap()))
     }
@@ -129,7 +129,7 @@ impl Guest {
     }
 
     /// Puts an RNDIS message into send section `index` and sends it.
-    fn rndis_in_section(&mut self, index: u32, msg: &[u8]) -> Vec<Vec<u8>> {
+    pub(super) fn rndis_in_section(&mut self, index: u32, msg: &[u8]) -> Vec<Vec<u8>> {
         self.mem
             .write(SEND_PFN * PAGE + u64::from(index) * 6144, msg)
             .unwrap();
@@ -145,7 +145,7 @@ impl Guest {
 
     /// Reads the RNDIS message a transfer-page packet hands over, and
     /// completes it.
-    fn receive(&mut self, pkt: &[u8]) -> Vec<u8> {
+    pub(super) fn receive(&mut self, pkt: &[u8]) -> Vec<u8> {
         let p = parse(pkt).unwrap();
         let PacketKind::TransferPages {
             pageset_id, ranges, ..
@@ -173,7 +173,7 @@ impl Guest {
     }
 
     /// The status of the `SEND_RNDIS_PKT_COMPLETE` among `out`.
-    fn send_status(out: &[Vec<u8>]) -> NvspStatus {
+    pub(super) fn send_status(out: &[Vec<u8>]) -> NvspStatus {
         out.iter()
             .filter_map(|p| parse(p).ok())
             .filter(|p| p.kind == PacketKind::Completion)
@@ -191,7 +191,7 @@ impl Guest {
     }
 
     /// NVSP 6.1, NDIS 6.30, both buffers, RNDIS initialised.
-    fn bring_up(&mut self) {
+    pub(super) fn bring_up(&mut self) {
         let a = self.answer(
             NvspMsgType::INIT,
             &NvspInit {
@@ -261,7 +261,7 @@ impl Guest {
         );
     }
 
-    fn query(&mut self, oid: Oid) -> (RndisStatus, Vec<u8>) {
+    pub(super) fn query(&mut self, oid: Oid) -> (RndisStatus, Vec<u8>) {
         let mut b = [0u8; 64];
         let n = encode_oid_request(&mut b, RndisMsgType::QUERY, 9, oid, &[]).unwrap();
         let out = self.rndis_in_section(1, &b[..n]);
