@@ -12,11 +12,13 @@
 //! writes them to `seeds/TARGET/`, where they are kept in git).
 
 pub mod host;
+pub mod net;
 pub mod proto;
 pub mod script;
 pub mod seeds;
 
 pub use host::{host_devices, host_gpadl, host_mailbox, host_ring, host_vmbus};
+pub use net::{host_net, net};
 pub use proto::{decode, gpadl, ic, ivshmem, packet, ring, state};
 
 /// A fuzz target.
@@ -36,6 +38,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host-gpadl", host_gpadl),
     ("host-ring", host_ring),
     ("host-devices", host_devices),
+    ("net", net),
+    ("host-net", host_net),
 ];
 
 /// The target called `name`.
