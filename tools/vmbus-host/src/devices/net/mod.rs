@@ -209,6 +209,8 @@ pub struct Shared {
     recv: Option<RecvBuffer>,
     send: Option<SendBuffer>,
     rndis: RndisState,
+    /// Receive buffers given so far (each new one's generation).
+    recv_generation: u64,
     tap: Option<Tap>,
     /// Frames for each channel, by sub-channel index.
     queues: Vec<VecDeque<Vec<u8>>>,
@@ -226,6 +228,7 @@ impl Shared {
             recv: None,
             send: None,
             rndis: RndisState::default(),
+            recv_generation: 0,
             tap: None,
             queues: vec![VecDeque::new()],
             open: vec![false],
@@ -370,7 +373,12 @@ impl Nic {
                     nvsp::receive_buffer(&sh.neg, sh.recv.is_some(), &r, gpadl)
                 };
                 match buf {
-                    Ok(b) => self.shared.borrow_mut().recv = Some(b),
+                    Ok(mut b) => {
+                        let mut sh = self.shared.borrow_mut();
+                        sh.recv_generation += 1;
+                        b.generation = sh.recv_generation;
+                        sh.recv = Some(b);
+                    }
                     Err(e) => self.bad(io, format_args!("receive buffer: {e}")),
                 }
                 self.complete(io, pkt, &a);
@@ -388,8 +396,9 @@ impl Nic {
                 self.complete(io, pkt, &a);
             }
             NvspMessage::RevokeReceiveBuffer(_) if primary => {
-                // The sections go away with the buffer.
-                self.flight.clear();
+                // The sections go away with the buffer; completions of
+                // its packets on other channels free nothing.
+                self.flight.clear(None);
                 self.shared.borrow_mut().recv = None;
             }
             NvspMessage::RevokeSendBuffer(_) if primary => {
@@ -673,29 +682,25 @@ impl Device for Nic {
                     }
                 }
             }
-            PacketKind::Completion => match self.flight.complete(pkt.desc.trans_id) {
-                Some(s) => {
-                    if let Some(r) = self.shared.borrow_mut().recv.as_mut() {
-                        r.release(s);
-                    }
+            PacketKind::Completion => {
+                let known = {
+                    let mut sh = self.shared.borrow_mut();
+                    self.flight.complete(pkt.desc.trans_id, sh.recv.as_mut())
+                };
+                if !known {
+                    self.bad(
+                        io,
+                        format_args!("completion of unknown packet {:#x}", pkt.desc.trans_id),
+                    );
                 }
-                None => self.bad(
-                    io,
-                    format_args!("completion of unknown packet {:#x}", pkt.desc.trans_id),
-                ),
-            },
+            }
             k => self.bad(io, format_args!("unexpected packet {k:?}")),
         }
     }
 
     fn on_close(&mut self) {
-        let released = self.flight.clear();
         let mut sh = self.shared.borrow_mut();
-        if let Some(r) = sh.recv.as_mut() {
-            for s in released {
-                r.release(s);
-            }
-        }
+        self.flight.clear(sh.recv.as_mut());
         let i = usize::from(self.index);
         if let Some(o) = sh.open.get_mut(i) {
             *o = false;

@@ -50,6 +50,10 @@ pub enum RxError {
 /// The receive buffer and its section allocator.
 #[derive(Debug)]
 pub struct RecvBuffer {
+    /// Tells this buffer from earlier ones of the same adapter (the
+    /// guest may revoke a buffer and give another while packets of the
+    /// old one are still in flight on some channel).
+    pub generation: u64,
     buf: GuestBuffer,
     section_size: u32,
     free: Vec<bool>,
@@ -74,6 +78,7 @@ impl RecvBuffer {
             return Err(BufferError::BadSize(buf.len()));
         }
         Ok(Self {
+            generation: 0,
             buf,
             section_size,
             free: vec![true; count],
@@ -154,7 +159,8 @@ impl RecvBuffer {
 #[derive(Debug, Default)]
 pub struct InFlight {
     next_id: u64,
-    packets: BTreeMap<u64, Sections>,
+    /// The buffer generation and the sections of each packet.
+    packets: BTreeMap<u64, (u64, Sections)>,
 }
 
 impl InFlight {
@@ -168,16 +174,26 @@ impl InFlight {
         self.packets.is_empty()
     }
 
-    /// Takes the sections of the packet `trans_id` back, if it is in
-    /// flight.
-    pub fn complete(&mut self, trans_id: u64) -> Option<Sections> {
-        self.packets.remove(&trans_id)
+    /// Takes the packet `trans_id` out of flight: false if it was not in
+    /// flight. Its sections go back to `recv` if they are of that buffer.
+    pub fn complete(&mut self, trans_id: u64, recv: Option<&mut RecvBuffer>) -> bool {
+        let Some((generation, s)) = self.packets.remove(&trans_id) else {
+            return false;
+        };
+        if let Some(r) = recv.filter(|r| r.generation == generation) {
+            r.release(s);
+        }
+        true
     }
 
-    /// Forgets every packet (the buffer was revoked or the channel
-    /// closed).
-    pub fn clear(&mut self) -> Vec<Sections> {
-        std::mem::take(&mut self.packets).into_values().collect()
+    /// Forgets every packet (the channel closed); their sections go back
+    /// to `recv` if they are of that buffer.
+    pub fn clear(&mut self, mut recv: Option<&mut RecvBuffer>) {
+        for (generation, s) in std::mem::take(&mut self.packets).into_values() {
+            if let Some(r) = recv.as_deref_mut().filter(|r| r.generation == generation) {
+                r.release(s);
+            }
+        }
     }
 }
 
@@ -231,7 +247,7 @@ pub fn build(
             return Err(RxError::Full(msg.len()));
         }
     }
-    flight.packets.insert(trans_id, s);
+    flight.packets.insert(trans_id, (recv.generation, s));
     Ok(pkt)
 }
 
@@ -285,10 +301,31 @@ mod tests {
             .unwrap();
         assert_eq!(&got, b"rndis-message");
         assert_eq!(r.free_sections(), 3);
-        let s = f.complete(p.desc.trans_id).unwrap();
-        r.release(s);
+        assert!(f.complete(p.desc.trans_id, Some(&mut r)));
         assert_eq!(r.free_sections(), 4);
-        assert_eq!(f.complete(p.desc.trans_id), None);
+        assert!(!f.complete(p.desc.trans_id, Some(&mut r)));
+    }
+
+    #[test]
+    fn completions_of_an_old_buffer_do_not_free_the_new_one() {
+        let mem = MemRegion::anonymous(8 * PAGE).unwrap();
+        let mut old = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![3]), 1024).unwrap();
+        let mut f = InFlight::default();
+        let a = parse_id(&build(&mut old, &mut f, &mem, 0, b"a").unwrap());
+        let b = parse_id(&build(&mut old, &mut f, &mem, 0, b"b").unwrap());
+        let mut new = RecvBuffer::new(GuestBuffer::from_pfns(2, vec![4]), 1024).unwrap();
+        new.generation = 1;
+        build(&mut new, &mut f, &mem, 0, b"c").unwrap();
+        assert_eq!(new.free_sections(), 3);
+        assert!(f.complete(a, Some(&mut new)));
+        assert_eq!(new.free_sections(), 3);
+        f.clear(Some(&mut new));
+        assert_eq!(new.free_sections(), 4);
+        assert!(!f.complete(b, Some(&mut new)));
+    }
+
+    fn parse_id(p: &[u8]) -> u64 {
+        parse(p).unwrap().desc.trans_id
     }
 
     #[test]
