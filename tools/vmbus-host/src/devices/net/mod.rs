@@ -583,7 +583,7 @@ impl Nic {
                     sh.stats.rx_frames += 1;
                     sh.stats.rx_bytes += frame.len() as u64;
                 }
-                Err(RxError::Full(_)) | Err(RxError::TooManyInFlight) => {
+                Err(RxError::Full) | Err(RxError::TooManyInFlight) => {
                     // Wait for the guest's completions.
                     if let Some(q) = self.shared.borrow_mut().queues.get_mut(index) {
                         q.push_front(frame);

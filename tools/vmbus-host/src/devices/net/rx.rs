@@ -7,9 +7,11 @@
 //! the sections again.
 //!
 //! The sections are the host's to hand out: the guest only sees their
-//! offsets. A message larger than a section takes several adjacent ones.
-//! Completions come back with the transaction id the host chose; one that
-//! names no packet in flight is an error for that completion only.
+//! offsets. Linux's netvsc copies each message into a buffer of one
+//! section and drops a larger one, so a message larger than a section is
+//! refused here ([`RxError::TooLarge`]). Completions come back with the
+//! transaction id the host chose; one that names no packet in flight is an
+//! error for that completion only.
 
 use std::collections::BTreeMap;
 
@@ -39,8 +41,10 @@ pub const MAX_IN_FLIGHT: usize = 4096;
 pub enum RxError {
     /// There is no receive buffer yet.
     NoBuffer,
-    /// No free sections for a message of this many bytes.
-    Full(usize),
+    /// No free section.
+    Full,
+    /// A message of this many bytes does not fit one section.
+    TooLarge(usize),
     /// Too many packets wait for their completions.
     TooManyInFlight,
     /// Writing into the buffer failed.
@@ -56,24 +60,22 @@ pub struct RecvBuffer {
     pub generation: u64,
     buf: GuestBuffer,
     section_size: u32,
-    free: Vec<bool>,
-    free_count: usize,
+    /// Free sections, taken from the end.
+    free: Vec<u32>,
+    /// Whether each section is in use.
+    used: Vec<bool>,
 }
 
-/// Sections given to one packet.
+/// The section given to one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sections {
-    /// The first.
-    pub first: u32,
-    /// How many.
-    pub count: u32,
-}
+pub struct Section(pub u32);
 
 impl RecvBuffer {
     /// Cuts `buf` into sections of `section_size` bytes.
     pub fn new(buf: GuestBuffer, section_size: u32) -> Result<Self, BufferError> {
         let count = buf.len() / u64::from(section_size.max(1));
         let count = usize::try_from(count).map_err(|_| BufferError::BadSize(buf.len()))?;
+        let count32 = u32::try_from(count).map_err(|_| BufferError::BadSize(buf.len()))?;
         if count == 0 {
             return Err(BufferError::BadSize(buf.len()));
         }
@@ -81,8 +83,9 @@ impl RecvBuffer {
             generation: 0,
             buf,
             section_size,
-            free: vec![true; count],
-            free_count: count,
+            // Section 0 is handed out first.
+            free: (0..count32).rev().collect(),
+            used: vec![false; count],
         })
     }
 
@@ -93,12 +96,17 @@ impl RecvBuffer {
 
     /// Free sections.
     pub fn free_sections(&self) -> usize {
-        self.free_count
+        self.free.len()
+    }
+
+    /// Bytes per section.
+    pub fn section_size(&self) -> u32 {
+        self.section_size
     }
 
     /// The `SEND_RECV_BUF_COMPLETE` that describes the sections.
     pub fn complete(&self) -> NvspRecvBufComplete {
-        let count = self.free.len() as u32;
+        let count = self.used.len() as u32;
         NvspRecvBufComplete {
             status: NvspStatus::SUCCESS,
             num_sections: 1,
@@ -111,44 +119,21 @@ impl RecvBuffer {
         }
     }
 
-    /// Takes enough adjacent free sections for `len` bytes.
-    pub fn alloc(&mut self, len: usize) -> Option<Sections> {
-        let need = len.div_ceil(self.section_size as usize).max(1);
-        if need > self.free_count {
-            return None;
+    /// Takes a free section.
+    pub fn alloc(&mut self) -> Option<Section> {
+        let i = self.free.pop()?;
+        if let Some(u) = self.used.get_mut(i as usize) {
+            *u = true;
         }
-        let mut run = 0;
-        for i in 0..self.free.len() {
-            if self.free.get(i).copied().unwrap_or(false) {
-                run += 1;
-                if run == need {
-                    let first = i + 1 - need;
-                    for f in self.free.get_mut(first..=i)? {
-                        *f = false;
-                    }
-                    self.free_count -= need;
-                    return Some(Sections {
-                        first: u32::try_from(first).ok()?,
-                        count: u32::try_from(need).ok()?,
-                    });
-                }
-            } else {
-                run = 0;
-            }
-        }
-        None
+        Some(Section(i))
     }
 
-    /// Gives sections back.
-    pub fn release(&mut self, s: Sections) {
-        let start = s.first as usize;
-        let end = start.saturating_add(s.count as usize);
-        if let Some(range) = self.free.get_mut(start..end) {
-            for f in range {
-                if !*f {
-                    *f = true;
-                    self.free_count += 1;
-                }
+    /// Gives a section back; one not in use is ignored.
+    pub fn release(&mut self, s: Section) {
+        if let Some(u) = self.used.get_mut(s.0 as usize) {
+            if *u {
+                *u = false;
+                self.free.push(s.0);
             }
         }
     }
@@ -160,7 +145,7 @@ impl RecvBuffer {
 pub struct InFlight {
     next_id: u64,
     /// The buffer generation and the sections of each packet.
-    packets: BTreeMap<u64, (u64, Sections)>,
+    packets: BTreeMap<u64, (u64, Section)>,
 }
 
 impl InFlight {
@@ -197,7 +182,7 @@ impl InFlight {
     }
 }
 
-/// Writes the RNDIS message `msg` into free sections of `recv` and
+/// Writes the RNDIS message `msg` into a free section of `recv` and
 /// returns the transfer-page packet that hands it to the guest;
 /// `channel_type` is 0 for data and 1 for control.
 pub fn build(
@@ -210,8 +195,11 @@ pub fn build(
     if flight.len() >= MAX_IN_FLIGHT {
         return Err(RxError::TooManyInFlight);
     }
-    let s = recv.alloc(msg.len()).ok_or(RxError::Full(msg.len()))?;
-    let off = u64::from(s.first) * u64::from(recv.section_size);
+    if msg.len() > recv.section_size as usize {
+        return Err(RxError::TooLarge(msg.len()));
+    }
+    let s = recv.alloc().ok_or(RxError::Full)?;
+    let off = u64::from(s.0) * u64::from(recv.section_size);
     if let Err(e) = recv.buf.write(mem, off, msg) {
         recv.release(s);
         return Err(RxError::Buffer(e));
@@ -244,7 +232,7 @@ pub fn build(
         Ok(n) => pkt.truncate(n),
         Err(_) => {
             recv.release(s);
-            return Err(RxError::Full(msg.len()));
+            return Err(RxError::TooLarge(msg.len()));
         }
     }
     flight.packets.insert(trans_id, (recv.generation, s));
@@ -259,24 +247,20 @@ mod tests {
     const PAGE: u64 = 4096;
 
     #[test]
-    fn sections_allocate_adjacent_and_release() {
+    fn sections_are_handed_out_once() {
         let mut r = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![1, 2]), 1000).unwrap();
         assert_eq!(r.free_sections(), 8);
-        let a = r.alloc(10).unwrap();
-        let b = r.alloc(2500).unwrap();
-        assert_eq!((a.first, a.count, b.first, b.count), (0, 1, 1, 3));
+        let a = r.alloc().unwrap();
+        let b = r.alloc().unwrap();
+        assert_eq!((a, b), (Section(0), Section(1)));
         r.release(a);
-        // A two-section message does not fit the one free section before b.
-        assert_eq!(r.alloc(1500).unwrap().first, 4);
-        assert!(r.alloc(4000).is_none());
-        r.release(b);
-        r.release(b);
-        assert_eq!(r.free_sections(), 6);
-        // Releasing sections that do not exist changes nothing.
-        r.release(Sections {
-            first: 100,
-            count: 5,
-        });
+        r.release(a);
+        assert_eq!(r.free_sections(), 7);
+        // Releasing a section that does not exist changes nothing.
+        r.release(Section(100));
+        assert_eq!(r.free_sections(), 7);
+        while r.alloc().is_some() {}
+        assert_eq!(r.free_sections(), 0);
         assert_eq!(r.complete().section.num_sub_allocs, 8);
     }
 
@@ -333,12 +317,13 @@ mod tests {
         let mem = MemRegion::anonymous(8 * PAGE).unwrap();
         let mut r = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![3]), 2048).unwrap();
         let mut f = InFlight::default();
+        assert_eq!(
+            build(&mut r, &mut f, &mem, 0, &[1; 2049]),
+            Err(RxError::TooLarge(2049))
+        );
         build(&mut r, &mut f, &mem, 0, &[1; 2048]).unwrap();
         build(&mut r, &mut f, &mem, 0, &[1; 10]).unwrap();
-        assert_eq!(
-            build(&mut r, &mut f, &mem, 0, &[1; 10]),
-            Err(RxError::Full(10))
-        );
+        assert_eq!(build(&mut r, &mut f, &mem, 0, &[1; 10]), Err(RxError::Full));
         // A buffer whose page is outside guest RAM fails the write and
         // keeps its sections.
         let mut far = RecvBuffer::new(GuestBuffer::from_pfns(1, vec![1 << 30]), 2048).unwrap();

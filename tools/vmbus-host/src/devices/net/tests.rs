@@ -551,3 +551,42 @@ fn flow_hash_spreads_by_addresses() {
     assert_ne!(a, flow_hash(&f));
     assert_eq!(flow_hash(&[0; 10]), 0);
 }
+
+#[test]
+fn frames_to_the_guest_wait_for_sections_and_big_ones_drop() {
+    let mut g = Guest::new(NicConfig::default());
+    g.bring_up();
+    let sections = 16 * PAGE as usize / rx::RECV_SECTION_SIZE as usize;
+    {
+        let mut sh = g.nic.shared.borrow_mut();
+        sh.queues[0].push_back(vec![7; 1800]);
+        for i in 0..sections + 3 {
+            sh.queues[0].push_back(vec![i as u8; 60]);
+        }
+    }
+    let out = g.run(None, |d, io| d.tick(io));
+    assert_eq!(out.len(), sections);
+    assert!(g.nic.stats().contains(&("rx_dropped", 1)));
+    assert_eq!(g.nic.shared.borrow().queues[0].len(), 3);
+    // Nothing more until the guest completes a packet.
+    assert!(g.run(None, |d, io| d.tick(io)).is_empty());
+    let m = g.receive(&out[0]);
+    let RndisMessage::Packet(p) = vmbus_proto::rndis::parse(&m).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.data, &[0u8; 60][..]);
+    assert_eq!(g.run(None, |d, io| d.tick(io)).len(), 1);
+    assert!(g.nic.stats().contains(&("rx_frames", sections as u64 + 1)));
+}
+
+#[test]
+fn closing_the_primary_channel_forgets_the_set_up() {
+    let mut g = Guest::new(NicConfig::default());
+    g.bring_up();
+    g.nic.on_close();
+    let mut io = ChannelIo::new(g.relid, &g.mem, None);
+    g.nic.on_open(&mut io);
+    let sh = g.nic.shared.borrow();
+    assert!(sh.recv.is_none() && sh.send.is_none() && !sh.rndis.initialized);
+    assert_eq!(sh.neg.version, None);
+}
