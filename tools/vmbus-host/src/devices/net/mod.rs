@@ -71,6 +71,8 @@ pub const RX_BATCH: usize = 256;
 pub const RX_QUEUE: usize = 1024;
 /// Most bytes one `SEND_RNDIS_PKT` may carry (a section and its ranges).
 pub const MAX_SEND: usize = 256 * 1024;
+/// The Ethernet header's length.
+pub const ETH_HLEN: usize = 14;
 /// Most RNDIS messages read from one `SEND_RNDIS_PKT`.
 pub const MAX_MESSAGES: usize = 64;
 
@@ -516,18 +518,20 @@ impl Nic {
         }
     }
 
-    /// A frame from the guest, to the TAP device.
+    /// A frame from the guest, to the TAP device (while the link is up;
+    /// a frame shorter than an Ethernet header is dropped).
     fn transmit(&self, frame: &[u8]) {
         let mut sh = self.shared.borrow_mut();
+        let link_up = sh.link_up;
         let sent = match sh.tap.as_mut() {
-            Some(t) => match t.write_frame(frame) {
+            Some(t) if link_up && frame.len() >= ETH_HLEN => match t.write_frame(frame) {
                 Ok(s) => s,
                 Err(e) => {
                     log_limited!(Level::Warn, "net: TAP write: {e}");
                     false
                 }
             },
-            None => false,
+            _ => false,
         };
         if sent {
             sh.stats.tx_frames += 1;
@@ -710,6 +714,9 @@ impl Device for Nic {
         }
         if self.index == 0 {
             sh.reset();
+            // Let go of the TAP device, so that a re-offered adapter (or a
+            // reopened channel) can attach to it again.
+            sh.tap = None;
         }
     }
 

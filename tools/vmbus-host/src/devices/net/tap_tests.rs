@@ -194,4 +194,10 @@ fn round_trip() {
     let stats = g.nic.stats();
     assert!(stats.iter().any(|&(k, v)| k == "tx_frames" && v >= 1));
     assert!(stats.iter().any(|&(k, v)| k == "rx_frames" && v >= 1));
+
+    // Closing the channel lets the TAP device go; opening attaches again.
+    g.nic.on_close();
+    assert!(g.nic.shared.borrow().tap.is_none());
+    g.run(None, |d, io| d.on_open(io));
+    assert!(g.nic.shared.borrow().tap.is_some());
 }
