@@ -362,3 +362,38 @@ fn rndis_request_no_answer(
     );
     pkt.payload.to_vec()
 }
+
+#[test]
+fn rescind_and_reoffer_give_a_fresh_adapter() {
+    let h = HostProc::start(&["--device", "net"]);
+    let mut g = Guest::new(&h);
+    let offers = g.connect(Version::V5_3);
+    let mut ch = g.open(offers[0], 2);
+    let init = NvspInit {
+        min_protocol_ver: NVSP_VERSION_5,
+        max_protocol_ver: NVSP_VERSION_5,
+    };
+    request(&mut g, &mut ch, NvspMsgType::INIT, &init);
+    let old = ch.relid.get();
+    assert_eq!(
+        stat(&h, &format!("dev.{old}.net.nvsp_version")),
+        u64::from(NVSP_VERSION_5)
+    );
+    h.ctl_ok(&["reoffer", &old.to_string()]);
+    assert_eq!(g.recv(), HostMessage::Rescind { relid: ch.relid });
+    let new = match g.recv() {
+        HostMessage::Offer(o) => o,
+        m => panic!("{m:?}"),
+    };
+    assert_eq!(new.if_instance(), offers[0].if_instance());
+    g.post(4, &GuestMessage::CloseChannel { relid: ch.relid });
+    g.post(4, &GuestMessage::RelidReleased { relid: ch.relid });
+    let mut ch = g.open(new, 2);
+    let r = ch.relid.get();
+    assert_eq!(stat(&h, &format!("dev.{r}.net.nvsp_version")), 0);
+    let a = request(&mut g, &mut ch, NvspMsgType::INIT, &init);
+    assert_eq!(
+        NvspInitComplete::read_from(&a[4..]).unwrap().status,
+        NvspStatus::SUCCESS
+    );
+}
