@@ -106,6 +106,7 @@ impl RecvBuffer {
 
     /// The `SEND_RECV_BUF_COMPLETE` that describes the sections.
     pub fn complete(&self) -> NvspRecvBufComplete {
+        // CAST: `new` checked that the count fits a u32.
         let count = self.used.len() as u32;
         NvspRecvBufComplete {
             status: NvspStatus::SUCCESS,
@@ -213,6 +214,8 @@ pub fn build(
         },
     )
     .unwrap_or([0; NVSP_MESSAGE_SIZE]);
+    // CAST: the message fits a section and the section lies in a buffer
+    // of at most MAX_BUFFER bytes.
     let range = TransferPageRange {
         byte_count: msg.len() as u32,
         byte_offset: off as u32,
