@@ -115,6 +115,26 @@ pub fn encode<T: Wire>(msg_type: NvspMsgType, body: &T) -> Option<[u8; NVSP_MESS
     Some(m)
 }
 
+/// Builds the host's `SEND_INDIRECTION_TABLE` (NVSP 5): which channel the
+/// guest sends each of its hash buckets on. The entries follow a whole
+/// [`NVSP_MESSAGE_SIZE`]-byte message and `offset` says so: Linux takes
+/// the table from there for NVSP 6 and older whatever `offset` says (an
+/// old host put it elsewhere), and from `offset` for newer versions.
+/// Returns the length, or `None` if `buf` is too small.
+pub fn encode_indirection_table(buf: &mut [u8], entries: &[u32]) -> Option<usize> {
+    let t = NvspIndirectionTable {
+        count: u32::try_from(entries.len()).ok()?,
+        offset: NVSP_MESSAGE_SIZE as u32,
+    };
+    let m = encode(NvspMsgType::SEND_INDIRECTION_TABLE, &t)?;
+    buf.get_mut(..NVSP_MESSAGE_SIZE)?.copy_from_slice(&m);
+    let mut off = NVSP_MESSAGE_SIZE;
+    for e in entries {
+        e.put(buf, &mut off)?;
+    }
+    Some(off)
+}
+
 /// The version the host accepts for an `INIT` of `[min, max]`: the newest
 /// of `supported` inside the range, if any. Linux asks for one version at a
 /// time, newest first, and falls back when the host refuses.
@@ -185,6 +205,19 @@ mod tests {
             parse(&m[..19]),
             Err(NvspError::Truncated(NvspMsgType::SEND_NDIS_CONFIG))
         );
+    }
+
+    #[test]
+    fn indirection_table() {
+        let mut b = [0u8; 128];
+        let n = encode_indirection_table(&mut b, &[0, 1, 2, 0]).unwrap();
+        assert_eq!(n, 40 + 16);
+        let NvspMessage::IndirectionTable(t) = parse(&b[..n]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((t.count, t.offset), (4, 40));
+        assert_eq!(&b[44..48], &1u32.to_le_bytes());
+        assert!(encode_indirection_table(&mut b[..50], &[0; 4]).is_none());
     }
 
     #[test]

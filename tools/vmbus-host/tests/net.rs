@@ -293,6 +293,12 @@ fn netvsc_session_over_the_vmbus_server() {
     let pkt = parse(&p).unwrap();
     let c = NvspSubchannelComplete::read_from(&pkt.payload[4..]).unwrap();
     assert_eq!((c.status, c.num_subchannels), (NvspStatus::SUCCESS, 2));
+    let p = g.recv_packet(&mut ch).unwrap();
+    let t = parse(&p).unwrap();
+    assert_eq!(
+        &t.payload[..4],
+        &NvspMsgType::SEND_INDIRECTION_TABLE.0.to_le_bytes()
+    );
     let mut sc = g.open(subs[0], 1);
     // A sub-channel shares the adapter: RNDIS on it is answered on it.
     let n = rndis::encode_id_request(&mut b, RndisMsgType::KEEPALIVE, 4).unwrap();

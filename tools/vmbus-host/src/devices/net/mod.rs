@@ -44,7 +44,8 @@ use vmbus_proto::nvsp::{parse as parse_nvsp, NvspMessage};
 use vmbus_proto::packet::{Packet, PacketKind};
 use vmbus_proto::rndis::{encode_packet, parse as parse_rndis, RndisMessage, PACKET_HEADER_SIZE};
 use vmbus_proto::wire::nvsp::{
-    NvspRndisPacket, NvspStatus, INVALID_SECTION_INDEX, RNDIS_CHANNEL_CONTROL, RNDIS_CHANNEL_DATA,
+    NvspRndisPacket, NvspStatus, INVALID_SECTION_INDEX, NVSP_MESSAGE_SIZE, RNDIS_CHANNEL_CONTROL,
+    RNDIS_CHANNEL_DATA,
 };
 use vmbus_proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
 use vmbus_proto::wire::rndis::RndisHeader;
@@ -71,6 +72,8 @@ pub const RX_BATCH: usize = 256;
 pub const RX_QUEUE: usize = 1024;
 /// Most bytes one `SEND_RNDIS_PKT` may carry (a section and its ranges).
 pub const MAX_SEND: usize = 256 * 1024;
+/// Entries of the guest's send indirection table (`VRSS_SEND_TAB_SIZE`).
+pub const SEND_TABLE_SIZE: u32 = 16;
 /// The Ethernet header's length.
 pub const ETH_HLEN: usize = 14;
 /// Most RNDIS messages read from one `SEND_RNDIS_PKT`.
@@ -418,6 +421,18 @@ impl Nic {
                     self.shared.borrow_mut().stats.subchannels += u64::from(n);
                 }
                 self.complete(io, pkt, &nvsp::subchannel_answer(offered));
+                if let Some(n) = offered.filter(|&n| n > 0) {
+                    // Which channel the guest sends each bucket on, as
+                    // Hyper-V tells it: round robin over all of them.
+                    let channels = u32::from(n) + 1;
+                    let table: Vec<u32> = (0..SEND_TABLE_SIZE).map(|i| i % channels).collect();
+                    let mut b = vec![0u8; NVSP_MESSAGE_SIZE + 4 * table.len()];
+                    if let Some(len) = vmbus_proto::nvsp::encode_indirection_table(&mut b, &table) {
+                        if let Err(e) = io.send(PacketType::DATA_INBAND, 0, 0, &[&b[..len]]) {
+                            self.bad(io, format_args!("send table: {e:?}"));
+                        }
+                    }
+                }
             }
             NvspMessage::RndisPacket(r) => self.rndis_packet(io, pkt, r, &[]),
             other => self.bad(

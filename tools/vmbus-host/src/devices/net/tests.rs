@@ -468,6 +468,15 @@ fn subchannels_share_the_adapter() {
     let p = parse(&out[0]).unwrap();
     let c = NvspSubchannelComplete::read_from(&p.payload[4..]).unwrap();
     assert_eq!((c.status, c.num_subchannels), (NvspStatus::SUCCESS, 2));
+    // Then the send table: 16 entries over the three channels.
+    let t = parse(&out[1]).unwrap();
+    assert_eq!(t.desc.ptype, PacketType::DATA_INBAND);
+    assert_eq!(
+        &t.payload[..4],
+        &NvspMsgType::SEND_INDIRECTION_TABLE.0.to_le_bytes()
+    );
+    assert_eq!(&t.payload[4..12], &[16, 0, 0, 0, 40, 0, 0, 0]);
+    assert_eq!(&t.payload[48..52], &2u32.to_le_bytes());
     let mut sub = g.nic.subchannel_device(1).unwrap();
     let mem = MemRegion::anonymous(PAGE).unwrap();
     let mut io = ChannelIo::new(Relid::new(9).unwrap(), &mem, None);
