@@ -48,7 +48,7 @@ use vmbus_proto::wire::nvsp::{
     RNDIS_CHANNEL_DATA,
 };
 use vmbus_proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
-use vmbus_proto::wire::rndis::RndisHeader;
+use vmbus_proto::wire::rndis::{PpiType, RndisHeader};
 use vmbus_proto::wire::Wire;
 
 use super::{ChannelIo, Device};
@@ -590,8 +590,17 @@ impl Nic {
                     None => return,
                 }
             };
-            let mut msg = vec![0u8; PACKET_HEADER_SIZE + frame.len()];
-            let Some(n) = encode_packet(&mut msg, &frame, &[]) else {
+            // With RSS on, the frame carries its hash (NBL_HASH_VALUE), which
+            // netvsc gives the socket buffer.
+            let rss = !self.shared.borrow().rndis.indirection.is_empty();
+            let hash = flow_hash(&frame).to_le_bytes();
+            let ppi: &[(PpiType, &[u8])] = if rss {
+                &[(PpiType::NBL_HASH_VALUE, &hash)]
+            } else {
+                &[]
+            };
+            let mut msg = vec![0u8; PACKET_HEADER_SIZE + 16 + frame.len()];
+            let Some(n) = encode_packet(&mut msg, &frame, ppi) else {
                 self.shared.borrow_mut().stats.rx_dropped += 1;
                 continue;
             };

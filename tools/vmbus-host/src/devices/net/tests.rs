@@ -589,6 +589,30 @@ fn frames_to_the_guest_wait_for_sections_and_big_ones_drop() {
 }
 
 #[test]
+fn with_rss_frames_carry_their_hash() {
+    let mut g = Guest::new(NicConfig::default());
+    g.bring_up();
+    g.nic.shared.borrow_mut().rndis.indirection = vec![0, 0];
+    let mut frame = vec![0u8; 60];
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    frame[29] = 9;
+    g.nic.shared.borrow_mut().queues[0].push_back(frame.clone());
+    let out = g.run(None, |d, io| d.tick(io));
+    let m = g.receive(&out[0]);
+    let RndisMessage::Packet(p) = vmbus_proto::rndis::parse(&m).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.data, &frame[..]);
+    let e = vmbus_proto::rndis::ppis(p.ppi).next().unwrap().unwrap();
+    assert_eq!(
+        e.ppi_type,
+        vmbus_proto::wire::rndis::PpiType::NBL_HASH_VALUE
+    );
+    assert_eq!(e.value, flow_hash(&frame).to_le_bytes());
+}
+
+#[test]
 fn closing_the_primary_channel_forgets_the_set_up() {
     let mut g = Guest::new(NicConfig::default());
     g.bring_up();
