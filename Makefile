@@ -17,7 +17,7 @@ SAMPLES := $(foreach n,$(SAMPLE_NAMES),samples/rvmbus_$(n).ko)
 KOS := rust/rvmbus/rvmbus.ko $(SAMPLES)
 # Linux's own VMBus drivers, built unchanged from the cached kernel source
 # and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
-LINUX_KOS := build/linux/hv_utils/hv_utils.ko
+LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc,build/linux/$(m)/$(m).ko)
 HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3

@@ -129,20 +129,20 @@ enum GateState {
 }
 
 /// The mirror of [`GateState`] that senders read without the gate.
-mod live {
+pub(super) mod live {
     /// Closed or open: sends go to the core (which refuses them while
     /// closed).
-    pub(super) const UP: u32 = 0;
-    pub(super) const RESCINDED: u32 = 1;
-    pub(super) const REMOVED: u32 = 2;
+    pub(in crate::hv) const UP: u32 = 0;
+    pub(in crate::hv) const RESCINDED: u32 = 1;
+    pub(in crate::hv) const REMOVED: u32 = 2;
 }
 
 /// What `rx` protects: the per-channel receive buffer and a packet that
 /// did not fit the driver's buffer, kept for its next receive (hv_vmbus
 /// leaves such a packet in the ring).
-struct Rx {
-    buf: KVec<u8>,
-    held: Option<RxPacket>,
+pub(super) struct Rx {
+    pub(super) buf: KVec<u8>,
+    pub(super) held: Option<RxPacket>,
 }
 
 /// One hv_vmbus driver bound to one device.
@@ -156,16 +156,16 @@ struct Rx {
 /// `Removed`.
 #[pin_data]
 pub(crate) struct HvBinding {
-    chan: Arc<Channel>,
-    conn: Arc<Connection>,
+    pub(super) chan: Arc<Channel>,
+    pub(super) conn: Arc<Connection>,
     cchan: *mut c_void,
     #[pin]
     gate: Mutex<GateState>,
     #[pin]
-    rx: Mutex<Rx>,
+    pub(super) rx: Mutex<Rx>,
     /// One of [`live`], written under the gate.
-    live: Atomic<u32>,
-    warn: Ratelimit,
+    pub(super) live: Atomic<u32>,
+    pub(super) warn: Ratelimit,
     #[pin]
     work: Work<HvBinding>,
 }
@@ -459,7 +459,7 @@ impl ChannelDriver for HvBinding {
 // ---- Called by hv_vmbus.c -----------------------------------------------
 
 /// Converts a result for C.
-fn errno(r: Result) -> c_int {
+pub(super) fn errno(r: Result) -> c_int {
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -473,7 +473,7 @@ fn errno(r: Result) -> c_int {
 ///
 /// `b` came from [`rvmbus_hv_rust_bind`] and its reference has not been
 /// given back ([`rvmbus_hv_rust_put`]) yet.
-unsafe fn borrow<'a>(b: *mut c_void) -> ArcBorrow<'a, HvBinding> {
+pub(super) unsafe fn borrow<'a>(b: *mut c_void) -> ArcBorrow<'a, HvBinding> {
     // SAFETY: Guaranteed by the caller: `b` is from `into_foreign` and
     // its reference is held for `'a`.
     unsafe { <Arc<HvBinding> as ForeignOwnable>::borrow(b) }

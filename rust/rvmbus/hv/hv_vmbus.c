@@ -309,7 +309,11 @@ static void rvmbus_hv_unbind(struct hv_device *hdev)
 {
 	struct rvmbus_hv_chan *hc = to_hc(hdev->channel);
 
+	/* As vmbus_close(), for a driver that left the channel open. */
+	rvmbus_hv_rings_clear(&hc->chan);
 	rvmbus_hv_rust_unbind(hc->binding);
+	rvmbus_hv_rqstor_free(&hc->chan);
+	rvmbus_hv_gpadls_forget(&hc->chan);
 	tasklet_kill(&hc->chan.callback_event);
 	hdev->channel = NULL;
 	rvmbus_hv_rust_put(hc->binding);
@@ -378,6 +382,11 @@ int rvmbus_hv_resume(struct hv_driver *drv, struct hv_device *hdev)
 	return drv->resume(hdev);
 }
 
+void *rvmbus_hv_binding_of(struct vmbus_channel *c)
+{
+	return to_hc(c)->binding;
+}
+
 /* ---- What Rust needs of the channel structure -------------------------- */
 
 void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o)
@@ -434,7 +443,11 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 	might_sleep();
 	if (userdatalen > MAX_USER_DEFINED_BYTES)
 		return -EINVAL;
-	if (userdatalen) {
+	/*
+	 * User data that is all zeros is what an open without any sends
+	 * (hv_storvsc passes zeroed channel properties).
+	 */
+	if (userdatalen && (!userdata || memchr_inv(userdata, 0, userdatalen))) {
 		pr_warn_ratelimited("rvmbus: channel %u: open with user data is not supported\n",
 				    c->offermsg.child_relid);
 		return -EOPNOTSUPP;
@@ -443,6 +456,10 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 		return -EINVAL;
 	if (c->state != CHANNEL_OPEN_STATE)
 		return -EINVAL;
+	/* The request-id table the driver asked for (rqstor_size). */
+	ret = rvmbus_hv_rqstor_alloc(c);
+	if (ret)
+		return ret;
 	/* The binding's gate is closed: no callback reads these meanwhile. */
 	c->onchannel_callback = onchannelcallback;
 	c->channel_callback_context = context;
@@ -453,8 +470,10 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 		c->onchannel_callback = NULL;
 		c->channel_callback_context = NULL;
 		c->state = CHANNEL_OPEN_STATE;
+		rvmbus_hv_rqstor_free(c);
 		return ret;
 	}
+	rvmbus_hv_rings_fill(c);
 	c->state = CHANNEL_OPENED_STATE;
 	return 0;
 }
@@ -463,8 +482,11 @@ EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_open);
 void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 {
 	might_sleep();
+	/* The ring fields go first: the close may give the rings back. */
+	rvmbus_hv_rings_clear(c);
 	/* Returns with the callback stopped (and none running). */
 	rvmbus_hv_rust_close(to_hc(c)->binding);
+	rvmbus_hv_rqstor_free(c);
 	c->onchannel_callback = NULL;
 	c->channel_callback_context = NULL;
 	c->sc_creation_callback = NULL;
@@ -476,21 +498,26 @@ int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
 				     u32 bufferlen, u64 requestid, u64 *trans_id,
 				     enum vmbus_packet_type type, u32 flags)
 {
+	bool took;
+	u64 id;
 	int ret;
 
 	might_sleep();
-	if (c->next_request_id_callback) {
-		pr_warn_ratelimited("rvmbus: channel %u: request ids (vmbus_requestor) are not supported\n",
-				    c->offermsg.child_relid);
-		return -EOPNOTSUPP;
-	}
 	if (flags > U16_MAX || (unsigned int)type > U16_MAX)
 		return -EINVAL;
+	/* The id the packet carries: a slot of the table, or the driver's. */
+	ret = rvmbus_hv_rqst_assign(c, flags, requestid, &id, &took);
+	if (ret)
+		return ret;
 	ret = rvmbus_hv_rust_send(to_hc(c)->binding, buffer, bufferlen,
-				  requestid, type, flags);
-	if (!ret && trans_id)
-		*trans_id = requestid;
-	return ret;
+				  id, type, flags);
+	if (ret) {
+		rvmbus_hv_rqst_unsent(c, id, took);
+		return ret;
+	}
+	if (trans_id)
+		*trans_id = id;
+	return 0;
 }
 EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket_getid);
 

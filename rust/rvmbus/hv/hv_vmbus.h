@@ -103,4 +103,73 @@ bool rvmbus_hv_rust_negotiate(u8 *buf, u32 buflen, const int *fw, int fw_cnt,
 			      const int *srv, int srv_cnt, int *nego_fw,
 			      int *nego_srv);
 
+/* ---- Between the C files of this interface ------------------------------ */
+
+struct vmbus_channel;
+
+/* The binding behind a channel that hv_vmbus.c handed to a driver. */
+void *rvmbus_hv_binding_of(struct vmbus_channel *c);
+
+/*
+ * request_id.c: the table of @c->rqstor_size slots, made by vmbus_open()
+ * and freed by vmbus_close(); the id of a packet sent with @flags (*@took:
+ * a slot was taken, which rvmbus_hv_rqst_unsent() gives back when the
+ * packet could not be sent).
+ */
+int rvmbus_hv_rqstor_alloc(struct vmbus_channel *c);
+void rvmbus_hv_rqstor_free(struct vmbus_channel *c);
+int rvmbus_hv_rqst_assign(struct vmbus_channel *c, u32 flags, u64 requestid,
+			  u64 *trans_id, bool *took);
+void rvmbus_hv_rqst_unsent(struct vmbus_channel *c, u64 trans_id, bool took);
+
+/*
+ * ring_info.c: the channel's outbound and inbound struct
+ * hv_ring_buffer_info describe the core's rings while it is open (filled
+ * after the open, emptied before the close).
+ */
+void rvmbus_hv_rings_fill(struct vmbus_channel *c);
+void rvmbus_hv_rings_clear(struct vmbus_channel *c);
+
+/* ---- More from C to Rust ------------------------------------------------ */
+
+/* What ring_info.rs says of the open rings (all 0 when closed). */
+struct rvmbus_hv_rings {
+	void *out_ctrl;		/* the outbound ring's control page */
+	void *in_ctrl;		/* the inbound ring's control page */
+	u32 out_bytes;		/* each ring's size, control page included */
+	u32 in_bytes;
+};
+
+/* Shared with Rust (ring_info.rs asserts the same size). */
+#define RVMBUS_HV_RINGS_SIZE 24
+
+void rvmbus_hv_rust_rings(void *b, struct rvmbus_hv_rings *out);
+/*
+ * packet_iter.rs: the next packet in the binding's copy (with @advance,
+ * after dropping the one at @cur), or NULL; the descriptor is the
+ * packet's first bytes.
+ */
+void *rvmbus_hv_rust_iter(void *b, bool advance, const void *cur);
+/*
+ * gpa_direct.rs: one GPA-direct packet of @rangecount ranges, given as
+ * the @nwords words of struct hv_mpb_array entries at @words (each a
+ * length and offset word, then its frame numbers), with @data in band and
+ * a completion requested.
+ */
+int rvmbus_hv_rust_send_gpa(void *b, const void *words, u32 nwords,
+			    u32 rangecount, const void *data, u32 datalen,
+			    u64 trans_id);
+/*
+ * gpadl.rs: a GPADL of the binding's channel over @npfn frames at @pfns
+ * (its id to *@id; on failure *@host_holds says whether the host may use
+ * the pages anyway), and its teardown (0: the host gave the pages back;
+ * otherwise it may still use them); see gpadl.c.
+ */
+int rvmbus_hv_rust_gpadl_create(void *b, const u64 *pfns, u32 npfn, u32 *id,
+				bool *host_holds);
+int rvmbus_hv_rust_gpadl_teardown(void *b, u32 id);
+
+/* gpadl.c: forgets the GPADL records of a channel that is being freed. */
+void rvmbus_hv_gpadls_forget(struct vmbus_channel *c);
+
 #endif /* RVMBUS_HV_VMBUS_H */

@@ -15,4 +15,8 @@
 //! [`crate::bus::channel::ChannelDriver`] for each binding.
 
 pub(crate) mod binding;
+pub(crate) mod gpa_direct;
+pub(crate) mod gpadl;
 pub(crate) mod negotiate;
+pub(crate) mod packet_iter;
+pub(crate) mod ring_info;

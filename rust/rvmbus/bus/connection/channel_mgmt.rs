@@ -317,6 +317,9 @@ impl Connection {
             let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
             return;
         }
+        if self.on_driver_gpadl_torndown(inner, gpadl) {
+            return;
+        }
         if let Some(i) = inner.orphans.iter().position(|(g, _)| *g == gpadl) {
             let _ = inner.orphans.remove(i);
             return;
