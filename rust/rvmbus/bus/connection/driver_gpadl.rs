@@ -110,12 +110,8 @@ impl Connection {
                 return Err(failed(e, i > 0));
             }
         }
-        let creating = |inner: &Inner| {
-            matches!(
-                inner.driver_gpadl_state(g),
-                GpadlState::Creating { .. }
-            )
-        };
+        let creating =
+            |inner: &Inner| matches!(inner.driver_gpadl_state(g), GpadlState::Creating { .. });
         let r = wait_answer!(self, inner, shim::timeout_ms(), !creating(&inner));
         match inner.driver_gpadl_state(g) {
             GpadlState::Created { .. } => Ok(g),
