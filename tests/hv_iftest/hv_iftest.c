@@ -8,7 +8,9 @@
  * iteration (foreach_vmbus_pkt()); ids the host never had are refused;
  * the ring fields of the channel read sensibly through <linux/hyperv.h>'s
  * helpers; and a driver GPADL over vmbus_alloc_buffer() memory is made
- * and torn down.  Each step logs "hv_iftest: <step> ok", or "hv_iftest:
+ * and torn down; the host is asked for a sub-channel, which reaches the
+ * driver's sc_creation_callback, is opened from there and answers a
+ * request of its own.  Each step logs "hv_iftest: <step> ok", or "hv_iftest:
  * FAIL <step>: ..." and stops; "hv_iftest: all ok" at the end.
  *
  * Runs in probe, which waits for the host's answers; the channel callback
@@ -40,7 +42,13 @@ struct iftest {
 	struct vmbus_channel *chan;
 	struct iftest_req req;
 	u32 completions;
+	/* The sub-channel the host offered, once open (or its error). */
+	struct vmbus_channel *sub;
+	int sub_err;
+	struct completion sub_ready;
 };
+
+static struct iftest *iftest_of_sub;
 
 static void iftest_callback(void *ctx)
 {
@@ -66,6 +74,48 @@ static void iftest_callback(void *ctx)
 		t->completions++;
 		complete(&r->done);
 	}
+}
+
+static void iftest_sub_callback(void *ctx)
+{
+	struct iftest *t = ctx;
+	struct vmpacket_descriptor *desc;
+
+	foreach_vmbus_pkt(desc, t->sub) {
+		struct iftest_req *r;
+		u64 addr;
+
+		if (desc->type != VM_PKT_COMP)
+			continue;
+		addr = vmbus_request_addr(t->sub, desc->trans_id);
+		if (addr == VMBUS_RQST_ERROR) {
+			t->req.bad_ids++;
+			continue;
+		}
+		r = (struct iftest_req *)(unsigned long)addr;
+		r->len = min_t(u32, hv_pkt_datalen(desc), sizeof(r->data));
+		memcpy(r->data, hv_pkt_data(desc), r->len);
+		t->completions++;
+		complete(&r->done);
+	}
+}
+
+/* The driver's sc_creation_callback: opens the new sub-channel. */
+static void iftest_sc_created(struct vmbus_channel *sc)
+{
+	struct iftest *t = iftest_of_sub;
+
+	if (!t || sc->primary_channel != t->chan) {
+		pr_err("hv_iftest: FAIL subchannel: primary_channel is not ours\n");
+		return;
+	}
+	sc->rqstor_size = 4;
+	sc->next_request_id_callback = vmbus_next_request_id;
+	sc->request_addr_callback = vmbus_request_addr;
+	t->sub = sc;
+	t->sub_err = vmbus_open(sc, RING_BYTES, RING_BYTES, NULL, 0,
+				iftest_sub_callback, t);
+	complete(&t->sub_ready);
 }
 
 static int iftest_wait(struct iftest *t, const char *step)
@@ -218,6 +268,58 @@ out:
 	return ret;
 }
 
+static int iftest_sub(struct iftest *t)
+{
+	static const char msg[] = "hv_iftest sub-channel";
+	struct {
+		char tag[8];
+		u32 n;
+	} __packed ask = { .tag = "ECHO-SUB", .n = 1 };
+	struct vmbus_channel *sc;
+	bool listed = false;
+	int ret;
+
+	iftest_of_sub = t;
+	vmbus_set_sc_create_callback(t->chan, iftest_sc_created);
+	ret = vmbus_sendpacket(t->chan, &ask, sizeof(ask), 0, VM_PKT_DATA_INBAND, 0);
+	if (ret) {
+		pr_err("hv_iftest: FAIL subchannel: request %d\n", ret);
+		return ret;
+	}
+	if (!wait_for_completion_timeout(&t->sub_ready, 10 * HZ)) {
+		pr_err("hv_iftest: FAIL subchannel: none offered in 10 s\n");
+		return -ETIMEDOUT;
+	}
+	if (t->sub_err) {
+		pr_err("hv_iftest: FAIL subchannel: open %d\n", t->sub_err);
+		return t->sub_err;
+	}
+	list_for_each_entry(sc, &t->chan->sc_list, sc_list)
+		listed |= sc == t->sub;
+	if (!listed || !t->sub->offermsg.offer.sub_channel_index) {
+		pr_err("hv_iftest: FAIL subchannel: not on sc_list, or index 0\n");
+		return -EIO;
+	}
+	reinit_completion(&t->req.done);
+	ret = vmbus_sendpacket(t->sub, (void *)msg, sizeof(msg),
+			       (unsigned long)&t->req, VM_PKT_DATA_INBAND,
+			       VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED);
+	if (ret) {
+		pr_err("hv_iftest: FAIL subchannel: send %d\n", ret);
+		return ret;
+	}
+	ret = iftest_wait(t, "subchannel");
+	if (ret)
+		return ret;
+	if (t->req.len < sizeof(msg) || memcmp(t->req.data, msg, sizeof(msg))) {
+		pr_err("hv_iftest: FAIL subchannel: answer differs\n");
+		return -EIO;
+	}
+	pr_info("hv_iftest: subchannel ok (relid %u, index %u)\n",
+		t->sub->offermsg.child_relid, t->sub->offermsg.offer.sub_channel_index);
+	return 0;
+}
+
 static int iftest_probe(struct hv_device *dev, const struct hv_vmbus_device_id *id)
 {
 	struct iftest *t;
@@ -228,6 +330,7 @@ static int iftest_probe(struct hv_device *dev, const struct hv_vmbus_device_id *
 		return -ENOMEM;
 	t->chan = dev->channel;
 	init_completion(&t->req.done);
+	init_completion(&t->sub_ready);
 	hv_set_drvdata(dev, t);
 	t->chan->rqstor_size = 16;
 	t->chan->next_request_id_callback = vmbus_next_request_id;
@@ -240,7 +343,7 @@ static int iftest_probe(struct hv_device *dev, const struct hv_vmbus_device_id *
 		return ret;
 	}
 	if (!iftest_rings(t) && !iftest_ids(t) && !iftest_inband(t) &&
-	    !iftest_mpb(t) && !iftest_gpadl(t))
+	    !iftest_mpb(t) && !iftest_gpadl(t) && !iftest_sub(t))
 		pr_info("hv_iftest: all ok (%u completions, %llu bad ids)\n",
 			t->completions, t->req.bad_ids);
 	return 0;
@@ -250,7 +353,9 @@ static void iftest_remove(struct hv_device *dev)
 {
 	struct iftest *t = hv_get_drvdata(dev);
 
+	/* Closes the sub-channel too. */
 	vmbus_close(t->chan);
+	iftest_of_sub = NULL;
 	kfree(t);
 }
 

@@ -121,7 +121,7 @@ const ROUNDS: usize = 64;
 
 /// Where a binding is; see the module documentation.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum GateState {
+pub(super) enum GateState {
     Closed,
     Open,
     Rescinded,
@@ -158,9 +158,9 @@ pub(super) struct Rx {
 pub(crate) struct HvBinding {
     pub(super) chan: Arc<Channel>,
     pub(super) conn: Arc<Connection>,
-    cchan: *mut c_void,
+    pub(super) cchan: *mut c_void,
     #[pin]
-    gate: Mutex<GateState>,
+    pub(super) gate: Mutex<GateState>,
     #[pin]
     pub(super) rx: Mutex<Rx>,
     /// One of [`live`], written under the gate.
@@ -444,6 +444,11 @@ impl ChannelDriver for HvBinding {
         self.unbind();
     }
 
+    /// Hands the sub-channel to the driver (`subchannel.rs`).
+    fn sub_offered(self: Arc<Self>, sub: &Arc<Channel>) {
+        self.offer_sub(sub);
+    }
+
     /// Not called: the bus's PM callbacks (`drivers/driver.c`) call the
     /// driver's own `suspend` for hibernation only, as hv_vmbus does.
     fn suspend(self: Arc<Self>) -> i32 {
@@ -501,9 +506,27 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
     // SAFETY: `raw` is from `Arc::into_raw` and its reference is held for
     // the call (caller's contract); the clone is ours.
     let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(raw) }.into();
-    let Some(conn) = bus::active() else {
-        return ENODEV.to_errno();
-    };
+    // SAFETY: `cchan` lives until the unbind (caller's contract).
+    match unsafe { new_binding(chan, cchan) } {
+        Ok(b) => {
+            // SAFETY: `out` is writable (caller's contract).
+            unsafe { out.write(b) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A new binding of `chan` to the C channel `cchan`, bound to `chan`; its
+/// reference is returned (from `into_foreign`).
+///
+/// # Safety
+///
+/// `cchan` is a `struct rvmbus_hv_chan` that stays valid until the C side
+/// frees it after [`rvmbus_hv_rust_unbind`], and will hold the returned
+/// reference.
+pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Result<*mut c_void> {
+    let conn = bus::active().ok_or(ENODEV)?;
     // INVARIANT: `cchan` is the C channel that will hold the reference
     // this returns, and lives until the unbind (caller's contract).
     let slot = chan.clone();
@@ -519,16 +542,10 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
             work <- new_work!("rvmbus::HvBinding::work"),
         }),
         GFP_KERNEL,
-    );
-    let b = match b {
-        Ok(b) => b,
-        Err(e) => return e.to_errno(),
-    };
+    )?;
     b.fill_offer(&b.gate.lock());
     let _ = slot.set_driver(Some(b.clone()));
-    // SAFETY: `out` is writable (caller's contract).
-    unsafe { out.write(b.into_foreign()) };
-    0
+    Ok(b.into_foreign())
 }
 
 /// The driver's `remove()` has returned (or its probe failed): stops the

@@ -43,6 +43,7 @@ static_assert(sizeof(struct rvmbus_hv_offer) == RVMBUS_HV_OFFER_SIZE);
 struct rvmbus_hv_chan {
 	struct vmbus_channel chan;
 	void *binding;		/* a reference, given back when this is freed */
+	bool sealed;		/* a primary being unbound: no new sub-channels */
 };
 
 #define to_hc(c) container_of(c, struct rvmbus_hv_chan, chan)
@@ -305,20 +306,79 @@ static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hde
 }
 
 /* Unbinds @hdev's channel from its binding and frees it. */
-static void rvmbus_hv_unbind(struct hv_device *hdev)
+/*
+ * Unbinds channel @c from its binding and frees it: no callback after
+ * this, and the channel is closed if the driver left it open.
+ */
+void rvmbus_hv_release(struct vmbus_channel *c)
 {
-	struct rvmbus_hv_chan *hc = to_hc(hdev->channel);
+	struct rvmbus_hv_chan *hc = to_hc(c);
 
 	/* As vmbus_close(), for a driver that left the channel open. */
-	rvmbus_hv_rings_clear(&hc->chan);
+	rvmbus_hv_rings_clear(c);
 	rvmbus_hv_rust_unbind(hc->binding);
-	rvmbus_hv_rqstor_free(&hc->chan);
-	rvmbus_hv_gpadls_forget(&hc->chan);
-	tasklet_kill(&hc->chan.callback_event);
-	hdev->channel = NULL;
+	rvmbus_hv_rqstor_free(c);
+	rvmbus_hv_gpadls_forget(c);
+	tasklet_kill(&c->callback_event);
 	rvmbus_hv_rust_put(hc->binding);
 	kfree(hc);
 	atomic_dec(&rvmbus_hv_chans);
+}
+
+/* Unbinds @hdev's channel, its sub-channels first, and frees them. */
+static void rvmbus_hv_unbind(struct hv_device *hdev)
+{
+	struct vmbus_channel *c = hdev->channel;
+	struct vmbus_channel *sc;
+
+	rvmbus_hv_sub_seal(c);
+	while ((sc = rvmbus_hv_sub_unlink_first(c)))
+		rvmbus_hv_release(sc);
+	hdev->channel = NULL;
+	rvmbus_hv_release(c);
+}
+
+struct vmbus_channel *rvmbus_hv_chan_of(void *cchan)
+{
+	return &((struct rvmbus_hv_chan *)cchan)->chan;
+}
+
+void rvmbus_hv_sub_seal(struct vmbus_channel *primary)
+{
+	rvmbus_hv_sub_lock();
+	to_hc(primary)->sealed = true;
+	rvmbus_hv_sub_unlock();
+}
+
+bool rvmbus_hv_sub_sealed(struct vmbus_channel *primary)
+{
+	return to_hc(primary)->sealed;
+}
+
+void *rvmbus_hv_c_sub_alloc(void *pcchan)
+{
+	struct vmbus_channel *primary = rvmbus_hv_chan_of(pcchan);
+	struct rvmbus_hv_chan *hc = kzalloc(sizeof(*hc), GFP_KERNEL);
+
+	if (!hc)
+		return NULL;
+	rvmbus_hv_chan_init(hc, primary->device_obj);
+	hc->chan.primary_channel = primary;
+	return hc;
+}
+
+void rvmbus_hv_c_sub_free(void *cchan)
+{
+	kfree(cchan);
+}
+
+struct vmbus_channel *rvmbus_hv_sub_bound(void *cchan, void *binding)
+{
+	struct rvmbus_hv_chan *hc = cchan;
+
+	hc->binding = binding;
+	atomic_inc(&rvmbus_hv_chans);
+	return &hc->chan;
 }
 
 int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
@@ -481,7 +541,16 @@ EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_open);
 
 void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 {
+	struct vmbus_channel *sc;
+
 	might_sleep();
+	/* A primary's close closes its sub-channels first, as hv_vmbus's. */
+	if (!c->primary_channel) {
+		rvmbus_hv_sub_lock();
+		list_for_each_entry(sc, &c->sc_list, sc_list)
+			rvmbus_hv_vmbus_close(sc);
+		rvmbus_hv_sub_unlock();
+	}
 	/* The ring fields go first: the close may give the rings back. */
 	rvmbus_hv_rings_clear(c);
 	/* Returns with the callback stopped (and none running). */

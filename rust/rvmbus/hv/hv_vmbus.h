@@ -130,6 +130,23 @@ void rvmbus_hv_rqst_unsent(struct vmbus_channel *c, u64 trans_id, bool took);
 void rvmbus_hv_rings_fill(struct vmbus_channel *c);
 void rvmbus_hv_rings_clear(struct vmbus_channel *c);
 
+/*
+ * Sub-channels (subchannel.c, hv_vmbus.c): they hang on their primary's
+ * sc_list, changed under rvmbus_hv_sub_lock() (a mutex), until the
+ * primary is unbound, which first stops new ones (rvmbus_hv_sub_seal())
+ * and then takes them off one by one.  rvmbus_hv_sub_bound() counts a
+ * new sub-channel's structure and gives it its binding (a reference it
+ * keeps); rvmbus_hv_release() unbinds and frees any channel structure.
+ */
+struct vmbus_channel *rvmbus_hv_sub_bound(void *cchan, void *binding);
+struct vmbus_channel *rvmbus_hv_sub_unlink_first(struct vmbus_channel *primary);
+void rvmbus_hv_sub_seal(struct vmbus_channel *primary);
+bool rvmbus_hv_sub_sealed(struct vmbus_channel *primary);
+void rvmbus_hv_release(struct vmbus_channel *c);
+struct vmbus_channel *rvmbus_hv_chan_of(void *cchan);
+void rvmbus_hv_sub_lock(void);
+void rvmbus_hv_sub_unlock(void);
+
 /* ---- More from C to Rust ------------------------------------------------ */
 
 /* What ring_info.rs says of the open rings (all 0 when closed). */
@@ -171,5 +188,16 @@ int rvmbus_hv_rust_gpadl_teardown(void *b, u32 id);
 
 /* gpadl.c: forgets the GPADL records of a channel that is being freed. */
 void rvmbus_hv_gpadls_forget(struct vmbus_channel *c);
+
+/*
+ * Called by subchannel.rs, with the primary's gate held and open, when
+ * the host offered a sub-channel of the primary @pcchan (a struct
+ * rvmbus_hv_chan): the new sub-channel's structure (NULL: no memory),
+ * freed again if its binding cannot be made; then, bound, put on the
+ * primary's sc_list and handed to the driver's sc_creation_callback.
+ */
+void *rvmbus_hv_c_sub_alloc(void *pcchan);
+void rvmbus_hv_c_sub_free(void *cchan);
+void rvmbus_hv_c_sub_add(void *pcchan, void *cchan, void *binding);
 
 #endif /* RVMBUS_HV_VMBUS_H */

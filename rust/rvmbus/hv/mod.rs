@@ -20,3 +20,4 @@ pub(crate) mod gpadl;
 pub(crate) mod negotiate;
 pub(crate) mod packet_iter;
 pub(crate) mod ring_info;
+pub(crate) mod subchannel;

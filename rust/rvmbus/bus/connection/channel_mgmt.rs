@@ -352,6 +352,9 @@ impl Connection {
                 Ok(DevOp::Add(ch, p)) => {
                     if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
                         pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+                    } else if let Some(d) = p.as_ref().and_then(|p| p.driver()) {
+                        // A sub-channel: the primary's driver may use it.
+                        d.sub_offered(&ch);
                     }
                 }
                 Ok(DevOp::Remove(ch, p)) => self.upper.remove_device(&ch, p.as_ref()),
