@@ -42,6 +42,8 @@ struct iftest {
 	struct vmbus_channel *chan;
 	struct iftest_req req;
 	u32 completions;
+	/* Callbacks that found the ring fields empty (must stay 0). */
+	u32 no_rings;
 	/* The sub-channel the host offered, once open (or its error). */
 	struct vmbus_channel *sub;
 	int sub_err;
@@ -55,6 +57,9 @@ static void iftest_callback(void *ctx)
 	struct iftest *t = ctx;
 	struct vmpacket_descriptor *desc;
 
+	/* A callback may come before vmbus_open() returns: rings are set. */
+	if (!t->chan->inbound.ring_buffer || !t->chan->outbound.ring_buffer)
+		t->no_rings++;
 	foreach_vmbus_pkt(desc, t->chan) {
 		struct iftest_req *r;
 		u64 addr;
@@ -344,8 +349,8 @@ static int iftest_probe(struct hv_device *dev, const struct hv_vmbus_device_id *
 	}
 	if (!iftest_rings(t) && !iftest_ids(t) && !iftest_inband(t) &&
 	    !iftest_mpb(t) && !iftest_gpadl(t) && !iftest_sub(t))
-		pr_info("hv_iftest: all ok (%u completions, %llu bad ids)\n",
-			t->completions, t->req.bad_ids);
+		pr_info("hv_iftest: all ok (%u completions, %llu bad ids, %u callbacks without rings)\n",
+			t->completions, t->req.bad_ids, t->no_rings);
 	return 0;
 }
 

@@ -102,6 +102,8 @@ mod ffi {
         pub(super) fn rvmbus_hv_c_set_rescind(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_read_mode(cchan: *mut c_void) -> u32;
         pub(super) fn rvmbus_hv_c_invoke(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rings_fill(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rings_clear(cchan: *mut c_void);
     }
 }
 
@@ -288,6 +290,10 @@ impl HvBinding {
         // CAST: At most 4 MiB.
         let data = (send - PAGE) as usize;
         self.conn.open(&self.chan, data, cpu, HostWait::Answer)?;
+        // The ring fields before the first callback (`ring_info.c`).
+        // SAFETY: Not `Removed` (checked above), gate held: `cchan` is
+        // live (type invariant).
+        unsafe { ffi::rvmbus_hv_c_rings_fill(self.cchan) };
         self.set(&mut gate, GateState::Open);
         self.fill_offer(&gate);
         drop(gate);
@@ -306,6 +312,9 @@ impl HvBinding {
                 GateState::Closed | GateState::Rescinded => {}
                 GateState::Removed => return Err(ENODEV),
             }
+            // No callback runs now: the ring fields go before the rings.
+            // SAFETY: Not `Removed`, gate held: `cchan` is live.
+            unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
         }
         self.rx.lock().held = None;
         self.conn.close(&self.chan, HostWait::Answer)
@@ -316,6 +325,11 @@ impl HvBinding {
     fn unbind(&self) {
         {
             let mut gate = self.gate.lock();
+            if *gate != GateState::Removed {
+                // As in `close`, before the state says `cchan` is gone.
+                // SAFETY: Not `Removed` yet, gate held: `cchan` is live.
+                unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
+            }
             self.set(&mut gate, GateState::Removed);
         }
         let _ = self.chan.set_driver(None);

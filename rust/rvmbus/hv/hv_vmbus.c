@@ -315,7 +315,6 @@ void rvmbus_hv_release(struct vmbus_channel *c)
 	struct rvmbus_hv_chan *hc = to_hc(c);
 
 	/* As vmbus_close(), for a driver that left the channel open. */
-	rvmbus_hv_rings_clear(c);
 	rvmbus_hv_rust_unbind(hc->binding);
 	rvmbus_hv_rqstor_free(c);
 	rvmbus_hv_gpadls_forget(c);
@@ -533,7 +532,6 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 		rvmbus_hv_rqstor_free(c);
 		return ret;
 	}
-	rvmbus_hv_rings_fill(c);
 	c->state = CHANNEL_OPENED_STATE;
 	return 0;
 }
@@ -551,9 +549,10 @@ void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 			rvmbus_hv_vmbus_close(sc);
 		rvmbus_hv_sub_unlock();
 	}
-	/* The ring fields go first: the close may give the rings back. */
-	rvmbus_hv_rings_clear(c);
-	/* Returns with the callback stopped (and none running). */
+	/*
+	 * Returns with the callback stopped (and none running) and the ring
+	 * fields emptied.
+	 */
 	rvmbus_hv_rust_close(to_hc(c)->binding);
 	rvmbus_hv_rqstor_free(c);
 	c->onchannel_callback = NULL;

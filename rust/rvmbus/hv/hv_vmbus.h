@@ -79,6 +79,14 @@ void rvmbus_hv_c_set_rescind(void *cchan);
 u32 rvmbus_hv_c_read_mode(void *cchan);
 /* Runs the driver's channel callback, if one is set. */
 void rvmbus_hv_c_invoke(void *cchan);
+/*
+ * ring_info.c: the channel's outbound and inbound struct
+ * hv_ring_buffer_info describe the core's rings while it is open: filled
+ * once the open succeeded, before the gate opens (a callback may read
+ * them at once); emptied once the gate closed, before the core closes.
+ */
+void rvmbus_hv_c_rings_fill(void *cchan);
+void rvmbus_hv_c_rings_clear(void *cchan);
 
 /* ---- From C to Rust (binding.rs) ---------------------------------------- */
 
@@ -122,13 +130,6 @@ int rvmbus_hv_rqst_assign(struct vmbus_channel *c, u32 flags, u64 requestid,
 			  u64 *trans_id, bool *took);
 void rvmbus_hv_rqst_unsent(struct vmbus_channel *c, u64 trans_id, bool took);
 
-/*
- * ring_info.c: the channel's outbound and inbound struct
- * hv_ring_buffer_info describe the core's rings while it is open (filled
- * after the open, emptied before the close).
- */
-void rvmbus_hv_rings_fill(struct vmbus_channel *c);
-void rvmbus_hv_rings_clear(struct vmbus_channel *c);
 
 /*
  * Sub-channels (subchannel.c, hv_vmbus.c): they hang on their primary's

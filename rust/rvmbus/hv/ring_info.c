@@ -16,10 +16,13 @@
  * hints to the driver, as on hv_vmbus: the core validates them on its own
  * path.
  *
- * Lifetime: filled after vmbus_open() succeeded and emptied before
- * vmbus_close() (or the unbind) asks the core to close: the ring memory
- * stays allocated until the host tore the ring's GPADL down, which only
- * follows that close, so the pointer never outlives the pages.
+ * Lifetime: filled by the binding's open (binding.rs) once the core
+ * opened the channel and before the gate lets a callback run, which may
+ * be before vmbus_open() returns; emptied by its close and its unbind once
+ * the gate is closed (no callback running) and before the core closes the
+ * channel: the ring memory stays allocated until the host tore the ring's
+ * GPADL down, which only follows that close, so the pointer never
+ * outlives the pages.
  */
 
 #include "retarget.h"
@@ -48,8 +51,9 @@ static void rvmbus_hv_ring_set(struct hv_ring_buffer_info *ri, void *ctrl,
 	WRITE_ONCE(ri->ring_buffer, ctrl);
 }
 
-void rvmbus_hv_rings_fill(struct vmbus_channel *c)
+void rvmbus_hv_c_rings_fill(void *cchan)
 {
+	struct vmbus_channel *c = rvmbus_hv_chan_of(cchan);
 	struct rvmbus_hv_rings r = { };
 
 	rvmbus_hv_rust_rings(rvmbus_hv_binding_of(c), &r);
@@ -57,8 +61,10 @@ void rvmbus_hv_rings_fill(struct vmbus_channel *c)
 	rvmbus_hv_ring_set(&c->inbound, r.in_ctrl, r.in_bytes);
 }
 
-void rvmbus_hv_rings_clear(struct vmbus_channel *c)
+void rvmbus_hv_c_rings_clear(void *cchan)
 {
+	struct vmbus_channel *c = rvmbus_hv_chan_of(cchan);
+
 	rvmbus_hv_ring_set(&c->outbound, NULL, 0);
 	rvmbus_hv_ring_set(&c->inbound, NULL, 0);
 }
