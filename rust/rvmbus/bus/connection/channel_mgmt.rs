@@ -103,6 +103,7 @@ impl Connection {
             relid,
             ChannelEvent::Host(HostMessage::Rescind { relid }),
         );
+        self.on_driver_gpadls_rescinded(inner, relid);
         // The relid is released once the driver is told and the device is
         // gone (the device work, in order with adds and removes).
         let Some(e) = inner.find(relid) else { return };

@@ -61,7 +61,8 @@ impl Connection {
     /// # Errors
     ///
     /// - `EINVAL`: no pages, or too many for one GPADL;
-    /// - `ENODEV`: unloading, or the channel is gone or rescinded;
+    /// - `ENODEV`: unloading, or the channel is gone or rescinded (also
+    ///   while waiting: the host then holds nothing);
     /// - `ENOMEM`: no memory to track it;
     /// - `EIO`: the host refused it, or a message could not be posted;
     /// - `ETIMEDOUT`: unloading began before the host answered.
@@ -115,8 +116,15 @@ impl Connection {
         let r = wait_answer!(self, inner, shim::timeout_ms(), !creating(&inner));
         match inner.driver_gpadl_state(g) {
             GpadlState::Created { .. } => Ok(g),
-            // Refused: taken out of the table when the answer came.
-            GpadlState::Released => Err(failed(EIO, false)),
+            // Refused, or the channel was rescinded meanwhile: taken out
+            // of the table then.
+            GpadlState::Released => {
+                let gone = matches!(
+                    inner.state_of(relid),
+                    None | Some(ChannelState::Rescinded { .. }) | Some(ChannelState::Released)
+                );
+                Err(failed(if gone { ENODEV } else { EIO }, false))
+            }
             _ => {
                 pr_err!(
                     "channel {}: no answer to GPADL {:#x}; its memory stays with the host\n",
@@ -224,6 +232,28 @@ impl Connection {
         }
         self.cv.notify_all();
         true
+    }
+
+    /// The host rescinded channel `relid`: it will not answer the creation
+    /// of its GPADLs any more (their waiters end, the host holding
+    /// nothing, as `vmbus_proto`'s [`GpadlState`] says), but it still
+    /// answers teardowns.
+    pub(super) fn on_driver_gpadls_rescinded(&self, inner: &mut Inner, relid: Relid) {
+        let mut changed = false;
+        let mut i = 0;
+        while let Some(d) = inner.gpadls.get(i).copied() {
+            if d.relid == relid {
+                if let Ok((GpadlState::Released, _)) = d.state.on_event(GpadlEvent::Rescinded) {
+                    let _ = inner.gpadls.remove(i);
+                    changed = true;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        if changed {
+            self.cv.notify_all();
+        }
     }
 
     /// `GPADL_TORNDOWN` for a driver GPADL: true when it was one.
