@@ -42,10 +42,7 @@ fn split_ranges(words: &[u64], count: usize) -> Result<KVec<(GpaRange, &[u64])>>
         // `struct hv_mpb_array` lays them out (little-endian).
         let (byte_count, byte_offset) = (w as u32, (w >> 32) as u32);
         let n = pages_spanned(byte_offset, byte_count).ok_or(EINVAL)?;
-        if n > tail.len() {
-            return Err(EINVAL);
-        }
-        let (pfns, tail) = tail.split_at(n);
+        let (pfns, tail) = tail.split_at_checked(n).ok_or(EINVAL)?;
         out.push(
             (
                 GpaRange {

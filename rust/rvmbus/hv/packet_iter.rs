@@ -78,8 +78,11 @@ impl HvBinding {
         let total = p.offset.checked_add(p.len).ok_or(EIO)?;
         let bytes = rx.buf.get(..total).ok_or(EIO)?;
         let word = |at: usize| -> Result<usize> {
-            let b = bytes.get(at..at + 2).ok_or(EIO)?;
-            Ok(usize::from(u16::from_le_bytes([b[0], b[1]])))
+            let b: [u8; 2] = bytes
+                .get(at..at + 2)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(EIO)?;
+            Ok(usize::from(u16::from_le_bytes(b)))
         };
         let (offset8, len8) = (word(2)?, word(4)?);
         if len8 * 8 != total || offset8 > len8 || offset8 * 8 != p.offset {
