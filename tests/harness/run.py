@@ -107,6 +107,10 @@ class Scenario:
     # initramfs's /modules/linux/): left out of runs without them unless
     # named with --only.
     linux_modules: bool = False
+    # Needs this module among --module (e.g. the test driver hv_iftest.ko,
+    # which the debug kernel's module build does not make): left out of
+    # runs without it unless named with --only.
+    needs_module: str = ""
     # Boots with Python and Linux's tools/hv/lsvmbus in the initramfs
     # (python_overlay), for the sysfs ABI check.
     python: bool = False
@@ -289,6 +293,7 @@ SCENARIOS = {
         # packets, the request-id table, the ring fields, a driver GPADL.
         Scenario(
             "hv-iface",
+            needs_module="hv_iftest.ko",
             host_expect=[r" g2h \d+ DATA_USING_GPA_DIRECT ", r" g2h \d+ GPADL_TEARDOWN ",
                          r" h2g - GPADL_TORNDOWN "],
             console_expect=[r"hv_iftest: all ok"],
@@ -941,7 +946,9 @@ def main():
     else:
         chosen = [sc for sc in SCENARIOS.values()
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
-                  and (args.linux_module or not sc.linux_modules)]
+                  and (args.linux_module or not sc.linux_modules)
+                  and (not sc.needs_module
+                       or any(Path(m).name == sc.needs_module for m in args.module))]
 
     initrd_python = None
     if any(sc.python for sc in chosen):
