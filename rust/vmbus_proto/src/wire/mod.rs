@@ -229,9 +229,11 @@ macro_rules! open_enum {
 // The submodules use the macros above, so they are declared after them.
 pub mod channel_msg;
 pub mod ic;
+pub mod kvp;
 pub mod monitor;
 pub mod packet;
 pub mod synic;
+pub mod vss;
 
 /// A GUID in its wire form: 16 bytes, the first three fields little-endian
 /// (the same bytes as Linux's `guid_t`).
