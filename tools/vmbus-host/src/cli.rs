@@ -65,8 +65,8 @@ pub struct ServeArgs {
     /// The host to imitate: azure, qemu or old.
     #[arg(long, value_name = "PROFILE", default_value = "azure")]
     pub profile: Profile,
-    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo;
-    /// N of them). Repeatable; default: one of each.
+    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo, kvp,
+    /// vss; N of them). Repeatable; default: one of each but kvp and vss.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
     /// Heartbeat IC period in milliseconds.

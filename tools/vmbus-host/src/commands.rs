@@ -87,7 +87,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "offer",
-        usage: "heartbeat|shutdown|timesync|echo",
+        usage: "heartbeat|shutdown|timesync|echo|kvp|vss",
         help: "add a device (offered at once if the guest asked for offers)",
         run: cmd_unreachable,
     },
@@ -107,6 +107,18 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "shutdown-guest",
         usage: "[reboot|poweroff]",
         help: "send a shutdown IC request; the guest's status shows in stats",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "kvp",
+        usage: "enumerate POOL INDEX|get POOL KEY|set POOL KEY VALUE|delete POOL KEY|ip-info MAC|results",
+        help: "a KVP request on the open kvp channel (one at a time); results lists the answers",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "vss",
+        usage: "hot-backup|freeze|thaw|results",
+        help: "a VSS operation on the open vss channel (one at a time); results lists the answers",
         run: cmd_unreachable,
     },
     CommandSpec {

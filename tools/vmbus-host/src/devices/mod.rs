@@ -7,10 +7,13 @@
 //! send (the server writes them into the ring, queueing what does not fit).
 
 pub mod echo;
+pub mod guest_text;
 pub mod heartbeat;
 pub mod ic_link;
+pub mod kvp;
 pub mod shutdown;
 pub mod timesync;
+pub mod vss;
 
 use std::time::{Duration, Instant};
 
@@ -135,5 +138,7 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Heartbeat => Box::new(heartbeat::Heartbeat::new(cfg.heartbeat)),
         DeviceKind::Shutdown => Box::new(shutdown::Shutdown::default()),
         DeviceKind::Timesync => Box::new(timesync::Timesync::new(cfg.timesync)),
+        DeviceKind::Kvp => Box::new(kvp::Kvp::default()),
+        DeviceKind::Vss => Box::new(vss::Vss::default()),
     }
 }

@@ -33,6 +33,20 @@ pub const TIMESYNC_CLASS: Guid = Guid::from_fields(
     0x497b,
     [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
 );
+/// Hyper-V key-value pair exchange IC: `a9a0f4e7-5a45-4d96-b827-8a841e8c03e6`.
+pub const KVP_CLASS: Guid = Guid::from_fields(
+    0xa9a0_f4e7,
+    0x5a45,
+    0x4d96,
+    [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+);
+/// Hyper-V volume shadow copy IC: `35fa2e29-ea23-4236-96ae-3a6ebacba440`.
+pub const VSS_CLASS: Guid = Guid::from_fields(
+    0x35fa_2e29,
+    0xea23,
+    0x4236,
+    [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
+);
 /// The rvmbus echo/loopback test device, a private class that no real host
 /// offers: `2e1c0f5a-8b1d-4a8e-9c3f-72766d627573` (the last six bytes
 /// spell "rvmbus").
@@ -60,11 +74,26 @@ pub enum DeviceKind {
     Timesync,
     /// Echo/loopback.
     Echo,
+    /// Key-value pair exchange IC.
+    Kvp,
+    /// Volume shadow copy IC.
+    Vss,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 4] = [
+    pub const ALL: [DeviceKind; 6] = [
+        DeviceKind::Heartbeat,
+        DeviceKind::Shutdown,
+        DeviceKind::Timesync,
+        DeviceKind::Echo,
+        DeviceKind::Kvp,
+        DeviceKind::Vss,
+    ];
+
+    /// The kinds offered when no `--device` is given: the ones whose guest
+    /// side needs no daemon.
+    pub const DEFAULT: [DeviceKind; 4] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
@@ -78,6 +107,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => "shutdown",
             DeviceKind::Timesync => "timesync",
             DeviceKind::Echo => "echo",
+            DeviceKind::Kvp => "kvp",
+            DeviceKind::Vss => "vss",
         }
     }
 
@@ -94,6 +125,10 @@ impl DeviceKind {
             DeviceKind::Echo => {
                 "echo: sends back in-band and GPA-direct packets; sub-channels on request"
             }
+            DeviceKind::Kvp => {
+                "KVP IC: `ctl kvp ...` reads and writes the guest's pools (hv_kvp_daemon)"
+            }
+            DeviceKind::Vss => "VSS IC: `ctl vss freeze|thaw|hot-backup` (hv_vss_daemon)",
         }
     }
 
@@ -104,6 +139,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => SHUTDOWN_CLASS,
             DeviceKind::Timesync => TIMESYNC_CLASS,
             DeviceKind::Echo => ECHO_CLASS,
+            DeviceKind::Kvp => KVP_CLASS,
+            DeviceKind::Vss => VSS_CLASS,
         }
     }
 
@@ -113,6 +150,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => 2,
             DeviceKind::Timesync => 3,
             DeviceKind::Echo => 4,
+            DeviceKind::Kvp => 5,
+            DeviceKind::Vss => 6,
         }
     }
 
@@ -142,7 +181,7 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo)")
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, kvp, vss)")
             })
     }
 }
@@ -202,7 +241,7 @@ impl FromStr for DeviceSpec {
 
 /// One heartbeat, one shutdown, one timesync, one echo.
 pub fn default_devices() -> Vec<DeviceSpec> {
-    DeviceKind::ALL
+    DeviceKind::DEFAULT
         .iter()
         .map(|&kind| DeviceSpec {
             kind,
