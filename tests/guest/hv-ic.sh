@@ -37,7 +37,9 @@ ip addr add $ADDR/24 dev dummy0 || fail "cannot give dummy0 an address"
 ip link set dummy0 up || fail "cannot bring dummy0 up"
 
 # A key in the guest's own pool (records of a 512-byte key and a 2048-byte
-# value, NUL-padded), for the host to read.
+# value, NUL-padded), for the host to read. The host enumerates the pool,
+# as Hyper-V does: a GET would come back empty, because Linux's hv_kvp
+# passes the daemon a value size of 0 for it.
 record() { printf '%s' "$1"; head -c $((512 - ${#1})) /dev/zero; printf '%s' "$2"; head -c $((2048 - ${#2})) /dev/zero; }
 record GuestKey guest-value-7 > $POOLS/.kvp_pool_1
 
@@ -95,7 +97,7 @@ wait_host_negotiated vss 30 || fail "the host never saw the VSS negotiation"
 ask kvp enumerate auto 0
 ask kvp enumerate auto 2
 ask kvp ip-info $MAC
-ask kvp get guest GuestKey
+ask kvp enumerate guest 0
 ask kvp set external HostKey host-value-42
 wait_result kvp "kvp\.5 set pool=external key=HostKey status=0x0" 30 ||
 	fail "the host has no answer to its set: $(results kvp)"
@@ -105,9 +107,10 @@ echo "$r" | grep -q "kvp\.1 enumerate pool=auto index=0 status=0x0 key=FullyQual
 	fail "the host did not read the guest's name $FQDN: $r"
 echo "$r" | grep -q "kvp\.2 enumerate pool=auto index=2 status=0x0 key=NetworkAddressIPv4 value=$ADDR" ||
 	fail "the host did not read the guest's address $ADDR: $r"
-echo "$r" | grep -Eq "kvp\.3 ip-info adapter=$MAC status=0x0 family=1 dhcp=0 adapter=$MAC ip=$ADDR[; ]" ||
+# Family: IPv4 (1), with IPv6 (3) where dummy0 has its link-local address.
+echo "$r" | grep -Eq "kvp\.3 ip-info adapter=$MAC status=0x0 family=[13] dhcp=0 adapter=$MAC ip=$ADDR[; ]" ||
 	fail "the host did not read dummy0's configuration: $r"
-echo "$r" | grep -q "kvp\.4 get pool=guest key=GuestKey status=0x0 value=guest-value-7" ||
+echo "$r" | grep -q "kvp\.4 enumerate pool=guest index=0 status=0x0 key=GuestKey value=guest-value-7" ||
 	fail "the host did not read the guest's key: $r"
 i=0
 until strings $POOLS/.kvp_pool_0 2>/dev/null | grep -qx host-value-42; do
@@ -118,9 +121,12 @@ strings $POOLS/.kvp_pool_0 | grep -qx HostKey || fail "no HostKey in $POOLS/.kvp
 echo "@@NOTE KVP: the host read FullyQualifiedDomainName=$FQDN, NetworkAddressIPv4=$ADDR, dummy0's configuration by its MAC and the guest's GuestKey; the guest found the host's HostKey=host-value-42 in $POOLS/.kvp_pool_0"
 
 # VSS: a hot backup, then freeze (a write to the frozen file system waits)
-# and thaw (the write goes through).
+# and thaw (the write goes through). The hot-backup answer's flags are not
+# checked: hv_vss sets "no auto recovery" only when the daemon's reply
+# still names the operation, and hv_vss_daemon overwrites it with its
+# error code (0), so Linux answers with flags 0.
 ask vss hot-backup
-wait_result vss "vss\.1 hot-backup status=0x0 flags=0x5" 30 || fail "no hot-backup answer: $(results vss)"
+wait_result vss "vss\.1 hot-backup status=0x0 flags=" 30 || fail "no hot-backup answer: $(results vss)"
 ask vss freeze
 wait_result vss "vss\.2 freeze status=" 70 || fail "no freeze answer: $(results vss)"
 results vss | grep -q "vss\.2 freeze status=0x0 " || fail "the freeze failed: $(results vss)"
@@ -135,7 +141,7 @@ results vss | grep -q "vss\.3 thaw status=0x0 " || fail "the thaw failed: $(resu
 wait $writer
 [ -e /mnt/vss/written-while-frozen ] || fail "the write did not go through after the thaw"
 echo "host's VSS answers: $(results vss)"
-echo "@@NOTE VSS: hot backup answered (no auto recovery), /mnt/vss frozen (a write waited) and thawed (the write went through)"
+echo "@@NOTE VSS: hot backup answered, /mnt/vss frozen (a write waited) and thawed (the write went through)"
 
 # Each IC rescinded and offered again under hv_utils: hv_utils closes the
 # old channel, the relid is released, and it binds and negotiates the new
@@ -163,7 +169,7 @@ ask kvp enumerate auto 0
 wait_result kvp "kvp\.1 enumerate pool=auto index=0 status=0x0 key=FullyQualifiedDomainName value=$FQDN" 60 ||
 	fail "no KVP answer after the re-offer: $(results kvp)"
 ask vss hot-backup
-wait_result vss "vss\.1 hot-backup status=0x0 flags=0x5" 60 || fail "no VSS answer after the re-offer: $(results vss)"
+wait_result vss "vss\.1 hot-backup status=0x0 flags=" 60 || fail "no VSS answer after the re-offer: $(results vss)"
 echo "@@NOTE each IC rescinded and re-offered under hv_utils (relids$reoffered); KVP and VSS answered on their new channels"
 
 kill $(pidof hv_kvp_daemon) $(pidof hv_vss_daemon) 2>/dev/null
