@@ -182,12 +182,19 @@ pub fn encode_request(req: &KvpRequest<'_>, buf: &mut [u8]) -> Result<usize, Kvp
         KvpRequest::Delete { pool, key } => {
             let at = KvpHdr::SIZE + offset_of!(KvpMsgDelete, key);
             let k = put_utf16(key, field(out, at, KVP_MAX_KEY_SIZE)?)?;
-            put_u32(out, KvpHdr::SIZE + offset_of!(KvpMsgDelete, key_size), k as u32)?;
+            put_u32(
+                out,
+                KvpHdr::SIZE + offset_of!(KvpMsgDelete, key_size),
+                k as u32,
+            )?;
             pool
         }
         KvpRequest::GetIpInfo { adapter_id } => {
             let at = IP_VAL + offset_of!(KvpIpaddrValue, adapter_id);
-            put_utf16(adapter_id, field(out, at, 2 * super::wire::kvp::MAX_ADAPTER_ID_SIZE)?)?;
+            put_utf16(
+                adapter_id,
+                field(out, at, 2 * super::wire::kvp::MAX_ADAPTER_ID_SIZE)?,
+            )?;
             KvpPool::EXTERNAL
         }
     };
@@ -223,10 +230,12 @@ impl<'a> Utf16Str<'a> {
 
     /// The characters; an unpaired surrogate is an error.
     pub fn chars(&self) -> impl Iterator<Item = Result<char, KvpError>> + 'a {
-        let units = self
-            .0
-            .chunks_exact(2)
-            .map(|u| u16::from_le_bytes([u.first().copied().unwrap_or(0), u.get(1).copied().unwrap_or(0)]));
+        let units = self.0.chunks_exact(2).map(|u| {
+            u16::from_le_bytes([
+                u.first().copied().unwrap_or(0),
+                u.get(1).copied().unwrap_or(0),
+            ])
+        });
         core::char::decode_utf16(units).map(|c| c.map_err(|_| KvpError::BadUtf16))
     }
 
@@ -235,7 +244,9 @@ impl<'a> Utf16Str<'a> {
         let mut n = 0;
         for c in self.chars() {
             let c = c?;
-            let dst = out.get_mut(n..n + c.len_utf8()).ok_or(KvpError::BufferTooSmall)?;
+            let dst = out
+                .get_mut(n..n + c.len_utf8())
+                .ok_or(KvpError::BufferTooSmall)?;
             c.encode_utf8(dst);
             n += c.len_utf8();
         }
@@ -409,7 +420,11 @@ mod tests {
     fn set_request_bytes() {
         let mut buf = [0xffu8; KVP_MAX_BODY];
         let n = encode_request(
-            &KvpRequest::Set { pool: KvpPool::EXTERNAL, key: "Ab", value: "é" },
+            &KvpRequest::Set {
+                pool: KvpPool::EXTERNAL,
+                key: "Ab",
+                value: "é",
+            },
             &mut buf,
         )
         .unwrap();
@@ -424,7 +439,10 @@ mod tests {
     #[test]
     fn enumerate_round_trip() {
         let mut buf = [0u8; KVP_MAX_BODY];
-        let req = KvpRequest::Enumerate { pool: KvpPool::AUTO, index: 2 };
+        let req = KvpRequest::Enumerate {
+            pool: KvpPool::AUTO,
+            index: 2,
+        };
         let n = encode_request(&req, &mut buf).unwrap();
         assert_eq!(&buf[..8], &[3, 2, 0, 0, 2, 0, 0, 0]);
         answer(&mut buf, "NetworkAddressIPv4", "192.0.2.7");
@@ -436,14 +454,28 @@ mod tests {
     #[test]
     fn get_and_delete_requests() {
         let mut buf = [0u8; KVP_MAX_BODY];
-        let n = encode_request(&KvpRequest::Get { pool: KvpPool::GUEST, key: "k" }, &mut buf).unwrap();
+        let n = encode_request(
+            &KvpRequest::Get {
+                pool: KvpPool::GUEST,
+                key: "k",
+            },
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(&buf[..2], &[0, 1]);
         assert_eq!(&buf[8..12], &[4, 0, 0, 0]);
         let v = put_utf16("v1", &mut buf[4 + VALUE..]).unwrap();
         buf[4..8].copy_from_slice(&REG_SZ.to_le_bytes());
         buf[12..16].copy_from_slice(&(v as u32).to_le_bytes());
         same(parse_get_answer(&buf[..n]).unwrap(), "v1");
-        let n = encode_request(&KvpRequest::Delete { pool: KvpPool::GUEST, key: "k" }, &mut buf).unwrap();
+        let n = encode_request(
+            &KvpRequest::Delete {
+                pool: KvpPool::GUEST,
+                key: "k",
+            },
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(n, 520);
         assert_eq!(&buf[..10], &[2, 1, 0, 0, 4, 0, 0, 0, b'k', 0]);
     }
@@ -451,7 +483,13 @@ mod tests {
     #[test]
     fn ip_info_round_trip() {
         let mut buf = [0u8; KVP_MAX_BODY];
-        let n = encode_request(&KvpRequest::GetIpInfo { adapter_id: "52:54:00:12:34:56" }, &mut buf).unwrap();
+        let n = encode_request(
+            &KvpRequest::GetIpInfo {
+                adapter_id: "52:54:00:12:34:56",
+            },
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(n, 7428);
         assert_eq!(&buf[..4], &[4, 0, b'5', 0]);
         buf[2 + 256] = 1;
@@ -466,7 +504,14 @@ mod tests {
     #[test]
     fn unknown_index_is_empty() {
         let mut buf = [0u8; KVP_MAX_BODY];
-        let n = encode_request(&KvpRequest::Enumerate { pool: KvpPool::AUTO, index: 99 }, &mut buf).unwrap();
+        let n = encode_request(
+            &KvpRequest::Enumerate {
+                pool: KvpPool::AUTO,
+                index: 99,
+            },
+            &mut buf,
+        )
+        .unwrap();
         let p = parse_enumerate_answer(&buf[..n]).unwrap();
         assert!(p.key.is_empty() && p.value.is_empty());
     }
@@ -474,28 +519,53 @@ mod tests {
     #[test]
     fn malformed_answers() {
         let mut buf = [0u8; KVP_MAX_BODY];
-        let n = encode_request(&KvpRequest::Enumerate { pool: KvpPool::AUTO, index: 0 }, &mut buf).unwrap();
+        let n = encode_request(
+            &KvpRequest::Enumerate {
+                pool: KvpPool::AUTO,
+                index: 0,
+            },
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(
             parse_enumerate_answer(&buf[..n - 1]),
-            Err(KvpError::Truncated { need: n, have: n - 1 })
+            Err(KvpError::Truncated {
+                need: n,
+                have: n - 1
+            })
         );
-        assert_eq!(parse_enumerate_answer(&[]), Err(KvpError::Truncated { need: n, have: 0 }));
+        assert_eq!(
+            parse_enumerate_answer(&[]),
+            Err(KvpError::Truncated { need: n, have: 0 })
+        );
         assert_eq!(
             parse_get_answer(&buf[..n]),
-            Err(KvpError::WrongOp { want: KvpOp::GET, got: KvpOp::ENUMERATE })
+            Err(KvpError::WrongOp {
+                want: KvpOp::GET,
+                got: KvpOp::ENUMERATE
+            })
         );
         answer(&mut buf, "k", "v");
         // A key size past the key field, an odd size, a huge size.
         for bad in [514u32, 3, u32::MAX] {
             buf[ENUM_DATA + KEY_SIZE..][..4].copy_from_slice(&bad.to_le_bytes());
-            assert_eq!(parse_enumerate_answer(&buf[..n]), Err(KvpError::BadSize(bad)));
+            assert_eq!(
+                parse_enumerate_answer(&buf[..n]),
+                Err(KvpError::BadSize(bad))
+            );
         }
         buf[ENUM_DATA + KEY_SIZE..][..4].copy_from_slice(&4u32.to_le_bytes());
         buf[ENUM_DATA + VALUE_SIZE..][..4].copy_from_slice(&2050u32.to_le_bytes());
-        assert_eq!(parse_enumerate_answer(&buf[..n]), Err(KvpError::BadSize(2050)));
+        assert_eq!(
+            parse_enumerate_answer(&buf[..n]),
+            Err(KvpError::BadSize(2050))
+        );
         buf[ENUM_DATA + VALUE_SIZE..][..4].copy_from_slice(&4u32.to_le_bytes());
         buf[ENUM_DATA + VALUE_TYPE..][..4].copy_from_slice(&4u32.to_le_bytes());
-        assert_eq!(parse_enumerate_answer(&buf[..n]), Err(KvpError::BadValueType(4)));
+        assert_eq!(
+            parse_enumerate_answer(&buf[..n]),
+            Err(KvpError::BadValueType(4))
+        );
         buf[ENUM_DATA + VALUE_TYPE..][..4].copy_from_slice(&REG_SZ.to_le_bytes());
         // An unpaired surrogate in the value.
         buf[ENUM_DATA + VALUE..][..2].copy_from_slice(&0xd800u16.to_le_bytes());
@@ -507,7 +577,10 @@ mod tests {
         let p = parse_enumerate_answer(&buf[..n]).unwrap();
         same(p.key, "xy");
         // An output buffer too small for the text.
-        assert_eq!(p.key.decode_into(&mut [0u8; 1]), Err(KvpError::BufferTooSmall));
+        assert_eq!(
+            p.key.decode_into(&mut [0u8; 1]),
+            Err(KvpError::BufferTooSmall)
+        );
     }
 
     #[test]
@@ -517,11 +590,23 @@ mod tests {
         let bytes = [b'k'; 256];
         let long = core::str::from_utf8(&bytes).unwrap();
         assert_eq!(
-            encode_request(&KvpRequest::Get { pool: KvpPool::GUEST, key: long }, &mut buf),
+            encode_request(
+                &KvpRequest::Get {
+                    pool: KvpPool::GUEST,
+                    key: long
+                },
+                &mut buf
+            ),
             Err(KvpError::TooLong)
         );
         assert_eq!(
-            encode_request(&KvpRequest::Enumerate { pool: KvpPool::AUTO, index: 0 }, &mut buf[..100]),
+            encode_request(
+                &KvpRequest::Enumerate {
+                    pool: KvpPool::AUTO,
+                    index: 0
+                },
+                &mut buf[..100]
+            ),
             Err(KvpError::BufferTooSmall)
         );
     }

@@ -63,7 +63,10 @@ mod tests {
         let mut buf = [0xffu8; 16];
         assert_eq!(encode_request(VssOp::THAW, &mut buf), Ok(12));
         assert_eq!(&buf[..12], &[6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(encode_request(VssOp::THAW, &mut buf[..11]), Err(VssError::BufferTooSmall));
+        assert_eq!(
+            encode_request(VssOp::THAW, &mut buf[..11]),
+            Err(VssError::BufferTooSmall)
+        );
     }
 
     #[test]
@@ -71,23 +74,38 @@ mod tests {
         let mut buf = [0u8; 12];
         encode_request(VssOp::HOT_BACKUP, &mut buf).unwrap();
         buf[8..].copy_from_slice(&VSS_HBU_NO_AUTO_RECOVERY.to_le_bytes());
-        assert_eq!(parse_answer(&buf, VssOp::HOT_BACKUP), Ok(VSS_HBU_NO_AUTO_RECOVERY));
+        assert_eq!(
+            parse_answer(&buf, VssOp::HOT_BACKUP),
+            Ok(VSS_HBU_NO_AUTO_RECOVERY)
+        );
     }
 
     #[test]
     fn malformed_answers() {
         let mut buf = [0u8; 12];
         encode_request(VssOp::FREEZE, &mut buf).unwrap();
-        assert_eq!(parse_answer(&buf[..11], VssOp::FREEZE), Err(VssError::Truncated(11)));
-        assert_eq!(parse_answer(&[], VssOp::FREEZE), Err(VssError::Truncated(0)));
+        assert_eq!(
+            parse_answer(&buf[..11], VssOp::FREEZE),
+            Err(VssError::Truncated(11))
+        );
+        assert_eq!(
+            parse_answer(&[], VssOp::FREEZE),
+            Err(VssError::Truncated(0))
+        );
         assert_eq!(
             parse_answer(&buf, VssOp::THAW),
-            Err(VssError::WrongOp { want: VssOp::THAW, got: VssOp::FREEZE })
+            Err(VssError::WrongOp {
+                want: VssOp::THAW,
+                got: VssOp::FREEZE
+            })
         );
         buf[0] = 0xee;
         assert_eq!(
             parse_answer(&buf, VssOp::FREEZE),
-            Err(VssError::WrongOp { want: VssOp::FREEZE, got: VssOp(0xee) })
+            Err(VssError::WrongOp {
+                want: VssOp::FREEZE,
+                got: VssOp(0xee)
+            })
         );
     }
 }

@@ -113,7 +113,9 @@ fn parse_pool(s: &str) -> Result<KvpPool, String> {
         .ok()
         .filter(|&n| usize::from(n) < POOLS.len())
         .map(KvpPool)
-        .ok_or_else(|| format!("bad pool {s:?} (external, guest, auto, auto-external, auto-internal)"))
+        .ok_or_else(|| {
+            format!("bad pool {s:?} (external, guest, auto, auto-external, auto-internal)")
+        })
 }
 
 /// The KVP backend.
@@ -250,7 +252,12 @@ impl Kvp {
         self.pump(io);
     }
 
-    fn queue(&mut self, io: &mut ChannelIo<'_>, req: Request, out: &mut Vec<String>) -> ControlResult {
+    fn queue(
+        &mut self,
+        io: &mut ChannelIo<'_>,
+        req: Request,
+        out: &mut Vec<String>,
+    ) -> ControlResult {
         if self.queue.len() >= MAX_QUEUED {
             return Err(format!("{MAX_QUEUED} requests are waiting already"));
         }
@@ -337,6 +344,188 @@ impl Device for Kvp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest_mem::MemRegion;
+    use vmbus_proto::ic;
+    use vmbus_proto::packet::{encode_inband, parse};
+    use vmbus_proto::types::Relid;
+    use vmbus_proto::wire::packet::PacketType;
+
+    /// A guest of the device: answers what the device sent with `edit`
+    /// applied to each request's IC message, and returns the control
+    /// output of `kvp results`.
+    struct Guest {
+        mem: MemRegion,
+        dev: Kvp,
+    }
+
+    impl Guest {
+        fn new() -> Self {
+            Self {
+                mem: MemRegion::anonymous(4096).unwrap(),
+                dev: Kvp::default(),
+            }
+        }
+
+        /// Opens the channel; returns what the device sent (NEGOTIATE).
+        fn open(&mut self) -> Vec<Vec<u8>> {
+            let mut io = ChannelIo::new(Relid::new(4).unwrap(), &self.mem, None);
+            self.dev.on_open(&mut io);
+            payloads(io.into_packets())
+        }
+
+        /// Feeds `msg` to the device as an in-band packet; returns what it
+        /// sent in turn (IC messages).
+        fn feed(&mut self, msg: &[u8]) -> Vec<Vec<u8>> {
+            let mut buf = vec![0u8; msg.len() + 32];
+            let n = encode_inband(&mut buf, PacketType::DATA_INBAND, 0, 1, msg).unwrap();
+            let pkt = parse(&buf[..n]).unwrap();
+            let mem = &self.mem;
+            let mut io = ChannelIo::new(Relid::new(4).unwrap(), mem, None);
+            self.dev.on_packet(&mut io, &pkt);
+            payloads(io.into_packets())
+        }
+
+        /// Opens and negotiates; returns the packets sent after negotiation.
+        fn negotiate(&mut self) -> Vec<Vec<u8>> {
+            let sent = self.open();
+            let mut resp = vec![0u8; 256];
+            let v = [IcVersion::new(4, 0)];
+            let (n, chosen) =
+                ic::answer_negotiate(&sent[0], &mut resp, &[IcVersion::new(3, 0)], &v).unwrap();
+            assert!(chosen.is_some());
+            self.feed(&resp[..n])
+        }
+
+        /// Runs `kvp ARGS`: the result, the output lines and what the
+        /// device sent.
+        fn control(&mut self, args: &[&str]) -> (ControlResult, Vec<String>, Vec<Vec<u8>>) {
+            let mut out = Vec::new();
+            let mut io = ChannelIo::new(Relid::new(4).unwrap(), &self.mem, None);
+            let r = self.dev.control(&mut io, "kvp", args, &mut out).unwrap();
+            (r, out, payloads(io.into_packets()))
+        }
+
+        /// Runs a request command that must be taken; returns what was sent.
+        fn ask(&mut self, args: &[&str]) -> Vec<Vec<u8>> {
+            let (r, _, sent) = self.control(args);
+            assert_eq!(r, Ok(()));
+            sent
+        }
+
+        fn results(&mut self) -> Vec<String> {
+            self.control(&["results"]).1
+        }
+    }
+
+    fn payloads(pkts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        pkts.iter()
+            .map(|p| parse(p).unwrap().payload.to_vec())
+            .collect()
+    }
+
+    /// The guest's answer to `req` (an IC message): `fill` edits the KVP
+    /// body, then the flags say response with `status`.
+    fn answer(req: &[u8], status: u32, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let mut m = req.to_vec();
+        fill(&mut m[ic::ICMSG_HDR_SIZE..]);
+        ic::make_response(&mut m, status).unwrap();
+        m
+    }
+
+    fn put16(b: &mut [u8], at: usize, s: &str) -> u32 {
+        kvp::put_utf16(s, &mut b[at..]).unwrap() as u32
+    }
+
+    /// Fills an enumerate answer: key and value at their offsets.
+    fn enum_answer(b: &mut [u8], key: &str, value: &str) {
+        let k = put16(b, 20, key);
+        let v = put16(b, 532, value);
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[12..16].copy_from_slice(&k.to_le_bytes());
+        b[16..20].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn requests_wait_for_negotiation_and_go_one_at_a_time() {
+        let mut g = Guest::new();
+        g.open();
+        let (r, out, sent) = g.control(&["enumerate", "auto", "0"]);
+        assert_eq!(r, Ok(()));
+        assert!(out[0].starts_with("kvp.1 queued on relid 4: enumerate pool=auto index=0"));
+        assert!(sent.is_empty(), "nothing goes out before negotiation");
+        assert!(g.ask(&["enumerate", "auto", "2"]).is_empty());
+        let sent = g.negotiate();
+        assert_eq!(sent.len(), 1, "one request in flight");
+        let next = g.feed(&answer(&sent[0], 0, |b| {
+            enum_answer(b, "FullyQualifiedDomainName", "g.example")
+        }));
+        assert_eq!(next.len(), 1, "the second request follows the first answer");
+        g.feed(&answer(&next[0], 0, |b| {
+            enum_answer(b, "NetworkAddressIPv4", "10.0.0.2")
+        }));
+        let res = g.results();
+        assert_eq!(
+            res,
+            [
+                "kvp.1 enumerate pool=auto index=0 status=0x0 key=FullyQualifiedDomainName value=g.example",
+                "kvp.2 enumerate pool=auto index=2 status=0x0 key=NetworkAddressIPv4 value=10.0.0.2",
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_answers_are_counted_not_trusted() {
+        let mut g = Guest::new();
+        g.negotiate();
+        // A key size past the key field.
+        let req = g.ask(&["enumerate", "auto", "0"]).remove(0);
+        g.feed(&answer(&req, 0, |b| {
+            enum_answer(b, "k", "v");
+            b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        }));
+        // An answer cut short.
+        let req = g.ask(&["enumerate", "auto", "1"]).remove(0);
+        let mut short = answer(&req, 0, |_| {});
+        short.truncate(ic::ICMSG_HDR_SIZE + 100);
+        g.feed(&short);
+        // Text with a space, a new line and an unpaired surrogate.
+        let req = g.ask(&["enumerate", "auto", "3"]).remove(0);
+        g.feed(&answer(&req, 0, |b| {
+            enum_answer(b, "a b\n", "x");
+            b[532..534].copy_from_slice(&0xdc00u16.to_le_bytes());
+        }));
+        // An answer nobody asked for, and a failure status.
+        g.feed(&answer(&req, 0, |_| {}));
+        let req = g.ask(&["set", "external", "K", "V"]).remove(0);
+        g.feed(&answer(&req, 0x8000_4005, |_| {}));
+        let res = g.results();
+        assert!(res[0].ends_with("bad=BadSize(4294967295)"), "{res:?}");
+        assert!(res[1].contains("bad=Truncated"), "{res:?}");
+        assert!(res[2].ends_with("key=a%20b%0A value=%uFFFD"), "{res:?}");
+        assert_eq!(res[3], "kvp.4 set pool=external key=K status=0x80004005");
+        let stats = g.dev.stats();
+        assert!(stats.contains(&("bad", 3)), "{stats:?}");
+        assert!(stats.contains(&("failed", 1)), "{stats:?}");
+    }
+
+    #[test]
+    fn bad_commands_are_refused() {
+        let mut g = Guest::new();
+        assert!(g.control(&["enumerate", "nowhere", "0"]).0.is_err());
+        assert!(g.control(&["enumerate", "auto", "x"]).0.is_err());
+        assert!(g.control(&["enumerate", "auto", "4294967296"]).0.is_err());
+        let long = "k".repeat(300);
+        assert!(g
+            .control(&["get", "guest", &long])
+            .0
+            .unwrap_err()
+            .contains("TooLong"));
+        assert!(g.control(&["frobnicate"]).0.is_err());
+        for _ in 0..MAX_QUEUED {
+            g.ask(&["enumerate", "auto", "0"]);
+        }
+        assert!(g.control(&["enumerate", "auto", "0"]).0.is_err());
+    }
 
     #[test]
     fn pools_by_name_and_number() {
