@@ -118,7 +118,9 @@ impl Vss {
                 }
                 Err(e) => {
                     self.bad += 1;
-                    format!("{head} bad={e:?}").replace(' ', "")
+                    // The error's words joined, so that the line stays one
+                    // word per field.
+                    format!("{head} bad={}", format!("{e:?}").replace(' ', ""))
                 }
             }
         };
@@ -193,5 +195,127 @@ impl Device for Vss {
             ("queued", self.queue.len() as u64),
             ("bad", self.bad + self.ic.bad),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest_mem::MemRegion;
+    use vmbus_proto::ic;
+    use vmbus_proto::packet::{encode_inband, parse};
+    use vmbus_proto::types::Relid;
+    use vmbus_proto::wire::packet::PacketType;
+
+    fn payloads(pkts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        pkts.iter()
+            .map(|p| parse(p).unwrap().payload.to_vec())
+            .collect()
+    }
+
+    /// Feeds the IC message `msg` to `dev`; returns what it sent.
+    fn feed(dev: &mut Vss, mem: &MemRegion, msg: &[u8]) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; msg.len() + 32];
+        let n = encode_inband(&mut buf, PacketType::DATA_INBAND, 0, 1, msg).unwrap();
+        let pkt = parse(&buf[..n]).unwrap();
+        let mut io = ChannelIo::new(Relid::new(5).unwrap(), mem, None);
+        dev.on_packet(&mut io, &pkt);
+        payloads(io.into_packets())
+    }
+
+    fn control(
+        dev: &mut Vss,
+        mem: &MemRegion,
+        args: &[&str],
+    ) -> (ControlResult, Vec<String>, Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        let mut io = ChannelIo::new(Relid::new(5).unwrap(), mem, None);
+        let r = dev.control(&mut io, "vss", args, &mut out).unwrap();
+        (r, out, payloads(io.into_packets()))
+    }
+
+    /// A device negotiated at message version 5.0.
+    fn negotiated(mem: &MemRegion) -> Vss {
+        let mut dev = Vss::default();
+        let mut io = ChannelIo::new(Relid::new(5).unwrap(), mem, None);
+        dev.on_open(&mut io);
+        let sent = payloads(io.into_packets());
+        let mut resp = vec![0u8; 256];
+        let (n, _) =
+            ic::answer_negotiate(&sent[0], &mut resp, &[IcVersion::new(3, 0)], VERSIONS).unwrap();
+        assert!(feed(&mut dev, mem, &resp[..n]).is_empty());
+        dev
+    }
+
+    #[test]
+    fn freeze_then_thaw_in_order() {
+        let mem = MemRegion::anonymous(4096).unwrap();
+        let mut dev = negotiated(&mem);
+        let (r, out, sent) = control(&mut dev, &mem, &["freeze"]);
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, ["vss.1 queued on relid 5: freeze"]);
+        let (_, _, more) = control(&mut dev, &mem, &["thaw"]);
+        assert!(more.is_empty(), "thaw waits for the freeze's answer");
+        let body = &sent[0][ic::ICMSG_HDR_SIZE..];
+        assert_eq!(body, &[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut answer = sent[0].clone();
+        ic::make_response(&mut answer, 0).unwrap();
+        let thaw = feed(&mut dev, &mem, &answer);
+        assert_eq!(thaw[0][ic::ICMSG_HDR_SIZE], 6, "the thaw goes out next");
+        let mut answer = thaw[0].clone();
+        ic::make_response(&mut answer, ic::HV_E_FAIL).unwrap();
+        feed(&mut dev, &mem, &answer);
+        let (_, res, _) = control(&mut dev, &mem, &["results"]);
+        assert_eq!(
+            res,
+            [
+                "vss.1 freeze status=0x0 flags=0x0",
+                "vss.2 thaw status=0x80004005 flags=0x0"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_answers_are_counted() {
+        let mem = MemRegion::anonymous(4096).unwrap();
+        let mut dev = negotiated(&mem);
+        // An answer to nothing.
+        let mut stray = vec![0u8; ic::ICMSG_HDR_SIZE + 12];
+        let hdr = ic::request_header(
+            IcMsgType::VSS,
+            IcVersion::new(3, 0),
+            IcVersion::new(5, 0),
+            0,
+        );
+        ic::encode(&mut stray, &hdr, &[0; 12]).unwrap();
+        ic::make_response(&mut stray, 0).unwrap();
+        feed(&mut dev, &mem, &stray);
+        // A cut answer, then one for another operation.
+        let (_, _, sent) = control(&mut dev, &mem, &["freeze"]);
+        let mut cut = sent[0].clone();
+        ic::make_response(&mut cut, 0).unwrap();
+        cut.truncate(ic::ICMSG_HDR_SIZE + 4);
+        let thaw_sent = feed(&mut dev, &mem, &cut);
+        assert!(thaw_sent.is_empty());
+        let (_, _, sent) = control(&mut dev, &mem, &["thaw"]);
+        let mut other = sent[0].clone();
+        other[ic::ICMSG_HDR_SIZE] = 9;
+        ic::make_response(&mut other, 0).unwrap();
+        feed(&mut dev, &mem, &other);
+        let (_, res, _) = control(&mut dev, &mem, &["results"]);
+        assert!(
+            res[0].starts_with("vss.1 freeze status=0x0 bad=Truncated"),
+            "{res:?}"
+        );
+        assert!(
+            res[1].starts_with("vss.2 thaw status=0x0 bad=WrongOp"),
+            "{res:?}"
+        );
+        assert!(
+            !res[1].contains(' ') || res[1].split(' ').count() == 4,
+            "{res:?}"
+        );
+        assert!(dev.stats().contains(&("bad", 3)));
+        assert!(control(&mut dev, &mem, &["explode"]).0.is_err());
     }
 }
