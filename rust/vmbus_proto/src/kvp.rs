@@ -30,6 +30,8 @@ use super::wire::kvp::{
 };
 use super::wire::Wire;
 
+pub use super::utf16::{put_utf16, Utf16Error, Utf16Str};
+
 /// Why a KVP message could not be encoded or was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvpError {
@@ -57,6 +59,16 @@ pub enum KvpError {
     BadValueType(u32),
     /// A string that is not valid UTF-16 (an unpaired surrogate).
     BadUtf16,
+}
+
+impl From<Utf16Error> for KvpError {
+    fn from(e: Utf16Error) -> Self {
+        match e {
+            Utf16Error::TooLong => KvpError::TooLong,
+            Utf16Error::BadUtf16 => KvpError::BadUtf16,
+            Utf16Error::BufferTooSmall => KvpError::BufferTooSmall,
+        }
+    }
 }
 
 /// A request of the host.
@@ -136,16 +148,6 @@ const KEY: usize = offset_of!(KvpExchgMsgValue, key);
 const VALUE: usize = offset_of!(KvpExchgMsgValue, value);
 const IP_VAL: usize = offset_of!(KvpIpMsg, kvp_ip_val);
 
-/// Writes `s` as UTF-16LE with a NUL terminator at the start of `out`;
-/// returns the bytes written, terminator included.
-pub fn put_utf16(s: &str, out: &mut [u8]) -> Result<usize, KvpError> {
-    let mut off = 0;
-    for unit in s.encode_utf16().chain(core::iter::once(0)) {
-        unit.put(out, &mut off).ok_or(KvpError::TooLong)?;
-    }
-    Ok(off)
-}
-
 /// The `len` bytes of `out` at `at`.
 fn field(out: &mut [u8], at: usize, len: usize) -> Result<&mut [u8], KvpError> {
     out.get_mut(at..at + len).ok_or(KvpError::BufferTooSmall)
@@ -205,56 +207,6 @@ pub fn encode_request(req: &KvpRequest<'_>, buf: &mut [u8]) -> Result<usize, Kvp
     Ok(n)
 }
 
-/// A UTF-16LE string of an answer: the bytes before its first NUL unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Utf16Str<'a>(&'a [u8]);
-
-impl<'a> Utf16Str<'a> {
-    /// The string in `field` (bytes), which ends at the first NUL unit or
-    /// at the end of the field; an odd last byte is left out.
-    pub fn from_field(field: &'a [u8]) -> Self {
-        let mut end = 0;
-        for unit in field.chunks_exact(2) {
-            if unit == [0, 0] {
-                break;
-            }
-            end += 2;
-        }
-        Self(field.get(..end).unwrap_or(&[]))
-    }
-
-    /// Whether the string is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The characters; an unpaired surrogate is an error.
-    pub fn chars(&self) -> impl Iterator<Item = Result<char, KvpError>> + 'a {
-        let units = self.0.chunks_exact(2).map(|u| {
-            u16::from_le_bytes([
-                u.first().copied().unwrap_or(0),
-                u.get(1).copied().unwrap_or(0),
-            ])
-        });
-        core::char::decode_utf16(units).map(|c| c.map_err(|_| KvpError::BadUtf16))
-    }
-
-    /// Decodes the string as UTF-8 into `out`.
-    pub fn decode_into<'o>(&self, out: &'o mut [u8]) -> Result<&'o str, KvpError> {
-        let mut n = 0;
-        for c in self.chars() {
-            let c = c?;
-            let dst = out
-                .get_mut(n..n + c.len_utf8())
-                .ok_or(KvpError::BufferTooSmall)?;
-            c.encode_utf8(dst);
-            n += c.len_utf8();
-        }
-        let done = out.get(..n).ok_or(KvpError::BufferTooSmall)?;
-        core::str::from_utf8(done).map_err(|_| KvpError::BadUtf16)
-    }
-}
-
 /// A key and its string value from an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvpPair<'a> {
@@ -307,7 +259,7 @@ fn pair_at(body: &[u8], data: usize, with_key: bool) -> Result<KvpPair<'_>, KvpE
     let key = if with_key {
         sized_str(body, data + KEY, key_size, KVP_MAX_KEY_SIZE)?
     } else {
-        Utf16Str(&[])
+        Utf16Str::empty()
     };
     // An index the guest does not know comes back without a key and value,
     // whatever the type says.
@@ -570,7 +522,10 @@ mod tests {
         // An unpaired surrogate in the value.
         buf[ENUM_DATA + VALUE..][..2].copy_from_slice(&0xd800u16.to_le_bytes());
         let p = parse_enumerate_answer(&buf[..n]).unwrap();
-        assert_eq!(p.value.decode_into(&mut [0u8; 16]), Err(KvpError::BadUtf16));
+        assert_eq!(
+            p.value.decode_into(&mut [0u8; 16]),
+            Err(Utf16Error::BadUtf16)
+        );
         // A string fills the field without a terminator: it ends there.
         buf[ENUM_DATA + KEY..][..2].copy_from_slice(&[b'x', 0]);
         buf[ENUM_DATA + KEY + 2..][..2].copy_from_slice(&[b'y', 0]);
@@ -579,7 +534,7 @@ mod tests {
         // An output buffer too small for the text.
         assert_eq!(
             p.key.decode_into(&mut [0u8; 1]),
-            Err(KvpError::BufferTooSmall)
+            Err(Utf16Error::BufferTooSmall)
         );
     }
 

@@ -29,5 +29,6 @@ pub mod post;
 pub mod ring;
 pub mod slot;
 pub mod types;
+pub mod utf16;
 pub mod version;
 pub mod vss;
