@@ -53,6 +53,7 @@ TYPES+='|vmbuspipe_hdr|ic_version|icmsg_hdr|icmsg_negotiate|heartbeat_msg_data'
 TYPES+='|shutdown_msg_data|ictimesync_data|ictimesync_ref_data'
 TYPES+='|hv_kvp_hdr|hv_kvp_exchg_msg_value|hv_kvp_msg_enumerate|hv_kvp_msg_delete'
 TYPES+='|hv_kvp_ipaddr_value|hv_kvp_ip_msg|hv_vss_msg'
+TYPES+='|hv_fcopy_hdr|hv_start_fcopy|hv_do_fcopy'
 TYPES+='|hv_monitor_trigger_group|hv_monitor_parameter|hv_monitor_page'
 
 # The kernel's own C flags for x86_64 (as in scripts/mod/.empty.o.cmd),

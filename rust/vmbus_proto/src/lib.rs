@@ -19,6 +19,7 @@ pub mod wire;
 
 pub mod channel;
 pub mod connection;
+pub mod fcopy;
 pub mod gpadl;
 pub mod ic;
 pub mod ivshmem;

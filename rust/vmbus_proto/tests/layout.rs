@@ -24,7 +24,7 @@ mod k {
 }
 
 use vmbus_proto::wire::{
-    channel_msg as cm, ic, kvp, monitor as mon, packet as pk, synic as sy, vss,
+    channel_msg as cm, fcopy, ic, kvp, monitor as mon, packet as pk, synic as sy, vss,
 };
 
 /// The result of all checks.
@@ -422,6 +422,28 @@ fn wire_layouts_match_linux() {
         operation => o!(Kip, operation),
         pool => o!(Kip, pool),
         kvp_ip_val => o!(Kip, kvp_ip_val),
+    ]);
+    type Fh = k::hv_fcopy_hdr;
+    check!(r, fcopy::FcopyHdr, Fh, [
+        operation => o!(Fh, operation),
+        service_id0 => o!(Fh, service_id0),
+        service_id1 => o!(Fh, service_id1),
+    ]);
+    type Fs = k::hv_start_fcopy;
+    check!(r, fcopy::StartFcopy, Fs, [
+        hdr => o!(Fs, hdr),
+        file_name => o!(Fs, file_name),
+        path_name => o!(Fs, path_name),
+        copy_flags => o!(Fs, copy_flags),
+        file_size => o!(Fs, file_size),
+    ]);
+    type Fd = k::hv_do_fcopy;
+    check!(r, fcopy::DoFcopy, Fd, [
+        hdr => o!(Fd, hdr),
+        pad => o!(Fd, pad),
+        offset => o!(Fd, offset),
+        size => o!(Fd, size),
+        data => o!(Fd, data),
     ]);
     type Vm = k::hv_vss_msg;
     check!(r, vss::VssMsg, Vm, [

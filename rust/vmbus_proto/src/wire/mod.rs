@@ -228,6 +228,7 @@ macro_rules! open_enum {
 
 // The submodules use the macros above, so they are declared after them.
 pub mod channel_msg;
+pub mod fcopy;
 pub mod ic;
 pub mod kvp;
 pub mod monitor;
