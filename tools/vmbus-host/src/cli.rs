@@ -66,7 +66,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PROFILE", default_value = "azure")]
     pub profile: Profile,
     /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo, kvp,
-    /// vss; N of them). Repeatable; default: one of each but kvp and vss.
+    /// vss, fcopy; N of them). Repeatable; default: one of each but kvp, vss
+    /// and fcopy.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
     /// Heartbeat IC period in milliseconds.

@@ -87,7 +87,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "offer",
-        usage: "heartbeat|shutdown|timesync|echo|kvp|vss",
+        usage: "heartbeat|shutdown|timesync|echo|kvp|vss|fcopy",
         help: "add a device (offered at once if the guest asked for offers)",
         run: cmd_unreachable,
     },
@@ -119,6 +119,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "vss",
         usage: "hot-backup|freeze|thaw|results",
         help: "a VSS operation on the open vss channel (one at a time); results lists the answers",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "fcopy",
+        usage: "send HOSTFILE GUESTDIR [NAME]|results",
+        help: "copy a host file into the guest on the open fcopy channel; results lists the copies",
         run: cmd_unreachable,
     },
     CommandSpec {

@@ -7,6 +7,7 @@
 //! send (the server writes them into the ring, queueing what does not fit).
 
 pub mod echo;
+pub mod fcopy;
 pub mod guest_text;
 pub mod heartbeat;
 pub mod ic_link;
@@ -140,5 +141,6 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Timesync => Box::new(timesync::Timesync::new(cfg.timesync)),
         DeviceKind::Kvp => Box::new(kvp::Kvp::default()),
         DeviceKind::Vss => Box::new(vss::Vss::default()),
+        DeviceKind::Fcopy => Box::new(fcopy::Fcopy::default()),
     }
 }

@@ -42,6 +42,7 @@ impl VmbusHost {
             "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
             "kvp" => Some(self.cmd_ic_device(guest, DeviceKind::Kvp, cmd, args, out)),
             "vss" => Some(self.cmd_ic_device(guest, DeviceKind::Vss, cmd, args, out)),
+            "fcopy" => Some(self.cmd_ic_device(guest, DeviceKind::Fcopy, cmd, args, out)),
             "hostile" => Some(self.cmd_hostile(args, out)),
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
@@ -92,8 +93,9 @@ impl VmbusHost {
             .unwrap_or_else(|| Err("the shutdown device did not answer".into()))
     }
 
-    /// `kvp ...` and `vss ...`: the command goes to the first open channel
-    /// of `kind` (see `devices::kvp` and `devices::vss`).
+    /// `kvp ...`, `vss ...` and `fcopy ...`: the command goes to the first
+    /// open channel of `kind` (see `devices::kvp`, `devices::vss` and
+    /// `devices::fcopy`).
     fn cmd_ic_device(
         &mut self,
         guest: Option<&mut GuestCtx<'_>>,

@@ -47,6 +47,13 @@ pub const VSS_CLASS: Guid = Guid::from_fields(
     0x4236,
     [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
 );
+/// Hyper-V file copy IC: `34d14be3-dee4-41c8-9ae7-6b174977c192`.
+pub const FCOPY_CLASS: Guid = Guid::from_fields(
+    0x34d1_4be3,
+    0xdee4,
+    0x41c8,
+    [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92],
+);
 /// The rvmbus echo/loopback test device, a private class that no real host
 /// offers: `2e1c0f5a-8b1d-4a8e-9c3f-72766d627573` (the last six bytes
 /// spell "rvmbus").
@@ -78,17 +85,20 @@ pub enum DeviceKind {
     Kvp,
     /// Volume shadow copy IC.
     Vss,
+    /// File copy IC.
+    Fcopy,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 6] = [
+    pub const ALL: [DeviceKind; 7] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
         DeviceKind::Echo,
         DeviceKind::Kvp,
         DeviceKind::Vss,
+        DeviceKind::Fcopy,
     ];
 
     /// The kinds offered when no `--device` is given: the ones whose guest
@@ -109,6 +119,7 @@ impl DeviceKind {
             DeviceKind::Echo => "echo",
             DeviceKind::Kvp => "kvp",
             DeviceKind::Vss => "vss",
+            DeviceKind::Fcopy => "fcopy",
         }
     }
 
@@ -129,6 +140,9 @@ impl DeviceKind {
                 "KVP IC: `ctl kvp ...` reads and writes the guest's pools (hv_kvp_daemon)"
             }
             DeviceKind::Vss => "VSS IC: `ctl vss freeze|thaw|hot-backup` (hv_vss_daemon)",
+            DeviceKind::Fcopy => {
+                "file copy IC: `ctl fcopy send FILE DIR` (uio_hv_generic + hv_fcopy_uio_daemon)"
+            }
         }
     }
 
@@ -141,6 +155,7 @@ impl DeviceKind {
             DeviceKind::Echo => ECHO_CLASS,
             DeviceKind::Kvp => KVP_CLASS,
             DeviceKind::Vss => VSS_CLASS,
+            DeviceKind::Fcopy => FCOPY_CLASS,
         }
     }
 
@@ -152,6 +167,7 @@ impl DeviceKind {
             DeviceKind::Echo => 4,
             DeviceKind::Kvp => 5,
             DeviceKind::Vss => 6,
+            DeviceKind::Fcopy => 7,
         }
     }
 
@@ -181,7 +197,7 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, kvp, vss)")
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, kvp, vss, fcopy)")
             })
     }
 }
