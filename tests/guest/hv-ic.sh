@@ -169,6 +169,14 @@ for pair in "$hb:Heartbeat IC version 3\.0" "$ts:TimeSync IC version 4\.0" "$sd:
 	[ "$new" != "$old" ] || fail "re-offer kept relid $old"
 	reoffered="$reoffered $old->$new"
 done
+# VSS negotiates without its daemon (KVP waits for its own), and answers a
+# request with E_FAIL until the daemon has registered on the new device.
+i=0
+until new_lines | grep -Eq "hv_utils: VSS: userspace daemon ver\. [0-9]+ connected"; do
+	i=$((i + 1)); [ $i -gt 60 ] && fail "hv_vss_daemon did not register again after the VSS re-offer"
+	daemons_up
+	sleep 1
+done
 # KVP and VSS answer on their new channels.
 ask kvp enumerate auto 0
 wait_result kvp "kvp\.1 enumerate pool=auto index=0 status=0x0 key=FullyQualifiedDomainName value=$FQDN" 60 ||
