@@ -25,6 +25,17 @@ for d in hv_kvp_daemon hv_vss_daemon; do
 done
 [ -f /modules/dummy.ko ] || fail "no dummy.ko in the initramfs"
 
+# The daemons log through syslog: kept in /tmp/syslog, and shown with a
+# failure.
+syslogd -O /tmp/syslog
+fail() {
+	sed 's/^/@@SYSLOG /' /tmp/syslog 2>/dev/null | tail -40
+	echo "@@DAEMONS kvp: $(pidof hv_kvp_daemon) vss: $(pidof hv_vss_daemon)"
+	echo "@@RESULT $SCEN FAIL $*"
+	dmesg | tail -30 | sed 's/^/@@DMESG /'
+	exit 1
+}
+
 # What KVP reports: a host name that resolves to a name with a domain, and
 # an adapter with an address.
 mkdir -p /etc $POOLS
@@ -133,7 +144,14 @@ results vss | grep -q "vss\.2 freeze status=0x0 " || fail "the freeze failed: $(
 grep -q " /mnt/vss ext2 " /proc/mounts || fail "/mnt/vss is not mounted"
 touch /mnt/vss/written-while-frozen &
 writer=$!
-sleep 1
+# The writer blocks in the kernel (state D) on the frozen file system.
+i=0
+until grep -q "^State:.*D" /proc/$writer/status 2>/dev/null; do
+	[ -e /mnt/vss/written-while-frozen ] && fail "a write went through the frozen file system"
+	kill -0 $writer 2>/dev/null || fail "the writer ended on the frozen file system"
+	i=$((i + 1)); [ $i -gt 100 ] && fail "the writer did not block on the frozen file system: $(grep State /proc/$writer/status)"
+	sleep 0.1
+done
 [ -e /mnt/vss/written-while-frozen ] && fail "a write went through the frozen file system"
 ask vss thaw
 wait_result vss "vss\.3 thaw status=" 30 || fail "no thaw answer: $(results vss)"
