@@ -32,7 +32,12 @@ for m in linux-drivers/*/; do
 	m=$(basename "$m")
 	out=build/linux/$m
 	objs=$(sed -n "s/^$m-y[[:space:]]*:=//p" "$HV/Makefile")
-	[ -n "$objs" ] || die "no $m-y in $HV/Makefile"
+	# A driver of one source file (hv_balloon) has no $m-y line, only
+	# obj-$(CONFIG_...) += $m.o.
+	if [ -z "$objs" ] && grep -Eq "^obj-.*\+=[[:space:]]*$m\.o\$" "$HV/Makefile"; then
+		objs=$m.o
+	fi
+	[ -n "$objs" ] || die "no $m-y or $m.o in $HV/Makefile"
 	mkdir -p "$out"
 	cp -p "linux-drivers/$m/Kbuild" "$out/Kbuild"
 	for o in $objs; do
