@@ -16,7 +16,10 @@ fail() {
 	dmesg | tail -25 | sed 's/^/@@DMESG /' > $OUT
 	exit 1
 }
-scenario() { (SCEN=$1; $2); }
+scenario() {
+	say "@@STEP $1 starts at L2 uptime $(cut -d' ' -f1 /proc/uptime) s"
+	(SCEN=$1; $2)
+}
 
 # Asks L1 to do something with L2's QEMU (its monitor) and prints the
 # answer, or "no-answer" after 60 s.
@@ -115,7 +118,13 @@ dump_bus() {
 			echo "@@SYSFS $1 $g/${f#./} = $v"
 		done
 	done | sed "s/$(ls /sys/bus/vmbus/devices | head -1)/GUID/g" > $OUT
-	if [ -x /usr/bin/python3 ]; then
-		python3 /abi/lsvmbus -vv 2>&1 | sed "s/^/@@LSVMBUS $1 /" > $OUT
-	fi
+	# The bus's own files (drivers_autoprobe, drivers_probe, uevent, ...).
+	for f in /sys/bus/vmbus/*; do
+		[ -f $f ] || continue
+		v=$( (cat $f 2>&1 || true) | head -3 | tr '\n' '|')
+		[ -r $f ] || v="(write-only)"
+		echo "@@SYSFS $1 BUS/${f##*/} = $v"
+	done > $OUT
+	/usr/bin/python3 /abi/lsvmbus -vv 2>&1 |
+		sed "s/$(ls /sys/bus/vmbus/devices | head -1)/GUID/g; s/^/@@LSVMBUS $1 /" > $OUT
 }

@@ -58,21 +58,22 @@ balloon() {
 	[ "$a" = ok ] || fail "monitor balloon 1536: $a"
 	# QEMU's hv-balloon acts only after its post-init wait (about 50 s
 	# from the guest's start); then hv_balloon hot-adds 1 GiB.
-	n=0
-	while [ $(( $(memtotal_kb) - m0 )) -lt $((1000 * 1024)) ] && [ $n -lt 120 ]; do
+	up=0
+	while [ $(( $(memtotal_kb) - m0 )) -lt $((1000 * 1024)) ] && [ $up -lt 120 ]; do
 		sleep 1
-		n=$((n + 1))
+		up=$((up + 1))
 	done
+	up_at=$(cut -d. -f1 /proc/uptime)
 	m1=$(memtotal_kb)
 	[ $((m1 - m0)) -ge $((1000 * 1024)) ] || fail "MemTotal $m0 -> $m1 kB after balloon 1536 (want +1 GiB)"
 	a1=$(ask info balloon)
 	[ "$a1" = "balloon: actual=1536" ] || fail "info balloon after the hot-add: '$a1'"
 	a=$(ask balloon 1280)
 	[ "$a" = ok ] || fail "monitor balloon 1280: $a"
-	n=0
-	while [ $((m1 - $(memtotal_kb))) -lt $((250 * 1024)) ] && [ $n -lt 60 ]; do
+	down=0
+	while [ $((m1 - $(memtotal_kb))) -lt $((250 * 1024)) ] && [ $down -lt 60 ]; do
 		sleep 1
-		n=$((n + 1))
+		down=$((down + 1))
 	done
 	m2=$(memtotal_kb)
 	a2=$(ask info balloon)
@@ -80,9 +81,11 @@ balloon() {
 	drop=$((m1 - m2))
 	[ $drop -ge $((252 * 1024)) ] && [ $drop -le $((260 * 1024)) ] ||
 		fail "MemTotal fell by $drop kB for a target 256 MiB lower"
-	pass "hv_balloon bound through rvmbus: hot-add MemTotal $m0 -> $m1 kB (info balloon 1536 MiB) after ${n}s, balloon to 1280 MiB: MemTotal -> $m2 kB (-$drop kB)"
+	pass "hv_balloon bound through rvmbus: target 1536 MiB: 1 GiB hot-added, MemTotal $m0 -> $m1 kB in ${up} s (L2 uptime then ${up_at} s; QEMU waits ~50 s after start), info balloon 1536; target 1280 MiB: MemTotal -> $m2 kB (-$drop kB) in ${down} s, info balloon 1280"
 }
 
 scenario hyperv-connect connect
+# rvmbus's own account of the connection, for the logs and make run-hyperv.
+dmesg | grep -E "rvmbus|hv_vmbus|Hyper-V|hyperv" | sed 's/^/@@KLOG /' > $OUT
 scenario hyperv-rmmod cycles
 scenario hyperv-balloon balloon
