@@ -68,18 +68,19 @@ run: modules host
 # L1's root image is cached in $(RVMBUS_CACHE)/nested (scripts/setup-nested.sh).
 NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
 	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
-	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS) --root-image "$$(bash scripts/setup-nested.sh)"
+	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
 
 test-hyperv: modules
 	@$(MAKE) --no-print-directory _test-hyperv
 
 _test-hyperv:
-	@$(NESTED) --out $(BUILD)/nested
+	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested
 
 # One L2 boot with rvmbus, shown as it goes: connect, the bus tree,
 # lsvmbus, the balloon growing the guest.
 run-hyperv: modules
-	@$(NESTED) --out $(BUILD)/nested-run --boots rvmbus --demo
+	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested-run \
+		--boots rvmbus --demo
 
 _run:
 	@$(HARNESS) --out $(BUILD)/run --demo

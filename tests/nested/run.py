@@ -209,7 +209,8 @@ def main():
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}", "-serial", f"file:{results}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
-           "-append", f"console=ttyS0 panic=-1 mitigations=off quiet nested.boots={','.join(boots)}",
+           "-append", f"console=ttyS0 panic=-1 mitigations=off quiet nested.boots={','.join(boots)}"
+           + (" nested.demo=1" if args.demo else ""),
            "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
     log(f"[nested] L1 boots {', '.join(boots)} (initramfs packed in {time.time() - t0:.0f} s)")
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

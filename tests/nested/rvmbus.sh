@@ -62,6 +62,7 @@ balloon() {
 	while [ $(( $(memtotal_kb) - m0 )) -lt $((1000 * 1024)) ] && [ $up -lt 120 ]; do
 		sleep 1
 		up=$((up + 1))
+		[ $((up % 10)) = 0 ] && say "@@MEM MemTotal $(memtotal_kb) kB after $up s"
 	done
 	up_at=$(cut -d. -f1 /proc/uptime)
 	m1=$(memtotal_kb)
@@ -87,5 +88,7 @@ balloon() {
 scenario hyperv-connect connect
 # rvmbus's own account of the connection, for the logs and make run-hyperv.
 dmesg | grep -E "rvmbus|hv_vmbus|Hyper-V|hyperv" | sed 's/^/@@KLOG /' > $OUT
+# make run-hyperv boots this with Python in the initramfs, for lsvmbus.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 /abi/lsvmbus -vv | sed 's/^/@@LSVMBUS rvmbus /' > $OUT
 scenario hyperv-rmmod cycles
 scenario hyperv-balloon balloon
