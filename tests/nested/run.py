@@ -46,6 +46,13 @@ BOOTS = {
     "smp": ["hyperv-smp", "hyperv-kexec"],
 }
 
+# What rvmbus's kexec handler must have logged on L2's console on the way
+# out of the first kernel (with the balloon channel open on CPU 1).
+WAY_OUT = {
+    "hyperv-kexec": re.compile(r"way out \(kexec or restart\): the host answered UNLOAD; "
+                               r"SynIC off on 2 CPUs \(0 left on\)"),
+}
+
 # The list of sysfs/lsvmbus differences rvmbus may have from the C driver
 # sits in Documentation/testing.rst between these two lines, one
 # "- ``PATTERN``: reason" item each (PATTERN a shell-style glob on the
@@ -221,7 +228,7 @@ def main():
         new = text[shown:]
         cut = new.rfind("\n") + 1
         for line in new[:cut].splitlines():
-            if args.demo or line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC")):
+            if args.demo or line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")):
                 log(f"  nested| {line}")
         shown += cut
         if time.time() - t0 > args.timeout:
@@ -237,13 +244,17 @@ def main():
     per_boot, cur, tries, secs, bad = {}, None, {}, {}, {}
     pending = []
     for line in lines:
-        m = re.match(r"@@BOOT (\S+) try=(\d+) seconds=(\S+)", line)
+        m = re.match(r"@@BOOT (\S+) try=(\d+)$", line)
         if m:
             cur = m.group(1)
             tries[cur] = int(m.group(2))
-            secs[cur] = secs.get(cur, "") + ("+" if cur in secs else "") + m.group(3)
             per_boot[cur] = []
             bad[cur] = []
+            continue
+        m = re.match(r"@@BOOT-END (\S+) try=(\d+) seconds=(\S+)", line)
+        if m:
+            b = m.group(1)
+            secs[b] = secs.get(b, "") + ("+" if b in secs else "") + m.group(3)
             continue
         if cur is not None:
             per_boot[cur].append(line)
@@ -270,6 +281,8 @@ def main():
                 ok, detail = False, "L2 boot never ran" + (" (L1 timed out)" if timed_out else "")
             else:
                 ok, detail = False, "no result from L2"
+            if ok and sc in WAY_OUT and not any(WAY_OUT[sc].search(x) for x in got if x.startswith("@@L2CON")):
+                ok, detail = False, f"L2's console lacks /{WAY_OUT[sc].pattern}/ from the first kernel; {detail}"
             if ok and bad.get(b):
                 ok, detail = False, f"kernel log: {'; '.join(bad[b][:3])}; {detail}"
             line = f"SCENARIO {sc}: {'PASS' if ok else 'FAIL'} {detail}{retried} {when}"
