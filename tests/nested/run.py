@@ -42,6 +42,7 @@ _spec.loader.exec_module(harness)
 
 # The L2 boots of L1's /init, and the scenarios each must report.
 BOOTS = {
+    "cdriver": ["hyperv-c-reference"],
     "rvmbus": ["hyperv-connect", "hyperv-rmmod", "hyperv-balloon"],
     "smp": ["hyperv-smp", "hyperv-kexec"],
 }
@@ -72,9 +73,9 @@ def kmod(kernel: Path, rel: str) -> bytes:
 
 def l2_initramfs(out: Path, args) -> tuple:
     """Packs L2's initramfs: busybox, tests/nested's /init and boots,
-    rvmbus.ko, hv_balloon.ko and msr.ko (the plain image); and the plain
-    image with Python and lsvmbus, kexec and, for the second kernel, a
-    copy of itself without kexec (the full image)."""
+    rvmbus.ko, hv_balloon.ko and msr.ko (the plain image); returns the
+    plain image with Python and lsvmbus, and the plain image with kexec and
+    a copy of itself for the second kernel."""
     root = out / "l2-root"
     if root.exists():
         shutil.rmtree(root)
@@ -95,15 +96,17 @@ def l2_initramfs(out: Path, args) -> tuple:
     (root / "modules" / "msr.ko").write_bytes(kmod(args.kernel, "arch/x86/kernel/msr.ko.xz"))
     plain = harness.pack(root, out / "l2-plain.cpio.gz")
     overlay = harness.python_overlay(out, Path(args.python_root), Path(args.lsvmbus))
-    second = out / "l2-second.cpio.gz"
-    second.write_bytes(plain.read_bytes() + overlay.read_bytes())
-    harness.add_kexec(root, Path(args.kexec), args.kernel, second)
-    full = out / "l2-full.cpio.gz"
-    full.write_bytes(harness.pack(root, out / "l2-kexec.cpio.gz").read_bytes() + overlay.read_bytes())
-    return plain, full
+    with_python = out / "l2-python.cpio.gz"
+    with_python.write_bytes(plain.read_bytes() + overlay.read_bytes())
+    # The second kernel of a kexec gets the plain image: with the Python
+    # overlay (8.6 MB instead of 3.2 MB) the kexec'd kernel never reported
+    # in 3 of 3 tries (twice L2 ran into L1's time limit, once L1 itself
+    # hung), while with the plain image it passed.
+    harness.add_kexec(root, Path(args.kexec), args.kernel, plain)
+    return with_python, harness.pack(root, out / "l2-kexec.cpio.gz")
 
 
-def l1_initramfs(out: Path, args, l2_img: Path, l2_python: Path) -> Path:
+def l1_initramfs(out: Path, args, l2_python: Path, l2_kexec: Path) -> Path:
     root = out / "l1-root"
     if root.exists():
         shutil.rmtree(root)
@@ -122,8 +125,8 @@ def l1_initramfs(out: Path, args, l2_img: Path, l2_python: Path) -> Path:
             data = kmod(args.kernel, rel)
         (root / "modules" / f"{name}.ko").write_bytes(data)
     shutil.copyfile(args.kernel, root / "l2" / "vmlinuz")
-    shutil.copyfile(l2_img, root / "l2" / "initrd.img")
-    shutil.copyfile(l2_python, root / "l2" / "initrd-full.img")
+    shutil.copyfile(l2_python, root / "l2" / "initrd-python.img")
+    shutil.copyfile(l2_kexec, root / "l2" / "initrd-kexec.img")
     return harness.pack(root, out / "l1.cpio.gz")
 
 
@@ -207,8 +210,8 @@ def main():
         return 2
 
     t0 = time.time()
-    l2_img, l2_python = l2_initramfs(out, args)
-    l1 = l1_initramfs(out, args, l2_img, l2_python)
+    l2_python, l2_kexec = l2_initramfs(out, args)
+    l1 = l1_initramfs(out, args, l2_python, l2_kexec)
     results = out / "results.txt"
     console = out / "l1-console.log"
     results.write_bytes(b"")
@@ -216,8 +219,7 @@ def main():
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}", "-serial", f"file:{results}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
-           "-append", f"console=ttyS0 panic=-1 mitigations=off quiet nested.boots={','.join(boots)}"
-           + (" nested.demo=1" if args.demo else ""),
+           "-append", f"console=ttyS0 panic=-1 mitigations=off quiet nested.boots={','.join(boots)}",
            "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
     log(f"[nested] L1 boots {', '.join(boots)} (initramfs packed in {time.time() - t0:.0f} s)")
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -290,8 +292,8 @@ def main():
             (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)
             if not ok:
                 failures.append((line, [x for x in got if x.startswith(("@@CONSOLE", "@@DMESG", "@@QEMU"))]))
-    if "smp" in boots:
-        ok, detail = compare_trees(per_boot.get("smp", []))
+    if "cdriver" in boots and "rvmbus" in boots:
+        ok, detail = compare_trees(per_boot.get("cdriver", []) + per_boot.get("rvmbus", []))
         line = f"SCENARIO hyperv-sysfs: {'PASS' if ok else 'FAIL'} {detail}"
         log(line)
         (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)

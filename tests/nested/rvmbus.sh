@@ -88,7 +88,5 @@ balloon() {
 scenario hyperv-connect connect
 # rvmbus's own account of the connection, for the logs and make run-hyperv.
 dmesg | grep -E "rvmbus|hv_vmbus|Hyper-V|hyperv" | sed 's/^/@@KLOG /' > $OUT
-# make run-hyperv boots this with Python in the initramfs, for lsvmbus.
-[ -x /usr/bin/python3 ] && /usr/bin/python3 /abi/lsvmbus -vv | sed 's/^/@@LSVMBUS rvmbus /' > $OUT
 scenario hyperv-rmmod cycles
 scenario hyperv-balloon balloon
