@@ -186,6 +186,58 @@ def compare_trees(lines):
                   f"{excused_n} documented differences; lsvmbus -vv the same ({len(ls['c'])} lines)")
 
 
+# A line L1 passes on: a record of its kernel log on its console, maybe
+# with the printk time in front.
+L1_LINE = re.compile(r"^(?:\[\s*\d+\.\d+\] )?(@@.*)$")
+
+
+def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
+    """Boots L1 once for the given L2 boots; returns L1's lines, whether
+    the whole-run limit was hit, QEMU's own output, and why L1 stopped
+    early ("" if it did not)."""
+    console = out / f"l1-console{suffix}.log"
+    console.write_bytes(b"")
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
+           "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
+           "-serial", f"file:{console}",
+           "-kernel", str(args.kernel), "-initrd", str(l1),
+           "-append", "console=ttyS0 panic=-1 mitigations=off quiet printk.devkmsg=on "
+           f"nested.boots={','.join(boots)}",
+           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
+    log(f"[nested] L1{suffix} boots {', '.join(boots)}")
+    t0 = time.time()
+    q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown, timed_out, hung, last = 0, False, "", time.time()
+    lines = []
+    while q.poll() is None:
+        time.sleep(0.5)
+        text = console.read_text(errors="replace")
+        new = text[shown:]
+        cut = new.rfind("\n") + 1
+        for raw in new[:cut].splitlines():
+            m = L1_LINE.match(raw.strip())
+            if not m:
+                continue
+            line = m.group(1)
+            lines.append(line)
+            last = time.time()
+            if args.demo or line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")):
+                log(f"  nested| {line}")
+        shown += cut
+        # L1 limits each L2 boot to 240 s and says when one ends, so
+        # 300 s without a line means L1 itself has stopped.
+        if time.time() - last > args.stall:
+            hung = f"no line from L1 for {args.stall} s"
+        elif time.time() - t0 > args.timeout:
+            timed_out, hung = True, f"the limit of {args.timeout} s"
+        if hung:
+            q.kill()
+            q.wait()
+            break
+    qemu_out = q.stdout.read().decode(errors="replace") if q.stdout else ""
+    return lines, timed_out, qemu_out, hung
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel", required=True, type=Path)
@@ -198,7 +250,8 @@ def main():
     ap.add_argument("--root-image", required=True, help="L1's root (scripts/setup-nested.sh)")
     ap.add_argument("--out", default=str(REPO / "build" / "nested"))
     ap.add_argument("--boots", default=",".join(BOOTS), help="L2 boots to run, in order")
-    ap.add_argument("--timeout", type=int, default=600, help="limit for the whole L1 boot (s)")
+    ap.add_argument("--timeout", type=int, default=900, help="limit for one L1 boot (s)")
+    ap.add_argument("--stall", type=int, default=300, help="L1 counts as hung after this long without a line (s)")
     ap.add_argument("--demo", action="store_true", help="show L2's results as they come")
     args = ap.parse_args()
     out = Path(args.out)
@@ -212,35 +265,21 @@ def main():
     t0 = time.time()
     l2_python, l2_kexec = l2_initramfs(out, args)
     l1 = l1_initramfs(out, args, l2_python, l2_kexec)
-    results = out / "results.txt"
-    console = out / "l1-console.log"
-    results.write_bytes(b"")
-    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
-           "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
-           "-serial", f"file:{console}", "-serial", f"file:{results}",
-           "-kernel", str(args.kernel), "-initrd", str(l1),
-           "-append", f"console=ttyS0 panic=-1 mitigations=off quiet nested.boots={','.join(boots)}",
-           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
-    log(f"[nested] L1 boots {', '.join(boots)} (initramfs packed in {time.time() - t0:.0f} s)")
-    q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    shown, timed_out = 0, False
-    while q.poll() is None:
-        time.sleep(0.5)
-        text = results.read_text(errors="replace")
-        new = text[shown:]
-        cut = new.rfind("\n") + 1
-        for line in new[:cut].splitlines():
-            if args.demo or line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")):
-                log(f"  nested| {line}")
-        shown += cut
-        if time.time() - t0 > args.timeout:
-            timed_out = True
-            q.kill()
-            q.wait()
-            break
-    qemu_out = q.stdout.read().decode(errors="replace") if q.stdout else ""
+    log(f"[nested] initramfs packed in {time.time() - t0:.0f} s")
+    lines, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, boots, "")
+    # An L1 that stopped (TCG's SVM emulation has hung it) gets one more
+    # try, in a fresh L1, for the L2 boots it did not finish.
+    done = {m.group(1) for m in (re.match(r"@@BOOT-END (\S+) ", x) for x in lines) if m}
+    left = [b for b in boots if b not in done]
+    rerun = []
+    if l1_hung and left:
+        log(f"[nested] L1 stopped ({l1_hung}); once more in a fresh L1 for: {', '.join(left)}")
+        more, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, left, "-2")
+        lines = [x for x in lines if not x.startswith("@@L1-")] + more
+        rerun = left
     total = time.time() - t0
-    lines = results.read_text(errors="replace").splitlines()
+    results = out / "results.txt"
+    results.write_text("\n".join(lines) + "\n")
 
     # Each boot's lines from its last attempt.
     per_boot, cur, tries, secs, bad = {}, None, {}, {}, {}
@@ -275,12 +314,14 @@ def main():
             if m:
                 res[m.group(1)] = (m.group(2) == "PASS", m.group(3))
         retried = " (L2 retried once after an environment fault: reset or hang)" if tries.get(b, 1) > 1 else ""
+        if b in rerun:
+            retried += " (rerun in a fresh L1 after L1 stopped: an environment fault)"
         when = f"[L2 boot {b}: {secs.get(b, '?')} s]"
         for sc in BOOTS[b]:
             if sc in res:
                 ok, detail = res[sc]
             elif b not in per_boot:
-                ok, detail = False, "L2 boot never ran" + (" (L1 timed out)" if timed_out else "")
+                ok, detail = False, "L2 boot never ran" + (f" (L1 stopped: {l1_hung})" if l1_hung else "")
             else:
                 ok, detail = False, "no result from L2"
             if ok and sc in WAY_OUT and not any(WAY_OUT[sc].search(x) for x in got if x.startswith("@@L2CON")):
@@ -303,8 +344,9 @@ def main():
     if l1_fail or "@@L1-DONE" not in lines:
         failed += 1
         line = f"SCENARIO hyperv-l1: FAIL {'; '.join(l1_fail) or 'L1 did not finish'}" + \
-               (" (time limit)" if timed_out else "")
+               (f" ({l1_hung})" if l1_hung else "")
         log(line)
+        console = out / ("l1-console-2.log" if rerun else "l1-console.log")
         tail = console.read_text(errors="replace").splitlines()[-20:] if console.exists() else []
         failures.append((line, tail + qemu_out.splitlines()[-5:]))
     for line, ctx in failures:

@@ -88,5 +88,8 @@ balloon() {
 scenario hyperv-connect connect
 # rvmbus's own account of the connection, for the logs and make run-hyperv.
 dmesg | grep -E "rvmbus|hv_vmbus|Hyper-V|hyperv" | sed 's/^/@@KLOG /' > $OUT
+say "@@STATUS after connect: $(ctl status) HYP=$(awk '/HYP:/ { print $2 }' /proc/interrupts)"
 scenario hyperv-rmmod cycles
 scenario hyperv-balloon balloon
+d=$(balloon_dev) && c=$d/channels/$(cat $d/id) &&
+	say "@@STATUS after the balloon: $(ctl status) HYP=$(awk '/HYP:/ { print $2 }' /proc/interrupts) channel: interrupts=$(cat $c/interrupts) events=$(cat $c/events) intr_in_full=$(cat $c/intr_in_full) intr_out_empty=$(cat $c/intr_out_empty) out_full_total=$(cat $c/out_full_total)"
