@@ -25,8 +25,15 @@ log() { printf '[setup-nested] %s\n' "$*" >&2; }
 die() { printf '[setup-nested] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap needs it)"
-command -v debootstrap >/dev/null || die "debootstrap is missing (make setup installs it)"
-command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 is missing (e2fsprogs)"
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+if [ ${#need[@]} -gt 0 ]; then
+	log "installing host packages: ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${need[@]}" >/dev/null || die "could not install ${need[*]}"
+fi
 
 key=$( { cat "$0"; echo "$MIRROR $PACKAGES $SIZE_MB"; } | sha256sum | cut -c1-16)
 dir=$CACHE/nested
