@@ -82,7 +82,7 @@ balloon() {
 	drop=$((m1 - m2))
 	[ $drop -ge $((252 * 1024)) ] && [ $drop -le $((260 * 1024)) ] ||
 		fail "MemTotal fell by $drop kB for a target 256 MiB lower"
-	pass "hv_balloon bound through rvmbus: target 1536 MiB: 1 GiB hot-added, MemTotal $m0 -> $m1 kB in ${up} s (L2 uptime then ${up_at} s; QEMU waits ~50 s after start), info balloon 1536; target 1280 MiB: MemTotal -> $m2 kB (-$drop kB) in ${down} s, info balloon 1280"
+	pass "hv_balloon bound through rvmbus: target 1536 MiB: 1 GiB hot-added, MemTotal $m0 -> $m1 kB in ${up} s (at L2 uptime ${up_at} s: QEMU waits ~50 s after the protocol starts), info balloon 1536; target 1280 MiB: MemTotal -> $m2 kB (-$drop kB) in ${down} s, info balloon 1280"
 }
 
 scenario hyperv-connect connect
