@@ -8,7 +8,9 @@
 # offset of each wire structure with the C one.
 #
 # Needs the environment of scripts/setup-kenv.sh ($RVMBUS_CACHE/env.mk).
-# Output: build/layout/kbindings.rs. Exits non-zero on any mismatch.
+# Output: build/layout/kbindings.rs and build/layout/kstorvsc.rs (the
+# storage protocol's structures, private to drivers/scsi/storvsc_drv.c,
+# which bindgen reads itself). Exits non-zero on any mismatch.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,20 @@ chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
 		--use-core --no-layout-tests --no-doc-comments --formatter none \
 		--allowlist-type '$TYPES' -o '$WORK_IN/kbindings.rs' -- $CFLAGS" \
 	>"$WORK/bindgen.log" 2>&1 || { grep -v warning "$WORK/bindgen.log" | tail -20 >&2; die "bindgen failed"; }
+# The storage protocol's structures are private to storvsc_drv.c, so
+# bindgen reads that file itself (as the kernel compiles it: as a module
+# named hv_storvsc, with fentry).
+STORVSC_TYPES='vstor_packet|vmscsi_request|vmstorage_channel_properties'
+STORVSC_TYPES+='|vmstorage_protocol_version|hv_fc_wwn_packet'
+echo '#include "../scsi/storvsc_drv.c"' >"$WORK/storvsc.h"
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+	/bin/sh -c "cd '$KSRC_IN' && exec bindgen '$WORK_IN/storvsc.h' \
+		--use-core --no-layout-tests --no-doc-comments --formatter none \
+		--allowlist-type '$STORVSC_TYPES' -o '$WORK_IN/kstorvsc.rs' -- $CFLAGS \
+		-DKBUILD_MODNAME=\\\"hv_storvsc\\\" -DCC_USING_FENTRY" \
+	>"$WORK/bindgen-storvsc.log" 2>&1 ||
+	{ grep -v warning "$WORK/bindgen-storvsc.log" | tail -20 >&2; die "bindgen of storvsc_drv.c failed"; }
+cp "$WORK/kstorvsc.rs" "$OUT/kstorvsc.rs"
 # Rust refuses a packed struct (hv_ring_buffer) that contains a type with
 # #[repr(align)]; bindgen puts one on the bitfield struct of feature_bits.
 # The union around it has a u32 member, so dropping the attribute changes no
@@ -82,7 +98,7 @@ grep -q 'repr (align (4))\] # \[derive ([A-Za-z ,]*)\] pub struct hv_ring_buffer
 
 cd "$REPO"
 set +e
-RVMBUS_KBINDINGS=$OUT/kbindings.rs cargo test -q -p vmbus_proto --features layout-check \
+RVMBUS_KBINDINGS=$OUT/kbindings.rs RVMBUS_KSTORVSC=$OUT/kstorvsc.rs cargo test -q -p vmbus_proto --features layout-check \
 	--test layout -- --nocapture >"$OUT/test.log" 2>&1
 rc=$?
 set -e

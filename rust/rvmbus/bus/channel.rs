@@ -37,6 +37,7 @@ use crate::proto::{
         packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     },
 };
+use crate::support::trace;
 
 /// What a channel needs of its connection on the data path: signalling
 /// the host, and rate-limited logs of what the host broke. The connection
@@ -293,6 +294,9 @@ impl Channel {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
         if let Some(d) = self.driver() {
+            if trace::on_event_enabled() {
+                trace::on_event(self.relid());
+            }
             d.kick();
         }
     }
@@ -363,8 +367,18 @@ impl Channel {
     }
 
     /// Writes one encoded packet to the outbound ring and signals the host
-    /// if the ring algorithm says it must. A full ring is `-EAGAIN`.
+    /// if the ring algorithm says it must. A full ring is `-EAGAIN`. Fires
+    /// the `rvmbus_send_packet` trace event with the result.
     pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
+        let r = self.write_packet(conn, pkt);
+        if trace::send_packet_enabled() {
+            trace_send(self.relid(), pkt, &r);
+        }
+        r
+    }
+
+    /// [`Channel::send_raw`] without the trace event.
+    fn write_packet(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
         let signal = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
@@ -482,4 +496,25 @@ impl Channel {
             trans_id: p.desc.trans_id,
         }))
     }
+}
+
+/// Fires `rvmbus_send_packet` for `pkt`, written to channel `relid` with
+/// result `r`; the header's fields are read as the ring read them (a
+/// packet too short for a header shows zeros).
+fn trace_send(relid: u32, pkt: &[u8], r: &Result) {
+    let u16_at = |o: usize| {
+        pkt.get(o..o + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let trans_id = pkt.get(8..16).map_or(0, |b| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        u64::from_le_bytes(w)
+    });
+    let ret = match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    };
+    // CAST: A packet fits its ring, at most 2 MiB.
+    trace::send_packet(relid, u16_at(0), u16_at(6), pkt.len() as u32, trans_id, ret);
 }

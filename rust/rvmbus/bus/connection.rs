@@ -6,9 +6,9 @@
 //! message and event dispatch (`dispatch`), offers, rescinds and the device
 //! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
 //! (`open_close`), signalling the host (`signal`), reading the monitor
-//! pages for sysfs (`monitor`), unload and the way out when the kernel goes
-//! away (`unload`), hibernation (`hibernate`), and CPUs that come and go
-//! (`cpuhp`).
+//! pages for sysfs (`monitor`), the trace events of messages (`trace`),
+//! unload and the way out when the kernel goes away (`unload`),
+//! hibernation (`hibernate`), and CPUs that come and go (`cpuhp`).
 //!
 //! Every protocol decision is `proto::connection` and `proto::channel`;
 //! these files feed them validated messages and carry out their actions.
@@ -305,6 +305,7 @@ mod monitor;
 mod open_close;
 mod post;
 mod signal;
+mod trace;
 mod unload;
 
 use post::PostError;

@@ -27,5 +27,6 @@ pub mod packet;
 pub mod post;
 pub mod ring;
 pub mod slot;
+pub mod storage;
 pub mod types;
 pub mod version;

@@ -5,7 +5,9 @@
 //! every field (each Rust field must be mapped to a C field).
 //!
 //! Run by `scripts/layout-check.sh`, which generates the bindings from the
-//! kernel tree and sets `RVMBUS_KBINDINGS`.
+//! kernel tree and sets `RVMBUS_KBINDINGS`; and `RVMBUS_KSTORVSC` to the
+//! bindings of the storage protocol's structures, which are private to
+//! `drivers/scsi/storvsc_drv.c` (bindgen reads that file itself).
 
 #![cfg(feature = "layout-check")]
 
@@ -23,7 +25,21 @@ mod k {
     include!(env!("RVMBUS_KBINDINGS"));
 }
 
-use vmbus_proto::wire::{channel_msg as cm, ic, monitor as mon, packet as pk, synic as sy};
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    clippy::all
+)]
+mod ks {
+    include!(env!("RVMBUS_KSTORVSC"));
+}
+
+use vmbus_proto::wire::Wire;
+use vmbus_proto::wire::{
+    channel_msg as cm, ic, monitor as mon, packet as pk, storage as st, synic as sy,
+};
 
 /// The result of all checks.
 #[derive(Default)]
@@ -410,6 +426,107 @@ fn wire_layouts_match_linux() {
 
     println!(
         "LAYOUT: {} structs, {} fields checked, {} mismatches",
+        r.structs,
+        r.fields,
+        r.errors.len()
+    );
+    for e in &r.errors {
+        println!("LAYOUT MISMATCH: {e}");
+    }
+    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+}
+
+#[test]
+fn storage_layouts_match_storvsc() {
+    let mut r = Report::default();
+    type Vr = ks::vmscsi_request;
+    check!(r, st::VmscsiRequest, Vr, [
+        length => o!(Vr, length),
+        srb_status => o!(Vr, srb_status),
+        scsi_status => o!(Vr, scsi_status),
+        port_number => o!(Vr, port_number),
+        path_id => o!(Vr, path_id),
+        target_id => o!(Vr, target_id),
+        lun => o!(Vr, lun),
+        cdb_length => o!(Vr, cdb_length),
+        sense_info_length => o!(Vr, sense_info_length),
+        data_in => o!(Vr, data_in),
+        reserved => o!(Vr, reserved),
+        data_transfer_length => o!(Vr, data_transfer_length),
+        buf => o!(Vr, __bindgen_anon_1),
+        win8 => o!(Vr, reserve),
+    ], extra [
+        "CDB/sense union": st::SRB_BUF_LEN => size_of::<ks::vmscsi_request__bindgen_ty_1>(),
+        "pre-win8 size (vmscsi_size_delta)": st::VmscsiRequest::SIZE - st::WIN8_EXTENSION_SIZE => o!(Vr, reserve),
+    ]);
+    // The win8 extension is a run of fields at the end of the C SRB.
+    let base = o!(Vr, reserve);
+    check!(r, st::VmscsiWin8Extension, Vr, size = size_of::<Vr>() - base, [
+        reserve => o!(Vr, reserve) - base,
+        queue_tag => o!(Vr, queue_tag) - base,
+        queue_action => o!(Vr, queue_action) - base,
+        srb_flags => o!(Vr, srb_flags) - base,
+        time_out_value => o!(Vr, time_out_value) - base,
+        queue_sort_key => o!(Vr, queue_sort_ey) - base,
+    ]);
+    type Vp = ks::vstor_packet;
+    check!(r, st::VstorPacketHeader, Vp, size = o!(Vp, __bindgen_anon_1), [
+        operation => o!(Vp, operation),
+        flags => o!(Vp, flags),
+        status => o!(Vp, status),
+    ], extra [
+        "whole packet": st::VSTOR_PACKET_SIZE => size_of::<Vp>(),
+        "union": st::VSTOR_BODY_LEN => size_of::<ks::vstor_packet__bindgen_ty_1>(),
+        "sub_channel_count in the union": 0 => o!(ks::vstor_packet__bindgen_ty_1, sub_channel_count),
+    ]);
+    type Cp = ks::vmstorage_channel_properties;
+    check!(r, st::ChannelProperties, Cp, [
+        reserved => o!(Cp, reserved),
+        max_channel_cnt => o!(Cp, max_channel_cnt),
+        reserved1 => o!(Cp, reserved1),
+        flags => o!(Cp, flags),
+        max_transfer_bytes => o!(Cp, max_transfer_bytes),
+        reserved2 => o!(Cp, reserved2),
+    ]);
+    type Pv = ks::vmstorage_protocol_version;
+    check!(r, st::ProtocolVersion, Pv, [
+        major_minor => o!(Pv, major_minor),
+        revision => o!(Pv, revision),
+    ]);
+    type Fc = ks::hv_fc_wwn_packet;
+    check!(r, st::FcWwnPacket, Fc, [
+        primary_active => o!(Fc, primary_active),
+        reserved1 => o!(Fc, reserved1),
+        primary_port_wwn => o!(Fc, primary_port_wwn),
+        primary_node_wwn => o!(Fc, primary_node_wwn),
+        secondary_port_wwn => o!(Fc, secondary_port_wwn),
+        secondary_node_wwn => o!(Fc, secondary_node_wwn),
+    ]);
+    let ops = [
+        (
+            st::VstorOperation::COMPLETE_IO,
+            ks::vstor_packet_operation_VSTOR_OPERATION_COMPLETE_IO,
+        ),
+        (
+            st::VstorOperation::EXECUTE_SRB,
+            ks::vstor_packet_operation_VSTOR_OPERATION_EXECUTE_SRB,
+        ),
+        (
+            st::VstorOperation::ENUMERATE_BUS,
+            ks::vstor_packet_operation_VSTOR_OPERATION_ENUMERATE_BUS,
+        ),
+        (
+            st::VstorOperation::CREATE_SUB_CHANNELS,
+            ks::vstor_packet_operation_VSTOR_OPERATION_CREATE_SUB_CHANNELS,
+        ),
+    ];
+    for (ours, c) in ops {
+        if ours.0 != c {
+            r.errors.push(format!("{ours:?}: {} != C {c}", ours.0));
+        }
+    }
+    println!(
+        "LAYOUT storvsc: {} structs, {} fields checked, {} mismatches",
         r.structs,
         r.fields,
         r.errors.len()

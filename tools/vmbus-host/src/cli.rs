@@ -69,6 +69,12 @@ pub struct ServeArgs {
     /// N of them). Repeatable; default: one of each.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
+    /// A disk, `PATH[,ro][,lun=N][,controller=N]`, on a synthetic SCSI
+    /// controller (one VMBus channel per controller number, default 0;
+    /// the lowest free LUN unless given). The file's size is the disk's;
+    /// `ro` makes it read-only. Repeatable.
+    #[arg(long = "disk", value_name = "PATH[,ro][,lun=N][,controller=N]")]
+    pub disks: Vec<crate::devices::storage::disk::DiskSpec>,
     /// Heartbeat IC period in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
@@ -183,6 +189,7 @@ impl ServeArgs {
         c.options.devices.timesync = Duration::from_millis(self.timesync_ms.max(1));
         c.options.hostile = self.hostile.clone();
         c.options.renumber_after_unload = self.renumber_after_unload;
+        c.options.disks = self.disks.clone();
         c
     }
 }

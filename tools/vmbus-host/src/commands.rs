@@ -98,6 +98,24 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         run: cmd_unreachable,
     },
     CommandSpec {
+        name: "disk-add",
+        usage: "PATH[,ro][,lun=N][,controller=N]",
+        help: "attach a disk: to a controller's bus (the guest rescans) or on a new controller (offered)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "disk-remove",
+        usage: "CONTROLLER [LUN]",
+        help: "detach a disk (the guest rescans), or rescind the whole controller",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "disks",
+        usage: "",
+        help: "list the storage controllers and their disks",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
         name: "reoffer",
         usage: "RELID",
         help: "rescind a channel and offer the same instance again (new relid)",

@@ -15,9 +15,11 @@ pub mod host;
 pub mod proto;
 pub mod script;
 pub mod seeds;
+pub mod storage;
 
 pub use host::{host_devices, host_gpadl, host_mailbox, host_ring, host_vmbus};
 pub use proto::{decode, gpadl, ic, ivshmem, packet, ring, state};
+pub use storage::{host_storage, storage};
 
 /// A fuzz target.
 pub type Target = fn(&[u8]);
@@ -36,6 +38,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host-gpadl", host_gpadl),
     ("host-ring", host_ring),
     ("host-devices", host_devices),
+    ("storage", storage),
+    ("host-storage", host_storage),
 ];
 
 /// The target called `name`.

@@ -1164,5 +1164,6 @@ pub fn all() -> Vec<Seed> {
     host_gpadl_seeds(&mut out);
     host_ring_seeds(&mut out);
     host_devices_seeds(&mut out);
+    crate::storage::seeds(&mut out);
     out
 }

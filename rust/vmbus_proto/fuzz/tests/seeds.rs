@@ -121,3 +121,24 @@ fn host_devices_sessions_get_deep() {
     assert_eq!(get("echo", "packets_out"), 3);
     assert_eq!(get("echo", "subchannels"), 3);
 }
+
+/// The storage session seed gets past initialisation into the SRBs, the
+/// disks' data and a bus change notification.
+#[test]
+fn storage_session_gets_deep() {
+    let stats: BTreeMap<&str, u64> =
+        vmbus_proto_fuzz::storage::run_storage(&seed("host-storage", "session"))
+            .into_iter()
+            .collect();
+    assert!(stats["srbs"] >= 10, "{stats:?}");
+    assert!(stats["srb_errors"] >= 2, "{stats:?}");
+    assert!(stats["bytes_written"] >= 1024, "{stats:?}");
+    assert!(stats["bytes_read"] >= 1024, "{stats:?}");
+    assert!(stats["notifications"] >= 1, "{stats:?}");
+    let stats: BTreeMap<&str, u64> =
+        vmbus_proto_fuzz::storage::run_storage(&seed("host-storage", "init-and-subchannels"))
+            .into_iter()
+            .collect();
+    assert_eq!(stats["refused"], 0, "{stats:?}");
+    assert!(stats["completions"] >= 5, "{stats:?}");
+}

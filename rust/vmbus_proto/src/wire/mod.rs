@@ -231,6 +231,7 @@ pub mod channel_msg;
 pub mod ic;
 pub mod monitor;
 pub mod packet;
+pub mod storage;
 pub mod synic;
 
 /// A GUID in its wire form: 16 bytes, the first three fields little-endian

@@ -10,6 +10,7 @@ pub mod echo;
 pub mod heartbeat;
 pub mod ic_link;
 pub mod shutdown;
+pub mod storage;
 pub mod timesync;
 
 use std::time::{Duration, Instant};
@@ -135,5 +136,11 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Heartbeat => Box::new(heartbeat::Heartbeat::new(cfg.heartbeat)),
         DeviceKind::Shutdown => Box::new(shutdown::Shutdown::default()),
         DeviceKind::Timesync => Box::new(timesync::Timesync::new(cfg.timesync)),
+        // A controller of its own with no disk; the server gives the
+        // channels of a `--disk` controller that controller instead.
+        DeviceKind::Storage => Box::new(storage::backend::Storvsp::new(
+            storage::controller::Controller::shared(0),
+            0,
+        )),
     }
 }

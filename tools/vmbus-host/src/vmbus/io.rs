@@ -76,8 +76,10 @@ impl VmbusHost {
     /// Creates the backend of a new channel.
     pub(super) fn attach_device(&mut self, relid: Relid) {
         if let Some(c) = self.channels.get(relid) {
-            self.devices
-                .insert(relid.get(), devices::create(c.kind, self.opts.devices));
+            let d = self
+                .storage_device(c)
+                .unwrap_or_else(|| devices::create(c.kind, self.opts.devices));
+            self.devices.insert(relid.get(), d);
         }
     }
 
