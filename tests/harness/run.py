@@ -114,6 +114,10 @@ class Scenario:
     # initramfs's /modules/linux/): left out of runs without them unless
     # named with --only.
     linux_modules: bool = False
+    # Needs this module among --module (e.g. the test driver hv_iftest.ko,
+    # which the debug kernel's module build does not make): left out of
+    # runs without it unless named with --only.
+    needs_module: str = ""
     # Boots with Python and Linux's tools/hv/lsvmbus in the initramfs
     # (python_overlay), for the sysfs ABI check.
     python: bool = False
@@ -287,6 +291,26 @@ SCENARIOS = {
             console_expect=[r"hv_utils: Shutdown request received - graceful shutdown initiated",
                             r"@@GUEST-POWEROFF orderly"],
         ),
+        # Linux's own hv_storvsc and hv_netvsc (linux-drivers/) load on
+        # rvmbus with every symbol they import resolved, and unload
+        # cleanly; the test host offers no storage or network device yet,
+        # so neither binds.
+        Scenario(
+            "linux-drivers-load",
+            linux_modules=True,
+            console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures",
+                            r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
+        ),
+        # The hv_vmbus interface functions that the echo device can
+        # exercise, through tests/hv_iftest: packet iteration, GPA-direct
+        # packets, the request-id table, the ring fields, a driver GPADL.
+        Scenario(
+            "hv-iface",
+            needs_module="hv_iftest.ko",
+            host_expect=[r" g2h \d+ DATA_USING_GPA_DIRECT ", r" g2h \d+ GPADL_TEARDOWN ",
+                         r" h2g - GPADL_TORNDOWN "],
+            console_expect=[r"hv_iftest: all ok"],
+        ),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -374,6 +398,20 @@ def debug_kernel_check(console: Path):
 
 def log(msg):
     print(msg, flush=True)
+
+
+# Debian's own modules that Linux's drivers of --linux-module need
+# (hv_storvsc: the SCSI midlayer and its FC transport), in load order;
+# put decompressed in the initramfs's /modules/linux/deps/.
+LINUX_MODULE_DEPS = ["drivers/scsi/scsi_common", "drivers/scsi/scsi_mod",
+                     "drivers/scsi/scsi_transport_fc"]
+
+
+def linux_module_deps(kernel: Path):
+    """Debian's modules of LINUX_MODULE_DEPS next to the vmlinuz that are
+    there (the debug kernel builds them in)."""
+    base = Path(kernel).parent / "kernel"
+    return [p for p in (base / f"{d}.ko.xz" for d in LINUX_MODULE_DEPS) if p.exists()]
 
 
 def virtio_blk_module(kernel: Path):
@@ -477,6 +515,13 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         shutil.copy2(m, root / "modules" / Path(m).name)
     for m in linux_modules:
         shutil.copy2(m, root / "modules" / "linux" / Path(m).name)
+    if linux_modules and kernel:
+        import lzma
+        deps = root / "modules" / "linux" / "deps"
+        deps.mkdir()
+        for i, p in enumerate(linux_module_deps(kernel)):
+            # Numbered, so that a glob loads them in order.
+            (deps / f"{i}-{p.name[:-3]}").write_bytes(lzma.decompress(p.read_bytes()))
     vblk = virtio_blk_module(kernel) if kernel else None
     if vblk:
         import lzma
@@ -1031,7 +1076,9 @@ def main():
     else:
         chosen = [sc for sc in SCENARIOS.values()
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
-                  and (args.linux_module or not sc.linux_modules)]
+                  and (args.linux_module or not sc.linux_modules)
+                  and (not sc.needs_module
+                       or any(Path(m).name == sc.needs_module for m in args.module))]
 
     initrd_python = None
     if any(sc.python for sc in chosen):

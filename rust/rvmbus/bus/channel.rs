@@ -69,6 +69,14 @@ pub(crate) trait ChannelDriver: Send + Sync {
     /// Context: the device work, before the device is removed.
     fn rescinded(&self);
 
+    /// The host offered sub-channel `sub` of this driver's (primary)
+    /// channel; its device-model objects exist. The default ignores it
+    /// (the sub-channel stays offered and unused).
+    ///
+    /// Context: the device work; may wait for the host (a driver may open
+    /// the sub-channel from here), never for the device work.
+    fn sub_offered(self: Arc<Self>, _sub: &Arc<Channel>) {}
+
     /// The driver is unbound: no callback runs once this returns, and the
     /// channel is closed if the driver left it open.
     ///

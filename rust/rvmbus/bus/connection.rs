@@ -119,6 +119,9 @@ struct Inner {
     /// Ring memory of channels that are gone, until the host tears its
     /// GPADL down.
     orphans: KVec<(GpadlId, Arc<SharedPages>)>,
+    /// GPADLs that drivers made over their own memory
+    /// (`driver_gpadl.rs`).
+    gpadls: KVec<driver_gpadl::DriverGpadl>,
     dev_ops: KVec<DevOp>,
     /// Set once shutdown began: no new offers, no new opens.
     closing: bool,
@@ -300,6 +303,7 @@ mod channel_mgmt;
 mod contact;
 mod cpuhp;
 mod dispatch;
+mod driver_gpadl;
 mod hibernate;
 mod monitor;
 mod open_close;
@@ -331,6 +335,7 @@ impl Connection {
                     state: ConnectionState::Disconnected,
                     channels: KVec::new(),
                     orphans: KVec::new(),
+                    gpadls: KVec::new(),
                     dev_ops: KVec::new(),
                     closing: false,
                     host_silent: false,
@@ -446,7 +451,9 @@ impl Connection {
             ConnectionAction::Offer(o) => self.on_offer(inner, &o),
             ConnectionAction::Rescind(relid) => self.on_rescind(inner, relid),
             ConnectionAction::ToChannel(relid, m) => {
-                if inner.find(relid).is_some() {
+                if self.on_driver_gpadl_created(inner, &m) {
+                    // A driver's GPADL, not the ring's.
+                } else if inner.find(relid).is_some() {
                     let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
                 } else if self.warn.allow() {
                     pr_warn!(

@@ -87,7 +87,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "offer",
-        usage: "heartbeat|shutdown|timesync|echo",
+        usage: "heartbeat|shutdown|timesync|echo|net",
         help: "add a device (offered at once if the guest asked for offers)",
         run: cmd_unreachable,
     },
@@ -137,6 +137,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "echo-burst",
         usage: "RELID COUNT SIZE",
         help: "the open echo channel sends COUNT unsolicited packets of SIZE bytes",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "nic-link",
+        usage: "RELID up|down",
+        help: "the open network adapter RELID indicates its link up or down",
         run: cmd_unreachable,
     },
     CommandSpec {

@@ -82,6 +82,11 @@ fn quiet() {
     ONCE.call_once(|| vmbus_host::log::set_level(Level::Error));
 }
 
+/// Sets the host's log level for fuzzing (errors only).
+pub fn quiet_logs() {
+    quiet();
+}
+
 fn anonymous(len: u64) -> MemRegion {
     MemRegion::anonymous(len).expect("an anonymous mapping for guest memory")
 }
@@ -139,6 +144,7 @@ pub fn rig_device_config() -> DeviceConfig {
     DeviceConfig {
         heartbeat: Duration::ZERO,
         timesync: Duration::ZERO,
+        ..DeviceConfig::default()
     }
 }
 

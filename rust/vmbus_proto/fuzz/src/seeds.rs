@@ -1165,5 +1165,6 @@ pub fn all() -> Vec<Seed> {
     host_ring_seeds(&mut out);
     host_devices_seeds(&mut out);
     crate::storage::seeds(&mut out);
+    crate::net::seeds(&mut out);
     out
 }

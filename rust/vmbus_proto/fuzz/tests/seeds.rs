@@ -142,3 +142,25 @@ fn storage_session_gets_deep() {
     assert_eq!(stats["refused"], 0, "{stats:?}");
     assert!(stats["completions"] >= 5, "{stats:?}");
 }
+
+#[test]
+fn host_net_sessions_get_deep() {
+    use vmbus_proto_fuzz::net::run_net;
+    let get = |name: &str, key: &str| {
+        run_net(&seed("host-net", name))
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no {key} in {name}"))
+    };
+    assert_eq!(get("bring-up", "nvsp_version"), 0x60001);
+    assert_eq!(get("bring-up", "control"), 3);
+    assert_eq!(
+        get("bring-up", "tx_dropped"),
+        1,
+        "the frame sent by GPA, no TAP"
+    );
+    assert_eq!(get("bring-up", "subchannels"), 3);
+    assert_eq!(get("bring-up", "bad"), 0);
+    assert!(get("hostile", "bad") >= 4);
+}

@@ -752,7 +752,7 @@ impl VmbusHost {
         out: &mut Vec<String>,
     ) -> ControlResult {
         let [kind] = args else {
-            return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
+            return Err("usage: offer heartbeat|shutdown|timesync|echo|net".into());
         };
         let kind: DeviceKind = kind.parse()?;
         if kind == DeviceKind::Storage {
@@ -926,7 +926,8 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::SlotFlood)
             || self.hostile.is(Mode::IcGarbage)
             || self.unload_due.is_some()
-            || !self.opens_due.is_empty();
+            || !self.opens_due.is_empty()
+            || self.devices.values().any(|d| d.wants_fast_ticks());
         fast.then_some(monitor::POLL)
     }
 

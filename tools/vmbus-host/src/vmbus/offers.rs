@@ -52,6 +52,15 @@ pub const SCSI_CLASS: Guid = Guid::from_fields(
     [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
 );
 
+/// Hyper-V synthetic network adapter (netvsc):
+/// `f8615163-df3e-46c5-913f-f2d2f965ed0e`.
+pub const NET_CLASS: Guid = Guid::from_fields(
+    0xf861_5163,
+    0xdf3e,
+    0x46c5,
+    [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
+);
+
 /// First field of every instance GUID this host makes ("rvmb").
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
@@ -71,16 +80,19 @@ pub enum DeviceKind {
     Echo,
     /// Synthetic SCSI controller (disks from `--disk`).
     Storage,
+    /// Synthetic network adapter (the netvsp side of netvsc).
+    Net,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 5] = [
+    pub const ALL: [DeviceKind; 6] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
         DeviceKind::Echo,
         DeviceKind::Storage,
+        DeviceKind::Net,
     ];
 
     /// The name used on the command line and in `list`.
@@ -91,6 +103,7 @@ impl DeviceKind {
             DeviceKind::Timesync => "timesync",
             DeviceKind::Echo => "echo",
             DeviceKind::Storage => "storage",
+            DeviceKind::Net => "net",
         }
     }
 
@@ -110,6 +123,9 @@ impl DeviceKind {
             DeviceKind::Storage => {
                 "SCSI controller (storvsp): one per controller number of --disk (not a --device)"
             }
+            DeviceKind::Net => {
+                "net: network adapter (NVSP/RNDIS, vRSS sub-channels) bridged to --nic's TAP"
+            }
         }
     }
 
@@ -121,6 +137,7 @@ impl DeviceKind {
             DeviceKind::Timesync => TIMESYNC_CLASS,
             DeviceKind::Echo => ECHO_CLASS,
             DeviceKind::Storage => SCSI_CLASS,
+            DeviceKind::Net => NET_CLASS,
         }
     }
 
@@ -131,6 +148,7 @@ impl DeviceKind {
             DeviceKind::Timesync => 3,
             DeviceKind::Echo => 4,
             DeviceKind::Storage => 5,
+            DeviceKind::Net => 6,
         }
     }
 
@@ -160,7 +178,7 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage)")
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net)")
             })
     }
 }
@@ -219,11 +237,12 @@ impl FromStr for DeviceSpec {
 }
 
 /// One heartbeat, one shutdown, one timesync, one echo (storage
-/// controllers come from `--disk`).
+/// controllers come from `--disk`; a network adapter only on request:
+/// `--device net` or `--nic`).
 pub fn default_devices() -> Vec<DeviceSpec> {
     DeviceKind::ALL
         .iter()
-        .filter(|&&kind| kind != DeviceKind::Storage)
+        .filter(|&&kind| kind != DeviceKind::Storage && kind != DeviceKind::Net)
         .map(|&kind| DeviceSpec {
             kind,
             count: 1,
