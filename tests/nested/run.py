@@ -9,7 +9,9 @@ guest of KVM's Hyper-V emulation with QEMU's VMBus server (vmbus-bridge)
 and Dynamic Memory device (hv-balloon). One L1 boot runs every L2 boot in
 turn (tests/nested/l1-init); each L2 boot runs a script of
 tests/nested/ and reports on its second serial port, which L1 passes on
-to L0's second serial port (the file results.txt under --out).
+to L0 through its kernel log on its console (l1-console.log under --out;
+results.txt there keeps L1's lines). An L1 that stops passing lines on
+gets one more try, in a fresh L1, for the L2 boots it did not finish.
 
 Prints one line per scenario, as tests/harness/run.py does:
 
@@ -17,7 +19,8 @@ Prints one line per scenario, as tests/harness/run.py does:
 
 and "scenarios: N passed, M failed" last; the exit status is non-zero if
 anything failed. hyperv-sysfs compares rvmbus's /sys/bus/vmbus tree and
-lsvmbus -vv with those of the kernel's C hv_vmbus in the same L2; a
+lsvmbus -vv with those of the kernel's C hv_vmbus in the same L2 (the
+cdriver boot); a
 difference fails unless Documentation/testing.rst lists it with its
 reason. With --demo (make run-hyperv) it also shows L2's kernel log lines
 of rvmbus, lsvmbus, rvmbus's counters and the balloon's progress as they
