@@ -125,6 +125,8 @@ dump_bus() {
 		[ -r $f ] || v="(write-only)"
 		echo "@@SYSFS $1 BUS/${f##*/} = $v"
 	done > $OUT
+	# NOLS=1: the tree only (lsvmbus takes about 20 s of L2's time).
+	[ "${NOLS:-0}" = 1 ] && return 0
 	/usr/bin/python3 /abi/lsvmbus -vv 2>&1 |
 		sed "s/$(ls /sys/bus/vmbus/devices | head -1)/GUID/g; s/^/@@LSVMBUS $1 /" > $OUT
 }

@@ -53,6 +53,7 @@ balloon() {
 	insmod $BALLOON || fail "insmod hv_balloon failed"
 	wait_dmesg "Using Dynamic Memory protocol version 2\.0" 20 || fail "hv_balloon did not negotiate"
 	[ "$(readlink $d/driver | sed 's#.*/##')" = hv_balloon ] || fail "hv_balloon not bound to ${d##*/}"
+	NOLS=1 dump_bus rvmbus-bound
 	m0=$(memtotal_kb)
 	a=$(ask balloon 1536)
 	[ "$a" = ok ] || fail "monitor balloon 1536: $a"
