@@ -97,6 +97,25 @@ synic_state() {
 
 memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
 
+# Prints directory $2's entries as "@@SYSFS $1 $3/path = value" lines,
+# sorted; more arguments restrict the entries as find's tests do.
+dump_dir() {
+	tag=$1; dir=$2; name=$3
+	shift 3
+	(cd $dir/ && {
+		find . ! -name . "$@" -type d | sed 's/$/\t(dir)/'
+		find . ! -name . "$@" -type l | while read -r l; do
+			printf '%s\t-> %s\n' "$l" "$(readlink $l | sed 's#.*/##')"
+		done
+		find . ! -name . "$@" -type f | sed 's/$/\t(unreadable)/'
+		find . ! -name . "$@" -type f | xargs grep -s -H '' | sed 's/:/\tV/'
+	}) | awk -F'\t' -v tag="$tag" -v dev="$name" '
+		$2 ~ /^V/ { v[$1] = v[$1] substr($2, 2) "|"; next }
+		{ k[$1] = $2 }
+		END { for (p in k) print "@@SYSFS " tag " " dev "/" substr(p, 3) " = " ((p in v) ? v[p] : k[p]) }' |
+		sort
+}
+
 # Dumps the bus's sysfs tree (every device's files and links, the
 # channels' subdirectories included) as "@@SYSFS TAG path = value" lines, the
 # device's instance GUID written as GUID, then lsvmbus -vv as
@@ -106,27 +125,10 @@ memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
 # about 0.7 s each in L2 with hv_balloon bound.
 dump_bus() {
 	for d in /sys/bus/vmbus/devices/*; do
-		(cd $d/ && {
-			find . ! -name . -type d | sed 's/$/	(dir)/'
-			find . ! -name . -type l | while read -r l; do
-				printf '%s	-> %s
-' "$l" "$(readlink $l | sed 's#.*/##')"
-			done
-			find . ! -name . -type f | sed 's/$/	(unreadable)/'
-			grep -r -s -H '' . | sed 's/:/	V/'
-		}) | awk -F'	' -v tag="$1" -v dev="${d##*/}" '
-			$2 ~ /^V/ { v[$1] = v[$1] substr($2, 2) "|"; next }
-			{ k[$1] = $2 }
-			END { for (p in k) print "@@SYSFS " tag " " dev "/" substr(p, 3) " = " ((p in v) ? v[p] : k[p]) }' |
-			sort
+		dump_dir "$1" $d "${d##*/}"
 	done | sed "s/$(ls /sys/bus/vmbus/devices | head -1)/GUID/g" > $OUT
 	# The bus's own files (drivers_autoprobe, drivers_probe, uevent, ...).
-	for f in /sys/bus/vmbus/*; do
-		[ -f $f ] || continue
-		v=$( (cat $f 2>&1 || true) | head -3 | tr '\n' '|')
-		[ -r $f ] || v="(write-only)"
-		echo "@@SYSFS $1 BUS/${f##*/} = $v"
-	done > $OUT
+	dump_dir "$1" /sys/bus/vmbus BUS -maxdepth 1 -type f > $OUT
 	# NOLS=1: the tree only (lsvmbus takes about 20 s of L2's time).
 	[ "${NOLS:-0}" = 1 ] && return 0
 	/usr/bin/python3 /abi/lsvmbus -vv 2>&1 |
