@@ -39,8 +39,8 @@ m test-dkms
 m test-fuzz
 m _test-qemu
 # The hyperv transport under KVM's Hyper-V emulation, nested under TCG
-# (3.5 to 5 minutes measured, and one more the first time for L1's root
-# image).
+# (3.5 to 6.5 minutes measured on a shared machine, and one more the
+# first time for L1's root image).
 m _test-hyperv
 
 echo "[debug-kernel] waiting for the background build"
