@@ -87,9 +87,7 @@ impl Device for Heartbeat {
                 let seq = HeartbeatMsgData::read_from(m.body)
                     .map(|d| d.seq_num)
                     .filter(|_| m.hdr.icmsgtype == IcMsgType::HEARTBEAT && m.hdr.status == 0);
-                let answers = |req: Option<u64>| {
-                    matches!((req, seq), (Some(s), Some(r)) if r == s.wrapping_add(1))
-                };
+                let answers = |req: Option<u64>| matches!((req, seq), (Some(s), Some(r)) if r == s.wrapping_add(1));
                 if answers(self.outstanding) {
                     self.ok += 1;
                     self.outstanding = None;
