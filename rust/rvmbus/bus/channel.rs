@@ -8,21 +8,33 @@
 //! connection under its lock ([`super::connection`]); this object carries
 //! what the data path and sysfs need without that lock.
 //!
-//! # Locking
+//! # Contexts and locking
 //!
-//! `io` is taken in process context only (senders, the connection's event
-//! work). It nests inside the connection's `inner` lock, never the other
-//! way round. `driver`, `devices` and `info` are leaf locks: nothing is taken while
-//! one is held.
+//! Sending ([`Channel::send_inband`], [`Channel::send_parts`],
+//! [`Channel::send_raw`]), receiving ([`Channel::recv`]) and masking the
+//! host's interrupts ([`Channel::mask_rx`], [`Channel::unmask_rx`]) never
+//! sleep and never allocate: they may be called from process context,
+//! softirq (a driver's channel callback, NAPI) or hard IRQ, with
+//! preemption or interrupts off, as Linux's `vmbus_sendpacket()`,
+//! `vmbus_recvpacket()` and `hv_pkt_iter_*()` may. The signal to the host
+//! they may send is a transport call that never sleeps either
+//! (`Transport::signal_event`).
+//!
+//! - `io` (spinlock, interrupts off): the rings; any context. It nests
+//!   inside the connection's `inner` lock, never the other way round, and
+//!   `info` (to name the channel in a log) is taken inside it; the signal
+//!   to the host is sent after `io` is released.
+//! - `info` (spinlock, interrupts off): a leaf; any context.
+//! - `driver` and `devices` (mutexes): process context; leaf locks.
 
 use core::{ffi::c_void, ptr::NonNull};
 
 use kernel::{
-    new_condvar, new_mutex, new_spinlock,
+    new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex, SpinLock,
+        Arc, CondVar, Mutex, SpinLockIrq,
     },
     time::msecs_to_jiffies,
 };
@@ -168,10 +180,11 @@ pub(crate) struct Channel {
     /// hibernation (the host re-offers the device with new ones). A leaf
     /// lock: read with [`Channel::info`].
     #[pin]
-    info: SpinLock<ChannelInfo>,
-    /// The rings while the channel is open.
+    info: SpinLockIrq<ChannelInfo>,
+    /// The rings while the channel is open (set and cleared with
+    /// [`Channel::attach_rings`] and [`Channel::detach_rings`]).
     #[pin]
-    pub(crate) io: Mutex<Option<Rings>>,
+    pub(crate) io: SpinLockIrq<Option<Rings>>,
     /// Woken on every interrupt for this channel.
     #[pin]
     pub(crate) wake: CondVar,
@@ -257,8 +270,8 @@ impl Channel {
     pub(crate) fn new(info: ChannelInfo, cpu: u32) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                info <- new_spinlock!(info),
-                io <- new_mutex!(None),
+                info <- new_spinlock_irq!(info, "Channel::info"),
+                io <- new_spinlock_irq!(None, "Channel::io"),
                 wake <- new_condvar!(),
                 state: Atomic::new(state_code::OPEN),
                 target_cpu: Atomic::new(cpu),
@@ -280,6 +293,20 @@ impl Channel {
     /// hibernation (new relid, connection id, monitor id).
     pub(crate) fn set_info(&self, info: ChannelInfo) {
         *self.info.lock() = info;
+    }
+
+    /// Attaches the rings of an open channel.
+    pub(crate) fn attach_rings(&self, rings: Rings) {
+        let old = self.io.lock().replace(rings);
+        // Freed outside the spinlock.
+        drop(old);
+    }
+
+    /// Detaches the rings (the channel closes or is gone); sends and
+    /// receives fail with `ENOTCONN` from now on.
+    pub(crate) fn detach_rings(&self) {
+        let old = self.io.lock().take();
+        drop(old);
     }
 
     /// The relid as a number.
@@ -312,7 +339,8 @@ impl Channel {
     }
 
     /// Sends an in-band packet with `payload`; with `completion` the host
-    /// is asked to answer with a completion packet.
+    /// is asked to answer with a completion packet. Any context (see the
+    /// module documentation); a full ring is `EAGAIN`.
     pub(crate) fn send_inband(
         &self,
         conn: &impl HostLink,
@@ -325,8 +353,27 @@ impl Channel {
         } else {
             0
         };
-        let pkt = inband_packet(PacketType::DATA_INBAND, flags, trans_id, payload)?;
-        self.send_raw(conn, &pkt)
+        self.send_packet(conn, PacketType::DATA_INBAND, flags, trans_id, payload)
+    }
+
+    /// Sends a packet with a bare descriptor of type `ptype` (in-band data
+    /// or a completion) and `payload`, without building it in a buffer:
+    /// the descriptor, the payload and the padding go to the ring as
+    /// parts. Any context (see the module documentation); a full ring is
+    /// `EAGAIN`.
+    pub(crate) fn send_packet(
+        &self,
+        conn: &impl HostLink,
+        ptype: PacketType,
+        flags: u16,
+        trans_id: u64,
+        payload: &[u8],
+    ) -> Result {
+        const ZEROS: [u8; 8] = [0; 8];
+        let (desc, pad) =
+            packet::inband_header(ptype, flags, trans_id, payload.len()).map_err(|_| EMSGSIZE)?;
+        let pad = ZEROS.get(..pad).ok_or(EINVAL)?;
+        self.send_parts(conn, &[&desc, payload, pad])
     }
 
     /// Sleeps until the host signals this channel, or for a short tick,
@@ -365,12 +412,23 @@ impl Channel {
     /// Writes one encoded packet to the outbound ring and signals the host
     /// if the ring algorithm says it must. A full ring is `-EAGAIN`.
     pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
+        self.send_parts(conn, &[pkt])
+    }
+
+    /// Writes one packet given in parts (the descriptor first; the total a
+    /// multiple of 8 bytes) to the outbound ring, and signals the host if
+    /// the ring algorithm says it must. Any context: it never sleeps and
+    /// never allocates. A full ring is `EAGAIN`: the host has been asked to
+    /// signal once there is room (pending-send-size), and the caller tries
+    /// again then.
+    pub(crate) fn send_parts(&self, conn: &impl HostLink, parts: &[&[u8]]) -> Result {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };
-            let first = match rings.send(&[pkt]) {
+            let first = match rings.send(parts) {
                 Err(full @ RingError::Full { needed, .. }) => {
                     self.stats.note_out_full();
                     // Ask the host to signal us once there is room, then
@@ -379,7 +437,7 @@ impl Channel {
                     // pending-send-size the caller waits for the host's
                     // next signal or a tick.
                     if rings.request_space(needed) {
-                        rings.send(&[pkt])
+                        rings.send(parts)
                     } else {
                         Err(full)
                     }
@@ -405,14 +463,13 @@ impl Channel {
         };
         self.stats.tx_packets.add(1, Relaxed);
         // CAST: A packet is far below 2^64 bytes.
-        self.stats.tx_bytes.add(pkt.len() as u64, Relaxed);
+        self.stats.tx_bytes.add(len as u64, Relaxed);
         if signal {
             conn.signal(self)?;
         }
         Ok(())
     }
 
-    /// Copies the next inbound packet into `buf`, validated.
     /// Masks the host's interrupts for this channel while a reader drains
     /// it; [`Channel::unmask_rx`] must follow on every path.
     pub(crate) fn mask_rx(&self) {
@@ -437,6 +494,8 @@ impl Channel {
         }
     }
 
+    /// Copies the next inbound packet into `buf`, validated. Any context
+    /// (see the module documentation).
     pub(crate) fn recv(&self, conn: &impl HostLink, buf: &mut [u8]) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();

@@ -66,7 +66,7 @@ use kernel::{
 use crate::{
     bus::{
         self,
-        channel::{inband_packet, Channel, ChannelDriver, RxPacket},
+        channel::{Channel, ChannelDriver, RxPacket},
         connection::{Connection, HostWait},
     },
     proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
@@ -340,8 +340,8 @@ impl HvBinding {
         if flags & !PACKET_FLAG_COMPLETION_REQUESTED != 0 {
             return Err(EINVAL);
         }
-        let pkt = inband_packet(ptype, flags, trans_id, data)?;
-        self.chan.send_raw(&*self.conn, &pkt)
+        self.chan
+            .send_packet(&*self.conn, ptype, flags, trans_id, data)
     }
 
     /// `vmbus_recvpacket()` (`raw`: `vmbus_recvpacket_raw()`): the next

@@ -202,7 +202,7 @@ impl Connection {
                     if let Some(e) = inner.find(relid) {
                         e.ring = None;
                     }
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                 }
                 ChannelAction::RingKept(g) => {
                     // The host may still use the ring: it waits among the
@@ -217,7 +217,7 @@ impl Connection {
                         }
                         self.orphan(inner, rg, m);
                     }
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                 }
                 ChannelAction::OpenNotSent => {
                     if self.warn.allow() {
@@ -239,7 +239,7 @@ impl Connection {
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
                     // Stop the data path before the host's memory goes away.
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                     chan.wake.notify_all();
                 }
                 ChannelAction::Released => self.forget(inner, relid),
