@@ -25,7 +25,22 @@
 //!   `info` (to name the channel in a log) is taken inside it; the signal
 //!   to the host is sent after `io` is released.
 //! - `info` (spinlock, interrupts off): a leaf; any context.
-//! - `driver` and `devices` (mutexes): process context; leaf locks.
+//! - `driver` (spinlock, interrupts off): a leaf; any context (the
+//!   tasklet reads it).
+//! - `devices` (mutex): process context; a leaf.
+//!
+//! # Events
+//!
+//! With `irq_events=1` (the default) the transport's interrupt handler
+//! finds the channel's event flag and calls [`Channel::on_event_irq`]
+//! (hard IRQ): it counts the interrupt, wakes waiters and schedules the
+//! channel's tasklet, which hands the event to the bound driver
+//! ([`ChannelDriver::kick`], softirq), as Linux runs a channel's callback
+//! in its per-channel tasklet. With `irq_events=0` the message work calls
+//! [`Channel::on_interrupt`] instead (process context). Either way the
+//! driver is called with no lock of the channel held; [`Channel::set_driver`]
+//! waits for a tasklet run in progress, so once it returns no call reaches
+//! the driver it replaced.
 
 use core::{ffi::c_void, ptr::NonNull};
 
@@ -40,6 +55,10 @@ use kernel::{
 };
 
 use super::ring_buffer::Rings;
+use crate::support::{
+    pathtime::{self, Stamp},
+    tasklet::Tasklet,
+};
 use crate::proto::{
     channel::ChannelInfo,
     packet::{self, PacketError, PacketKind},
@@ -70,8 +89,8 @@ pub(crate) trait ChannelDriver: Send + Sync {
     /// The host signalled the channel, or packets may be waiting (after an
     /// open or a resume): the driver should look at its ring.
     ///
-    /// Context: any process context (the message work, openers); must not
-    /// wait for the host.
+    /// Context: the channel's tasklet (softirq), or process context (the
+    /// message work with `irq_events=0`, openers); must not sleep.
     fn kick(self: Arc<Self>);
 
     /// The host rescinded the channel: no callback may run once this
@@ -175,6 +194,11 @@ pub(crate) mod state_code {
 /// A channel.
 #[pin_data]
 pub(crate) struct Channel {
+    /// Hands events to the driver in softirq context (`irq_events=1`).
+    /// The first field, so the first dropped: its drop waits for a run in
+    /// progress, which reads the other fields.
+    #[pin]
+    tasklet: Tasklet,
     /// The offer. The class, instance and sub-channel index never change;
     /// the relid, connection id and monitor id may after a resume from
     /// hibernation (the host re-offers the device with new ones). A leaf
@@ -204,7 +228,23 @@ pub(crate) struct Channel {
     pub(crate) devices: Mutex<DeviceSlot>,
     /// The driver bound to this (primary) channel, if any.
     #[pin]
-    driver: Mutex<Option<Arc<dyn ChannelDriver>>>,
+    driver: SpinLockIrq<Option<Arc<dyn ChannelDriver>>>,
+    /// When the interrupt handler scheduled the tasklet (profile).
+    irq_stamp: Stamp,
+}
+
+/// The function of every channel's tasklet.
+///
+/// # Safety
+///
+/// `t` is the `tasklet` field of a live [`Channel`] (only [`Channel::new`]
+/// sets this function up, and the channel's drop kills the tasklet before
+/// the channel is freed).
+unsafe extern "C" fn channel_tasklet(t: *mut kernel::bindings::tasklet_struct) {
+    // SAFETY: `Tasklet` is transparent over the C structure, and `t` is the
+    // `tasklet` field of a live `Channel` (the function's safety section).
+    let ch = unsafe { &*kernel::container_of!(t.cast::<Tasklet>(), Channel, tasklet) };
+    ch.run_tasklet();
 }
 
 /// The device-model objects of a channel: the bus device of a primary
@@ -277,8 +317,12 @@ impl Channel {
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
                 stats: ChanStats::new(),
-                devices <- new_mutex!(DeviceSlot::empty()),
-                driver <- new_mutex!(None),
+                devices <- new_mutex!(DeviceSlot::empty(), "Channel::devices"),
+                driver <- new_spinlock_irq!(None, "Channel::driver"),
+                // SAFETY: `channel_tasklet` finds this channel from its
+                // tasklet, which the channel's drop kills first.
+                tasklet <- unsafe { Tasklet::new(channel_tasklet) },
+                irq_stamp: Stamp::new(),
             }),
             GFP_KERNEL,
         )
@@ -314,11 +358,34 @@ impl Channel {
         self.info().relid.get()
     }
 
-    /// Called by the connection's event work when the host signalled this
-    /// channel.
+    /// The host signalled this channel (`irq_events=0`): called by the
+    /// message work. Counts, wakes waiters and kicks the driver.
     pub(crate) fn on_interrupt(&self) {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
+        self.kick_driver();
+    }
+
+    /// The host signalled this channel (`irq_events=1`): called by the
+    /// transport's interrupt handler (hard IRQ). Counts, wakes waiters and
+    /// schedules the tasklet that kicks the driver.
+    pub(crate) fn on_event_irq(&self) {
+        self.stats.interrupts.add(1, Relaxed);
+        self.wake.notify_all();
+        self.irq_stamp.mark();
+        self.tasklet.schedule();
+    }
+
+    /// The tasklet: hands the event to the driver (softirq).
+    fn run_tasklet(&self) {
+        self.irq_stamp.end(&pathtime::IRQ_TO_TASKLET);
+        self.kick_driver();
+    }
+
+    fn kick_driver(&self) {
+        // The reference is dropped here, not in the lock: the driver may
+        // have been replaced meanwhile, but `set_driver` waits for this
+        // tasklet run, so this is never the last one.
         if let Some(d) = self.driver() {
             d.kick();
         }
@@ -330,12 +397,15 @@ impl Channel {
     }
 
     /// Binds `d` to this channel, or unbinds with `None`; returns the
-    /// driver bound before.
+    /// driver bound before. Once it returns, no event reaches the old
+    /// driver through this channel's tasklet. Process context.
     pub(crate) fn set_driver(
         &self,
         d: Option<Arc<dyn ChannelDriver>>,
     ) -> Option<Arc<dyn ChannelDriver>> {
-        core::mem::replace(&mut *self.driver.lock(), d)
+        let old = core::mem::replace(&mut *self.driver.lock(), d);
+        self.tasklet.sync();
+        old
     }
 
     /// Sends an in-band packet with `payload`; with `completion` the host

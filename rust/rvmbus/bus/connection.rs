@@ -17,8 +17,15 @@
 //!
 //! # Contexts and locking
 //!
-//! - The transport's interrupt handler (hard IRQ) only calls [`Connection::kick`],
-//!   which queues `work` on rvmbus's ordered message workqueue.
+//! - The transport's interrupt handler (hard IRQ) calls
+//!   [`Connection::kick`]: with `irq_events=1` it takes the event flags and
+//!   schedules each signalled channel's tasklet (`relids`, `dispatch`),
+//!   and queues `work` on rvmbus's ordered message workqueue when a message
+//!   waits; with `irq_events=0` it only queues `work`.
+//! - `relids` (spinlock, interrupts off): the channels by relid; looked up
+//!   by the interrupt handler, changed by the message and device work. A
+//!   leaf: inside it only a channel's wait queue is woken and its tasklet
+//!   scheduled.
 //! - `work` (process context) copies messages out of the SynIC slots in
 //!   order, sends EOM, runs the state machines under `inner`, posts what
 //!   they ask for, then scans the event flags and wakes the channels; it
@@ -42,14 +49,15 @@
 //!   `dispatch` (an atomic gate) and reads the SynIC slots itself.
 //!
 //! Lock order: the CPU hotplug lock → `dev_lock` → `inner` → a channel's
-//! `io` / `devices`; a channel's `info` (a spinlock) is a leaf.
+//! `io` / `devices`, and `inner` → `relids`; a channel's `info` (a
+//! spinlock) is a leaf.
 
 use kernel::{
-    new_condvar, new_mutex,
+    new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex, MutexGuard,
+        Arc, CondVar, Mutex, MutexGuard, SpinLockIrq,
     },
     time::{Delta, Instant, Monotonic},
     workqueue::{impl_has_work, new_work, Work, WorkItem},
@@ -57,6 +65,7 @@ use kernel::{
 
 use super::{
     channel::{state_code, Channel},
+    relid_table::RelidTable,
     ring_buffer::{ring_pages, Rings},
     shmem::{SharedPages, PAGE},
     upcalls::Upper,
@@ -195,6 +204,11 @@ pub(crate) struct Connection {
     monitor: SharedPages,
     #[pin]
     inner: Mutex<Inner>,
+    /// The channels by relid, for the interrupt handler: every channel of
+    /// `inner.channels` under the relid the host gave it last (a suspended
+    /// channel keeps its old one until the host offers it again).
+    #[pin]
+    relids: SpinLockIrq<RelidTable>,
     #[pin]
     cv: CondVar,
     #[pin]
@@ -319,6 +333,7 @@ impl Connection {
         upper: &'static dyn Upper,
     ) -> Result<Arc<Self>> {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
+        let relids = RelidTable::new()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: super::synic::Synic::new(cpus)?,
@@ -336,6 +351,7 @@ impl Connection {
                     pages_with_host: false,
                     contact_failure: None,
                 }),
+                relids <- new_spinlock_irq!(relids, "Connection::relids"),
                 cv <- new_condvar!(),
                 dev_lock <- new_mutex!(()),
                 work <- new_work!("rvmbus::Connection::work"),
@@ -358,8 +374,28 @@ impl Connection {
     /// Called from the transport's interrupt handler (any context): the
     /// host posted a message or signalled an event.
     pub(crate) fn kick(self: &Arc<Self>) {
+        if shim::irq_events() && !self.on_interrupt_irq() {
+            // Events only: no work item.
+            return;
+        }
         self.irq_stamp.mark();
         let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
+    }
+
+    /// Puts `ch` into the relid table under `relid` (an offer, or a
+    /// re-offer after resume).
+    fn publish(&self, relid: Relid, ch: &Arc<Channel>) {
+        let old = self.relids.lock().insert(relid, ch.clone());
+        // Dropped outside the spinlock: a channel's drop may sleep.
+        drop(old);
+    }
+
+    /// Takes `ch` out of the relid table (its entry leaves the channel
+    /// table); no interrupt finds it afterwards.
+    fn unpublish(&self, ch: &Arc<Channel>) {
+        let relid = ch.info().relid;
+        let old = self.relids.lock().remove(relid, ch);
+        drop(old);
     }
 
     /// The negotiated version as `major << 16 | minor`, 0 when not

@@ -75,6 +75,7 @@ impl Connection {
             )
             .is_ok();
         if added {
+            self.publish(o.relid, &chan);
             let sub = if info.sub_channel_index != 0 {
                 " (sub-channel)"
             } else {
@@ -281,6 +282,7 @@ impl Connection {
         };
         let e = inner.channels.remove(i);
         let Ok(e) = e else { return };
+        self.unpublish(&e.chan);
         if let Some((g, m, _)) = e.ring {
             self.orphan(inner, g, m);
         }

@@ -143,6 +143,7 @@ impl Connection {
             let Ok(e) = inner.channels.remove(i) else {
                 return;
             };
+            self.unpublish(&e.chan);
             if let Some((g, m, _)) = e.ring {
                 // Not closed (the host did not answer): its memory waits
                 // for UNLOAD_RESPONSE.
@@ -184,9 +185,12 @@ impl Connection {
         if let Some(code) = code_of(&next) {
             e.chan.state.store(code, Relaxed);
         }
+        let chan = e.chan.clone();
         for a in actions.iter() {
             if let ChannelAction::Resumed(info) = a {
-                e.chan.set_info(info);
+                self.unpublish(&chan);
+                chan.set_info(info);
+                self.publish(info.relid, &chan);
             }
         }
         pr_info!(
@@ -296,6 +300,7 @@ impl Connection {
             let Ok(e) = inner.channels.remove(i) else {
                 return;
             };
+            self.unpublish(&e.chan);
             let info = e.chan.info();
             pr_info!(
                 "hibernation: {} {:?} was not offered again: removed\n",

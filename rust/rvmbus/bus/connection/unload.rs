@@ -46,6 +46,7 @@ impl Connection {
         let mut inner = self.inner.lock();
         let mut removed = 0;
         while let Some(e) = inner.channels.pop() {
+            self.unpublish(&e.chan);
             e.chan.detach_rings();
             if let Some((g, m, _)) = e.ring {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
