@@ -4,7 +4,7 @@
 # The in-guest benchmarks: boots the guest under QEMU (one boot per
 # scenario, tests/harness/run.py) with rvmbus, rvmbus_echo and the host,
 # runs the bench-guest scenario (data path and signalling) and/or the
-# bench-scale-N scenarios (N = 1, 16, 64, 256 echo devices), then
+# bench-scale-N scenarios (N = 1, 16, 64, 256, 1024 echo devices), then
 # scripts/bench-guest.py prints the tables, writes build/bench/guest.json
 # and regenerates the guest tables in Documentation/benchmarks.rst.
 #
@@ -32,7 +32,7 @@ for w in "${what[@]}"; do
 	case $w in
 	data) only+=(--only bench-guest); rm -rf "$qemu/bench-guest" ;;
 	scale)
-		for n in 1 16 64 256; do
+		for n in 1 16 64 256 1024; do
 			only+=(--only "bench-scale-$n")
 			rm -rf "$qemu/bench-scale-$n"
 		done

@@ -69,9 +69,24 @@ mark
 echo "$pci" > /sys/bus/pci/drivers/rvmbus/bind || fail "second bind failed"
 wait_ready $N 120
 m6=$(meminfo)
+# More timed connects, for the spread: each one unbind, bind, all probed.
+REPEAT=$(sed -n 's/.*rvmbus\.bench_repeat=\([0-9]*\).*/\1/p' /proc/cmdline)
+REPEAT=${REPEAT:-3}
+reps="rep=$t0,$t1,$t2,$t3"
+k=1
+while [ $k -lt $REPEAT ]; do
+	echo "$pci" > /sys/bus/pci/drivers/rvmbus/unbind || fail "unbind $k failed"
+	mark
+	echo "rvmbus-bench: bind" > /dev/kmsg
+	echo "$pci" > /sys/bus/pci/drivers/rvmbus/bind || fail "bind $k failed"
+	wait_ready $N 120
+	reps="$reps rep=$(stamp 'rvmbus-bench: bind'),$(stamp 'connected to the host'),$(stamp 'all offers delivered'),$(stamp 'echo device ready')"
+	k=$((k + 1))
+done
 dmesg -n 7
 echo "@@BENCH kind=scale n=$N t_bind=$t0 t_connected=$t1 t_offers=$t2 t_probed=$t3" \
 	"base: $m0 offered: $m1 open: $m2 unbound: $m3 rebound: $m4 unbound2: $m5 rebound2: $m6"
+echo "@@BENCH kind=scale-reps n=$N $reps"
 rmmod rvmbus_echo || fail "rmmod rvmbus_echo failed"
 rmmod rvmbus || fail "rmmod rvmbus failed"
 audit=$(dmesg | grep "shared pages:" | tail -1)

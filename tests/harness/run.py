@@ -306,7 +306,7 @@ HOSTILE_LINE = re.compile(r"@@HOSTILE (\S+) (held|FAILED)\b(.*)")
 
 # Benchmarks (scripts/bench-guest.sh): they print @@BENCH lines and pass
 # unless something broke; make test does not run them.
-SCALE_COUNTS = (1, 16, 64, 256)
+SCALE_COUNTS = (1, 16, 64, 256, 1024)
 for _sc in [
     # One echo device signalled through the monitor page, one through
     # HvSignalEvent; no other devices, so that the host's counters are

@@ -124,7 +124,23 @@ enum DevOp {
 /// State under the connection lock.
 struct Inner {
     state: ConnectionState,
+    /// The channel table. Entries are added with [`Inner::push_entry`] and
+    /// taken out with [`Inner::remove_entry`] or [`Inner::pop_entry`],
+    /// which keep `by_relid` right.
     channels: KVec<Entry>,
+    /// Where each relid's entry is in `channels` (`NO_ENTRY`: none), so
+    /// that [`Inner::find`] is O(1) as Linux's `relid2channel` is.
+    ///
+    /// # Invariants
+    ///
+    /// `MAX_RELIDS` slots; every entry `i` of `channels` that is not
+    /// suspended has `by_relid[its relid] == i`. Other slots may be stale:
+    /// a lookup checks the entry it points to.
+    by_relid: KVec<u16>,
+    /// Some entry may be suspended (from freeze until the suspended
+    /// channels that were not offered again are removed); when false none
+    /// is, and an offer need not look for one.
+    any_suspended: bool,
     /// Ring memory of channels that are gone, until the host tears its
     /// GPADL down.
     orphans: KVec<(GpadlId, Arc<SharedPages>)>,
@@ -141,6 +157,9 @@ struct Inner {
     contact_failure: Option<ContactFailure>,
 }
 
+/// A `by_relid` slot without an entry.
+const NO_ENTRY: u16 = u16::MAX;
+
 impl Entry {
     fn has_relid(&self, relid: Relid) -> bool {
         !matches!(self.state, ChannelState::Suspended(_)) && self.chan.info().relid == relid
@@ -148,10 +167,76 @@ impl Entry {
 }
 
 impl Inner {
-    /// The channel with `relid`. A channel suspended for hibernation has
-    /// no relid until the host offers it again.
+    /// The channel with `relid`, in O(1). A channel suspended for
+    /// hibernation has no relid until the host offers it again.
     fn find(&mut self, relid: Relid) -> Option<&mut Entry> {
-        self.channels.iter_mut().find(|e| e.has_relid(relid))
+        let i = self.find_index(relid)?;
+        self.channels.get_mut(i)
+    }
+
+    /// Where the channel with `relid` is in the table, in O(1).
+    fn find_index(&self, relid: Relid) -> Option<usize> {
+        let i = usize::from(*self.by_relid.get(relid.index())?);
+        self.channels
+            .get(i)
+            .filter(|e| e.has_relid(relid))
+            .map(|_| i)
+    }
+
+    /// Notes where entry `i` is, under its relid.
+    fn index(&mut self, i: usize) {
+        let Some(e) = self.channels.get(i) else {
+            return;
+        };
+        let relid = e.chan.info().relid;
+        if let (Some(slot), Ok(v)) = (self.by_relid.get_mut(relid.index()), u16::try_from(i)) {
+            *slot = v;
+        }
+    }
+
+    /// Rebuilds `by_relid` after entries moved: O(channels).
+    fn reindex(&mut self) {
+        for slot in self.by_relid.iter_mut() {
+            *slot = NO_ENTRY;
+        }
+        // Suspended entries first, so that a live entry with the same
+        // (reused) relid wins.
+        for pass in [true, false] {
+            for i in 0..self.channels.len() {
+                let suspended = self
+                    .channels
+                    .get(i)
+                    .is_some_and(|e| matches!(e.state, ChannelState::Suspended(_)));
+                if suspended == pass {
+                    self.index(i);
+                }
+            }
+        }
+    }
+
+    /// Adds an entry to the table.
+    fn push_entry(&mut self, e: Entry) -> Result {
+        if self.channels.len() >= usize::from(NO_ENTRY) {
+            return Err(ENOSPC);
+        }
+        self.channels.push(e, GFP_KERNEL)?;
+        self.index(self.channels.len() - 1);
+        Ok(())
+    }
+
+    /// Takes entry `i` out of the table.
+    fn remove_entry(&mut self, i: usize) -> Option<Entry> {
+        let e = self.channels.remove(i).ok()?;
+        if i < self.channels.len() {
+            self.reindex();
+        }
+        Some(e)
+    }
+
+    /// Takes the last entry out of the table (the others stay where they
+    /// are).
+    fn pop_entry(&mut self) -> Option<Entry> {
+        self.channels.pop()
     }
 
     /// The protocol state of the channel with `relid`, if it is known.
@@ -334,6 +419,12 @@ impl Connection {
     ) -> Result<Arc<Self>> {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
         let relids = RelidTable::new()?;
+        // CAST: `MAX_RELIDS` is 2048.
+        let n = crate::proto::types::MAX_RELIDS as usize;
+        let mut by_relid = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            by_relid.push(NO_ENTRY, GFP_KERNEL)?;
+        }
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: super::synic::Synic::new(cpus)?,
@@ -344,6 +435,8 @@ impl Connection {
                 inner <- new_mutex!(Inner {
                     state: ConnectionState::Disconnected,
                     channels: KVec::new(),
+                    by_relid,
+                    any_suspended: false,
                     orphans: KVec::new(),
                     dev_ops: KVec::new(),
                     closing: false,

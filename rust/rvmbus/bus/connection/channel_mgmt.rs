@@ -62,17 +62,13 @@ impl Connection {
             }
         };
         let added = inner
-            .channels
-            .push(
-                Entry {
-                    chan: chan.clone(),
-                    state,
-                    ring: None,
-                    ring_bytes: 0,
-                    hib: hibernate::Saved::default(),
-                },
-                GFP_KERNEL,
-            )
+            .push_entry(Entry {
+                chan: chan.clone(),
+                state,
+                ring: None,
+                ring_bytes: 0,
+                hib: hibernate::Saved::default(),
+            })
             .is_ok();
         if added {
             self.publish(o.relid, &chan);
@@ -277,11 +273,12 @@ impl Connection {
     /// Drops a released channel from the table; its ring memory waits for
     /// the host's teardown among the orphans.
     pub(super) fn forget(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
-        let Some(i) = inner.channels.iter().position(|e| e.has_relid(relid)) else {
+        let Some(i) = inner.find_index(relid) else {
             return;
         };
-        let e = inner.channels.remove(i);
-        let Ok(e) = e else { return };
+        let Some(e) = inner.remove_entry(i) else {
+            return;
+        };
         self.unpublish(&e.chan);
         if let Some((g, m, _)) = e.ring {
             self.orphan(inner, g, m);

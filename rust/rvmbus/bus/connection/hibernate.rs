@@ -100,6 +100,7 @@ impl Connection {
                 }
                 v
             };
+            inner.any_suspended = true;
             for r in relids {
                 let _ = self.chan_step(&mut inner, r, ChannelEvent::Suspend);
             }
@@ -140,7 +141,7 @@ impl Connection {
                 i += 1;
                 continue;
             }
-            let Ok(e) = inner.channels.remove(i) else {
+            let Some(e) = inner.remove_entry(i) else {
                 return;
             };
             self.unpublish(&e.chan);
@@ -167,7 +168,10 @@ impl Connection {
     /// relid and ids and `true` is returned.
     pub(super) fn reoffered(self: &Arc<Self>, inner: &mut Inner, o: &Offer) -> bool {
         let new = ChannelInfo::from_offer(o);
-        let Some(e) = inner.channels.iter_mut().find(|e| match e.state {
+        if !inner.any_suspended {
+            return false;
+        }
+        let Some(i) = inner.channels.iter().position(|e| match e.state {
             ChannelState::Suspended(old) => {
                 old.if_type == new.if_type
                     && old.if_instance == new.if_instance
@@ -175,6 +179,9 @@ impl Connection {
             }
             _ => false,
         }) else {
+            return false;
+        };
+        let Some(e) = inner.channels.get_mut(i) else {
             return false;
         };
         let old = e.chan.relid();
@@ -193,6 +200,7 @@ impl Connection {
                 self.publish(info.relid, &chan);
             }
         }
+        inner.index(i);
         pr_info!(
             "offer after resume: relid {} (was {}) {} {:?}: the same device\n",
             new.relid.get(),
@@ -297,7 +305,7 @@ impl Connection {
                 i += 1;
                 continue;
             }
-            let Ok(e) = inner.channels.remove(i) else {
+            let Some(e) = inner.remove_entry(i) else {
                 return;
             };
             self.unpublish(&e.chan);
@@ -313,6 +321,7 @@ impl Connection {
             let primary = self.primary_of(inner, &e.chan);
             self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
         }
+        inner.any_suspended = false;
     }
 
     /// Asks the device of `ch` (open) for the `n` sub-channels it had

@@ -45,7 +45,7 @@ impl Connection {
         self.apply_dev_ops();
         let mut inner = self.inner.lock();
         let mut removed = 0;
-        while let Some(e) = inner.channels.pop() {
+        while let Some(e) = inner.pop_entry() {
             self.unpublish(&e.chan);
             e.chan.detach_rings();
             if let Some((g, m, _)) = e.ring {

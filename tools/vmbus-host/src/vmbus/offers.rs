@@ -47,7 +47,7 @@ pub const ECHO_CLASS: Guid = Guid::from_fields(
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
 /// Most devices of one kind on the command line.
-pub const MAX_PER_KIND: u16 = 256;
+pub const MAX_PER_KIND: u16 = 1024;
 
 /// A kind of device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
