@@ -36,11 +36,15 @@
 //! (hard IRQ): it counts the interrupt, wakes waiters and schedules the
 //! channel's tasklet, which hands the event to the bound driver
 //! ([`ChannelDriver::kick`], softirq), as Linux runs a channel's callback
-//! in its per-channel tasklet. With `irq_events=0` the message work calls
-//! [`Channel::on_interrupt`] instead (process context). Either way the
-//! driver is called with no lock of the channel held; [`Channel::set_driver`]
-//! waits for a tasklet run in progress, so once it returns no call reaches
-//! the driver it replaced.
+//! in its per-channel tasklet; a driver that asked for it
+//! ([`ChannelDriver::isr`], Linux's `HV_CALL_ISR`) is called in the
+//! interrupt handler instead. With `irq_events=0` the message work calls
+//! [`Channel::on_interrupt`] (process context), which schedules the same
+//! tasklet. The tasklet calls the driver with no lock of the channel held;
+//! [`Channel::sync_callbacks`] and [`Channel::set_driver`] wait for a
+//! callback in progress, so a driver's close, rescind, suspend or remove
+//! can promise that no callback runs after it (Linux's
+//! `tasklet_disable()` in `vmbus_reset_channel_cb()`).
 
 use core::{ffi::c_void, ptr::NonNull};
 
@@ -87,11 +91,25 @@ pub(crate) trait HostLink {
 /// implement it for each binding.
 pub(crate) trait ChannelDriver: Send + Sync {
     /// The host signalled the channel, or packets may be waiting (after an
-    /// open or a resume): the driver should look at its ring.
+    /// open or a resume, [`Channel::schedule_callback`]): the driver should
+    /// look at its ring.
     ///
-    /// Context: the channel's tasklet (softirq), or process context (the
-    /// message work with `irq_events=0`, openers); must not sleep.
+    /// Context: the channel's tasklet (softirq), never two at a time for
+    /// one channel; must not sleep. Once [`Channel::sync_callbacks`] or
+    /// [`Channel::set_driver`] returned, a call that began before it has
+    /// ended.
     fn kick(self: Arc<Self>);
+
+    /// The host signalled the channel, seen in the interrupt handler: a
+    /// driver that takes its events there (Linux's `HV_CALL_ISR`) handles
+    /// it and returns true; false (the default) has the tasklet call
+    /// [`ChannelDriver::kick`].
+    ///
+    /// Context: hard IRQ (`irq_events=1`), with the channel's `driver`
+    /// lock held; must not sleep.
+    fn isr(&self) -> bool {
+        false
+    }
 
     /// The host rescinded the channel: no callback may run once this
     /// returns, outstanding requests end, and the driver is told once.
@@ -359,30 +377,52 @@ impl Channel {
     }
 
     /// The host signalled this channel (`irq_events=0`): called by the
-    /// message work. Counts, wakes waiters and kicks the driver.
+    /// message work. Counts, wakes waiters and schedules the tasklet that
+    /// kicks the driver.
     pub(crate) fn on_interrupt(&self) {
-        self.stats.interrupts.add(1, Relaxed);
-        self.wake.notify_all();
-        self.kick_driver();
-    }
-
-    /// The host signalled this channel (`irq_events=1`): called by the
-    /// transport's interrupt handler (hard IRQ). Counts, wakes waiters and
-    /// schedules the tasklet that kicks the driver.
-    pub(crate) fn on_event_irq(&self) {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
         self.irq_stamp.mark();
         self.tasklet.schedule();
     }
 
+    /// The host signalled this channel (`irq_events=1`): called by the
+    /// transport's interrupt handler (hard IRQ). Counts, wakes waiters,
+    /// and lets a driver that asked handle it here
+    /// ([`ChannelDriver::isr`]); else schedules the tasklet that kicks the
+    /// driver.
+    pub(crate) fn on_event_irq(&self) {
+        self.stats.interrupts.add(1, Relaxed);
+        self.wake.notify_all();
+        let handled = match &*self.driver.lock() {
+            Some(d) => d.isr(),
+            None => false,
+        };
+        if !handled {
+            self.irq_stamp.mark();
+            self.tasklet.schedule();
+        }
+    }
+
+    /// Has the driver's [`ChannelDriver::kick`] called soon, in the
+    /// channel's tasklet (after an open or a resume, or when a driver asks
+    /// to be called again). Any context.
+    pub(crate) fn schedule_callback(&self) {
+        self.tasklet.schedule();
+    }
+
+    /// Waits until no callback of the driver runs: a tasklet run in
+    /// progress and an interrupt-handler call ([`ChannelDriver::isr`]).
+    /// Callbacks that start later see whatever the caller changed before.
+    /// Process context, never from a callback.
+    pub(crate) fn sync_callbacks(&self) {
+        self.tasklet.sync();
+        drop(self.driver.lock());
+    }
+
     /// The tasklet: hands the event to the driver (softirq).
     fn run_tasklet(&self) {
         self.irq_stamp.end(&pathtime::IRQ_TO_TASKLET);
-        self.kick_driver();
-    }
-
-    fn kick_driver(&self) {
         // The reference is dropped here, not in the lock: the driver may
         // have been replaced meanwhile, but `set_driver` waits for this
         // tasklet run, so this is never the last one.
@@ -404,7 +444,7 @@ impl Channel {
         d: Option<Arc<dyn ChannelDriver>>,
     ) -> Option<Arc<dyn ChannelDriver>> {
         let old = core::mem::replace(&mut *self.driver.lock(), d);
-        self.tasklet.sync();
+        self.sync_callbacks();
         old
     }
 

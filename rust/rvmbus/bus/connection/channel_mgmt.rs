@@ -333,33 +333,37 @@ impl Connection {
         }
     }
 
-    /// Applies the queued device adds and removes, in order.
+    /// Applies the queued device adds and removes, in order: the queue is
+    /// taken whole and worked off, then looked at again (O(1) per
+    /// operation, however many an offer burst queued).
     pub(super) fn apply_dev_ops(self: &Arc<Self>) {
         let _serial = self.dev_lock.lock();
         loop {
-            let op = {
+            let ops = {
                 let mut inner = self.inner.lock();
                 if inner.dev_ops.is_empty() {
                     return;
                 }
-                inner.dev_ops.remove(0)
+                core::mem::replace(&mut inner.dev_ops, KVec::new())
             };
-            match op {
-                Ok(DevOp::Add(ch, p)) => {
-                    if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
-                        pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+            for op in ops {
+                match op {
+                    DevOp::Add(ch, p) => {
+                        if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
+                            pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+                        }
+                    }
+                    DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),
+                    DevOp::Rescind(ch, p) => {
+                        if let Some(d) = ch.driver() {
+                            d.rescinded();
+                        }
+                        self.upper.remove_device(&ch, p.as_ref());
+                        let mut inner = self.inner.lock();
+                        let _ =
+                            self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
                     }
                 }
-                Ok(DevOp::Remove(ch, p)) => self.upper.remove_device(&ch, p.as_ref()),
-                Ok(DevOp::Rescind(ch, p)) => {
-                    if let Some(d) = ch.driver() {
-                        d.rescinded();
-                    }
-                    self.upper.remove_device(&ch, p.as_ref());
-                    let mut inner = self.inner.lock();
-                    let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
-                }
-                Err(_) => return,
             }
         }
     }

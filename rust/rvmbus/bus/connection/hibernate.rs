@@ -254,9 +254,7 @@ impl Connection {
             match self.open(ch, *bytes, cpu, HostWait::AtMost(timeout_ms)) {
                 Ok(()) => {
                     opened += 1;
-                    if let Some(d) = ch.driver() {
-                        d.kick();
-                    }
+                    ch.schedule_callback();
                 }
                 Err(e) => pr_err!(
                     "hibernation: channel {} not re-opened ({:?})\n",
