@@ -25,8 +25,10 @@
 //!   `info` (to name the channel in a log) is taken inside it; the signal
 //!   to the host is sent after `io` is released.
 //! - `info` (spinlock, interrupts off): a leaf; any context.
-//! - `driver` (spinlock, interrupts off): a leaf; any context (the
-//!   tasklet reads it).
+//! - `driver` (spinlock, interrupts off): any context (the tasklet and the
+//!   interrupt handler read it). The interrupt handler calls a driver's
+//!   [`ChannelDriver::isr`] under it, so it comes before `io`, `info` and
+//!   the transport's signal lock, which that callback's sends take.
 //! - `devices` (mutex): process context; a leaf.
 //!
 //! # Events
@@ -59,10 +61,6 @@ use kernel::{
 };
 
 use super::ring_buffer::Rings;
-use crate::support::{
-    pathtime::{self, Stamp},
-    tasklet::Tasklet,
-};
 use crate::proto::{
     channel::ChannelInfo,
     packet::{self, PacketError, PacketKind},
@@ -71,6 +69,10 @@ use crate::proto::{
         channel_msg::GpaRange,
         packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     },
+};
+use crate::support::{
+    pathtime::{self, Stamp},
+    tasklet::Tasklet,
 };
 
 /// What a channel needs of its connection on the data path: signalling

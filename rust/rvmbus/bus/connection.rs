@@ -23,9 +23,11 @@
 //!   and queues `work` on rvmbus's ordered message workqueue when a message
 //!   waits; with `irq_events=0` it only queues `work`.
 //! - `relids` (spinlock, interrupts off): the channels by relid; looked up
-//!   by the interrupt handler, changed by the message and device work. A
-//!   leaf: inside it only a channel's wait queue is woken and its tasklet
-//!   scheduled.
+//!   by the interrupt handler, changed by the message and device work.
+//!   Inside it the interrupt handler wakes a channel's waiters, schedules
+//!   its tasklet, and takes its `driver` slot (and, in an `isr` driver's
+//!   callback, what a send takes: `io`, `info`, the transport's signal
+//!   lock).
 //! - `work` (process context) copies messages out of the SynIC slots in
 //!   order, sends EOM, runs the state machines under `inner`, posts what
 //!   they ask for, then scans the event flags and wakes the channels; it
@@ -49,8 +51,8 @@
 //!   `dispatch` (an atomic gate) and reads the SynIC slots itself.
 //!
 //! Lock order: the CPU hotplug lock → `dev_lock` → `inner` → a channel's
-//! `io` / `devices`, and `inner` → `relids`; a channel's `info` (a
-//! spinlock) is a leaf.
+//! `io` / `devices`, and `inner` → `relids` → a channel's `driver` → its
+//! `io` → its `info`; `info` is a leaf.
 
 use kernel::{
     new_condvar, new_mutex, new_spinlock_irq,

@@ -63,11 +63,7 @@ impl SignalRing {
     /// Takes every signal the guest wrote since the last call, in order,
     /// and hands each to `f`; then publishes the new `TAIL`. Returns how
     /// many it handed over.
-    pub fn drain(
-        &mut self,
-        shm: &MemRegion,
-        mut f: impl FnMut(Signal),
-    ) -> Result<usize, MemError> {
+    pub fn drain(&mut self, shm: &MemRegion, mut f: impl FnMut(Signal)) -> Result<usize, MemError> {
         let mut n = 0;
         let overflows = shm.read_u32(self.at(signal::OVERFLOWS))?;
         let head = shm.read_u32(self.at(signal::HEAD))?;

@@ -360,8 +360,7 @@ impl Connection {
                         }
                         self.upper.remove_device(&ch, p.as_ref());
                         let mut inner = self.inner.lock();
-                        let _ =
-                            self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
+                        let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
                     }
                 }
             }
