@@ -292,7 +292,7 @@ mod tests {
             "",
             "echo:",
             "echo:0",
-            "echo:257",
+            "echo:1025",
             "echo:x",
             "nic",
             "echo:1:2",
