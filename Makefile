@@ -14,10 +14,10 @@ ENV_MK := $(RVMBUS_CACHE)/env.mk
 BUILD := build
 SAMPLE_NAMES := echo heartbeat shutdown timesync
 SAMPLES := $(foreach n,$(SAMPLE_NAMES),samples/rvmbus_$(n).ko)
-KOS := rust/rvmbus/rvmbus.ko $(SAMPLES)
+KOS := rust/rvmbus/rvmbus.ko $(SAMPLES) tests/hv_iftest/hv_iftest.ko
 # Linux's own VMBus drivers, built unchanged from the cached kernel source
 # and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
-LINUX_KOS := build/linux/hv_utils/hv_utils.ko
+LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc,build/linux/$(m)/$(m).ko)
 HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3

@@ -48,7 +48,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ=$REPO/rust/vmbus_proto/fuzz
 CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
 TARGETS=(decode ring state gpadl packet ic ivshmem
-	host-mailbox host-vmbus host-gpadl host-ring host-devices)
+	host-mailbox host-vmbus host-gpadl host-ring host-devices
+	storage host-storage net host-net)
 cd "$FUZZ"
 
 # The fuzz crate's own tests: the seeds in git are what the generator

@@ -31,12 +31,16 @@ missing=$(for s in $exports; do grep -q "^#define $s rvmbus_hv_$s\$" rust/rvmbus
 for m in linux-drivers/*/; do
 	m=$(basename "$m")
 	out=build/linux/$m
-	objs=$(sed -n "s/^$m-y[[:space:]]*:=//p" "$HV/Makefile")
-	[ -n "$objs" ] || die "no $m-y in $HV/Makefile"
+	# The driver's directory in the kernel tree: the first line of
+	# linux-drivers/<module>/source, or drivers/hv without one.
+	dir=drivers/hv
+	[ -f "linux-drivers/$m/source" ] && dir=$(head -n1 "linux-drivers/$m/source")
+	objs=$(sed -n "s/^$m-y[[:space:]]*:=//p" "$KSRC/$dir/Makefile")
+	[ -n "$objs" ] || die "no $m-y in $dir/Makefile"
 	mkdir -p "$out"
 	cp -p "linux-drivers/$m/Kbuild" "$out/Kbuild"
 	for o in $objs; do
-		ln -sfn "$KSRC_IN_CHROOT/drivers/hv/${o%.o}.c" "$out/${o%.o}.c"
+		ln -sfn "$KSRC_IN_CHROOT/$dir/${o%.o}.c" "$out/${o%.o}.c"
 	done
 	scripts/kmake.sh "$out" modules RVMBUS=/src KBUILD_EXTRA_SYMBOLS=/src/Module.symvers
 	for ko in "$out/$m.ko" rust/rvmbus/rvmbus.ko; do

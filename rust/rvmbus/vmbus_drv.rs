@@ -9,8 +9,9 @@
 //! runs on it, else an ivshmem device that carries an rvmbus host;
 //! `transport=hyperv` and `transport=ivshmem` insist on one. When the chosen
 //! transport is not there, or another VMBus driver owns the bus, loading
-//! fails with `-ENODEV` (or `-EEXIST`) and a message that says why, and
-//! nothing stays registered.
+//! fails with `-ENODEV` (or `-EEXIST`, which the module loader hands to
+//! insmod as `-EBUSY`) and a message that says why, and nothing stays
+//! registered.
 
 use kernel::{
     device::Device,

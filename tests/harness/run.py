@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,12 @@ class Scenario:
     # A virtio-blk disk (a sparse file of this many MiB, /dev/vda in the
     # guest) for hibernation images; 0: none.
     disk_mb: int = 0
+    # Disks of the host's storage controllers (tools/vmbus-host --disk):
+    # (name, MiB, options) each, e.g. ("data", 64, "lun=0") or ("ro", 16,
+    # "ro,lun=1,controller=1"). The harness makes each a sparse file
+    # host-NAME.img in the scenario's directory and passes
+    # --disk PATH[,options]; the guest sees them through hv_storvsc.
+    host_disks: list = field(default_factory=list)
     # Hibernation across two QEMU processes: when the first powers off after
     # hibernating (it prints @@HIBERNATED), the harness runs the host
     # control commands of between_ctl and starts QEMU again with the same
@@ -107,9 +114,17 @@ class Scenario:
     # initramfs's /modules/linux/): left out of runs without them unless
     # named with --only.
     linux_modules: bool = False
+    # Needs this module among --module (e.g. the test driver hv_iftest.ko,
+    # which the debug kernel's module build does not make): left out of
+    # runs without it unless named with --only.
+    needs_module: str = ""
     # Boots with Python and Linux's tools/hv/lsvmbus in the initramfs
     # (python_overlay), for the sysfs ABI check.
     python: bool = False
+    # The guest prints rvmbus's trace events (@@TRACE lines) after asking
+    # for a trace-mark: its messages and packets must be those of the
+    # host's trace up to the mark (compare_traces).
+    trace_compare: bool = False
 
 
 SCENARIOS = {
@@ -178,6 +193,8 @@ SCENARIOS = {
             host_expect=[r" g2h - UNLOAD "],
         ),
         Scenario("lifecycle-repeat", host_args=["--heartbeat-ms", "200"], boot_timeout=600),
+        # rvmbus's trace events against the host's trace, kind by kind.
+        Scenario("trace-events", trace_compare=True),
         Scenario("pm-test", host_args=["--heartbeat-ms", "200"], debug_only=True),
         # Needs failslab and fail_page_alloc, which only the debug kernel has.
         # When the forced failure hits the allocation of an MSI-X vector's
@@ -274,6 +291,26 @@ SCENARIOS = {
             console_expect=[r"hv_utils: Shutdown request received - graceful shutdown initiated",
                             r"@@GUEST-POWEROFF orderly"],
         ),
+        # Linux's own hv_storvsc and hv_netvsc (linux-drivers/) load on
+        # rvmbus with every symbol they import resolved, and unload
+        # cleanly; the test host offers no storage or network device yet,
+        # so neither binds.
+        Scenario(
+            "linux-drivers-load",
+            linux_modules=True,
+            console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures",
+                            r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
+        ),
+        # The hv_vmbus interface functions that the echo device can
+        # exercise, through tests/hv_iftest: packet iteration, GPA-direct
+        # packets, the request-id table, the ring fields, a driver GPADL.
+        Scenario(
+            "hv-iface",
+            needs_module="hv_iftest.ko",
+            host_expect=[r" g2h \d+ DATA_USING_GPA_DIRECT ", r" g2h \d+ GPADL_TEARDOWN ",
+                         r" h2g - GPADL_TORNDOWN "],
+            console_expect=[r"hv_iftest: all ok"],
+        ),
         Scenario(
             "driver-rescind",
             host_expect=[r" h2g 4 RESCIND_CHANNEL_OFFER ", r" g2h 4 GPADL_TEARDOWN ", r" g2h 4 RELID_RELEASED ",
@@ -365,6 +402,20 @@ def debug_kernel_check(console: Path):
 
 def log(msg):
     print(msg, flush=True)
+
+
+# Debian's own modules that Linux's drivers of --linux-module need
+# (hv_storvsc: the SCSI midlayer and its FC transport), in load order;
+# put decompressed in the initramfs's /modules/linux/deps/.
+LINUX_MODULE_DEPS = ["drivers/scsi/scsi_common", "drivers/scsi/scsi_mod",
+                     "drivers/scsi/scsi_transport_fc"]
+
+
+def linux_module_deps(kernel: Path):
+    """Debian's modules of LINUX_MODULE_DEPS next to the vmlinuz that are
+    there (the debug kernel builds them in)."""
+    base = Path(kernel).parent / "kernel"
+    return [p for p in (base / f"{d}.ko.xz" for d in LINUX_MODULE_DEPS) if p.exists()]
 
 
 def virtio_blk_module(kernel: Path):
@@ -468,6 +519,13 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         shutil.copy2(m, root / "modules" / Path(m).name)
     for m in linux_modules:
         shutil.copy2(m, root / "modules" / "linux" / Path(m).name)
+    if linux_modules and kernel:
+        import lzma
+        deps = root / "modules" / "linux" / "deps"
+        deps.mkdir()
+        for i, p in enumerate(linux_module_deps(kernel)):
+            # Numbered, so that a glob loads them in order.
+            (deps / f"{i}-{p.name[:-3]}").write_bytes(lzma.decompress(p.read_bytes()))
     vblk = virtio_blk_module(kernel) if kernel else None
     if vblk:
         import lzma
@@ -573,20 +631,32 @@ class Boot:
         self.problems = []
         self.notes = []
         self.hibernated = False
+        # Lines of the host's trace when the guest asked for trace-mark.
+        self.trace_mark = None
         with open(self.mem, "wb") as f:
             f.truncate(args.mem_mb << 20)
         self.disk = work / "disk.img"
         if sc.disk_mb:
             with open(self.disk, "wb") as f:
                 f.truncate(sc.disk_mb << 20)
+        disk_args = []
+        for name, mib, opts in sc.host_disks:
+            path = work / f"host-{name}.img"
+            with open(path, "wb") as f:
+                f.truncate(mib << 20)
+            disk_args += ["--disk", f"{path},{opts}" if opts else str(path)]
         if sc.with_host:
-            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args,
+            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
                              trace=not sc.bench_only)
         self._start_qemu("")
 
     def _start_qemu(self, more_append: str):
         args, sc, work = self.args, self.sc, self.work
-        append = f"console=ttyS0 panic=-1 loglevel=7 rvmbus.scenario={sc.name} {args.append.strip()} {more_append}"
+        # no_timer_check: under TCG on a loaded machine the guest's early
+        # IO-APIC timer check can miss its ticks and panic the boot ("IO-APIC
+        # + timer doesn't work!", seen with the debug kernel building beside
+        # the scenarios); the timer is QEMU's and works.
+        append = f"console=ttyS0 panic=-1 loglevel=7 no_timer_check rvmbus.scenario={sc.name} {args.append.strip()} {more_append}"
         cmd = [
             args.qemu,
             "-machine", "pc,memory-backend=mem",
@@ -638,6 +708,11 @@ class Boot:
             secs = float(req.split()[1])
             threading.Timer(secs, self._wakeup).start()
             answer = "ok"
+        elif req == "trace-mark" and self.host:
+            # The host's trace so far is what the guest's trace covers.
+            text = self.host.trace.read_text() if self.host.trace.exists() else ""
+            self.trace_mark = len(text.splitlines())
+            answer = f"ok {self.trace_mark}"
         elif req == "time":
             # The harness machine's clock (the host's), in seconds.
             answer = f"{time.time():.0f}"
@@ -762,6 +837,11 @@ class Boot:
                 m = re.search(r"^.* gmem-write-after-unload .*$", trace, re.M)
                 if m:
                     self.problems.append(f"the host wrote into guest memory after the guest took it back: {m.group(0)[:120]}")
+            if self.sc.trace_compare:
+                problems, summary = compare_traces(trace, self.trace_mark, self.work / "console.log",
+                                                   self.work / "trace-compare.txt")
+                self.problems += problems
+                self.notes.append(summary)
             lines, at = trace.splitlines(), 0
             for pat in self.sc.host_order:
                 at = next((i + 1 for i in range(at, len(lines)) if re.search(pat, lines[i])), None)
@@ -816,6 +896,101 @@ class Boot:
         if self.result and self.result[0] != "PASS":
             self.problems.insert(0, "guest: " + detail)
         return ok, (detail if ok else "; ".join(self.problems))
+
+
+# VMBus message types (vmbus_proto's MessageType) by number, as the
+# host's trace names them.
+MSG_NAMES = {
+    1: "OFFER_CHANNEL", 2: "RESCIND_CHANNEL_OFFER", 3: "REQUEST_OFFERS", 4: "ALL_OFFERS_DELIVERED",
+    5: "OPEN_CHANNEL", 6: "OPEN_CHANNEL_RESULT", 7: "CLOSE_CHANNEL", 8: "GPADL_HEADER",
+    9: "GPADL_BODY", 10: "GPADL_CREATED", 11: "GPADL_TEARDOWN", 12: "GPADL_TORNDOWN",
+    13: "RELID_RELEASED", 14: "INITIATE_CONTACT", 15: "VERSION_RESPONSE", 16: "UNLOAD",
+    17: "UNLOAD_RESPONSE", 21: "TL_CONNECT_REQUEST", 22: "MODIFY_CHANNEL", 23: "TL_CONNECT_RESULT",
+    24: "MODIFY_CHANNEL_RESPONSE",
+}
+# The events of messages from the host that name a relid, and the message
+# each stands for (the host's trace names the relid of these only).
+IN_RELID_EVENTS = {
+    "rvmbus_onoffer": "OFFER_CHANNEL", "rvmbus_onoffer_rescind": "RESCIND_CHANNEL_OFFER",
+    "rvmbus_onopen_result": "OPEN_CHANNEL_RESULT", "rvmbus_ongpadl_created": "GPADL_CREATED",
+    "rvmbus_onmodifychannel_response": "MODIFY_CHANNEL_RESPONSE",
+}
+# One event in the guest's trace output: "... rvmbus_NAME: FIELDS".
+TRACE_EVENT = re.compile(r"^@@TRACE .*?: (rvmbus_\w+): (.*)$")
+
+
+def compare_traces(host_trace: str, mark, console: Path, report: Path) -> list:
+    """Compares the guest's trace events (the @@TRACE lines of the console)
+    with the host's trace up to the guest's trace-mark: the same number of
+    each message kind with each relid in each direction (messages posted,
+    rvmbus_post_message with ret 0, against the host's g2h lines; messages
+    taken from the SynIC slot, rvmbus_on_msg_dpc, and the relids of the
+    events that name one, against its h2g lines), and the same number of
+    packets written to each channel's ring (rvmbus_send_packet with ret 0)
+    as the host read from it. Writes both sides' counts to report; returns
+    the problems found and a one-line summary."""
+    if mark is None:
+        return ["the guest never asked for a trace-mark"], ""
+    text = console.read_text(errors="replace") if console.exists() else ""
+    if "@@TRACE-END" not in text:
+        return ["the guest's trace output has no @@TRACE-END"], ""
+    guest, host = Counter(), Counter()
+    dpc, host_kinds = Counter(), Counter()
+    events = 0
+    for line in text.splitlines():
+        m = TRACE_EVENT.match(line)
+        if not m:
+            continue
+        events += 1
+        name, fields = m.group(1), m.group(2)
+        relid = re.search(r"(?:child_relid|relid) 0x([0-9a-f]+)", fields)
+        relid = str(int(relid.group(1), 16)) if relid else "-"
+        ret = re.search(r"ret (-?\d+)", fields)
+        ok = ret is None or ret.group(1) == "0"
+        if name == "rvmbus_post_message" and ok:
+            t = int(re.search(r"msgtype=(\d+)", fields).group(1))
+            guest[("g2h", MSG_NAMES.get(t, f"msg-{t}"), "-" if relid == "0" else relid)] += 1
+        elif name == "rvmbus_on_msg_dpc":
+            t = int(re.search(r"msgtype=(\d+)", fields).group(1))
+            dpc[MSG_NAMES.get(t, f"msg-{t}")] += 1
+        elif name in IN_RELID_EVENTS:
+            guest[("h2g", IN_RELID_EVENTS[name], relid)] += 1
+        elif name == "rvmbus_on_message":
+            t = MSG_NAMES.get(int(re.search(r"msgtype=(\d+)", fields).group(1)))
+            if t not in IN_RELID_EVENTS.values():
+                guest[("h2g", t, "-")] += 1
+        elif name == "rvmbus_send_packet" and ok:
+            guest[("g2h", "packet", relid)] += 1
+    names = set(MSG_NAMES.values())
+    for line in host_trace.splitlines()[:mark]:
+        f = line.split(" ")
+        if len(f) < 4:
+            continue
+        direction, relid, kind = f[1], f[2], f[3]
+        if kind in names:
+            host[(direction, kind, relid)] += 1
+            if direction == "h2g":
+                host_kinds[kind] += 1
+        elif direction == "g2h" and relid != "-" and not kind.startswith(("msg-", "mbox")):
+            host[("g2h", "packet", relid)] += 1
+    problems = []
+    rows = []
+    for k in sorted(set(guest) | set(host)):
+        rows.append(f"{' '.join(k):40} guest {guest[k]:5} host {host[k]:5}")
+        if guest[k] != host[k]:
+            problems.append(f"trace: {' '.join(k)}: guest {guest[k]}, host {host[k]}")
+    for k in sorted(set(dpc) | set(host_kinds)):
+        rows.append(f"{'h2g ' + k + ' (slot)':40} guest {dpc[k]:5} host {host_kinds[k]:5}")
+        if dpc[k] != host_kinds[k]:
+            problems.append(f"trace: h2g {k} taken from the slot: guest {dpc[k]}, host {host_kinds[k]}")
+    report.write_text(f"{events} guest events; host trace up to line {mark}\n" + "\n".join(rows) + "\n")
+    if not guest:
+        problems.append("trace: the guest's trace has no messages")
+    out = sum(n for k, n in guest.items() if k[0] == "g2h" and k[1] != "packet")
+    summary = (f"trace against the host's: {out} messages out, {sum(dpc.values())} in, "
+               f"{sum(n for k, n in guest.items() if k[1] == 'packet')} packets, "
+               f"{len(set(guest) | set(host)) + len(set(dpc) | set(host_kinds))} counts compared")
+    return problems, summary
 
 
 def count_hostile(name: str, console: Path, ok: bool, totals: list):
@@ -905,7 +1080,9 @@ def main():
     else:
         chosen = [sc for sc in SCENARIOS.values()
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
-                  and (args.linux_module or not sc.linux_modules)]
+                  and (args.linux_module or not sc.linux_modules)
+                  and (not sc.needs_module
+                       or any(Path(m).name == sc.needs_module for m in args.module))]
 
     initrd_python = None
     if any(sc.python for sc in chosen):

@@ -73,6 +73,7 @@ use crate::proto::{
 use crate::support::{
     pathtime::{self, Stamp},
     tasklet::Tasklet,
+    trace,
 };
 
 /// What a channel needs of its connection on the data path: signalling
@@ -118,6 +119,14 @@ pub(crate) trait ChannelDriver: Send + Sync {
     ///
     /// Context: the device work, before the device is removed.
     fn rescinded(&self);
+
+    /// The host offered sub-channel `sub` of this driver's (primary)
+    /// channel; its device-model objects exist. The default ignores it
+    /// (the sub-channel stays offered and unused).
+    ///
+    /// Context: the device work; may wait for the host (a driver may open
+    /// the sub-channel from here), never for the device work.
+    fn sub_offered(self: Arc<Self>, _sub: &Arc<Channel>) {}
 
     /// The driver is unbound: no callback runs once this returns, and the
     /// channel is closed if the driver left it open.
@@ -429,6 +438,9 @@ impl Channel {
         // have been replaced meanwhile, but `set_driver` waits for this
         // tasklet run, so this is never the last one.
         if let Some(d) = self.driver() {
+            if trace::on_event_enabled() {
+                trace::on_event(self.relid());
+            }
             d.kick();
         }
     }
@@ -510,7 +522,9 @@ impl Channel {
         completion: bool,
     ) -> Result {
         let words: usize = ranges.iter().map(|(_, p)| 1 + p.len()).sum();
-        let mut buf = KVec::from_elem(0u8, payload.len() + 32 + words * 8, GFP_KERNEL)?;
+        // Any context (a driver's send path): the buffer comes from the
+        // atomic pool.
+        let mut buf = KVec::from_elem(0u8, payload.len() + 32 + words * 8, GFP_ATOMIC)?;
         let flags = if completion {
             PACKET_FLAG_COMPLETION_REQUESTED
         } else {
@@ -522,7 +536,8 @@ impl Channel {
     }
 
     /// Writes one encoded packet to the outbound ring and signals the host
-    /// if the ring algorithm says it must. A full ring is `-EAGAIN`.
+    /// if the ring algorithm says it must. A full ring is `-EAGAIN`. Fires
+    /// the `rvmbus_send_packet` trace event with the result.
     pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
         self.send_parts(conn, &[pkt])
     }
@@ -532,8 +547,19 @@ impl Channel {
     /// the ring algorithm says it must. Any context: it never sleeps and
     /// never allocates. A full ring is `EAGAIN`: the host has been asked to
     /// signal once there is room (pending-send-size), and the caller tries
-    /// again then.
+    /// again then. Fires the `rvmbus_send_packet` trace event with the
+    /// result.
     pub(crate) fn send_parts(&self, conn: &impl HostLink, parts: &[&[u8]]) -> Result {
+        let r = self.write_parts(conn, parts);
+        if trace::send_packet_enabled() {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            trace_send(self.relid(), parts.first().copied().unwrap_or(&[]), len, &r);
+        }
+        r
+    }
+
+    /// [`Channel::send_parts`] without the trace event.
+    fn write_parts(&self, conn: &impl HostLink, parts: &[&[u8]]) -> Result {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
@@ -653,4 +679,26 @@ impl Channel {
             trans_id: p.desc.trans_id,
         }))
     }
+}
+
+/// Fires `rvmbus_send_packet` for a packet of `len` bytes that starts with
+/// `pkt` (its descriptor, or all of it), written to channel `relid` with
+/// result `r`; the header's fields are read as the ring read them (a
+/// packet too short for a header shows zeros).
+fn trace_send(relid: u32, pkt: &[u8], len: usize, r: &Result) {
+    let u16_at = |o: usize| {
+        pkt.get(o..o + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let trans_id = pkt.get(8..16).map_or(0, |b| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        u64::from_le_bytes(w)
+    });
+    let ret = match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    };
+    // CAST: A packet fits its ring, at most 2 MiB.
+    trace::send_packet(relid, u16_at(0), u16_at(6), len as u32, trans_id, ret);
 }

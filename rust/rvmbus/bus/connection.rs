@@ -6,9 +6,9 @@
 //! message and event dispatch (`dispatch`), offers, rescinds and the device
 //! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
 //! (`open_close`), signalling the host (`signal`), reading the monitor
-//! pages for sysfs (`monitor`), unload and the way out when the kernel goes
-//! away (`unload`), hibernation (`hibernate`), and CPUs that come and go
-//! (`cpuhp`).
+//! pages for sysfs (`monitor`), the trace events of messages (`trace`),
+//! unload and the way out when the kernel goes away (`unload`),
+//! hibernation (`hibernate`), and CPUs that come and go (`cpuhp`).
 //!
 //! Every protocol decision is `proto::connection` and `proto::channel`;
 //! these files feed them validated messages and carry out their actions.
@@ -146,6 +146,9 @@ struct Inner {
     /// Ring memory of channels that are gone, until the host tears its
     /// GPADL down.
     orphans: KVec<(GpadlId, Arc<SharedPages>)>,
+    /// GPADLs that drivers made over their own memory
+    /// (`driver_gpadl.rs`).
+    gpadls: KVec<driver_gpadl::DriverGpadl>,
     dev_ops: KVec<DevOp>,
     /// Set once shutdown began: no new offers, no new opens.
     closing: bool,
@@ -401,11 +404,13 @@ mod channel_mgmt;
 mod contact;
 mod cpuhp;
 mod dispatch;
+mod driver_gpadl;
 mod hibernate;
 mod monitor;
 mod open_close;
 mod post;
 mod signal;
+mod trace;
 mod unload;
 
 use post::PostError;
@@ -440,6 +445,7 @@ impl Connection {
                     by_relid,
                     any_suspended: false,
                     orphans: KVec::new(),
+                    gpadls: KVec::new(),
                     dev_ops: KVec::new(),
                     closing: false,
                     host_silent: false,
@@ -576,7 +582,9 @@ impl Connection {
             ConnectionAction::Offer(o) => self.on_offer(inner, &o),
             ConnectionAction::Rescind(relid) => self.on_rescind(inner, relid),
             ConnectionAction::ToChannel(relid, m) => {
-                if inner.find(relid).is_some() {
+                if self.on_driver_gpadl_created(inner, &m) {
+                    // A driver's GPADL, not the ring's.
+                } else if inner.find(relid).is_some() {
                     let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
                 } else if self.warn.allow() {
                     pr_warn!(

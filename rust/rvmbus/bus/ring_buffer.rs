@@ -9,6 +9,7 @@
 //! `proto::ring`; this file only maps its [`RingMem`] onto the pages.
 
 use kernel::{
+    ffi::c_void,
     prelude::*,
     sync::{
         atomic::ordering::{Acquire, Release},
@@ -163,6 +164,16 @@ impl Rings {
             None => Ok(None),
             Some(i) => Ok(Some((i, self.rx.commit(&v)?))),
         }
+    }
+
+    /// The kernel virtual addresses of the outbound and inbound rings'
+    /// control pages and each ring's size in bytes, control page
+    /// included, for the hv_vmbus interface's channel structure.
+    pub(crate) fn control_pages(&self) -> Result<[(*mut c_void, usize); 2]> {
+        Ok([
+            (self.mem.virt(0)?, self.out_pages * PAGE),
+            (self.mem.virt(self.out_pages * PAGE)?, self.in_pages * PAGE),
+        ])
     }
 
     /// The outbound ring.

@@ -75,6 +75,16 @@ impl SharedPages {
         shim::virt_to_phys(self.addr.as_ptr().cast::<c_void>()) + off as u64
     }
 
+    /// The kernel virtual address of byte `off`, for C code that reads
+    /// ring control words through `<linux/hyperv.h>`'s helpers; never
+    /// dereferenced by Rust.
+    pub(crate) fn virt(&self, off: usize) -> Result<*mut c_void> {
+        self.check(off, 1)?;
+        // SAFETY: `off` is inside the allocation (checked above, type
+        // invariant), so the offset pointer stays inside it.
+        Ok(unsafe { self.addr.as_ptr().add(off) }.cast::<c_void>())
+    }
+
     /// The guest page frame numbers of `count` pages from page `first`.
     pub(crate) fn pfns(&self, first: usize, count: usize, out: &mut KVec<u64>) -> Result {
         let end = first.checked_add(count).ok_or(EINVAL)?;

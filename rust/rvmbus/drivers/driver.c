@@ -141,16 +141,16 @@ static int rvmbus_remove_dynid(struct rvmbus_driver *rdrv, const guid_t *class)
 }
 
 /*
- * new_id: the driver also takes devices of the class GUID written (as
- * hv_vmbus: the GUID's text, -EINVAL if malformed, -EEXIST if new_id has it
- * already), and is offered every device without a driver at once.  A
- * driver of the hv_vmbus interface keeps the class in its own struct
- * hv_driver, as on hv_vmbus.
+ * Parses the class GUID written to new_id or remove_id and adds it to, or
+ * removes it from, the driver's dynamic ids: a driver of the hv_vmbus
+ * interface keeps them in its own struct hv_driver, as on hv_vmbus; a Rust
+ * driver in its struct rvmbus_driver.
  */
-static ssize_t new_id_store(struct device_driver *drv, const char *buf,
-			    size_t count)
+static int rvmbus_dynid_update(struct device_driver *drv, const char *buf,
+			       bool add)
 {
 	struct hv_driver *hdrv = rvmbus_hv_driver_of(drv);
+	struct rvmbus_driver *rdrv;
 	guid_t class;
 	int ret;
 
@@ -158,10 +158,23 @@ static ssize_t new_id_store(struct device_driver *drv, const char *buf,
 	if (ret)
 		return ret;
 	if (hdrv)
-		ret = rvmbus_hv_add_dynid(hdrv, &class);
-	else
-		ret = rvmbus_add_dynid(container_of(drv, struct rvmbus_driver, drv),
-				       &class);
+		return add ? rvmbus_hv_add_dynid(hdrv, &class) :
+			     rvmbus_hv_remove_dynid(hdrv, &class);
+	rdrv = container_of(drv, struct rvmbus_driver, drv);
+	return add ? rvmbus_add_dynid(rdrv, &class) :
+		     rvmbus_remove_dynid(rdrv, &class);
+}
+
+/*
+ * new_id: the driver also takes devices of the class GUID written (as
+ * hv_vmbus: the GUID's text, -EINVAL if malformed, -EEXIST if new_id has it
+ * already), and is offered every device without a driver at once.
+ */
+static ssize_t new_id_store(struct device_driver *drv, const char *buf,
+			    size_t count)
+{
+	int ret = rvmbus_dynid_update(drv, buf, true);
+
 	if (ret)
 		return ret;
 	ret = driver_attach(drv);
@@ -176,18 +189,8 @@ static DRIVER_ATTR_WO(new_id);
 static ssize_t remove_id_store(struct device_driver *drv, const char *buf,
 			       size_t count)
 {
-	struct hv_driver *hdrv = rvmbus_hv_driver_of(drv);
-	guid_t class;
-	int ret;
+	int ret = rvmbus_dynid_update(drv, buf, false);
 
-	ret = guid_parse(buf, &class);
-	if (ret)
-		return ret;
-	if (hdrv)
-		ret = rvmbus_hv_remove_dynid(hdrv, &class);
-	else
-		ret = rvmbus_remove_dynid(container_of(drv, struct rvmbus_driver, drv),
-					  &class);
 	return ret ? ret : count;
 }
 static DRIVER_ATTR_WO(remove_id);

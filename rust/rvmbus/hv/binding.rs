@@ -107,6 +107,8 @@ mod ffi {
         pub(super) fn rvmbus_hv_c_set_rescind(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_read_mode(cchan: *mut c_void) -> u32;
         pub(super) fn rvmbus_hv_c_invoke(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rings_fill(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rings_clear(cchan: *mut c_void);
     }
 }
 
@@ -128,7 +130,7 @@ const ROUNDS: usize = 64;
 
 /// Where a binding is; see the module documentation.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum GateState {
+pub(super) enum GateState {
     Closed,
     Open,
     Rescinded,
@@ -137,21 +139,27 @@ enum GateState {
 
 /// The mirror of [`GateState`] that senders and callbacks read without
 /// the gate (written with release, read with acquire).
-mod live {
+pub(super) mod live {
     /// Closed: sends go to the core, which refuses them.
-    pub(super) const CLOSED: u32 = 0;
+    pub(in crate::hv) const CLOSED: u32 = 0;
     /// Open: callbacks run.
-    pub(super) const OPEN: u32 = 1;
-    pub(super) const RESCINDED: u32 = 2;
-    pub(super) const REMOVED: u32 = 3;
+    pub(in crate::hv) const OPEN: u32 = 1;
+    pub(in crate::hv) const RESCINDED: u32 = 2;
+    pub(in crate::hv) const REMOVED: u32 = 3;
+
+    /// Whether sends go to the core (closed or open; the core refuses
+    /// them while closed).
+    pub(in crate::hv) fn sends(v: u32) -> bool {
+        v == CLOSED || v == OPEN
+    }
 }
 
 /// What `rx` protects: the per-channel receive buffer and a packet that
 /// did not fit the driver's buffer, kept for its next receive (hv_vmbus
 /// leaves such a packet in the ring).
-struct Rx {
-    buf: KVec<u8>,
-    held: Option<RxPacket>,
+pub(super) struct Rx {
+    pub(super) buf: KVec<u8>,
+    pub(super) held: Option<RxPacket>,
 }
 
 /// One hv_vmbus driver bound to one device.
@@ -166,16 +174,16 @@ struct Rx {
 /// `live` as `OPEN`.
 #[pin_data]
 pub(crate) struct HvBinding {
-    chan: Arc<Channel>,
-    conn: Arc<Connection>,
-    cchan: *mut c_void,
+    pub(super) chan: Arc<Channel>,
+    pub(super) conn: Arc<Connection>,
+    pub(super) cchan: *mut c_void,
     #[pin]
-    gate: Mutex<GateState>,
+    pub(super) gate: Mutex<GateState>,
     #[pin]
-    rx: SpinLockIrq<Rx>,
+    pub(super) rx: SpinLockIrq<Rx>,
     /// One of [`live`], written under the gate.
-    live: Atomic<u32>,
-    warn: Ratelimit,
+    pub(super) live: Atomic<u32>,
+    pub(super) warn: Ratelimit,
 }
 
 // SAFETY: `cchan` is only used under the gate or by a callback that saw
@@ -305,6 +313,10 @@ impl HvBinding {
         // CAST: At most 4 MiB.
         let data = (send - PAGE) as usize;
         self.conn.open(&self.chan, data, cpu, HostWait::Answer)?;
+        // The ring fields before the first callback (`ring_info.c`).
+        // SAFETY: Not `Removed` (checked above), gate held: `cchan` is
+        // live (type invariant).
+        unsafe { ffi::rvmbus_hv_c_rings_fill(self.cchan) };
         self.set(&mut gate, GateState::Open);
         self.fill_offer(&gate);
         drop(gate);
@@ -323,6 +335,9 @@ impl HvBinding {
                 GateState::Closed | GateState::Rescinded => {}
                 GateState::Removed => return Err(ENODEV),
             }
+            // No callback runs now: the ring fields go before the rings.
+            // SAFETY: Not `Removed`, gate held: `cchan` is live.
+            unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
         }
         self.rx.lock().held = None;
         self.conn.close(&self.chan, HostWait::Answer)
@@ -333,6 +348,15 @@ impl HvBinding {
     fn unbind(&self) {
         {
             let mut gate = self.gate.lock();
+            if *gate == GateState::Open {
+                // Stops the callback and waits for one in progress.
+                self.set(&mut gate, GateState::Closed);
+            }
+            if *gate != GateState::Removed {
+                // As in `close`, before the state says `cchan` is gone.
+                // SAFETY: Not `Removed` yet, gate held: `cchan` is live.
+                unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
+            }
             self.set(&mut gate, GateState::Removed);
         }
         let _ = self.chan.set_driver(None);
@@ -473,6 +497,11 @@ impl ChannelDriver for HvBinding {
         self.unbind();
     }
 
+    /// Hands the sub-channel to the driver (`subchannel.rs`).
+    fn sub_offered(self: Arc<Self>, sub: &Arc<Channel>) {
+        self.offer_sub(sub);
+    }
+
     /// Not called: the bus's PM callbacks (`drivers/driver.c`) call the
     /// driver's own `suspend` for hibernation only, as hv_vmbus does.
     fn suspend(self: Arc<Self>) -> i32 {
@@ -488,7 +517,7 @@ impl ChannelDriver for HvBinding {
 // ---- Called by hv_vmbus.c -----------------------------------------------
 
 /// Converts a result for C.
-fn errno(r: Result) -> c_int {
+pub(super) fn errno(r: Result) -> c_int {
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -502,7 +531,7 @@ fn errno(r: Result) -> c_int {
 ///
 /// `b` came from [`rvmbus_hv_rust_bind`] and its reference has not been
 /// given back ([`rvmbus_hv_rust_put`]) yet.
-unsafe fn borrow<'a>(b: *mut c_void) -> ArcBorrow<'a, HvBinding> {
+pub(super) unsafe fn borrow<'a>(b: *mut c_void) -> ArcBorrow<'a, HvBinding> {
     // SAFETY: Guaranteed by the caller: `b` is from `into_foreign` and
     // its reference is held for `'a`.
     unsafe { <Arc<HvBinding> as ForeignOwnable>::borrow(b) }
@@ -530,9 +559,27 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
     // SAFETY: `raw` is from `Arc::into_raw` and its reference is held for
     // the call (caller's contract); the clone is ours.
     let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(raw) }.into();
-    let Some(conn) = bus::active() else {
-        return ENODEV.to_errno();
-    };
+    // SAFETY: `cchan` lives until the unbind (caller's contract).
+    match unsafe { new_binding(chan, cchan) } {
+        Ok(b) => {
+            // SAFETY: `out` is writable (caller's contract).
+            unsafe { out.write(b) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A new binding of `chan` to the C channel `cchan`, bound to `chan`; its
+/// reference is returned (from `into_foreign`).
+///
+/// # Safety
+///
+/// `cchan` is a `struct rvmbus_hv_chan` that stays valid until the C side
+/// frees it after [`rvmbus_hv_rust_unbind`], and will hold the returned
+/// reference.
+pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Result<*mut c_void> {
+    let conn = bus::active().ok_or(ENODEV)?;
     // INVARIANT: `cchan` is the C channel that will hold the reference
     // this returns, and lives until the unbind (caller's contract).
     let slot = chan.clone();
@@ -547,16 +594,10 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
             warn: Ratelimit::new(),
         }),
         GFP_KERNEL,
-    );
-    let b = match b {
-        Ok(b) => b,
-        Err(e) => return e.to_errno(),
-    };
+    )?;
     b.fill_offer(&b.gate.lock());
     let _ = slot.set_driver(Some(b.clone()));
-    // SAFETY: `out` is writable (caller's contract).
-    unsafe { out.write(b.into_foreign()) };
-    0
+    Ok(b.into_foreign())
 }
 
 /// The driver's `remove()` has returned (or its probe failed): stops the

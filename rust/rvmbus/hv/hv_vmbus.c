@@ -42,6 +42,7 @@ static_assert(sizeof(struct rvmbus_hv_offer) == RVMBUS_HV_OFFER_SIZE);
 struct rvmbus_hv_chan {
 	struct vmbus_channel chan;
 	void *binding;		/* a reference, given back when this is freed */
+	bool sealed;		/* a primary being unbound: no new sub-channels */
 };
 
 #define to_hc(c) container_of(c, struct rvmbus_hv_chan, chan)
@@ -305,16 +306,78 @@ static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hde
 }
 
 /* Unbinds @hdev's channel from its binding and frees it. */
-static void rvmbus_hv_unbind(struct hv_device *hdev)
+/*
+ * Unbinds channel @c from its binding and frees it: no callback after
+ * this, and the channel is closed if the driver left it open.
+ */
+void rvmbus_hv_release(struct vmbus_channel *c)
 {
-	struct rvmbus_hv_chan *hc = to_hc(hdev->channel);
+	struct rvmbus_hv_chan *hc = to_hc(c);
 
+	/* As vmbus_close(), for a driver that left the channel open. */
 	rvmbus_hv_rust_unbind(hc->binding);
-	tasklet_kill(&hc->chan.callback_event);
-	hdev->channel = NULL;
+	rvmbus_hv_rqstor_free(c);
+	rvmbus_hv_gpadls_forget(c);
+	tasklet_kill(&c->callback_event);
 	rvmbus_hv_rust_put(hc->binding);
 	kfree(hc);
 	atomic_dec(&rvmbus_hv_chans);
+}
+
+/* Unbinds @hdev's channel, its sub-channels first, and frees them. */
+static void rvmbus_hv_unbind(struct hv_device *hdev)
+{
+	struct vmbus_channel *c = hdev->channel;
+	struct vmbus_channel *sc;
+
+	rvmbus_hv_sub_seal(c);
+	while ((sc = rvmbus_hv_sub_unlink_first(c)))
+		rvmbus_hv_release(sc);
+	hdev->channel = NULL;
+	rvmbus_hv_release(c);
+}
+
+struct vmbus_channel *rvmbus_hv_chan_of(void *cchan)
+{
+	return &((struct rvmbus_hv_chan *)cchan)->chan;
+}
+
+void rvmbus_hv_sub_seal(struct vmbus_channel *primary)
+{
+	rvmbus_hv_sub_lock();
+	to_hc(primary)->sealed = true;
+	rvmbus_hv_sub_unlock();
+}
+
+bool rvmbus_hv_sub_sealed(struct vmbus_channel *primary)
+{
+	return to_hc(primary)->sealed;
+}
+
+void *rvmbus_hv_c_sub_alloc(void *pcchan)
+{
+	struct vmbus_channel *primary = rvmbus_hv_chan_of(pcchan);
+	struct rvmbus_hv_chan *hc = kzalloc(sizeof(*hc), GFP_KERNEL);
+
+	if (!hc)
+		return NULL;
+	rvmbus_hv_chan_init(hc, primary->device_obj);
+	hc->chan.primary_channel = primary;
+	return hc;
+}
+
+void rvmbus_hv_c_sub_free(void *cchan)
+{
+	kfree(cchan);
+}
+
+struct vmbus_channel *rvmbus_hv_sub_bound(void *cchan, void *binding)
+{
+	struct rvmbus_hv_chan *hc = cchan;
+
+	hc->binding = binding;
+	atomic_inc(&rvmbus_hv_chans);
+	return &hc->chan;
 }
 
 int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
@@ -378,6 +441,11 @@ int rvmbus_hv_resume(struct hv_driver *drv, struct hv_device *hdev)
 	return drv->resume(hdev);
 }
 
+void *rvmbus_hv_binding_of(struct vmbus_channel *c)
+{
+	return to_hc(c)->binding;
+}
+
 /* ---- What Rust needs of the channel structure -------------------------- */
 
 void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o)
@@ -434,7 +502,11 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 	might_sleep();
 	if (userdatalen > MAX_USER_DEFINED_BYTES)
 		return -EINVAL;
-	if (userdatalen) {
+	/*
+	 * User data that is all zeros is what an open without any sends
+	 * (hv_storvsc passes zeroed channel properties).
+	 */
+	if (userdatalen && (!userdata || memchr_inv(userdata, 0, userdatalen))) {
 		pr_warn_ratelimited("rvmbus: channel %u: open with user data is not supported\n",
 				    c->offermsg.child_relid);
 		return -EOPNOTSUPP;
@@ -443,6 +515,10 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 		return -EINVAL;
 	if (c->state != CHANNEL_OPEN_STATE)
 		return -EINVAL;
+	/* The request-id table the driver asked for (rqstor_size). */
+	ret = rvmbus_hv_rqstor_alloc(c);
+	if (ret)
+		return ret;
 	/* The binding's gate is closed: no callback reads these meanwhile. */
 	c->onchannel_callback = onchannelcallback;
 	c->channel_callback_context = context;
@@ -453,6 +529,7 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 		c->onchannel_callback = NULL;
 		c->channel_callback_context = NULL;
 		c->state = CHANNEL_OPEN_STATE;
+		rvmbus_hv_rqstor_free(c);
 		return ret;
 	}
 	c->state = CHANNEL_OPENED_STATE;
@@ -462,9 +539,22 @@ EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_open);
 
 void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 {
+	struct vmbus_channel *sc;
+
 	might_sleep();
-	/* Returns with the callback stopped (and none running). */
+	/* A primary's close closes its sub-channels first, as hv_vmbus's. */
+	if (!c->primary_channel) {
+		rvmbus_hv_sub_lock();
+		list_for_each_entry(sc, &c->sc_list, sc_list)
+			rvmbus_hv_vmbus_close(sc);
+		rvmbus_hv_sub_unlock();
+	}
+	/*
+	 * Returns with the callback stopped (and none running) and the ring
+	 * fields emptied.
+	 */
 	rvmbus_hv_rust_close(to_hc(c)->binding);
+	rvmbus_hv_rqstor_free(c);
 	c->onchannel_callback = NULL;
 	c->channel_callback_context = NULL;
 	c->sc_creation_callback = NULL;
@@ -476,20 +566,25 @@ int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
 				     u32 bufferlen, u64 requestid, u64 *trans_id,
 				     enum vmbus_packet_type type, u32 flags)
 {
+	bool took;
+	u64 id;
 	int ret;
 
-	if (c->next_request_id_callback) {
-		pr_warn_ratelimited("rvmbus: channel %u: request ids (vmbus_requestor) are not supported\n",
-				    c->offermsg.child_relid);
-		return -EOPNOTSUPP;
-	}
 	if (flags > U16_MAX || (unsigned int)type > U16_MAX)
 		return -EINVAL;
+	/* The id the packet carries: a slot of the table, or the driver's. */
+	ret = rvmbus_hv_rqst_assign(c, flags, requestid, &id, &took);
+	if (ret)
+		return ret;
 	ret = rvmbus_hv_rust_send(to_hc(c)->binding, buffer, bufferlen,
-				  requestid, type, flags);
-	if (!ret && trans_id)
-		*trans_id = requestid;
-	return ret;
+				  id, type, flags);
+	if (ret) {
+		rvmbus_hv_rqst_unsent(c, id, took);
+		return ret;
+	}
+	if (trans_id)
+		*trans_id = id;
+	return 0;
 }
 EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket_getid);
 

@@ -79,6 +79,14 @@ void rvmbus_hv_c_set_rescind(void *cchan);
 u32 rvmbus_hv_c_read_mode(void *cchan);
 /* Runs the driver's channel callback, if one is set. */
 void rvmbus_hv_c_invoke(void *cchan);
+/*
+ * ring_info.c: the channel's outbound and inbound struct
+ * hv_ring_buffer_info describe the core's rings while it is open: filled
+ * once the open succeeded, before the gate opens (a callback may read
+ * them at once); emptied once the gate closed, before the core closes.
+ */
+void rvmbus_hv_c_rings_fill(void *cchan);
+void rvmbus_hv_c_rings_clear(void *cchan);
 
 /* ---- From C to Rust (binding.rs) ---------------------------------------- */
 
@@ -102,5 +110,95 @@ int rvmbus_hv_rust_recv(void *b, void *buf, u32 buflen, u32 *actual,
 bool rvmbus_hv_rust_negotiate(u8 *buf, u32 buflen, const int *fw, int fw_cnt,
 			      const int *srv, int srv_cnt, int *nego_fw,
 			      int *nego_srv);
+
+/* ---- Between the C files of this interface ------------------------------ */
+
+struct vmbus_channel;
+
+/* The binding behind a channel that hv_vmbus.c handed to a driver. */
+void *rvmbus_hv_binding_of(struct vmbus_channel *c);
+
+/*
+ * request_id.c: the table of @c->rqstor_size slots, made by vmbus_open()
+ * and freed by vmbus_close(); the id of a packet sent with @flags (*@took:
+ * a slot was taken, which rvmbus_hv_rqst_unsent() gives back when the
+ * packet could not be sent).
+ */
+int rvmbus_hv_rqstor_alloc(struct vmbus_channel *c);
+void rvmbus_hv_rqstor_free(struct vmbus_channel *c);
+int rvmbus_hv_rqst_assign(struct vmbus_channel *c, u32 flags, u64 requestid,
+			  u64 *trans_id, bool *took);
+void rvmbus_hv_rqst_unsent(struct vmbus_channel *c, u64 trans_id, bool took);
+
+
+/*
+ * Sub-channels (subchannel.c, hv_vmbus.c): they hang on their primary's
+ * sc_list, changed under rvmbus_hv_sub_lock() (a mutex), until the
+ * primary is unbound, which first stops new ones (rvmbus_hv_sub_seal())
+ * and then takes them off one by one.  rvmbus_hv_sub_bound() counts a
+ * new sub-channel's structure and gives it its binding (a reference it
+ * keeps); rvmbus_hv_release() unbinds and frees any channel structure.
+ */
+struct vmbus_channel *rvmbus_hv_sub_bound(void *cchan, void *binding);
+struct vmbus_channel *rvmbus_hv_sub_unlink_first(struct vmbus_channel *primary);
+void rvmbus_hv_sub_seal(struct vmbus_channel *primary);
+bool rvmbus_hv_sub_sealed(struct vmbus_channel *primary);
+void rvmbus_hv_release(struct vmbus_channel *c);
+struct vmbus_channel *rvmbus_hv_chan_of(void *cchan);
+void rvmbus_hv_sub_lock(void);
+void rvmbus_hv_sub_unlock(void);
+
+/* ---- More from C to Rust ------------------------------------------------ */
+
+/* What ring_info.rs says of the open rings (all 0 when closed). */
+struct rvmbus_hv_rings {
+	void *out_ctrl;		/* the outbound ring's control page */
+	void *in_ctrl;		/* the inbound ring's control page */
+	u32 out_bytes;		/* each ring's size, control page included */
+	u32 in_bytes;
+};
+
+/* Shared with Rust (ring_info.rs asserts the same size). */
+#define RVMBUS_HV_RINGS_SIZE 24
+
+void rvmbus_hv_rust_rings(void *b, struct rvmbus_hv_rings *out);
+/*
+ * packet_iter.rs: the next packet in the binding's copy (with @advance,
+ * after dropping the one at @cur), or NULL; the descriptor is the
+ * packet's first bytes.
+ */
+void *rvmbus_hv_rust_iter(void *b, bool advance, const void *cur);
+/*
+ * gpa_direct.rs: one GPA-direct packet of @rangecount ranges, given as
+ * the @nwords words of struct hv_mpb_array entries at @words (each a
+ * length and offset word, then its frame numbers), with @data in band and
+ * a completion requested.
+ */
+int rvmbus_hv_rust_send_gpa(void *b, const void *words, u32 nwords,
+			    u32 rangecount, const void *data, u32 datalen,
+			    u64 trans_id);
+/*
+ * gpadl.rs: a GPADL of the binding's channel over @npfn frames at @pfns
+ * (its id to *@id; on failure *@host_holds says whether the host may use
+ * the pages anyway), and its teardown (0: the host gave the pages back;
+ * otherwise it may still use them); see gpadl.c.
+ */
+int rvmbus_hv_rust_gpadl_create(void *b, const u64 *pfns, u32 npfn, u32 *id,
+				bool *host_holds);
+int rvmbus_hv_rust_gpadl_teardown(void *b, u32 id);
+
+/* gpadl.c: forgets the GPADL records of a channel that is being freed. */
+void rvmbus_hv_gpadls_forget(struct vmbus_channel *c);
+
+/*
+ * Called by subchannel.rs, with the primary's gate held and open, when
+ * the host offered a sub-channel of the primary @pcchan (a struct
+ * rvmbus_hv_chan): the new sub-channel's structure (NULL: no memory),
+ * freed again if its binding cannot be made; then, bound, put on the
+ * primary's sc_list and handed to the driver's sc_creation_callback.
+ */
+void *rvmbus_hv_c_sub_alloc(void *pcchan);
+void rvmbus_hv_c_sub_free(void *cchan);
+void rvmbus_hv_c_sub_add(void *pcchan, void *cchan, void *binding);
 
 #endif /* RVMBUS_HV_VMBUS_H */

@@ -8,11 +8,23 @@
 //! `hv_vmbus.c` holds the kernel's structures and the exported symbols
 //! (the `rvmbus_hv_` names of `retarget.h`); [`binding`] the behaviour of
 //! a bound channel; [`negotiate`] the IC version negotiation that
-//! hv_vmbus exports for hv_utils.
+//! hv_vmbus exports for hv_utils. What hv_storvsc and hv_netvsc need
+//! besides, one concern per file, each a C half (the kernel's structures,
+//! the exports) and where there is behaviour a Rust half:
+//! [`packet_iter`] (packet iteration over a per-channel copy),
+//! [`gpa_direct`] (`vmbus_sendpacket_mpb_desc()`), `request_id.c` (the
+//! request-id table), [`gpadl`] (driver-owned GPADLs and their buffers),
+//! [`ring_info`] (the ring fields of the channel structure) and
+//! [`subchannel`] (sub-channels on the primary's `sc_list`).
 //!
 //! Above the bus core, beside `drivers`: imports `crate::bus`,
 //! `crate::support` and `crate::proto` only, and implements the core's
 //! [`crate::bus::channel::ChannelDriver`] for each binding.
 
 pub(crate) mod binding;
+pub(crate) mod gpa_direct;
+pub(crate) mod gpadl;
 pub(crate) mod negotiate;
+pub(crate) mod packet_iter;
+pub(crate) mod ring_info;
+pub(crate) mod subchannel;

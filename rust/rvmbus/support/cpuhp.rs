@@ -8,7 +8,7 @@
 //! held for writing; the target is set and cleared under the same lock
 //! held for reading, so a callback never sees it change under it.
 
-use core::{ffi::c_void, ptr::NonNull};
+use core::ffi::c_void;
 
 use kernel::{
     prelude::*,
@@ -17,6 +17,8 @@ use kernel::{
         Arc,
     },
 };
+
+use super::c_context::CContext;
 
 mod ffi {
     extern "C" {
@@ -61,35 +63,24 @@ impl Drop for State {
 }
 
 /// The target of the callbacks while it lives (or until [`Target::clear`]).
-///
-/// # Invariants
-///
-/// `ctx` came from `KBox::into_raw` and is freed only in `drop`, after it
-/// was cleared from the C side under the CPU hotplug lock (no callback
-/// runs then, and none starts with it afterwards).
 pub(crate) struct Target {
-    ctx: NonNull<Arc<dyn CpuHotplug>>,
     set: Atomic<bool>,
+    // Held only for C, which reads it through the pointer; drops after
+    // `drop()` cleared it from the C side under the CPU hotplug lock (no
+    // callback runs then, none starts with it after).
+    _ctx: CContext<dyn CpuHotplug>,
 }
-
-// SAFETY: `ctx` is a boxed `Arc<dyn CpuHotplug>`, which is `Send` and
-// `Sync`; `Target` only hands it to the C side and frees it.
-unsafe impl Send for Target {}
-// SAFETY: `&Target` only clears the C side's pointer.
-unsafe impl Sync for Target {}
 
 impl Target {
     /// Makes `t` the callbacks' target.
     pub(crate) fn new(t: Arc<dyn CpuHotplug>) -> Result<Self> {
-        let boxed = KBox::new(t, GFP_KERNEL)?;
-        // INVARIANT: From `KBox::into_raw`, freed only in `drop`.
-        let ctx = NonNull::new(KBox::into_raw(boxed)).ok_or(ENOMEM)?;
-        // SAFETY: `ctx` points to a live target until `clear` took it back
-        // under the CPU hotplug lock.
-        unsafe { ffi::rvmbus_shim_cpuhp_set_target(ctx.as_ptr().cast::<c_void>()) };
+        let ctx = CContext::new(t)?;
+        // SAFETY: `ctx` stays live until `clear` took it back under the
+        // CPU hotplug lock (`drop` clears before `ctx` drops).
+        unsafe { ffi::rvmbus_shim_cpuhp_set_target(ctx.as_ptr()) };
         Ok(Self {
-            ctx,
             set: Atomic::new(true),
+            _ctx: ctx,
         })
     }
 
@@ -105,9 +96,6 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         self.clear();
-        // SAFETY: From `KBox::into_raw` (type invariant), and no callback
-        // uses it after `clear`.
-        drop(unsafe { KBox::from_raw(self.ctx.as_ptr()) });
     }
 }
 
@@ -120,7 +108,7 @@ impl Drop for Target {
 #[no_mangle]
 unsafe extern "C" fn rvmbus_rust_cpu_online(ctx: *mut c_void, cpu: u32) -> i32 {
     // SAFETY: Guaranteed by the caller.
-    let Some(t) = (unsafe { ctx.cast::<Arc<dyn CpuHotplug>>().as_ref() }) else {
+    let Some(t) = (unsafe { CContext::<dyn CpuHotplug>::get(ctx) }) else {
         return 0;
     };
     match t.online(cpu) {
@@ -137,7 +125,7 @@ unsafe extern "C" fn rvmbus_rust_cpu_online(ctx: *mut c_void, cpu: u32) -> i32 {
 #[no_mangle]
 unsafe extern "C" fn rvmbus_rust_cpu_offline(ctx: *mut c_void, cpu: u32, frozen: bool) -> i32 {
     // SAFETY: Guaranteed by the caller.
-    let Some(t) = (unsafe { ctx.cast::<Arc<dyn CpuHotplug>>().as_ref() }) else {
+    let Some(t) = (unsafe { CContext::<dyn CpuHotplug>::get(ctx) }) else {
         return 0;
     };
     match t.offline(cpu, frozen) {

@@ -3,7 +3,7 @@
 //! The kernel going away (restart, kexec, panic) for a transport with no
 //! hook of its own (C half: `way_out.c`, which says when each runs).
 
-use core::{ffi::c_void, ptr::NonNull};
+use core::ffi::c_void;
 
 use kernel::{
     prelude::*,
@@ -12,6 +12,8 @@ use kernel::{
         Arc,
     },
 };
+
+use super::c_context::CContext;
 
 mod ffi {
     extern "C" {
@@ -29,34 +31,23 @@ pub(crate) trait WayOut: Send + Sync {
 }
 
 /// The registered hook, until [`Hook::unregister`] or drop.
-///
-/// # Invariants
-///
-/// `ctx` came from `KBox::into_raw` and is freed only in `drop`, after the
-/// C side let go of it (unregistering waits for running callbacks).
 pub(crate) struct Hook {
-    ctx: NonNull<Arc<dyn WayOut>>,
     registered: Atomic<bool>,
+    // Drops after `drop()` unregistered it (which waits for running
+    // callbacks).
+    ctx: CContext<dyn WayOut>,
 }
-
-// SAFETY: `ctx` is a boxed `Arc<dyn WayOut>`, which is `Send` and `Sync`;
-// `Hook` only hands it to the C side and frees it.
-unsafe impl Send for Hook {}
-// SAFETY: `&Hook` only unregisters.
-unsafe impl Sync for Hook {}
 
 impl Hook {
     /// Registers `w`; `EBUSY` if another hook is registered.
     pub(crate) fn register(w: Arc<dyn WayOut>) -> Result<Self> {
-        let boxed = KBox::new(w, GFP_KERNEL)?;
-        // INVARIANT: From `KBox::into_raw`, freed only in `drop`.
-        let ctx = NonNull::new(KBox::into_raw(boxed)).ok_or(ENOMEM)?;
         let this = Self {
-            ctx,
             registered: Atomic::new(false),
+            ctx: CContext::new(w)?,
         };
-        // SAFETY: `ctx` is live until `unregister` returns.
-        let r = unsafe { ffi::rvmbus_shim_way_out_register(ctx.as_ptr().cast::<c_void>()) };
+        // SAFETY: `ctx` is live until `unregister` returns (`drop`
+        // unregisters before `ctx` drops).
+        let r = unsafe { ffi::rvmbus_shim_way_out_register(this.ctx.as_ptr()) };
         if r < 0 {
             return Err(Error::from_errno(r));
         }
@@ -68,7 +59,7 @@ impl Hook {
     pub(crate) fn unregister(&self) {
         if self.registered.xchg(false, Relaxed) {
             // SAFETY: Registered with this pointer; waits for callbacks.
-            unsafe { ffi::rvmbus_shim_way_out_unregister(self.ctx.as_ptr().cast::<c_void>()) };
+            unsafe { ffi::rvmbus_shim_way_out_unregister(self.ctx.as_ptr()) };
         }
     }
 }
@@ -76,9 +67,6 @@ impl Hook {
 impl Drop for Hook {
     fn drop(&mut self) {
         self.unregister();
-        // SAFETY: From `KBox::into_raw` (type invariant); the C side no
-        // longer uses it.
-        drop(unsafe { KBox::from_raw(self.ctx.as_ptr()) });
     }
 }
 
@@ -91,7 +79,7 @@ impl Drop for Hook {
 #[no_mangle]
 unsafe extern "C" fn rvmbus_rust_way_out(ctx: *mut c_void, crash: bool) {
     // SAFETY: Guaranteed by the caller.
-    if let Some(w) = unsafe { ctx.cast::<Arc<dyn WayOut>>().as_ref() } {
+    if let Some(w) = unsafe { CContext::<dyn WayOut>::get(ctx) } {
         w.way_out(crash);
     }
 }

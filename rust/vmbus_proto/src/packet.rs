@@ -370,6 +370,51 @@ pub fn encode_gpa_direct(
     Ok(total)
 }
 
+/// Builds a transfer-page packet: the header, `ranges` (offsets into the
+/// transfer page set `pageset_id`), then `payload`. Returns its length.
+pub fn encode_transfer_pages(
+    buf: &mut [u8],
+    flags: u16,
+    trans_id: u64,
+    pageset_id: u16,
+    ranges: &[TransferPageRange],
+    payload: &[u8],
+) -> Result<usize, PacketError> {
+    let off = ranges
+        .len()
+        .checked_mul(TransferPageRange::SIZE)
+        .and_then(|n| n.checked_add(TransferPageHeader::SIZE))
+        .map(align8)
+        .ok_or(PacketError::TooLarge)?;
+    let total = off
+        .checked_add(align8(payload.len()))
+        .ok_or(PacketError::TooLarge)?;
+    let out = buf.get_mut(..total).ok_or(PacketError::TooLarge)?;
+    out.fill(0);
+    let h = TransferPageHeader {
+        d: VmPacketDescriptor {
+            ptype: PacketType::DATA_USING_XFER_PAGES,
+            offset8: len8(off)?,
+            len8: len8(total)?,
+            flags,
+            trans_id,
+        },
+        xfer_pageset_id: pageset_id,
+        sender_owns_set: 0,
+        reserved: 0,
+        range_cnt: u32::try_from(ranges.len()).map_err(|_| PacketError::TooLarge)?,
+    };
+    let mut pos = 0;
+    h.put(out, &mut pos).ok_or(PacketError::TooLarge)?;
+    for r in ranges {
+        r.put(out, &mut pos).ok_or(PacketError::TooLarge)?;
+    }
+    out.get_mut(off..off + payload.len())
+        .ok_or(PacketError::TooLarge)?
+        .copy_from_slice(payload);
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::wire::packet::PACKET_FLAG_COMPLETION_REQUESTED;
@@ -468,6 +513,38 @@ mod tests {
         assert_eq!(ranges.iter().next().unwrap().byte_offset, 20);
         b[20] = 3;
         assert_eq!(parse(&b), Err(PacketError::BadRangeCount));
+    }
+
+    #[test]
+    fn transfer_pages_round_trip() {
+        let mut b = [0u8; 96];
+        let r = [
+            TransferPageRange {
+                byte_count: 100,
+                byte_offset: 1728,
+            },
+            TransferPageRange {
+                byte_count: 7,
+                byte_offset: 0,
+            },
+        ];
+        let n = encode_transfer_pages(&mut b, 1, 42, 0xcafe, &r, b"nvsp").unwrap();
+        assert_eq!(n, 24 + 16 + 8);
+        let p = parse(&b[..n]).unwrap();
+        assert_eq!(p.desc.trans_id, 42);
+        let PacketKind::TransferPages {
+            pageset_id, ranges, ..
+        } = p.kind
+        else {
+            panic!()
+        };
+        assert_eq!(pageset_id, 0xcafe);
+        assert!(ranges.iter().eq(r));
+        assert_eq!(&p.payload[..4], b"nvsp");
+        assert_eq!(
+            encode_transfer_pages(&mut b[..40], 1, 42, 0xcafe, &r, b"nvsp"),
+            Err(PacketError::TooLarge)
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! every field (each Rust field must be mapped to a C field).
 //!
 //! Run by `scripts/layout-check.sh`, which generates the bindings from the
-//! kernel tree and sets `RVMBUS_KBINDINGS`.
+//! kernel tree and sets `RVMBUS_KBINDINGS`; and `RVMBUS_KSTORVSC` to the
+//! bindings of the storage protocol's structures, which are private to
+//! `drivers/scsi/storvsc_drv.c` (bindgen reads that file itself).
 
 #![cfg(feature = "layout-check")]
 
@@ -23,7 +25,22 @@ mod k {
     include!(env!("RVMBUS_KBINDINGS"));
 }
 
-use vmbus_proto::wire::{channel_msg as cm, ic, monitor as mon, packet as pk, synic as sy};
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    clippy::all
+)]
+mod ks {
+    include!(env!("RVMBUS_KSTORVSC"));
+}
+
+use vmbus_proto::wire::Wire;
+use vmbus_proto::wire::{
+    channel_msg as cm, ic, monitor as mon, nvsp as nv, packet as pk, rndis as rn, storage as st,
+    synic as sy,
+};
 
 /// The result of all checks.
 #[derive(Default)]
@@ -408,8 +425,319 @@ fn wire_layouts_match_linux() {
         "latency_offset(0)": mon::latency_offset(0) => o!(Pg, latency),
     ]);
 
+    // NVSP (drivers/net/hyperv/hyperv_net.h, every structure packed).
+    check!(r, nv::NvspHeader, k::nvsp_message_header, [
+        msg_type => o!(k::nvsp_message_header, msg_type),
+    ], extra [
+        "NVSP_MESSAGE_SIZE": nv::NVSP_MESSAGE_SIZE => size_of::<k::nvsp_message>(),
+    ]);
+    type NInit = k::nvsp_message_init;
+    check!(r, nv::NvspInit, NInit, [
+        min_protocol_ver => o!(NInit, min_protocol_ver),
+        max_protocol_ver => o!(NInit, max_protocol_ver),
+    ]);
+    type NInitC = k::nvsp_message_init_complete;
+    check!(r, nv::NvspInitComplete, NInitC, [
+        negotiated_protocol_ver => o!(NInitC, negotiated_protocol_ver),
+        max_mdl_chain_len => o!(NInitC, max_mdl_chain_len),
+        status => o!(NInitC, status),
+    ]);
+    type NNdis = k::nvsp_1_message_send_ndis_version;
+    check!(r, nv::NvspNdisVersion, NNdis, [
+        ndis_major_ver => o!(NNdis, ndis_major_ver),
+        ndis_minor_ver => o!(NNdis, ndis_minor_ver),
+    ]);
+    type NRb = k::nvsp_1_message_send_receive_buffer;
+    type NSb = k::nvsp_1_message_send_send_buffer;
+    check!(r, nv::NvspBufferGpadl, NRb, [
+        gpadl_handle => o!(NRb, gpadl_handle),
+        id => o!(NRb, id),
+    ], extra [
+        "send buffer size": size_of::<NSb>() => size_of::<NRb>(),
+        "send buffer gpadl_handle": o!(NSb, gpadl_handle) => o!(NRb, gpadl_handle),
+        "send buffer id": o!(NSb, id) => o!(NRb, id),
+    ]);
+    type NSec = k::nvsp_1_receive_buffer_section;
+    check!(r, nv::NvspRecvSection, NSec, [
+        offset => o!(NSec, offset),
+        sub_alloc_size => o!(NSec, sub_alloc_size),
+        num_sub_allocs => o!(NSec, num_sub_allocs),
+        end_offset => o!(NSec, end_offset),
+    ]);
+    type NRbC = k::nvsp_1_message_send_receive_buffer_complete;
+    check!(r, nv::NvspRecvBufComplete, NRbC, size = size_of::<NRbC>() + size_of::<NSec>(), [
+        status => o!(NRbC, status),
+        num_sections => o!(NRbC, num_sections),
+        section => o!(NRbC, sections),
+    ]);
+    check!(r, nv::NvspRevokeBuffer, k::nvsp_1_message_revoke_receive_buffer, [
+        id => o!(k::nvsp_1_message_revoke_receive_buffer, id),
+    ], extra [
+        "revoke send buffer": size_of::<k::nvsp_1_message_revoke_send_buffer>() => 2,
+    ]);
+    type NSbC = k::nvsp_1_message_send_send_buffer_complete;
+    check!(r, nv::NvspSendBufComplete, NSbC, [
+        status => o!(NSbC, status),
+        section_size => o!(NSbC, section_size),
+    ]);
+    type NRp = k::nvsp_1_message_send_rndis_packet;
+    check!(r, nv::NvspRndisPacket, NRp, [
+        channel_type => o!(NRp, channel_type),
+        send_buf_section_index => o!(NRp, send_buf_section_index),
+        send_buf_section_size => o!(NRp, send_buf_section_size),
+    ]);
+    check!(r, nv::NvspRndisPacketComplete, k::nvsp_1_message_send_rndis_packet_complete, [
+        status => o!(k::nvsp_1_message_send_rndis_packet_complete, status),
+    ]);
+    type NCfg = k::nvsp_2_send_ndis_config;
+    check!(r, nv::NvspNdisConfig, NCfg, [
+        mtu => o!(NCfg, mtu),
+        reserved => o!(NCfg, reserved),
+        capability => o!(NCfg, capability),
+    ]);
+    check!(r, nv::NvspSwitchDataPath, k::nvsp_4_sw_datapath, [
+        active_datapath => o!(k::nvsp_4_sw_datapath, active_datapath),
+    ]);
+    type NSubR = k::nvsp_5_subchannel_request;
+    check!(r, nv::NvspSubchannelRequest, NSubR, [
+        op => o!(NSubR, op),
+        num_subchannels => o!(NSubR, num_subchannels),
+    ]);
+    type NSubC = k::nvsp_5_subchannel_complete;
+    check!(r, nv::NvspSubchannelComplete, NSubC, [
+        status => o!(NSubC, status),
+        num_subchannels => o!(NSubC, num_subchannels),
+    ]);
+    type NItab = k::nvsp_5_send_indirect_table;
+    check!(r, nv::NvspIndirectionTable, NItab, [
+        count => o!(NItab, count),
+        offset => o!(NItab, offset),
+    ]);
+
+    // RNDIS (hyperv_net.h's copies of the RNDIS structures).
+    type NMsg = k::rndis_message;
+    check!(r, rn::RndisHeader, NMsg, size = o!(NMsg, msg), [
+        msg_type => o!(NMsg, ndis_msg_type),
+        msg_len => o!(NMsg, msg_len),
+    ]);
+    type NIReq = k::rndis_initialize_request;
+    check!(r, rn::RndisInitRequest, NIReq, [
+        req_id => o!(NIReq, req_id),
+        major_ver => o!(NIReq, major_ver),
+        minor_ver => o!(NIReq, minor_ver),
+        max_xfer_size => o!(NIReq, max_xfer_size),
+    ]);
+    type NIC = k::rndis_initialize_complete;
+    check!(r, rn::RndisInitComplete, NIC, [
+        req_id => o!(NIC, req_id),
+        status => o!(NIC, status),
+        major_ver => o!(NIC, major_ver),
+        minor_ver => o!(NIC, minor_ver),
+        dev_flags => o!(NIC, dev_flags),
+        medium => o!(NIC, medium),
+        max_pkt_per_msg => o!(NIC, max_pkt_per_msg),
+        max_xfer_size => o!(NIC, max_xfer_size),
+        pkt_alignment_factor => o!(NIC, pkt_alignment_factor),
+        af_list_offset => o!(NIC, af_list_offset),
+        af_list_size => o!(NIC, af_list_size),
+    ]);
+    check!(r, rn::RndisRequestId, k::rndis_halt_request, [
+        req_id => o!(k::rndis_halt_request, req_id),
+    ], extra [
+        "keepalive": size_of::<k::rndis_keepalive_request>() => 4,
+    ]);
+    type NQReq = k::rndis_query_request;
+    type NSReq = k::rndis_set_request;
+    check!(r, rn::RndisOidRequest, NQReq, [
+        req_id => o!(NQReq, req_id),
+        oid => o!(NQReq, oid),
+        info_buflen => o!(NQReq, info_buflen),
+        info_buf_offset => o!(NQReq, info_buf_offset),
+        dev_vc_handle => o!(NQReq, dev_vc_handle),
+    ], extra [
+        "set request size": size_of::<NSReq>() => size_of::<NQReq>(),
+        "set info_buf": o!(NSReq, info_buf) => size_of::<NQReq>(),
+        "set info_buf_offset": o!(NSReq, info_buf_offset) => o!(NQReq, info_buf_offset),
+    ]);
+    type NQC = k::rndis_query_complete;
+    check!(r, rn::RndisQueryComplete, NQC, [
+        req_id => o!(NQC, req_id),
+        status => o!(NQC, status),
+        info_buflen => o!(NQC, info_buflen),
+        info_buf_offset => o!(NQC, info_buf_offset),
+    ]);
+    type NSC = k::rndis_set_complete;
+    check!(r, rn::RndisStatusComplete, NSC, [
+        req_id => o!(NSC, req_id),
+        status => o!(NSC, status),
+    ], extra [
+        "keepalive complete status": o!(k::rndis_keepalive_complete, status) => o!(NSC, status),
+    ]);
+    type NRC = k::rndis_reset_complete;
+    check!(r, rn::RndisResetComplete, NRC, [
+        status => o!(NRC, status),
+        addressing_reset => o!(NRC, addressing_reset),
+    ]);
+    type NInd = k::rndis_indicate_status;
+    check!(r, rn::RndisIndicateStatus, NInd, [
+        status => o!(NInd, status),
+        status_buflen => o!(NInd, status_buflen),
+        status_buf_offset => o!(NInd, status_buf_offset),
+    ]);
+    type NPkt = k::rndis_packet;
+    check!(r, rn::RndisPacket, NPkt, [
+        data_offset => o!(NPkt, data_offset),
+        data_len => o!(NPkt, data_len),
+        oob_data_offset => o!(NPkt, oob_data_offset),
+        oob_data_len => o!(NPkt, oob_data_len),
+        num_oob_data_elements => o!(NPkt, num_oob_data_elements),
+        per_pkt_info_offset => o!(NPkt, per_pkt_info_offset),
+        per_pkt_info_len => o!(NPkt, per_pkt_info_len),
+        vc_handle => o!(NPkt, vc_handle),
+        reserved => o!(NPkt, reserved),
+    ]);
+    type NPpi = k::rndis_per_packet_info;
+    check!(r, rn::RndisPerPacketInfo, NPpi, [
+        size => o!(NPpi, size),
+        ppi_type => o!(NPpi, _bitfield_1),
+        ppi_offset => o!(NPpi, ppi_offset),
+    ]);
+    type NObj = k::ndis_obj_header;
+    check!(r, rn::NdisObjectHeader, NObj, [
+        obj_type => o!(NObj, type_),
+        revision => o!(NObj, rev),
+        size => o!(NObj, size),
+    ]);
+    type NCap = k::ndis_recv_scale_cap;
+    check!(r, rn::NdisRssCaps, NCap, [
+        hdr => o!(NCap, hdr),
+        cap_flag => o!(NCap, cap_flag),
+        num_int_msg => o!(NCap, num_int_msg),
+        num_recv_que => o!(NCap, num_recv_que),
+        num_indirect_tabent => o!(NCap, num_indirect_tabent),
+    ]);
+    type NPar = k::ndis_recv_scale_param;
+    check!(r, rn::NdisRssParams, NPar, [
+        hdr => o!(NPar, hdr),
+        flag => o!(NPar, flag),
+        base_cpu_number => o!(NPar, base_cpu_number),
+        hashinfo => o!(NPar, hashinfo),
+        indirect_tabsize => o!(NPar, indirect_tabsize),
+        pad0 => o!(NPar, indirect_tabsize) + 2,
+        indirect_taboffset => o!(NPar, indirect_taboffset),
+        hashkey_size => o!(NPar, hashkey_size),
+        pad1 => o!(NPar, hashkey_size) + 2,
+        hashkey_offset => o!(NPar, hashkey_offset),
+        processor_masks_offset => o!(NPar, processor_masks_offset),
+        num_processor_masks => o!(NPar, num_processor_masks),
+        processor_masks_entry_size => o!(NPar, processor_masks_entry_size),
+    ], extra [
+        "NDIS_OFFLOAD_SIZE_6_0": rn::NDIS_OFFLOAD_SIZE_6_0 => o!(k::ndis_offload, ipsecv2),
+    ]);
+
     println!(
         "LAYOUT: {} structs, {} fields checked, {} mismatches",
+        r.structs,
+        r.fields,
+        r.errors.len()
+    );
+    for e in &r.errors {
+        println!("LAYOUT MISMATCH: {e}");
+    }
+    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+}
+
+#[test]
+fn storage_layouts_match_storvsc() {
+    let mut r = Report::default();
+    type Vr = ks::vmscsi_request;
+    check!(r, st::VmscsiRequest, Vr, [
+        length => o!(Vr, length),
+        srb_status => o!(Vr, srb_status),
+        scsi_status => o!(Vr, scsi_status),
+        port_number => o!(Vr, port_number),
+        path_id => o!(Vr, path_id),
+        target_id => o!(Vr, target_id),
+        lun => o!(Vr, lun),
+        cdb_length => o!(Vr, cdb_length),
+        sense_info_length => o!(Vr, sense_info_length),
+        data_in => o!(Vr, data_in),
+        reserved => o!(Vr, reserved),
+        data_transfer_length => o!(Vr, data_transfer_length),
+        buf => o!(Vr, __bindgen_anon_1),
+        win8 => o!(Vr, reserve),
+    ], extra [
+        "CDB/sense union": st::SRB_BUF_LEN => size_of::<ks::vmscsi_request__bindgen_ty_1>(),
+        "pre-win8 size (vmscsi_size_delta)": st::VmscsiRequest::SIZE - st::WIN8_EXTENSION_SIZE => o!(Vr, reserve),
+    ]);
+    // The win8 extension is a run of fields at the end of the C SRB.
+    let base = o!(Vr, reserve);
+    check!(r, st::VmscsiWin8Extension, Vr, size = size_of::<Vr>() - base, [
+        reserve => o!(Vr, reserve) - base,
+        queue_tag => o!(Vr, queue_tag) - base,
+        queue_action => o!(Vr, queue_action) - base,
+        srb_flags => o!(Vr, srb_flags) - base,
+        time_out_value => o!(Vr, time_out_value) - base,
+        queue_sort_key => o!(Vr, queue_sort_ey) - base,
+    ]);
+    type Vp = ks::vstor_packet;
+    check!(r, st::VstorPacketHeader, Vp, size = o!(Vp, __bindgen_anon_1), [
+        operation => o!(Vp, operation),
+        flags => o!(Vp, flags),
+        status => o!(Vp, status),
+    ], extra [
+        "whole packet": st::VSTOR_PACKET_SIZE => size_of::<Vp>(),
+        "union": st::VSTOR_BODY_LEN => size_of::<ks::vstor_packet__bindgen_ty_1>(),
+        "sub_channel_count in the union": 0 => o!(ks::vstor_packet__bindgen_ty_1, sub_channel_count),
+    ]);
+    type Cp = ks::vmstorage_channel_properties;
+    check!(r, st::ChannelProperties, Cp, [
+        reserved => o!(Cp, reserved),
+        max_channel_cnt => o!(Cp, max_channel_cnt),
+        reserved1 => o!(Cp, reserved1),
+        flags => o!(Cp, flags),
+        max_transfer_bytes => o!(Cp, max_transfer_bytes),
+        reserved2 => o!(Cp, reserved2),
+    ]);
+    type Pv = ks::vmstorage_protocol_version;
+    check!(r, st::ProtocolVersion, Pv, [
+        major_minor => o!(Pv, major_minor),
+        revision => o!(Pv, revision),
+    ]);
+    type Fc = ks::hv_fc_wwn_packet;
+    check!(r, st::FcWwnPacket, Fc, [
+        primary_active => o!(Fc, primary_active),
+        reserved1 => o!(Fc, reserved1),
+        primary_port_wwn => o!(Fc, primary_port_wwn),
+        primary_node_wwn => o!(Fc, primary_node_wwn),
+        secondary_port_wwn => o!(Fc, secondary_port_wwn),
+        secondary_node_wwn => o!(Fc, secondary_node_wwn),
+    ]);
+    let ops = [
+        (
+            st::VstorOperation::COMPLETE_IO,
+            ks::vstor_packet_operation_VSTOR_OPERATION_COMPLETE_IO,
+        ),
+        (
+            st::VstorOperation::EXECUTE_SRB,
+            ks::vstor_packet_operation_VSTOR_OPERATION_EXECUTE_SRB,
+        ),
+        (
+            st::VstorOperation::ENUMERATE_BUS,
+            ks::vstor_packet_operation_VSTOR_OPERATION_ENUMERATE_BUS,
+        ),
+        (
+            st::VstorOperation::CREATE_SUB_CHANNELS,
+            ks::vstor_packet_operation_VSTOR_OPERATION_CREATE_SUB_CHANNELS,
+        ),
+    ];
+    for (ours, c) in ops {
+        if ours.0 != c {
+            r.errors.push(format!("{ours:?}: {} != C {c}", ours.0));
+        }
+    }
+    println!(
+        "LAYOUT storvsc: {} structs, {} fields checked, {} mismatches",
         r.structs,
         r.fields,
         r.errors.len()

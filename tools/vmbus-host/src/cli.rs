@@ -65,10 +65,22 @@ pub struct ServeArgs {
     /// The host to imitate: azure, qemu or old.
     #[arg(long, value_name = "PROFILE", default_value = "azure")]
     pub profile: Profile,
-    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo;
+    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo, net;
     /// N of them). Repeatable; default: one of each.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
+    /// A disk, `PATH[,ro][,lun=N][,controller=N]`, on a synthetic SCSI
+    /// controller (one VMBus channel per controller number, default 0;
+    /// the lowest free LUN unless given). The file's size is the disk's;
+    /// `ro` makes it read-only. Repeatable.
+    #[arg(long = "disk", value_name = "PATH[,ro][,lun=N][,controller=N]")]
+    pub disks: Vec<crate::devices::storage::disk::DiskSpec>,
+    /// A network adapter bridged to the TAP device NAME (opened, or
+    /// created, when the guest opens the channel), with the MAC address
+    /// MAC (default 00:15:5d:72:76:01) and up to N channels for vRSS
+    /// (default 4). Adds a `net` device unless --device names one.
+    #[arg(long, value_name = "tap=NAME[,mac=MAC][,queues=N]")]
+    pub nic: Option<crate::devices::net::NicConfig>,
     /// Heartbeat IC period in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
@@ -137,6 +149,11 @@ pub fn serve_help() -> String {
             k.describe()
         );
     }
+    h += "\nNetwork (--nic tap=NAME[,mac=MAC][,queues=N]): the net device's frames go \
+          to and come from the TAP device NAME, which the caller creates and addresses \
+          (a test harness does so in a network namespace of its own); \
+          `ctl nic-link RELID up|down` changes the link, `rescind`/`reoffer RELID` \
+          remove and re-add the adapter.\n";
     h += "\nTrace (--trace FILE): one line per message, mailbox request, doorbell or \
           interrupt, flushed per line:\n  \
           <seconds>.<micros> <g2h|h2g> <channel|-> <type> <hex bytes>\n";
@@ -181,8 +198,20 @@ impl ServeArgs {
         }
         c.options.devices.heartbeat = Duration::from_millis(self.heartbeat_ms.max(1));
         c.options.devices.timesync = Duration::from_millis(self.timesync_ms.max(1));
+        if let Some(nic) = self.nic {
+            c.options.devices.nic = nic;
+            let net = crate::vmbus::offers::DeviceKind::Net;
+            if !c.devices.iter().any(|d| d.kind == net) {
+                c.devices.push(crate::vmbus::offers::DeviceSpec {
+                    kind: net,
+                    count: 1,
+                    signalling: Default::default(),
+                });
+            }
+        }
         c.options.hostile = self.hostile.clone();
         c.options.renumber_after_unload = self.renumber_after_unload;
+        c.options.disks = self.disks.clone();
         c
     }
 }
@@ -267,6 +296,46 @@ mod tests {
             assert!(h.contains(m.describe()));
         }
         assert!(h.contains("<g2h|h2g> <channel|-> <type> <hex bytes>"));
+    }
+
+    /// `--nic` adds a network adapter with its settings, once.
+    #[test]
+    fn nic_option() {
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut v = vec!["vmbus-host", "serve", "--socket", "s", "--guest-mem", "m"];
+            v.extend_from_slice(extra);
+            let Cmd::Serve(a) = Cli::try_parse_from(v).unwrap().command else {
+                panic!()
+            };
+            a.config()
+        };
+        let c = parse(&["--nic", "tap=rv0,queues=2"]);
+        assert_eq!(c.options.devices.nic.tap_name(), Some("rv0"));
+        assert_eq!(c.options.devices.nic.queues, 2);
+        assert_eq!(
+            c.devices
+                .iter()
+                .filter(|d| d.kind == DeviceKind::Net)
+                .count(),
+            1
+        );
+        assert!(c.devices.iter().any(|d| d.kind == DeviceKind::Echo));
+        let c = parse(&["--nic", "tap=rv0", "--device", "net:2"]);
+        assert_eq!(c.devices.len(), 1);
+        assert_eq!(c.devices[0].count, 2);
+        assert!(parse(&[]).devices.iter().all(|d| d.kind != DeviceKind::Net));
+        let v = [
+            "vmbus-host",
+            "serve",
+            "--socket",
+            "s",
+            "--guest-mem",
+            "m",
+            "--nic",
+            "tap=a/b",
+        ];
+        assert!(Cli::try_parse_from(v).is_err());
     }
 
     /// `ctl --help` names every control command.

@@ -87,7 +87,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "offer",
-        usage: "heartbeat|shutdown|timesync|echo",
+        usage: "heartbeat|shutdown|timesync|echo|net",
         help: "add a device (offered at once if the guest asked for offers)",
         run: cmd_unreachable,
     },
@@ -95,6 +95,24 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "rescind",
         usage: "RELID",
         help: "rescind a channel (then wait for RELID_RELEASED)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "disk-add",
+        usage: "PATH[,ro][,lun=N][,controller=N]",
+        help: "attach a disk: to a controller's bus (the guest rescans) or on a new controller (offered)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "disk-remove",
+        usage: "CONTROLLER [LUN]",
+        help: "detach a disk (the guest rescans), or rescind the whole controller",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "disks",
+        usage: "",
+        help: "list the storage controllers and their disks",
         run: cmd_unreachable,
     },
     CommandSpec {
@@ -119,6 +137,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "echo-burst",
         usage: "RELID COUNT SIZE",
         help: "the open echo channel sends COUNT unsolicited packets of SIZE bytes",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "nic-link",
+        usage: "RELID up|down",
+        help: "the open network adapter RELID indicates its link up or down",
         run: cmd_unreachable,
     },
     CommandSpec {

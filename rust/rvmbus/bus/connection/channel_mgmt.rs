@@ -100,6 +100,7 @@ impl Connection {
             relid,
             ChannelEvent::Host(HostMessage::Rescind { relid }),
         );
+        self.on_driver_gpadls_rescinded(inner, relid);
         // The relid is released once the driver is told and the device is
         // gone (the device work, in order with adds and removes).
         let Some(e) = inner.find(relid) else { return };
@@ -316,6 +317,9 @@ impl Connection {
             let _ = self.chan_step(inner, relid, ChannelEvent::Host(m));
             return;
         }
+        if self.on_driver_gpadl_torndown(inner, gpadl) {
+            return;
+        }
         if let Some(i) = inner.orphans.iter().position(|(g, _)| *g == gpadl) {
             let _ = inner.orphans.remove(i);
             return;
@@ -351,6 +355,9 @@ impl Connection {
                     DevOp::Add(ch, p) => {
                         if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
                             pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+                        } else if let Some(d) = p.as_ref().and_then(|p| p.driver()) {
+                            // A sub-channel: the primary's driver may use it.
+                            d.sub_offered(&ch);
                         }
                     }
                     DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),

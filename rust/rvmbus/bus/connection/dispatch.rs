@@ -140,6 +140,9 @@ impl Connection {
 
     pub(super) fn on_message(self: &Arc<Self>, slot: &[u8]) {
         self.stats.messages.add(1, Relaxed);
+        if crate::support::trace::on_msg_dpc_enabled() {
+            crate::support::trace::on_msg_dpc(slot_msgtype(slot));
+        }
         let decoded = HvMessage::decode_channel(slot)
             .map_err(|_| "SynIC slot")
             .and_then(|m| HostMessage::decode(m.valid_payload()).map_err(|_| "message"));
@@ -148,14 +151,13 @@ impl Connection {
             Err(what) => {
                 self.stats.bad_messages.add(1, Relaxed);
                 if self.warn.allow() {
-                    let ty = slot
-                        .get(16..20)
-                        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    let ty = slot_msgtype(slot);
                     pr_warn!("dropped an invalid {} from the host (type {})\n", what, ty);
                 }
                 return;
             }
         };
+        super::trace::received(&m);
         let mut inner = self.inner.lock();
         let _ = self.step(&mut inner, ConnectionEvent::Host(m));
     }
@@ -164,6 +166,7 @@ impl Connection {
         let Some(relid) = Relid::new(relid) else {
             return;
         };
+        crate::support::trace::chan_sched(relid.get());
         let ch = self.relids.lock().get(relid).cloned();
         match ch {
             Some(c) => c.on_interrupt(),
@@ -174,4 +177,11 @@ impl Connection {
             }
         }
     }
+}
+
+/// The message type of a SynIC slot's payload (0 if the slot is too short
+/// to hold one), read before the slot is validated.
+fn slot_msgtype(slot: &[u8]) -> u32 {
+    slot.get(16..20)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }

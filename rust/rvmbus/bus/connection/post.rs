@@ -36,9 +36,23 @@ impl Connection {
     /// Posts `msg` to `connection_id`, trying again while the hypervisor
     /// is short of room, as `proto::post` decides (Linux's
     /// `vmbus_post_msg`): up to about 2.8 minutes, sleeping between tries.
+    /// Fires the message's trace events with the result.
     pub(super) fn post_raw(&self, connection_id: u32, msg: &GuestMessage) -> Result<(), PostError> {
         let enc = msg.encode();
-        let input = HvInputPostMessage::channel(connection_id, enc.as_bytes())
+        let r = self.post_payload(connection_id, msg, enc.as_bytes());
+        super::trace::posted(msg, enc.as_bytes().len(), &r);
+        r
+    }
+
+    /// Posts `payload`, the encoding of `msg`, as [`Connection::post_raw`]
+    /// describes.
+    fn post_payload(
+        &self,
+        connection_id: u32,
+        msg: &GuestMessage,
+        payload: &[u8],
+    ) -> Result<(), PostError> {
+        let input = HvInputPostMessage::channel(connection_id, payload)
             .map_err(|_| PostError::NotMade(EINVAL))?;
         let mut bytes = [0u8; 256];
         input

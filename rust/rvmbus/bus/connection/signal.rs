@@ -15,6 +15,7 @@ impl Connection {
     pub(crate) fn signal_channel(&self, ch: &Channel) -> Result {
         ch.stats.events.add(1, Relaxed);
         let info = ch.info();
+        crate::support::trace::setevent(info.relid.get());
         let relid = info.relid.get() as usize;
         if !info.dedicated_interrupt {
             set_bit(&self.int_page, PAGE / 2, relid);

@@ -82,6 +82,11 @@ fn quiet() {
     ONCE.call_once(|| vmbus_host::log::set_level(Level::Error));
 }
 
+/// Sets the host's log level for fuzzing (errors only).
+pub fn quiet_logs() {
+    quiet();
+}
+
 fn anonymous(len: u64) -> MemRegion {
     MemRegion::anonymous(len).expect("an anonymous mapping for guest memory")
 }
@@ -139,6 +144,7 @@ pub fn rig_device_config() -> DeviceConfig {
     DeviceConfig {
         heartbeat: Duration::ZERO,
         timesync: Duration::ZERO,
+        ..DeviceConfig::default()
     }
 }
 
@@ -991,6 +997,17 @@ impl DeviceRig {
         }
     }
 
+    /// A rig around `dev`, not yet opened.
+    pub fn with_device(dev: Box<dyn Device>) -> Self {
+        quiet();
+        Self {
+            ram: anonymous(DEVICE_RAM_PAGES * PAGE),
+            dev,
+            subs: Subs::default(),
+            relid: Relid::new(7).expect("a valid relid"),
+        }
+    }
+
     fn with(&mut self, f: impl FnOnce(&mut dyn Device, &mut ChannelIo<'_>)) -> Vec<Vec<u8>> {
         let mut io = ChannelIo::new(self.relid, &self.ram, Some(&mut self.subs));
         f(self.dev.as_mut(), &mut io);
@@ -1026,6 +1043,11 @@ impl DeviceRig {
             let mut out = Vec::new();
             let _ = d.control(io, "shutdown-guest", args, &mut out);
         })
+    }
+
+    /// The backend's counters.
+    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        self.dev.stats()
     }
 
     /// The channel closed.

@@ -12,12 +12,16 @@
 //! writes them to `seeds/TARGET/`, where they are kept in git).
 
 pub mod host;
+pub mod net;
 pub mod proto;
 pub mod script;
 pub mod seeds;
+pub mod storage;
 
 pub use host::{host_devices, host_gpadl, host_mailbox, host_ring, host_vmbus};
+pub use net::{host_net, net};
 pub use proto::{decode, gpadl, ic, ivshmem, packet, ring, state};
+pub use storage::{host_storage, storage};
 
 /// A fuzz target.
 pub type Target = fn(&[u8]);
@@ -36,6 +40,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host-gpadl", host_gpadl),
     ("host-ring", host_ring),
     ("host-devices", host_devices),
+    ("storage", storage),
+    ("host-storage", host_storage),
+    ("net", net),
+    ("host-net", host_net),
 ];
 
 /// The target called `name`.

@@ -1164,5 +1164,7 @@ pub fn all() -> Vec<Seed> {
     host_gpadl_seeds(&mut out);
     host_ring_seeds(&mut out);
     host_devices_seeds(&mut out);
+    crate::storage::seeds(&mut out);
+    crate::net::seeds(&mut out);
     out
 }

@@ -121,3 +121,46 @@ fn host_devices_sessions_get_deep() {
     assert_eq!(get("echo", "packets_out"), 3);
     assert_eq!(get("echo", "subchannels"), 3);
 }
+
+/// The storage session seed gets past initialisation into the SRBs, the
+/// disks' data and a bus change notification.
+#[test]
+fn storage_session_gets_deep() {
+    let stats: BTreeMap<&str, u64> =
+        vmbus_proto_fuzz::storage::run_storage(&seed("host-storage", "session"))
+            .into_iter()
+            .collect();
+    assert!(stats["srbs"] >= 10, "{stats:?}");
+    assert!(stats["srb_errors"] >= 2, "{stats:?}");
+    assert!(stats["bytes_written"] >= 1024, "{stats:?}");
+    assert!(stats["bytes_read"] >= 1024, "{stats:?}");
+    assert!(stats["notifications"] >= 1, "{stats:?}");
+    let stats: BTreeMap<&str, u64> =
+        vmbus_proto_fuzz::storage::run_storage(&seed("host-storage", "init-and-subchannels"))
+            .into_iter()
+            .collect();
+    assert_eq!(stats["refused"], 0, "{stats:?}");
+    assert!(stats["completions"] >= 5, "{stats:?}");
+}
+
+#[test]
+fn host_net_sessions_get_deep() {
+    use vmbus_proto_fuzz::net::run_net;
+    let get = |name: &str, key: &str| {
+        run_net(&seed("host-net", name))
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no {key} in {name}"))
+    };
+    assert_eq!(get("bring-up", "nvsp_version"), 0x60001);
+    assert_eq!(get("bring-up", "control"), 3);
+    assert_eq!(
+        get("bring-up", "tx_dropped"),
+        1,
+        "the frame sent by GPA, no TAP"
+    );
+    assert_eq!(get("bring-up", "subchannels"), 3);
+    assert_eq!(get("bring-up", "bad"), 0);
+    assert!(get("hostile", "bad") >= 4);
+}

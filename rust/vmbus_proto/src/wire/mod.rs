@@ -230,7 +230,10 @@ macro_rules! open_enum {
 pub mod channel_msg;
 pub mod ic;
 pub mod monitor;
+pub mod nvsp;
 pub mod packet;
+pub mod rndis;
+pub mod storage;
 pub mod synic;
 
 /// A GUID in its wire form: 16 bytes, the first three fields little-endian
@@ -349,6 +352,46 @@ impl Wire for PackedU64 {
 
     fn get(b: &[u8], off: &mut usize) -> Option<Self> {
         Some(Self(<[u8; 8]>::get(b, off)?))
+    }
+
+    fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()> {
+        self.0.put(b, off)
+    }
+}
+
+/// A `u32` inside a packed C structure whose size is not a multiple of 4.
+/// It has alignment 1 so that the Rust structure keeps the C size.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct PackedU32(pub [u8; 4]);
+
+impl PackedU32 {
+    /// Wraps a value.
+    pub const fn new(v: u32) -> Self {
+        Self(v.to_le_bytes())
+    }
+
+    /// The value.
+    pub const fn get(self) -> u32 {
+        u32::from_le_bytes(self.0)
+    }
+}
+
+impl core::fmt::Debug for PackedU32 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}", self.get())
+    }
+}
+
+impl Wire for PackedU32 {
+    const SIZE: usize = 4;
+
+    fn zeroed() -> Self {
+        Self([0; 4])
+    }
+
+    fn get(b: &[u8], off: &mut usize) -> Option<Self> {
+        Some(Self(<[u8; 4]>::get(b, off)?))
     }
 
     fn put(&self, b: &mut [u8], off: &mut usize) -> Option<()> {

@@ -9,7 +9,9 @@
 pub mod echo;
 pub mod heartbeat;
 pub mod ic_link;
+pub mod net;
 pub mod shutdown;
+pub mod storage;
 pub mod timesync;
 
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use vmbus_proto::wire::packet::PacketType;
 
 use crate::guest_mem::MemRegion;
 use crate::server::ControlResult;
+use crate::vmbus::gpadl::{Gpadl, Gpadls};
 use crate::vmbus::offers::DeviceKind;
 
 /// Settings of the device backends.
@@ -29,6 +32,8 @@ pub struct DeviceConfig {
     pub heartbeat: Duration,
     /// Time sample period.
     pub timesync: Duration,
+    /// The network adapters' settings (`--nic`).
+    pub nic: net::NicConfig,
 }
 
 impl Default for DeviceConfig {
@@ -36,6 +41,7 @@ impl Default for DeviceConfig {
         Self {
             heartbeat: Duration::from_millis(1000),
             timesync: Duration::from_secs(5),
+            nic: net::NicConfig::default(),
         }
     }
 }
@@ -56,6 +62,7 @@ pub struct ChannelIo<'a> {
     pub now: Instant,
     out: Vec<Vec<u8>>,
     subs: Option<&'a mut dyn SubchannelHost>,
+    gpadls: Option<&'a Gpadls>,
 }
 
 impl<'a> ChannelIo<'a> {
@@ -68,7 +75,27 @@ impl<'a> ChannelIo<'a> {
             now: Instant::now(),
             out: Vec::new(),
             subs,
+            gpadls: None,
         }
+    }
+
+    /// Lets the device look up the GPADLs of its channel.
+    pub fn with_gpadls(mut self, gpadls: &'a Gpadls) -> Self {
+        self.gpadls = Some(gpadls);
+        self
+    }
+
+    /// The created GPADL `handle`, if it was created on this channel (a
+    /// guest naming another channel's GPADL gets nothing).
+    pub fn gpadl(&self, handle: u32) -> Option<&'a Gpadl> {
+        let id = vmbus_proto::types::GpadlId::new(handle)?;
+        self.gpadls?.get(id).filter(|g| g.relid == self.relid)
+    }
+
+    /// Sends a packet the device built whole (descriptor included), such
+    /// as a transfer-page packet.
+    pub fn send_raw(&mut self, pkt: Vec<u8>) {
+        self.out.push(pkt);
     }
 
     /// Sends an in-band-style packet (bare descriptor) of `ptype` whose
@@ -126,6 +153,18 @@ pub trait Device {
 
     /// Counters, for `stats` and `list`.
     fn stats(&self) -> Vec<(&'static str, u64)>;
+
+    /// The backend of this device's sub-channel `index`, sharing state
+    /// with this one; `None` makes the server create a fresh backend.
+    fn subchannel_device(&mut self, _index: u16) -> Option<Box<dyn Device>> {
+        None
+    }
+
+    /// Whether the device wants its `tick` more often than the default
+    /// period (it polls a host-side source, such as a TAP device).
+    fn wants_fast_ticks(&self) -> bool {
+        false
+    }
 }
 
 /// A fresh backend for a channel of `kind`.
@@ -135,5 +174,12 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Heartbeat => Box::new(heartbeat::Heartbeat::new(cfg.heartbeat)),
         DeviceKind::Shutdown => Box::new(shutdown::Shutdown::default()),
         DeviceKind::Timesync => Box::new(timesync::Timesync::new(cfg.timesync)),
+        // A controller of its own with no disk; the server gives the
+        // channels of a `--disk` controller that controller instead.
+        DeviceKind::Storage => Box::new(storage::backend::Storvsp::new(
+            storage::controller::Controller::shared(0),
+            0,
+        )),
+        DeviceKind::Net => Box::new(net::Nic::new(cfg.nic)),
     }
 }

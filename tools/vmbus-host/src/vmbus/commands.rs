@@ -44,6 +44,7 @@ impl VmbusHost {
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
             "echo-burst" => Some(self.cmd_echo_burst(guest, args, out)),
+            "nic-link" => Some(self.cmd_nic_link(guest, args, out)),
             "open-delay" => Some(self.cmd_open_delay(args, out)),
             _ => None,
         }
@@ -128,6 +129,35 @@ impl VmbusHost {
         self.with_device(g, relid, |d, io| d.control(io, "echo-burst", rest, out))
             .flatten()
             .unwrap_or_else(|| Err("the echo device did not answer".into()))
+    }
+
+    /// `nic-link RELID up|down`: the open network adapter RELID (its
+    /// primary channel) changes its link and indicates it to the guest
+    /// (see `devices::net`).
+    fn cmd_nic_link(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let [r, rest @ ..] = args else {
+            return Err("usage: nic-link RELID up|down".into());
+        };
+        let g = guest.ok_or("no guest is connected")?;
+        let relid = parse_relid(r)?;
+        let c = self
+            .channels
+            .get(relid)
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        if c.kind != DeviceKind::Net || !matches!(c.state, ChannelState::Open { .. }) {
+            return Err(format!(
+                "relid {} is not an open network channel",
+                relid.get()
+            ));
+        }
+        self.with_device(g, relid, |d, io| d.control(io, "nic-link", rest, out))
+            .flatten()
+            .unwrap_or_else(|| Err("the network device did not answer".into()))
     }
 
     /// `monitor-hold on|off`: stop or go on polling the guest's monitor

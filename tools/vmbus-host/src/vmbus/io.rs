@@ -76,8 +76,10 @@ impl VmbusHost {
     /// Creates the backend of a new channel.
     pub(super) fn attach_device(&mut self, relid: Relid) {
         if let Some(c) = self.channels.get(relid) {
-            self.devices
-                .insert(relid.get(), devices::create(c.kind, self.opts.devices));
+            let d = self
+                .storage_device(c)
+                .unwrap_or_else(|| devices::create(c.kind, self.opts.devices));
+            self.devices.insert(relid.get(), d);
         }
     }
 
@@ -115,12 +117,22 @@ impl VmbusHost {
             added: Vec::new(),
         };
         let host: Option<&mut dyn SubchannelHost> = if can_offer { Some(&mut subs) } else { None };
-        let mut io = ChannelIo::new(relid, mem, host);
+        let mut io = ChannelIo::new(relid, mem, host).with_gpadls(&self.gpadls);
         let r = f(dev.as_mut(), &mut io);
         let packets = io.into_packets();
         let added = subs.added;
         for sub in added {
-            self.attach_device(sub);
+            let index = self.channels.get(sub).map_or(0, |c| c.sub_index);
+            match self
+                .devices
+                .get_mut(&relid.get())
+                .and_then(|d| d.subchannel_device(index))
+            {
+                Some(d) => {
+                    self.devices.insert(sub.get(), d);
+                }
+                None => self.attach_device(sub),
+            }
             self.offer_now(guest, sub);
         }
         for p in packets {

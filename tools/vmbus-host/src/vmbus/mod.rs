@@ -25,6 +25,7 @@ pub mod monitor;
 pub mod negotiation;
 pub mod offers;
 pub mod ring_mem;
+pub mod storage;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -66,6 +67,8 @@ pub struct ServerOptions {
     /// After each UNLOAD, give every channel a relid it did not have
     /// (tests that a guest matches re-offers by instance GUID).
     pub renumber_after_unload: bool,
+    /// Disks (`--disk`), grouped into storage controllers.
+    pub disks: Vec<crate::devices::storage::disk::DiskSpec>,
 }
 
 /// Counters (control `stats`, prefixed `vmbus.`).
@@ -164,6 +167,8 @@ pub struct VmbusHost {
     refuse_left: (bool, bool),
     /// Packets `ic-garbage` sent.
     garbage_sent: u64,
+    /// Storage controllers by number.
+    storage: BTreeMap<u8, crate::devices::storage::controller::SharedController>,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -185,6 +190,11 @@ impl VmbusHost {
     ) -> Result<Self, String> {
         let mut channels = Channels::default();
         for d in devices {
+            if d.kind == DeviceKind::Storage {
+                return Err(
+                    "storage controllers come from --disk PATH[,ro][,lun=N][,controller=N]".into(),
+                );
+            }
             for _ in 0..d.count {
                 channels
                     .add_with(d.kind, d.signalling)
@@ -211,7 +221,10 @@ impl VmbusHost {
             busy_refused: 0,
             refuse_left: (false, false),
             garbage_sent: 0,
+            storage: BTreeMap::new(),
         };
+        host.storage = storage::build_controllers(&host.opts.disks)?;
+        host.add_storage_channels()?;
         let relids: Vec<Relid> = host.channels.iter().map(|c| c.relid).collect();
         for r in relids {
             host.attach_device(r);
@@ -724,9 +737,15 @@ impl VmbusHost {
         out: &mut Vec<String>,
     ) -> ControlResult {
         let [kind] = args else {
-            return Err("usage: offer heartbeat|shutdown|timesync|echo".into());
+            return Err("usage: offer heartbeat|shutdown|timesync|echo|net".into());
         };
         let kind: DeviceKind = kind.parse()?;
+        if kind == DeviceKind::Storage {
+            return Err(
+                "a storage controller comes with a disk: disk-add PATH[,ro][,lun=N][,controller=N]"
+                    .into(),
+            );
+        }
         let relid = self.channels.add(kind);
         self.announce(guest, relid, out)
     }
@@ -890,7 +909,8 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::SlotFlood)
             || self.hostile.is(Mode::IcGarbage)
             || self.unload_due.is_some()
-            || !self.opens_due.is_empty();
+            || !self.opens_due.is_empty()
+            || self.devices.values().any(|d| d.wants_fast_ticks());
         fast.then_some(monitor::POLL)
     }
 
@@ -984,6 +1004,9 @@ impl VmbusServer for VmbusHost {
             }
             "offer" => Some(self.cmd_offer(guest, args, out)),
             "rescind" => Some(self.cmd_rescind(guest, args, out)),
+            "disk-add" => Some(self.cmd_disk_add(guest, args, out)),
+            "disk-remove" => Some(self.cmd_disk_remove(guest, args, out)),
+            "disks" => Some(self.cmd_disks(args, out)),
             _ => self.control_more(guest, cmd, args, out),
         }
     }

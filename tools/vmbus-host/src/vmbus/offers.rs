@@ -43,6 +43,24 @@ pub const ECHO_CLASS: Guid = Guid::from_fields(
     [0x9c, 0x3f, 0x72, 0x76, 0x6d, 0x62, 0x75, 0x73],
 );
 
+/// Hyper-V synthetic SCSI controller (Linux's `hv_storvsc`):
+/// `ba6163d9-04a1-4d29-b605-72e2ffb1dc7f`.
+pub const SCSI_CLASS: Guid = Guid::from_fields(
+    0xba61_63d9,
+    0x04a1,
+    0x4d29,
+    [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
+);
+
+/// Hyper-V synthetic network adapter (netvsc):
+/// `f8615163-df3e-46c5-913f-f2d2f965ed0e`.
+pub const NET_CLASS: Guid = Guid::from_fields(
+    0xf861_5163,
+    0xdf3e,
+    0x46c5,
+    [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
+);
+
 /// First field of every instance GUID this host makes ("rvmb").
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
@@ -60,15 +78,21 @@ pub enum DeviceKind {
     Timesync,
     /// Echo/loopback.
     Echo,
+    /// Synthetic SCSI controller (disks from `--disk`).
+    Storage,
+    /// Synthetic network adapter (the netvsp side of netvsc).
+    Net,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 4] = [
+    pub const ALL: [DeviceKind; 6] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
         DeviceKind::Echo,
+        DeviceKind::Storage,
+        DeviceKind::Net,
     ];
 
     /// The name used on the command line and in `list`.
@@ -78,6 +102,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => "shutdown",
             DeviceKind::Timesync => "timesync",
             DeviceKind::Echo => "echo",
+            DeviceKind::Storage => "storage",
+            DeviceKind::Net => "net",
         }
     }
 
@@ -94,6 +120,12 @@ impl DeviceKind {
             DeviceKind::Echo => {
                 "echo: sends back in-band and GPA-direct packets; sub-channels on request"
             }
+            DeviceKind::Storage => {
+                "SCSI controller (storvsp): one per controller number of --disk (not a --device)"
+            }
+            DeviceKind::Net => {
+                "net: network adapter (NVSP/RNDIS, vRSS sub-channels) bridged to --nic's TAP"
+            }
         }
     }
 
@@ -104,6 +136,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => SHUTDOWN_CLASS,
             DeviceKind::Timesync => TIMESYNC_CLASS,
             DeviceKind::Echo => ECHO_CLASS,
+            DeviceKind::Storage => SCSI_CLASS,
+            DeviceKind::Net => NET_CLASS,
         }
     }
 
@@ -113,6 +147,8 @@ impl DeviceKind {
             DeviceKind::Shutdown => 2,
             DeviceKind::Timesync => 3,
             DeviceKind::Echo => 4,
+            DeviceKind::Storage => 5,
+            DeviceKind::Net => 6,
         }
     }
 
@@ -142,7 +178,7 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo)")
+                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net)")
             })
     }
 }
@@ -200,10 +236,13 @@ impl FromStr for DeviceSpec {
     }
 }
 
-/// One heartbeat, one shutdown, one timesync, one echo.
+/// One heartbeat, one shutdown, one timesync, one echo (storage
+/// controllers come from `--disk`; a network adapter only on request:
+/// `--device net` or `--nic`).
 pub fn default_devices() -> Vec<DeviceSpec> {
     DeviceKind::ALL
         .iter()
+        .filter(|&&kind| kind != DeviceKind::Storage && kind != DeviceKind::Net)
         .map(|&kind| DeviceSpec {
             kind,
             count: 1,
@@ -260,6 +299,10 @@ mod tests {
         assert_eq!(
             ECHO_CLASS.to_string(),
             "2e1c0f5a-8b1d-4a8e-9c3f-72766d627573"
+        );
+        assert_eq!(
+            SCSI_CLASS.to_string(),
+            "ba6163d9-04a1-4d29-b605-72e2ffb1dc7f"
         );
         assert_eq!(
             DeviceKind::Echo.instance(2).to_string(),

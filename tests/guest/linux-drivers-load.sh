@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-2.0
+# Linux's own hv_storvsc and hv_netvsc, built from the kernel's unchanged
+# source and retargeted at rvmbus (linux-drivers/), load on rvmbus with
+# every symbol they import resolved (no "Unknown symbol", which fails any
+# scenario) and register on its bus; the test host offers no storage or
+# network device, so neither binds; both unload cleanly, and rvmbus after
+# them. Twice, for what the first unload may have left behind.
+SCEN=linux-drivers-load
+. /scenarios/lib.sh
+STOR=/modules/linux/hv_storvsc.ko
+NET=/modules/linux/hv_netvsc.ko
+for m in $STOR $NET; do
+	[ -f $m ] || fail "no $m in the initramfs (make modules builds it)"
+done
+insmod $MOD || fail "insmod rvmbus failed"
+# Debian's SCSI midlayer and FC transport, which hv_storvsc needs.
+for d in /modules/linux/deps/*; do
+	[ -f "$d" ] || continue
+	insmod $d || fail "insmod ${d##*/} failed"
+done
+for round in 1 2; do
+	insmod $STOR || fail "insmod hv_storvsc failed (round $round)"
+	insmod $NET || fail "insmod hv_netvsc failed (round $round)"
+	for d in hv_storvsc hv_netvsc; do
+		grep -q "^$d " /proc/modules || fail "$d not in /proc/modules"
+		[ -d /sys/bus/vmbus/drivers/$d ] || fail "$d not registered on rvmbus's bus"
+		ls /sys/bus/vmbus/drivers/$d | grep -q -- '-' && fail "$d bound to a device the host does not offer"
+	done
+	rmmod hv_netvsc || fail "rmmod hv_netvsc failed (round $round)"
+	rmmod hv_storvsc || fail "rmmod hv_storvsc failed (round $round)"
+	for d in hv_storvsc hv_netvsc; do
+		grep -q "^$d " /proc/modules && fail "$d still loaded"
+		[ -e /sys/bus/vmbus/drivers/$d ] && fail "$d still registered"
+	done
+done
+expect_dmesg_count "rvmbus: registering hv_vmbus driver hv_(storvsc|netvsc)" 4
+rmmod rvmbus || fail "rmmod rvmbus failed"
+expect_no_kept_memory
+pass "hv_storvsc and hv_netvsc loaded and unloaded twice on rvmbus, every symbol resolved"
