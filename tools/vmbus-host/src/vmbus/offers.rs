@@ -86,7 +86,7 @@ pub const NET_CLASS: Guid = Guid::from_fields(
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
 /// Most devices of one kind on the command line.
-pub const MAX_PER_KIND: u16 = 256;
+pub const MAX_PER_KIND: u16 = 1024;
 
 /// A kind of device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -393,7 +393,7 @@ mod tests {
             "",
             "echo:",
             "echo:0",
-            "echo:257",
+            "echo:1025",
             "echo:x",
             "nic",
             "echo:1:2",
