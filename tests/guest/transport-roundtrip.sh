@@ -6,7 +6,7 @@ SCEN=transport-roundtrip
 . /scenarios/lib.sh
 before=$(rvmbus_irqs)
 insmod $MOD || fail "insmod failed"
-expect_dmesg 'rvmbus ivshmem transport ready: host layout 1\.[0-9]+, [0-9]+ MSI-X vectors, [0-9]+ mailboxes, round trip ok'
+expect_dmesg 'rvmbus ivshmem transport ready: host layout 2\.[0-9]+, [0-9]+ MSI-X vectors, [0-9]+ mailboxes, round trip ok'
 nvec=$(dmesg | sed -n 's/.*transport ready: host layout [0-9.]*, \([0-9]*\) MSI-X vectors.*/\1/p' | tail -1)
 after=$(rvmbus_irqs)
 lines=$(grep -c rvmbus /proc/interrupts)
