@@ -46,6 +46,11 @@ disk_of_lun() {
 	done
 }
 
+# A request the host never completes shows as a blocked task (which
+# fails the scenario) with its stack; sysrq lets one ask the guest for
+# more through QEMU's monitor (sendkey alt-sysrq-w).
+echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+echo 1 > /proc/sys/kernel/sysrq
 load_all
 dev=$(disk_of_lun 0 300) || fail "no SCSI disk at LUN 0 30 s after insmod hv_storvsc"
 sz=$(cat /sys/block/$dev/size)
