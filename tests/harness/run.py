@@ -317,6 +317,16 @@ SCENARIOS = {
             host_expect=[r" g2h \d+ DATA_USING_GPA_DIRECT ", r" h2g \d+ COMP "],
             console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
         ),
+        # hv_storvsc across S3 and hibernation (test_resume) with a
+        # mounted file system (tests/guest/storvsc-pm.sh).
+        Scenario(
+            "storvsc-pm",
+            linux_modules=True,
+            host_disks=[("data", 128, "lun=0")],
+            disk_mb=256,
+            boot_timeout=420,
+            console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
+        ),
         # The hv_vmbus interface functions that the echo device can
         # exercise, through tests/hv_iftest: packet iteration, GPA-direct
         # packets, the request-id table, the ring fields, a driver GPADL.
