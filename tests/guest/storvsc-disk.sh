@@ -148,9 +148,22 @@ while [ -e /sys/block/$dev2 ]; do
 	sleep 0.1
 done
 
+# The SCSI device of LUN 1 goes too (storvsc's removal work holds a
+# reference to the module until it has).
+i=0
+while ls /sys/bus/scsi/devices/ | grep -q ':1$'; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "SCSI device of LUN 1 still there 30 s after its removal"
+	sleep 0.1
+done
+
 # hv_storvsc and rvmbus unload and load again; the disk comes back with
-# its data.
-rmmod hv_storvsc || fail "rmmod hv_storvsc failed"
+# its data. rmmod may still find the removal work's module reference
+# (EAGAIN) for a moment: tried for up to 5 s.
+i=0
+until rmmod hv_storvsc 2>/tmp/err; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "rmmod hv_storvsc failed: $(cat /tmp/err)"
+	sleep 0.1
+done
 [ -e /sys/block/$dev ] && fail "$dev still there after rmmod hv_storvsc"
 rmmod rvmbus || fail "rmmod rvmbus failed"
 expect_no_kept_memory
