@@ -18,11 +18,13 @@ KOS := rust/rvmbus/rvmbus.ko $(SAMPLES) tests/hv_iftest/hv_iftest.ko
 # Linux's own VMBus drivers, built unchanged from the cached kernel source
 # and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
 LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc,build/linux/$(m)/$(m).ko)
+# hv_balloon for the nested Hyper-V tests (QEMU's hv-balloon device).
+NESTED_KOS := build/linux/hv_balloon/hv_balloon.ko
 HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host install test-dkms run test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
+.PHONY: all modules setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
@@ -60,6 +62,26 @@ HARNESS = $(call harness,$(VMLINUZ),$(KOS),$(LINUX_KOS))
 
 run: modules host
 	@$(MAKE) --no-print-directory _run
+
+# rvmbus's hyperv transport under real Hyper-V emulation: L1 (TCG with
+# emulated SVM) runs KVM, whose Hyper-V emulation and QEMU's VMBus server
+# host L2 (Documentation/testing.rst, "Under real Hyper-V emulation").
+# L1's root image is cached in $(RVMBUS_CACHE)/nested (scripts/setup-nested.sh).
+NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
+	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
+	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
+
+test-hyperv: modules
+	@$(MAKE) --no-print-directory _test-hyperv
+
+_test-hyperv:
+	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested
+
+# One L2 boot with rvmbus, shown as it goes: connect, the bus tree,
+# lsvmbus, the balloon growing the guest.
+run-hyperv: modules
+	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested-run \
+		--boots rvmbus --demo
 
 _run:
 	@$(HARNESS) --out $(BUILD)/run --demo

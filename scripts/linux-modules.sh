@@ -36,7 +36,12 @@ for m in linux-drivers/*/; do
 	dir=drivers/hv
 	[ -f "linux-drivers/$m/source" ] && dir=$(head -n1 "linux-drivers/$m/source")
 	objs=$(sed -n "s/^$m-y[[:space:]]*:=//p" "$KSRC/$dir/Makefile")
-	[ -n "$objs" ] || die "no $m-y in $dir/Makefile"
+	# A driver of one source file (hv_balloon) has no $m-y line, only
+	# obj-$(CONFIG_...) += $m.o.
+	if [ -z "$objs" ] && grep -Eq "^obj-.*\+=[[:space:]]*$m\.o\$" "$KSRC/$dir/Makefile"; then
+		objs=$m.o
+	fi
+	[ -n "$objs" ] || die "no $m-y or $m.o in $dir/Makefile"
 	mkdir -p "$out"
 	cp -p "linux-drivers/$m/Kbuild" "$out/Kbuild"
 	for o in $objs; do

@@ -103,6 +103,15 @@ chroot_extras() {
 		in_chroot apt-get install -y -qq --no-install-recommends kexec-tools \
 			>>"$CACHE/apt-chroot.log" 2>&1 || die "kexec-tools install failed"
 	fi
+	# hyperv-daemons: the hv-ic scenario packs Debian's hv_kvp_daemon and
+	# hv_vss_daemon with the shared libraries they need into the guest's
+	# initramfs, for Linux's hv_utils to hand the host's KVP and VSS
+	# requests to.
+	if [ ! -x "$ROOT/usr/sbin/hv_kvp_daemon" ]; then
+		log "installing hyperv-daemons in the chroot (for the hv-ic scenario)"
+		in_chroot apt-get install -y -qq --no-install-recommends hyperv-daemons \
+			>>"$CACHE/apt-chroot.log" 2>&1 || die "hyperv-daemons install failed"
+	fi
 }
 
 discover_kernel() {

@@ -42,6 +42,10 @@ unload() {
 # Only rvmbus_echo's lines from here on would reach the console; keep the
 # serial console (slow under TCG) out of the timed runs.
 dmesg -n 1
+# Where the guest takes the host's events: in the interrupt handler, with
+# each channel's tasklet (irq_events=1, the default); the comparison first
+# loads rvmbus with irq_events=0 (the message work), in this same boot.
+EVPATH=irq
 load
 
 # The host's counters, as "key=value ..." for the ones a run reports.
@@ -74,8 +78,32 @@ run() {
 	ha=$(host_counters); ga="$(chan_counters $1 $d) $(path_counters)"
 	echo "$r" | grep -q " cancelled=0 mismatched=0 failed=0 lost=0 " || fail "bench run: $r"
 	echo "$r" | grep -q " completed=$4 " || fail "bench run incomplete: $r"
-	echo "@@BENCH kind=data mode=$6 signal=$2 $r before: $hb $gb after: $ha $ga"
+	echo "@@BENCH kind=data mode=$6 signal=$2 path=$EVPATH $r before: $hb $gb after: $ha $ga"
 }
+
+# The event paths first (the comparison the tables lead with): single
+# round trips with the events taken by the message work (irq_events=0, the
+# path before the interrupt handler took them), then with irq_events=1, in
+# turn, so that both sit in the same stretch of this run.
+unload
+rep=0
+while [ $rep -lt $REPEAT ]; do
+	for ev in work irq; do
+		if [ $ev = work ]; then load irq_events=0; else load; fi
+		EVPATH=cmp-$ev
+		for d in /sys/bus/vmbus/devices/*; do
+			[ "$(driver_of $d)" = rvmbus_echo ] || continue
+			if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
+			for size in 64 1500; do
+				run $(cat $d/id) $sig $size $((COUNT / 4)) 1 single
+			done
+		done
+		unload
+	done
+	rep=$((rep + 1))
+done
+EVPATH=irq
+load
 
 rep=0
 while [ $rep -lt $REPEAT ]; do
@@ -109,6 +137,6 @@ for d in /sys/bus/vmbus/devices/*; do
 		rep=$((rep + 1))
 	done
 done
+
 dmesg -n 7
-unload
-pass "bench runs on $n echo channels, $REPEAT times each, and full rings without pending-send-size"
+pass "bench runs on $n echo channels, $REPEAT times each, full rings without pending-send-size, and the event paths compared"

@@ -22,15 +22,16 @@ rmmod rvmbus || fail "rmmod with open channels failed"
 wait_new "unloaded: 4 channels removed, host released all memory" 10 || fail "no clean unload with open channels"
 [ "$(host_stat gpadls)" = 0 ] || fail "host still holds $(host_stat gpadls) GPADLs after UNLOAD"
 
-# 2. A slow host: UNLOAD_RESPONSE 1.5 s late, within the 4 s limit.
+# 2. A slow host: UNLOAD_RESPONSE 1.5 s late, within the 8 s limit (far
+# above 1.5 s, so that a loaded test machine cannot push it over).
 mark
 harness ctl unload-delay 1500 | grep -q "^ok" || fail "unload-delay"
-insmod $MOD timeout_ms=4000 || fail "insmod failed"
+insmod $MOD timeout_ms=8000 || fail "insmod failed"
 ctl open 4 0 >/dev/null || fail "open 4 (slow host)"
 t0=$(now_ms)
 rmmod rvmbus || fail "rmmod against a slow host failed"
 slow=$(( $(now_ms) - t0 ))
-wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[23][0-9][0-9][0-9]) ms" 10 || fail "slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
+wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[2-7][0-9][0-9][0-9]) ms" 10 || fail "slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
 wait_new "host released all memory" 10 || fail "memory not released after a slow UNLOAD"
 harness ctl unload-delay 0 | grep -q "^ok" || fail "unload-delay 0"
 
@@ -47,6 +48,9 @@ slow_open=$(( $(now_ms) - t0 ))
 [ $slow_open -ge 1400 ] || fail "the open of a host that answers in 1.5 s took $slow_open ms"
 ctl echo 4 20 300 | grep -q "packets=20 .*errors=0" || fail "echo after the slow open"
 ctl close 4 >/dev/null || fail "close after the slow open"
+# The unbind below waits for the host's answer to UNLOAD; give it time
+# enough that a loaded test machine does not turn it into a timeout.
+echo 8000 > /sys/module/rvmbus/parameters/timeout_ms || fail "timeout_ms not writable"
 harness ctl open-delay 600000 | grep -q "^ok" || fail "open-delay 600000"
 rm -f /tmp/open-rc
 ( ctl open 4 0 >/dev/null 2>&1; echo $? > /tmp/open-rc ) &

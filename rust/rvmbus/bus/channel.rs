@@ -8,21 +8,54 @@
 //! connection under its lock ([`super::connection`]); this object carries
 //! what the data path and sysfs need without that lock.
 //!
-//! # Locking
+//! # Contexts and locking
 //!
-//! `io` is taken in process context only (senders, the connection's event
-//! work). It nests inside the connection's `inner` lock, never the other
-//! way round. `driver`, `devices` and `info` are leaf locks: nothing is taken while
-//! one is held.
+//! Sending ([`Channel::send_inband`], [`Channel::send_parts`],
+//! [`Channel::send_raw`]), receiving ([`Channel::recv`]) and masking the
+//! host's interrupts ([`Channel::mask_rx`], [`Channel::unmask_rx`]) never
+//! sleep and never allocate: they may be called from process context,
+//! softirq (a driver's channel callback, NAPI) or hard IRQ, with
+//! preemption or interrupts off, as Linux's `vmbus_sendpacket()`,
+//! `vmbus_recvpacket()` and `hv_pkt_iter_*()` may. The signal to the host
+//! they may send is a transport call that never sleeps either
+//! (`Transport::signal_event`).
+//!
+//! - `io` (spinlock, interrupts off): the rings; any context. It nests
+//!   inside the connection's `inner` lock, never the other way round, and
+//!   `info` (to name the channel in a log) is taken inside it; the signal
+//!   to the host is sent after `io` is released.
+//! - `info` (spinlock, interrupts off): a leaf; any context.
+//! - `driver` (spinlock, interrupts off): any context (the tasklet and the
+//!   interrupt handler read it). The interrupt handler calls a driver's
+//!   [`ChannelDriver::isr`] under it, so it comes before `io`, `info` and
+//!   the transport's signal lock, which that callback's sends take.
+//! - `devices` (mutex): process context; a leaf.
+//!
+//! # Events
+//!
+//! With `irq_events=1` (the default) the transport's interrupt handler
+//! finds the channel's event flag and calls [`Channel::on_event_irq`]
+//! (hard IRQ): it counts the interrupt, wakes waiters and schedules the
+//! channel's tasklet, which hands the event to the bound driver
+//! ([`ChannelDriver::kick`], softirq), as Linux runs a channel's callback
+//! in its per-channel tasklet; a driver that asked for it
+//! ([`ChannelDriver::isr`], Linux's `HV_CALL_ISR`) is called in the
+//! interrupt handler instead. With `irq_events=0` the message work calls
+//! [`Channel::on_interrupt`] (process context), which schedules the same
+//! tasklet. The tasklet calls the driver with no lock of the channel held;
+//! [`Channel::sync_callbacks`] and [`Channel::set_driver`] wait for a
+//! callback in progress, so a driver's close, rescind, suspend or remove
+//! can promise that no callback runs after it (Linux's
+//! `tasklet_disable()` in `vmbus_reset_channel_cb()`).
 
 use core::{ffi::c_void, ptr::NonNull};
 
 use kernel::{
-    new_condvar, new_mutex, new_spinlock,
+    new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex, SpinLock,
+        Arc, CondVar, Mutex, SpinLockIrq,
     },
     time::msecs_to_jiffies,
 };
@@ -37,7 +70,11 @@ use crate::proto::{
         packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     },
 };
-use crate::support::trace;
+use crate::support::{
+    pathtime::{self, Stamp},
+    tasklet::Tasklet,
+    trace,
+};
 
 /// What a channel needs of its connection on the data path: signalling
 /// the host, and rate-limited logs of what the host broke. The connection
@@ -57,11 +94,25 @@ pub(crate) trait HostLink {
 /// implement it for each binding.
 pub(crate) trait ChannelDriver: Send + Sync {
     /// The host signalled the channel, or packets may be waiting (after an
-    /// open or a resume): the driver should look at its ring.
+    /// open or a resume, [`Channel::schedule_callback`]): the driver should
+    /// look at its ring.
     ///
-    /// Context: any process context (the message work, openers); must not
-    /// wait for the host.
+    /// Context: the channel's tasklet (softirq), never two at a time for
+    /// one channel; must not sleep. Once [`Channel::sync_callbacks`] or
+    /// [`Channel::set_driver`] returned, a call that began before it has
+    /// ended.
     fn kick(self: Arc<Self>);
+
+    /// The host signalled the channel, seen in the interrupt handler: a
+    /// driver that takes its events there (Linux's `HV_CALL_ISR`) handles
+    /// it and returns true; false (the default) has the tasklet call
+    /// [`ChannelDriver::kick`].
+    ///
+    /// Context: hard IRQ (`irq_events=1`), with the channel's `driver`
+    /// lock held; must not sleep.
+    fn isr(&self) -> bool {
+        false
+    }
 
     /// The host rescinded the channel: no callback may run once this
     /// returns, outstanding requests end, and the driver is told once.
@@ -172,15 +223,21 @@ pub(crate) mod state_code {
 /// A channel.
 #[pin_data]
 pub(crate) struct Channel {
+    /// Hands events to the driver in softirq context (`irq_events=1`).
+    /// The first field, so the first dropped: its drop waits for a run in
+    /// progress, which reads the other fields.
+    #[pin]
+    tasklet: Tasklet,
     /// The offer. The class, instance and sub-channel index never change;
     /// the relid, connection id and monitor id may after a resume from
     /// hibernation (the host re-offers the device with new ones). A leaf
     /// lock: read with [`Channel::info`].
     #[pin]
-    info: SpinLock<ChannelInfo>,
-    /// The rings while the channel is open.
+    info: SpinLockIrq<ChannelInfo>,
+    /// The rings while the channel is open (set and cleared with
+    /// [`Channel::attach_rings`] and [`Channel::detach_rings`]).
     #[pin]
-    pub(crate) io: Mutex<Option<Rings>>,
+    pub(crate) io: SpinLockIrq<Option<Rings>>,
     /// Woken on every interrupt for this channel.
     #[pin]
     pub(crate) wake: CondVar,
@@ -200,7 +257,23 @@ pub(crate) struct Channel {
     pub(crate) devices: Mutex<DeviceSlot>,
     /// The driver bound to this (primary) channel, if any.
     #[pin]
-    driver: Mutex<Option<Arc<dyn ChannelDriver>>>,
+    driver: SpinLockIrq<Option<Arc<dyn ChannelDriver>>>,
+    /// When the interrupt handler scheduled the tasklet (profile).
+    irq_stamp: Stamp,
+}
+
+/// The function of every channel's tasklet.
+///
+/// # Safety
+///
+/// `t` is the `tasklet` field of a live [`Channel`] (only [`Channel::new`]
+/// sets this function up, and the channel's drop kills the tasklet before
+/// the channel is freed).
+unsafe extern "C" fn channel_tasklet(t: *mut kernel::bindings::tasklet_struct) {
+    // SAFETY: `Tasklet` is transparent over the C structure, and `t` is the
+    // `tasklet` field of a live `Channel` (the function's safety section).
+    let ch = unsafe { &*kernel::container_of!(t.cast::<Tasklet>(), Channel, tasklet) };
+    ch.run_tasklet();
 }
 
 /// The device-model objects of a channel: the bus device of a primary
@@ -266,15 +339,19 @@ impl Channel {
     pub(crate) fn new(info: ChannelInfo, cpu: u32) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                info <- new_spinlock!(info),
-                io <- new_mutex!(None),
+                info <- new_spinlock_irq!(info, "Channel::info"),
+                io <- new_spinlock_irq!(None, "Channel::io"),
                 wake <- new_condvar!(),
                 state: Atomic::new(state_code::OPEN),
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
                 stats: ChanStats::new(),
-                devices <- new_mutex!(DeviceSlot::empty()),
-                driver <- new_mutex!(None),
+                devices <- new_mutex!(DeviceSlot::empty(), "Channel::devices"),
+                driver <- new_spinlock_irq!(None, "Channel::driver"),
+                // SAFETY: `channel_tasklet` finds this channel from its
+                // tasklet, which the channel's drop kills first.
+                tasklet <- unsafe { Tasklet::new(channel_tasklet) },
+                irq_stamp: Stamp::new(),
             }),
             GFP_KERNEL,
         )
@@ -291,16 +368,75 @@ impl Channel {
         *self.info.lock() = info;
     }
 
+    /// Attaches the rings of an open channel.
+    pub(crate) fn attach_rings(&self, rings: Rings) {
+        let old = self.io.lock().replace(rings);
+        // Freed outside the spinlock.
+        drop(old);
+    }
+
+    /// Detaches the rings (the channel closes or is gone); sends and
+    /// receives fail with `ENOTCONN` from now on.
+    pub(crate) fn detach_rings(&self) {
+        let old = self.io.lock().take();
+        drop(old);
+    }
+
     /// The relid as a number.
     pub(crate) fn relid(&self) -> u32 {
         self.info().relid.get()
     }
 
-    /// Called by the connection's event work when the host signalled this
-    /// channel.
+    /// The host signalled this channel (`irq_events=0`): called by the
+    /// message work. Counts, wakes waiters and schedules the tasklet that
+    /// kicks the driver.
     pub(crate) fn on_interrupt(&self) {
         self.stats.interrupts.add(1, Relaxed);
         self.wake.notify_all();
+        self.irq_stamp.mark();
+        self.tasklet.schedule();
+    }
+
+    /// The host signalled this channel (`irq_events=1`): called by the
+    /// transport's interrupt handler (hard IRQ). Counts, wakes waiters,
+    /// and lets a driver that asked handle it here
+    /// ([`ChannelDriver::isr`]); else schedules the tasklet that kicks the
+    /// driver.
+    pub(crate) fn on_event_irq(&self) {
+        self.stats.interrupts.add(1, Relaxed);
+        self.wake.notify_all();
+        let handled = match &*self.driver.lock() {
+            Some(d) => d.isr(),
+            None => false,
+        };
+        if !handled {
+            self.irq_stamp.mark();
+            self.tasklet.schedule();
+        }
+    }
+
+    /// Has the driver's [`ChannelDriver::kick`] called soon, in the
+    /// channel's tasklet (after an open or a resume, or when a driver asks
+    /// to be called again). Any context.
+    pub(crate) fn schedule_callback(&self) {
+        self.tasklet.schedule();
+    }
+
+    /// Waits until no callback of the driver runs: a tasklet run in
+    /// progress and an interrupt-handler call ([`ChannelDriver::isr`]).
+    /// Callbacks that start later see whatever the caller changed before.
+    /// Process context, never from a callback.
+    pub(crate) fn sync_callbacks(&self) {
+        self.tasklet.sync();
+        drop(self.driver.lock());
+    }
+
+    /// The tasklet: hands the event to the driver (softirq).
+    fn run_tasklet(&self) {
+        self.irq_stamp.end(&pathtime::IRQ_TO_TASKLET);
+        // The reference is dropped here, not in the lock: the driver may
+        // have been replaced meanwhile, but `set_driver` waits for this
+        // tasklet run, so this is never the last one.
         if let Some(d) = self.driver() {
             if trace::on_event_enabled() {
                 trace::on_event(self.relid());
@@ -315,16 +451,20 @@ impl Channel {
     }
 
     /// Binds `d` to this channel, or unbinds with `None`; returns the
-    /// driver bound before.
+    /// driver bound before. Once it returns, no event reaches the old
+    /// driver through this channel's tasklet. Process context.
     pub(crate) fn set_driver(
         &self,
         d: Option<Arc<dyn ChannelDriver>>,
     ) -> Option<Arc<dyn ChannelDriver>> {
-        core::mem::replace(&mut *self.driver.lock(), d)
+        let old = core::mem::replace(&mut *self.driver.lock(), d);
+        self.sync_callbacks();
+        old
     }
 
     /// Sends an in-band packet with `payload`; with `completion` the host
-    /// is asked to answer with a completion packet.
+    /// is asked to answer with a completion packet. Any context (see the
+    /// module documentation); a full ring is `EAGAIN`.
     pub(crate) fn send_inband(
         &self,
         conn: &impl HostLink,
@@ -337,8 +477,27 @@ impl Channel {
         } else {
             0
         };
-        let pkt = inband_packet(PacketType::DATA_INBAND, flags, trans_id, payload)?;
-        self.send_raw(conn, &pkt)
+        self.send_packet(conn, PacketType::DATA_INBAND, flags, trans_id, payload)
+    }
+
+    /// Sends a packet with a bare descriptor of type `ptype` (in-band data
+    /// or a completion) and `payload`, without building it in a buffer:
+    /// the descriptor, the payload and the padding go to the ring as
+    /// parts. Any context (see the module documentation); a full ring is
+    /// `EAGAIN`.
+    pub(crate) fn send_packet(
+        &self,
+        conn: &impl HostLink,
+        ptype: PacketType,
+        flags: u16,
+        trans_id: u64,
+        payload: &[u8],
+    ) -> Result {
+        const ZEROS: [u8; 8] = [0; 8];
+        let (desc, pad) =
+            packet::inband_header(ptype, flags, trans_id, payload.len()).map_err(|_| EMSGSIZE)?;
+        let pad = ZEROS.get(..pad).ok_or(EINVAL)?;
+        self.send_parts(conn, &[&desc, payload, pad])
     }
 
     /// Sleeps until the host signals this channel, or for a short tick,
@@ -363,7 +522,9 @@ impl Channel {
         completion: bool,
     ) -> Result {
         let words: usize = ranges.iter().map(|(_, p)| 1 + p.len()).sum();
-        let mut buf = KVec::from_elem(0u8, payload.len() + 32 + words * 8, GFP_KERNEL)?;
+        // Any context (a driver's send path): the buffer comes from the
+        // atomic pool.
+        let mut buf = KVec::from_elem(0u8, payload.len() + 32 + words * 8, GFP_ATOMIC)?;
         let flags = if completion {
             PACKET_FLAG_COMPLETION_REQUESTED
         } else {
@@ -378,21 +539,34 @@ impl Channel {
     /// if the ring algorithm says it must. A full ring is `-EAGAIN`. Fires
     /// the `rvmbus_send_packet` trace event with the result.
     pub(crate) fn send_raw(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
-        let r = self.write_packet(conn, pkt);
+        self.send_parts(conn, &[pkt])
+    }
+
+    /// Writes one packet given in parts (the descriptor first; the total a
+    /// multiple of 8 bytes) to the outbound ring, and signals the host if
+    /// the ring algorithm says it must. Any context: it never sleeps and
+    /// never allocates. A full ring is `EAGAIN`: the host has been asked to
+    /// signal once there is room (pending-send-size), and the caller tries
+    /// again then. Fires the `rvmbus_send_packet` trace event with the
+    /// result.
+    pub(crate) fn send_parts(&self, conn: &impl HostLink, parts: &[&[u8]]) -> Result {
+        let r = self.write_parts(conn, parts);
         if trace::send_packet_enabled() {
-            trace_send(self.relid(), pkt, &r);
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            trace_send(self.relid(), parts.first().copied().unwrap_or(&[]), len, &r);
         }
         r
     }
 
-    /// [`Channel::send_raw`] without the trace event.
-    fn write_packet(&self, conn: &impl HostLink, pkt: &[u8]) -> Result {
+    /// [`Channel::send_parts`] without the trace event.
+    fn write_parts(&self, conn: &impl HostLink, parts: &[&[u8]]) -> Result {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };
-            let first = match rings.send(&[pkt]) {
+            let first = match rings.send(parts) {
                 Err(full @ RingError::Full { needed, .. }) => {
                     self.stats.note_out_full();
                     // Ask the host to signal us once there is room, then
@@ -401,7 +575,7 @@ impl Channel {
                     // pending-send-size the caller waits for the host's
                     // next signal or a tick.
                     if rings.request_space(needed) {
-                        rings.send(&[pkt])
+                        rings.send(parts)
                     } else {
                         Err(full)
                     }
@@ -427,14 +601,13 @@ impl Channel {
         };
         self.stats.tx_packets.add(1, Relaxed);
         // CAST: A packet is far below 2^64 bytes.
-        self.stats.tx_bytes.add(pkt.len() as u64, Relaxed);
+        self.stats.tx_bytes.add(len as u64, Relaxed);
         if signal {
             conn.signal(self)?;
         }
         Ok(())
     }
 
-    /// Copies the next inbound packet into `buf`, validated.
     /// Masks the host's interrupts for this channel while a reader drains
     /// it; [`Channel::unmask_rx`] must follow on every path.
     pub(crate) fn mask_rx(&self) {
@@ -459,6 +632,8 @@ impl Channel {
         }
     }
 
+    /// Copies the next inbound packet into `buf`, validated. Any context
+    /// (see the module documentation).
     pub(crate) fn recv(&self, conn: &impl HostLink, buf: &mut [u8]) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();
@@ -506,10 +681,11 @@ impl Channel {
     }
 }
 
-/// Fires `rvmbus_send_packet` for `pkt`, written to channel `relid` with
+/// Fires `rvmbus_send_packet` for a packet of `len` bytes that starts with
+/// `pkt` (its descriptor, or all of it), written to channel `relid` with
 /// result `r`; the header's fields are read as the ring read them (a
 /// packet too short for a header shows zeros).
-fn trace_send(relid: u32, pkt: &[u8], r: &Result) {
+fn trace_send(relid: u32, pkt: &[u8], len: usize, r: &Result) {
     let u16_at = |o: usize| {
         pkt.get(o..o + 2)
             .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
@@ -524,5 +700,5 @@ fn trace_send(relid: u32, pkt: &[u8], r: &Result) {
         Err(e) => e.to_errno(),
     };
     // CAST: A packet fits its ring, at most 2 MiB.
-    trace::send_packet(relid, u16_at(0), u16_at(6), pkt.len() as u32, trans_id, ret);
+    trace::send_packet(relid, u16_at(0), u16_at(6), len as u32, trans_id, ret);
 }

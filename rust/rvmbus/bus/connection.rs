@@ -17,8 +17,17 @@
 //!
 //! # Contexts and locking
 //!
-//! - The transport's interrupt handler (hard IRQ) only calls [`Connection::kick`],
-//!   which queues `work` on rvmbus's ordered message workqueue.
+//! - The transport's interrupt handler (hard IRQ) calls
+//!   [`Connection::kick`]: with `irq_events=1` it takes the event flags and
+//!   schedules each signalled channel's tasklet (`relids`, `dispatch`),
+//!   and queues `work` on rvmbus's ordered message workqueue when a message
+//!   waits; with `irq_events=0` it only queues `work`.
+//! - `relids` (spinlock, interrupts off): the channels by relid; looked up
+//!   by the interrupt handler, changed by the message and device work.
+//!   Inside it the interrupt handler wakes a channel's waiters, schedules
+//!   its tasklet, and takes its `driver` slot (and, in an `isr` driver's
+//!   callback, what a send takes: `io`, `info`, the transport's signal
+//!   lock).
 //! - `work` (process context) copies messages out of the SynIC slots in
 //!   order, sends EOM, runs the state machines under `inner`, posts what
 //!   they ask for, then scans the event flags and wakes the channels; it
@@ -42,14 +51,15 @@
 //!   `dispatch` (an atomic gate) and reads the SynIC slots itself.
 //!
 //! Lock order: the CPU hotplug lock → `dev_lock` → `inner` → a channel's
-//! `io` / `devices`; a channel's `info` (a spinlock) is a leaf.
+//! `io` / `devices`, and `inner` → `relids` → a channel's `driver` → its
+//! `io` → its `info`; `info` is a leaf.
 
 use kernel::{
-    new_condvar, new_mutex,
+    new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex, MutexGuard,
+        Arc, CondVar, Mutex, MutexGuard, SpinLockIrq,
     },
     time::{Delta, Instant, Monotonic},
     workqueue::{impl_has_work, new_work, Work, WorkItem},
@@ -57,6 +67,7 @@ use kernel::{
 
 use super::{
     channel::{state_code, Channel},
+    relid_table::RelidTable,
     ring_buffer::{ring_pages, Rings},
     shmem::{SharedPages, PAGE},
     upcalls::Upper,
@@ -115,7 +126,23 @@ enum DevOp {
 /// State under the connection lock.
 struct Inner {
     state: ConnectionState,
+    /// The channel table. Entries are added with [`Inner::push_entry`] and
+    /// taken out with [`Inner::remove_entry`] or [`Inner::pop_entry`],
+    /// which keep `by_relid` right.
     channels: KVec<Entry>,
+    /// Where each relid's entry is in `channels` (`NO_ENTRY`: none), so
+    /// that [`Inner::find`] is O(1) as Linux's `relid2channel` is.
+    ///
+    /// # Invariants
+    ///
+    /// `MAX_RELIDS` slots; every entry `i` of `channels` that is not
+    /// suspended has `by_relid[its relid] == i`. Other slots may be stale:
+    /// a lookup checks the entry it points to.
+    by_relid: KVec<u16>,
+    /// Some entry may be suspended (from freeze until the suspended
+    /// channels that were not offered again are removed); when false none
+    /// is, and an offer need not look for one.
+    any_suspended: bool,
     /// Ring memory of channels that are gone, until the host tears its
     /// GPADL down.
     orphans: KVec<(GpadlId, Arc<SharedPages>)>,
@@ -135,6 +162,9 @@ struct Inner {
     contact_failure: Option<ContactFailure>,
 }
 
+/// A `by_relid` slot without an entry.
+const NO_ENTRY: u16 = u16::MAX;
+
 impl Entry {
     fn has_relid(&self, relid: Relid) -> bool {
         !matches!(self.state, ChannelState::Suspended(_)) && self.chan.info().relid == relid
@@ -142,10 +172,76 @@ impl Entry {
 }
 
 impl Inner {
-    /// The channel with `relid`. A channel suspended for hibernation has
-    /// no relid until the host offers it again.
+    /// The channel with `relid`, in O(1). A channel suspended for
+    /// hibernation has no relid until the host offers it again.
     fn find(&mut self, relid: Relid) -> Option<&mut Entry> {
-        self.channels.iter_mut().find(|e| e.has_relid(relid))
+        let i = self.find_index(relid)?;
+        self.channels.get_mut(i)
+    }
+
+    /// Where the channel with `relid` is in the table, in O(1).
+    fn find_index(&self, relid: Relid) -> Option<usize> {
+        let i = usize::from(*self.by_relid.get(relid.index())?);
+        self.channels
+            .get(i)
+            .filter(|e| e.has_relid(relid))
+            .map(|_| i)
+    }
+
+    /// Notes where entry `i` is, under its relid.
+    fn index(&mut self, i: usize) {
+        let Some(e) = self.channels.get(i) else {
+            return;
+        };
+        let relid = e.chan.info().relid;
+        if let (Some(slot), Ok(v)) = (self.by_relid.get_mut(relid.index()), u16::try_from(i)) {
+            *slot = v;
+        }
+    }
+
+    /// Rebuilds `by_relid` after entries moved: O(channels).
+    fn reindex(&mut self) {
+        for slot in self.by_relid.iter_mut() {
+            *slot = NO_ENTRY;
+        }
+        // Suspended entries first, so that a live entry with the same
+        // (reused) relid wins.
+        for pass in [true, false] {
+            for i in 0..self.channels.len() {
+                let suspended = self
+                    .channels
+                    .get(i)
+                    .is_some_and(|e| matches!(e.state, ChannelState::Suspended(_)));
+                if suspended == pass {
+                    self.index(i);
+                }
+            }
+        }
+    }
+
+    /// Adds an entry to the table.
+    fn push_entry(&mut self, e: Entry) -> Result {
+        if self.channels.len() >= usize::from(NO_ENTRY) {
+            return Err(ENOSPC);
+        }
+        self.channels.push(e, GFP_KERNEL)?;
+        self.index(self.channels.len() - 1);
+        Ok(())
+    }
+
+    /// Takes entry `i` out of the table.
+    fn remove_entry(&mut self, i: usize) -> Option<Entry> {
+        let e = self.channels.remove(i).ok()?;
+        if i < self.channels.len() {
+            self.reindex();
+        }
+        Some(e)
+    }
+
+    /// Takes the last entry out of the table (the others stay where they
+    /// are).
+    fn pop_entry(&mut self) -> Option<Entry> {
+        self.channels.pop()
     }
 
     /// The protocol state of the channel with `relid`, if it is known.
@@ -198,6 +294,11 @@ pub(crate) struct Connection {
     monitor: SharedPages,
     #[pin]
     inner: Mutex<Inner>,
+    /// The channels by relid, for the interrupt handler: every channel of
+    /// `inner.channels` under the relid the host gave it last (a suspended
+    /// channel keeps its old one until the host offers it again).
+    #[pin]
+    relids: SpinLockIrq<RelidTable>,
     #[pin]
     cv: CondVar,
     #[pin]
@@ -324,6 +425,13 @@ impl Connection {
         upper: &'static dyn Upper,
     ) -> Result<Arc<Self>> {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
+        let relids = RelidTable::new()?;
+        // CAST: `MAX_RELIDS` is 2048.
+        let n = crate::proto::types::MAX_RELIDS as usize;
+        let mut by_relid = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            by_relid.push(NO_ENTRY, GFP_KERNEL)?;
+        }
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: super::synic::Synic::new(cpus)?,
@@ -334,6 +442,8 @@ impl Connection {
                 inner <- new_mutex!(Inner {
                     state: ConnectionState::Disconnected,
                     channels: KVec::new(),
+                    by_relid,
+                    any_suspended: false,
                     orphans: KVec::new(),
                     gpadls: KVec::new(),
                     dev_ops: KVec::new(),
@@ -342,6 +452,7 @@ impl Connection {
                     pages_with_host: false,
                     contact_failure: None,
                 }),
+                relids <- new_spinlock_irq!(relids, "Connection::relids"),
                 cv <- new_condvar!(),
                 dev_lock <- new_mutex!(()),
                 work <- new_work!("rvmbus::Connection::work"),
@@ -364,8 +475,28 @@ impl Connection {
     /// Called from the transport's interrupt handler (any context): the
     /// host posted a message or signalled an event.
     pub(crate) fn kick(self: &Arc<Self>) {
+        if shim::irq_events() && !self.on_interrupt_irq() {
+            // Events only: no work item.
+            return;
+        }
         self.irq_stamp.mark();
         let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
+    }
+
+    /// Puts `ch` into the relid table under `relid` (an offer, or a
+    /// re-offer after resume).
+    fn publish(&self, relid: Relid, ch: &Arc<Channel>) {
+        let old = self.relids.lock().insert(relid, ch.clone());
+        // Dropped outside the spinlock: a channel's drop may sleep.
+        drop(old);
+    }
+
+    /// Takes `ch` out of the relid table (its entry leaves the channel
+    /// table); no interrupt finds it afterwards.
+    fn unpublish(&self, ch: &Arc<Channel>) {
+        let relid = ch.info().relid;
+        let old = self.relids.lock().remove(relid, ch);
+        drop(old);
     }
 
     /// The negotiated version as `major << 16 | minor`, 0 when not

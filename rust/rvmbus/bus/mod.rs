@@ -14,6 +14,7 @@ pub(crate) mod active;
 pub(crate) mod channel;
 pub(crate) mod classes;
 pub(crate) mod connection;
+pub(crate) mod relid_table;
 pub(crate) mod ring_buffer;
 pub(crate) mod shmem;
 pub(crate) mod synic;

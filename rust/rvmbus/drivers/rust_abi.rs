@@ -14,6 +14,13 @@
 //!    +-----------------------+-----------+------> Removed
 //! ```
 //!
+//! The host's events reach the binding in the channel's tasklet
+//! ([`ChannelDriver::kick`], softirq), which queues the binding's work
+//! item: the Rust API keeps its callbacks in process context, where they
+//! may sleep (a documented choice, `Documentation/driver-api.rst`), at the
+//! cost of one work item per event; Linux's drivers (`hv::binding`) get
+//! theirs in the tasklet itself.
+//!
 //! Packet and completion callbacks run only from the binding's work item
 //! and only in `Bound`, with the gate held; every other transition takes
 //! the gate first, so once it returns no callback is running and none will

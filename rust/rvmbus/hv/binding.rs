@@ -15,35 +15,38 @@
 //!    +---------------------+--------+--------> Removed (unbind)
 //! ```
 //!
-//! The callback runs only from the binding's work item and only in `Open`,
-//! with the gate held; every transition takes the gate, so once
-//! `vmbus_close()` returns, or a rescind or the unbind has been handled,
-//! no callback is running and none will start.
+//! The driver's channel callback runs where hv_vmbus runs it: in the
+//! channel's tasklet (softirq; the core's [`ChannelDriver::kick`]), or,
+//! for `HV_CALL_ISR`, in the interrupt handler ([`ChannelDriver::isr`],
+//! hard IRQ). It runs only while the gate is `Open`: every transition out
+//! of `Open` (close, rescind, unbind) moves the gate first and then waits
+//! for a callback in progress ([`Channel::sync_callbacks`], as hv_vmbus's
+//! `vmbus_reset_channel_cb()` does with `tasklet_disable()`), so once
+//! `vmbus_close()` returns, or a rescind or the unbind has been handled, no
+//! callback is running and none will start. A callback must therefore not
+//! call `vmbus_close()` on its own channel (on hv_vmbus that spins forever
+//! in `tasklet_disable()`; here it waits for itself).
 //!
-//! Where hv_vmbus runs a channel callback in the per-channel tasklet
-//! (softirq), rvmbus runs it from a work item on its `rvmbus_chan`
-//! workqueue (process context): the core's ring lock is a mutex and a
-//! signal on the test transport waits for the host. A callback may
-//! therefore sleep here; it must not call `vmbus_close()` on its own
-//! channel (on hv_vmbus that would spin forever in `tasklet_disable()`,
-//! here it waits for its own gate).
+//! Sends and receives (`vmbus_sendpacket()`, `vmbus_recvpacket()`) never
+//! sleep: a callback in softirq, or a caller with preemption off, may use
+//! them.
 //!
 //! Read modes (`set_channel_read_mode`): `HV_CALL_BATCHED` masks the
 //! host's interrupts for the channel around the callback and calls it
 //! again while packets came meanwhile or one it fetched is left
 //! unconsumed (hv_vmbus's `hv_begin_read` / `hv_end_read`, which find
-//! such a packet still in the ring); `HV_CALL_DIRECT` calls it once per interrupt;
-//! `HV_CALL_ISR` is treated as `HV_CALL_DIRECT` (no callback runs in
-//! interrupt context).
+//! such a packet still in the ring), at most [`ROUNDS`] times before the
+//! tasklet is scheduled again; `HV_CALL_DIRECT` calls it once per event;
+//! `HV_CALL_ISR` calls it once per event in the interrupt handler.
 //!
 //! # Contexts and locking
 //!
-//! - `gate` (mutex, process context): the work item around the callback;
-//!   open, close (the driver); rescind (the device work); unbind (the
-//!   driver core's remove). Open holds it while it waits for the host,
-//!   which the message work never needs it for.
-//! - `rx` (mutex): receives; taken inside a callback, so never while
-//!   taking `gate`.
+//! - `gate` (mutex, process context): open, close (the driver); rescind
+//!   (the device work); unbind (the driver core's remove). Open holds it
+//!   while it waits for the host, which the message work never needs it
+//!   for. Callbacks never take it: they read `live`.
+//! - `rx` (spinlock, interrupts off): receives, from a callback or any
+//!   other context; taken inside a callback, never while taking `gate`.
 //!
 //! Lock order: `gate` → `rx` → a channel's `io`; the connection's locks
 //! are never held when `gate` is taken.
@@ -54,24 +57,26 @@ use core::{
 };
 
 use kernel::{
-    new_mutex,
+    new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
-        atomic::{ordering::Relaxed, Atomic},
-        Arc, ArcBorrow, Mutex,
+        atomic::{
+            ordering::{Acquire, Relaxed, Release},
+            Atomic,
+        },
+        Arc, ArcBorrow, Mutex, SpinLockIrq,
     },
     types::ForeignOwnable,
-    workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::{
     bus::{
         self,
-        channel::{inband_packet, Channel, ChannelDriver, RxPacket},
+        channel::{Channel, ChannelDriver, RxPacket},
         connection::{Connection, HostWait},
     },
     proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
-    support::{ratelimit::Ratelimit, workqueues},
+    support::ratelimit::Ratelimit,
 };
 
 /// `RVMBUS_HV_NO_MONITOR`.
@@ -110,6 +115,8 @@ mod ffi {
 
 /// `HV_CALL_BATCHED` of `enum hv_callback_mode`.
 const HV_CALL_BATCHED: u32 = 0;
+/// `HV_CALL_ISR` of `enum hv_callback_mode`.
+const HV_CALL_ISR: u32 = 2;
 
 /// The page size of the ring sizes drivers give (`HV_HYP_PAGE_SIZE`).
 const PAGE: u32 = 4096;
@@ -119,7 +126,7 @@ const PAGE: u32 = 4096;
 const RING_MIN: u32 = 3 * PAGE;
 const RING_MAX: u32 = (4 << 20) + PAGE;
 
-/// Callback runs of one batched work run before it lets others run.
+/// Callback runs of one batched tasklet run before it lets others run.
 const ROUNDS: usize = 64;
 
 /// Where a binding is; see the module documentation.
@@ -131,13 +138,21 @@ pub(super) enum GateState {
     Removed,
 }
 
-/// The mirror of [`GateState`] that senders read without the gate.
+/// The mirror of [`GateState`] that senders and callbacks read without
+/// the gate (written with release, read with acquire).
 pub(super) mod live {
-    /// Closed or open: sends go to the core (which refuses them while
-    /// closed).
-    pub(in crate::hv) const UP: u32 = 0;
-    pub(in crate::hv) const RESCINDED: u32 = 1;
-    pub(in crate::hv) const REMOVED: u32 = 2;
+    /// Closed: sends go to the core, which refuses them.
+    pub(in crate::hv) const CLOSED: u32 = 0;
+    /// Open: callbacks run.
+    pub(in crate::hv) const OPEN: u32 = 1;
+    pub(in crate::hv) const RESCINDED: u32 = 2;
+    pub(in crate::hv) const REMOVED: u32 = 3;
+
+    /// Whether sends go to the core (closed or open; the core refuses
+    /// them while closed).
+    pub(in crate::hv) fn sends(v: u32) -> bool {
+        v == CLOSED || v == OPEN
+    }
 }
 
 /// What `rx` protects: the per-channel receive buffer and a packet that
@@ -155,8 +170,9 @@ pub(super) struct Rx {
 /// `cchan` points to the `struct rvmbus_hv_chan` of `hv_vmbus.c` that
 /// holds a reference to this binding; it stays valid until the C side
 /// frees it, which it does only after [`HvBinding::unbind`] has moved the
-/// gate to `Removed`. It is only used with the gate held and not
-/// `Removed`.
+/// gate to `Removed` and waited for callbacks in progress. It is only used
+/// with the gate held and not `Removed`, or by a callback that read
+/// `live` as `OPEN`.
 #[pin_data]
 pub(crate) struct HvBinding {
     pub(super) chan: Arc<Channel>,
@@ -165,32 +181,19 @@ pub(crate) struct HvBinding {
     #[pin]
     pub(super) gate: Mutex<GateState>,
     #[pin]
-    pub(super) rx: Mutex<Rx>,
+    pub(super) rx: SpinLockIrq<Rx>,
     /// One of [`live`], written under the gate.
     pub(super) live: Atomic<u32>,
     pub(super) warn: Ratelimit,
-    #[pin]
-    work: Work<HvBinding>,
 }
 
-// SAFETY: `cchan` is only used under the gate (type invariant), and the
-// C structure it points to is the driver's channel, usable from any
-// thread. Everything else is synchronised by the locks and atomics.
+// SAFETY: `cchan` is only used under the gate or by a callback that saw
+// the gate open (type invariant), and the C structure it points to is the
+// driver's channel, usable from any thread. Everything else is
+// synchronised by the locks and atomics.
 unsafe impl Send for HvBinding {}
 // SAFETY: As for `Send`.
 unsafe impl Sync for HvBinding {}
-
-impl_has_work! {
-    impl HasWork<Self> for HvBinding { self.work }
-}
-
-impl WorkItem for HvBinding {
-    type Pointer = Arc<HvBinding>;
-
-    fn run(this: Arc<HvBinding>) {
-        this.dispatch();
-    }
-}
 
 /// The offer of `ch` as `struct rvmbus_hv_offer`.
 fn offer_of(ch: &Channel) -> Offer {
@@ -214,11 +217,16 @@ impl HvBinding {
     fn set(&self, gate: &mut GateState, s: GateState) {
         *gate = s;
         let l = match s {
-            GateState::Closed | GateState::Open => live::UP,
+            GateState::Closed => live::CLOSED,
+            GateState::Open => live::OPEN,
             GateState::Rescinded => live::RESCINDED,
             GateState::Removed => live::REMOVED,
         };
-        self.live.store(l, Relaxed);
+        self.live.store(l, Release);
+        if s != GateState::Open {
+            // No callback from now on: wait for one in progress.
+            self.chan.sync_callbacks();
+        }
     }
 
     /// Copies the core's view of the offer into the driver's channel.
@@ -232,27 +240,43 @@ impl HvBinding {
         unsafe { ffi::rvmbus_hv_c_set_offer(self.cchan, &o) };
     }
 
-    /// Queues the work item that runs the callback.
-    fn kick(self: &Arc<Self>) {
-        let _ = workqueues::channels().enqueue(self.clone());
+    /// Has the callback run soon, in the channel's tasklet.
+    fn schedule(&self) {
+        self.chan.schedule_callback();
     }
 
-    /// The work item: runs the driver's callback while the channel is
-    /// open, as its read mode says.
-    fn dispatch(self: &Arc<Self>) {
-        let gate = self.gate.lock();
-        if *gate != GateState::Open {
+    /// The driver's read mode, if the gate is open (then `cchan` may be
+    /// used until the callback returns).
+    fn open_read_mode(&self) -> Option<u32> {
+        if self.live.load(Acquire) != live::OPEN {
+            return None;
+        }
+        // SAFETY: `live` read as `OPEN` in a callback: `cchan` is live
+        // until the callback returns (type invariant).
+        Some(unsafe { ffi::rvmbus_hv_c_read_mode(self.cchan) })
+    }
+
+    /// The tasklet: runs the driver's callback while the channel is open,
+    /// as its read mode says.
+    fn dispatch(&self) {
+        let Some(mode) = self.open_read_mode() else {
+            return;
+        };
+        if mode == HV_CALL_ISR {
+            // Called in the interrupt handler; an explicit kick (after an
+            // open, or by the driver) still runs it here.
+            // SAFETY: As in `open_read_mode`.
+            unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
             return;
         }
-        // SAFETY: `Open`, gate held: `cchan` is live (type invariant).
-        let batched = unsafe { ffi::rvmbus_hv_c_read_mode(self.cchan) } == HV_CALL_BATCHED;
+        let batched = mode == HV_CALL_BATCHED;
         for _ in 0..ROUNDS {
             if batched {
                 self.chan.mask_rx();
             }
-            // SAFETY: As above. The callback and its context are the
-            // driver's, set by `vmbus_open()` before the gate opened and
-            // cleared only after it closed.
+            // SAFETY: As in `open_read_mode`. The callback and its
+            // context are the driver's, set by `vmbus_open()` before the
+            // gate opened and cleared only after it closed.
             unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
             if !batched {
                 return;
@@ -269,9 +293,8 @@ impl HvBinding {
                 return;
             }
         }
-        drop(gate);
-        // Packets keep coming: let other channels run first.
-        self.kick();
+        // Packets keep coming: let other channels and softirqs run first.
+        self.schedule();
     }
 
     /// `vmbus_open()`: rings of `send` and `recv` bytes, control page
@@ -311,7 +334,7 @@ impl HvBinding {
         drop(gate);
         // The host may have written (and signalled) before the rings were
         // attached: look at them now.
-        self.kick();
+        self.schedule();
         Ok(())
     }
 
@@ -337,6 +360,10 @@ impl HvBinding {
     fn unbind(&self) {
         {
             let mut gate = self.gate.lock();
+            if *gate == GateState::Open {
+                // Stops the callback and waits for one in progress.
+                self.set(&mut gate, GateState::Closed);
+            }
             if *gate != GateState::Removed {
                 // As in `close`, before the state says `cchan` is gone.
                 // SAFETY: Not `Removed` yet, gate held: `cchan` is live.
@@ -356,7 +383,7 @@ impl HvBinding {
     /// `vmbus_sendpacket()`: one in-band data or completion packet.
     fn send(&self, data: &[u8], trans_id: u64, ptype: u16, flags: u16) -> Result {
         match self.live.load(Relaxed) {
-            live::UP => {}
+            live::CLOSED | live::OPEN => {}
             _ => return Err(ENODEV),
         }
         let ptype = PacketType(ptype);
@@ -366,8 +393,8 @@ impl HvBinding {
         if flags & !PACKET_FLAG_COMPLETION_REQUESTED != 0 {
             return Err(EINVAL);
         }
-        let pkt = inband_packet(ptype, flags, trans_id, data)?;
-        self.chan.send_raw(&*self.conn, &pkt)
+        self.chan
+            .send_packet(&*self.conn, ptype, flags, trans_id, data)
     }
 
     /// `vmbus_recvpacket()` (`raw`: `vmbus_recvpacket_raw()`): the next
@@ -384,8 +411,9 @@ impl HvBinding {
         let rx = &mut *rx;
         if rx.held.is_none() {
             loop {
+                // Any context: the buffer grows without sleeping.
                 if rx.buf.is_empty() {
-                    rx.buf.resize(PAGE as usize, 0, GFP_KERNEL)?;
+                    rx.buf.resize(PAGE as usize, 0, GFP_ATOMIC)?;
                 }
                 match self.chan.recv(&*self.conn, &mut rx.buf) {
                     Ok(Some(p)) => {
@@ -395,7 +423,7 @@ impl HvBinding {
                     Ok(None) => return Ok(()),
                     Err(e) if e == EMSGSIZE && rx.buf.len() < RING_MAX as usize => {
                         let n = rx.buf.len() * 2;
-                        rx.buf.resize(n, 0, GFP_KERNEL)?;
+                        rx.buf.resize(n, 0, GFP_ATOMIC)?;
                     }
                     Err(e) => return Err(e),
                 }
@@ -448,7 +476,18 @@ impl RecvOut<'_> {
 
 impl ChannelDriver for HvBinding {
     fn kick(self: Arc<Self>) {
-        HvBinding::kick(&self);
+        self.dispatch();
+    }
+
+    /// `HV_CALL_ISR`: the callback runs here, in the interrupt handler.
+    fn isr(&self) -> bool {
+        if self.open_read_mode() != Some(HV_CALL_ISR) {
+            return false;
+        }
+        // SAFETY: As in `open_read_mode`; `set` waits for this call too
+        // (`Channel::sync_callbacks` takes the lock it runs under).
+        unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
+        true
     }
 
     /// Stops the callback and marks the driver's channel rescinded
@@ -562,10 +601,9 @@ pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Resu
             conn,
             cchan,
             gate <- new_mutex!(GateState::Closed, "HvBinding::gate"),
-            rx <- new_mutex!(Rx { buf: KVec::new(), held: None }, "HvBinding::rx"),
-            live: Atomic::new(live::UP),
+            rx <- new_spinlock_irq!(Rx { buf: KVec::new(), held: None }, "HvBinding::rx"),
+            live: Atomic::new(live::CLOSED),
             warn: Ratelimit::new(),
-            work <- new_work!("rvmbus::HvBinding::work"),
         }),
         GFP_KERNEL,
     )?;
@@ -610,8 +648,8 @@ unsafe extern "C" fn rvmbus_hv_rust_refresh(b: *mut c_void) {
     b.fill_offer(&b.gate.lock());
 }
 
-/// Queues the channel's work item (the channel's tasklet, which drivers
-/// schedule to be called again).
+/// Schedules the channel's tasklet (which drivers do to be called
+/// again).
 ///
 /// # Safety
 ///
@@ -620,7 +658,7 @@ unsafe extern "C" fn rvmbus_hv_rust_refresh(b: *mut c_void) {
 unsafe extern "C" fn rvmbus_hv_rust_kick(b: *mut c_void) {
     // SAFETY: Guaranteed by the caller.
     let b: Arc<HvBinding> = unsafe { borrow(b) }.into();
-    b.kick();
+    b.schedule();
 }
 
 /// `vmbus_open()`.

@@ -13,7 +13,7 @@
  * A completion is always requested (hv_vmbus sets the flag), so the
  * packet takes an id from the request-id table when the driver has one.
  *
- * Context: process context, may sleep (as every send here).
+ * Context: any; never sleeps (buffers from the atomic pool), as on hv_vmbus.
  */
 
 #include "retarget.h"
@@ -34,7 +34,6 @@ int rvmbus_hv_vmbus_sendpacket_mpb_desc(struct vmbus_channel *c,
 	u64 id;
 	int ret;
 
-	might_sleep();
 	if (!desc || desc_size < head + sizeof(struct hv_mpb_array) ||
 	    (desc_size - head) % sizeof(u64))
 		return -EINVAL;

@@ -12,7 +12,7 @@
 //! (`vmbus_proto` checks the last again as it encodes); anything else is
 //! `EINVAL` and nothing is sent.
 //!
-//! Context: process context (the core's send path sleeps today).
+//! Context: any; never sleeps (its buffers come from the atomic pool).
 
 use core::ffi::{c_int, c_void};
 
@@ -34,7 +34,7 @@ fn split_ranges(words: &[u64], count: usize) -> Result<KVec<(GpaRange, &[u64])>>
     if count == 0 || count > MAX_RANGES {
         return Err(EINVAL);
     }
-    let mut out = KVec::with_capacity(count, GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(count, GFP_ATOMIC)?;
     let mut rest = words;
     for _ in 0..count {
         let (&w, tail) = rest.split_first().ok_or(EINVAL)?;
@@ -51,7 +51,7 @@ fn split_ranges(words: &[u64], count: usize) -> Result<KVec<(GpaRange, &[u64])>>
                 },
                 pfns,
             ),
-            GFP_KERNEL,
+            GFP_ATOMIC,
         )?;
         rest = tail;
     }
@@ -64,7 +64,7 @@ fn split_ranges(words: &[u64], count: usize) -> Result<KVec<(GpaRange, &[u64])>>
 impl HvBinding {
     /// Sends the GPA-direct packet.
     fn send_gpa(&self, words: &[u64], count: usize, payload: &[u8], trans_id: u64) -> Result {
-        if self.live.load(Relaxed) != live::UP {
+        if !live::sends(self.live.load(Relaxed)) {
             return Err(ENODEV);
         }
         let ranges = split_ranges(words, count)?;
@@ -81,7 +81,7 @@ impl HvBinding {
 /// `words` points to `nwords` readable `u64`s and `data` to `datalen`
 /// readable bytes (the driver's contract with
 /// `vmbus_sendpacket_mpb_desc()`), neither changed during the call;
-/// process context.
+/// any context.
 #[no_mangle]
 unsafe extern "C" fn rvmbus_hv_rust_send_gpa(
     b: *mut c_void,
@@ -102,7 +102,7 @@ unsafe extern "C" fn rvmbus_hv_rust_send_gpa(
     }
     // Copied word by word: the descriptor is `__packed` and may sit at any
     // address (netvsc builds it on its stack).
-    let mut copy = match KVec::with_capacity(nwords, GFP_KERNEL) {
+    let mut copy = match KVec::with_capacity(nwords, GFP_ATOMIC) {
         Ok(v) => v,
         Err(e) => return Error::from(e).to_errno(),
     };
@@ -111,7 +111,7 @@ unsafe extern "C" fn rvmbus_hv_rust_send_gpa(
         // SAFETY: `words` holds `nwords` readable words (caller's
         // contract) and `i < nwords`; read unaligned, see above.
         let w = unsafe { src.add(i).read_unaligned() };
-        if copy.push(w, GFP_KERNEL).is_err() {
+        if copy.push(w, GFP_ATOMIC).is_err() {
             return ENOMEM.to_errno();
         }
     }

@@ -50,7 +50,7 @@ unsafe extern "C" fn rvmbus_hv_rust_gpadl_create(
     let pfns = unsafe { core::slice::from_raw_parts(pfns, n) };
     // SAFETY: Guaranteed by the caller.
     let b = unsafe { borrow(b) };
-    if b.live.load(Relaxed) != live::UP {
+    if !live::sends(b.live.load(Relaxed)) {
         return ENODEV.to_errno();
     }
     match b.conn.driver_gpadl_create(&b.chan, pfns) {

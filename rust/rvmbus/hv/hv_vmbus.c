@@ -15,11 +15,10 @@
  * touches the structure again.
  *
  * Contexts.  Registration, probe, remove, open and close run in process
- * context and may sleep.  So do send and receive here (the core's ring
- * lock is a mutex, and a signal on the test transport waits for the host
- * process), unlike hv_vmbus, whose sends work in atomic context: each
- * entry point says might_sleep() so a caller in atomic context is caught
- * by the debug kernel.
+ * context and may sleep: each says might_sleep() so a caller in atomic
+ * context is caught by the debug kernel.  Send and receive never sleep,
+ * as on hv_vmbus: the channel callback calls them in softirq (the
+ * channel's tasklet) or, for HV_CALL_ISR, in the interrupt handler.
  */
 
 /* First: the kernel's prototypes below then declare the rvmbus_hv_ names. */
@@ -275,7 +274,7 @@ static u16 rvmbus_hv_dev_type(const guid_t *class)
 	return HV_UNKNOWN;
 }
 
-/* Runs the channel's callback, through its work item (binding.rs). */
+/* Has the channel's callback run again, in the channel's tasklet (binding.rs). */
 static void rvmbus_hv_tasklet(struct tasklet_struct *t)
 {
 	struct rvmbus_hv_chan *hc = from_tasklet(hc, t, chan.callback_event);
@@ -300,7 +299,8 @@ static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hde
 	init_completion(&c->rescind_event);
 	/*
 	 * Drivers schedule this tasklet to have their callback run again
-	 * (hv_kvp, hv_snapshot); here it queues the binding's work item.
+	 * (hv_kvp, hv_snapshot); here it schedules the core's tasklet of the
+	 * channel, which runs the callback.
 	 */
 	tasklet_setup(&c->callback_event, rvmbus_hv_tasklet);
 }
@@ -570,7 +570,6 @@ int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
 	u64 id;
 	int ret;
 
-	might_sleep();
 	if (flags > U16_MAX || (unsigned int)type > U16_MAX)
 		return -EINVAL;
 	/* The id the packet carries: a slot of the table, or the driver's. */
@@ -602,7 +601,6 @@ int rvmbus_hv_vmbus_recvpacket(struct vmbus_channel *c, void *buffer,
 			       u32 bufferlen, u32 *buffer_actual_len,
 			       u64 *requestid)
 {
-	might_sleep();
 	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
 				   buffer_actual_len, requestid, false);
 }
@@ -612,7 +610,6 @@ int rvmbus_hv_vmbus_recvpacket_raw(struct vmbus_channel *c, void *buffer,
 				   u32 bufferlen, u32 *buffer_actual_len,
 				   u64 *requestid)
 {
-	might_sleep();
 	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
 				   buffer_actual_len, requestid, true);
 }

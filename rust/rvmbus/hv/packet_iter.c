@@ -6,8 +6,8 @@
  * copies made by the core; packet_iter.rs says why and what the pointer
  * a driver gets stays valid for.
  *
- * Context: process context, may sleep (might_sleep() catches others on
- * the debug kernel): the channel callback runs in a work item here.
+ * Context: any; never sleeps (the channel callback runs in the channel's
+ * tasklet, or in the interrupt handler for HV_CALL_ISR, as on hv_vmbus).
  */
 
 #include "retarget.h"
@@ -18,7 +18,6 @@
 
 struct vmpacket_descriptor *rvmbus_hv_hv_pkt_iter_first(struct vmbus_channel *c)
 {
-	might_sleep();
 	return rvmbus_hv_rust_iter(rvmbus_hv_binding_of(c), false, NULL);
 }
 EXPORT_SYMBOL_GPL(rvmbus_hv_hv_pkt_iter_first);
@@ -27,7 +26,6 @@ struct vmpacket_descriptor *
 rvmbus_hv___hv_pkt_iter_next(struct vmbus_channel *c,
 			     const struct vmpacket_descriptor *pkt)
 {
-	might_sleep();
 	return rvmbus_hv_rust_iter(rvmbus_hv_binding_of(c), true, pkt);
 }
 EXPORT_SYMBOL_GPL(rvmbus_hv___hv_pkt_iter_next);

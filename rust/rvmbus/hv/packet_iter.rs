@@ -35,7 +35,7 @@
 //! `offset8 <= len8` (both checked again here on the copy), so the
 //! inline `hv_pkt_data()` and `hv_pkt_datalen()` stay inside it.
 //!
-//! Context: process context (the core's ring lock is a mutex today).
+//! Context: any; never sleeps (the per-channel buffer grows with `GFP_ATOMIC`).
 
 use core::{ffi::c_void, ptr};
 
@@ -56,14 +56,14 @@ impl HvBinding {
     fn hold_next(&self, rx: &mut Rx) -> Result<bool> {
         while rx.held.is_none() {
             if rx.buf.is_empty() {
-                rx.buf.resize(4096, 0, GFP_KERNEL)?;
+                rx.buf.resize(4096, 0, GFP_ATOMIC)?;
             }
             match self.chan.recv(&*self.conn, &mut rx.buf) {
                 Ok(Some(p)) => rx.held = Some(p),
                 Ok(None) => return Ok(false),
                 Err(e) if e == EMSGSIZE && rx.buf.len() < COPY_MAX => {
                     let n = rx.buf.len() * 2;
-                    rx.buf.resize(n, 0, GFP_KERNEL)?;
+                    rx.buf.resize(n, 0, GFP_ATOMIC)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -131,7 +131,7 @@ impl HvBinding {
 /// # Safety
 ///
 /// `b` is a binding reference of `rvmbus_hv_rust_bind`, still held;
-/// process context.
+/// any context.
 #[no_mangle]
 unsafe extern "C" fn rvmbus_hv_rust_iter(
     b: *mut c_void,

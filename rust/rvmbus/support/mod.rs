@@ -14,6 +14,7 @@ pub(crate) mod cpuhp;
 pub(crate) mod pathtime;
 pub(crate) mod ratelimit;
 pub(crate) mod shim;
+pub(crate) mod tasklet;
 pub(crate) mod trace;
 pub(crate) mod way_out;
 pub(crate) mod workqueues;

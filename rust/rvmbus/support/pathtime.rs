@@ -83,8 +83,11 @@ pub(crate) static SIGNAL: Hop = Hop::new();
 pub(crate) static MAILBOX_SLEEPS: Hop = Hop::new();
 /// The transport's interrupt to the start of the message work.
 pub(crate) static IRQ_TO_WORK: Hop = Hop::new();
-/// A channel's interrupt (in the message work) to the start of its
-/// driver's packet work.
+/// A channel's event, found in the interrupt handler, to the start of the
+/// channel's tasklet (`irq_events=1`).
+pub(crate) static IRQ_TO_TASKLET: Hop = Hop::new();
+/// A channel's event handed on (in its tasklet, or in the message work
+/// with `irq_events=0`) to the start of its driver's packet work.
 pub(crate) static KICK_TO_DRIVER: Hop = Hop::new();
 
 /// One line for the ctl file: `NAME=COUNT/NS` per hop.
@@ -93,6 +96,7 @@ pub(crate) fn describe(out: &mut impl core::fmt::Write) -> core::fmt::Result {
         ("signal", &SIGNAL),
         ("mailbox_sleeps", &MAILBOX_SLEEPS),
         ("irq_to_work", &IRQ_TO_WORK),
+        ("irq_to_tasklet", &IRQ_TO_TASKLET),
         ("kick_to_driver", &KICK_TO_DRIVER),
     ] {
         let (count, ns) = hop.load();

@@ -35,6 +35,16 @@ module_param(pending_send_size, bool, 0444);
 MODULE_PARM_DESC(pending_send_size,
 		 "Offer pending-send-size flow control on new rings (default 1; 0 for the benchmark's comparison)");
 
+static bool irq_events = true;
+module_param(irq_events, bool, 0444);
+MODULE_PARM_DESC(irq_events,
+		 "Scan the event flags in the interrupt handler and hand channel events on in a per-channel tasklet (default 1; 0: in the message work, the old path, for the benchmark's comparison)");
+
+bool rvmbus_shim_irq_events(void)
+{
+	return READ_ONCE(irq_events);
+}
+
 bool rvmbus_shim_pending_send_size(void)
 {
 	return READ_ONCE(pending_send_size);

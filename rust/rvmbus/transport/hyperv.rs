@@ -24,12 +24,12 @@
 //! the SynIC of the CPU that crashed, as Linux's `hv_crash_handler` does,
 //! since no other CPU can be asked.
 
-use core::{ffi::c_void, ptr::NonNull};
+use core::ffi::c_void;
 
 use kernel::{prelude::*, sync::Arc};
 
 use super::{HvStatus, Session, Transport, Upper};
-use crate::support::shim;
+use crate::support::{c_context::CContext, shim};
 
 mod ffi {
     use core::ffi::c_void;
@@ -169,36 +169,26 @@ impl Transport for HvTransport {
 }
 
 /// The bus over Hyper-V while the module is loaded.
-///
-/// # Invariants
-///
-/// `handler` came from `KBox::into_raw` and the interrupt handler uses it
-/// (the pointer given to `rvmbus_hv_attach`) until `drop` detached it;
-/// only `drop` frees it.
 pub(crate) struct HvBus {
     session: Arc<dyn Session>,
-    handler: NonNull<Arc<dyn Session>>,
+    // The interrupt handler's context, held only for C, which reads it
+    // through the pointer given to `rvmbus_hv_attach`; drops after
+    // `drop()` detached it, which waits for running handlers.
+    _handler: CContext<dyn Session>,
 }
-
-// SAFETY: `handler` is a boxed `Arc<dyn Session>`, which is `Send` and
-// `Sync`; `HvBus` only frees it, in `drop`.
-unsafe impl Send for HvBus {}
-// SAFETY: `&HvBus` gives no access to `handler`.
-unsafe impl Sync for HvBus {}
 
 impl HvBus {
     /// Installs the interrupt handler and starts the bus of `U`.
     pub(crate) fn start<U: Upper>() -> Result<Self> {
         let session = U::session(Arc::new(HvTransport, GFP_KERNEL)?)?;
-        let boxed = KBox::new(session.clone(), GFP_KERNEL)?;
-        // INVARIANT: From `KBox::into_raw`, so not null; handed to the
-        // handler just below and freed in `drop` only.
-        let handler = NonNull::new(KBox::into_raw(boxed)).ok_or(ENOMEM)?;
-        // SAFETY: `handler` points to a live session reference that the
-        // handler uses until `rvmbus_hv_detach` returns; `drop` frees it
-        // then.
-        unsafe { ffi::rvmbus_hv_attach(handler.as_ptr().cast::<c_void>()) };
-        let this = Self { session, handler };
+        let handler = CContext::new(session.clone())?;
+        // SAFETY: The context stays live until `rvmbus_hv_detach` returns:
+        // `drop` detaches before `handler` drops.
+        unsafe { ffi::rvmbus_hv_attach(handler.as_ptr()) };
+        let this = Self {
+            session,
+            _handler: handler,
+        };
         // On failure, dropping `this` detaches the handler.
         this.session.start(None)?;
         Ok(this)
@@ -211,9 +201,6 @@ impl Drop for HvBus {
         // SAFETY: Undoes `rvmbus_hv_attach`; after it returns no handler
         // runs with the context.
         unsafe { ffi::rvmbus_hv_detach() };
-        // SAFETY: From `KBox::into_raw` (type invariant), and the handler
-        // no longer uses it.
-        drop(unsafe { KBox::from_raw(self.handler.as_ptr()) });
     }
 }
 
@@ -225,10 +212,9 @@ impl Drop for HvBus {
 /// called before `rvmbus_hv_detach` returned.
 #[no_mangle]
 unsafe extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
-    // SAFETY: Guaranteed by the caller: a live boxed session reference
-    // (`HvBus`'s invariant keeps it until detach, which waits for running
-    // handlers).
-    if let Some(session) = unsafe { ctx.cast::<Arc<dyn Session>>().as_ref() } {
+    // SAFETY: Guaranteed by the caller: the live context of an `HvBus`,
+    // which keeps it until detach (which waits for running handlers).
+    if let Some(session) = unsafe { CContext::<dyn Session>::get(ctx) } {
         session.interrupt();
     }
 }
@@ -243,7 +229,7 @@ unsafe extern "C" fn rvmbus_rust_hv_interrupt(ctx: *mut c_void) {
 #[no_mangle]
 unsafe extern "C" fn rvmbus_rust_hv_way_out(ctx: *mut c_void, crash: bool) {
     // SAFETY: Guaranteed by the caller, as for the interrupt.
-    if let Some(session) = unsafe { ctx.cast::<Arc<dyn Session>>().as_ref() } {
+    if let Some(session) = unsafe { CContext::<dyn Session>::get(ctx) } {
         session.quiesce(crash);
     }
 }

@@ -20,13 +20,13 @@ use kernel::{
     device::Core,
     io::Io,
     irq::{self, IrqReturn},
-    new_mutex,
+    new_mutex, new_spinlock_irq,
     page::Page,
     pci::{self, DevresBar, IrqTypes, IrqVectorRegistration},
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, Mutex, SetOnce,
+        Arc, Mutex, SetOnce, SpinLockIrq,
     },
     time::{
         delay::{fsleep, udelay},
@@ -39,7 +39,7 @@ use super::{
     Session, Transport, Upper,
 };
 use crate::{
-    proto::ivshmem::{self, Command, Header, HostState, HvStatus, Request},
+    proto::ivshmem::{self, signal, Command, Header, HostState, HvStatus, Request},
     support::{
         ratelimit::Ratelimit,
         shim,
@@ -170,28 +170,34 @@ pub(crate) struct IvshmemDev<'bound> {
 /// as device-managed resources, so that a call after unbind fails cleanly
 /// instead of touching unmapped memory.
 ///
-/// Calls go through mailbox 0 and wait for the answer. Signals
-/// (`SIGNAL_EVENT`) go through mailbox [`SIGNAL_MAILBOX`] and are posted:
-/// the guest rings the doorbell and goes on, and collects the answer
-/// before its next call of either kind. A Hyper-V hypercall returns at
-/// once; waiting for the host process to answer each signal (a host
-/// wake-up and at least one sleep of the poll) was most of an
-/// event-signalled round trip (`Documentation/benchmarks.rst`). Because at
-/// most one request is outstanding at any time, the host still sees them
-/// in the guest's order.
+/// Calls go through mailbox 0 and wait for the answer (process context).
+/// Signals (`SIGNAL_EVENT`) go through the signal ring
+/// (`proto::ivshmem::signal`) and a doorbell, and never wait: like
+/// Hyper-V's fast hypercall they may be made from any context, with
+/// interrupts off too, which the data path needs (a driver sends from its
+/// channel callback in softirq, or with preemption off). The host drains
+/// the ring before it serves a mailbox, so it sees a signal before any
+/// call made after it.
+///
+/// # Contexts and locking
+///
+/// - `boxes` (mutex): calls on mailbox 0; process context only.
+/// - `signals` (spinlock, interrupts off): the guest's end of the signal
+///   ring; any context. A leaf: nothing is taken while it is held.
 #[pin_data]
 pub(crate) struct IvshmemTransport {
     regs: DevresBar<16>,
     shm: DevresBar,
     host_peer: u16,
     nvec: u32,
-    /// Whether the host announced [`SIGNAL_MAILBOX`]; without it signals
-    /// are calls on mailbox 0.
-    posted_signals: bool,
-    /// The mailboxes' sequence numbers and the posted signal; the lock
-    /// serialises all requests (process context, may sleep).
+    /// The sequence number of mailbox 0; the lock serialises calls.
     #[pin]
     boxes: Mutex<Mailboxes>,
+    /// The guest's end of the signal ring.
+    #[pin]
+    signals: SpinLockIrq<SignalRing>,
+    /// Offset of the signal ring in BAR2.
+    signal_base: usize,
     /// Whether the host announced [`WAY_OUT_MAILBOX`].
     has_way_out: bool,
     /// The last request number on [`WAY_OUT_MAILBOX`].
@@ -202,12 +208,10 @@ pub(crate) struct IvshmemTransport {
     warn: Ratelimit,
 }
 
-/// The mailbox for posted signals.
-const SIGNAL_MAILBOX: u32 = 1;
-
 /// The mailbox of the way out: calls that never sleep and take no lock
 /// (a stopped CPU may hold `boxes`, and its request may be outstanding in
-/// mailbox 0), from any context.
+/// mailbox 0), from any context. (Mailbox 1 carried signals before layout
+/// 2.0 and is unused.)
 const WAY_OUT_MAILBOX: u32 = 2;
 
 /// How long a way-out call waits between two looks at the answer.
@@ -217,10 +221,16 @@ const WAY_OUT_POLL_US: i64 = 10;
 struct Mailboxes {
     /// The last request number on mailbox 0.
     seq: u32,
-    /// The last request number on [`SIGNAL_MAILBOX`].
-    signal_seq: u32,
-    /// A signal was posted and its answer not collected yet.
-    posted: bool,
+}
+
+/// What [`IvshmemTransport::signals`] protects: the guest's own copies of
+/// the words it owns in the signal ring (never read back from the shared
+/// memory, which the host could change).
+struct SignalRing {
+    /// Entries written.
+    head: u32,
+    /// Signals that found the ring full.
+    overflows: u32,
 }
 
 impl IvshmemTransport {
@@ -232,7 +242,6 @@ impl IvshmemTransport {
         data: Option<&[u8; 256]>,
     ) -> Result<HvStatus> {
         let mut boxes = self.boxes.lock();
-        self.collect_signal(&mut boxes)?;
         boxes.seq = boxes.seq.wrapping_add(1);
         let req = Request {
             seq: boxes.seq,
@@ -263,22 +272,38 @@ impl IvshmemTransport {
         )
     }
 
-    /// Waits for the answer to the posted signal, if one is outstanding;
-    /// a refusal is logged (rate-limited) here, since its caller has gone
-    /// on. A host that does not answer fails this request too, once: the
-    /// signal is then given up, so that a dead host costs each later
-    /// request one timeout, not two.
-    fn collect_signal(&self, boxes: &mut Mailboxes) -> Result {
-        if !core::mem::replace(&mut boxes.posted, false) {
-            return Ok(());
+    /// Puts `connection_id` into the signal ring (or counts an overflow
+    /// when the host has not drained it) and rings the doorbell. Never
+    /// sleeps and never waits for the host.
+    fn post_signal(&self, connection_id: u32) -> Result {
+        let regs = self.regs.try_access().ok_or(ENODEV)?;
+        let shm = self.shm.try_access().ok_or(ENODEV)?;
+        let base = self.signal_base;
+        {
+            let mut ring = self.signals.lock();
+            let tail = shm.try_read32(base + signal::TAIL)?;
+            match signal::pending(ring.head, tail) {
+                Some(n) if n < signal::SLOTS => {
+                    shm.try_write32(connection_id, base + signal::entry(ring.head))?;
+                    // The entry before the index that publishes it.
+                    shim::wmb();
+                    ring.head = ring.head.wrapping_add(1);
+                    shm.try_write32(ring.head, base + signal::HEAD)?;
+                }
+                // Full, or a host that broke its index: the host signals
+                // every channel when it sees the count change.
+                _ => {
+                    ring.overflows = ring.overflows.wrapping_add(1);
+                    shm.try_write32(ring.overflows, base + signal::OVERFLOWS)?;
+                }
+            }
         }
-        let reply = self.wait(SIGNAL_MAILBOX, boxes.signal_seq)?;
-        if reply.status != HvStatus::SUCCESS && self.warn.allow() {
-            pr_warn!(
-                "ivshmem: the host refused a signal, status {:#x}\n",
-                reply.status.0
-            );
-        }
+        // The ring before the doorbell that makes the host look at it.
+        shim::wmb();
+        regs.write32(
+            ivshmem::doorbell_value(self.host_peer, ivshmem::DOORBELL_VECTOR),
+            ivshmem::BAR0_DOORBELL,
+        );
         Ok(())
     }
 
@@ -357,22 +382,7 @@ impl Transport for IvshmemTransport {
     }
 
     fn signal_event(&self, connection_id: u32) -> Result<HvStatus> {
-        let args = [u64::from(connection_id), 0, 0, 0];
-        if !self.posted_signals {
-            return self.call(Command::SIGNAL_EVENT, 0, args, None);
-        }
-        let mut boxes = self.boxes.lock();
-        self.collect_signal(&mut boxes)?;
-        boxes.signal_seq = boxes.signal_seq.wrapping_add(1);
-        let req = Request {
-            seq: boxes.signal_seq,
-            cmd: Command::SIGNAL_EVENT,
-            vcpu: 0,
-            args,
-            data: [0; ivshmem::MAILBOX_DATA_SIZE],
-        };
-        self.submit(SIGNAL_MAILBOX, &req)?;
-        boxes.posted = true;
+        self.post_signal(connection_id)?;
         Ok(HvStatus::SUCCESS)
     }
 
@@ -651,10 +661,12 @@ impl<U: Upper> pci::Driver for IvshmemDriver<U> {
                 .inspect_err(|e| dev_err!(pdev, "cannot set up MSI-X ({:?})\n", e))?;
             // Number on from what an earlier load of the module left.
             let mut seq = mailbox::last_answered(&shm, 0)?;
-            let signal_seq = if header.num_mailboxes > SIGNAL_MAILBOX {
-                mailbox::last_answered(&shm, SIGNAL_MAILBOX)?
-            } else {
-                0
+            // The signal ring goes on from where an earlier load of the
+            // module left it; HELLO makes the host take these as drained.
+            let signal_base = ivshmem::signal_offset(header.num_mailboxes).ok_or(EINVAL)?;
+            let signals = SignalRing {
+                head: shm.try_read32(signal_base + signal::HEAD)?,
+                overflows: shm.try_read32(signal_base + signal::OVERFLOWS)?,
             };
             let has_way_out = header.num_mailboxes > WAY_OUT_MAILBOX;
             let way_out_seq = if has_way_out {
@@ -687,12 +699,9 @@ impl<U: Upper> pci::Driver for IvshmemDriver<U> {
                     shm: shm.into_devres()?,
                     host_peer: header.host_peer_id,
                     nvec,
-                    posted_signals: header.num_mailboxes > SIGNAL_MAILBOX,
-                    boxes <- new_mutex!(Mailboxes {
-                        seq,
-                        signal_seq,
-                        posted: false,
-                    }),
+                    boxes <- new_mutex!(Mailboxes { seq }, "IvshmemTransport::boxes"),
+                    signals <- new_spinlock_irq!(signals, "IvshmemTransport::signals"),
+                    signal_base,
                     has_way_out,
                     way_out_seq: Atomic::new(way_out_seq),
                     way_out_busy: Atomic::new(false),

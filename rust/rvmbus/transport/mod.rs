@@ -28,7 +28,8 @@ pub(crate) use crate::proto::ivshmem::HvStatus;
 
 /// A transport to the host.
 ///
-/// Every method is called in process context and may sleep.
+/// Every method is called in process context and may sleep, except
+/// [`Transport::signal_event`] and the way-out methods, which never sleep.
 pub(crate) trait Transport: Send + Sync {
     /// A short name for logs and sysfs (`"hyperv"`, `"ivshmem"`).
     fn name(&self) -> &'static str;
@@ -59,6 +60,11 @@ pub(crate) trait Transport: Send + Sync {
     fn post_message(&self, input: &[u8; 256]) -> Result<HvStatus>;
 
     /// Signals an event (`HvSignalEvent`) on `connection_id`.
+    ///
+    /// Context: any (process, softirq or hard IRQ, interrupts on or off);
+    /// never sleeps and never waits for the host, as Hyper-V's fast
+    /// hypercall does not: the data path signals from drivers' callbacks
+    /// and with preemption off.
     fn signal_event(&self, connection_id: u32) -> Result<HvStatus>;
 
     /// End of message on `cpu`: the host may deliver the next message.

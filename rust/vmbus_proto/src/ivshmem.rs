@@ -21,6 +21,13 @@
 //! 3. the guest polls `resp_seq` (with a timeout: the host may be gone) and
 //!    then reads `status` and `result`.
 //!
+//! Signals (`HvSignalEvent`) do not use a mailbox: the guest must be able to
+//! signal from any context without waiting for the host, as a Hyper-V
+//! fast hypercall does. They go through the [`signal`] ring after the
+//! mailboxes, one connection id per entry, and a doorbell on
+//! [`DOORBELL_VECTOR`]; the host drains the ring before it serves the
+//! mailboxes, so a signal is seen before any request made after it.
+//!
 //! Everything is little-endian. The layout is versioned by
 //! [`VERSION_MAJOR`]/[`VERSION_MINOR`]; a guest refuses a host whose major
 //! version differs. Documentation/transport-ivshmem.rst describes the same
@@ -28,8 +35,9 @@
 
 /// `"RVMB"` read as a little-endian `u32`: identifies an rvmbus host in BAR2.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"RVMB");
-/// Major version of this layout. Incompatible changes bump it.
-pub const VERSION_MAJOR: u16 = 1;
+/// Major version of this layout. Incompatible changes bump it (2: signals
+/// go through the [`signal`] ring, not a mailbox).
+pub const VERSION_MAJOR: u16 = 2;
 /// Minor version of this layout. Compatible additions bump it.
 pub const VERSION_MINOR: u16 = 0;
 
@@ -121,8 +129,74 @@ pub mod mailbox {
     pub const USED: usize = DATA + super::MAILBOX_DATA_SIZE;
 }
 
+/// The signal ring: a single-producer (the guest, under its own lock),
+/// single-consumer (the host) ring of connection ids, right after the last
+/// mailbox ([`signal_offset`]).
+///
+/// Each side writes only its own words: the guest `HEAD`, `OVERFLOWS` and
+/// the entries, the host `TAIL`. Both indices run freely (they wrap at
+/// 2^32); entry `i` is at `ENTRIES + (i % SLOTS) * 4`.
+///
+/// 1. The guest reads `TAIL`; if `HEAD - TAIL < SLOTS` it writes the
+///    connection id into entry `HEAD`, a write barrier, then `HEAD + 1`;
+///    otherwise (the ring is full, or `TAIL` is nonsense) it increments
+///    `OVERFLOWS` instead. Then it rings the doorbell on
+///    [`super::DOORBELL_VECTOR`] and goes on: it never waits.
+/// 2. The host reads `HEAD`; if `HEAD - TAIL > SLOTS` the guest is broken
+///    and it treats it as an overflow. It signals the connection of each
+///    entry from `TAIL` to `HEAD`, then writes `TAIL = HEAD`. When
+///    `OVERFLOWS` changed since it last looked, it signals every open
+///    channel (a spurious signal is harmless; a lost one is not).
+pub mod signal {
+    /// `u32`: entries written, by the guest.
+    pub const HEAD: usize = 0x00;
+    /// `u32`: entries consumed, by the host.
+    pub const TAIL: usize = 0x04;
+    /// `u32`: signals that found the ring full, by the guest.
+    pub const OVERFLOWS: usize = 0x08;
+    /// `u32`: reserved, zero.
+    pub const RESERVED: usize = 0x0c;
+    /// `[u32; SLOTS]`: connection ids.
+    pub const ENTRIES: usize = 0x10;
+    /// Entries in the ring.
+    pub const SLOTS: u32 = 256;
+    /// Size of the signal area.
+    pub const SIZE: usize = ENTRIES + SLOTS as usize * 4;
+
+    /// Offset of entry `index` (a free-running index) in the area.
+    pub const fn entry(index: u32) -> usize {
+        ENTRIES + (index % SLOTS) as usize * 4
+    }
+
+    /// Entries waiting between `tail` and `head`, or `None` when the
+    /// distance is more than the ring holds (a side that broke the ring).
+    pub const fn pending(head: u32, tail: u32) -> Option<u32> {
+        let n = head.wrapping_sub(tail);
+        if n > SLOTS {
+            None
+        } else {
+            Some(n)
+        }
+    }
+}
+
 const _: () = assert!(header::USED <= HEADER_SIZE);
 const _: () = assert!(mailbox::USED <= MAILBOX_SIZE);
+
+/// Offset of the signal ring in BAR2 for `num_mailboxes` mailboxes, or
+/// `None` if it would overflow.
+pub const fn signal_offset(num_mailboxes: u32) -> Option<usize> {
+    mailbox_offset(num_mailboxes)
+}
+
+/// Bytes of BAR2 the layout needs for `num_mailboxes` mailboxes: the
+/// header, the mailboxes and the signal ring.
+pub const fn layout_size(num_mailboxes: u32) -> Option<usize> {
+    match signal_offset(num_mailboxes) {
+        Some(off) => off.checked_add(signal::SIZE),
+        None => None,
+    }
+}
 
 /// Offset of mailbox `index` in BAR2, or `None` if it would overflow.
 pub const fn mailbox_offset(index: u32) -> Option<usize> {
@@ -354,7 +428,7 @@ impl Header {
         let peer = rd_u32(b, header::HOST_PEER_ID).ok_or(t)?;
         let host_peer_id = u16::try_from(peer).map_err(|_| IvshmemError::BadCount)?;
         let shm_size = rd_u32(b, header::SHM_SIZE).ok_or(t)?;
-        let end = mailbox_offset(num_mailboxes).ok_or(IvshmemError::BadSize)?;
+        let end = layout_size(num_mailboxes).ok_or(IvshmemError::BadSize)?;
         if end as u64 > u64::from(shm_size) || u64::from(shm_size) > bar_size {
             return Err(IvshmemError::BadSize);
         }
@@ -448,11 +522,11 @@ mod tests {
         h.encode(&mut b).unwrap();
         assert_eq!(Header::decode(&b, 0x1_0000), Err(IvshmemError::BadCount));
         let mut h = hdr();
-        h.version_major = 2;
+        h.version_major = 3;
         h.encode(&mut b).unwrap();
         assert_eq!(
             Header::decode(&b, 0x1_0000),
-            Err(IvshmemError::Version(2, 0))
+            Err(IvshmemError::Version(3, 0))
         );
     }
 
@@ -472,6 +546,25 @@ mod tests {
         assert_eq!(Request::decode(&b), Ok(r));
         assert_eq!(Request::decode(&b[..100]), Err(IvshmemError::Truncated));
         assert_eq!(r.encode(&mut [0u8; 10]), Err(IvshmemError::Truncated));
+    }
+
+    #[test]
+    fn signal_ring_arithmetic() {
+        assert_eq!(signal::entry(0), signal::ENTRIES);
+        assert_eq!(signal::entry(signal::SLOTS + 1), signal::ENTRIES + 4);
+        assert_eq!(signal::pending(5, 5), Some(0));
+        assert_eq!(signal::pending(2, u32::MAX), Some(3));
+        assert_eq!(signal::pending(signal::SLOTS, 0), Some(signal::SLOTS));
+        assert_eq!(signal::pending(signal::SLOTS + 1, 0), None);
+        assert_eq!(signal::pending(0, 1), None);
+        assert_eq!(signal_offset(4), mailbox_offset(4));
+        assert_eq!(layout_size(4), Some(0x900 + signal::SIZE));
+        // A header whose shared memory ends inside the signal ring is refused.
+        let mut b = [0u8; HEADER_SIZE];
+        let mut h = hdr();
+        h.shm_size = 0x900 + 8;
+        h.encode(&mut b).unwrap();
+        assert_eq!(Header::decode(&b, 0x1_0000), Err(IvshmemError::BadSize));
     }
 
     #[test]

@@ -19,9 +19,11 @@ pub mod wire;
 
 pub mod channel;
 pub mod connection;
+pub mod fcopy;
 pub mod gpadl;
 pub mod ic;
 pub mod ivshmem;
+pub mod kvp;
 pub mod message;
 pub mod nvsp;
 pub mod packet;
@@ -31,4 +33,6 @@ pub mod rndis;
 pub mod slot;
 pub mod storage;
 pub mod types;
+pub mod utf16;
 pub mod version;
+pub mod vss;

@@ -258,6 +258,32 @@ fn len8(n: usize) -> Result<u16, PacketError> {
     u16::try_from(n / 8).map_err(|_| PacketError::TooLarge)
 }
 
+/// The descriptor of an in-band packet with `payload_len` bytes of payload,
+/// and how many zero bytes of padding follow the payload: a sender that
+/// writes the packet in parts (descriptor, payload, padding) needs no
+/// buffer for the whole packet.
+pub fn inband_header(
+    ptype: PacketType,
+    flags: u16,
+    trans_id: u64,
+    payload_len: usize,
+) -> Result<([u8; VmPacketDescriptor::SIZE], usize), PacketError> {
+    let padded = payload_len.checked_add(7).ok_or(PacketError::TooLarge)? & !7;
+    let total = VmPacketDescriptor::SIZE
+        .checked_add(padded)
+        .ok_or(PacketError::TooLarge)?;
+    let d = VmPacketDescriptor {
+        ptype,
+        offset8: len8(VmPacketDescriptor::SIZE)?,
+        len8: len8(total)?,
+        flags,
+        trans_id,
+    };
+    let mut hdr = [0u8; VmPacketDescriptor::SIZE];
+    d.write_to(&mut hdr).ok_or(PacketError::TooLarge)?;
+    Ok((hdr, padded - payload_len))
+}
+
 /// Builds a packet with a bare descriptor and `payload` (padded to 8
 /// bytes) into `buf`; returns its length.
 pub fn encode_inband(
@@ -404,6 +430,26 @@ mod tests {
         assert_eq!(p.desc.trans_id, 9);
         assert_eq!(p.payload.len(), 16);
         assert!(encode_inband(&mut b, PacketType::COMP, 0, 9, &[1; 49]).is_err());
+    }
+
+    #[test]
+    fn inband_header_matches_encode_inband() {
+        for len in [0usize, 1, 7, 8, 9, 100] {
+            let payload = [0x5au8; 100];
+            let payload = &payload[..len];
+            let mut whole = [0u8; 128];
+            let n = encode_inband(&mut whole, PacketType::DATA_INBAND, 1, 42, payload).unwrap();
+            let (hdr, pad) = inband_header(PacketType::DATA_INBAND, 1, 42, len).unwrap();
+            let mut parts = [0u8; 128];
+            parts[..16].copy_from_slice(&hdr);
+            parts[16..16 + len].copy_from_slice(payload);
+            assert_eq!(16 + len + pad, n);
+            assert_eq!(whole[..n], parts[..n]);
+        }
+        assert_eq!(
+            inband_header(PacketType::DATA_INBAND, 0, 0, usize::MAX).unwrap_err(),
+            PacketError::TooLarge
+        );
     }
 
     #[test]

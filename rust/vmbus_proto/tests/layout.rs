@@ -38,8 +38,8 @@ mod ks {
 
 use vmbus_proto::wire::Wire;
 use vmbus_proto::wire::{
-    channel_msg as cm, ic, monitor as mon, nvsp as nv, packet as pk, rndis as rn, storage as st,
-    synic as sy,
+    channel_msg as cm, fcopy, ic, kvp, monitor as mon, nvsp as nv, packet as pk, rndis as rn,
+    storage as st, synic as sy, vss,
 };
 
 /// The result of all checks.
@@ -395,6 +395,76 @@ fn wire_layouts_match_linux() {
         leapflags => o!(Tr, leapflags),
         stratum => o!(Tr, stratum),
         reserved => o!(Tr, reserved),
+    ]);
+
+    // KVP and VSS bodies (include/uapi/linux/hyperv.h).
+    type Kh = k::hv_kvp_hdr;
+    check!(r, kvp::KvpHdr, Kh, [
+        operation => o!(Kh, operation),
+        pool => o!(Kh, pool),
+        pad => o!(Kh, pad),
+    ]);
+    type Kv = k::hv_kvp_exchg_msg_value;
+    check!(r, kvp::KvpExchgMsgValue, Kv, [
+        value_type => o!(Kv, value_type),
+        key_size => o!(Kv, key_size),
+        value_size => o!(Kv, value_size),
+        key => o!(Kv, key),
+        value => o!(Kv, __bindgen_anon_1.value),
+    ]);
+    type Ke = k::hv_kvp_msg_enumerate;
+    check!(r, kvp::KvpMsgEnumerate, Ke, [
+        index => o!(Ke, index),
+        data => o!(Ke, data),
+    ]);
+    type Kd = k::hv_kvp_msg_delete;
+    check!(r, kvp::KvpMsgDelete, Kd, [
+        key_size => o!(Kd, key_size),
+        key => o!(Kd, key),
+    ]);
+    type Ki = k::hv_kvp_ipaddr_value;
+    check!(r, kvp::KvpIpaddrValue, Ki, [
+        adapter_id => o!(Ki, adapter_id),
+        addr_family => o!(Ki, addr_family),
+        dhcp_enabled => o!(Ki, dhcp_enabled),
+        ip_addr => o!(Ki, ip_addr),
+        sub_net => o!(Ki, sub_net),
+        gate_way => o!(Ki, gate_way),
+        dns_addr => o!(Ki, dns_addr),
+    ]);
+    type Kip = k::hv_kvp_ip_msg;
+    check!(r, kvp::KvpIpMsg, Kip, [
+        operation => o!(Kip, operation),
+        pool => o!(Kip, pool),
+        kvp_ip_val => o!(Kip, kvp_ip_val),
+    ]);
+    type Fh = k::hv_fcopy_hdr;
+    check!(r, fcopy::FcopyHdr, Fh, [
+        operation => o!(Fh, operation),
+        service_id0 => o!(Fh, service_id0),
+        service_id1 => o!(Fh, service_id1),
+    ]);
+    type Fs = k::hv_start_fcopy;
+    check!(r, fcopy::StartFcopy, Fs, [
+        hdr => o!(Fs, hdr),
+        file_name => o!(Fs, file_name),
+        path_name => o!(Fs, path_name),
+        copy_flags => o!(Fs, copy_flags),
+        file_size => o!(Fs, file_size),
+    ]);
+    type Fd = k::hv_do_fcopy;
+    check!(r, fcopy::DoFcopy, Fd, [
+        hdr => o!(Fd, hdr),
+        pad => o!(Fd, pad),
+        offset => o!(Fd, offset),
+        size => o!(Fd, size),
+        data => o!(Fd, data),
+    ]);
+    type Vm = k::hv_vss_msg;
+    check!(r, vss::VssMsg, Vm, [
+        operation => o!(Vm, __bindgen_anon_1.vss_hdr.operation),
+        reserved => o!(Vm, __bindgen_anon_1.vss_hdr.reserved),
+        flags => o!(Vm, __bindgen_anon_2.vss_cf.flags),
     ]);
 
     // Monitor page.

@@ -65,8 +65,9 @@ pub struct ServeArgs {
     /// The host to imitate: azure, qemu or old.
     #[arg(long, value_name = "PROFILE", default_value = "azure")]
     pub profile: Profile,
-    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo, net;
-    /// N of them). Repeatable; default: one of each.
+    /// A device to offer, `TYPE[:N]` (heartbeat, shutdown, timesync, echo, net,
+    /// kvp, vss, fcopy; N of them). Repeatable; default: one each of
+    /// heartbeat, shutdown, timesync and echo.
     #[arg(long = "device", value_name = "TYPE[:N]")]
     pub devices: Vec<DeviceSpec>,
     /// A disk, `PATH[,ro][,lun=N][,controller=N]`, on a synthetic SCSI

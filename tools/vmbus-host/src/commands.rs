@@ -87,7 +87,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "offer",
-        usage: "heartbeat|shutdown|timesync|echo|net",
+        usage: "heartbeat|shutdown|timesync|echo|net|kvp|vss|fcopy",
         help: "add a device (offered at once if the guest asked for offers)",
         run: cmd_unreachable,
     },
@@ -125,6 +125,24 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         name: "shutdown-guest",
         usage: "[reboot|poweroff]",
         help: "send a shutdown IC request; the guest's status shows in stats",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "kvp",
+        usage: "enumerate POOL INDEX|get POOL KEY|set POOL KEY VALUE|delete POOL KEY|ip-info MAC|results",
+        help: "a KVP request on the open kvp channel (one at a time); results lists the answers",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "vss",
+        usage: "hot-backup|freeze|thaw|results",
+        help: "a VSS operation on the open vss channel (one at a time); results lists the answers",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
+        name: "fcopy",
+        usage: "send HOSTFILE GUESTDIR [NAME]|results",
+        help: "copy a host file into the guest on the open fcopy channel; results lists the copies",
         run: cmd_unreachable,
     },
     CommandSpec {

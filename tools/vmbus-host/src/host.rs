@@ -21,6 +21,7 @@ use crate::ivshmem_server::{ClientLink, LinkConfig};
 use crate::mailbox;
 use crate::msg_queue;
 use crate::server::{GuestCtx, Profile, ResetReason, VmbusServer};
+use crate::signal_ring::{Signal, SignalRing};
 use crate::signals::StopHandle;
 use crate::sys;
 use crate::trace::{Dir, Trace};
@@ -115,6 +116,8 @@ pub struct Session {
     pub hv: Hypervisor,
     /// Doorbells rung, per vector.
     pub doorbells: Vec<u64>,
+    /// The host's end of the signal ring.
+    pub signals: SignalRing,
     /// When the guest connected.
     pub since: Instant,
 }
@@ -343,12 +346,18 @@ impl Host {
             self.trace
                 .event(Dir::G2h, None, "connect", &link.peer_id().to_le_bytes());
             let vectors = link.config().vectors as usize;
+            let Some(signals) = SignalRing::new(link.config().mailboxes) else {
+                self.stats.refused += 1;
+                log_error!("refusing the guest: no room for the signal ring");
+                continue;
+            };
             self.server.reset(ResetReason::Disconnect);
             self.session = Some(Session {
                 link,
                 guest,
                 hv: Hypervisor::new(self.cfg.queue_capacity),
                 doorbells: vec![0; vectors],
+                signals,
                 since: Instant::now(),
             });
         }
@@ -404,8 +413,41 @@ impl Host {
         mailbox
     }
 
-    /// Serves every mailbox that holds a new request, then hands queued
-    /// messages to the server.
+    /// Takes the guest's signals out of the signal ring, in order, and
+    /// carries them out.
+    fn drain_signals(s: &mut Session, trace: &Trace, server: &mut dyn VmbusServer) {
+        let Session {
+            link,
+            guest,
+            hv,
+            signals,
+            ..
+        } = s;
+        let env = HcallEnv {
+            mem: guest,
+            irq: link.irqs(),
+            trace,
+        };
+        let drained = signals.drain(link.shm(), |sig| {
+            let conn = match sig {
+                Signal::Connection(c) => c,
+                // The event connection: every open channel.
+                Signal::All => crate::vmbus::VMBUS_EVENT_CONNECTION_ID,
+            };
+            if trace.enabled() {
+                trace.event(Dir::G2h, None, "signal", &conn.to_le_bytes());
+            }
+            if let Err(e) = hv.signal(&env, server, 0, conn, 0) {
+                log_limited!(crate::log::Level::Warn, "signal ring: {e}");
+            }
+        });
+        if let Err(e) = drained {
+            log_limited!(crate::log::Level::Error, "signal ring: {e}");
+        }
+    }
+
+    /// Drains the signal ring, serves every mailbox that holds a new
+    /// request, then hands queued messages to the server.
     pub fn service_mailboxes(&mut self) {
         let Host {
             session,
@@ -416,6 +458,9 @@ impl Host {
         let Some(s) = session else {
             return;
         };
+        // Signals first: the guest made them before any request it is
+        // waiting for now.
+        Self::drain_signals(s, trace, server.as_mut());
         let env = HcallEnv {
             mem: &s.guest,
             irq: s.link.irqs(),
@@ -480,6 +525,12 @@ impl Host {
                 status_name(status)
             );
             s.hv.count_status(status);
+            if cmd == Command::HELLO && status == HvStatus::SUCCESS {
+                // A new guest driver: what the ring holds is not its.
+                if let Err(e) = s.signals.resync(shm) {
+                    log_limited!(crate::log::Level::Error, "signal ring: {e}");
+                }
+            }
             let answered = mailbox::respond(shm, index, seq, status, result);
             if let Err(e) = held.release() {
                 log_limited!(crate::log::Level::Error, "interrupt: {e}");

@@ -195,6 +195,35 @@ fn le32(d: &[u8], off: usize) -> u32 {
 }
 
 impl Hypervisor {
+    /// HvSignalEvent on `connection_id` (a mailbox request, or an entry of
+    /// the signal ring).
+    pub fn signal(
+        &mut self,
+        env: &HcallEnv<'_>,
+        server: &mut dyn VmbusServer,
+        vcpu: u32,
+        connection_id: u32,
+        flag: u16,
+    ) -> Result<(), HcallError> {
+        let mut g = GuestCtx {
+            mem: env.mem,
+            synic: &mut self.synic,
+            irq: env.irq,
+            trace: env.trace,
+        };
+        server
+            .signal_event(&mut g, vcpu, connection_id, flag)
+            .map_err(|s| {
+                if s == HvStatus::INVALID_CONNECTION_ID {
+                    HcallError::UnknownConnection(connection_id)
+                } else {
+                    HcallError::Server(s)
+                }
+            })?;
+        self.stats.events_in += 1;
+        Ok(())
+    }
+
     /// Fresh state with a message queue of `queue_capacity`.
     pub fn new(queue_capacity: usize) -> Self {
         Self {
@@ -337,22 +366,7 @@ impl Hypervisor {
                 let connection_id = u32_arg("connection id", req.args[0])?;
                 let flag = u16::try_from(req.args[1])
                     .map_err(|_| HcallError::BadValue("flag number", req.args[1]))?;
-                let mut g = GuestCtx {
-                    mem: env.mem,
-                    synic: &mut self.synic,
-                    irq: env.irq,
-                    trace: env.trace,
-                };
-                server
-                    .signal_event(&mut g, req.vcpu, connection_id, flag)
-                    .map_err(|s| {
-                        if s == HvStatus::INVALID_CONNECTION_ID {
-                            HcallError::UnknownConnection(connection_id)
-                        } else {
-                            HcallError::Server(s)
-                        }
-                    })?;
-                self.stats.events_in += 1;
+                self.signal(env, server, req.vcpu, connection_id, flag)?;
                 Ok(Done::default())
             }
             other => Err(HcallError::UnknownCommand(other.0)),
@@ -512,8 +526,9 @@ mod tests {
             r.run(Command::HELLO, 0, [1 << 16, 0, 0, 0], &[]),
             Err(HvStatus::INVALID_PARAMETER)
         );
-        let d = r.run(Command::HELLO, 0, [1 << 16, 2, 0, 0], &[]).unwrap();
-        assert_eq!(d.result, 1 << 16);
+        let ours = u64::from(ivshmem::VERSION_MAJOR) << 16 | u64::from(ivshmem::VERSION_MINOR);
+        let d = r.run(Command::HELLO, 0, [ours, 2, 0, 0], &[]).unwrap();
+        assert_eq!(d.result, ours);
         assert_eq!(r.hv.guest_vcpus, Some(2));
         // vCPU 2 does not exist now.
         assert_eq!(

@@ -68,10 +68,10 @@ impl LinkConfig {
                 self.shm_size
             ));
         }
-        let need = ivshmem::mailbox_offset(self.mailboxes).unwrap_or(usize::MAX);
+        let need = ivshmem::layout_size(self.mailboxes).unwrap_or(usize::MAX);
         if need > self.shm_size as usize {
             return Err(format!(
-                "--shm-size {} is too small for {} mailboxes ({need} bytes needed)",
+                "--shm-size {} is too small for {} mailboxes and the signal ring ({need} bytes needed)",
                 self.shm_size, self.mailboxes
             ));
         }

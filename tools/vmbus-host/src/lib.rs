@@ -27,6 +27,7 @@ pub mod log;
 pub mod mailbox;
 pub mod msg_queue;
 pub mod server;
+pub mod signal_ring;
 pub mod signals;
 pub mod synic;
 pub mod sys;

@@ -55,6 +55,32 @@ fn negotiation_qemu_falls_back_to_4_0() {
 }
 
 #[test]
+fn qemu_offers_carry_no_monitor_id() {
+    // QEMU's vmbus-bridge offers every channel with monitor_allocated = 0
+    // (seen under KVM's Hyper-V emulation: the balloon has no monitor
+    // files with either driver), also a channel offered later.
+    let h = HostProc::start(&["--profile", "qemu"]);
+    let mut g = Guest::new(&h);
+    assert_eq!(g.contact(Version::WIN10, 1), HvStatus::SUCCESS);
+    assert!(g.version_reply().0);
+    assert_eq!(g.post(1, &GuestMessage::RequestOffers), HvStatus::SUCCESS);
+    for i in 0..4 {
+        match g.recv() {
+            HostMessage::Offer(o) => assert!(o.monitor_id.is_none(), "offer {i}: {o:?}"),
+            m => panic!("expected an offer, got {m:?}"),
+        }
+    }
+    assert_eq!(g.recv(), HostMessage::AllOffersDelivered);
+    h.ctl_ok(&["offer", "echo"]);
+    match g.recv() {
+        HostMessage::Offer(o) => assert!(o.monitor_id.is_none(), "{o:?}"),
+        m => panic!("expected an offer, got {m:?}"),
+    }
+    let list = h.ctl_ok(&["list"]);
+    assert_eq!(list.matches("monitor=-").count(), 5, "{list}");
+}
+
+#[test]
 fn negotiation_old_host_only_3_0() {
     let h = HostProc::start(&["--profile", "old"]);
     let mut g = Guest::new(&h);

@@ -62,19 +62,16 @@ impl Connection {
             }
         };
         let added = inner
-            .channels
-            .push(
-                Entry {
-                    chan: chan.clone(),
-                    state,
-                    ring: None,
-                    ring_bytes: 0,
-                    hib: hibernate::Saved::default(),
-                },
-                GFP_KERNEL,
-            )
+            .push_entry(Entry {
+                chan: chan.clone(),
+                state,
+                ring: None,
+                ring_bytes: 0,
+                hib: hibernate::Saved::default(),
+            })
             .is_ok();
         if added {
+            self.publish(o.relid, &chan);
             let sub = if info.sub_channel_index != 0 {
                 " (sub-channel)"
             } else {
@@ -203,7 +200,7 @@ impl Connection {
                     if let Some(e) = inner.find(relid) {
                         e.ring = None;
                     }
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                 }
                 ChannelAction::RingKept(g) => {
                     // The host may still use the ring: it waits among the
@@ -218,7 +215,7 @@ impl Connection {
                         }
                         self.orphan(inner, rg, m);
                     }
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                 }
                 ChannelAction::OpenNotSent => {
                     if self.warn.allow() {
@@ -240,7 +237,7 @@ impl Connection {
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
                     // Stop the data path before the host's memory goes away.
-                    *chan.io.lock() = None;
+                    chan.detach_rings();
                     chan.wake.notify_all();
                 }
                 ChannelAction::Released => self.forget(inner, relid),
@@ -277,11 +274,13 @@ impl Connection {
     /// Drops a released channel from the table; its ring memory waits for
     /// the host's teardown among the orphans.
     pub(super) fn forget(self: &Arc<Self>, inner: &mut Inner, relid: Relid) {
-        let Some(i) = inner.channels.iter().position(|e| e.has_relid(relid)) else {
+        let Some(i) = inner.find_index(relid) else {
             return;
         };
-        let e = inner.channels.remove(i);
-        let Ok(e) = e else { return };
+        let Some(e) = inner.remove_entry(i) else {
+            return;
+        };
+        self.unpublish(&e.chan);
         if let Some((g, m, _)) = e.ring {
             self.orphan(inner, g, m);
         }
@@ -338,36 +337,39 @@ impl Connection {
         }
     }
 
-    /// Applies the queued device adds and removes, in order.
+    /// Applies the queued device adds and removes, in order: the queue is
+    /// taken whole and worked off, then looked at again (O(1) per
+    /// operation, however many an offer burst queued).
     pub(super) fn apply_dev_ops(self: &Arc<Self>) {
         let _serial = self.dev_lock.lock();
         loop {
-            let op = {
+            let ops = {
                 let mut inner = self.inner.lock();
                 if inner.dev_ops.is_empty() {
                     return;
                 }
-                inner.dev_ops.remove(0)
+                core::mem::replace(&mut inner.dev_ops, KVec::new())
             };
-            match op {
-                Ok(DevOp::Add(ch, p)) => {
-                    if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
-                        pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
-                    } else if let Some(d) = p.as_ref().and_then(|p| p.driver()) {
-                        // A sub-channel: the primary's driver may use it.
-                        d.sub_offered(&ch);
+            for op in ops {
+                match op {
+                    DevOp::Add(ch, p) => {
+                        if let Err(e) = self.upper.add_device(&ch, p.as_ref()) {
+                            pr_err!("relid {}: no device ({:?})\n", ch.relid(), e);
+                        } else if let Some(d) = p.as_ref().and_then(|p| p.driver()) {
+                            // A sub-channel: the primary's driver may use it.
+                            d.sub_offered(&ch);
+                        }
+                    }
+                    DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),
+                    DevOp::Rescind(ch, p) => {
+                        if let Some(d) = ch.driver() {
+                            d.rescinded();
+                        }
+                        self.upper.remove_device(&ch, p.as_ref());
+                        let mut inner = self.inner.lock();
+                        let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
                     }
                 }
-                Ok(DevOp::Remove(ch, p)) => self.upper.remove_device(&ch, p.as_ref()),
-                Ok(DevOp::Rescind(ch, p)) => {
-                    if let Some(d) = ch.driver() {
-                        d.rescinded();
-                    }
-                    self.upper.remove_device(&ch, p.as_ref());
-                    let mut inner = self.inner.lock();
-                    let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
-                }
-                Err(_) => return,
             }
         }
     }

@@ -10,9 +10,17 @@
 //! fast as the guest frees it can neither starve the channels' events nor
 //! keep a CPU in one endless work item.
 //!
+//! With `irq_events=1` (the default) the event flags are not the message
+//! work's: the transport's interrupt handler takes them
+//! ([`Connection::on_interrupt_irq`], hard IRQ) and queues the message work
+//! only when a message waits, so that no work item lies between the
+//! host's signal and the channel (Linux's `vmbus_isr` calls
+//! `vmbus_chan_sched` the same way). With `irq_events=0` the message work
+//! scans them after the messages, as before.
+//!
 //! Context: the message work (process context, rvmbus's ordered message
 //! workqueue), queued by [`Connection::kick`] from the transport's
-//! interrupt, and by itself.
+//! interrupt, and by itself; [`Connection::on_interrupt_irq`] in hard IRQ.
 
 use super::*;
 
@@ -54,31 +62,80 @@ impl Connection {
                 self.on_message(&t.bytes);
             }
         }
-        for cpu in 0..self.synic.cpus() {
-            self.synic.take_events(cpu, |word, mut bits| {
-                found |= bits != 0;
-                while bits != 0 {
-                    let bit = bits.trailing_zeros();
-                    bits &= bits - 1;
-                    // CAST: `word < 32` and `bit < 64`.
-                    self.on_event(word as u32 * 64 + bit);
-                }
-            });
+        let irq_events = shim::irq_events();
+        if !irq_events {
+            for cpu in 0..self.synic.cpus() {
+                self.synic.take_events(cpu, |word, mut bits| {
+                    found |= bits != 0;
+                    while bits != 0 {
+                        let bit = bits.trailing_zeros();
+                        bits &= bits - 1;
+                        // CAST: `word < 32` and `bit < 64`.
+                        self.on_event(word as u32 * 64 + bit);
+                    }
+                });
+            }
         }
         if more {
             // The rest waits for the next run, after the worker yielded.
             self.stats.yields.add(1, Relaxed);
             let _ = workqueues::messages().enqueue::<_, 0>(self.clone());
         }
-        if !found {
-            let n = self.stats.idle_polls.fetch_add(1, Relaxed) + 1;
-            if n % IDLE_POLL_WARN == 0 && self.warn.allow() {
-                pr_warn!(
-                    "{} interrupts from the host so far found no message and no event: an interrupt storm?\n",
-                    n
-                );
+        // With the events taken in the interrupt handler, it counts the
+        // idle interrupts itself.
+        if !found && !irq_events {
+            self.note_idle();
+        }
+    }
+
+    /// An interrupt found no message and no event; every
+    /// [`IDLE_POLL_WARN`] of them a (rate-limited) warning says so. Any
+    /// context.
+    fn note_idle(&self) {
+        let n = self.stats.idle_polls.fetch_add(1, Relaxed) + 1;
+        if n % IDLE_POLL_WARN == 0 && self.warn.allow() {
+            pr_warn!(
+                "{} interrupts from the host so far found no message and no event: an interrupt storm?\n",
+                n
+            );
+        }
+    }
+
+    /// The transport's interrupt with `irq_events=1` (hard IRQ): takes the
+    /// event flags of every CPU's SynIC and hands each event to its
+    /// channel, found in the relid table in O(1); returns whether a
+    /// message waits in a SynIC slot (for the message work).
+    pub(super) fn on_interrupt_irq(&self) -> bool {
+        let mut found = false;
+        {
+            let table = self.relids.lock();
+            for cpu in 0..self.synic.cpus() {
+                self.synic.take_events(cpu, |word, mut bits| {
+                    found |= bits != 0;
+                    while bits != 0 {
+                        let bit = bits.trailing_zeros();
+                        bits &= bits - 1;
+                        // CAST: `word < 32` and `bit < 64`.
+                        let relid = Relid::new(word as u32 * 64 + bit);
+                        match relid.and_then(|r| table.get(r)) {
+                            Some(c) => c.on_event_irq(),
+                            None => {
+                                if let Some(r) = relid {
+                                    if self.warn.allow() {
+                                        pr_warn!("event for unknown relid {}\n", r.get());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
             }
         }
+        let message = (0..self.synic.cpus()).any(|c| self.synic.has_message(c));
+        if !found && !message {
+            self.note_idle();
+        }
+        message
     }
 
     pub(super) fn on_message(self: &Arc<Self>, slot: &[u8]) {
@@ -110,7 +167,7 @@ impl Connection {
             return;
         };
         crate::support::trace::chan_sched(relid.get());
-        let ch = self.inner.lock().find(relid).map(|e| e.chan.clone());
+        let ch = self.relids.lock().get(relid).cloned();
         match ch {
             Some(c) => c.on_interrupt(),
             None => {

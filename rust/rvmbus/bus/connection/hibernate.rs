@@ -100,6 +100,7 @@ impl Connection {
                 }
                 v
             };
+            inner.any_suspended = true;
             for r in relids {
                 let _ = self.chan_step(&mut inner, r, ChannelEvent::Suspend);
             }
@@ -140,9 +141,10 @@ impl Connection {
                 i += 1;
                 continue;
             }
-            let Ok(e) = inner.channels.remove(i) else {
+            let Some(e) = inner.remove_entry(i) else {
                 return;
             };
+            self.unpublish(&e.chan);
             if let Some((g, m, _)) = e.ring {
                 // Not closed (the host did not answer): its memory waits
                 // for UNLOAD_RESPONSE.
@@ -166,7 +168,10 @@ impl Connection {
     /// relid and ids and `true` is returned.
     pub(super) fn reoffered(self: &Arc<Self>, inner: &mut Inner, o: &Offer) -> bool {
         let new = ChannelInfo::from_offer(o);
-        let Some(e) = inner.channels.iter_mut().find(|e| match e.state {
+        if !inner.any_suspended {
+            return false;
+        }
+        let Some(i) = inner.channels.iter().position(|e| match e.state {
             ChannelState::Suspended(old) => {
                 old.if_type == new.if_type
                     && old.if_instance == new.if_instance
@@ -174,6 +179,9 @@ impl Connection {
             }
             _ => false,
         }) else {
+            return false;
+        };
+        let Some(e) = inner.channels.get_mut(i) else {
             return false;
         };
         let old = e.chan.relid();
@@ -184,11 +192,15 @@ impl Connection {
         if let Some(code) = code_of(&next) {
             e.chan.state.store(code, Relaxed);
         }
+        let chan = e.chan.clone();
         for a in actions.iter() {
             if let ChannelAction::Resumed(info) = a {
-                e.chan.set_info(info);
+                self.unpublish(&chan);
+                chan.set_info(info);
+                self.publish(info.relid, &chan);
             }
         }
+        inner.index(i);
         pr_info!(
             "offer after resume: relid {} (was {}) {} {:?}: the same device\n",
             new.relid.get(),
@@ -242,9 +254,7 @@ impl Connection {
             match self.open(ch, *bytes, cpu, HostWait::AtMost(timeout_ms)) {
                 Ok(()) => {
                     opened += 1;
-                    if let Some(d) = ch.driver() {
-                        d.kick();
-                    }
+                    ch.schedule_callback();
                 }
                 Err(e) => pr_err!(
                     "hibernation: channel {} not re-opened ({:?})\n",
@@ -293,9 +303,10 @@ impl Connection {
                 i += 1;
                 continue;
             }
-            let Ok(e) = inner.channels.remove(i) else {
+            let Some(e) = inner.remove_entry(i) else {
                 return;
             };
+            self.unpublish(&e.chan);
             let info = e.chan.info();
             pr_info!(
                 "hibernation: {} {:?} was not offered again: removed\n",
@@ -308,6 +319,7 @@ impl Connection {
             let primary = self.primary_of(inner, &e.chan);
             self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
         }
+        inner.any_suspended = false;
     }
 
     /// Asks the device of `ch` (open) for the `n` sub-channels it had

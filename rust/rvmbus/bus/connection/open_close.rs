@@ -121,7 +121,7 @@ impl Connection {
         };
         match inner.state_of(relid) {
             Some(ChannelState::Open { .. }) => {
-                *ch.io.lock() = Some(Rings::attach(mem, pages, pages)?);
+                ch.attach_rings(Rings::attach(mem, pages, pages)?);
                 pr_info!(
                     "channel {} open: {} KiB rings, interrupts on CPU {}\n",
                     relid.get(),
@@ -175,7 +175,7 @@ impl Connection {
         let relid = ch.info().relid;
         let mut inner = self.inner.lock();
         // No more packets from this side.
-        *ch.io.lock() = None;
+        ch.detach_rings();
         if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
             return Err(ENOTCONN);
         }

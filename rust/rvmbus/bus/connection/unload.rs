@@ -45,8 +45,9 @@ impl Connection {
         self.apply_dev_ops();
         let mut inner = self.inner.lock();
         let mut removed = 0;
-        while let Some(e) = inner.channels.pop() {
-            *e.chan.io.lock() = None;
+        while let Some(e) = inner.pop_entry() {
+            self.unpublish(&e.chan);
+            e.chan.detach_rings();
             if let Some((g, m, _)) = e.ring {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
             }

@@ -1036,12 +1036,30 @@ impl DeviceRig {
         self.with(|d, io| d.tick(io))
     }
 
-    /// The operator's command (`shutdown-guest`), for the shutdown device.
-    pub fn control(&mut self, reboot: bool) -> Vec<Vec<u8>> {
-        let args: &[&str] = if reboot { &["reboot"] } else { &[] };
+    /// The operator's commands: each device takes its own (a shutdown
+    /// request, a KVP request, a VSS operation, a copy of an empty file)
+    /// and ignores the others; `alt` picks the second variant of each.
+    pub fn control(&mut self, alt: bool) -> Vec<Vec<u8>> {
+        let cmds: [(&str, &[&str]); 4] = if alt {
+            [
+                ("shutdown-guest", &["reboot"]),
+                ("kvp", &["set", "external", "k", "v"]),
+                ("vss", &["thaw"]),
+                ("fcopy", &["send", "/dev/null", "/d", "n"]),
+            ]
+        } else {
+            [
+                ("shutdown-guest", &[]),
+                ("kvp", &["enumerate", "auto", "0"]),
+                ("vss", &["freeze"]),
+                ("fcopy", &["results"]),
+            ]
+        };
         self.with(|d, io| {
             let mut out = Vec::new();
-            let _ = d.control(io, "shutdown-guest", args, &mut out);
+            for (cmd, args) in cmds {
+                let _ = d.control(io, cmd, args, &mut out);
+            }
         })
     }
 
@@ -1083,10 +1101,10 @@ pub enum DeviceOp<'a> {
         /// Bytes.
         bytes: &'a [u8],
     },
-    /// `5 REBOOT`: the operator asks for a shutdown.
+    /// `5 ALT`: the operator's commands ([`DeviceRig::control`]).
     Control {
-        /// Reboot rather than power off.
-        reboot: bool,
+        /// The second variant of each command (a reboot for shutdown).
+        alt: bool,
     },
 }
 
@@ -1107,7 +1125,7 @@ impl<'a> DeviceOp<'a> {
                 bytes: s.chunk(),
             },
             _ => DeviceOp::Control {
-                reboot: s.u8() & 1 != 0,
+                alt: s.u8() & 1 != 0,
             },
         }
     }
@@ -1134,8 +1152,8 @@ impl<'a> DeviceOp<'a> {
             DeviceOp::Write { addr, bytes } => {
                 w.u8(4).u16(addr).chunk(bytes);
             }
-            DeviceOp::Control { reboot } => {
-                w.u8(5).u8(u8::from(reboot));
+            DeviceOp::Control { alt } => {
+                w.u8(5).u8(u8::from(alt));
             }
         }
     }
@@ -1172,13 +1190,13 @@ impl DeviceRig {
                 write_clipped(&self.ram, u64::from(addr), bytes);
                 Vec::new()
             }
-            DeviceOp::Control { reboot } => self.control(reboot),
+            DeviceOp::Control { alt } => self.control(alt),
         }
     }
 }
 
 /// `host-devices`: the first byte picks the backend (heartbeat, shutdown,
-/// time sync, echo), which is opened; the rest is a script of
+/// time sync, echo, KVP, VSS, file copy), which is opened; the rest is a script of
 /// [`DeviceOp`]s. Every packet the backend sends must parse.
 pub fn host_devices(data: &[u8]) {
     run_devices(data);

@@ -1085,8 +1085,13 @@ fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec
         let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
         sent = op(&mut rig, &mut w, DeviceOp::Packet(&a));
     }
-    if kind == DeviceKind::Shutdown {
-        sent = op(&mut rig, &mut w, DeviceOp::Control { reboot: true });
+    // The devices that act on the operator's commands: a shutdown request,
+    // a KVP set, a VSS thaw, a copy of an empty file.
+    if matches!(
+        kind,
+        DeviceKind::Shutdown | DeviceKind::Kvp | DeviceKind::Vss | DeviceKind::Fcopy
+    ) {
+        sent = op(&mut rig, &mut w, DeviceOp::Control { alt: true });
     }
     for _ in 0..2 {
         for req in std::mem::take(&mut sent) {
@@ -1107,6 +1112,9 @@ fn host_devices_seeds(out: &mut Vec<Seed>) {
     device_session(DeviceKind::Shutdown, SD, "shutdown", out);
     device_session(DeviceKind::Timesync, TS, "timesync", out);
     device_session(DeviceKind::Timesync, &TS[..2], "timesync-3.0", out);
+    device_session(DeviceKind::Kvp, &TS[..3], "kvp", out);
+    device_session(DeviceKind::Vss, &[IcVersion::new(5, 0)], "vss", out);
+    device_session(DeviceKind::Fcopy, &[IcVersion::new(1, 1)], "fcopy", out);
     let k = DeviceKind::ALL
         .iter()
         .position(|&x| x == DeviceKind::Echo)

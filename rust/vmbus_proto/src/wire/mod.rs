@@ -228,13 +228,16 @@ macro_rules! open_enum {
 
 // The submodules use the macros above, so they are declared after them.
 pub mod channel_msg;
+pub mod fcopy;
 pub mod ic;
+pub mod kvp;
 pub mod monitor;
 pub mod nvsp;
 pub mod packet;
 pub mod rndis;
 pub mod storage;
 pub mod synic;
+pub mod vss;
 
 /// A GUID in its wire form: 16 bytes, the first three fields little-endian
 /// (the same bytes as Linux's `guid_t`).

@@ -7,12 +7,16 @@
 //! send (the server writes them into the ring, queueing what does not fit).
 
 pub mod echo;
+pub mod fcopy;
+pub mod guest_text;
 pub mod heartbeat;
 pub mod ic_link;
+pub mod kvp;
 pub mod net;
 pub mod shutdown;
 pub mod storage;
 pub mod timesync;
+pub mod vss;
 
 use std::time::{Duration, Instant};
 
@@ -181,5 +185,8 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
             0,
         )),
         DeviceKind::Net => Box::new(net::Nic::new(cfg.nic)),
+        DeviceKind::Kvp => Box::new(kvp::Kvp::default()),
+        DeviceKind::Vss => Box::new(vss::Vss::default()),
+        DeviceKind::Fcopy => Box::new(fcopy::Fcopy::default()),
     }
 }

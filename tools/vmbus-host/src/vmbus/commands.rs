@@ -40,6 +40,9 @@ impl VmbusHost {
         match cmd {
             "reoffer" => Some(self.cmd_reoffer(guest, args, out)),
             "shutdown-guest" => Some(self.cmd_shutdown_guest(guest, args, out)),
+            "kvp" => Some(self.cmd_ic_device(guest, DeviceKind::Kvp, cmd, args, out)),
+            "vss" => Some(self.cmd_ic_device(guest, DeviceKind::Vss, cmd, args, out)),
+            "fcopy" => Some(self.cmd_ic_device(guest, DeviceKind::Fcopy, cmd, args, out)),
             "hostile" => Some(self.cmd_hostile(args, out)),
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
@@ -89,6 +92,29 @@ impl VmbusHost {
         self.with_device(g, relid, |d, io| d.control(io, "shutdown-guest", args, out))
             .flatten()
             .unwrap_or_else(|| Err("the shutdown device did not answer".into()))
+    }
+
+    /// `kvp ...`, `vss ...` and `fcopy ...`: the command goes to the first
+    /// open channel of `kind` (see `devices::kvp`, `devices::vss` and
+    /// `devices::fcopy`).
+    fn cmd_ic_device(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        kind: DeviceKind,
+        cmd: &str,
+        args: &[&str],
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let g = guest.ok_or("no guest is connected")?;
+        let relid = self
+            .channels
+            .iter()
+            .find(|c| c.kind == kind && matches!(c.state, ChannelState::Open { .. }))
+            .map(|c| c.relid)
+            .ok_or_else(|| format!("no open {kind} channel"))?;
+        self.with_device(g, relid, |d, io| d.control(io, cmd, args, out))
+            .flatten()
+            .unwrap_or_else(|| Err(format!("the {kind} device did not answer")))
     }
 
     /// `unload-delay MS`: a slow host, answering UNLOAD after `MS`

@@ -265,9 +265,17 @@ impl VmbusHost {
             }
             // Read again when more came during the batch: the guest saw
             // its interrupts masked (or the ring not empty) and did not
-            // signal, so nothing else would make the host look. Not when
-            // nothing could be read (the host's own queue is full).
-            if n == 0 || (n < MAX_BATCH && !more) {
+            // signal, so nothing else would make the host look. That holds
+            // also when the batch found the ring empty (a signal whose
+            // packet an earlier batch already took, and a packet written
+            // while this batch had the mask set). Not when nothing could be
+            // read because the host's own queue is full: the guest's
+            // reads, which free room and signal, end that.
+            let full = self
+                .rings
+                .get(&relid.get())
+                .is_some_and(|r| r.queued() >= super::datapath::QUEUE_HIGH);
+            if full || (n < MAX_BATCH && !more) {
                 return busy;
             }
         }

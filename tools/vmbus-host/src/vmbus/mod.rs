@@ -46,7 +46,7 @@ use datapath::ChannelRings;
 use gpadl::{Gpadls, Progress};
 use hostile::{Hostile, Mode};
 use negotiation::Connection;
-use offers::{DeviceKind, DeviceSpec};
+use offers::{DeviceKind, DeviceSpec, Signalling};
 
 /// The SynIC message type VMBus messages travel in (Linux posts with 1;
 /// the host answers with the same).
@@ -180,6 +180,21 @@ fn type_name(payload: &[u8]) -> String {
     }
 }
 
+/// How a channel is offered under `profile`: QEMU's vmbus-bridge never
+/// allocates a monitor id (its offers have `monitor_allocated = 0`, so the
+/// guest signals with HvSignalEvent only; seen under KVM's Hyper-V
+/// emulation, where neither Linux's hv_vmbus nor rvmbus shows the balloon
+/// any monitor file), so the `qemu` profile offers every channel so.
+fn offer_signalling(profile: Profile, asked: Signalling) -> Signalling {
+    match profile {
+        Profile::Qemu => Signalling {
+            no_monitor: true,
+            ..asked
+        },
+        _ => asked,
+    }
+}
+
 impl VmbusHost {
     /// A server imitating `profile` with the devices of `devices`, in
     /// order (relids from 1).
@@ -197,7 +212,7 @@ impl VmbusHost {
             }
             for _ in 0..d.count {
                 channels
-                    .add_with(d.kind, d.signalling)
+                    .add_with(d.kind, offer_signalling(profile, d.signalling))
                     .map_err(|e| format!("cannot add a {} device: {e:?}", d.kind))?;
             }
         }
@@ -746,7 +761,9 @@ impl VmbusHost {
                     .into(),
             );
         }
-        let relid = self.channels.add(kind);
+        let relid = self
+            .channels
+            .add_with(kind, offer_signalling(self.profile, Signalling::default()));
         self.announce(guest, relid, out)
     }
 

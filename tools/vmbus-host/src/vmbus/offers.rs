@@ -33,6 +33,27 @@ pub const TIMESYNC_CLASS: Guid = Guid::from_fields(
     0x497b,
     [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
 );
+/// Hyper-V key-value pair exchange IC: `a9a0f4e7-5a45-4d96-b827-8a841e8c03e6`.
+pub const KVP_CLASS: Guid = Guid::from_fields(
+    0xa9a0_f4e7,
+    0x5a45,
+    0x4d96,
+    [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+);
+/// Hyper-V volume shadow copy IC: `35fa2e29-ea23-4236-96ae-3a6ebacba440`.
+pub const VSS_CLASS: Guid = Guid::from_fields(
+    0x35fa_2e29,
+    0xea23,
+    0x4236,
+    [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
+);
+/// Hyper-V file copy IC: `34d14be3-dee4-41c8-9ae7-6b174977c192`.
+pub const FCOPY_CLASS: Guid = Guid::from_fields(
+    0x34d1_4be3,
+    0xdee4,
+    0x41c8,
+    [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92],
+);
 /// The rvmbus echo/loopback test device, a private class that no real host
 /// offers: `2e1c0f5a-8b1d-4a8e-9c3f-72766d627573` (the last six bytes
 /// spell "rvmbus").
@@ -65,7 +86,7 @@ pub const NET_CLASS: Guid = Guid::from_fields(
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
 /// Most devices of one kind on the command line.
-pub const MAX_PER_KIND: u16 = 256;
+pub const MAX_PER_KIND: u16 = 1024;
 
 /// A kind of device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,17 +103,36 @@ pub enum DeviceKind {
     Storage,
     /// Synthetic network adapter (the netvsp side of netvsc).
     Net,
+    /// Key-value pair exchange IC.
+    Kvp,
+    /// Volume shadow copy IC.
+    Vss,
+    /// File copy IC.
+    Fcopy,
 }
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 6] = [
+    pub const ALL: [DeviceKind; 9] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
         DeviceKind::Echo,
         DeviceKind::Storage,
         DeviceKind::Net,
+        DeviceKind::Kvp,
+        DeviceKind::Vss,
+        DeviceKind::Fcopy,
+    ];
+
+    /// The kinds offered when no `--device` is given: not storage (its
+    /// controllers come from `--disk`), not net (on request), not the ICs
+    /// whose guest side needs a daemon.
+    pub const DEFAULT: [DeviceKind; 4] = [
+        DeviceKind::Heartbeat,
+        DeviceKind::Shutdown,
+        DeviceKind::Timesync,
+        DeviceKind::Echo,
     ];
 
     /// The name used on the command line and in `list`.
@@ -104,6 +144,9 @@ impl DeviceKind {
             DeviceKind::Echo => "echo",
             DeviceKind::Storage => "storage",
             DeviceKind::Net => "net",
+            DeviceKind::Kvp => "kvp",
+            DeviceKind::Vss => "vss",
+            DeviceKind::Fcopy => "fcopy",
         }
     }
 
@@ -126,6 +169,13 @@ impl DeviceKind {
             DeviceKind::Net => {
                 "net: network adapter (NVSP/RNDIS, vRSS sub-channels) bridged to --nic's TAP"
             }
+            DeviceKind::Kvp => {
+                "KVP IC: `ctl kvp ...` reads and writes the guest's pools (hv_kvp_daemon)"
+            }
+            DeviceKind::Vss => "VSS IC: `ctl vss freeze|thaw|hot-backup` (hv_vss_daemon)",
+            DeviceKind::Fcopy => {
+                "file copy IC: `ctl fcopy send FILE DIR` (uio_hv_generic + hv_fcopy_uio_daemon)"
+            }
         }
     }
 
@@ -138,6 +188,9 @@ impl DeviceKind {
             DeviceKind::Echo => ECHO_CLASS,
             DeviceKind::Storage => SCSI_CLASS,
             DeviceKind::Net => NET_CLASS,
+            DeviceKind::Kvp => KVP_CLASS,
+            DeviceKind::Vss => VSS_CLASS,
+            DeviceKind::Fcopy => FCOPY_CLASS,
         }
     }
 
@@ -149,6 +202,9 @@ impl DeviceKind {
             DeviceKind::Echo => 4,
             DeviceKind::Storage => 5,
             DeviceKind::Net => 6,
+            DeviceKind::Kvp => 7,
+            DeviceKind::Vss => 8,
+            DeviceKind::Fcopy => 9,
         }
     }
 
@@ -178,7 +234,10 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net)")
+                format!(
+                    "unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net, \
+                     kvp, vss, fcopy)"
+                )
             })
     }
 }
@@ -238,11 +297,10 @@ impl FromStr for DeviceSpec {
 
 /// One heartbeat, one shutdown, one timesync, one echo (storage
 /// controllers come from `--disk`; a network adapter only on request:
-/// `--device net` or `--nic`).
+/// `--device net` or `--nic`; KVP, VSS and file copy on request too).
 pub fn default_devices() -> Vec<DeviceSpec> {
-    DeviceKind::ALL
+    DeviceKind::DEFAULT
         .iter()
-        .filter(|&&kind| kind != DeviceKind::Storage && kind != DeviceKind::Net)
         .map(|&kind| DeviceSpec {
             kind,
             count: 1,
@@ -335,7 +393,7 @@ mod tests {
             "",
             "echo:",
             "echo:0",
-            "echo:257",
+            "echo:1025",
             "echo:x",
             "nic",
             "echo:1:2",

@@ -51,7 +51,12 @@ impl VmbusHost {
         let indexes: Vec<u8> = self.storage.keys().copied().collect();
         for i in indexes {
             self.channels
-                .insert(DeviceKind::Storage, instance(i), 0, Signalling::default())
+                .insert(
+                    DeviceKind::Storage,
+                    instance(i),
+                    0,
+                    super::offer_signalling(self.profile, Signalling::default()),
+                )
                 .map_err(|e| format!("cannot add storage controller {i}: {e:?}"))?;
         }
         Ok(())

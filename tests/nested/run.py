@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""rvmbus under real Hyper-V emulation: nested KVM under QEMU's TCG.
+
+L0 (this machine) boots L1 under TCG with emulated AMD SVM; L1 is Debian's
+cloud kernel with kvm_amd and a cached trixie root with QEMU 10
+(scripts/setup-nested.sh); L1 boots L2, the same kernel, as a Hyper-V
+guest of KVM's Hyper-V emulation with QEMU's VMBus server (vmbus-bridge)
+and Dynamic Memory device (hv-balloon). One L1 boot runs every L2 boot in
+turn (tests/nested/l1-init); each L2 boot runs a script of
+tests/nested/ and reports on its second serial port, which L1 passes on
+to L0 through its kernel log on its console (l1-console.log under --out;
+results.txt there keeps L1's lines). An L1 that stops passing lines on
+gets one more try, in a fresh L1, for the L2 boots it did not finish.
+
+Prints one line per scenario, as tests/harness/run.py does:
+
+    SCENARIO <name>: PASS|FAIL <detail>
+
+and "scenarios: N passed, M failed" last; the exit status is non-zero if
+anything failed. hyperv-sysfs compares rvmbus's /sys/bus/vmbus tree and
+lsvmbus -vv with those of the kernel's C hv_vmbus in the same L2 (the
+cdriver boot); a
+difference fails unless Documentation/testing.rst lists it with its
+reason. With --demo (make run-hyperv) it also shows L2's kernel log lines
+of rvmbus, lsvmbus, rvmbus's counters and the balloon's progress as they
+come.
+"""
+
+import argparse
+import importlib.util
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = REPO / "tests" / "nested"
+
+_spec = importlib.util.spec_from_file_location("harness", REPO / "tests" / "harness" / "run.py")
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
+# The L2 boots of L1's /init, and the scenarios each must report.
+BOOTS = {
+    "cdriver": ["hyperv-c-reference"],
+    "rvmbus": ["hyperv-connect", "hyperv-rmmod", "hyperv-balloon"],
+    "smp": ["hyperv-smp", "hyperv-kexec"],
+}
+
+# What rvmbus's kexec handler must have logged on L2's console on the way
+# out of the first kernel (with the balloon channel open on CPU 1).
+WAY_OUT = {
+    "hyperv-kexec": re.compile(r"way out \(kexec or restart\): the host answered UNLOAD; "
+                               r"SynIC off on 2 CPUs \(0 left on\)"),
+}
+
+# The list of sysfs/lsvmbus differences rvmbus may have from the C driver
+# sits in Documentation/testing.rst between these two lines, one
+# "- ``PATTERN``: reason" item each (PATTERN a shell-style glob on the
+# path below the device, or "lsvmbus: LINE").
+DIFF_START = ".. nested-sysfs-differences-start"
+DIFF_END = ".. nested-sysfs-differences-end"
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def kmod(kernel: Path, rel: str) -> bytes:
+    """A module of Debian's modules package next to the vmlinuz, decompressed."""
+    return lzma.decompress((kernel.parent / "kernel" / rel).read_bytes())
+
+
+def l2_initramfs(out: Path, args) -> tuple:
+    """Packs L2's initramfs: busybox, tests/nested's /init and boots,
+    rvmbus.ko, hv_balloon.ko and msr.ko (the plain image); returns the
+    plain image with Python and lsvmbus, and the plain image with kexec and
+    a copy of itself for the second kernel."""
+    root = out / "l2-root"
+    if root.exists():
+        shutil.rmtree(root)
+    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "nested", "modules", "abi"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2(args.busybox, root / "bin" / "busybox")
+    os.symlink("busybox", root / "bin" / "sh")
+    shutil.copy2(HERE / "l2-init", root / "init")
+    os.chmod(root / "init", 0o755)
+    shutil.copy2(REPO / "tests" / "guest" / "poweroff", root / "sbin" / "poweroff")
+    os.chmod(root / "sbin" / "poweroff", 0o755)
+    for n in BOOTS:
+        shutil.copy2(HERE / f"{n}.sh", root / "nested" / f"{n}.sh")
+    shutil.copy2(HERE / "l2-lib.sh", root / "nested" / "lib.sh")
+    (root / "nested" / "bad.re").write_text(harness.BAD.pattern + "\n")
+    shutil.copy2(args.rvmbus, root / "modules" / "rvmbus.ko")
+    shutil.copy2(args.balloon, root / "modules" / "hv_balloon.ko")
+    (root / "modules" / "msr.ko").write_bytes(kmod(args.kernel, "arch/x86/kernel/msr.ko.xz"))
+    # Debian's own hv_balloon, for the C driver's reference boot.
+    (root / "modules" / "hv_balloon-c.ko").write_bytes(kmod(args.kernel, "drivers/hv/hv_balloon.ko.xz"))
+    plain = harness.pack(root, out / "l2-plain.cpio.gz")
+    overlay = harness.python_overlay(out, Path(args.python_root), Path(args.lsvmbus))
+    with_python = out / "l2-python.cpio.gz"
+    with_python.write_bytes(plain.read_bytes() + overlay.read_bytes())
+    # The second kernel of a kexec gets the plain image: with the Python
+    # overlay (8.6 MB instead of 3.2 MB) the kexec'd kernel never reported
+    # in 3 of 3 tries (twice L2 ran into L1's time limit, once L1 itself
+    # hung), while with the plain image it passed.
+    harness.add_kexec(root, Path(args.kexec), args.kernel, plain)
+    return with_python, harness.pack(root, out / "l2-kexec.cpio.gz")
+
+
+def l1_initramfs(out: Path, args, l2_python: Path, l2_kexec: Path) -> Path:
+    root = out / "l1-root"
+    if root.exists():
+        shutil.rmtree(root)
+    for d in ("bin", "sbin", "proc", "sys", "dev", "tmp", "modules", "l2"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2(args.busybox, root / "bin" / "busybox")
+    os.symlink("busybox", root / "bin" / "sh")
+    shutil.copy2(HERE / "l1-init", root / "init")
+    os.chmod(root / "init", 0o755)
+    for name, rel in (("virtio_blk", "drivers/block/virtio_blk.ko.xz"), ("irqbypass", None),
+                      ("kvm", "arch/x86/kvm/kvm.ko.xz"), ("kvm-amd", "arch/x86/kvm/kvm-amd.ko.xz")):
+        if name == "irqbypass":
+            p = next((args.kernel.parent / "kernel").rglob("irqbypass.ko.xz"))
+            data = lzma.decompress(p.read_bytes())
+        else:
+            data = kmod(args.kernel, rel)
+        (root / "modules" / f"{name}.ko").write_bytes(data)
+    shutil.copyfile(args.kernel, root / "l2" / "vmlinuz")
+    shutil.copyfile(l2_python, root / "l2" / "initrd-python.img")
+    shutil.copyfile(l2_kexec, root / "l2" / "initrd-kexec.img")
+    return harness.pack(root, out / "l1.cpio.gz")
+
+
+def allowed_differences(suffix=""):
+    """The documented differences: (glob, reason) pairs; suffix "-bound"
+    reads the list for the trees with hv_balloon bound."""
+    text = (REPO / "Documentation" / "testing.rst").read_text()
+    start, end = DIFF_START + suffix + "\n", DIFF_END + suffix + "\n"
+    if start not in text or end not in text:
+        return []
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    return re.findall(r"^- ``([^`]+)``: (.+)$", block, re.M)
+
+
+def compare_trees(lines, suffix=""):
+    """Compares the C driver's and rvmbus's dumps tagged c<suffix> and
+    rvmbus<suffix>; returns (ok, detail). The bound dumps (suffix
+    "-bound") have no lsvmbus output and take their documented differences
+    from the second list."""
+    import fnmatch
+
+    trees = {"c": {}, "rvmbus": {}}
+    ls = {"c": [], "rvmbus": []}
+    tag = re.compile(rf"@@(SYSFS|LSVMBUS) (c|rvmbus){re.escape(suffix)}(?: (.*))?$")
+    for line in lines:
+        m = tag.match(line)
+        if not m:
+            continue
+        if m.group(1) == "SYSFS":
+            f = re.match(r"(\S+) = ?(.*)$", m.group(3) or "")
+            if f:
+                # The path below the device directory (its name is the GUID).
+                path = f.group(1).split("/", 1)[1] if "/" in f.group(1) else f.group(1)
+                trees[m.group(2)][path] = f.group(2)
+        else:
+            ls[m.group(2)].append((m.group(3) or "").strip())
+    if not trees["c"] or not trees["rvmbus"]:
+        return False, f"missing a dump (C driver: {len(trees['c'])} files, rvmbus: {len(trees['rvmbus'])})"
+    allowed = allowed_differences(suffix)
+
+    def excused(key):
+        return any(fnmatch.fnmatchcase(key, pat) for pat, _ in allowed)
+
+    diffs, excused_n = [], 0
+    for path in sorted(set(trees["c"]) | set(trees["rvmbus"])):
+        a, b = trees["c"].get(path), trees["rvmbus"].get(path)
+        if a == b:
+            continue
+        if excused(path):
+            excused_n += 1
+            continue
+        if a is None:
+            diffs.append(f"{path}: only with rvmbus ({b})")
+        elif b is None:
+            diffs.append(f"{path}: only with the C driver ({a})")
+        else:
+            diffs.append(f"{path}: C '{a}', rvmbus '{b}'")
+    if not suffix:
+        if ls["c"] != ls["rvmbus"] and not excused("lsvmbus: *"):
+            diffs.append(f"lsvmbus -vv: C {ls['c']} != rvmbus {ls['rvmbus']}")
+        if not ls["c"]:
+            diffs.append("no lsvmbus output")
+    if diffs:
+        return False, f"{len(diffs)} undocumented differences: " + "; ".join(diffs[:8])
+    return True, (f"{len(trees['c'])} files of the C driver's tree, {len(trees['rvmbus'])} of rvmbus's; "
+                  f"{excused_n} documented differences"
+                  + ("" if suffix else f"; lsvmbus -vv the same ({len(ls['c'])} lines)"))
+
+
+# A line L1 passes on: a record of its kernel log on its console, maybe
+# with the printk time in front.
+L1_LINE = re.compile(r"^(?:\[\s*\d+\.\d+\] )?(@@.*)$")
+
+
+def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
+    """Boots L1 once for the given L2 boots; returns L1's lines, whether
+    the whole-run limit was hit, QEMU's own output, and why L1 stopped
+    early ("" if it did not)."""
+    console = out / f"l1-console{suffix}.log"
+    console.write_bytes(b"")
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
+           "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
+           "-serial", f"file:{console}",
+           "-kernel", str(args.kernel), "-initrd", str(l1),
+           "-append", "console=ttyS0 panic=-1 mitigations=off quiet printk.devkmsg=on "
+           f"nested.boots={','.join(boots)}",
+           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
+    log(f"[nested] L1{suffix} boots {', '.join(boots)}")
+    t0 = time.time()
+    q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown, timed_out, hung, last = 0, False, "", time.time()
+    lines = []
+    while q.poll() is None:
+        time.sleep(0.5)
+        text = console.read_text(errors="replace")
+        new = text[shown:]
+        cut = new.rfind("\n") + 1
+        for raw in new[:cut].splitlines():
+            m = L1_LINE.match(raw.strip())
+            if not m:
+                continue
+            line = m.group(1)
+            lines.append(line)
+            last = time.time()
+            if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")) or \
+                    (args.demo and not line.startswith("@@SYSFS")):
+                log(f"  nested| {line}")
+        shown += cut
+        # L1 limits each L2 boot to 240 s and says when one ends, so
+        # 300 s without a line means L1 itself has stopped.
+        if time.time() - last > args.stall:
+            hung = f"no line from L1 for {args.stall} s"
+        elif time.time() - t0 > args.timeout:
+            timed_out, hung = True, f"the limit of {args.timeout} s"
+        if hung:
+            q.kill()
+            q.wait()
+            break
+    qemu_out = q.stdout.read().decode(errors="replace") if q.stdout else ""
+    return lines, timed_out, qemu_out, hung
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", required=True, type=Path)
+    ap.add_argument("--busybox", required=True)
+    ap.add_argument("--kexec", required=True)
+    ap.add_argument("--python-root", required=True)
+    ap.add_argument("--lsvmbus", required=True)
+    ap.add_argument("--rvmbus", required=True)
+    ap.add_argument("--balloon", required=True, help="Linux's hv_balloon.ko built for rvmbus")
+    ap.add_argument("--root-image", required=True, help="L1's root (scripts/setup-nested.sh)")
+    ap.add_argument("--out", default=str(REPO / "build" / "nested"))
+    ap.add_argument("--boots", default=",".join(BOOTS), help="L2 boots to run, in order")
+    ap.add_argument("--timeout", type=int, default=900, help="limit for one L1 boot (s)")
+    ap.add_argument("--stall", type=int, default=300, help="L1 counts as hung after this long without a line (s)")
+    ap.add_argument("--demo", action="store_true", help="show L2's results as they come")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    boots = [b for b in args.boots.split(",") if b]
+    unknown = [b for b in boots if b not in BOOTS]
+    if unknown:
+        log(f"unknown boots: {unknown}")
+        return 2
+
+    t0 = time.time()
+    l2_python, l2_kexec = l2_initramfs(out, args)
+    l1 = l1_initramfs(out, args, l2_python, l2_kexec)
+    log(f"[nested] initramfs packed in {time.time() - t0:.0f} s")
+    lines, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, boots, "")
+    # An L1 that stopped (TCG's SVM emulation has hung it) gets one more
+    # try, in a fresh L1, for the L2 boots it did not finish.
+    done = {m.group(1) for m in (re.match(r"@@BOOT-END (\S+) ", x) for x in lines) if m}
+    left = [b for b in boots if b not in done]
+    rerun = []
+    if l1_hung and left:
+        log(f"[nested] L1 stopped ({l1_hung}); once more in a fresh L1 for: {', '.join(left)}")
+        more, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, left, "-2")
+        lines = [x for x in lines if not x.startswith("@@L1-")] + more
+        rerun = left
+    total = time.time() - t0
+    results = out / "results.txt"
+    results.write_text("\n".join(lines) + "\n")
+
+    # Each boot's lines from its last attempt.
+    per_boot, cur, tries, secs, bad = {}, None, {}, {}, {}
+    pending = []
+    for line in lines:
+        m = re.match(r"@@BOOT (\S+) try=(\d+)$", line)
+        if m:
+            cur = m.group(1)
+            tries[cur] = int(m.group(2))
+            per_boot[cur] = []
+            bad[cur] = []
+            continue
+        m = re.match(r"@@BOOT-END (\S+) try=(\d+) seconds=(\S+)", line)
+        if m:
+            b = m.group(1)
+            secs[b] = secs.get(b, "") + ("+" if b in secs else "") + m.group(3)
+            continue
+        if cur is not None:
+            per_boot[cur].append(line)
+            if line.startswith("@@BAD "):
+                bad[cur].append(line[6:].strip()[:160])
+        else:
+            pending.append(line)
+
+    passed = failed = 0
+    failures = []
+    for b in boots:
+        got = per_boot.get(b, [])
+        res = {}
+        for line in got:
+            m = re.match(r"@@RESULT (\S+) (PASS|FAIL) ?(.*)$", line)
+            if m:
+                res[m.group(1)] = (m.group(2) == "PASS", m.group(3))
+        retried = " (L2 retried once after an environment fault: reset or hang)" if tries.get(b, 1) > 1 else ""
+        if b in rerun:
+            retried += " (rerun in a fresh L1 after L1 stopped: an environment fault)"
+        when = f"[L2 boot {b}: {secs.get(b, '?')} s]"
+        for sc in BOOTS[b]:
+            if sc in res:
+                ok, detail = res[sc]
+            elif b not in per_boot:
+                ok, detail = False, "L2 boot never ran" + (f" (L1 stopped: {l1_hung})" if l1_hung else "")
+            else:
+                ok, detail = False, "no result from L2"
+            if ok and sc in WAY_OUT and not any(WAY_OUT[sc].search(x) for x in got if x.startswith("@@L2CON")):
+                ok, detail = False, f"L2's console lacks /{WAY_OUT[sc].pattern}/ from the first kernel; {detail}"
+            if ok and bad.get(b):
+                ok, detail = False, f"kernel log: {'; '.join(bad[b][:3])}; {detail}"
+            line = f"SCENARIO {sc}: {'PASS' if ok else 'FAIL'} {detail}{retried} {when}"
+            log(line)
+            (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)
+            if not ok:
+                failures.append((line, [x for x in got if x.startswith(("@@CONSOLE", "@@DMESG", "@@QEMU"))]))
+    if "cdriver" in boots and "rvmbus" in boots:
+        for suffix in ("", "-bound"):
+            ok, detail = compare_trees(per_boot.get("cdriver", []) + per_boot.get("rvmbus", []), suffix)
+            line = f"SCENARIO hyperv-sysfs{suffix}: {'PASS' if ok else 'FAIL'} {detail}"
+            log(line)
+            (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)
+            if not ok:
+                failures.append((line, []))
+    l1_fail = [x for x in lines if x.startswith("@@L1-FAIL")]
+    if l1_fail or "@@L1-DONE" not in lines:
+        failed += 1
+        line = f"SCENARIO hyperv-l1: FAIL {'; '.join(l1_fail) or 'L1 did not finish'}" + \
+               (f" ({l1_hung})" if l1_hung else "")
+        log(line)
+        console = out / ("l1-console-2.log" if rerun else "l1-console.log")
+        tail = console.read_text(errors="replace").splitlines()[-20:] if console.exists() else []
+        failures.append((line, tail + qemu_out.splitlines()[-5:]))
+    for line, ctx in failures:
+        log(line)
+        for c in ctx[-30:]:
+            log(f"  | {c}")
+    log(f"[nested] whole run {total:.0f} s; logs in {out}")
+    log(f"scenarios: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
