@@ -20,6 +20,7 @@ and on failed KUnit cases (see debug_kernel_check).
 
 import argparse
 import gzip
+import hashlib
 import os
 import re
 import select
@@ -322,6 +323,31 @@ SCENARIOS = {
             console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures",
                             r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
         ),
+        # Linux's own hv_storvsc on rvmbus against the host's storage
+        # backend (tests/guest/storvsc-disk.sh): a 256 MiB disk appears
+        # with its size, holds known data through a file system and on
+        # the raw device (checked in the host's file too), serves I/O
+        # from both vCPUs over a sub-channel, a second disk is hot-added,
+        # used and hot-removed, and storvsc and rvmbus unload and load
+        # again.
+        Scenario(
+            "storvsc-disk",
+            linux_modules=True,
+            host_disks=[("data", 256, "lun=0")],
+            boot_timeout=420,
+            host_expect=[r" g2h \d+ DATA_USING_GPA_DIRECT ", r" h2g \d+ COMP "],
+            console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
+        ),
+        # hv_storvsc across S3 and hibernation (test_resume) with a
+        # mounted file system (tests/guest/storvsc-pm.sh).
+        Scenario(
+            "storvsc-pm",
+            linux_modules=True,
+            host_disks=[("data", 128, "lun=0")],
+            disk_mb=256,
+            boot_timeout=420,
+            console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
+        ),
         # The hv_vmbus interface functions that the echo device can
         # exercise, through tests/hv_iftest: packet iteration, GPA-direct
         # packets, the request-id table, the ring fields, a driver GPADL.
@@ -426,10 +452,11 @@ def log(msg):
 
 
 # Debian's own modules that Linux's drivers of --linux-module need
-# (hv_storvsc: the SCSI midlayer and its FC transport), in load order;
+# (hv_storvsc: the SCSI midlayer and its FC transport; sd_mod, the SCSI
+# disk driver, for its disks to become block devices), in load order;
 # put decompressed in the initramfs's /modules/linux/deps/.
 LINUX_MODULE_DEPS = ["drivers/scsi/scsi_common", "drivers/scsi/scsi_mod",
-                     "drivers/scsi/scsi_transport_fc"]
+                     "drivers/scsi/scsi_transport_fc", "drivers/scsi/sd_mod"]
 
 
 def linux_module_deps(kernel: Path):
@@ -773,6 +800,38 @@ class Boot:
         elif req == "time":
             # The harness machine's clock (the host's), in seconds.
             answer = f"{time.time():.0f}"
+        elif req.startswith("make-disk "):
+            # A sparse file host-NAME.img of MIB MiB in the scenario's
+            # directory, for the host's disk-add; the answer is its path.
+            words = req.split()
+            name, mib = words[1], int(words[2])
+            if not re.fullmatch(r"[a-z0-9-]+", name):
+                answer = "error bad name"
+            else:
+                path = self.work / f"host-{name}.img"
+                with open(path, "wb") as f:
+                    f.truncate(mib << 20)
+                answer = f"ok {path}"
+        elif req.startswith("disk-sha256 "):
+            # The SHA-256 of LEN bytes at OFFSET of the host's file
+            # host-NAME.img, as the host's backend left them.
+            words = req.split()
+            name, off, ln = words[1], int(words[2]), int(words[3])
+            path = self.work / f"host-{name}.img"
+            if not re.fullmatch(r"[a-z0-9-]+", name) or not path.exists():
+                answer = "error no such disk"
+            else:
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    f.seek(off)
+                    left = ln
+                    while left:
+                        b = f.read(min(left, 1 << 20))
+                        if not b:
+                            break
+                        h.update(b)
+                        left -= len(b)
+                answer = f"ok {h.hexdigest()}" if not left else f"error short file ({left} bytes missing)"
         elif req.startswith("ctl ") and self.host:
             # A control command for the host; the answer is one line.
             answer = self._host_ctl(req.split()[1:])

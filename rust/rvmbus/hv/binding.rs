@@ -33,9 +33,10 @@
 //!
 //! Read modes (`set_channel_read_mode`): `HV_CALL_BATCHED` masks the
 //! host's interrupts for the channel around the callback and calls it
-//! again while packets came meanwhile (hv_vmbus's `hv_begin_read` /
-//! `hv_end_read`), at most [`ROUNDS`] times before the tasklet is
-//! scheduled again; `HV_CALL_DIRECT` calls it once per event;
+//! again while packets came meanwhile or one it fetched is left
+//! unconsumed (hv_vmbus's `hv_begin_read` / `hv_end_read`, which find
+//! such a packet still in the ring), at most [`ROUNDS`] times before the
+//! tasklet is scheduled again; `HV_CALL_DIRECT` calls it once per event;
 //! `HV_CALL_ISR` calls it once per event in the interrupt handler.
 //!
 //! # Contexts and locking
@@ -277,7 +278,18 @@ impl HvBinding {
             // context are the driver's, set by `vmbus_open()` before the
             // gate opened and cleared only after it closed.
             unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
-            if !batched || !self.chan.unmask_rx(&*self.conn) {
+            if !batched {
+                return;
+            }
+            // Unmasked in any case; then "more" also counts a packet the
+            // driver fetched and left unconsumed (storvsc stops its loop
+            // after CALLBACK_TIMEOUT, 2 ms, with the packet `next` just
+            // gave it): hv_vmbus leaves that packet in the ring, where
+            // `hv_end_read` finds it and calls again; here it is in the
+            // copy and the ring may be empty, so without this check no
+            // interrupt would ever come for it.
+            let more = self.chan.unmask_rx(&*self.conn);
+            if !more && self.rx.lock().held.is_none() {
                 return;
             }
         }
