@@ -51,6 +51,13 @@ BAD = re.compile(
 )
 
 
+# The network namespace of netns scenarios (NetNs): its TAP device, that
+# device's address and the port of its server.
+NETNS_TAP = "rvnet0"
+NETNS_ADDR = "10.99.0.1"
+NETNS_PORT = 7777
+
+
 @dataclass
 class Scenario:
     """One guest boot: the guest script's name and how to set up the boot."""
@@ -125,6 +132,11 @@ class Scenario:
     # for a trace-mark: its messages and packets must be those of the
     # host's trace up to the mark (compare_traces).
     trace_compare: bool = False
+    # The host runs inside a network namespace of its own (NetNs), made for
+    # this boot and removed after it: a TAP device NETNS_TAP with address
+    # NETNS_ADDR and the server tests/harness/netns_server.py on it. The
+    # guest may ask for "ns-ping ADDR" (a ping from inside the namespace).
+    netns: bool = False
 
 
 SCENARIOS = {
@@ -304,6 +316,20 @@ SCENARIOS = {
         # The hv_vmbus interface functions that the echo device can
         # exercise, through tests/hv_iftest: packet iteration, GPA-direct
         # packets, the request-id table, the ring fields, a driver GPADL.
+        # Linux's own hv_netvsc on rvmbus against the host's network
+        # adapter, whose TAP device lives in a namespace of the harness's
+        # (NetNs): eth0 with the host-given MAC, link up, an address, ping
+        # both ways, a TCP transfer each way with an MD5 check, link down
+        # and up from the host, rmmod and insmod of hv_netvsc, then rvmbus.
+        Scenario(
+            "netvsc-nic",
+            linux_modules=True,
+            netns=True,
+            boot_timeout=900,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h \d+ COMP ", r" g2h \d+ CLOSE_CHANNEL ",
+                         r" g2h \d+ GPADL_TEARDOWN ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
+        ),
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
@@ -557,15 +583,65 @@ def add_kexec(root: Path, kexec: Path, kernel: Path, initrd: Path):
     shutil.copyfile(initrd, root / "kexec" / "initrd.cpio.gz")
 
 
+class NetNs:
+    """A network namespace for one boot's host: a persistent TAP device with
+    an address, up, and the harness's server on it. Nothing outside the
+    namespace is touched; remove() deletes it all."""
+
+    def __init__(self, work: Path):
+        self.name = f"rvmbus-nic-{os.getpid()}"
+        self.server = None
+        self.log = open(work / "netns-server.log", "w")
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+        try:
+            for cmd in (["ip", "netns", "add", self.name],
+                        ["ip", "link", "set", "lo", "up"],
+                        ["ip", "tuntap", "add", "dev", NETNS_TAP, "mode", "tap"],
+                        ["ip", "addr", "add", f"{NETNS_ADDR}/24", "dev", NETNS_TAP],
+                        ["ip", "link", "set", NETNS_TAP, "up"]):
+                if cmd[1] != "netns":
+                    cmd = self.prefix() + cmd
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+            self.server = subprocess.Popen(
+                self.prefix() + [sys.executable, str(REPO / "tests" / "harness" / "netns_server.py"),
+                                 NETNS_ADDR, str(NETNS_PORT)],
+                stdout=subprocess.PIPE, stderr=self.log, text=True)
+            if self.server.stdout.readline().strip() != "ready":
+                raise RuntimeError("the namespace's server did not start; see netns-server.log")
+        except Exception:
+            self.remove()
+            raise
+
+    def prefix(self) -> list:
+        return ["ip", "netns", "exec", self.name]
+
+    def ping(self, addr: str) -> str:
+        r = subprocess.run(self.prefix() + ["ping", "-c", "3", "-W", "5", addr],
+                           capture_output=True, text=True, timeout=60)
+        last = (r.stdout.strip().splitlines() or [""])[-2:]
+        return ("ok " if r.returncode == 0 else "error ") + " ".join(" ".join(last).split())
+
+    def remove(self):
+        if self.server:
+            self.server.kill()
+            self.server.wait(10)
+            self.server = None
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+        self.log.close()
+
+
 class Host:
     """A vmbus-host process serving one guest."""
 
-    def __init__(self, binary: Path, work: Path, mem: Path, vectors: int, extra: list, trace: bool = True):
+    def __init__(self, binary: Path, work: Path, mem: Path, vectors: int, extra: list, trace: bool = True,
+                 prefix: list = ()):
         self.sock = work / "ivshmem.sock"
         self.ctl = work / "control.sock"
         self.trace = work / "host-trace.txt"
         self.logf = open(work / "host.log", "w")
-        cmd = [
+        cmd = list(prefix) + [
             str(binary), "serve",
             "--socket", str(self.sock),
             "--guest-mem", str(mem),
@@ -641,10 +717,18 @@ class Boot:
             with open(path, "wb") as f:
                 f.truncate(mib << 20)
             disk_args += ["--disk", f"{path},{opts}" if opts else str(path)]
-        if sc.with_host:
-            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
-                             trace=not sc.bench_only)
-        self._start_qemu("")
+        self.netns = NetNs(work) if sc.netns else None
+        try:
+            if sc.with_host:
+                self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
+                                 trace=not sc.bench_only, prefix=self.netns.prefix() if self.netns else ())
+            self._start_qemu("")
+        except Exception:
+            if self.host and self.host.proc.poll() is None:
+                self.host.kill()
+            if self.netns:
+                self.netns.remove()
+            raise
 
     def _start_qemu(self, more_append: str):
         args, sc, work = self.args, self.sc, self.work
@@ -709,6 +793,8 @@ class Boot:
             text = self.host.trace.read_text() if self.host.trace.exists() else ""
             self.trace_mark = len(text.splitlines())
             answer = f"ok {self.trace_mark}"
+        elif req.startswith("ns-ping ") and self.netns:
+            answer = self.netns.ping(req.split()[1])
         elif req == "time":
             # The harness machine's clock (the host's), in seconds.
             answer = f"{time.time():.0f}"
@@ -844,6 +930,9 @@ class Boot:
                 if at is None:
                     self.problems.append(f"host trace lacks /{pat}/ after the lines before it ({' -> '.join(self.sc.host_order)})")
                     break
+        if self.netns:
+            self.netns.remove()
+            self.netns = None
         self.console.close()
         text = (self.work / "console.log").read_text(errors="replace")
         for pat in self.sc.console_expect:

@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-2.0
+# Linux's own hv_netvsc (linux-drivers/hv_netvsc) on rvmbus against the
+# host's network adapter; the host runs in a network namespace of the
+# harness's with TAP rvnet0 at 10.99.0.1/24 and the server
+# tests/harness/netns_server.py on port 7777. eth0 appears with the MAC the
+# host gives (run.py: mac=00:15:5d:42:00:07) and link up; it takes
+# 10.99.0.2, pings the namespace and is pinged from it; NIC_MB MiB go each
+# way over TCP with an MD5 check (the server's digest of what it received;
+# the guest's of what it got back); the host takes the link down (ping
+# fails, carrier 0) and up again (ping works); hv_netvsc is removed and
+# loaded again (eth0 comes back with the same MAC and works), then both
+# modules go and rvmbus keeps no memory.
+SCEN=netvsc-nic
+. /scenarios/lib.sh
+NET=/modules/linux/hv_netvsc.ko
+NETCLASS=f8615163-df3e-46c5-913f-f2d2f965ed0e
+MAC=00:15:5d:42:00:07
+PEER=10.99.0.1
+ME=10.99.0.2
+PORT=7777
+NIC_MB=${NIC_MB:-64}
+
+now() { cut -d' ' -f1 /proc/uptime; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Waits up to $2 seconds for eth0 to exist; prints its name or fails.
+wait_eth() {
+	i=0
+	while [ ! -e /sys/class/net/eth0 ]; do
+		i=$((i + 1)); [ $i -gt $(($1 * 10)) ] && fail "no eth0 within $1 s of insmod hv_netvsc ($2)"
+		sleep 0.1
+	done
+}
+
+# Waits up to $1 seconds for eth0's carrier to be $2.
+wait_carrier() {
+	i=0
+	until [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = "$2" ]; do
+		i=$((i + 1)); [ $i -gt $(($1 * 10)) ] && return 1
+		sleep 0.1
+	done
+}
+
+# eth0 has the host's MAC, comes up with carrier, takes the address, and
+# reaches the namespace ($1: which round).
+bring_up() {
+	wait_eth 60 "$1"
+	[ "$(cat /sys/class/net/eth0/address)" = "$MAC" ] ||
+		fail "eth0 has MAC $(cat /sys/class/net/eth0/address), the host gave $MAC ($1)"
+	d=$(driver_of /sys/class/net/eth0/device 2>/dev/null)
+	[ "$d" = hv_netvsc ] || fail "eth0's driver is '$d', not hv_netvsc ($1)"
+	ip link set eth0 up || fail "ip link set eth0 up failed ($1)"
+	wait_carrier 30 1 || fail "eth0 has no carrier 30 s after link up ($1)"
+	ip addr add $ME/24 dev eth0 || fail "ip addr add failed ($1)"
+	ping -c 3 -W 5 $PEER > /tmp/ping.out 2>&1 ||
+		fail "ping $PEER failed ($1): $(tail -2 /tmp/ping.out | tr '\n' ' ')"
+	r=$(harness ns-ping $ME)
+	case "$r" in ok*) ;; *) fail "ping from the namespace to $ME failed ($1): $r" ;; esac
+}
+
+insmod $MOD || fail "insmod rvmbus failed"
+i=0
+until dev_of_class $NETCLASS > /dev/null; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "the host's network adapter was not offered"
+	sleep 0.1
+done
+DEV=$(dev_of_class $NETCLASS)
+RELID=$(cat $DEV/id)
+
+insmod $NET || fail "insmod hv_netvsc failed"
+bring_up "first load"
+echo "netvsc-nic: eth0 $MAC up, $ME pings $PEER and back"
+
+# TCP each way with an MD5 check.
+dd if=/dev/urandom of=/tmp/up bs=1M count=$NIC_MB 2> /dev/null || fail "dd failed"
+want=$(md5sum < /tmp/up | cut -d' ' -f1)
+bytes=$((NIC_MB * 1048576))
+t0=$(now)
+got=$({ echo "PUT $bytes"; cat /tmp/up; } | timeout 600 nc $PEER $PORT)
+t1=$(now)
+[ "$got" = "md5 $want $bytes" ] || fail "upload of $NIC_MB MiB: server says '$got', want 'md5 $want $bytes'"
+back=$(echo GET | timeout 600 nc $PEER $PORT | md5sum | cut -d' ' -f1)
+t2=$(now)
+[ "$back" = "$want" ] || fail "download of $NIC_MB MiB: md5 $back, want $want"
+rm -f /tmp/up
+echo "netvsc-nic: $NIC_MB MiB up in $(secs $t0 $t1) s, down in $(secs $t1 $t2) s, md5 $want both ways"
+
+# Link down and up from the host.
+r=$(harness ctl nic-link $RELID down)
+case "$r" in ok*) ;; *) fail "ctl nic-link $RELID down: $r" ;; esac
+wait_carrier 30 0 || fail "eth0 keeps its carrier 30 s after the host took the link down"
+ping -c 2 -W 2 $PEER > /dev/null 2>&1 && fail "ping $PEER works with the link down"
+r=$(harness ctl nic-link $RELID up)
+case "$r" in ok*) ;; *) fail "ctl nic-link $RELID up: $r" ;; esac
+wait_carrier 30 1 || fail "eth0 has no carrier 30 s after the host brought the link up"
+ping -c 3 -W 5 $PEER > /dev/null 2>&1 || fail "ping $PEER fails after the link came back"
+echo "netvsc-nic: link down and up from the host"
+
+# rmmod and insmod hv_netvsc.
+rmmod hv_netvsc || fail "rmmod hv_netvsc failed"
+[ -e /sys/class/net/eth0 ] && fail "eth0 still there after rmmod hv_netvsc"
+insmod $NET || fail "insmod hv_netvsc failed (second load)"
+bring_up "second load"
+rmmod hv_netvsc || fail "rmmod hv_netvsc failed (second time)"
+rmmod rvmbus || fail "rmmod rvmbus failed"
+expect_no_kept_memory
+pass "eth0 $MAC: ping both ways, $NIC_MB MiB each way over TCP (up $(secs $t0 $t1) s, down $(secs $t1 $t2) s), link down/up, hv_netvsc reloaded"
