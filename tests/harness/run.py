@@ -617,10 +617,11 @@ class NetNs:
     def prefix(self) -> list:
         return ["ip", "netns", "exec", self.name]
 
-    def ping(self, addr: str) -> str:
-        r = subprocess.run(self.prefix() + ["ping", "-c", "3", "-W", "5", addr],
+    def ping(self, busybox: str, addr: str) -> str:
+        # busybox's ping: the harness machine need not have one of its own.
+        r = subprocess.run(self.prefix() + [busybox, "ping", "-c", "3", "-W", "5", addr],
                            capture_output=True, text=True, timeout=60)
-        last = (r.stdout.strip().splitlines() or [""])[-2:]
+        last = ((r.stdout + r.stderr).strip().splitlines() or [""])[-2:]
         return ("ok " if r.returncode == 0 else "error ") + " ".join(" ".join(last).split())
 
     def remove(self):
@@ -794,7 +795,7 @@ class Boot:
             self.trace_mark = len(text.splitlines())
             answer = f"ok {self.trace_mark}"
         elif req.startswith("ns-ping ") and self.netns:
-            answer = self.netns.ping(req.split()[1])
+            answer = self.netns.ping(self.args.busybox, req.split()[1])
         elif req == "time":
             # The harness machine's clock (the host's), in seconds.
             answer = f"{time.time():.0f}"
