@@ -41,6 +41,20 @@ wait_carrier() {
 	done
 }
 
+# insmod hv_netvsc, which probes the adapter before it returns; a probe
+# that hangs (netvsc waits for its sub-channels without a time limit) fails
+# the scenario after 120 s instead of at the boot's timeout ($1: which load).
+load_netvsc() {
+	insmod $NET &
+	p=$!
+	i=0
+	while [ -d /proc/$p ]; do
+		i=$((i + 1)); [ $i -gt 1200 ] && fail "insmod hv_netvsc has not returned after 120 s ($1)"
+		sleep 0.1
+	done
+	wait $p || fail "insmod hv_netvsc failed ($1)"
+}
+
 # eth0 has the host's MAC, comes up with carrier, takes the address, and
 # reaches the namespace ($1: which round).
 bring_up() {
@@ -67,7 +81,7 @@ done
 DEV=$(dev_of_class $NETCLASS)
 RELID=$(cat $DEV/id)
 
-insmod $NET || fail "insmod hv_netvsc failed"
+load_netvsc "first load"
 bring_up "first load"
 echo "netvsc-nic: eth0 $MAC up, $ME pings $PEER and back"
 
@@ -99,7 +113,7 @@ echo "netvsc-nic: link down and up from the host"
 # rmmod and insmod hv_netvsc.
 rmmod hv_netvsc || fail "rmmod hv_netvsc failed"
 [ -e /sys/class/net/eth0 ] && fail "eth0 still there after rmmod hv_netvsc"
-insmod $NET || fail "insmod hv_netvsc failed (second load)"
+load_netvsc "second load"
 bring_up "second load"
 rmmod hv_netvsc || fail "rmmod hv_netvsc failed (second time)"
 rmmod rvmbus || fail "rmmod rvmbus failed"

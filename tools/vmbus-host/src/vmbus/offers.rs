@@ -178,7 +178,9 @@ impl FromStr for DeviceKind {
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net)")
+                format!(
+                    "unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net)"
+                )
             })
     }
 }
