@@ -7,9 +7,10 @@
 # 10.99.0.2, pings the namespace and is pinged from it; NIC_MB MiB go each
 # way over TCP with an MD5 check (the server's digest of what it received;
 # the guest's of what it got back); the host takes the link down (ping
-# fails, carrier 0) and up again (ping works); hv_netvsc is removed and
-# loaded again (eth0 comes back with the same MAC and works), then both
-# modules go and rvmbus keeps no memory.
+# fails, carrier 0) and up again (ping works); hv_netvsc is removed (the
+# host then holds no GPADL) and loaded again (eth0 comes back with the same
+# MAC and works); rvmbus is removed and loaded again under it, the same
+# again; rvmbus keeps no memory.
 SCEN=netvsc-nic
 . /scenarios/lib.sh
 NET=/modules/linux/hv_netvsc.ko
@@ -110,12 +111,37 @@ wait_carrier 30 1 || fail "eth0 has no carrier 30 s after the host brought the l
 ping -c 3 -W 5 $PEER > /dev/null 2>&1 || fail "ping $PEER fails after the link came back"
 echo "netvsc-nic: link down and up from the host"
 
-# rmmod and insmod hv_netvsc.
-rmmod hv_netvsc || fail "rmmod hv_netvsc failed"
-[ -e /sys/class/net/eth0 ] && fail "eth0 still there after rmmod hv_netvsc"
+# rmmod hv_netvsc: eth0 goes, and the host holds none of the guest's
+# pages any more (rings, receive and send buffers: every GPADL torn down).
+unload_netvsc() {
+	rmmod hv_netvsc || fail "rmmod hv_netvsc failed ($1)"
+	[ -e /sys/class/net/eth0 ] && fail "eth0 still there after rmmod hv_netvsc ($1)"
+	i=0
+	until [ "$(host_stat gpadls)" = 0 ] && [ "$(host_stat gpadls_pending)" = 0 ]; do
+		i=$((i + 1)); [ $i -gt 50 ] &&
+			fail "the host still holds $(host_stat gpadls) GPADLs ($(host_stat gpadls_pending) pending) after rmmod hv_netvsc ($1)"
+		sleep 0.2
+	done
+}
+
+unload_netvsc "first load"
 load_netvsc "second load"
 bring_up "second load"
-rmmod hv_netvsc || fail "rmmod hv_netvsc failed (second time)"
+unload_netvsc "second load"
+
+# rmmod and insmod rvmbus under it: a new connection, the adapter offered
+# again, hv_netvsc binds it again.
 rmmod rvmbus || fail "rmmod rvmbus failed"
 expect_no_kept_memory
-pass "eth0 $MAC: ping both ways, $NIC_MB MiB each way over TCP (up $(secs $t0 $t1) s, down $(secs $t1 $t2) s), link down/up, hv_netvsc reloaded"
+insmod $MOD || fail "insmod rvmbus failed (second time)"
+i=0
+until dev_of_class $NETCLASS > /dev/null; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "the network adapter was not offered again after insmod rvmbus"
+	sleep 0.1
+done
+load_netvsc "after rvmbus reload"
+bring_up "after rvmbus reload"
+unload_netvsc "after rvmbus reload"
+rmmod rvmbus || fail "rmmod rvmbus failed (second time)"
+expect_no_kept_memory
+pass "eth0 $MAC: ping both ways, $NIC_MB MiB each way over TCP (up $(secs $t0 $t1) s, down $(secs $t1 $t2) s), link down/up, hv_netvsc reloaded, rvmbus reloaded, no GPADL left"
