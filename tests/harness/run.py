@@ -330,6 +330,19 @@ SCENARIOS = {
             host_expect=[r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h \d+ COMP ", r" g2h \d+ CLOSE_CHANNEL ",
                          r" g2h \d+ GPADL_TEARDOWN ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
         ),
+        # The network adapter rescinded under a TCP upload and re-offered
+        # (ctl reoffer): hv_netvsc lets go of it and binds the new offer.
+        # Fails for now: netvsc_remove waits forever in
+        # rndis_filter_device_remove for sends and receive completions that
+        # can no longer complete (testing.rst).
+        Scenario(
+            "netvsc-rescind",
+            linux_modules=True,
+            netns=True,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
+                         r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
+        ),
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
