@@ -19,6 +19,7 @@ and on failed KUnit cases (see debug_kernel_check).
 """
 
 import argparse
+import atexit
 import gzip
 import os
 import re
@@ -601,8 +602,13 @@ class NetNs:
     an address, up, and the harness's server on it. Nothing outside the
     namespace is touched; remove() deletes it all."""
 
+    # Namespaces not yet removed: the harness removes them when it exits,
+    # also on SIGTERM (main), so that none outlives it.
+    live = set()
+
     def __init__(self, work: Path):
         self.name = f"rvmbus-nic-{os.getpid()}"
+        NetNs.live.add(self)
         self.server = None
         self.log = open(work / "netns-server.log", "w")
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
@@ -638,6 +644,7 @@ class NetNs:
         return ("ok " if r.returncode == 0 else "error ") + " ".join(" ".join(last).split())
 
     def remove(self):
+        NetNs.live.discard(self)
         if self.server:
             self.server.kill()
             self.server.wait(10)
@@ -1148,6 +1155,10 @@ def main():
                     "scenarios that check the sysfs ABI")
     ap.add_argument("--lsvmbus", help="Linux's tools/hv/lsvmbus, for the same scenarios")
     args = ap.parse_args()
+    # SIGTERM (a `timeout` around make, say) ends the harness through
+    # SystemExit, so that the network namespaces still up are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    atexit.register(lambda: [n.remove() for n in list(NetNs.live)])
     if args.debug_kernel:
         # no5lvl: with 5-level paging (-cpu max has LA57), most boots of the
         # debug kernel under TCG reported a KASAN wild-memory-access in
