@@ -19,6 +19,7 @@ and on failed KUnit cases (see debug_kernel_check).
 """
 
 import argparse
+import atexit
 import gzip
 import hashlib
 import os
@@ -50,6 +51,13 @@ BAD = re.compile(
     r"INFO: task .* blocked for more than|rcu_sched self-detected stall|"
     r"watchdog: BUG: soft lockup|neither freed nor kept for the host)"
 )
+
+
+# The network namespace of netns scenarios (NetNs): its TAP device, that
+# device's address and the port of its server.
+NETNS_TAP = "rvnet0"
+NETNS_ADDR = "10.99.0.1"
+NETNS_PORT = 7777
 
 
 @dataclass
@@ -131,6 +139,15 @@ class Scenario:
     # kernel's dummy.ko in the initramfs (daemons_overlay), for Linux's
     # hv_utils KVP and VSS services.
     hv_daemons: bool = False
+    # The host runs inside a network namespace of its own (NetNs), made for
+    # this boot and removed after it: a TAP device NETNS_TAP with address
+    # NETNS_ADDR and the server tests/harness/netns_server.py on it. The
+    # guest may ask for "ns-ping ADDR" (a ping from inside the namespace).
+    netns: bool = False
+    # A scenario that shows a bug not fixed yet: left out of the default
+    # run (so `make test` holds what works), run with --only; the harness
+    # names it and the reason at the end of every default run.
+    known_failure: str = ""
 
 
 SCENARIOS = {
@@ -351,6 +368,35 @@ SCENARIOS = {
         # The hv_vmbus interface functions that the echo device can
         # exercise, through tests/hv_iftest: packet iteration, GPA-direct
         # packets, the request-id table, the ring fields, a driver GPADL.
+        # Linux's own hv_netvsc on rvmbus against the host's network
+        # adapter, whose TAP device lives in a namespace of the harness's
+        # (NetNs): eth0 with the host-given MAC, link up, an address, ping
+        # both ways, a TCP transfer each way with an MD5 check, link down
+        # and up from the host, rmmod and insmod of hv_netvsc, then rvmbus.
+        Scenario(
+            "netvsc-nic",
+            linux_modules=True,
+            netns=True,
+            boot_timeout=900,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h \d+ COMP ", r" g2h \d+ CLOSE_CHANNEL ",
+                         r" g2h \d+ GPADL_TEARDOWN ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
+        ),
+        # The network adapter rescinded under a TCP upload and re-offered
+        # (ctl reoffer): hv_netvsc lets go of it and binds the new offer.
+        # Fails for now: netvsc_remove waits forever in
+        # rndis_filter_device_remove for sends and receive completions that
+        # can no longer complete (testing.rst).
+        Scenario(
+            "netvsc-rescind",
+            known_failure="netvsc_remove() waits forever for the rescinded channel to drain "
+                          "(issue 21; Documentation/testing.rst)",
+            linux_modules=True,
+            netns=True,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
+                         r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
+        ),
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
@@ -645,15 +691,72 @@ def add_kexec(root: Path, kexec: Path, kernel: Path, initrd: Path):
     shutil.copyfile(initrd, root / "kexec" / "initrd.cpio.gz")
 
 
+class NetNs:
+    """A network namespace for one boot's host: a persistent TAP device with
+    an address, up, and the harness's server on it. Nothing outside the
+    namespace is touched; remove() deletes it all."""
+
+    # Namespaces not yet removed: the harness removes them when it exits,
+    # also on SIGTERM (main), so that none outlives it.
+    live = set()
+
+    def __init__(self, work: Path):
+        self.name = f"rvmbus-nic-{os.getpid()}"
+        NetNs.live.add(self)
+        self.server = None
+        self.log = open(work / "netns-server.log", "w")
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+        try:
+            for cmd in (["ip", "netns", "add", self.name],
+                        ["ip", "link", "set", "lo", "up"],
+                        ["ip", "tuntap", "add", "dev", NETNS_TAP, "mode", "tap"],
+                        ["ip", "addr", "add", f"{NETNS_ADDR}/24", "dev", NETNS_TAP],
+                        ["ip", "link", "set", NETNS_TAP, "up"]):
+                if cmd[1] != "netns":
+                    cmd = self.prefix() + cmd
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+            self.server = subprocess.Popen(
+                self.prefix() + [sys.executable, str(REPO / "tests" / "harness" / "netns_server.py"),
+                                 NETNS_ADDR, str(NETNS_PORT)],
+                stdout=subprocess.PIPE, stderr=self.log, text=True)
+            if self.server.stdout.readline().strip() != "ready":
+                raise RuntimeError("the namespace's server did not start; see netns-server.log")
+        except Exception:
+            self.remove()
+            raise
+
+    def prefix(self) -> list:
+        return ["ip", "netns", "exec", self.name]
+
+    def ping(self, busybox: str, addr: str) -> str:
+        # busybox's ping: the harness machine need not have one of its own.
+        r = subprocess.run(self.prefix() + [busybox, "ping", "-c", "3", "-W", "5", addr],
+                           capture_output=True, text=True, timeout=60)
+        last = ((r.stdout + r.stderr).strip().splitlines() or [""])[-2:]
+        return ("ok " if r.returncode == 0 else "error ") + " ".join(" ".join(last).split())
+
+    def remove(self):
+        NetNs.live.discard(self)
+        if self.server:
+            self.server.kill()
+            self.server.wait(10)
+            self.server = None
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+        self.log.close()
+
+
 class Host:
     """A vmbus-host process serving one guest."""
 
-    def __init__(self, binary: Path, work: Path, mem: Path, vectors: int, extra: list, trace: bool = True):
+    def __init__(self, binary: Path, work: Path, mem: Path, vectors: int, extra: list, trace: bool = True,
+                 prefix: list = ()):
         self.sock = work / "ivshmem.sock"
         self.ctl = work / "control.sock"
         self.trace = work / "host-trace.txt"
         self.logf = open(work / "host.log", "w")
-        cmd = [
+        cmd = list(prefix) + [
             str(binary), "serve",
             "--socket", str(self.sock),
             "--guest-mem", str(mem),
@@ -729,10 +832,18 @@ class Boot:
             with open(path, "wb") as f:
                 f.truncate(mib << 20)
             disk_args += ["--disk", f"{path},{opts}" if opts else str(path)]
-        if sc.with_host:
-            self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
-                             trace=not sc.bench_only)
-        self._start_qemu("")
+        self.netns = NetNs(work) if sc.netns else None
+        try:
+            if sc.with_host:
+                self.host = Host(Path(args.host), work, self.mem, args.vectors, sc.host_args + disk_args,
+                                 trace=not sc.bench_only, prefix=self.netns.prefix() if self.netns else ())
+            self._start_qemu("")
+        except Exception:
+            if self.host and self.host.proc.poll() is None:
+                self.host.kill()
+            if self.netns:
+                self.netns.remove()
+            raise
 
     def _start_qemu(self, more_append: str):
         args, sc, work = self.args, self.sc, self.work
@@ -797,6 +908,8 @@ class Boot:
             text = self.host.trace.read_text() if self.host.trace.exists() else ""
             self.trace_mark = len(text.splitlines())
             answer = f"ok {self.trace_mark}"
+        elif req.startswith("ns-ping ") and self.netns:
+            answer = self.netns.ping(self.args.busybox, req.split()[1])
         elif req == "time":
             # The harness machine's clock (the host's), in seconds.
             answer = f"{time.time():.0f}"
@@ -964,6 +1077,9 @@ class Boot:
                 if at is None:
                     self.problems.append(f"host trace lacks /{pat}/ after the lines before it ({' -> '.join(self.sc.host_order)})")
                     break
+        if self.netns:
+            self.netns.remove()
+            self.netns = None
         self.console.close()
         text = (self.work / "console.log").read_text(errors="replace")
         for pat in self.sc.console_expect:
@@ -1166,6 +1282,10 @@ def main():
                     "hyperv-daemons from")
     ap.add_argument("--lsvmbus", help="Linux's tools/hv/lsvmbus, for the same scenarios")
     args = ap.parse_args()
+    # SIGTERM (a `timeout` around make, say) ends the harness through
+    # SystemExit, so that the network namespaces still up are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    atexit.register(lambda: [n.remove() for n in list(NetNs.live)])
     if args.debug_kernel:
         # no5lvl: with 5-level paging (-cpu max has LA57), most boots of the
         # debug kernel under TCG reported a KASAN wild-memory-access in
@@ -1199,7 +1319,8 @@ def main():
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
                   and (args.linux_module or not sc.linux_modules)
                   and (not sc.needs_module
-                       or any(Path(m).name == sc.needs_module for m in args.module))]
+                       or any(Path(m).name == sc.needs_module for m in args.module))
+                  and not sc.known_failure]
 
     initrd_python = None
     if any(sc.python for sc in chosen):
@@ -1269,6 +1390,10 @@ def main():
             tail = console.read_text(errors="replace").splitlines()[-25:]
             for t in tail:
                 log(f"  | {t}")
+    if not (args.only or args.demo):
+        for sc in SCENARIOS.values():
+            if sc.known_failure:
+                log(f"not run (a known failure, run it with --only): {sc.name}: {sc.known_failure}")
     if args.debug_kernel:
         log(f"debug-kernel findings: {debug_totals[0]}; KUnit cases passed: {debug_totals[1]}")
     if hostile[1]:

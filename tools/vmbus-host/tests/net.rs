@@ -335,6 +335,24 @@ fn netvsc_session_over_the_vmbus_server() {
         1,
         "the unknown GPADL"
     );
+
+    // Closing the primary channel rescinds its sub-channels (the open one
+    // closed first, as netvsc does, and the one never opened), so that the
+    // next open numbers new ones from 1 again; the primary stays offered.
+    g.post(4, &GuestMessage::CloseChannel { relid: sc.relid });
+    g.post(4, &GuestMessage::CloseChannel { relid: ch.relid });
+    let mut gone = Vec::new();
+    for _ in 0..2 {
+        match g.recv() {
+            HostMessage::Rescind { relid } => gone.push(relid.get()),
+            m => panic!("{m:?}"),
+        }
+    }
+    gone.sort_unstable();
+    let mut want: Vec<u32> = subs.iter().map(|o| o.relid.get()).collect();
+    want.sort_unstable();
+    assert_eq!(gone, want);
+    assert!(!gone.contains(&relid));
     let _ = g.post(4, &GuestMessage::Unload);
 }
 

@@ -649,8 +649,12 @@ impl VmbusHost {
             Msg::CloseChannel { relid } => match self.channels.get_mut(relid) {
                 Some(c) if matches!(c.state, ChannelState::Open { .. }) => {
                     c.state = ChannelState::Offered;
+                    let (kind, instance, sub_index) = (c.kind, c.instance, c.sub_index);
                     self.stats.closes += 1;
                     self.stop_channel(relid);
+                    if kind == DeviceKind::Net && sub_index == 0 {
+                        self.rescind_subchannels(guest, instance);
+                    }
                     if self.hostile.is_for(Mode::RescindOnClose, relid.get()) {
                         if let Some(c) = self.channels.get_mut(relid) {
                             c.state = ChannelState::Rescinded;
@@ -784,6 +788,39 @@ impl VmbusHost {
             }
         }
         Ok(())
+    }
+
+    /// The guest closed the primary channel of a network adapter: its
+    /// sub-channels go, rescinded (the guest answers `RELID_RELEASED`), as
+    /// on Hyper-V. netvsc asks for sub-channels again when it opens the
+    /// adapter next and takes only indices below the count it asked for; a
+    /// sub-channel kept from before would make the new ones numbered past
+    /// it, which netvsc ignores, and its probe would wait for them forever.
+    fn rescind_subchannels(&mut self, guest: &mut GuestCtx<'_>, instance: vmbus_proto::wire::Guid) {
+        let subs: Vec<Relid> = self
+            .channels
+            .iter()
+            .filter(|c| {
+                c.instance == instance && c.sub_index != 0 && c.state != ChannelState::Rescinded
+            })
+            .map(|c| c.relid)
+            .collect();
+        for relid in subs {
+            self.stop_channel(relid);
+            let sent = self.channels.get(relid).is_some_and(|c| c.sent);
+            if sent && self.conn.is_some() {
+                if let Some(ch) = self.channels.get_mut(relid) {
+                    ch.state = ChannelState::Rescinded;
+                }
+                if self.send(guest, &HostMessage::Rescind { relid }) {
+                    self.stats.rescinds += 1;
+                }
+            } else {
+                self.channels.remove(relid);
+                self.devices.remove(&relid.get());
+                self.gpadls.drop_channel(relid);
+            }
+        }
     }
 
     fn cmd_rescind(
