@@ -326,6 +326,10 @@ pub(crate) struct Connection {
     stats: Stats,
     /// When the transport's interrupt queued the message work (profile).
     irq_stamp: Stamp,
+    /// The event flags are scanned in the interrupt handler (else in the
+    /// message work): the `irq_events` parameter, or the transport's
+    /// choice. Fixed for the connection's life.
+    irq_events: bool,
     warn: Ratelimit,
 }
 
@@ -425,6 +429,7 @@ impl Connection {
         upper: &'static dyn Upper,
     ) -> Result<Arc<Self>> {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
+        let irq_events = shim::irq_events().unwrap_or_else(|| transport.events_in_irq());
         let relids = RelidTable::new()?;
         // CAST: `MAX_RELIDS` is 2048.
         let n = crate::proto::types::MAX_RELIDS as usize;
@@ -466,6 +471,7 @@ impl Connection {
                 way_out: Atomic::new(false),
                 stats: Stats::new(),
                 irq_stamp: Stamp::new(),
+                irq_events,
                 warn: Ratelimit::new(),
             }? Error),
             GFP_KERNEL,
@@ -475,7 +481,7 @@ impl Connection {
     /// Called from the transport's interrupt handler (any context): the
     /// host posted a message or signalled an event.
     pub(crate) fn kick(self: &Arc<Self>) {
-        if shim::irq_events() && !self.on_interrupt_irq() {
+        if self.irq_events && !self.on_interrupt_irq() {
             // Events only: no work item.
             return;
         }

@@ -35,12 +35,12 @@ module_param(pending_send_size, bool, 0444);
 MODULE_PARM_DESC(pending_send_size,
 		 "Offer pending-send-size flow control on new rings (default 1; 0 for the benchmark's comparison)");
 
-static bool irq_events = true;
-module_param(irq_events, bool, 0444);
+static int irq_events = -1;
+module_param(irq_events, int, 0444);
 MODULE_PARM_DESC(irq_events,
-		 "Scan the event flags in the interrupt handler and hand channel events on in a per-channel tasklet (default 1; 0: in the message work, the old path, for the benchmark's comparison)");
+		 "Where the event flags are scanned: 1 in the interrupt handler, 0 in the message work (the old path; the benchmark's comparison), -1 (default) as the transport chooses (ivshmem: 1, hyperv: 0); channel callbacks run in a per-channel tasklet either way");
 
-bool rvmbus_shim_irq_events(void)
+int rvmbus_shim_irq_events(void)
 {
 	return READ_ONCE(irq_events);
 }

@@ -62,7 +62,7 @@ impl Connection {
                 self.on_message(&t.bytes);
             }
         }
-        let irq_events = shim::irq_events();
+        let irq_events = self.irq_events;
         if !irq_events {
             for cpu in 0..self.synic.cpus() {
                 self.synic.take_events(cpu, |word, mut bits| {
