@@ -204,18 +204,14 @@ impl kernel::Module for RvmbusModule {
             (TransportParam::HyperV | TransportParam::Auto, true) => true,
             (TransportParam::Ivshmem | TransportParam::Auto, _) => false,
         };
-        if use_hyperv && !hyperv::usable() {
-            pr_err!(
-                "running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n"
-            );
-            return Err(ENODEV);
-        }
-        if use_hyperv {
-            if let Some(why) = hyperv::refusal() {
-                pr_err!("not driving this Hyper-V partition's VMBus: {}\n", why);
-                return Err(ENODEV);
-            }
-        }
+        // Before anything is touched: a partition rvmbus does not drive is
+        // refused here, and without the `Admitted` this gives, the Hyper-V
+        // backend cannot be started below.
+        let admitted = if use_hyperv {
+            Some(hyperv::admit()?)
+        } else {
+            None
+        };
 
         // Reports on the shared pages when the module unloads, or now if
         // loading fails after pages were given to the host.
@@ -228,9 +224,9 @@ impl kernel::Module for RvmbusModule {
         // start.
         let cpuhp = cpuhp::State::register()
             .inspect_err(|e| pr_err!("cannot register a CPU hotplug state ({:?})\n", e))?;
-        let backend = if use_hyperv {
+        let backend = if let Some(admitted) = admitted {
             Backend::HyperV {
-                _bus: HvBus::start::<Vmbus>()?,
+                _bus: HvBus::start::<Vmbus>(admitted)?,
             }
         } else {
             // PCI probing of devices already present runs synchronously

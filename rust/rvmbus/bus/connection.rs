@@ -3,8 +3,9 @@
 //! The VMBus connection (`vmbus_connection`): SynIC, interrupt and monitor
 //! pages, version negotiation, posting, and the channel table keyed by
 //! relid with its GPADL handles. Its other concerns are the files below it:
-//! message and event dispatch (`dispatch`), offers, rescinds and the device
-//! model (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
+//! message and event dispatch (`dispatch`), the channel table's entries and
+//! its index by relid (`table`), offers, rescinds and the device model
+//! (`channel_mgmt`), open, close, GPADL and MODIFYCHANNEL
 //! (`open_close`), signalling the host (`signal`), reading the monitor
 //! pages for sysfs (`monitor`), the trace events of messages (`trace`),
 //! unload and the way out when the kernel goes away (`unload`),
@@ -101,19 +102,6 @@ use crate::{
 /// Bytes of each ring of a channel opened by the bus itself.
 pub(crate) const DEFAULT_RING_BYTES: usize = 64 * 1024;
 
-/// A channel in the table.
-struct Entry {
-    chan: Arc<Channel>,
-    state: ChannelState,
-    /// The ring memory, its GPADL and the pages it covers, while the host
-    /// may use it.
-    ring: Option<(GpadlId, Arc<SharedPages>, usize)>,
-    /// Bytes of each ring of the last open.
-    ring_bytes: usize,
-    /// What hibernation must restore (see `hibernate.rs`).
-    hib: hibernate::Saved,
-}
-
 /// A device-model change waiting for the device work.
 enum DevOp {
     Add(Arc<Channel>, Option<Arc<Channel>>),
@@ -160,94 +148,6 @@ struct Inner {
     pages_with_host: bool,
     /// Why the last contact failed, for the caller's message.
     contact_failure: Option<ContactFailure>,
-}
-
-/// A `by_relid` slot without an entry.
-const NO_ENTRY: u16 = u16::MAX;
-
-impl Entry {
-    fn has_relid(&self, relid: Relid) -> bool {
-        !matches!(self.state, ChannelState::Suspended(_)) && self.chan.info().relid == relid
-    }
-}
-
-impl Inner {
-    /// The channel with `relid`, in O(1). A channel suspended for
-    /// hibernation has no relid until the host offers it again.
-    fn find(&mut self, relid: Relid) -> Option<&mut Entry> {
-        let i = self.find_index(relid)?;
-        self.channels.get_mut(i)
-    }
-
-    /// Where the channel with `relid` is in the table, in O(1).
-    fn find_index(&self, relid: Relid) -> Option<usize> {
-        let i = usize::from(*self.by_relid.get(relid.index())?);
-        self.channels
-            .get(i)
-            .filter(|e| e.has_relid(relid))
-            .map(|_| i)
-    }
-
-    /// Notes where entry `i` is, under its relid.
-    fn index(&mut self, i: usize) {
-        let Some(e) = self.channels.get(i) else {
-            return;
-        };
-        let relid = e.chan.info().relid;
-        if let (Some(slot), Ok(v)) = (self.by_relid.get_mut(relid.index()), u16::try_from(i)) {
-            *slot = v;
-        }
-    }
-
-    /// Rebuilds `by_relid` after entries moved: O(channels).
-    fn reindex(&mut self) {
-        for slot in self.by_relid.iter_mut() {
-            *slot = NO_ENTRY;
-        }
-        // Suspended entries first, so that a live entry with the same
-        // (reused) relid wins.
-        for pass in [true, false] {
-            for i in 0..self.channels.len() {
-                let suspended = self
-                    .channels
-                    .get(i)
-                    .is_some_and(|e| matches!(e.state, ChannelState::Suspended(_)));
-                if suspended == pass {
-                    self.index(i);
-                }
-            }
-        }
-    }
-
-    /// Adds an entry to the table.
-    fn push_entry(&mut self, e: Entry) -> Result {
-        if self.channels.len() >= usize::from(NO_ENTRY) {
-            return Err(ENOSPC);
-        }
-        self.channels.push(e, GFP_KERNEL)?;
-        self.index(self.channels.len() - 1);
-        Ok(())
-    }
-
-    /// Takes entry `i` out of the table.
-    fn remove_entry(&mut self, i: usize) -> Option<Entry> {
-        let e = self.channels.remove(i).ok()?;
-        if i < self.channels.len() {
-            self.reindex();
-        }
-        Some(e)
-    }
-
-    /// Takes the last entry out of the table (the others stay where they
-    /// are).
-    fn pop_entry(&mut self) -> Option<Entry> {
-        self.channels.pop()
-    }
-
-    /// The protocol state of the channel with `relid`, if it is known.
-    fn state_of(&mut self, relid: Relid) -> Option<ChannelState> {
-        self.find(relid).map(|e| e.state)
-    }
 }
 
 /// Connection-wide counters.
@@ -414,10 +314,12 @@ mod monitor;
 mod open_close;
 mod post;
 mod signal;
+mod table;
 mod trace;
 mod unload;
 
 use post::PostError;
+use table::Entry;
 
 pub(crate) use monitor::{MonitorPage, MonitorSlot};
 
@@ -431,12 +333,7 @@ impl Connection {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
         let irq_events = shim::irq_events().unwrap_or_else(|| transport.events_in_irq());
         let relids = RelidTable::new()?;
-        // CAST: `MAX_RELIDS` is 2048.
-        let n = crate::proto::types::MAX_RELIDS as usize;
-        let mut by_relid = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            by_relid.push(NO_ENTRY, GFP_KERNEL)?;
-        }
+        let by_relid = table::empty_index()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 synic: super::synic::Synic::new(cpus)?,

@@ -9,7 +9,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(rvmbus_glue)]
 mod tests {
-    use crate::support::shim;
+    use crate::{proto::partition::PartitionFacts, support::shim, transport::hyperv};
     use kernel::{
         page::{Page, PAGE_SIZE},
         prelude::*,
@@ -27,6 +27,20 @@ mod tests {
         assert_eq!(pa % PAGE_SIZE as u64, 0);
         assert_eq!(pb % PAGE_SIZE as u64, 0);
         assert!(pa != pb);
+        Ok(())
+    }
+
+    /// The Hyper-V shim gathers the partition facts from the kernel's
+    /// Hyper-V core. The tests run in QEMU guests (with or without KVM's
+    /// Hyper-V enlightenments), which are neither isolated nor the root
+    /// partition and have no paravisor: the shim must report none of the
+    /// facts, so the guests are not refused.
+    #[test]
+    fn partition_facts_of_a_qemu_guest_are_none() -> Result {
+        let facts = hyperv::partition_facts();
+        assert_eq!(facts.bits(), 0);
+        assert_eq!(facts, PartitionFacts::NONE);
+        assert!(facts.refusal().is_none());
         Ok(())
     }
 }

@@ -37,15 +37,17 @@ bool rvmbus_hv_usable(void)
 	       (ms_hyperv.features & HV_MSR_SYNIC_AVAILABLE);
 }
 
-const char *rvmbus_hv_refusal(void)
+u8 rvmbus_hv_partition_facts(void)
 {
+	u8 facts = 0;
+
 	if (hv_is_isolation_supported())
-		return "this is an isolated (confidential) VM, whose VMBus needs decrypted pages and the paravisor's SynIC";
+		facts |= RVMBUS_HV_ISOLATED;
 	if (ms_hyperv.paravisor_present)
-		return "a paravisor is present, which owns the SynIC message and event pages";
+		facts |= RVMBUS_HV_PARAVISOR;
 	if (hv_root_partition())
-		return "this is the root partition, where the hypervisor provides the SynIC pages";
-	return NULL;
+		facts |= RVMBUS_HV_ROOT;
+	return facts;
 }
 
 u8 rvmbus_hv_vtl(void)

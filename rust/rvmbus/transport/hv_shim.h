@@ -11,7 +11,14 @@
 #include <linux/types.h>
 
 bool rvmbus_hv_usable(void);
-const char *rvmbus_hv_refusal(void);
+/*
+ * What the Hyper-V core found about this partition at boot, as the flags
+ * of vmbus_proto's PartitionFacts (partition.rs), which decides.
+ */
+#define RVMBUS_HV_ISOLATED	(1 << 0)
+#define RVMBUS_HV_PARAVISOR	(1 << 1)
+#define RVMBUS_HV_ROOT		(1 << 2)
+u8 rvmbus_hv_partition_facts(void);
 u8 rvmbus_hv_vtl(void);
 int rvmbus_hv_synic_setup(unsigned int cpu, u64 simp, u64 siefp, bool enable);
 int rvmbus_hv_synic_off_now(unsigned int cpu, bool may_ipi);

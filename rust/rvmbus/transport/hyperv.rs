@@ -12,10 +12,14 @@
 //! Loading refuses, leaving nothing behind, when the guest is not on
 //! Hyper-V, when the hypervisor offers no SynIC, in the partitions whose
 //! SynIC pages are not the guest's to give (isolated VMs, a paravisor, the
-//! root partition: [`refusal`]), or when another VMBus driver (the C
+//! root partition: [`partition_facts`], decided by
+//! [`PartitionFacts::refusal`]), or when another VMBus driver (the C
 //! `hv_vmbus`) already owns the `vmbus` bus: the bus is registered before
 //! the interrupt handler is installed, so rvmbus never takes the vector
-//! from a driver that has it.
+//! from a driver that has it. The checks come first by construction:
+//! [`HvBus::start`], the only way to a connection over Hyper-V (and so to
+//! SynIC pages and hypercalls), takes the [`Admitted`] that only
+//! [`admit`] gives.
 //!
 //! When the kernel goes away under the bus, the Hyper-V core calls the
 //! kexec handler (from `machine_shutdown`, other CPUs still running) or
@@ -29,14 +33,17 @@ use core::ffi::c_void;
 use kernel::{prelude::*, sync::Arc};
 
 use super::{HvStatus, Session, Transport, Upper};
-use crate::support::{c_context::CContext, shim};
+use crate::{
+    proto::partition::PartitionFacts,
+    support::{c_context::CContext, shim},
+};
 
 mod ffi {
     use core::ffi::c_void;
 
     extern "C" {
         pub(super) fn rvmbus_hv_usable() -> bool;
-        pub(super) fn rvmbus_hv_refusal() -> *const kernel::ffi::c_char;
+        pub(super) fn rvmbus_hv_partition_facts() -> u8;
         pub(super) fn rvmbus_hv_vtl() -> u8;
         pub(super) fn rvmbus_hv_synic_setup(cpu: u32, simp: u64, siefp: u64, enable: bool) -> i32;
         pub(super) fn rvmbus_hv_synic_off_now(cpu: u32, may_ipi: bool) -> i32;
@@ -51,28 +58,48 @@ mod ffi {
 }
 
 /// Whether this guest runs on Hyper-V with a SynIC the transport can use.
-pub(crate) fn usable() -> bool {
+fn usable() -> bool {
     // SAFETY: Reads state the Hyper-V core set up at boot.
     unsafe { ffi::rvmbus_hv_usable() }
 }
 
-/// Why this Hyper-V partition is not one rvmbus may drive, if it is not:
-/// an isolated (confidential) VM, a paravisor, or the root partition, as
-/// the Hyper-V core found at boot. Nothing has been touched when this is
-/// asked.
-pub(crate) fn refusal() -> Option<&'static kernel::str::CStr> {
-    // SAFETY: Reads state the Hyper-V core set up at boot.
-    let p = unsafe { ffi::rvmbus_hv_refusal() };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: A non-null answer is one of the shim's string literals,
-    // NUL-terminated and static.
-    Some(unsafe { kernel::str::CStr::from_char_ptr(p) })
+/// What the Hyper-V core found at boot about the partition this guest runs
+/// in: isolated (confidential), with a paravisor, or the root partition.
+/// Outside Hyper-V, none of these.
+pub(crate) fn partition_facts() -> PartitionFacts {
+    // SAFETY: Reads state the Hyper-V core set up at boot. The shim's
+    // flags (`RVMBUS_HV_*` in `hv_shim.h`) are those of `PartitionFacts`.
+    PartitionFacts::from_bits(unsafe { ffi::rvmbus_hv_partition_facts() })
 }
 
-/// The Hyper-V transport.
-pub(crate) struct HvTransport;
+/// Proof that this guest may drive VMBus over Hyper-V: [`admit`] found a
+/// usable SynIC and a partition that [`PartitionFacts::refusal`] does not
+/// refuse. Only `admit` makes one, and [`HvBus::start`] takes it.
+pub(crate) struct Admitted(());
+
+/// Checks, touching nothing, that this guest may drive VMBus over
+/// Hyper-V; logs why not and fails with `ENODEV` when it may not.
+pub(crate) fn admit() -> Result<Admitted> {
+    if !usable() {
+        pr_err!(
+            "running on Hyper-V, but the hypervisor offers no usable SynIC or hypercall page\n"
+        );
+        return Err(ENODEV);
+    }
+    if let Some(why) = partition_facts().refusal() {
+        pr_err!(
+            "not driving this Hyper-V partition's VMBus: {}\n",
+            why.message()
+        );
+        return Err(ENODEV);
+    }
+    Ok(Admitted(()))
+}
+
+/// The Hyper-V transport, made only for a partition [`admit`] admitted.
+pub(crate) struct HvTransport {
+    _admitted: Admitted,
+}
 
 fn errno(r: i32) -> Result {
     if r == 0 {
@@ -187,9 +214,13 @@ pub(crate) struct HvBus {
 }
 
 impl HvBus {
-    /// Installs the interrupt handler and starts the bus of `U`.
-    pub(crate) fn start<U: Upper>() -> Result<Self> {
-        let session = U::session(Arc::new(HvTransport, GFP_KERNEL)?)?;
+    /// Installs the interrupt handler and starts the bus of `U`, in a
+    /// partition [`admit`] admitted.
+    pub(crate) fn start<U: Upper>(admitted: Admitted) -> Result<Self> {
+        let transport = HvTransport {
+            _admitted: admitted,
+        };
+        let session = U::session(Arc::new(transport, GFP_KERNEL)?)?;
         let handler = CContext::new(session.clone())?;
         // SAFETY: The context stays live until `rvmbus_hv_detach` returns:
         // `drop` detaches before `handler` drops.

@@ -27,6 +27,7 @@ pub mod kvp;
 pub mod message;
 pub mod nvsp;
 pub mod packet;
+pub mod partition;
 pub mod post;
 pub mod ring;
 pub mod rndis;
