@@ -56,7 +56,7 @@ use crate::{
     bus::{
         self,
         channel::{inband_packet, Channel, ChannelDriver},
-        connection::{Connection, HostWait},
+        connection::{Connection, HostWait, RING_BYTES_MAX},
         ring_buffer::ring_pages,
     },
     proto::wire::packet::PacketType,
@@ -120,9 +120,12 @@ const MAX_REQUESTS: usize = 1024;
 /// Packets one run of the work item hands out before it lets others run.
 const BATCH: usize = 64;
 
-/// Smallest and largest ring a driver may ask for, each way.
+/// Smallest and largest ring a driver may ask for, each way: 8 KiB to
+/// 2040 KiB. `open` adds a page before the core rounds up and adds the
+/// control page, so the largest is the core's largest less a page.
 const RING_MIN: u32 = 2 * 4096;
-const RING_MAX: u32 = 4 << 20;
+// CAST: 2040 KiB fits `u32`.
+const RING_MAX: u32 = (RING_BYTES_MAX - 4096) as u32;
 
 /// The driver's context pointer for a device.
 #[derive(Clone, Copy)]
@@ -541,7 +544,7 @@ impl Binding {
             GateState::Rescinded(_) | GateState::Removed => return Err(ENODEV),
         }
         let cpu = self.chan.target_cpu.load(Relaxed);
-        // CAST: `ring_bytes` is at most 4 MiB.
+        // CAST: `ring_bytes` is at most 2040 KiB.
         let bytes = ring_pages(ring_bytes as usize) * 4096;
         self.conn
             .open(&self.chan, bytes, cpu, HostWait::Answer)

@@ -45,7 +45,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set
+    ///   up, or `ring_bytes` is over [`RING_BYTES_MAX`];
     /// - `ENODEV`: unloading, or the channel is gone or was rescinded
     ///   meanwhile;
     /// - `EBUSY`: the channel is not closed;
@@ -65,7 +66,7 @@ impl Connection {
         cpu: u32,
         wait: HostWait,
     ) -> Result {
-        if !self.cpu_usable(cpu) {
+        if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
             return Err(EINVAL);
         }
         let pages = ring_pages(ring_bytes);
