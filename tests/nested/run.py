@@ -203,6 +203,65 @@ def compare_trees(lines, suffix=""):
                   + ("" if suffix else f"; lsvmbus -vv the same ({len(ls['c'])} lines)"))
 
 
+class ModuleSymbols:
+    """Names addresses in the modules L2 loaded: the sections' addresses
+    come from L2's @@MODBASE lines, the symbols from the .ko files."""
+
+    def __init__(self, kos: dict):
+        self.kos = kos
+        self.cache = {}
+
+    def _table(self, mod):
+        if mod not in self.cache:
+            syms, sizes = {}, {}
+            ko = self.kos.get(mod)
+            if ko and Path(ko).exists():
+                h = subprocess.run(["objdump", "-h", str(ko)], capture_output=True, text=True).stdout
+                for m in re.finditer(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s", h, re.M):
+                    sizes[m.group(1)] = int(m.group(2), 16)
+                t = subprocess.run(["objdump", "-t", "-C", str(ko)], capture_output=True, text=True).stdout
+                for m in re.finditer(r"^([0-9a-f]{16}) .{7} F (\S+)\t[0-9a-f]+ (.*)$", t, re.M):
+                    syms.setdefault(m.group(2), []).append((int(m.group(1), 16), m.group(3)))
+                for v in syms.values():
+                    v.sort()
+            self.cache[mod] = (syms, sizes)
+        return self.cache[mod]
+
+    def name(self, addr: int, bases: dict) -> str:
+        """bases: {module: {section: address}} as L2 said last."""
+        for mod, secs in bases.items():
+            syms, sizes = self._table(mod)
+            for sec, base in secs.items():
+                if base <= addr < base + sizes.get(sec, 0):
+                    off = addr - base
+                    best = None
+                    for a, n in syms.get(sec, []):
+                        if a <= off:
+                            best = (a, n)
+                    if best:
+                        return f"{best[1]}+{off - best[0]:#x} [{mod}]"
+                    return f"{sec}+{off:#x} [{mod}]"
+        return ""
+
+
+def module_bases(lines) -> dict:
+    """The last @@MODBASE of each module among lines."""
+    bases = {}
+    for line in lines:
+        m = re.match(r"@@MODBASE (\S+) (.*)$", line)
+        if m:
+            bases[m.group(1)] = {k: int(v, 16) for k, v in re.findall(r"(\S+)=([0-9a-f]+)", m.group(2))}
+    return bases
+
+
+def name_probe(line: str, bases: dict, syms: ModuleSymbols) -> str:
+    """A @@PROBE line with the module addresses in it named."""
+    def sub(m):
+        n = syms.name(int(m.group(1), 16), bases)
+        return f"{m.group(1)}={n}" if n else m.group(0)
+    return re.sub(r"\b(ffffffffc[0-9a-f]{7})\b(?!=)", sub, line)
+
+
 # A line L1 passes on: a record of its kernel log on its console, maybe
 # with the printk time in front.
 L1_LINE = re.compile(r"^(?:\[\s*\d+\.\d+\] )?(@@.*)$")
@@ -238,7 +297,7 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
             line = m.group(1)
             lines.append(line)
             last = time.time()
-            if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")) or \
+            if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP", "@@PROBE")) or \
                     (args.demo and not line.startswith("@@SYSFS")):
                 log(f"  nested| {line}")
         shown += cut
@@ -254,6 +313,52 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
             break
     qemu_out = q.stdout.read().decode(errors="replace") if q.stdout else ""
     return lines, timed_out, qemu_out, hung
+
+
+def l2_attempts(lines) -> list:
+    """Every L2 boot attempt: (boot, try, its lines, its @@BOOT-END line)."""
+    attempts, cur = [], None
+    for line in lines:
+        m = re.match(r"@@BOOT (\S+) try=(\d+)$", line)
+        if m:
+            cur = (m.group(1), int(m.group(2)), [], [""])
+            attempts.append(cur)
+        elif cur is not None:
+            if line.startswith("@@BOOT-END "):
+                cur[3][0] = line
+            else:
+                cur[2].append(line)
+    return attempts
+
+
+def report_probes(attempts, args, out: Path):
+    """Prints what L1 found in each L2 that went silent or stopped without
+    finishing (its @@PROBE lines, module addresses named) and the panic an
+    NMI drew from it (L2's console), and keeps them in probes.txt."""
+    text = []
+    for boot, tri, got, end in attempts:
+        probe = [x for x in got if x.startswith("@@PROBE ")]
+        if not probe:
+            continue
+        kos = {"rvmbus": args.rvmbus, "msr": out / "l2-root" / "modules" / "msr.ko",
+               "hv_balloon": out / "l2-root" / "modules" / ("hv_balloon-c.ko" if boot == "cdriver" else "hv_balloon.ko")}
+        syms = ModuleSymbols(kos)
+        bases = module_bases(got)
+        text.append(f"[nested] L2 boot {boot} try={tri} did not finish; {end}")
+        text.append(f"  modules: " + "; ".join(f"{m} " + " ".join(f"{k}={v:x}" for k, v in b.items())
+                                                for m, b in bases.items()))
+        text += [f"  {name_probe(x, bases, syms)}" for x in probe]
+        con = [x.split(" ", 2)[2] if x.count(" ") >= 2 else "" for x in got if x.startswith("@@CONSOLE ")]
+        start = next((i for i, x in enumerate(con) if re.search(
+            r"Kernel panic|NMI backtrace|Uhhuh|soft lockup|blocked for more|BUG:|rcu.*stall", x)), None)
+        if start is None:
+            text.append("  L2's console shows no panic, lockup or stall report (last lines follow)")
+            start = max(0, len(con) - 8)
+        text += [f"  console| {x}" for x in con[start:start + 120]]
+    if text:
+        (out / "probes.txt").write_text("\n".join(text) + "\n")
+        for t in text:
+            log(t)
 
 
 def main():
@@ -298,6 +403,8 @@ def main():
     total = time.time() - t0
     results = out / "results.txt"
     results.write_text("\n".join(lines) + "\n")
+    attempts = l2_attempts(lines)
+    report_probes(attempts, args, out)
 
     # Each boot's lines from its last attempt.
     per_boot, cur, tries, secs, bad = {}, None, {}, {}, {}
