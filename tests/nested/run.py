@@ -220,7 +220,7 @@ class ModuleSymbols:
                 for m in re.finditer(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s", h, re.M):
                     sizes[m.group(1)] = int(m.group(2), 16)
                 t = subprocess.run(["objdump", "-t", "-C", str(ko)], capture_output=True, text=True).stdout
-                for m in re.finditer(r"^([0-9a-f]{16}) .{7} F (\S+)\t[0-9a-f]+ (.*)$", t, re.M):
+                for m in re.finditer(r"^([0-9a-f]{16}) .{6}F (\S+)\t[0-9a-f]+ (.*)$", t, re.M):
                     syms.setdefault(m.group(2), []).append((int(m.group(1), 16), m.group(3)))
                 for v in syms.values():
                     v.sort()
@@ -250,7 +250,7 @@ def module_bases(lines) -> dict:
     for line in lines:
         m = re.match(r"@@MODBASE (\S+) (.*)$", line)
         if m:
-            bases[m.group(1)] = {k: int(v, 16) for k, v in re.findall(r"(\S+)=([0-9a-f]+)", m.group(2))}
+            bases[m.group(1)] = {k: int(v, 16) for k, v in re.findall(r"(\S+)=(?:0x)?([0-9a-f]+)", m.group(2))}
     return bases
 
 
@@ -260,6 +260,145 @@ def name_probe(line: str, bases: dict, syms: ModuleSymbols) -> str:
         n = syms.name(int(m.group(1), 16), bases)
         return f"{m.group(1)}={n}" if n else m.group(0)
     return re.sub(r"\b(ffffffffc[0-9a-f]{7})\b(?!=)", sub, line)
+
+
+class Hmp:
+    """QEMU's human monitor on a Unix socket (L1's QEMU, here on L0)."""
+
+    PROMPT = b"(qemu) "
+
+    def __init__(self, path: Path):
+        import socket
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(30)
+        self.s.connect(str(path))
+        self._until_prompt()
+
+    def _until_prompt(self) -> str:
+        buf = b""
+        while not buf.endswith(self.PROMPT):
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", buf.decode(errors="replace")).replace("\r", "")
+        return text[: -len(self.PROMPT)] if text.endswith("(qemu) ") else text
+
+    def cmd(self, c: str) -> str:
+        self.s.sendall(c.encode() + b"\n")
+        out = self._until_prompt()
+        # The first line is the command's echo.
+        return out.split("\n", 1)[1] if "\n" in out else ""
+
+    def close(self):
+        self.s.close()
+
+
+class KernelSymbols:
+    """L1's kallsyms (text symbols, kernel and modules), as L1 wrote it at
+    boot to its scratch disk; names L1's addresses, and L2's kernel
+    addresses moved by the two kernels' _text (the same vmlinuz)."""
+
+    def __init__(self, image: Path):
+        self.syms, self.text, self.etext = [], 0, 0
+        try:
+            data = image.read_bytes()[: 64 << 20]
+        except OSError:
+            return
+        body = data.split(b"\0", 1)[0].decode(errors="replace")
+        if "@@KSYMS" not in body:
+            return
+        import bisect
+        self._bisect = bisect
+        for line in body.split("@@KSYMS", 1)[1].splitlines():
+            f = line.split()
+            if len(f) >= 2 and re.fullmatch(r"[0-9a-f]{16}", f[0]):
+                a = int(f[0], 16)
+                name = f[1] + (f" {f[2]}" if len(f) > 2 else "")
+                self.syms.append((a, name))
+                if f[1] == "_text":
+                    self.text = a
+                if f[1] == "_etext":
+                    self.etext = a
+        self.syms.sort()
+        self.addrs = [a for a, _ in self.syms]
+
+    def name(self, a: int, kernel_only=False) -> str:
+        if not self.syms:
+            return ""
+        if kernel_only and not self.text <= a < self.etext:
+            return ""
+        i = self._bisect.bisect_right(self.addrs, a) - 1
+        if i < 0:
+            return ""
+        base, n = self.syms[i]
+        if a - base > 0x10000:
+            return ""
+        return f"{n.split()[0]}+{a - base:#x}" + (f" {n.split()[1]}" if " " in n else "")
+
+    def name_l2(self, a: int, l2_text: int) -> str:
+        if not l2_text or not self.text:
+            return ""
+        return self.name(a - l2_text + self.text, kernel_only=True)
+
+
+def probe_l1(sock: Path, ksyms: KernelSymbols, lines: list, out: Path) -> list:
+    """L1's state through its QEMU's monitor when it has stopped passing
+    lines on: its registers three times, 2 s apart (in L1's kernel, or in
+    L2 while L1 runs it: EFER.SVME is set in L1 only), the code addresses
+    on the stack, named; then an NMI, which makes L1 (unknown_nmi_panic)
+    print its backtraces on its console. Returns report lines."""
+    rep = []
+    try:
+        h = Hmp(sock)
+    except OSError as e:
+        return [f"L1's monitor: {e}"]
+    l2_text = 0
+    for x in lines:
+        m = re.match(r"@@KBASE _text=([0-9a-f]+)", x)
+        if m:
+            l2_text = int(m.group(1), 16)
+    bases = module_bases(lines)
+    boot = next((m.group(1) for m in (re.match(r"@@BOOT (\S+) ", x) for x in reversed(lines)) if m), "")
+    msyms = ModuleSymbols({"rvmbus": REPO / "rust" / "rvmbus" / "rvmbus.ko",
+                           "msr": out / "l2-root" / "modules" / "msr.ko",
+                           "hv_balloon": out / "l2-root" / "modules" /
+                           ("hv_balloon-c.ko" if boot == "cdriver" else "hv_balloon.ko")})
+
+    def name(a: int, l2: bool) -> str:
+        if l2:
+            return ksyms.name_l2(a, l2_text) or msyms.name(a, bases)
+        return ksyms.name(a)
+
+    try:
+        regs = ""
+        for i in range(3):
+            if i:
+                time.sleep(2)
+            regs = h.cmd("info registers")
+            rip = re.search(r"RIP=([0-9a-f]+) RFL=([0-9a-f]+) \S+ CPL=(\d) .*HLT=(\d)", regs)
+            efer = re.search(r"EFER=([0-9a-f]+)", regs)
+            cr3 = re.search(r"CR3=([0-9a-f]+)", regs)
+            if not rip:
+                rep.append(f"sample {i + 1}: {regs.strip()[:200]}")
+                continue
+            a = int(rip.group(1), 16)
+            l2 = bool(efer) and not int(efer.group(1), 16) & 0x1000
+            rep.append(f"sample {i + 1}: {'L2 (L1 runs it)' if l2 else 'L1'} RIP={rip.group(1)} {name(a, l2)} "
+                       f"RFL={rip.group(2)} IF={int(rip.group(2), 16) >> 9 & 1} CPL={rip.group(3)} "
+                       f"HLT={rip.group(4)} CR3={cr3.group(1) if cr3 else '?'} EFER={efer.group(1) if efer else '?'}")
+        rsp = re.search(r"RSP=([0-9a-f]+)", regs)
+        efer = re.search(r"EFER=([0-9a-f]+)", regs)
+        l2 = bool(efer) and not int(efer.group(1), 16) & 0x1000
+        if rsp:
+            words = re.findall(r"0x(ffffffff[89abc][0-9a-f]{7})", h.cmd(f"x /96gx 0x{rsp.group(1)}"))
+            named = [f"{w}={name(int(w, 16), l2)}" for w in words if name(int(w, 16), l2)]
+            rep.append(f"stack ({'L2' if l2 else 'L1'}): " + " ".join(named[:40]))
+        h.cmd("nmi")
+    except OSError as e:
+        rep.append(f"L1's monitor: {e}")
+    h.close()
+    return rep
 
 
 # A line L1 passes on: a record of its kernel log on its console, maybe
@@ -273,13 +412,23 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
     early ("" if it did not)."""
     console = out / f"l1-console{suffix}.log"
     console.write_bytes(b"")
+    # L1 writes its kallsyms here at boot (names for a stopped L1's
+    # addresses) and L0 asks L1's QEMU for L1's state on the socket.
+    ksyms_img = out / f"l1-ksyms{suffix}.img"
+    with open(ksyms_img, "wb") as f:
+        f.truncate(32 << 20)
+    sock = out / f"l1-mon{suffix}.sock"
+    sock.unlink(missing_ok=True)
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
            "-append", "console=ttyS0 panic=-1 mitigations=off quiet printk.devkmsg=on "
+           "unknown_nmi_panic=1 panic_sys_info=all_bt,blocked_tasks "
            f"nested.boots={','.join(boots)}",
-           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
+           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on",
+           "-drive", f"file={ksyms_img},if=virtio,format=raw",
+           "-monitor", f"unix:{sock},server=on,wait=off"]
     log(f"[nested] L1{suffix} boots {', '.join(boots)}")
     t0 = time.time()
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -308,6 +457,25 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
         elif time.time() - t0 > args.timeout:
             timed_out, hung = True, f"the limit of {args.timeout} s"
         if hung:
+            if not timed_out:
+                log(f"[nested] L1 stopped ({hung}); its state through its QEMU's monitor:")
+                before = console.stat().st_size
+                for r in probe_l1(sock, KernelSymbols(ksyms_img), lines, out):
+                    log(f"  L1-PROBE {r}")
+                    lines.append(f"@@L1-PROBE {r}")
+                # What the NMI made L1 print (it panics and QEMU ends).
+                size, t1 = -1, time.time()
+                while time.time() - t1 < 60 and q.poll() is None:
+                    time.sleep(3)
+                    now = console.stat().st_size
+                    if now == size and now > before:
+                        break
+                    size = now
+                with open(console, "rb") as f:
+                    f.seek(before)
+                    for raw in f.read().decode(errors="replace").splitlines()[:200]:
+                        log(f"  L1-CONSOLE {raw}")
+                        lines.append(f"@@L1-CONSOLE {raw}")
             q.kill()
             q.wait()
             break
@@ -398,7 +566,7 @@ def main():
     if l1_hung and left:
         log(f"[nested] L1 stopped ({l1_hung}); once more in a fresh L1 for: {', '.join(left)}")
         more, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, left, "-2")
-        lines = [x for x in lines if not x.startswith("@@L1-")] + more
+        lines = [x for x in lines if not x.startswith(("@@L1-UP", "@@L1-DONE", "@@L1-FAIL"))] + more
         rerun = left
     total = time.time() - t0
     results = out / "results.txt"
