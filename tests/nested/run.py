@@ -434,6 +434,16 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     shown, timed_out, hung, last = 0, False, "", time.time()
     lines = []
+
+    def cpu_s():
+        """CPU seconds L1's QEMU has had so far."""
+        try:
+            f = Path(f"/proc/{q.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    last_cpu = 0.0
     while q.poll() is None:
         time.sleep(0.5)
         text = console.read_text(errors="replace")
@@ -446,6 +456,7 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
             line = m.group(1)
             lines.append(line)
             last = time.time()
+            last_cpu = cpu_s()
             if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP", "@@PROBE")) or \
                     (args.demo and not line.startswith("@@SYSFS")):
                 log(f"  nested| {line}")
@@ -458,7 +469,11 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
             timed_out, hung = True, f"the limit of {args.timeout} s"
         if hung:
             if not timed_out:
-                log(f"[nested] L1 stopped ({hung}); its state through its QEMU's monitor:")
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                log(f"[nested] L1 stopped ({hung}); L1's QEMU had {cpu_s() - last_cpu:.1f} CPU seconds in "
+                    f"those {time.time() - last:.0f} s (load average {load}); its state through its QEMU's monitor:")
+                lines.append(f"@@L1-PROBE L1's QEMU had {cpu_s() - last_cpu:.1f} CPU seconds in the last "
+                             f"{time.time() - last:.0f} s without a line; load average {load}")
                 before = console.stat().st_size
                 for r in probe_l1(sock, KernelSymbols(ksyms_img), lines, out):
                     log(f"  L1-PROBE {r}")
