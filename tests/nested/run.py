@@ -514,6 +514,39 @@ def l2_attempts(lines) -> list:
     return attempts
 
 
+def classify(got, syms: "ModuleSymbols") -> tuple:
+    """Why an L2 boot attempt did not finish, from what L1 and L0 found
+    (its @@PROBE and @@L1-PROBE lines, and the backtraces an NMI drew on
+    L2's console): ("rvmbus", evidence) when a vCPU's RIP lay in
+    rvmbus.ko or a backtrace runs through it (a hang of rvmbus: the
+    scenario fails even if a retry passes); ("starved", ...) when L1's
+    QEMU had almost no CPU during the silence; ("emulation", ...)
+    otherwise (L2 or L1 stuck outside rvmbus: a fault of the nested
+    emulation, retried)."""
+    bases = module_bases(got)
+    named = [name_probe(x, bases, syms) for x in got if x.startswith(("@@PROBE ", "@@L1-PROBE "))]
+    rips = [x for x in named if " rip cpu" in x or x.startswith("@@L1-PROBE sample")]
+    hit = [x for x in rips if "[rvmbus]" in x]
+    if hit:
+        return "rvmbus", "a vCPU's RIP in rvmbus: " + hit[-1].split(" ", 1)[1][:300]
+    con = [x.split(" ", 2)[2] if x.startswith("@@CONSOLE ") and x.count(" ") >= 2 else x[len("@@L1-CONSOLE "):]
+           for x in got if x.startswith(("@@CONSOLE ", "@@L1-CONSOLE "))]
+    trace = False
+    for x in con:
+        if "Call Trace:" in x:
+            trace = True
+        elif "</TASK>" in x:
+            trace = False
+        elif trace and "[rvmbus]" in x:
+            return "rvmbus", f"a backtrace on L2's console runs through rvmbus: {x.strip()[:200]}"
+    for x in got:
+        m = re.match(r"@@L1-PROBE L1's QEMU had ([\d.]+) CPU seconds in the last (\d+) s", x)
+        if m and float(m.group(1)) < 0.1 * int(m.group(2)):
+            return "starved", x[len("@@L1-PROBE "):]
+    where = "; ".join(x.split(" ", 1)[1][:160] for x in rips[-2:]) or "no probe"
+    return "emulation", where
+
+
 def report_probes(attempts, args, out: Path):
     """Prints what L1 found in each L2 that went silent or stopped without
     finishing (its @@PROBE lines, module addresses named) and the panic an
@@ -624,6 +657,19 @@ def main():
         retried = " (L2 retried once after an environment fault: reset or hang)" if tries.get(b, 1) > 1 else ""
         if b in rerun:
             retried += " (rerun in a fresh L1 after L1 stopped: an environment fault)"
+        # What stopped each unfinished attempt: a hang in rvmbus fails the
+        # boot's scenarios whatever a retry did.
+        kinds = []
+        for ab, tri, agot, _ in attempts:
+            if ab != b or any(x.startswith("@@L2-DONE") for x in agot):
+                continue
+            kos = {"rvmbus": args.rvmbus, "msr": out / "l2-root" / "modules" / "msr.ko",
+                   "hv_balloon": out / "l2-root" / "modules" /
+                   ("hv_balloon-c.ko" if b == "cdriver" else "hv_balloon.ko")}
+            kinds.append(classify(agot, ModuleSymbols(kos)))
+        rvmbus_hang = next((e for k, e in kinds if k == "rvmbus"), None)
+        if kinds:
+            retried += " [why: " + "; ".join(f"{k}: {e[:200]}" for k, e in kinds) + "]"
         when = f"[L2 boot {b}: {secs.get(b, '?')} s]"
         for sc in BOOTS[b]:
             if sc in res:
@@ -636,6 +682,8 @@ def main():
                 ok, detail = False, f"L2's console lacks /{WAY_OUT[sc].pattern}/ from the first kernel; {detail}"
             if ok and bad.get(b):
                 ok, detail = False, f"kernel log: {'; '.join(bad[b][:3])}; {detail}"
+            if ok and rvmbus_hang:
+                ok, detail = False, f"an earlier attempt hung in rvmbus ({rvmbus_hang}); {detail}"
             line = f"SCENARIO {sc}: {'PASS' if ok else 'FAIL'} {detail}{retried} {when}"
             log(line)
             (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)
