@@ -31,6 +31,38 @@ ask() {
 	echo "$reply"
 }
 
+# Prints where module $1's code sections lie ("@@MODBASE NAME
+# SECTION=ADDRESS ..."), as soon as they exist (within 30 s): L0 names a
+# hung L2's addresses in rvmbus.ko and hv_balloon.ko with them.
+modbase() {
+	mb_n=0
+	while [ ! -f /sys/module/$1/sections/.text ] && [ $mb_n -lt 300 ]; do
+		sleep 0.1
+		mb_n=$((mb_n + 1))
+	done
+	[ -d /sys/module/$1/sections ] || return 0
+	say "@@MODBASE $1 $(cd /sys/module/$1/sections && for f in .text* .init.text .exit.text; do
+		[ -f "$f" ] && printf '%s=%s ' "$f" "$(cat "$f")"
+	done)"
+}
+
+# insmod, telling L0 where the module lies while its init still runs (a
+# hang in it would keep insmod from returning).
+insmod() {
+	modbase "$(basename "$1" .ko | sed 's/-c$//' | tr - _)" &
+	im_w=$!
+	command insmod "$@"
+	im_r=$?
+	im_n=0
+	while kill -0 $im_w 2>/dev/null && [ $im_n -lt 10 ]; do
+		sleep 0.1
+		im_n=$((im_n + 1))
+	done
+	kill $im_w 2>/dev/null
+	wait $im_w 2>/dev/null
+	return $im_r
+}
+
 ctl() {
 	echo "$*" > $CTL || return 1
 	cat $CTL

@@ -203,6 +203,204 @@ def compare_trees(lines, suffix=""):
                   + ("" if suffix else f"; lsvmbus -vv the same ({len(ls['c'])} lines)"))
 
 
+class ModuleSymbols:
+    """Names addresses in the modules L2 loaded: the sections' addresses
+    come from L2's @@MODBASE lines, the symbols from the .ko files."""
+
+    def __init__(self, kos: dict):
+        self.kos = kos
+        self.cache = {}
+
+    def _table(self, mod):
+        if mod not in self.cache:
+            syms, sizes = {}, {}
+            ko = self.kos.get(mod)
+            if ko and Path(ko).exists():
+                h = subprocess.run(["objdump", "-h", str(ko)], capture_output=True, text=True).stdout
+                for m in re.finditer(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s", h, re.M):
+                    sizes[m.group(1)] = int(m.group(2), 16)
+                t = subprocess.run(["objdump", "-t", "-C", str(ko)], capture_output=True, text=True).stdout
+                for m in re.finditer(r"^([0-9a-f]{16}) .{6}F (\S+)\t[0-9a-f]+ (.*)$", t, re.M):
+                    syms.setdefault(m.group(2), []).append((int(m.group(1), 16), m.group(3)))
+                for v in syms.values():
+                    v.sort()
+            self.cache[mod] = (syms, sizes)
+        return self.cache[mod]
+
+    def name(self, addr: int, bases: dict) -> str:
+        """bases: {module: {section: address}} as L2 said last."""
+        for mod, secs in bases.items():
+            syms, sizes = self._table(mod)
+            for sec, base in secs.items():
+                if base <= addr < base + sizes.get(sec, 0):
+                    off = addr - base
+                    best = None
+                    for a, n in syms.get(sec, []):
+                        if a <= off:
+                            best = (a, n)
+                    if best:
+                        return f"{best[1]}+{off - best[0]:#x} [{mod}]"
+                    return f"{sec}+{off:#x} [{mod}]"
+        return ""
+
+
+def module_bases(lines) -> dict:
+    """The last @@MODBASE of each module among lines."""
+    bases = {}
+    for line in lines:
+        m = re.match(r"@@MODBASE (\S+) (.*)$", line)
+        if m:
+            bases[m.group(1)] = {k: int(v, 16) for k, v in re.findall(r"(\S+)=(?:0x)?([0-9a-f]+)", m.group(2))}
+    return bases
+
+
+def name_probe(line: str, bases: dict, syms: ModuleSymbols) -> str:
+    """A @@PROBE line with the module addresses in it named."""
+    def sub(m):
+        n = syms.name(int(m.group(1), 16), bases)
+        return f"{m.group(1)}={n}" if n else m.group(0)
+    return re.sub(r"\b(ffffffffc[0-9a-f]{7})\b(?!=)", sub, line)
+
+
+class Hmp:
+    """QEMU's human monitor on a Unix socket (L1's QEMU, here on L0)."""
+
+    PROMPT = b"(qemu) "
+
+    def __init__(self, path: Path):
+        import socket
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(30)
+        self.s.connect(str(path))
+        self._until_prompt()
+
+    def _until_prompt(self) -> str:
+        buf = b""
+        while not buf.endswith(self.PROMPT):
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", buf.decode(errors="replace")).replace("\r", "")
+        return text[: -len(self.PROMPT)] if text.endswith("(qemu) ") else text
+
+    def cmd(self, c: str) -> str:
+        self.s.sendall(c.encode() + b"\n")
+        out = self._until_prompt()
+        # The first line is the command's echo.
+        return out.split("\n", 1)[1] if "\n" in out else ""
+
+    def close(self):
+        self.s.close()
+
+
+class KernelSymbols:
+    """L1's kallsyms (text symbols, kernel and modules), as L1 wrote it at
+    boot to its scratch disk; names L1's addresses, and L2's kernel
+    addresses moved by the two kernels' _text (the same vmlinuz)."""
+
+    def __init__(self, image: Path):
+        self.syms, self.text, self.etext = [], 0, 0
+        try:
+            data = image.read_bytes()[: 64 << 20]
+        except OSError:
+            return
+        body = data.split(b"\0", 1)[0].decode(errors="replace")
+        if "@@KSYMS" not in body:
+            return
+        import bisect
+        self._bisect = bisect
+        for line in body.split("@@KSYMS", 1)[1].splitlines():
+            f = line.split()
+            if len(f) >= 2 and re.fullmatch(r"[0-9a-f]{16}", f[0]):
+                a = int(f[0], 16)
+                name = f[1] + (f" {f[2]}" if len(f) > 2 else "")
+                self.syms.append((a, name))
+                if f[1] == "_text":
+                    self.text = a
+                if f[1] == "_etext":
+                    self.etext = a
+        self.syms.sort()
+        self.addrs = [a for a, _ in self.syms]
+
+    def name(self, a: int, kernel_only=False) -> str:
+        if not self.syms:
+            return ""
+        if kernel_only and not self.text <= a < self.etext:
+            return ""
+        i = self._bisect.bisect_right(self.addrs, a) - 1
+        if i < 0:
+            return ""
+        base, n = self.syms[i]
+        if a - base > 0x10000:
+            return ""
+        return f"{n.split()[0]}+{a - base:#x}" + (f" {n.split()[1]}" if " " in n else "")
+
+    def name_l2(self, a: int, l2_text: int) -> str:
+        if not l2_text or not self.text:
+            return ""
+        return self.name(a - l2_text + self.text, kernel_only=True)
+
+
+def probe_l1(sock: Path, ksyms: KernelSymbols, lines: list, out: Path) -> list:
+    """L1's state through its QEMU's monitor when it has stopped passing
+    lines on: its registers three times, 2 s apart (in L1's kernel, or in
+    L2 while L1 runs it: EFER.SVME is set in L1 only), the code addresses
+    on the stack, named; then an NMI, which makes L1 (unknown_nmi_panic)
+    print its backtraces on its console. Returns report lines."""
+    rep = []
+    try:
+        h = Hmp(sock)
+    except OSError as e:
+        return [f"L1's monitor: {e}"]
+    l2_text = 0
+    for x in lines:
+        m = re.match(r"@@KBASE _text=([0-9a-f]+)", x)
+        if m:
+            l2_text = int(m.group(1), 16)
+    bases = module_bases(lines)
+    boot = next((m.group(1) for m in (re.match(r"@@BOOT (\S+) ", x) for x in reversed(lines)) if m), "")
+    msyms = ModuleSymbols({"rvmbus": REPO / "rust" / "rvmbus" / "rvmbus.ko",
+                           "msr": out / "l2-root" / "modules" / "msr.ko",
+                           "hv_balloon": out / "l2-root" / "modules" /
+                           ("hv_balloon-c.ko" if boot == "cdriver" else "hv_balloon.ko")})
+
+    def name(a: int, l2: bool) -> str:
+        if l2:
+            return ksyms.name_l2(a, l2_text) or msyms.name(a, bases)
+        return ksyms.name(a)
+
+    try:
+        regs = ""
+        for i in range(3):
+            if i:
+                time.sleep(2)
+            regs = h.cmd("info registers")
+            rip = re.search(r"RIP=([0-9a-f]+) RFL=([0-9a-f]+) \S+ CPL=(\d) .*HLT=(\d)", regs)
+            efer = re.search(r"EFER=([0-9a-f]+)", regs)
+            cr3 = re.search(r"CR3=([0-9a-f]+)", regs)
+            if not rip:
+                rep.append(f"sample {i + 1}: {regs.strip()[:200]}")
+                continue
+            a = int(rip.group(1), 16)
+            l2 = bool(efer) and not int(efer.group(1), 16) & 0x1000
+            rep.append(f"sample {i + 1}: {'L2 (L1 runs it)' if l2 else 'L1'} RIP={rip.group(1)} {name(a, l2)} "
+                       f"RFL={rip.group(2)} IF={int(rip.group(2), 16) >> 9 & 1} CPL={rip.group(3)} "
+                       f"HLT={rip.group(4)} CR3={cr3.group(1) if cr3 else '?'} EFER={efer.group(1) if efer else '?'}")
+        rsp = re.search(r"RSP=([0-9a-f]+)", regs)
+        efer = re.search(r"EFER=([0-9a-f]+)", regs)
+        l2 = bool(efer) and not int(efer.group(1), 16) & 0x1000
+        if rsp:
+            words = re.findall(r"0x(ffffffff[89abc][0-9a-f]{7})", h.cmd(f"x /96gx 0x{rsp.group(1)}"))
+            named = [f"{w}={name(int(w, 16), l2)}" for w in words if name(int(w, 16), l2)]
+            rep.append(f"stack ({'L2' if l2 else 'L1'}): " + " ".join(named[:40]))
+        h.cmd("nmi")
+    except OSError as e:
+        rep.append(f"L1's monitor: {e}")
+    h.close()
+    return rep
+
+
 # A line L1 passes on: a record of its kernel log on its console, maybe
 # with the printk time in front.
 L1_LINE = re.compile(r"^(?:\[\s*\d+\.\d+\] )?(@@.*)$")
@@ -214,18 +412,38 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
     early ("" if it did not)."""
     console = out / f"l1-console{suffix}.log"
     console.write_bytes(b"")
+    # L1 writes its kallsyms here at boot (names for a stopped L1's
+    # addresses) and L0 asks L1's QEMU for L1's state on the socket.
+    ksyms_img = out / f"l1-ksyms{suffix}.img"
+    with open(ksyms_img, "wb") as f:
+        f.truncate(32 << 20)
+    sock = out / f"l1-mon{suffix}.sock"
+    sock.unlink(missing_ok=True)
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
            "-append", "console=ttyS0 panic=-1 mitigations=off quiet printk.devkmsg=on "
+           "unknown_nmi_panic=1 panic_sys_info=all_bt,blocked_tasks "
            f"nested.boots={','.join(boots)}",
-           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on"]
+           "-drive", f"file={args.root_image},if=virtio,format=raw,readonly=on",
+           "-drive", f"file={ksyms_img},if=virtio,format=raw",
+           "-monitor", f"unix:{sock},server=on,wait=off"]
     log(f"[nested] L1{suffix} boots {', '.join(boots)}")
     t0 = time.time()
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     shown, timed_out, hung, last = 0, False, "", time.time()
     lines = []
+
+    def cpu_s():
+        """CPU seconds L1's QEMU has had so far."""
+        try:
+            f = Path(f"/proc/{q.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    last_cpu = 0.0
     while q.poll() is None:
         time.sleep(0.5)
         text = console.read_text(errors="replace")
@@ -238,7 +456,8 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
             line = m.group(1)
             lines.append(line)
             last = time.time()
-            if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP")) or \
+            last_cpu = cpu_s()
+            if line.startswith(("@@BOOT", "@@RETRY", "@@L1", "@@RESULT", "@@KEXEC", "@@STEP", "@@PROBE")) or \
                     (args.demo and not line.startswith("@@SYSFS")):
                 log(f"  nested| {line}")
         shown += cut
@@ -249,11 +468,113 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
         elif time.time() - t0 > args.timeout:
             timed_out, hung = True, f"the limit of {args.timeout} s"
         if hung:
+            if not timed_out:
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                log(f"[nested] L1 stopped ({hung}); L1's QEMU had {cpu_s() - last_cpu:.1f} CPU seconds in "
+                    f"those {time.time() - last:.0f} s (load average {load}); its state through its QEMU's monitor:")
+                lines.append(f"@@L1-PROBE L1's QEMU had {cpu_s() - last_cpu:.1f} CPU seconds in the last "
+                             f"{time.time() - last:.0f} s without a line; load average {load}")
+                before = console.stat().st_size
+                for r in probe_l1(sock, KernelSymbols(ksyms_img), lines, out):
+                    log(f"  L1-PROBE {r}")
+                    lines.append(f"@@L1-PROBE {r}")
+                # What the NMI made L1 print (it panics and QEMU ends).
+                size, t1 = -1, time.time()
+                while time.time() - t1 < 60 and q.poll() is None:
+                    time.sleep(3)
+                    now = console.stat().st_size
+                    if now == size and now > before:
+                        break
+                    size = now
+                with open(console, "rb") as f:
+                    f.seek(before)
+                    for raw in f.read().decode(errors="replace").splitlines()[:200]:
+                        log(f"  L1-CONSOLE {raw}")
+                        lines.append(f"@@L1-CONSOLE {raw}")
             q.kill()
             q.wait()
             break
     qemu_out = q.stdout.read().decode(errors="replace") if q.stdout else ""
     return lines, timed_out, qemu_out, hung
+
+
+def l2_attempts(lines) -> list:
+    """Every L2 boot attempt: (boot, try, its lines, its @@BOOT-END line)."""
+    attempts, cur = [], None
+    for line in lines:
+        m = re.match(r"@@BOOT (\S+) try=(\d+)$", line)
+        if m:
+            cur = (m.group(1), int(m.group(2)), [], [""])
+            attempts.append(cur)
+        elif cur is not None:
+            if line.startswith("@@BOOT-END "):
+                cur[3][0] = line
+            else:
+                cur[2].append(line)
+    return attempts
+
+
+def classify(got, syms: "ModuleSymbols") -> tuple:
+    """Why an L2 boot attempt did not finish, from what L1 and L0 found
+    (its @@PROBE and @@L1-PROBE lines, and the backtraces an NMI drew on
+    L2's console): ("rvmbus", evidence) when a vCPU's RIP lay in
+    rvmbus.ko or a backtrace runs through it (a hang of rvmbus: the
+    scenario fails even if a retry passes); ("starved", ...) when L1's
+    QEMU had almost no CPU during the silence; ("emulation", ...)
+    otherwise (L2 or L1 stuck outside rvmbus: a fault of the nested
+    emulation, retried)."""
+    bases = module_bases(got)
+    named = [name_probe(x, bases, syms) for x in got if x.startswith(("@@PROBE ", "@@L1-PROBE "))]
+    rips = [x for x in named if " rip cpu" in x or x.startswith("@@L1-PROBE sample")]
+    hit = [x for x in rips if "[rvmbus]" in x]
+    if hit:
+        return "rvmbus", "a vCPU's RIP in rvmbus: " + hit[-1].split(" ", 1)[1][:300]
+    con = [x.split(" ", 2)[2] if x.startswith("@@CONSOLE ") and x.count(" ") >= 2 else x[len("@@L1-CONSOLE "):]
+           for x in got if x.startswith(("@@CONSOLE ", "@@L1-CONSOLE "))]
+    trace = False
+    for x in con:
+        if "Call Trace:" in x:
+            trace = True
+        elif "</TASK>" in x:
+            trace = False
+        elif trace and "[rvmbus]" in x:
+            return "rvmbus", f"a backtrace on L2's console runs through rvmbus: {x.strip()[:200]}"
+    for x in got:
+        m = re.match(r"@@L1-PROBE L1's QEMU had ([\d.]+) CPU seconds in the last (\d+) s", x)
+        if m and float(m.group(1)) < 0.1 * int(m.group(2)):
+            return "starved", x[len("@@L1-PROBE "):]
+    where = "; ".join(x.split(" ", 1)[1][:160] for x in rips[-2:]) or "no probe"
+    return "emulation", where
+
+
+def report_probes(attempts, args, out: Path):
+    """Prints what L1 found in each L2 that went silent or stopped without
+    finishing (its @@PROBE lines, module addresses named) and the panic an
+    NMI drew from it (L2's console), and keeps them in probes.txt."""
+    text = []
+    for boot, tri, got, end in attempts:
+        probe = [x for x in got if x.startswith("@@PROBE ")]
+        if not probe:
+            continue
+        kos = {"rvmbus": args.rvmbus, "msr": out / "l2-root" / "modules" / "msr.ko",
+               "hv_balloon": out / "l2-root" / "modules" / ("hv_balloon-c.ko" if boot == "cdriver" else "hv_balloon.ko")}
+        syms = ModuleSymbols(kos)
+        bases = module_bases(got)
+        text.append(f"[nested] L2 boot {boot} try={tri} did not finish; {end}")
+        text.append(f"  modules: " + "; ".join(f"{m} " + " ".join(f"{k}={v:x}" for k, v in b.items())
+                                                for m, b in bases.items()))
+        text += [f"  {name_probe(x, bases, syms)}" for x in probe]
+        con = [x.split(" ", 2)[2] if x.count(" ") >= 2 else "" for x in got if x.startswith("@@CONSOLE ")]
+        start = next((i for i, x in enumerate(con) if re.search(
+            r"Kernel panic|NMI backtrace|Uhhuh|soft lockup|blocked for more|BUG:|rcu.*stall", x)), None)
+        if start is None:
+            text.append("  L2's console shows no panic, lockup or stall report (last lines follow)")
+            start = max(0, len(con) - 8)
+        text += [f"  console| {x}" for x in con[start:start + 120]]
+    if text:
+        (out / "probes.txt").write_text("\n".join(text) + "\n")
+        for t in text:
+            log(t)
 
 
 def main():
@@ -293,11 +614,13 @@ def main():
     if l1_hung and left:
         log(f"[nested] L1 stopped ({l1_hung}); once more in a fresh L1 for: {', '.join(left)}")
         more, timed_out, qemu_out, l1_hung = run_l1(args, out, l1, left, "-2")
-        lines = [x for x in lines if not x.startswith("@@L1-")] + more
+        lines = [x for x in lines if not x.startswith(("@@L1-UP", "@@L1-DONE", "@@L1-FAIL"))] + more
         rerun = left
     total = time.time() - t0
     results = out / "results.txt"
     results.write_text("\n".join(lines) + "\n")
+    attempts = l2_attempts(lines)
+    report_probes(attempts, args, out)
 
     # Each boot's lines from its last attempt.
     per_boot, cur, tries, secs, bad = {}, None, {}, {}, {}
@@ -334,6 +657,19 @@ def main():
         retried = " (L2 retried once after an environment fault: reset or hang)" if tries.get(b, 1) > 1 else ""
         if b in rerun:
             retried += " (rerun in a fresh L1 after L1 stopped: an environment fault)"
+        # What stopped each unfinished attempt: a hang in rvmbus fails the
+        # boot's scenarios whatever a retry did.
+        kinds = []
+        for ab, tri, agot, _ in attempts:
+            if ab != b or any(x.startswith("@@L2-DONE") for x in agot):
+                continue
+            kos = {"rvmbus": args.rvmbus, "msr": out / "l2-root" / "modules" / "msr.ko",
+                   "hv_balloon": out / "l2-root" / "modules" /
+                   ("hv_balloon-c.ko" if b == "cdriver" else "hv_balloon.ko")}
+            kinds.append(classify(agot, ModuleSymbols(kos)))
+        rvmbus_hang = next((e for k, e in kinds if k == "rvmbus"), None)
+        if kinds:
+            retried += " [why: " + "; ".join(f"{k}: {e[:200]}" for k, e in kinds) + "]"
         when = f"[L2 boot {b}: {secs.get(b, '?')} s]"
         for sc in BOOTS[b]:
             if sc in res:
@@ -346,6 +682,8 @@ def main():
                 ok, detail = False, f"L2's console lacks /{WAY_OUT[sc].pattern}/ from the first kernel; {detail}"
             if ok and bad.get(b):
                 ok, detail = False, f"kernel log: {'; '.join(bad[b][:3])}; {detail}"
+            if ok and rvmbus_hang:
+                ok, detail = False, f"an earlier attempt hung in rvmbus ({rvmbus_hang}); {detail}"
             line = f"SCENARIO {sc}: {'PASS' if ok else 'FAIL'} {detail}{retried} {when}"
             log(line)
             (passed, failed) = (passed + 1, failed) if ok else (passed, failed + 1)
