@@ -183,7 +183,7 @@ pub(crate) fn unknown(name: &str, t: IcMsgType) -> u32 {
 /// Whether a line about what the host sent may be logged now: the host
 /// can send bad packets in a loop, so these lines go through the kernel's
 /// printk rate limit (10 per 5 s, then one line counting those dropped).
-fn host_noise_allowed() -> bool {
+pub(crate) fn host_noise_allowed() -> bool {
     // SAFETY: `__printk_ratelimit` only reads the NUL-terminated name,
     // which is static, for its "callbacks suppressed" line; it may be
     // called in any context.

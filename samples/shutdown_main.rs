@@ -59,10 +59,6 @@ const VERSIONS: &[IcVersion] = &[
     IcVersion::new(3, 2),
 ];
 
-/// Shutdown flags: bit 1 asks for a restart, bit 2 for hibernation.
-const FLAG_RESTART: u32 = 1 << 1;
-const FLAG_HIBERNATE: u32 = 1 << 2;
-
 /// What the host asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -109,15 +105,23 @@ impl Driver for ShutdownDriver {
                 pr_warn!("shutdown request too short ({} bytes)\n", req.body.len());
                 return proto::ic::HV_E_FAIL;
             };
-            if m.flags & FLAG_HIBERNATE != 0 {
-                pr_info!("the host asked for hibernation, which this guest does not do\n");
-                return proto::ic::HV_E_FAIL;
+            // The values Linux's hv_utils knows: 0 and 1 power off, 2 and
+            // 3 restart, 4 and 5 hibernate. Anything else is refused and
+            // changes nothing, as there.
+            match m.flags {
+                0 | 1 => action = Action::PowerOff,
+                2 | 3 => action = Action::Reboot,
+                4 | 5 => {
+                    pr_info!("the host asked for hibernation, which this guest does not do\n");
+                    return proto::ic::HV_E_FAIL;
+                }
+                f => {
+                    if ic::host_noise_allowed() {
+                        pr_warn!("shutdown: request with unknown flags {:#x} refused\n", f);
+                    }
+                    return proto::ic::HV_E_FAIL;
+                }
             }
-            action = if m.flags & FLAG_RESTART != 0 {
-                Action::Reboot
-            } else {
-                Action::PowerOff
-            };
             ic::OK
         });
         // Acted on only after the answer went out, as the host expects.

@@ -50,6 +50,17 @@ for c in $d/channels/*; do
 	ctl close $sub >/dev/null || fail "close of sub-channel $sub failed"
 done
 ctl close 4 >/dev/null || fail "close after sub-channels failed"
+# Ring sizes at the bounds: the core takes 4 to 2044 KiB of data per ring
+# (the Rust API's 8..2040 KiB and vmbus_open's 12 KiB..2 MiB map onto
+# 12 and 2044 KiB, and 2044 and 8 KiB): both rings of a 2044 KiB channel
+# fill the 4 MiB block exactly, and one KiB more is refused up front.
+for kib in 4 12 2044; do
+	ctl open 4 0 $kib >/dev/null || fail "open with $kib KiB rings failed: $(dmesg | tail -2)"
+	dmesg | tail -3 | grep -q "channel 4 open: $kib KiB rings" || fail "no open line for $kib KiB rings"
+	ctl echo 4 10 2000 | grep -q "errors=0" || fail "echo on $kib KiB rings failed"
+	ctl close 4 >/dev/null || fail "close of $kib KiB rings failed"
+done
+ctl open 4 0 2045 >/dev/null 2>&1 && fail "open with 2045 KiB rings (over the 4 MiB block) succeeded"
 # Unload with the channel open.
 ctl open 4 1 >/dev/null || fail "reopen failed"
 ctl echo 4 10 256 | grep -q "errors=0" || fail "echo after reopen failed"
@@ -60,4 +71,4 @@ insmod $MOD || fail "second insmod failed"
 ctl open 4 0 >/dev/null || fail "open after reconnect failed"
 ctl echo 4 10 256 | grep -q "errors=0" || fail "echo after reconnect failed"
 rmmod rvmbus || fail "final rmmod failed"
-pass "echo 400 in-band and 20 GPA-direct (3-page) packets per vCPU checked byte for byte on CPUs 0 and 1; 2 sub-channels; unload with an open channel; reconnect"
+pass "echo 400 in-band and 20 GPA-direct (3-page) packets per vCPU checked byte for byte on CPUs 0 and 1; 2 sub-channels; rings of 4, 12 and 2044 KiB open and echo, 2045 KiB refused; unload with an open channel; reconnect"

@@ -94,7 +94,8 @@ run_mode() {
 	case $mode in
 	corrupt-ring-indices | oversized-packet | truncated-packet | misaligned-packet | \
 	out-of-range-monitor-id | wrong-message-size | gpadl-fail | open-fail | \
-	rescind-mid-open | rescind-on-close | post-refuse)
+	rescind-mid-open | rescind-on-close | post-refuse | bad-ring-at-open | \
+	hold-ring-space | ignore-gpa-direct)
 		on=$(harness ctl hostile $mode on $v) ;;
 	ic-garbage)
 		on=$(harness ctl hostile $mode on 1) ;;
@@ -300,6 +301,63 @@ run_mode() {
 		[ $n -ge 7 ] || { broke "opens refused after only $n rescinded rings"; return 1; }
 		what="$n rings of 4 MiB left with the host by rescinds, then the open of relid $r refused and logged"
 		;;
+	bad-ring-at-open)
+		# The host writes an out-of-range index into the guest's ring
+		# header and then answers the open with success: the guest cannot
+		# use the rings, so the open fails, and the guest closes the
+		# channel the host opened (CLOSE_CHANNEL, then the ring GPADL's
+		# teardown; the harness checks their order in the host's trace),
+		# as Linux's vmbus_open does. The host holds neither afterwards,
+		# and the channel opens once the host behaves.
+		g0=$(host_stat gpadls); c0=$(host_stat closes)
+		ctl open $v 0 > /dev/null 2>&1 && { broke "open succeeded with a corrupt ring header"; return 1; }
+		wait_new "channel $v: the host opened it with corrupt ring indices; closing it" 10 ||
+			{ broke "no log of the corrupt ring header"; return 1; }
+		[ "$(host_stat closes)" -gt "$c0" ] || { broke "the guest did not close the channel the host opened"; return 1; }
+		i=0
+		until [ "$(host_stat gpadls)" = "$g0" ]; do
+			i=$((i + 1)); [ $i -gt 50 ] && { broke "the ring GPADL of the failed open is still with the host"; return 1; }
+			sleep 0.1
+		done
+		harness ctl hostile $mode off > /dev/null
+		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		what="relid $v: open failed, the channel closed and its ring GPADL torn down; opened and echoed once the host behaved"
+		;;
+	hold-ring-space)
+		# The host answers each packet but never gives the ring space
+		# back: the fourth 16 KiB packet finds the 64 KiB ring full. The
+		# echo must give up after timeout_ms (1000), not wait for ever.
+		ctl open $v 0 > /dev/null || { broke "open of the victim failed"; return 1; }
+		rm -f /tmp/hold.rc
+		( ctl echo $v 8 16384 > /dev/null 2>&1; echo $? > /tmp/hold.rc.new; mv /tmp/hold.rc.new /tmp/hold.rc ) &
+		t0=$(now_ms); i=0
+		until [ -e /tmp/hold.rc ]; do
+			i=$((i + 1)); [ $i -gt 150 ] && { broke "echo on a ring the host never frees still waits after 15 s"; return 1; }
+			sleep 0.1
+		done
+		dt=$(( $(now_ms) - t0 ))
+		[ "$(cat /tmp/hold.rc)" != 0 ] || { broke "echo succeeded on a ring with no room"; return 1; }
+		wait_new "echo [0-9]+: no room in the ring of channel $v for 1000 ms" 10 ||
+			{ broke "no log of the full ring"; return 1; }
+		ctl close $v > /dev/null || { broke "close of the full channel failed"; return 1; }
+		harness ctl hostile $mode off > /dev/null
+		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		what="relid $v: echo into a ring the host never frees failed after $dt ms and logged it; closed, reopened and echoed once the host behaved"
+		;;
+	ignore-gpa-direct)
+		# The host takes a GPA-direct packet and never answers it, so it
+		# may still use the pages the packet names: echo-gpa fails after
+		# timeout_ms and keeps them; the page audit at unload says so.
+		ctl open $v 0 > /dev/null || { broke "open of the victim failed"; return 1; }
+		ctl echo-gpa $v 1 5000 > /dev/null 2>&1 && { broke "echo-gpa succeeded though the host never answered"; return 1; }
+		[ "$(host_stat gpa_direct_ignored)" -ge 1 ] || { broke "the host ignored no GPA-direct packet"; return 1; }
+		wait_new "keeping [0-9]+ KiB of memory the host may still use \(echo-gpa" 10 ||
+			{ broke "the pages of the unanswered packet were not kept: $(new_lines | grep -E 'echo-gpa|keeping' | tail -2)"; return 1; }
+		ctl close $v > /dev/null || { broke "close of the victim failed"; return 1; }
+		harness ctl hostile $mode off > /dev/null
+		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		what="relid $v: echo-gpa without an answer failed, its pages kept for the host"
+		;;
 	post-busy)
 		# Every message was refused busy three times (three kinds of
 		# status) before it went through; the guest tried again each time.
@@ -349,8 +407,14 @@ run_mode() {
 	fi
 	noise_ok || { broke "$NOISE_ERR"; return 1; }
 	harness ctl hostile $mode off > /dev/null
-	r=$(unload_clean "[0-9]+ allocations, every one freed") || { broke "unload: $r"; return 1; }
-	what="$what; $NOISE_N lines about the host; unloaded with every shared page freed"
+	if [ $mode = ignore-gpa-direct ]; then
+		# The pages of the unanswered packet, and only those, are kept.
+		r=$(unload_clean "[0-9]+ allocations, all freed but [0-9]+ KiB kept for the host") || { broke "unload: $r"; return 1; }
+		what="$what; $NOISE_N lines about the host; unloaded with every other shared page freed"
+	else
+		r=$(unload_clean "[0-9]+ allocations, every one freed") || { broke "unload: $r"; return 1; }
+		what="$what; $NOISE_N lines about the host; unloaded with every shared page freed"
+	fi
 	held "$what"
 }
 
@@ -359,7 +423,8 @@ hostile-all)
 	modes="corrupt-ring-indices oversized-packet truncated-packet misaligned-packet
 		bogus-offer duplicate-relid out-of-range-monitor-id unknown-message-type
 		wrong-message-size message-flood interrupt-flood pending-race slot-flood
-		post-busy post-refuse ic-garbage keep-gpadls gpadl-fail open-fail rescind-mid-open
+		post-busy post-refuse ic-garbage keep-gpadls bad-ring-at-open hold-ring-space
+		ignore-gpa-direct gpadl-fail open-fail rescind-mid-open
 		rescind-on-close reject-versions silent die-mid-handshake" ;;
 *)
 	modes=${SCEN#hostile-} ;;

@@ -199,7 +199,8 @@ SCENARIOS = {
             "driver-shutdown",
             powers_off=True,
             host_expect=[r" h2g \d+ DATA_INBAND "],
-            console_expect=[r"rvmbus_shutdown: shutdown: the host asked for a power-off; powering off",
+            console_expect=[r"@@SHUTDOWN flags 8 refused with HV_E_FAIL; guest up 3 s later",
+                            r"rvmbus_shutdown: shutdown: the host asked for a power-off; powering off",
                             r"@@GUEST-POWEROFF orderly"],
         ),
         Scenario("driver-autoload", host_args=["--heartbeat-ms", "200"]),
@@ -421,12 +422,19 @@ HOSTILE_MODES = [
     "wrong-message-size", "message-flood", "interrupt-flood", "silent", "die-mid-handshake",
     "rescind-mid-open", "gpadl-fail", "open-fail", "rescind-on-close", "pending-race",
     "slot-flood", "post-busy", "post-refuse", "reject-versions", "ic-garbage", "keep-gpadls",
+    "bad-ring-at-open", "hold-ring-space", "ignore-gpa-direct",
 ]
 HOSTILE_HOST = ["--heartbeat-ms", "200", "--device", "heartbeat", "--device", "echo"]
 for _m in HOSTILE_MODES:
     SCENARIOS[f"hostile-{_m}"] = Scenario(
         f"hostile-{_m}", host_args=HOSTILE_HOST, host_exit=3 if _m == "die-mid-handshake" else 0,
         host_may_write_after_unload=True)
+# The victim of a single-mode boot is relid 3 (after the heartbeat and the
+# echo): the guest closes the channel it cannot use, and tears its GPADL
+# down, after the host's answer to the open.
+SCENARIOS["hostile-bad-ring-at-open"].host_order = [
+    r" g2h 3 OPEN_CHANNEL ", r" h2g 3 OPEN_CHANNEL_RESULT ", r" g2h 3 CLOSE_CHANNEL ",
+    r" g2h 3 GPADL_TEARDOWN ", r" h2g - GPADL_TORNDOWN "]
 SCENARIOS["hostile-all"] = Scenario("hostile-all", host_args=HOSTILE_HOST, boot_timeout=600,
                                     debug_only=True, host_exit=3, host_may_write_after_unload=True)
 

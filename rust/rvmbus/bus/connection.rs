@@ -70,7 +70,7 @@ use super::{
     channel::{state_code, Channel},
     relid_table::RelidTable,
     ring_buffer::{ring_pages, Rings},
-    shmem::{SharedPages, PAGE},
+    shmem::{SharedPages, MAX_PAGES, PAGE},
     upcalls::Upper,
 };
 use crate::{
@@ -101,6 +101,12 @@ use crate::{
 
 /// Bytes of each ring of a channel opened by the bus itself.
 pub(crate) const DEFAULT_RING_BYTES: usize = 64 * 1024;
+
+/// The largest ring [`Connection::open`] takes, data only, each way
+/// (2044 KiB): the two rings of a channel, with a control page each, share
+/// one block of [`SharedPages`], which holds at most [`MAX_PAGES`] pages
+/// (4 MiB). The driver interfaces derive their bounds from it.
+pub(crate) const RING_BYTES_MAX: usize = (MAX_PAGES / 2 - 1) * PAGE;
 
 /// A device-model change waiting for the device work.
 enum DevOp {

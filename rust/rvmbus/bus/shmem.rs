@@ -45,7 +45,7 @@ unsafe impl Sync for SharedPages {}
 
 /// The largest block: 4 MiB, the page allocator's largest order on x86_64
 /// (`MAX_PAGE_ORDER` 10), and twice the largest ring Linux's drivers ask for.
-const MAX_PAGES: usize = 1024;
+pub(crate) const MAX_PAGES: usize = 1024;
 
 impl SharedPages {
     /// Allocates exactly `pages` zeroed pages (at least one); not rounded

@@ -10,10 +10,12 @@
 //! - `echo RELID COUNT SIZE`: sends COUNT in-band packets of SIZE bytes to
 //!   an echo device (every other one asking for a completion) and checks
 //!   that each comes back unchanged, with its transaction id and the
-//!   expected packet type;
+//!   expected packet type; it waits at most the module's `timeout_ms` for
+//!   room in the ring and for each answer (`ETIMEDOUT`);
 //! - `echo-gpa RELID COUNT SIZE`: the same with GPA-direct packets whose
 //!   range starts mid-page and spans pages; the host echoes the bytes it
-//!   read from guest memory;
+//!   read from guest memory. Pages of a packet the host did not answer
+//!   are kept for it, never freed ([`SharedPages::keep`]);
 //! - `subchannels RELID N`: asks the echo device for N sub-channels.
 
 use core::fmt::Write;
@@ -142,6 +144,9 @@ fn echo_gpa(
     let mut data = KVec::from_elem(0u8, size, GFP_KERNEL)?;
     let mut buf = KVec::from_elem(0u8, size + 64, GFP_KERNEL)?;
     let mut errors = 0u32;
+    // Whether an answer came for another packet than the one sent: the
+    // host may then still hold the pages of the one it did not answer.
+    let mut unanswered = false;
     let start = Instant::<Monotonic>::now();
     for i in 0..count {
         for (j, b) in data.iter_mut().enumerate() {
@@ -161,7 +166,19 @@ fn echo_gpa(
             offset,
             len,
             trans_id,
-        } = wait_packet(conn, ch, &mut buf, shim::timeout_ms())?;
+        } = match wait_packet(conn, ch, &mut buf, shim::timeout_ms()) {
+            Ok(p) => p,
+            Err(e) => {
+                // The host has the packet and did not answer: it may still
+                // read or write the pages it names, so they are never
+                // freed.
+                mem.keep("echo-gpa: the host did not answer");
+                return Err(e);
+            }
+        };
+        if trans_id != tid {
+            unanswered = true;
+        }
         let body = buf.get(offset..offset + len).ok_or(EIO)?;
         let ok = ptype == PacketType::COMP
             && trans_id == tid
@@ -179,6 +196,9 @@ fn echo_gpa(
                 );
             }
         }
+    }
+    if unanswered {
+        mem.keep("echo-gpa: a packet the host did not answer");
     }
     drop(mem);
     let _ = writeln!(
@@ -224,6 +244,32 @@ fn wait_packet(
     }
 }
 
+/// Sends one in-band packet, waiting at most `timeout_ms` for room in the
+/// ring: a host that never gives the space back must not hold the writer
+/// (and the control file) for ever.
+fn send_bounded(
+    conn: &Arc<Connection>,
+    ch: &Channel,
+    payload: &[u8],
+    tid: u64,
+    completion: bool,
+    timeout_ms: u32,
+) -> Result {
+    let start = Instant::<Monotonic>::now();
+    let limit = Delta::from_millis(i64::from(timeout_ms));
+    loop {
+        match ch.send_inband(&**conn, payload, tid, completion) {
+            Err(e) if e == EAGAIN => {
+                if start.elapsed() > limit {
+                    return Err(ETIMEDOUT);
+                }
+                ch.wait_interrupt();
+            }
+            r => return r,
+        }
+    }
+}
+
 fn echo(
     conn: &Arc<Connection>,
     ch: &Arc<Channel>,
@@ -242,11 +288,17 @@ fn echo(
         }
         let completion = i % 2 == 1;
         let tid = 0x5eed_0000_0000 | u64::from(i);
-        loop {
-            match ch.send_inband(&**conn, &payload, tid, completion) {
-                Err(e) if e == EAGAIN => ch.wait_interrupt(),
-                r => break r?,
+        let ms = shim::timeout_ms();
+        if let Err(e) = send_bounded(conn, ch, &payload, tid, completion, ms) {
+            if e == ETIMEDOUT {
+                pr_err!(
+                    "echo {}: no room in the ring of channel {} for {} ms\n",
+                    i,
+                    ch.relid(),
+                    ms
+                );
             }
+            return Err(e);
         }
         let RxPacket {
             ptype,

@@ -56,7 +56,7 @@ use crate::{
     bus::{
         self,
         channel::{inband_packet, Channel, ChannelDriver},
-        connection::{Connection, HostWait},
+        connection::{Connection, HostWait, RING_BYTES_MAX},
         ring_buffer::ring_pages,
     },
     proto::wire::packet::PacketType,
@@ -120,9 +120,12 @@ const MAX_REQUESTS: usize = 1024;
 /// Packets one run of the work item hands out before it lets others run.
 const BATCH: usize = 64;
 
-/// Smallest and largest ring a driver may ask for, each way.
+/// Smallest and largest ring a driver may ask for, each way: 8 KiB to
+/// 2040 KiB. `open` adds a page before the core rounds up and adds the
+/// control page, so the largest is the core's largest less a page.
 const RING_MIN: u32 = 2 * 4096;
-const RING_MAX: u32 = 4 << 20;
+// CAST: 2040 KiB fits `u32`.
+const RING_MAX: u32 = (RING_BYTES_MAX - 4096) as u32;
 
 /// The driver's context pointer for a device.
 #[derive(Clone, Copy)]
@@ -197,6 +200,9 @@ pub(crate) struct Binding {
     requests: Mutex<Requests>,
     /// One of [`live`], written under the gate.
     live: Atomic<u32>,
+    /// The task that runs a driver callback with the gate held (as an
+    /// address), or 0: such a callback cannot take the gate again.
+    cb_task: Atomic<usize>,
     next_trans: Atomic<u64>,
     warn: Ratelimit,
     /// When the channel's interrupt queued the packet work (profile).
@@ -242,6 +248,7 @@ impl Binding {
                     cancelled: KVec::new(),
                 }),
                 live: Atomic::new(live::PROBING),
+                cb_task: Atomic::new(0),
                 next_trans: Atomic::new(1),
                 warn: Ratelimit::new(),
                 kicked: Stamp::new(),
@@ -372,7 +379,7 @@ impl Binding {
                 // SAFETY: The driver ABI: `ctx` is what probe returned and
                 // remove has not run (the gate is `Bound`); `raw` and the
                 // bytes it points to live across the call.
-                unsafe { f(ctx.0, &raw) };
+                self.under_gate(|| unsafe { f(ctx.0, &raw) });
             }
         }
     }
@@ -382,8 +389,29 @@ impl Binding {
             // CAST: A completion is shorter than the ring (< 4 MiB).
             let len = data.len() as u32;
             // SAFETY: As for the packet callback; the gate is held.
-            unsafe { f(ctx.0, cookie, status, data.as_ptr(), len) };
+            self.under_gate(|| unsafe { f(ctx.0, cookie, status, data.as_ptr(), len) });
         }
+    }
+
+    /// The current task, as an address.
+    fn current_task() -> usize {
+        // CAST: A pointer's address, only compared.
+        kernel::current!().as_ptr() as usize
+    }
+
+    /// Runs a driver callback that is called with the gate held, marking
+    /// the task so that an `open` from inside it fails instead of
+    /// deadlocking on the gate.
+    fn under_gate<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.cb_task.store(Self::current_task(), Relaxed);
+        let r = f();
+        self.cb_task.store(0, Relaxed);
+        r
+    }
+
+    /// Whether the caller is a callback that runs with the gate held.
+    fn in_callback(&self) -> bool {
+        self.cb_task.load(Relaxed) == Self::current_task()
     }
 
     fn take_request(&self, trans_id: u64) -> Option<u64> {
@@ -459,7 +487,7 @@ impl Binding {
         if let Some(f) = self.ops().rescind {
             // SAFETY: As for `packet`; called once per binding (only on
             // the transition into `Rescinded(Some)`).
-            unsafe { f(ctx.0) };
+            self.under_gate(|| unsafe { f(ctx.0) });
         }
     }
 
@@ -481,7 +509,7 @@ impl Binding {
                 if let Some(f) = self.ops().remove {
                     // SAFETY: The driver ABI: the last call for `c`; no
                     // callback runs (the gate is held and then `Removed`).
-                    unsafe { f(c.0) };
+                    self.under_gate(|| unsafe { f(c.0) });
                 }
             }
             self.set(&mut gate, GateState::Removed);
@@ -494,18 +522,34 @@ impl Binding {
     // ---- I/O for the driver -----------------------------------------------
 
     fn open(self: &Arc<Self>, ring_bytes: u32) -> Result {
-        if let Some(e) = self.refused() {
-            return Err(e);
-        }
         if !(RING_MIN..=RING_MAX).contains(&ring_bytes) {
             return Err(EINVAL);
         }
+        // The callbacks that run with the gate held cannot take it again.
+        if self.in_callback() {
+            return Err(EDEADLK);
+        }
+        // INVARIANT: The gate is held from the state check to the end of
+        // the open, as `hv::binding` holds its own across `vmbus_open`:
+        // remove (`teardown`) takes the gate first, so it either runs
+        // before (and the open is refused with `ENODEV`) or after the open
+        // (and then finds the rings attached and closes the channel). An
+        // open can never leave the channel open behind a finished remove.
+        let gate = self.gate.lock();
+        match gate.state {
+            GateState::Bound(_) => {}
+            // Probe must not do I/O: callbacks are not enabled yet.
+            GateState::Probing => return Err(EBUSY),
+            GateState::Suspended(_) => return Err(ESHUTDOWN),
+            GateState::Rescinded(_) | GateState::Removed => return Err(ENODEV),
+        }
         let cpu = self.chan.target_cpu.load(Relaxed);
-        // CAST: `ring_bytes` is at most 4 MiB.
+        // CAST: `ring_bytes` is at most 2040 KiB.
         let bytes = ring_pages(ring_bytes as usize) * 4096;
         self.conn
             .open(&self.chan, bytes, cpu, HostWait::Answer)
             .map_err(|e| if e == EBUSY { EALREADY } else { e })?;
+        drop(gate);
         // The host may have written (and signalled) before the rings were
         // attached here: look at them now.
         self.kick();
@@ -577,12 +621,20 @@ impl Binding {
         }
         let sent = self.send_encoded(&pkt, timeout_ms);
         if sent.is_err() {
-            // Not sent: the caller gets the error and no completion.
+            // Not sent: the caller gets the error and no completion, if it
+            // is still ours to take back. A close, suspend, rescind or
+            // remove while the send waited for room may have cancelled it
+            // and reported that cancellation already (the reports are
+            // taken off `cancelled` before the driver's completion runs):
+            // then that completion is the request's one report, and the
+            // caller must not get an error as well.
             let mut r = self.requests.lock();
             if let Some(i) = r.pending.iter().position(|q| q.trans_id == trans_id) {
                 let _ = r.pending.remove(i);
             } else if let Some(i) = r.cancelled.iter().position(|c| c.0.trans_id == trans_id) {
                 let _ = r.cancelled.remove(i);
+            } else {
+                return Ok(());
             }
         }
         sent

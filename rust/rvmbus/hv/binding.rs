@@ -73,7 +73,7 @@ use crate::{
     bus::{
         self,
         channel::{Channel, ChannelDriver, RxPacket},
-        connection::{Connection, HostWait},
+        connection::{Connection, HostWait, RING_BYTES_MAX},
     },
     proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     support::ratelimit::Ratelimit,
@@ -122,9 +122,11 @@ const HV_CALL_ISR: u32 = 2;
 const PAGE: u32 = 4096;
 
 /// Smallest and largest ring a driver may open, each way, control page
-/// included (the Rust driver ABI allows the same data sizes).
+/// included: 12 KiB to 2 MiB, the core's largest data area plus the
+/// control page (both rings of a channel fill one 4 MiB block).
 const RING_MIN: u32 = 3 * PAGE;
-const RING_MAX: u32 = (4 << 20) + PAGE;
+// CAST: 2 MiB fits `u32`.
+const RING_MAX: u32 = RING_BYTES_MAX as u32 + PAGE;
 
 /// Callback runs of one batched tasklet run before it lets others run.
 const ROUNDS: usize = 64;
@@ -322,7 +324,7 @@ impl HvBinding {
         }
         let cpu = self.chan.target_cpu.load(Relaxed);
         // The core counts the data area: one control page less.
-        // CAST: At most 4 MiB.
+        // CAST: At most 2 MiB.
         let data = (send - PAGE) as usize;
         self.conn.open(&self.chan, data, cpu, HostWait::Answer)?;
         // The ring fields before the first callback (`ring_info.c`).

@@ -123,7 +123,7 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "shutdown-guest",
-        usage: "[reboot|poweroff]",
+        usage: "[reboot|poweroff|flags N]",
         help: "send a shutdown IC request; the guest's status shows in stats",
         run: cmd_unreachable,
     },

@@ -45,12 +45,15 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set up;
+    /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set
+    ///   up, or `ring_bytes` is over [`RING_BYTES_MAX`];
     /// - `ENODEV`: unloading, or the channel is gone or was rescinded
     ///   meanwhile;
     /// - `EBUSY`: the channel is not closed;
     /// - `EIO`: the host refused the GPADL or the open, or a message could
-    ///   not be posted (the channel can be opened again);
+    ///   not be posted, or it opened the channel with ring indices out of
+    ///   range (then the channel is closed again: CLOSECHANNEL and the
+    ///   GPADL's teardown); the channel can be opened again;
     /// - `ETIMEDOUT`: no answer within [`HostWait::AtMost`] (the host may
     ///   still hold the ring, which is kept);
     /// - `ENOSPC`: the host holds [`ORPHANS_MAX`] bytes of rings of
@@ -63,7 +66,7 @@ impl Connection {
         cpu: u32,
         wait: HostWait,
     ) -> Result {
-        if !self.cpu_usable(cpu) {
+        if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
             return Err(EINVAL);
         }
         let pages = ring_pages(ring_bytes);
@@ -120,16 +123,42 @@ impl Connection {
             HostWait::AtMost(ms) => wait_until!(self, inner, ms, !opening(&mut inner)),
         };
         match inner.state_of(relid) {
-            Some(ChannelState::Open { .. }) => {
-                ch.attach_rings(Rings::attach(mem, pages, pages)?);
-                pr_info!(
-                    "channel {} open: {} KiB rings, interrupts on CPU {}\n",
-                    relid.get(),
-                    ring_bytes / 1024,
-                    cpu
-                );
-                Ok(())
-            }
+            Some(ChannelState::Open { .. }) => match Rings::attach(mem, pages, pages) {
+                Ok(rings) => {
+                    ch.attach_rings(rings);
+                    pr_info!(
+                        "channel {} open: {} KiB rings, interrupts on CPU {}\n",
+                        relid.get(),
+                        ring_bytes / 1024,
+                        cpu
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    // The host wrote indices out of range into the ring
+                    // headers between the GPADL and its answer. The host has
+                    // the channel open: close it and tear the GPADL down, as
+                    // Linux's `vmbus_open` does when it cannot go on after
+                    // the host's answer. The ring memory stays with the
+                    // channel until the host confirms the teardown (or for
+                    // good, if it never does).
+                    if self.warn.allow() {
+                        pr_err!(
+                            "channel {}: the host opened it with corrupt ring indices; closing it\n",
+                            relid.get()
+                        );
+                    }
+                    drop(inner);
+                    if let Err(c) = self.close(ch, wait) {
+                        pr_err!(
+                            "channel {}: the close after the failed open failed ({:?})\n",
+                            relid.get(),
+                            c
+                        );
+                    }
+                    Err(e)
+                }
+            },
             // Unloading: the wait ended, and the unload may have taken the
             // channel out of the table already. The host may hold the
             // GPADL: the memory went to the orphans with the entry.

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The shutdown IC: after negotiation, `shutdown-guest [poweroff|reboot]`
-//! sends a shutdown request (flags 0 power off, 2 reboot); the guest's
-//! answer status is counted and shown as `last_status`.
+//! sends a shutdown request (flags 0 power off, 2 reboot), and
+//! `shutdown-guest flags N` one with any flags (Linux's hv_utils refuses
+//! values other than 0 to 5 with `HV_E_FAIL`); the guest's answer status
+//! is counted and shown as `last_status`.
 
 use vmbus_proto::packet::Packet;
 use vmbus_proto::wire::ic::{IcMsgType, IcVersion, ShutdownMsgData};
@@ -81,7 +83,11 @@ impl Device for Shutdown {
         let (flags, what) = match args {
             [] | ["poweroff"] => (0, "poweroff"),
             ["reboot"] => (FLAG_REBOOT, "reboot"),
-            _ => return Some(Err("usage: shutdown-guest [reboot|poweroff]".into())),
+            ["flags", n] => match n.parse::<u32>() {
+                Ok(f) => (f, "raw-flags"),
+                Err(_) => return Some(Err(format!("bad flags {n:?}"))),
+            },
+            _ => return Some(Err("usage: shutdown-guest [reboot|poweroff|flags N]".into())),
         };
         let mut m = ShutdownMsgData::zeroed();
         m.flags = flags;
@@ -94,7 +100,7 @@ impl Device for Shutdown {
         }
         self.requests += 1;
         out.push(format!(
-            "sent a {what} request on relid {}; the answer shows in stats",
+            "sent a {what} request (flags {flags}) on relid {}; the answer shows in stats",
             io.relid.get()
         ));
         Some(Ok(()))

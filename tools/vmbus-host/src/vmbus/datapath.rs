@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use vmbus_proto::ring::{RingConsumer, RingError, RingProducer};
+use vmbus_proto::ring::{ControlWord, RingConsumer, RingError, RingMem, RingProducer};
 
 use super::hostile::Mode;
 use super::hostile_ring;
@@ -66,6 +66,12 @@ impl ChannelRings {
         self.dead
     }
 
+    /// Hostile `bad-ring-at-open`: writes `value` as the write index of
+    /// the guest → host ring, a word only the guest may write.
+    pub fn scribble_guest_write_index(&self, ram: &MemRegion, value: u32) {
+        self.g2h.mem(ram).store(ControlWord::WriteIndex, value);
+    }
+
     /// Packets waiting for room.
     pub fn queued(&self) -> usize {
         self.queue.len()
@@ -82,10 +88,14 @@ impl ChannelRings {
     /// and whether more packets came while the batch was read. The guest's
     /// interrupts are masked during the batch: a packet it writes then
     /// needs no signal, because the caller reads again when told `more`.
+    ///
+    /// With `hold` (hostile `hold-ring-space`), the read index is never
+    /// published: the packets are read, but their space is not given back.
     pub fn read(
         &mut self,
         ram: &MemRegion,
         max: usize,
+        hold: bool,
     ) -> Result<(Vec<Vec<u8>>, Kick, bool), String> {
         if self.dead {
             return Ok((Vec::new(), Kick::default(), false));
@@ -99,6 +109,13 @@ impl ChannelRings {
                 Ok(None) => break,
                 Err(e) => return Err(self.kill(e)),
             }
+        }
+        if hold {
+            // Unmask only: the guest's space stays taken.
+            return match self.rx.end_batch(&m) {
+                Ok(more) => Ok((out, Kick::default(), more)),
+                Err(e) => Err(self.kill(e)),
+            };
         }
         // Commit and unmask in one, with one barrier for both.
         match self.rx.finish_batch(&m) {

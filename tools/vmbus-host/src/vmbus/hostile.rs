@@ -81,11 +81,22 @@ pub enum Mode {
     /// Never answer `GPADL_TEARDOWN` of a rescinded channel's GPADL (the
     /// host keeps the guest's ring memory).
     KeepGpadls,
+    /// Before answering `OPEN_CHANNEL` (with success), write an
+    /// out-of-range, unaligned write index into the guest → host ring's
+    /// control page, which the guest owns.
+    BadRingAtOpen,
+    /// Read and answer the guest's packets but never publish the read
+    /// index of the guest → host ring: the guest sees its ring fill up and
+    /// never get room back.
+    HoldRingSpace,
+    /// Take `DATA_USING_GPA_DIRECT` packets off the ring and never answer
+    /// them (nor say that the pages they name were let go).
+    IgnoreGpaDirect,
 }
 
 impl Mode {
     /// All modes, in `hostile list` order.
-    pub const ALL: [Mode; 24] = [
+    pub const ALL: [Mode; 27] = [
         Mode::CorruptRingIndices,
         Mode::OversizedPacket,
         Mode::TruncatedPacket,
@@ -110,6 +121,9 @@ impl Mode {
         Mode::RejectVersions,
         Mode::IcGarbage,
         Mode::KeepGpadls,
+        Mode::BadRingAtOpen,
+        Mode::HoldRingSpace,
+        Mode::IgnoreGpaDirect,
     ];
 
     /// The name on the command line.
@@ -139,6 +153,9 @@ impl Mode {
             Mode::RejectVersions => "reject-versions",
             Mode::IcGarbage => "ic-garbage",
             Mode::KeepGpadls => "keep-gpadls",
+            Mode::BadRingAtOpen => "bad-ring-at-open",
+            Mode::HoldRingSpace => "hold-ring-space",
+            Mode::IgnoreGpaDirect => "ignore-gpa-direct",
         }
     }
 
@@ -181,6 +198,13 @@ impl Mode {
             Mode::RejectVersions => "every version refused in VERSION_RESPONSE",
             Mode::IcGarbage => "200 in-band packets too short for an IC message",
             Mode::KeepGpadls => "GPADL_TEARDOWN of a rescinded channel never answered",
+            Mode::BadRingAtOpen => {
+                "an out-of-range write index in the guest's ring header before the open's answer"
+            }
+            Mode::HoldRingSpace => {
+                "guest packets answered, but the read index never published (the ring fills)"
+            }
+            Mode::IgnoreGpaDirect => "GPA-direct packets taken off the ring and never answered",
         }
     }
 
@@ -197,6 +221,9 @@ impl Mode {
                     | Mode::RescindOnClose
                     | Mode::PostRefuse
                     | Mode::IcGarbage
+                    | Mode::BadRingAtOpen
+                    | Mode::HoldRingSpace
+                    | Mode::IgnoreGpaDirect
             )
     }
 

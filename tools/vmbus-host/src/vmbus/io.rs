@@ -12,7 +12,7 @@
 use vmbus_proto::packet::parse;
 use vmbus_proto::types::{MonitorId, Relid};
 use vmbus_proto::version::Version;
-use vmbus_proto::wire::packet::VmPacketDescriptor;
+use vmbus_proto::wire::packet::{PacketType, VmPacketDescriptor};
 use vmbus_proto::wire::synic::VMBUS_MESSAGE_SINT;
 use vmbus_proto::wire::Wire;
 
@@ -232,7 +232,8 @@ impl VmbusHost {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {
                 return busy;
             };
-            let (packets, kick, more) = match rings.read(guest.mem, MAX_BATCH) {
+            let hold = self.hostile.is_for(Mode::HoldRingSpace, relid.get());
+            let (packets, kick, more) = match rings.read(guest.mem, MAX_BATCH, hold) {
                 Ok(x) => x,
                 Err(e) => {
                     self.ring_failed(relid, "guest → host", &e);
@@ -250,6 +251,12 @@ impl VmbusHost {
                     .trace
                     .event(Dir::G2h, Some(relid.get()), &packet_name(&p), &p);
                 match parse(&p) {
+                    Ok(pkt)
+                        if pkt.desc.ptype == PacketType::DATA_USING_GPA_DIRECT
+                            && self.hostile.is_for(Mode::IgnoreGpaDirect, relid.get()) =>
+                    {
+                        self.stats.gpa_direct_ignored += 1;
+                    }
                     Ok(pkt) => {
                         self.with_device(guest, relid, |d, io| d.on_packet(io, &pkt));
                     }
@@ -334,7 +341,12 @@ impl VmbusHost {
             }
         }
         for r in self.open_relids() {
-            if self.rings.get(&r.get()).is_some_and(|x| x.queued() > 0) {
+            // Under `hold-ring-space` the guest sees its ring never empty
+            // and stops signalling (it signals only a ring that was empty):
+            // the host looks at the ring on every poll instead.
+            if self.rings.get(&r.get()).is_some_and(|x| x.queued() > 0)
+                || self.hostile.is_for(Mode::HoldRingSpace, r.get())
+            {
                 self.service_channel(guest, r);
             }
             self.with_device(guest, r, |d, io| d.tick(io));

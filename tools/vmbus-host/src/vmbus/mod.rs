@@ -134,6 +134,8 @@ pub struct Stats {
     pub fillers: u64,
     /// Posts the post modes refused.
     pub posts_refused: u64,
+    /// GPA-direct packets the `ignore-gpa-direct` mode left unanswered.
+    pub gpa_direct_ignored: u64,
 }
 
 /// The VMBus server.
@@ -477,6 +479,10 @@ impl VmbusHost {
         let mut started = None;
         let status = match r {
             Ok(rings) => {
+                if self.hostile.is_for(Mode::BadRingAtOpen, o.relid.get()) {
+                    // Out of range for any ring and not 8-byte aligned.
+                    rings.scribble_guest_write_index(guest.mem, 0xffff_fff3);
+                }
                 started = Some(rings);
                 if let Some(c) = self.channels.get_mut(o.relid) {
                     c.state = ChannelState::Open {
@@ -1026,6 +1032,7 @@ impl VmbusServer for VmbusHost {
             ("tl_connects", s.tl_connects),
             ("fillers", s.fillers),
             ("posts_refused", s.posts_refused),
+            ("gpa_direct_ignored", s.gpa_direct_ignored),
             ("race_pairs", self.race_pairs),
             ("garbage_sent", self.garbage_sent),
         ] {
