@@ -33,6 +33,22 @@ rmmod rvmbus || fail "rmmod against a slow host failed"
 slow=$(( $(now_ms) - t0 ))
 wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[2-7][0-9][0-9][0-9]) ms" 10 || fail "slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
 wait_new "host released all memory" 10 || fail "memory not released after a slow UNLOAD"
+
+# 2a. The same slow host, with the waiting task taking a signal it
+# handles (as a shell takes SIGCHLD when a background job ends): only a
+# fatal signal may end the wait for UNLOAD early, so the host's late
+# answer is still waited for and every page is given back.
+mark
+insmod $MOD timeout_ms=8000 || fail "insmod failed"
+ctl open 4 0 >/dev/null || fail "open 4 (slow host, signalled unbind)"
+( trap 'echo "unbinder: SIGUSR1 handled"' USR1; echo $PCIDEV > /sys/bus/pci/drivers/rvmbus/unbind ) &
+ub=$!
+sleep 0.5
+kill -USR1 $ub || fail "the unbinding shell was gone before the signal"
+wait $ub || fail "unbind under a handled signal failed"
+wait_new "the host answered UNLOAD in (1[4-9][0-9][0-9]|[2-7][0-9][0-9][0-9]) ms" 10 || fail "signalled slow UNLOAD: $(dmesg | grep 'UNLOAD' | tail -1)"
+wait_new "host released all memory" 10 || fail "memory not released after a signalled slow UNLOAD"
+rmmod rvmbus || fail "rmmod after the signalled unbind failed"
 harness ctl unload-delay 0 | grep -q "^ok" || fail "unload-delay 0"
 
 # 2b. A host slow to answer OPEN_CHANNEL (1.5 s, timeout_ms is 1 s): the
@@ -116,4 +132,4 @@ wait_new "all offers delivered: 4 channels" 10 || fail "reload did not get all o
 rmmod rvmbus || fail "final rmmod failed"
 wait_new "host released all memory" 10 || fail "final unload not clean"
 wait_new "shared pages: [0-9]+ allocations, every one freed" 10 || fail "final unload did not free every shared page"
-pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms; open against a host 1.5 s slow took $slow_open ms and worked, a waiting open ended with the unbind in $cut ms; silent host: unload in $silent ms, $kept_kib KiB kept in $kept blocks (rings, interrupt and monitor pages) and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"
+pass "open channels unloaded cleanly; slow host (UNLOAD 1.5 s late) waited for, rmmod took $slow ms, and again by an unbind that took a handled signal; open against a host 1.5 s slow took $slow_open ms and worked, a waiting open ended with the unbind in $cut ms; silent host: unload in $silent ms, $kept_kib KiB kept in $kept blocks (rings, interrupt and monitor pages) and accounted at rmmod; rebind and reload got all 4 offers back and traffic flowed"

@@ -260,7 +260,8 @@ impl WorkItem<1> for Connection {
     }
 }
 
-/// Waits on `cv` until `done` says so, at most `ms` milliseconds.
+/// Waits on `cv` until `done` says so, at most `ms` milliseconds; only a
+/// fatal signal ends it early (`EINTR`).
 macro_rules! wait_until {
     ($self:expr, $guard:ident, $ms:expr, $done:expr) => {{
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
@@ -276,7 +277,19 @@ macro_rules! wait_until {
                 .cv
                 .wait_interruptible_timeout(&mut $guard, kernel::time::msecs_to_jiffies(20))
             {
-                break Err(kernel::error::code::EINTR);
+                if $crate::support::shim::fatal_signal_pending() {
+                    break Err(kernel::error::code::EINTR);
+                }
+                // Any other signal (the `SIGCHLD` a shell gets while its
+                // `rmmod` or `echo > unbind` waits here) stays pending
+                // until the task returns to user space, so an
+                // interruptible wait would return at once from now on.
+                // Like Linux's waits for the host, which are
+                // uninterruptible, sleep the slice out instead, with the
+                // lock dropped so that the answer can be recorded.
+                drop($guard);
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
+                $guard = $self.inner.lock();
             }
         }
     }};

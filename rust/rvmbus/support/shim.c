@@ -17,6 +17,7 @@
 #include <linux/cpumask.h>
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
+#include <linux/sched/signal.h>
 
 #include "shim.h"
 
@@ -63,6 +64,11 @@ unsigned int rvmbus_shim_timeout_ms(void)
 bool rvmbus_shim_hyperv_present(void)
 {
 	return hypervisor_is_type(X86_HYPER_MS_HYPERV);
+}
+
+bool rvmbus_shim_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
 }
 
 u64 rvmbus_shim_page_to_phys(struct page *page)

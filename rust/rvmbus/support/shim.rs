@@ -13,6 +13,7 @@ mod ffi {
         pub(super) fn rvmbus_shim_pending_send_size() -> bool;
         pub(super) fn rvmbus_shim_irq_events() -> core::ffi::c_int;
         pub(super) fn rvmbus_shim_hyperv_present() -> bool;
+        pub(super) fn rvmbus_shim_fatal_signal_pending() -> bool;
         pub(super) fn rvmbus_shim_page_to_phys(page: *mut c_void) -> u64;
         pub(super) fn rvmbus_shim_wmb();
         pub(super) fn rvmbus_shim_rmb();
@@ -98,6 +99,15 @@ pub(crate) fn ktime_ns() -> i64 {
 pub(crate) fn hyperv_present() -> bool {
     // SAFETY: Reads a variable set once at boot; no preconditions.
     unsafe { ffi::rvmbus_shim_hyperv_present() }
+}
+
+/// Whether the current task has a fatal signal pending (`SIGKILL`, or a
+/// signal that will kill it): the only signal that ends a wait for the
+/// host early.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's signal state; callable from any
+    // process context, where the waits that ask it run.
+    unsafe { ffi::rvmbus_shim_fatal_signal_pending() }
 }
 
 /// The guest physical address of `page`.

@@ -199,7 +199,7 @@ impl Connection {
     /// - `ETIMEDOUT`: no answer in time (unloading, or
     ///   [`HostWait::AtMost`]): the memory stays with the channel until the
     ///   host lets go of it, or for good;
-    /// - `EINTR`: a signal interrupted a wait during unload.
+    /// - `EINTR`: a fatal signal interrupted a wait during unload.
     pub(crate) fn close(self: &Arc<Self>, ch: &Arc<Channel>, wait: HostWait) -> Result {
         let relid = ch.info().relid;
         let mut inner = self.inner.lock();
@@ -264,7 +264,7 @@ impl Connection {
     /// - `EIO`: the post failed, or the host refused (the old CPU is kept);
     /// - `ETIMEDOUT`: no answer in time (the old CPU is kept, and a late
     ///   answer is dropped);
-    /// - `EINTR`: a signal interrupted the wait (as for `ETIMEDOUT`).
+    /// - `EINTR`: a fatal signal interrupted the wait (as for `ETIMEDOUT`).
     pub(crate) fn set_target_cpu(
         self: &Arc<Self>,
         ch: &Channel,
