@@ -280,13 +280,9 @@ macro_rules! wait_until {
                 if $crate::support::shim::fatal_signal_pending() {
                     break Err(kernel::error::code::EINTR);
                 }
-                // Any other signal (the `SIGCHLD` a shell gets while its
-                // `rmmod` or `echo > unbind` waits here) stays pending
-                // until the task returns to user space, so an
-                // interruptible wait would return at once from now on.
-                // Like Linux's waits for the host, which are
-                // uninterruptible, sleep the slice out instead, with the
-                // lock dropped so that the answer can be recorded.
+                // Another signal (a shell's `SIGCHLD`) stays pending, so
+                // waiting again would return at once: sleep the slice out
+                // unlocked, as Linux's uninterruptible waits for the host.
                 drop($guard);
                 kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
                 $guard = $self.inner.lock();
