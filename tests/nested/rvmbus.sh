@@ -16,7 +16,7 @@ connect() {
 	alias=$(cat $acpi)
 	kdir=/lib/modules/$(uname -r)
 	mkdir -p $kdir && cp $MOD $kdir/ && depmod || fail "depmod failed"
-	grep -q -i "^alias acpi:VMBUS:\* rvmbus" $kdir/modules.alias || fail "modules.alias: $(grep rvmbus $kdir/modules.alias | tr '\n' ' ')"
+	grep -q -i "^alias acpi\*:VMBUS:\* rvmbus" $kdir/modules.alias || fail "modules.alias: $(grep rvmbus $kdir/modules.alias | tr '\n' ' ')"
 	modbase rvmbus &
 	mb=$!
 	modprobe "$alias" || fail "modprobe $alias (the VMBus ACPI device's modalias) failed"
