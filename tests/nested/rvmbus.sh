@@ -9,7 +9,19 @@ connect() {
 	dmesg | grep -q "Vmbus version:" && fail "the built-in C hv_vmbus connected (initcall_blacklist ignored?)"
 	[ "$(synic_state 0)" = off ] || fail "CPU 0's SynIC before insmod: $(synic_state 0)"
 	hyp0=$(awk '/HYP:/ { print $2 }' /proc/interrupts)
-	insmod $MOD || fail "insmod rvmbus failed"
+	# Loaded as udev would load it: the VMBus ACPI device's modalias,
+	# resolved by modprobe through the aliases depmod found in rvmbus.ko.
+	acpi=$(grep -l -i "^acpi:VMBUS:" /sys/bus/acpi/devices/*/modalias 2>/dev/null | head -1)
+	[ -n "$acpi" ] || fail "no VMBus ACPI device: $(cat /sys/bus/acpi/devices/*/modalias 2>/dev/null | tr '\n' ' ')"
+	alias=$(cat $acpi)
+	kdir=/lib/modules/$(uname -r)
+	mkdir -p $kdir && cp $MOD $kdir/ && depmod || fail "depmod failed"
+	grep -q -i "^alias acpi\*:VMBUS:\* rvmbus" $kdir/modules.alias || fail "modules.alias: $(grep rvmbus $kdir/modules.alias | tr '\n' ' ')"
+	modbase rvmbus &
+	mb=$!
+	modprobe "$alias" || fail "modprobe $alias (the VMBus ACPI device's modalias) failed"
+	wait $mb
+	grep -q "^rvmbus " /proc/modules || fail "modprobe $alias did not load rvmbus"
 	expect_dmesg "rvmbus: loaded, transport hyperv"
 	expect_dmesg "connected to the host: VMBus version 4\.0, message connection id 1, transport hyperv"
 	expect_dmesg "all offers delivered: 1 channels"
@@ -20,7 +32,7 @@ connect() {
 	hyp1=$(awk '/HYP:/ { print $2 }' /proc/interrupts)
 	[ "${hyp1:-0}" -gt "${hyp0:-0}" ] || fail "no callback-vector interrupts (HYP $hyp0 -> $hyp1)"
 	dump_bus rvmbus
-	pass "VMBus 4.0 on connection id 1 over transport=auto (hyperv), 1 offer: balloon ${d##*/}; SynIC on; HYP interrupts $hyp0 -> $hyp1"
+	pass "modprobe $alias (the ACPI device ${acpi%/modalias}) loaded rvmbus; VMBus 4.0 on connection id 1 over transport=auto (hyperv), 1 offer: balloon ${d##*/}; SynIC on; HYP interrupts $hyp0 -> $hyp1"
 }
 
 # rmmod and insmod with the balloon channel open (hv_balloon itself has no
