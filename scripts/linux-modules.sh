@@ -3,8 +3,9 @@
 #
 # Builds Linux's own VMBus drivers from the cached kernel source tree as
 # external modules retargeted at rvmbus (linux-drivers/*/Kbuild), under
-# build/linux/<module>/, and checks that neither they nor rvmbus.ko import
-# any symbol of the C hv_vmbus. Run by `make modules` after rvmbus.ko is
+# build/linux/<module>/ (made by linux-drivers/prepare.sh, which the DKMS
+# package rvmbus-linux-drivers also runs), and checks that neither they
+# nor rvmbus.ko import any symbol of the C hv_vmbus. Run by `make modules` after rvmbus.ko is
 # built (its Module.symvers at the repository root); a second run only
 # relinks what changed.
 #
