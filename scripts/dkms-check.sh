@@ -9,7 +9,11 @@
 #      staging root: modinfo shows the description, the parameters and the
 #      aliases (the VMBus ACPI device for rvmbus, the device classes for
 #      the samples), and modprobe resolves a sample's dependency on rvmbus;
-#   2. Debian's dkms: add, build, install, status, remove.
+#   2. Debian's dkms: add, build, install, status of rvmbus;
+#   3. the second package, rvmbus-linux-drivers (linux-drivers/dkms.conf):
+#      add, build and install against the installed rvmbus, status, the
+#      four drivers under updates/ with their vmbus: aliases, depending on
+#      rvmbus and not on hv_vmbus, and remove; then rvmbus's remove.
 #
 # Prints "DKMS <step>: ok|FAIL detail" per step; exits non-zero on a failure.
 # Called by `make test-dkms` (part of `make test`).
@@ -19,6 +23,7 @@ eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1="\2"/p' "$CACHE/env.mk")"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 VER=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$REPO/dkms.conf")
+DVER=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$REPO/linux-drivers/dkms.conf")
 SRC=$REPO/$BUILD/dkms/rvmbus-$VER
 
 # Debian's dkms in the chroot, once (cached with the chroot).
@@ -41,6 +46,7 @@ set -u
 KREL=$KREL
 SRC=/src/$BUILD/dkms/rvmbus-$VER
 VER=$VER
+DVER=$DVER
 KSRC=$KSRC_IN_CHROOT
 EOS
 cat >>"$REPO/$BUILD/dkms/check.sh" <<'EOS'
@@ -86,8 +92,10 @@ alias_dev=$(modprobe -d $STAGE -S $KREL --resolve-alias 'acpi:VMBUS:' 2>&1)
 	bad alias "acpi:VMBUS: resolves to '$alias_dev'"
 
 # 2. Debian's dkms.
+D=rvmbus-linux-drivers
+dkms remove $D/$DVER --all >/dev/null 2>&1 || true
 dkms remove rvmbus/$VER --all >/dev/null 2>&1 || true
-rm -rf /usr/src/rvmbus-$VER
+rm -rf /usr/src/rvmbus-$VER /usr/src/$D-$DVER
 if dkms add $SRC >/tmp/dkms.log 2>&1; then ok add "$(tail -1 /tmp/dkms.log)"; else cat /tmp/dkms.log; bad add "dkms add failed"; fi
 if dkms build rvmbus/$VER -k $KREL >/tmp/dkms.log 2>&1; then
 	ok build "rvmbus/$VER for $KREL"
@@ -104,8 +112,60 @@ else
 fi
 st=$(dkms status rvmbus 2>&1)
 echo "$st" | grep -q "installed" && ok status "$st" || bad status "$st"
+
+# 3. rvmbus-linux-drivers, built from the kernel's own source tree against
+# the rvmbus just installed.
+DRV="hv_utils hv_balloon hv_storvsc hv_netvsc"
+if dkms add $SRC/linux-drivers >/tmp/dkms.log 2>&1; then
+	ok drivers-add "$(tail -1 /tmp/dkms.log)"
+else
+	cat /tmp/dkms.log; bad drivers-add "dkms add failed"
+fi
+if dkms build $D/$DVER -k $KREL >/tmp/dkms.log 2>&1; then
+	ok drivers-build "$D/$DVER for $KREL"
+else
+	cat /tmp/dkms.log; tail -30 /var/lib/dkms/$D/$DVER/build/make.log 2>/dev/null
+	bad drivers-build "dkms build failed"
+fi
+if dkms install $D/$DVER -k $KREL --force >/tmp/dkms.log 2>&1; then
+	n=0
+	for m in $DRV; do
+		[ -f /lib/modules/$KREL/updates/dkms/$m.ko ] || [ -f /lib/modules/$KREL/updates/dkms/$m.ko.xz ] &&
+			n=$((n + 1))
+	done
+	[ "$n" = 4 ] && ok drivers-install "$DRV under /lib/modules/$KREL/updates/dkms" ||
+		bad drivers-install "$n of 4 drivers installed"
+else
+	cat /tmp/dkms.log; bad drivers-install "dkms install failed"
+fi
+st=$(dkms status $D 2>&1)
+echo "$st" | grep -q "installed" && ok drivers-status "$st" || bad drivers-status "$st"
+# modinfo by name, as modprobe finds them: the dkms copies under updates/
+# (which depmod prefers to the kernel's own drivers), with the drivers'
+# vmbus: aliases, depending on rvmbus and on no C hv_vmbus.
+for m in $DRV; do
+	info=$(modinfo -k $KREL $m 2>&1)
+	file=$(echo "$info" | sed -n 's/^filename: *//p')
+	dep=$(echo "$info" | sed -n 's/^depends: *//p')
+	na=$(echo "$info" | grep -c '^alias: *vmbus:' || true)
+	case "$file" in
+	*/updates/dkms/$m.ko*) ;;
+	*) bad drivers-modinfo "$m resolves to '$file', not the dkms copy"; continue ;;
+	esac
+	if [ "$na" -ge 1 ] && echo ",$dep," | grep -q ',rvmbus,' && ! echo ",$dep," | grep -q ',hv_vmbus,'; then
+		ok drivers-modinfo "$m: $na vmbus: aliases, depends: $dep"
+	else
+		bad drivers-modinfo "$m: $na vmbus: aliases, depends: '$dep'"
+	fi
+done
+dkms remove $D/$DVER --all >/tmp/dkms.log 2>&1 || { cat /tmp/dkms.log; bad drivers-remove "dkms remove failed"; }
+left=$(for m in $DRV; do ls /lib/modules/$KREL/updates/dkms/$m.ko* 2>/dev/null; done)
+st=$(dkms status $D 2>&1)
+[ -z "$left" ] && [ -z "$st" ] && ok drivers-remove "removed, no driver left under updates/dkms" ||
+	bad drivers-remove "left: $left; status: $st"
+
 dkms remove rvmbus/$VER --all >/tmp/dkms.log 2>&1 && ok remove "removed" || { cat /tmp/dkms.log; bad remove "dkms remove failed"; }
-rm -rf /usr/src/rvmbus-$VER $STAGE
+rm -rf /usr/src/rvmbus-$VER /usr/src/$D-$DVER $STAGE
 exit $rc
 EOS
 "$REPO/scripts/in-chroot.sh" "$KROOT" "$REPO" /bin/bash /src/$BUILD/dkms/check.sh
