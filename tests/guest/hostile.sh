@@ -38,6 +38,16 @@ broke() {
 	return 1
 }
 
+# Once the host behaves again: the victim relid $1 (left open by the
+# mode's checks when $2 is "close") works again.
+victim_recovers() {
+	if [ "$2" = close ]; then
+		ctl close $1 > /dev/null || { broke "close of relid $1 failed"; return 1; }
+	fi
+	harness ctl hostile $mode off > /dev/null
+	echo_ok $1 || { broke "echo on relid $1 after the host behaved again failed"; return 1; }
+}
+
 # Echo traffic on relid $1: open, 50 checked requests, close.
 echo_ok() {
 	ctl open $1 1 > /dev/null || return 1
@@ -319,8 +329,7 @@ run_mode() {
 			i=$((i + 1)); [ $i -gt 50 ] && { broke "the ring GPADL of the failed open is still with the host"; return 1; }
 			sleep 0.1
 		done
-		harness ctl hostile $mode off > /dev/null
-		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		victim_recovers $v || return 1
 		what="relid $v: open failed, the channel closed and its ring GPADL torn down; opened and echoed once the host behaved"
 		;;
 	hold-ring-space)
@@ -339,9 +348,7 @@ run_mode() {
 		[ "$(cat /tmp/hold.rc)" != 0 ] || { broke "echo succeeded on a ring with no room"; return 1; }
 		wait_new "echo [0-9]+: no room in the ring of channel $v for 1000 ms" 10 ||
 			{ broke "no log of the full ring"; return 1; }
-		ctl close $v > /dev/null || { broke "close of the full channel failed"; return 1; }
-		harness ctl hostile $mode off > /dev/null
-		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		victim_recovers $v close || return 1
 		what="relid $v: echo into a ring the host never frees failed after $dt ms and logged it; closed, reopened and echoed once the host behaved"
 		;;
 	ignore-gpa-direct)
@@ -353,9 +360,7 @@ run_mode() {
 		[ "$(host_stat gpa_direct_ignored)" -ge 1 ] || { broke "the host ignored no GPA-direct packet"; return 1; }
 		wait_new "keeping [0-9]+ KiB of memory the host may still use \(echo-gpa" 10 ||
 			{ broke "the pages of the unanswered packet were not kept: $(new_lines | grep -E 'echo-gpa|keeping' | tail -2)"; return 1; }
-		ctl close $v > /dev/null || { broke "close of the victim failed"; return 1; }
-		harness ctl hostile $mode off > /dev/null
-		echo_ok $v || { broke "echo on relid $v after the host behaved again failed"; return 1; }
+		victim_recovers $v close || return 1
 		what="relid $v: echo-gpa without an answer failed, its pages kept for the host"
 		;;
 	post-busy)
