@@ -1174,5 +1174,6 @@ pub fn all() -> Vec<Seed> {
     host_devices_seeds(&mut out);
     crate::storage::seeds(&mut out);
     crate::net::seeds(&mut out);
+    crate::hv_iface::seeds(&mut out);
     out
 }

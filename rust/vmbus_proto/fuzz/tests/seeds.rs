@@ -164,3 +164,24 @@ fn host_net_sessions_get_deep() {
     assert_eq!(get("bring-up", "bad"), 0);
     assert!(get("hostile", "bad") >= 4);
 }
+
+/// The hv_vmbus interface seeds take ids, have the host answer them (and
+/// ids nobody took), and read packets by iteration and by receive,
+/// including one too long for the driver's buffer and broken ones.
+#[test]
+fn hv_iface_sessions_get_deep() {
+    use vmbus_proto_fuzz::hv_iface::run_hv_iface;
+    let s = run_hv_iface(&seed("hv-iface", "storvsc"));
+    assert_eq!(s.ids, 4, "{s:?}");
+    assert!(s.matched >= 4, "{s:?}");
+    assert!(s.refused >= 2, "{s:?}");
+    assert!(s.delivered >= 3, "{s:?}");
+    let s = run_hv_iface(&seed("hv-iface", "netvsc"));
+    assert_eq!(s.ids, 67, "{s:?}");
+    assert!(s.delivered >= 5, "{s:?}");
+    assert!(s.too_small >= 1, "{s:?}");
+    let s = run_hv_iface(&seed("hv-iface", "hostile"));
+    assert_eq!(s.bad_packets, 2, "{s:?}");
+    assert_eq!(s.matched, 1, "{s:?}");
+    assert!(s.refused >= 3, "{s:?}");
+}
