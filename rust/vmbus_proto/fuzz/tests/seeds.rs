@@ -120,6 +120,22 @@ fn host_devices_sessions_get_deep() {
     assert!(get("timesync-3.0", "answered") >= 2);
     assert_eq!(get("echo", "packets_out"), 3);
     assert_eq!(get("echo", "subchannels"), 3);
+    // The guest's answers to every kind of KVP, VSS and file-copy request
+    // reach the host's parsers and parse (none is "bad"): two enumerated
+    // pairs, a value, an adapter's addresses, a set, and a failed delete;
+    // a hot-backup query, freezes and thaws, one failed; a file of two
+    // fragments copied, and a copy that fails at its first fragment.
+    assert_eq!(get("kvp-answers", "requests"), 6);
+    assert_eq!(get("kvp-answers", "answered"), 5);
+    assert_eq!(get("kvp-answers", "failed"), 1);
+    assert_eq!(get("kvp-answers", "bad"), 0);
+    assert_eq!(get("vss-answers", "ok"), 4);
+    assert_eq!(get("vss-answers", "failed"), 1);
+    assert_eq!(get("vss-answers", "bad"), 0);
+    assert_eq!(get("fcopy-file", "messages"), 4);
+    assert_eq!(get("fcopy-file", "copied"), 1);
+    assert_eq!(get("fcopy-fails", "failed"), 1);
+    assert_eq!(get("fcopy-fails", "bad"), 0);
 }
 
 /// The storage session seed gets past initialisation into the SRBs, the
