@@ -903,7 +903,7 @@ pub fn host_ring(data: &[u8]) {
             }
             1 => {
                 let max = usize::from(s.u8() % 8) + 1;
-                match rings.read(&ram, max) {
+                match rings.read(&ram, max, false) {
                     Ok((packets, _, _)) => {
                         assert!(packets.len() <= max);
                         for p in packets {
