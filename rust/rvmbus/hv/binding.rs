@@ -72,13 +72,10 @@ use kernel::{
 use crate::{
     bus::{
         self,
-        channel::{Channel, ChannelDriver},
+        channel::{Channel, ChannelDriver, RxPacket},
         connection::{Connection, HostWait, RING_BYTES_MAX},
     },
-    proto::{
-        rx_copy::{RxCursor, RxError},
-        wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
-    },
+    proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     support::ratelimit::Ratelimit,
 };
 
@@ -160,13 +157,12 @@ pub(super) mod live {
     }
 }
 
-/// What `rx` protects: the per-channel receive buffer and the packet
-/// held in it between the driver's calls (one that did not fit the
-/// driver's buffer, kept for its next receive, or the current packet of
-/// an iteration: hv_vmbus leaves such a packet in the ring).
+/// What `rx` protects: the per-channel receive buffer and a packet that
+/// did not fit the driver's buffer, kept for its next receive (hv_vmbus
+/// leaves such a packet in the ring).
 pub(super) struct Rx {
     pub(super) buf: KVec<u8>,
-    pub(super) cur: RxCursor,
+    pub(super) held: Option<RxPacket>,
 }
 
 /// One hv_vmbus driver bound to one device.
@@ -295,7 +291,7 @@ impl HvBinding {
             // copy and the ring may be empty, so without this check no
             // interrupt would ever come for it.
             let more = self.chan.unmask_rx(&*self.conn);
-            if !more && !self.rx.lock().cur.is_holding() {
+            if !more && self.rx.lock().held.is_none() {
                 return;
             }
         }
@@ -357,7 +353,7 @@ impl HvBinding {
             // SAFETY: Not `Removed`, gate held: `cchan` is live.
             unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
         }
-        self.rx.lock().cur.clear();
+        self.rx.lock().held = None;
         self.conn.close(&self.chan, HostWait::Answer)
     }
 
@@ -382,7 +378,7 @@ impl HvBinding {
             let _ = self.conn.close(&self.chan, HostWait::Answer);
         }
         let mut rx = self.rx.lock();
-        rx.cur.clear();
+        rx.held = None;
         rx.buf = KVec::new();
     }
 
@@ -415,7 +411,7 @@ impl HvBinding {
         }
         let mut rx = self.rx.lock();
         let rx = &mut *rx;
-        if !rx.cur.is_holding() {
+        if rx.held.is_none() {
             loop {
                 // Any context: the buffer grows without sleeping.
                 if rx.buf.is_empty() {
@@ -423,7 +419,7 @@ impl HvBinding {
                 }
                 match self.chan.recv(&*self.conn, &mut rx.buf) {
                     Ok(Some(p)) => {
-                        rx.cur.hold(p);
+                        rx.held = Some(p);
                         break;
                     }
                     Ok(None) => return Ok(()),
@@ -435,24 +431,24 @@ impl HvBinding {
                 }
             }
         }
-        match rx.cur.take(&rx.buf, raw, out.cap) {
-            Ok(None) => Ok(()),
-            Ok(Some(d)) => {
-                let bytes = rx.buf.get(d.start..d.start + d.len).ok_or(EIO)?;
-                // CAST: A packet is shorter than the ring (< 4 MiB + a page).
-                out.len = d.len as u32;
-                out.trans_id = d.trans_id;
-                out.copy(bytes);
-                Ok(())
-            }
-            Err(RxError::TooSmall { len, trans_id }) => {
-                // CAST: As above.
-                out.len = len as u32;
-                out.trans_id = trans_id;
-                Err(ENOBUFS)
-            }
-            Err(_) => Err(EIO),
+        let Some(p) = &rx.held else {
+            return Ok(());
+        };
+        let (start, len) = if raw {
+            (0, p.offset + p.len)
+        } else {
+            (p.offset, p.len)
+        };
+        let bytes = rx.buf.get(start..start + len).ok_or(EIO)?;
+        // CAST: A packet is shorter than the ring (< 4 MiB + a page).
+        out.len = len as u32;
+        out.trans_id = p.trans_id;
+        if len > out.cap {
+            return Err(ENOBUFS);
         }
+        out.copy(bytes);
+        rx.held = None;
+        Ok(())
     }
 }
 
@@ -607,7 +603,7 @@ pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Resu
             conn,
             cchan,
             gate <- new_mutex!(GateState::Closed, "HvBinding::gate"),
-            rx <- new_spinlock_irq!(Rx { buf: KVec::new(), cur: RxCursor::new() }, "HvBinding::rx"),
+            rx <- new_spinlock_irq!(Rx { buf: KVec::new(), held: None }, "HvBinding::rx"),
             live: Atomic::new(live::CLOSED),
             warn: Ratelimit::new(),
         }),

@@ -32,12 +32,8 @@
 //! iteration call, receive or close on the channel.
 //!
 //! Trust: the copy holds exactly the packet's `len8 * 8` bytes, with
-//! `offset8 <= len8` (both checked again on the copy before the pointer
-//! is handed out), so the inline `hv_pkt_data()` and `hv_pkt_datalen()`
-//! stay inside it. The decisions (which packet is held, whether the
-//! driver's pointer names it, the check of its descriptor) are
-//! `vmbus_proto`'s `rx_copy::RxCursor`, which the `hv-iface` fuzz target
-//! drives as the drivers do; this file owns the buffer and the lock.
+//! `offset8 <= len8` (both checked again here on the copy), so the
+//! inline `hv_pkt_data()` and `hv_pkt_datalen()` stay inside it.
 //!
 //! Context: any; never sleeps (the per-channel buffer grows with `GFP_ATOMIC`).
 
@@ -58,12 +54,12 @@ impl HvBinding {
     /// Copies the next packet into `rx` if none is held; true when one is
     /// held after.
     fn hold_next(&self, rx: &mut Rx) -> Result<bool> {
-        while !rx.cur.is_holding() {
+        while rx.held.is_none() {
             if rx.buf.is_empty() {
                 rx.buf.resize(4096, 0, GFP_ATOMIC)?;
             }
             match self.chan.recv(&*self.conn, &mut rx.buf) {
-                Ok(Some(p)) => rx.cur.hold(p),
+                Ok(Some(p)) => rx.held = Some(p),
                 Ok(None) => return Ok(false),
                 Err(e) if e == EMSGSIZE && rx.buf.len() < COPY_MAX => {
                     let n = rx.buf.len() * 2;
@@ -75,6 +71,26 @@ impl HvBinding {
         Ok(true)
     }
 
+    /// The held packet's descriptor in the copy, checked again: `len8 * 8`
+    /// is the copied length and `offset8 <= len8`.
+    fn held_desc(rx: &mut Rx) -> Result<*mut c_void> {
+        let p = rx.held.as_ref().ok_or(EINVAL)?;
+        let total = p.offset.checked_add(p.len).ok_or(EIO)?;
+        let bytes = rx.buf.get(..total).ok_or(EIO)?;
+        let word = |at: usize| -> Result<usize> {
+            let b: [u8; 2] = bytes
+                .get(at..at + 2)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(EIO)?;
+            Ok(usize::from(u16::from_le_bytes(b)))
+        };
+        let (offset8, len8) = (word(2)?, word(4)?);
+        if len8 * 8 != total || offset8 > len8 || offset8 * 8 != p.offset {
+            return Err(EIO);
+        }
+        Ok(rx.buf.as_mut_ptr().cast::<c_void>())
+    }
+
     /// `hv_pkt_iter_first()` (`advance` false) and `__hv_pkt_iter_next()`
     /// (`advance` true, after the packet at `cur`).
     fn iter(&self, advance: bool, cur: *const c_void) -> Result<*mut c_void> {
@@ -84,8 +100,7 @@ impl HvBinding {
         let mut rx = self.rx.lock();
         let rx = &mut *rx;
         if advance {
-            let is_current = ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>());
-            if rx.cur.advance(is_current).is_err() {
+            if rx.held.is_none() || !ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>()) {
                 if WARN.allow() {
                     pr_warn!(
                         "channel {}: hv_pkt_iter_next() on a packet that is not the current one\n",
@@ -94,16 +109,18 @@ impl HvBinding {
                 }
                 return Err(EINVAL);
             }
+            rx.held = None;
         }
         if !self.hold_next(rx)? {
             return Ok(ptr::null_mut());
         }
-        // The descriptor checked again in the copy; a packet that fails
-        // is dropped by the cursor, never handed out.
-        match rx.cur.desc(&rx.buf) {
-            Ok(Some(_)) => Ok(rx.buf.as_mut_ptr().cast::<c_void>()),
-            Ok(None) => Ok(ptr::null_mut()),
-            Err(_) => Err(EIO),
+        match Self::held_desc(rx) {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                // Never handed out: dropped, as a broken packet.
+                rx.held = None;
+                Err(e)
+            }
         }
     }
 }
