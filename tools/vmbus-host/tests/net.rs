@@ -68,6 +68,32 @@ fn request<T: Wire>(g: &mut Guest, ch: &mut GuestChannel, t: NvspMsgType, body: 
     pkt.payload.to_vec()
 }
 
+/// Copies the frame at `offset` (`count` bytes) out of the receive buffer
+/// and completes transfer-page packet `trans_id`, as netvsc does.
+fn take_frame(
+    g: &mut Guest,
+    ch: &mut GuestChannel,
+    offset: u32,
+    count: u32,
+    trans_id: u64,
+) -> Vec<u8> {
+    let mut m = vec![0u8; count as usize];
+    g.q.ram
+        .read(RECV_PAGE * 4096 + u64::from(offset), &mut m)
+        .unwrap();
+    let c = encode(
+        NvspMsgType::SEND_RNDIS_PKT_COMPLETE,
+        &NvspRndisPacketComplete {
+            status: NvspStatus::SUCCESS,
+        },
+    )
+    .unwrap();
+    let mut b = [0u8; 64];
+    let n = encode_inband(&mut b, PacketType::COMP, 0, trans_id, &c).unwrap();
+    g.send_packet(ch, &b[..n]).unwrap();
+    m
+}
+
 /// Reads the RNDIS message of the next transfer-page packet and
 /// completes it.
 fn receive(g: &mut Guest, ch: &mut GuestChannel) -> Vec<u8> {
@@ -82,21 +108,7 @@ fn receive(g: &mut Guest, ch: &mut GuestChannel) -> Vec<u8> {
         };
         assert_eq!(pageset_id, RECEIVE_BUFFER_ID);
         let r = ranges.iter().next().unwrap();
-        let mut m = vec![0u8; r.byte_count as usize];
-        g.q.ram
-            .read(RECV_PAGE * 4096 + u64::from(r.byte_offset), &mut m)
-            .unwrap();
-        let c = encode(
-            NvspMsgType::SEND_RNDIS_PKT_COMPLETE,
-            &NvspRndisPacketComplete {
-                status: NvspStatus::SUCCESS,
-            },
-        )
-        .unwrap();
-        let mut b = [0u8; 64];
-        let n = encode_inband(&mut b, PacketType::COMP, 0, pkt.desc.trans_id, &c).unwrap();
-        g.send_packet(ch, &b[..n]).unwrap();
-        return m;
+        return take_frame(g, ch, r.byte_offset, r.byte_count, pkt.desc.trans_id);
     }
 }
 
@@ -131,21 +143,13 @@ fn rndis_request(g: &mut Guest, ch: &mut GuestChannel, index: u32, msg: &[u8]) -
             }
             PacketKind::TransferPages { ranges, .. } => {
                 let r = ranges.iter().next().unwrap();
-                let mut m = vec![0u8; r.byte_count as usize];
-                g.q.ram
-                    .read(RECV_PAGE * 4096 + u64::from(r.byte_offset), &mut m)
-                    .unwrap();
-                let c = encode(
-                    NvspMsgType::SEND_RNDIS_PKT_COMPLETE,
-                    &NvspRndisPacketComplete {
-                        status: NvspStatus::SUCCESS,
-                    },
-                )
-                .unwrap();
-                let mut b = [0u8; 64];
-                let n = encode_inband(&mut b, PacketType::COMP, 0, pkt.desc.trans_id, &c).unwrap();
-                g.send_packet(ch, &b[..n]).unwrap();
-                answer = Some(m);
+                answer = Some(take_frame(
+                    g,
+                    ch,
+                    r.byte_offset,
+                    r.byte_count,
+                    pkt.desc.trans_id,
+                ));
             }
             k => panic!("{k:?}"),
         }
