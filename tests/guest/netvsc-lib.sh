@@ -13,6 +13,57 @@ PORT=7777
 now() { cut -d' ' -f1 /proc/uptime; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# Prints the state of eth0's channels for a failure's report: per channel
+# the target CPU, the inbound ring's interrupt mask and bytes to read, the
+# outbound's mask and free bytes, the event and interrupt counts.
+nic_state() {
+	for c in /sys/class/net/eth0/device/channels/*; do
+		[ -d "$c" ] || continue
+		echo "netvsc state: channel ${c##*/} cpu $(cat $c/cpu) in_mask $(cat $c/in_mask)" \
+			"read_avail $(cat $c/read_avail) out_mask $(cat $c/out_mask)" \
+			"write_avail $(cat $c/write_avail) events $(cat $c/events)" \
+			"interrupts $(cat $c/interrupts) intr_in_full $(cat $c/intr_in_full)"
+	done
+	grep rvmbus /proc/interrupts | sed 's/^/netvsc state: /'
+}
+
+# With NIC_TRACE set on the kernel command line (run.py --append
+# NIC_TRACE=1), records NAPI polls, rvmbus's interrupts and channel events
+# and the network and tasklet softirqs, for nic_stalled to print.
+nic_trace_on() {
+	[ -n "$NIC_TRACE" ] || return 0
+	mount -t tracefs nodev /sys/kernel/tracing 2> /dev/null
+	echo 16384 > /sys/kernel/tracing/buffer_size_kb
+	for e in napi/napi_poll rvmbus/rvmbus_on_event irq/irq_handler_entry irq/softirq_raise; do
+		echo 1 > /sys/kernel/tracing/events/$e/enable
+	done
+	echo 'vec == 3 || vec == 6' > /sys/kernel/tracing/events/irq/softirq_raise/filter
+	echo 'name == "rvmbus"' > /sys/kernel/tracing/events/irq/irq_handler_entry/filter
+}
+
+# The report of a transfer or a link change that never completed: the
+# channels' state, whether the network softirq still runs, the trace if
+# NIC_TRACE is set; then the host signals each channel with unread bytes
+# once more and the state is printed again. A channel that drains only
+# then lost a wake-up (Documentation/testing.rst, TCG threading).
+nic_stalled() {
+	nic_state
+	grep -E "CPU|NET_RX|TASKLET" /proc/softirqs | sed 's/^/netvsc state: /'
+	sleep 1
+	grep -E "NET_RX|TASKLET" /proc/softirqs | sed 's/^/netvsc state: 1 s later: /'
+	if [ -n "$NIC_TRACE" ]; then
+		echo 0 > /sys/kernel/tracing/tracing_on
+		tail -400 /sys/kernel/tracing/trace | sed 's/^/netvsc trace: /'
+	fi
+	for c in /sys/class/net/eth0/device/channels/*; do
+		[ "$(cat $c/read_avail)" = 0 ] && continue
+		r=$(harness ctl event $(cat $c/cpu) 2 ${c##*/})
+		echo "netvsc state: the host signalled channel ${c##*/} again: $r"
+	done
+	sleep 2
+	nic_state
+}
+
 # Waits up to $2 seconds for eth0 to exist; prints its name or fails.
 wait_eth() {
 	i=0

@@ -10,7 +10,9 @@
 # fails, carrier 0) and up again (ping works); hv_netvsc is removed (the
 # host then holds no GPADL) and loaded again (eth0 comes back with the same
 # MAC and works); rvmbus is removed and loaded again under it, the same
-# again; rvmbus keeps no memory.
+# again; rvmbus keeps no memory. A transfer gets NIC_TIMEOUT seconds (300;
+# it takes 2-5); one that stalls, or a link change that never arrives,
+# prints the channels' state first (netvsc-lib.sh, nic_stalled).
 SCEN=netvsc-nic
 . /scenarios/lib.sh
 . /scenarios/netvsc-lib.sh
@@ -27,6 +29,7 @@ RELID=$(cat $DEV/id)
 
 load_netvsc "first load"
 bring_up "first load"
+nic_trace_on
 echo "netvsc-nic: eth0 $MAC up, $ME pings $PEER and back"
 
 # TCP each way with an MD5 check.
@@ -34,11 +37,13 @@ dd if=/dev/urandom of=/tmp/up bs=1M count=$NIC_MB 2> /dev/null || fail "dd faile
 want=$(md5sum < /tmp/up | cut -d' ' -f1)
 bytes=$((NIC_MB * 1048576))
 t0=$(now)
-got=$({ echo "PUT $bytes"; cat /tmp/up; } | timeout 600 nc $PEER $PORT)
+got=$({ echo "PUT $bytes"; cat /tmp/up; } | timeout ${NIC_TIMEOUT:-300} nc $PEER $PORT)
 t1=$(now)
+[ "$got" = "md5 $want $bytes" ] || nic_stalled
 [ "$got" = "md5 $want $bytes" ] || fail "upload of $NIC_MB MiB: server says '$got', want 'md5 $want $bytes'"
-back=$(echo GET | timeout 600 nc $PEER $PORT | md5sum | cut -d' ' -f1)
+back=$(echo GET | timeout ${NIC_TIMEOUT:-300} nc $PEER $PORT | md5sum | cut -d' ' -f1)
 t2=$(now)
+[ "$back" = "$want" ] || nic_stalled
 [ "$back" = "$want" ] || fail "download of $NIC_MB MiB: md5 $back, want $want"
 rm -f /tmp/up
 echo "netvsc-nic: $NIC_MB MiB up in $(secs $t0 $t1) s, down in $(secs $t1 $t2) s, md5 $want both ways"
@@ -46,7 +51,10 @@ echo "netvsc-nic: $NIC_MB MiB up in $(secs $t0 $t1) s, down in $(secs $t1 $t2) s
 # Link down and up from the host.
 r=$(harness ctl nic-link $RELID down)
 case "$r" in ok*) ;; *) fail "ctl nic-link $RELID down: $r" ;; esac
-wait_carrier 30 0 || fail "eth0 keeps its carrier 30 s after the host took the link down"
+if ! wait_carrier 30 0; then
+	nic_stalled
+	fail "eth0 keeps its carrier 30 s after the host took the link down"
+fi
 ping -c 2 -W 2 $PEER > /dev/null 2>&1 && fail "ping $PEER works with the link down"
 r=$(harness ctl nic-link $RELID up)
 case "$r" in ok*) ;; *) fail "ctl nic-link $RELID up: $r" ;; esac

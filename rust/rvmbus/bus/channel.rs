@@ -652,9 +652,11 @@ impl Channel {
         };
         if signal {
             // The read freed the room the host waits for (Linux's
-            // `hv_pkt_iter_close`).
+            // `hv_pkt_iter_close`). The packet is already out of the ring,
+            // so a signal the hypervisor refused (logged where it is
+            // refused) must not lose it: it is still returned.
             self.stats.intr_in_full.add(1, Relaxed);
-            conn.signal(self)?;
+            let _ = conn.signal(self);
         }
         let Some(info) = info else {
             return Ok(None);

@@ -108,6 +108,7 @@ mod ffi {
         pub(super) fn rvmbus_hv_c_set_rescind(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_read_mode(cchan: *mut c_void) -> u32;
         pub(super) fn rvmbus_hv_c_invoke(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_invoke_irqoff(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_fill(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_clear(cchan: *mut c_void);
     }
@@ -266,9 +267,10 @@ impl HvBinding {
         };
         if mode == HV_CALL_ISR {
             // Called in the interrupt handler; an explicit kick (after an
-            // open, or by the driver) still runs it here.
+            // open, or by the driver) still runs it here, with interrupts
+            // off as there.
             // SAFETY: As in `open_read_mode`.
-            unsafe { ffi::rvmbus_hv_c_invoke(self.cchan) };
+            unsafe { ffi::rvmbus_hv_c_invoke_irqoff(self.cchan) };
             return;
         }
         let batched = mode == HV_CALL_BATCHED;

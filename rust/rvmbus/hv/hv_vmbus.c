@@ -491,6 +491,21 @@ void rvmbus_hv_c_invoke(void *cchan)
 		cb(c->channel_callback_context);
 }
 
+void rvmbus_hv_c_invoke_irqoff(void *cchan)
+{
+	unsigned long flags;
+
+	/*
+	 * An HV_CALL_ISR callback expects the interrupt handler's context:
+	 * hv_netvsc's calls __napi_schedule_irqoff(), which adds to this
+	 * CPU's poll list without masking interrupts itself; an interrupt
+	 * that schedules another NAPI in the middle would lose an entry.
+	 */
+	local_irq_save(flags);
+	rvmbus_hv_c_invoke(cchan);
+	local_irq_restore(flags);
+}
+
 /* ---- The channel operations -------------------------------------------- */
 
 int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,

@@ -77,8 +77,13 @@ void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o);
 void rvmbus_hv_c_set_rescind(void *cchan);
 /* The channel's read mode: 0 batched, 1 direct, 2 ISR (enum hv_callback_mode). */
 u32 rvmbus_hv_c_read_mode(void *cchan);
-/* Runs the driver's channel callback, if one is set. */
+/*
+ * Runs the driver's channel callback, if one is set; the _irqoff variant
+ * with local interrupts off, for an HV_CALL_ISR callback run elsewhere
+ * than in the interrupt handler.
+ */
 void rvmbus_hv_c_invoke(void *cchan);
+void rvmbus_hv_c_invoke_irqoff(void *cchan);
 /*
  * ring_info.c: the channel's outbound and inbound struct
  * hv_ring_buffer_info describe the core's rings while it is open: filled

@@ -101,6 +101,12 @@ impl HvBinding {
         let rx = &mut *rx;
         if advance {
             if rx.held.is_none() || !ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>()) {
+                // The held packet's ring space is already released: kept,
+                // it would hide from `hv_end_read()`, which only sees the
+                // ring, and the driver would wait for an interrupt that
+                // never comes. Dropped, as hv_vmbus's iterator would move
+                // past it.
+                rx.held = None;
                 if WARN.allow() {
                     pr_warn!(
                         "channel {}: hv_pkt_iter_next() on a packet that is not the current one\n",
