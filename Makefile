@@ -197,10 +197,13 @@ test-debug: debug-modules host
 # the scenarios that exercise the most glue: the data path and
 # sub-channels, the driver API (bind/unbind, unload under traffic, rescind
 # and re-offer under traffic), rescind at every point, the pm_test levels
-# and allocation failures (which only the debug kernel has), and every
+# and allocation failures (which only the debug kernel has), every
 # hostile mode in one boot (with 17 loads and unloads and the heartbeat
-# driver); DEBUG_SCENARIOS=all runs them all.
-DEBUG_SCENARIOS ?= echo-data driver-echo driver-rescind rescind-points pm-test hostile-all fault-inject
+# driver), and the ways out and the CPU paths: kexec, crash-unload,
+# cpu-hotplug, and bus-azure's sysfs tree against Linux's ABI;
+# DEBUG_SCENARIOS=all runs them all.
+DEBUG_SCENARIOS ?= echo-data driver-echo driver-rescind rescind-points pm-test hostile-all fault-inject \
+	kexec crash-unload cpu-hotplug bus-azure
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))
