@@ -85,6 +85,10 @@ struct Outstanding {
     payload: KVec<u8>,
     /// A benchmark request: its payload size and when it was sent.
     bench: Option<(usize, Instant<Monotonic>)>,
+    /// The bus took the request (`request()` returned); until then the
+    /// submitter may still take it back, and a removal in between does not
+    /// count it as waiting for a completion.
+    taken: bool,
 }
 
 /// What a run counts.
@@ -252,13 +256,18 @@ impl Driver for EchoDriver {
         DEVICES.lock().retain(|(_, d)| !Arc::ptr_eq(d, s));
         let mut st = s.state.lock();
         st.gone = true;
-        let left = st.outstanding.len();
+        // Requests the bus took and neither completed nor cancelled; one
+        // still inside `request()` is the submitter's (it fails, or its
+        // completion comes and the run's drain counts it).
+        let left = st.outstanding.iter().filter(|o| o.taken).count();
+        let sending = st.outstanding.len() - left;
         drop(st);
         s.changed.notify_all();
         pr_info!(
-            "relid {}: echo device removed, {} requests without completion\n",
+            "relid {}: echo device removed, {} requests without completion, {} being sent\n",
             s.relid,
-            left
+            left,
+            sending
         );
     }
 }
@@ -320,6 +329,11 @@ fn submit(dev: &Device, s: &Shared, payload: &[u8], o: Outstanding, what: &str) 
         );
         return Ok(false);
     }
+    // The completion may have come first and taken it out already.
+    let mut st = s.state.lock();
+    if let Some(o) = st.outstanding.iter_mut().find(|o| o.cookie == cookie) {
+        o.taken = true;
+    }
     Ok(true)
 }
 
@@ -347,6 +361,7 @@ fn run(dev: &Device, s: &Shared, count: u64, size: usize) -> Result<(Counts, u64
             cookie: s.next_cookie.fetch_add(1, Relaxed),
             payload: core::mem::take(&mut copy),
             bench: None,
+            taken: false,
         };
         if !submit(dev, s, &payload, o, "run")? {
             break;
@@ -492,6 +507,7 @@ fn bench(dev: &Device, s: &Shared, size: usize, count: u64, window: usize) -> Re
             cookie,
             payload: KVec::new(),
             bench: Some((size, Instant::<Monotonic>::now())),
+            taken: false,
         };
         if !submit(dev, s, &payload, o, "bench")? {
             break;
