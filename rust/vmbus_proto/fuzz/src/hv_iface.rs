@@ -484,8 +484,8 @@ pub fn hv_iface(data: &[u8]) {
 /// netvsc-like channel, and a host that answers ids it never got.
 pub fn seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     // storvsc: a table of the ring's requests, completions for each id,
-    // read by iteration; one lookup expecting another value (an
-    // initialisation packet's id).
+    // read by iteration (a misused next drops one unread); one lookup
+    // expecting another value (an initialisation packet's id).
     let mut w = ScriptWriter::new();
     let mut f = Iface::new(3);
     w.u8(3);
