@@ -480,189 +480,154 @@ pub fn hv_iface(data: &[u8]) {
     run_hv_iface(data);
 }
 
+/// A seed script under construction: each operation is written and run
+/// on the model as it goes, so the seed's ids are the ones the table
+/// gives.
+struct SeedWriter {
+    w: ScriptWriter,
+    f: Iface,
+}
+
+impl SeedWriter {
+    /// A script for a table of `size` slots.
+    fn new(size: u8) -> Self {
+        let mut w = ScriptWriter::new();
+        w.u8(size);
+        Self {
+            w,
+            f: Iface::new(usize::from(size)),
+        }
+    }
+
+    /// Writes and runs `o`.
+    fn op(&mut self, o: IfaceOp<'_>) -> &mut Self {
+        o.write(&mut self.w);
+        self.f.apply(&o);
+        self
+    }
+
+    /// Writes and runs `vmbus_next_request_id(value)`; the id it gave.
+    fn take_id(&mut self, value: u64) -> u64 {
+        IfaceOp::TakeId(value).write(&mut self.w);
+        let id = self.f.take_id(value);
+        self.f.check_table();
+        id
+    }
+
+    /// The host writes a completion with `id` and `payload`.
+    fn completion(&mut self, id: u64, payload: &[u8]) -> &mut Self {
+        self.op(IfaceOp::Inband {
+            comp: true,
+            id,
+            payload,
+        })
+    }
+
+    /// The host answers `id`; with `other`, the driver expects another
+    /// value.
+    fn host_id(&mut self, id: u64, other: bool) -> &mut Self {
+        self.op(IfaceOp::HostId { id, other })
+    }
+
+    /// A receive into a buffer of `cap` bytes.
+    fn recv(&mut self, raw: bool, cap: u16) -> &mut Self {
+        self.op(IfaceOp::Recv { raw, cap })
+    }
+
+    /// An arbitrary record over `copy`.
+    fn record(&mut self, offset: u32, len: u32, copy: &[u8]) -> &mut Self {
+        self.op(IfaceOp::Record { offset, len, copy })
+    }
+
+    /// The script.
+    fn finish(&mut self) -> Vec<u8> {
+        self.w.finish()
+    }
+}
+
 /// The `hv-iface` seeds: the packet flow of a storvsc-like and a
 /// netvsc-like channel, and a host that answers ids it never got.
 pub fn seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     // storvsc: a table of the ring's requests, completions for each id,
     // read by iteration (a misused next drops one unread); one lookup
     // expecting another value (an initialisation packet's id).
-    let mut w = ScriptWriter::new();
-    let mut f = Iface::new(3);
-    w.u8(3);
-    let op = |f: &mut Iface, w: &mut ScriptWriter, o: IfaceOp<'_>| {
-        o.write(w);
-        f.apply(&o);
-    };
-    let mut ids = Vec::new();
-    for v in [
+    let mut s = SeedWriter::new(3);
+    let ids: Vec<u64> = [
         0xffff_8880_0001_0000u64,
         0xffff_8880_0001_0200,
         0xffff_8880_0001_0400,
-    ] {
-        let id = f.take_id(v);
-        IfaceOp::TakeId(v).write(&mut w);
-        ids.push(id);
-    }
-    op(&mut f, &mut w, IfaceOp::TakeId(1));
+    ]
+    .into_iter()
+    .map(|v| s.take_id(v))
+    .collect();
+    s.op(IfaceOp::TakeId(1));
     // A storvsc completion: vstor_packet of 0x34 bytes, COMPLETE_IO.
     let mut vstor = [0u8; 0x34];
     vstor[0] = 1;
     for &id in ids.iter().rev() {
-        op(
-            &mut f,
-            &mut w,
-            IfaceOp::Inband {
-                comp: true,
-                id,
-                payload: &vstor,
-            },
-        );
+        s.completion(id, &vstor);
     }
-    op(&mut f, &mut w, IfaceOp::First);
-    op(&mut f, &mut w, IfaceOp::First);
-    op(&mut f, &mut w, IfaceOp::Next(true));
-    op(&mut f, &mut w, IfaceOp::Next(false));
-    op(&mut f, &mut w, IfaceOp::Next(true));
-    op(&mut f, &mut w, IfaceOp::Next(true));
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::HostId {
-            id: 0,
-            other: false,
-        },
-    );
-    let id = f.take_id(7);
-    IfaceOp::TakeId(7).write(&mut w);
-    op(&mut f, &mut w, IfaceOp::HostId { id, other: true });
-    op(&mut f, &mut w, IfaceOp::HostId { id, other: false });
-    op(&mut f, &mut w, IfaceOp::HostId { id, other: false });
-    out.push(("hv-iface", "storvsc".into(), w.finish()));
+    s.op(IfaceOp::First)
+        .op(IfaceOp::First)
+        .op(IfaceOp::Next(true))
+        .op(IfaceOp::Next(false))
+        .op(IfaceOp::Next(true))
+        .op(IfaceOp::Next(true))
+        .host_id(0, false);
+    let id = s.take_id(7);
+    s.host_id(id, true).host_id(id, false).host_id(id, false);
+    out.push(("hv-iface", "storvsc".into(), s.finish()));
 
     // netvsc: a larger table (two bitmap words), data packets and
     // completions read by receive, one into a buffer too short.
-    let mut w = ScriptWriter::new();
-    let mut f = Iface::new(70);
-    w.u8(70);
+    let mut s = SeedWriter::new(70);
     for i in 0..66u64 {
-        op(&mut f, &mut w, IfaceOp::TakeId(0x1000 + i));
+        s.op(IfaceOp::TakeId(0x1000 + i));
     }
-    op(&mut f, &mut w, IfaceOp::Answer(65));
+    s.op(IfaceOp::Answer(65));
     let mut nvsp = [0u8; 40];
     nvsp[0] = 0x6b; // NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE
     nvsp[4] = 1;
     for id in [66u64, 65, 64, 1] {
-        op(
-            &mut f,
-            &mut w,
-            IfaceOp::Inband {
-                comp: true,
-                id,
-                payload: &nvsp,
-            },
-        );
+        s.completion(id, &nvsp);
     }
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Inband {
-            comp: false,
-            id: 0,
-            payload: b"an unsolicited data packet.",
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Recv {
-            raw: false,
-            cap: 16,
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Recv {
-            raw: false,
-            cap: 40,
-        },
-    );
-    op(&mut f, &mut w, IfaceOp::Recv { raw: true, cap: 56 });
-    op(&mut f, &mut w, IfaceOp::Recv { raw: true, cap: 56 });
-    op(&mut f, &mut w, IfaceOp::First);
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Recv {
-            raw: false,
-            cap: 4096,
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Recv {
-            raw: false,
-            cap: 4096,
-        },
-    );
-    op(&mut f, &mut w, IfaceOp::Reopen);
-    op(&mut f, &mut w, IfaceOp::TakeId(5));
-    out.push(("hv-iface", "netvsc".into(), w.finish()));
+    s.op(IfaceOp::Inband {
+        comp: false,
+        id: 0,
+        payload: b"an unsolicited data packet.",
+    })
+    .recv(false, 16)
+    .recv(false, 40)
+    .recv(true, 56)
+    .recv(true, 56)
+    .op(IfaceOp::First)
+    .recv(false, 4096)
+    .recv(false, 4096)
+    .op(IfaceOp::Reopen)
+    .op(IfaceOp::TakeId(5));
+    out.push(("hv-iface", "netvsc".into(), s.finish()));
 
     // A hostile host: broken packets, ids beyond the table, a repeated
     // answer, a record over a copy it wrote.
-    let mut w = ScriptWriter::new();
-    let mut f = Iface::new(2);
-    w.u8(2);
-    op(&mut f, &mut w, IfaceOp::TakeId(9));
+    let mut s = SeedWriter::new(2);
+    s.op(IfaceOp::TakeId(9));
     let mut bad = vec![0u8; 32];
     bad[0] = 0x0b; // VM_PKT_COMP
     bad[2] = 2; // offset8
     bad[4] = 9; // len8 beyond the packet
-    op(&mut f, &mut w, IfaceOp::Packet(&bad));
+    s.op(IfaceOp::Packet(&bad));
     bad[4] = 4;
     bad[2] = 5; // offset8 beyond len8
-    op(&mut f, &mut w, IfaceOp::Packet(&bad));
+    s.op(IfaceOp::Packet(&bad));
     bad[2] = 2;
     bad[8] = 1; // trans_id 1
-    op(&mut f, &mut w, IfaceOp::Packet(&bad));
-    op(&mut f, &mut w, IfaceOp::Packet(&bad));
-    op(&mut f, &mut w, IfaceOp::First);
-    op(&mut f, &mut w, IfaceOp::Next(true));
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::HostId {
-            id: 3,
-            other: false,
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::HostId {
-            id: u64::MAX,
-            other: false,
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Record {
-            offset: 16,
-            len: 16,
-            copy: &bad,
-        },
-    );
-    op(
-        &mut f,
-        &mut w,
-        IfaceOp::Record {
-            offset: 16,
-            len: 8,
-            copy: &bad,
-        },
-    );
-    out.push(("hv-iface", "hostile".into(), w.finish()));
+    s.op(IfaceOp::Packet(&bad))
+        .op(IfaceOp::Packet(&bad))
+        .op(IfaceOp::First)
+        .op(IfaceOp::Next(true))
+        .host_id(3, false)
+        .host_id(u64::MAX, false)
+        .record(16, 16, &bad)
+        .record(16, 8, &bad);
+    out.push(("hv-iface", "hostile".into(), s.finish()));
 }

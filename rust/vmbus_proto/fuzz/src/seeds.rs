@@ -1064,8 +1064,10 @@ fn host_ring_seeds(out: &mut Vec<Seed>) {
     out.push(("host-ring", "scattered-corrupt".into(), w.finish()));
 }
 
-/// A `host-devices` session against a backend of its own.
-fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec<Seed>) {
+/// A `host-devices` script against a backend of `kind`: the backend,
+/// opened, the script, which starts with the kind, and what the backend
+/// sent on its open.
+fn device_script(kind: DeviceKind) -> (DeviceRig, ScriptWriter, Vec<Vec<u8>>) {
     let k = DeviceKind::ALL
         .iter()
         .position(|&x| x == kind)
@@ -1073,17 +1075,36 @@ fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec
     let mut rig = DeviceRig::new(kind);
     let mut w = ScriptWriter::new();
     w.u8(k);
-    let mut sent = rig.open();
-    let op = |rig: &mut DeviceRig, w: &mut ScriptWriter, o: DeviceOp<'_>| {
-        o.write(w);
-        rig.apply(&o)
-    };
+    let sent = rig.open();
+    (rig, w, sent)
+}
+
+/// Writes `o` to the script and carries it out; what the backend sent.
+fn device_op(rig: &mut DeviceRig, w: &mut ScriptWriter, o: DeviceOp<'_>) -> Vec<Vec<u8>> {
+    o.write(w);
+    rig.apply(&o)
+}
+
+/// The guest's answer to the backend's negotiation request `req`, offering
+/// `msg`, written and carried out; what the backend sent.
+fn negotiate(
+    rig: &mut DeviceRig,
+    w: &mut ScriptWriter,
+    req: &[u8],
+    msg: &[IcVersion],
+) -> Vec<Vec<u8>> {
+    let p = packet::parse(req).expect("the host's packet parses");
+    let mut ans = vec![0u8; p.payload.len() + 64];
+    let (n, _) = ic::answer_negotiate(p.payload, &mut ans, FW, msg).expect("an answer");
+    let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
+    device_op(rig, w, DeviceOp::Packet(&a))
+}
+
+/// A `host-devices` session against a backend of its own.
+fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec<Seed>) {
+    let (mut rig, mut w, mut sent) = device_script(kind);
     if let Some(req) = sent.first() {
-        let p = packet::parse(req).expect("the host's packet parses");
-        let mut ans = vec![0u8; p.payload.len() + 64];
-        let (n, _) = ic::answer_negotiate(p.payload, &mut ans, FW, msg).expect("an answer");
-        let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
-        sent = op(&mut rig, &mut w, DeviceOp::Packet(&a));
+        sent = negotiate(&mut rig, &mut w, req, msg);
     }
     // The devices that act on the operator's commands: a shutdown request,
     // a KVP set, a VSS thaw, a copy of an empty file.
@@ -1091,19 +1112,19 @@ fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec
         kind,
         DeviceKind::Shutdown | DeviceKind::Kvp | DeviceKind::Vss | DeviceKind::Fcopy
     ) {
-        sent = op(&mut rig, &mut w, DeviceOp::Control { pick: 1 });
+        sent = device_op(&mut rig, &mut w, DeviceOp::Control { pick: 1 });
     }
     for _ in 0..2 {
         for req in std::mem::take(&mut sent) {
             let p = packet::parse(&req).expect("the host's packet parses");
             if let Some(body) = ic_answer(p.payload) {
                 let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &body);
-                op(&mut rig, &mut w, DeviceOp::Packet(&a));
+                device_op(&mut rig, &mut w, DeviceOp::Packet(&a));
             }
         }
-        sent = op(&mut rig, &mut w, DeviceOp::Tick);
+        sent = device_op(&mut rig, &mut w, DeviceOp::Tick);
     }
-    op(&mut rig, &mut w, DeviceOp::Reopen);
+    device_op(&mut rig, &mut w, DeviceOp::Reopen);
     out.push(("host-devices", name.into(), w.finish()));
 }
 
@@ -1168,26 +1189,14 @@ fn kvp_answer(request: &[u8], n: usize) -> Option<Vec<u8>> {
         let ip = at + offset_of!(KvpIpMsg, kvp_ip_val);
         body[ip + offset_of!(Ip, addr_family)] = ADDR_FAMILY_IPV4;
         body[ip + offset_of!(Ip, dhcp_enabled)] = 1;
-        put(
-            &mut body,
-            ip + offset_of!(Ip, ip_addr),
-            &utf16z("10.0.2.15"),
-        );
-        put(
-            &mut body,
-            ip + offset_of!(Ip, sub_net),
-            &utf16z("255.255.255.0"),
-        );
-        put(
-            &mut body,
-            ip + offset_of!(Ip, gate_way),
-            &utf16z("10.0.2.2"),
-        );
-        put(
-            &mut body,
-            ip + offset_of!(Ip, dns_addr),
-            &utf16z("10.0.2.3"),
-        );
+        for (field, addr) in [
+            (offset_of!(Ip, ip_addr), "10.0.2.15"),
+            (offset_of!(Ip, sub_net), "255.255.255.0"),
+            (offset_of!(Ip, gate_way), "10.0.2.2"),
+            (offset_of!(Ip, dns_addr), "10.0.2.3"),
+        ] {
+            put(&mut body, ip + field, &utf16z(addr));
+        }
     }
     if n == 3 {
         // HV_E_FAIL, as the daemon answers a key it does not have.
@@ -1246,27 +1255,12 @@ fn answered_session(
     answer: &GuestAnswer,
     out: &mut Vec<Seed>,
 ) {
-    let k = DeviceKind::ALL
-        .iter()
-        .position(|&x| x == kind)
-        .expect("a kind") as u8;
-    let mut rig = DeviceRig::new(kind);
-    let mut w = ScriptWriter::new();
-    w.u8(k);
-    let op = |rig: &mut DeviceRig, w: &mut ScriptWriter, o: DeviceOp<'_>| {
-        o.write(w);
-        rig.apply(&o)
-    };
-    let sent = rig.open();
+    let (mut rig, mut w, sent) = device_script(kind);
     let req = sent.first().expect("a negotiation");
-    let p = packet::parse(req).expect("the host's packet parses");
-    let mut ans = vec![0u8; p.payload.len() + 64];
-    let (n, _) = ic::answer_negotiate(p.payload, &mut ans, FW, msg).expect("an answer");
-    let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
-    op(&mut rig, &mut w, DeviceOp::Packet(&a));
+    negotiate(&mut rig, &mut w, req, msg);
     let mut answers = 0;
     for &pick in picks {
-        let mut sent = op(&mut rig, &mut w, DeviceOp::Control { pick });
+        let mut sent = device_op(&mut rig, &mut w, DeviceOp::Control { pick });
         for _ in 0..8 {
             if sent.is_empty() {
                 break;
@@ -1277,7 +1271,7 @@ fn answered_session(
                 if let Some(body) = answer(p.payload, answers) {
                     answers += 1;
                     let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &body);
-                    next.extend(op(&mut rig, &mut w, DeviceOp::Packet(&a)));
+                    next.extend(device_op(&mut rig, &mut w, DeviceOp::Packet(&a)));
                 }
             }
             sent = next;
