@@ -49,7 +49,7 @@ FUZZ=$REPO/rust/vmbus_proto/fuzz
 CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
 TARGETS=(decode ring state gpadl packet ic ivshmem
 	host-mailbox host-vmbus host-gpadl host-ring host-devices
-	storage host-storage net host-net)
+	storage host-storage net host-net hv-iface)
 cd "$FUZZ"
 
 # The fuzz crate's own tests: the seeds in git are what the generator

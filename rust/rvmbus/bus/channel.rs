@@ -63,7 +63,7 @@ use kernel::{
 use super::ring_buffer::Rings;
 use crate::proto::{
     channel::ChannelInfo,
-    packet::{self, PacketError, PacketKind},
+    packet::{self, PacketError},
     ring::{PacketInfo, RingError},
     wire::{
         channel_msg::GpaRange,
@@ -322,17 +322,10 @@ pub(crate) fn inband_packet(
     Ok(buf)
 }
 
-/// A packet that a receive copied into the caller's buffer.
-pub(crate) struct RxPacket {
-    /// Packet type (a completion is [`PacketType::COMP`]).
-    pub(crate) ptype: PacketType,
-    /// Offset of the payload in the buffer.
-    pub(crate) offset: usize,
-    /// Payload length.
-    pub(crate) len: usize,
-    /// Transaction id.
-    pub(crate) trans_id: u64,
-}
+/// A packet that a receive copied into the caller's buffer: where its
+/// payload lies there (`vmbus_proto`'s record, which the hv_vmbus
+/// interface's cursor checks again).
+pub(crate) use crate::proto::rx_copy::RxPacket;
 
 impl Channel {
     /// A channel for an offer.
@@ -669,17 +662,7 @@ impl Channel {
         self.stats.rx_packets.add(1, Relaxed);
         // CAST: As in `send_raw`.
         self.stats.rx_bytes.add(info.len as u64, Relaxed);
-        let offset = info.len - p.payload.len();
-        let ptype = match p.kind {
-            PacketKind::Completion => PacketType::COMP,
-            _ => p.desc.ptype,
-        };
-        Ok(Some(RxPacket {
-            ptype,
-            offset,
-            len: p.payload.len(),
-            trans_id: p.desc.trans_id,
-        }))
+        Ok(Some(RxPacket::of(&p, info.len)))
     }
 }
 

@@ -72,10 +72,13 @@ use kernel::{
 use crate::{
     bus::{
         self,
-        channel::{Channel, ChannelDriver, RxPacket},
+        channel::{Channel, ChannelDriver},
         connection::{Connection, HostWait, RING_BYTES_MAX},
     },
-    proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
+    proto::{
+        rx_copy::{RxCursor, RxError},
+        wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
+    },
     support::ratelimit::Ratelimit,
 };
 
@@ -158,12 +161,13 @@ pub(super) mod live {
     }
 }
 
-/// What `rx` protects: the per-channel receive buffer and a packet that
-/// did not fit the driver's buffer, kept for its next receive (hv_vmbus
-/// leaves such a packet in the ring).
+/// What `rx` protects: the per-channel receive buffer and the packet
+/// held in it between the driver's calls (one that did not fit the
+/// driver's buffer, kept for its next receive, or the current packet of
+/// an iteration: hv_vmbus leaves such a packet in the ring).
 pub(super) struct Rx {
     pub(super) buf: KVec<u8>,
-    pub(super) held: Option<RxPacket>,
+    pub(super) cur: RxCursor,
 }
 
 /// One hv_vmbus driver bound to one device.
@@ -293,7 +297,7 @@ impl HvBinding {
             // copy and the ring may be empty, so without this check no
             // interrupt would ever come for it.
             let more = self.chan.unmask_rx(&*self.conn);
-            if !more && self.rx.lock().held.is_none() {
+            if !more && !self.rx.lock().cur.is_holding() {
                 return;
             }
         }
@@ -355,7 +359,7 @@ impl HvBinding {
             // SAFETY: Not `Removed`, gate held: `cchan` is live.
             unsafe { ffi::rvmbus_hv_c_rings_clear(self.cchan) };
         }
-        self.rx.lock().held = None;
+        self.rx.lock().cur.clear();
         self.conn.close(&self.chan, HostWait::Answer)
     }
 
@@ -380,7 +384,7 @@ impl HvBinding {
             let _ = self.conn.close(&self.chan, HostWait::Answer);
         }
         let mut rx = self.rx.lock();
-        rx.held = None;
+        rx.cur.clear();
         rx.buf = KVec::new();
     }
 
@@ -413,7 +417,7 @@ impl HvBinding {
         }
         let mut rx = self.rx.lock();
         let rx = &mut *rx;
-        if rx.held.is_none() {
+        if !rx.cur.is_holding() {
             loop {
                 // Any context: the buffer grows without sleeping.
                 if rx.buf.is_empty() {
@@ -421,7 +425,7 @@ impl HvBinding {
                 }
                 match self.chan.recv(&*self.conn, &mut rx.buf) {
                     Ok(Some(p)) => {
-                        rx.held = Some(p);
+                        rx.cur.hold(p);
                         break;
                     }
                     Ok(None) => return Ok(()),
@@ -433,24 +437,24 @@ impl HvBinding {
                 }
             }
         }
-        let Some(p) = &rx.held else {
-            return Ok(());
-        };
-        let (start, len) = if raw {
-            (0, p.offset + p.len)
-        } else {
-            (p.offset, p.len)
-        };
-        let bytes = rx.buf.get(start..start + len).ok_or(EIO)?;
-        // CAST: A packet is shorter than the ring (< 4 MiB + a page).
-        out.len = len as u32;
-        out.trans_id = p.trans_id;
-        if len > out.cap {
-            return Err(ENOBUFS);
+        match rx.cur.take(&rx.buf, raw, out.cap) {
+            Ok(None) => Ok(()),
+            Ok(Some(d)) => {
+                let bytes = rx.buf.get(d.start..d.start + d.len).ok_or(EIO)?;
+                // CAST: A packet is shorter than the ring (< 4 MiB + a page).
+                out.len = d.len as u32;
+                out.trans_id = d.trans_id;
+                out.copy(bytes);
+                Ok(())
+            }
+            Err(RxError::TooSmall { len, trans_id }) => {
+                // CAST: As above.
+                out.len = len as u32;
+                out.trans_id = trans_id;
+                Err(ENOBUFS)
+            }
+            Err(_) => Err(EIO),
         }
-        out.copy(bytes);
-        rx.held = None;
-        Ok(())
     }
 }
 
@@ -605,7 +609,7 @@ pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Resu
             conn,
             cchan,
             gate <- new_mutex!(GateState::Closed, "HvBinding::gate"),
-            rx <- new_spinlock_irq!(Rx { buf: KVec::new(), held: None }, "HvBinding::rx"),
+            rx <- new_spinlock_irq!(Rx { buf: KVec::new(), cur: RxCursor::new() }, "HvBinding::rx"),
             live: Atomic::new(live::CLOSED),
             warn: Ratelimit::new(),
         }),

@@ -174,6 +174,21 @@ void rvmbus_hv_rust_rings(void *b, struct rvmbus_hv_rings *out);
  */
 void *rvmbus_hv_rust_iter(void *b, bool advance, const void *cur);
 /*
+ * request_id.rs: the decisions of request_id.c's table of @size slots
+ * (@slots, the bitmap @in_use, the head of the free list *@next: the
+ * fields of struct vmbus_requestor), made by vmbus_proto under the
+ * caller's lock: every slot made free, the id of a free slot taken for
+ * @value (VMBUS_RQST_ERROR: none), and the value of the slot that the
+ * host's @trans_id names (VMBUS_RQST_ERROR: none), freed when @want is
+ * VMBUS_RQST_ADDR_ANY or its value.
+ */
+void rvmbus_hv_rust_rqst_reset(u64 *slots, unsigned long *in_use, u32 size,
+			       u64 *next);
+u64 rvmbus_hv_rust_rqst_next(u64 *slots, unsigned long *in_use, u32 size,
+			     u64 *next, u64 value);
+u64 rvmbus_hv_rust_rqst_match(u64 *slots, unsigned long *in_use, u32 size,
+			      u64 *next, u64 trans_id, u64 want);
+/*
  * gpa_direct.rs: one GPA-direct packet of @rangecount ranges, given as
  * the @nwords words of struct hv_mpb_array entries at @words (each a
  * length and offset word, then its frame numbers), with @data in band and

@@ -12,7 +12,7 @@
 //! besides, one concern per file, each a C half (the kernel's structures,
 //! the exports) and where there is behaviour a Rust half:
 //! [`packet_iter`] (packet iteration over a per-channel copy),
-//! [`gpa_direct`] (`vmbus_sendpacket_mpb_desc()`), `request_id.c` (the
+//! [`gpa_direct`] (`vmbus_sendpacket_mpb_desc()`), [`request_id`] (the
 //! request-id table), [`gpadl`] (driver-owned GPADLs and their buffers),
 //! [`ring_info`] (the ring fields of the channel structure) and
 //! [`subchannel`] (sub-channels on the primary's `sc_list`).
@@ -26,5 +26,6 @@ pub(crate) mod gpa_direct;
 pub(crate) mod gpadl;
 pub(crate) mod negotiate;
 pub(crate) mod packet_iter;
+pub(crate) mod request_id;
 pub(crate) mod ring_info;
 pub(crate) mod subchannel;

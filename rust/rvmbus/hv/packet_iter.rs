@@ -32,8 +32,12 @@
 //! iteration call, receive or close on the channel.
 //!
 //! Trust: the copy holds exactly the packet's `len8 * 8` bytes, with
-//! `offset8 <= len8` (both checked again here on the copy), so the
-//! inline `hv_pkt_data()` and `hv_pkt_datalen()` stay inside it.
+//! `offset8 <= len8` (both checked again on the copy before the pointer
+//! is handed out), so the inline `hv_pkt_data()` and `hv_pkt_datalen()`
+//! stay inside it. The decisions (which packet is held, whether the
+//! driver's pointer names it, the check of its descriptor) are
+//! `vmbus_proto`'s `rx_copy::RxCursor`, which the `hv-iface` fuzz target
+//! drives as the drivers do; this file owns the buffer and the lock.
 //!
 //! Context: any; never sleeps (the per-channel buffer grows with `GFP_ATOMIC`).
 
@@ -54,12 +58,12 @@ impl HvBinding {
     /// Copies the next packet into `rx` if none is held; true when one is
     /// held after.
     fn hold_next(&self, rx: &mut Rx) -> Result<bool> {
-        while rx.held.is_none() {
+        while !rx.cur.is_holding() {
             if rx.buf.is_empty() {
                 rx.buf.resize(4096, 0, GFP_ATOMIC)?;
             }
             match self.chan.recv(&*self.conn, &mut rx.buf) {
-                Ok(Some(p)) => rx.held = Some(p),
+                Ok(Some(p)) => rx.cur.hold(p),
                 Ok(None) => return Ok(false),
                 Err(e) if e == EMSGSIZE && rx.buf.len() < COPY_MAX => {
                     let n = rx.buf.len() * 2;
@@ -71,26 +75,6 @@ impl HvBinding {
         Ok(true)
     }
 
-    /// The held packet's descriptor in the copy, checked again: `len8 * 8`
-    /// is the copied length and `offset8 <= len8`.
-    fn held_desc(rx: &mut Rx) -> Result<*mut c_void> {
-        let p = rx.held.as_ref().ok_or(EINVAL)?;
-        let total = p.offset.checked_add(p.len).ok_or(EIO)?;
-        let bytes = rx.buf.get(..total).ok_or(EIO)?;
-        let word = |at: usize| -> Result<usize> {
-            let b: [u8; 2] = bytes
-                .get(at..at + 2)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(EIO)?;
-            Ok(usize::from(u16::from_le_bytes(b)))
-        };
-        let (offset8, len8) = (word(2)?, word(4)?);
-        if len8 * 8 != total || offset8 > len8 || offset8 * 8 != p.offset {
-            return Err(EIO);
-        }
-        Ok(rx.buf.as_mut_ptr().cast::<c_void>())
-    }
-
     /// `hv_pkt_iter_first()` (`advance` false) and `__hv_pkt_iter_next()`
     /// (`advance` true, after the packet at `cur`).
     fn iter(&self, advance: bool, cur: *const c_void) -> Result<*mut c_void> {
@@ -100,13 +84,12 @@ impl HvBinding {
         let mut rx = self.rx.lock();
         let rx = &mut *rx;
         if advance {
-            if rx.held.is_none() || !ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>()) {
-                // The held packet's ring space is already released: kept,
-                // it would hide from `hv_end_read()`, which only sees the
-                // ring, and the driver would wait for an interrupt that
-                // never comes. Dropped, as hv_vmbus's iterator would move
-                // past it.
-                rx.held = None;
+            let is_current = ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>());
+            // A refused next drops the held packet too (the cursor's
+            // decision): its ring space is already released, so kept it
+            // would hide from `hv_end_read()`, which only sees the ring,
+            // and the driver would wait for an interrupt that never comes.
+            if rx.cur.advance(is_current).is_err() {
                 if WARN.allow() {
                     pr_warn!(
                         "channel {}: hv_pkt_iter_next() on a packet that is not the current one\n",
@@ -115,18 +98,16 @@ impl HvBinding {
                 }
                 return Err(EINVAL);
             }
-            rx.held = None;
         }
         if !self.hold_next(rx)? {
             return Ok(ptr::null_mut());
         }
-        match Self::held_desc(rx) {
-            Ok(d) => Ok(d),
-            Err(e) => {
-                // Never handed out: dropped, as a broken packet.
-                rx.held = None;
-                Err(e)
-            }
+        // The descriptor checked again in the copy; a packet that fails
+        // is dropped by the cursor, never handed out.
+        match rx.cur.desc(&rx.buf) {
+            Ok(Some(_)) => Ok(rx.buf.as_mut_ptr().cast::<c_void>()),
+            Ok(None) => Ok(ptr::null_mut()),
+            Err(_) => Err(EIO),
         }
     }
 }

@@ -16,7 +16,10 @@
  * The free slots form a list threaded through the table itself (a free
  * slot holds the index of the next free one), with a bitmap of the slots
  * in use; ids are slot index + 1, since 0 is what the host uses for
- * packets nobody asked for.
+ * packets nobody asked for.  This file owns the memory and the lock (the
+ * drivers take req_lock themselves around __vmbus_request_addr_match());
+ * the decisions over the table are vmbus_proto's rqstor module
+ * (request_id.rs), which the hv-iface fuzz target drives.
  *
  * Context: any; the table's spinlock is taken with interrupts off, since
  * netvsc sends and completes from softirq and its callbacks may run in
@@ -36,7 +39,6 @@ int rvmbus_hv_rqstor_alloc(struct vmbus_channel *c)
 {
 	struct vmbus_requestor *r = &c->requestor;
 	u32 size = c->rqstor_size;
-	u32 i;
 
 	if (!size)
 		return 0;
@@ -50,10 +52,9 @@ int rvmbus_hv_rqstor_alloc(struct vmbus_channel *c)
 		return -ENOMEM;
 	}
 	/* Every slot free, each naming the next; the last names none (size). */
-	for (i = 0; i < size; i++)
-		r->req_arr[i] = i + 1;
+	rvmbus_hv_rust_rqst_reset(r->req_arr, r->req_bitmap, size,
+				  &r->next_request_id);
 	r->size = size;
-	r->next_request_id = 0;
 	spin_lock_init(&r->req_lock);
 	return 0;
 }
@@ -74,23 +75,17 @@ u64 rvmbus_hv_vmbus_next_request_id(struct vmbus_channel *c, u64 rqst_addr)
 {
 	struct vmbus_requestor *r = &c->requestor;
 	unsigned long flags;
-	u64 slot;
+	u64 id;
 
 	/* No table: not opened with rqstor_size, or closed since. */
 	if (!c->rqstor_size || !r->req_arr)
 		return VMBUS_NO_RQSTOR;
 	spin_lock_irqsave(&r->req_lock, flags);
-	slot = r->next_request_id;
-	if (slot >= r->size) {
-		/* Every slot is in use. */
-		spin_unlock_irqrestore(&r->req_lock, flags);
-		return VMBUS_RQST_ERROR;
-	}
-	r->next_request_id = r->req_arr[slot];
-	r->req_arr[slot] = rqst_addr;
-	__set_bit(slot, r->req_bitmap);
+	/* VMBUS_RQST_ERROR when every slot is in use. */
+	id = rvmbus_hv_rust_rqst_next(r->req_arr, r->req_bitmap, r->size,
+				      &r->next_request_id, rqst_addr);
 	spin_unlock_irqrestore(&r->req_lock, flags);
-	return slot + 1;
+	return id;
 }
 EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_next_request_id);
 
@@ -98,24 +93,17 @@ u64 rvmbus_hv___vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
 					 u64 rqst_addr)
 {
 	struct vmbus_requestor *r = &c->requestor;
-	u64 slot, val;
 
 	if (!c->rqstor_size || !r->req_arr)
 		return VMBUS_NO_RQSTOR;
-	/* The host's id: 0, beyond the table, or a free slot is refused. */
-	if (trans_id == 0 || trans_id > r->size)
-		return VMBUS_RQST_ERROR;
-	slot = trans_id - 1;
-	if (!test_bit(slot, r->req_bitmap))
-		return VMBUS_RQST_ERROR;
-	val = r->req_arr[slot];
-	if (rqst_addr != VMBUS_RQST_ADDR_ANY && rqst_addr != val)
-		return val;
-	/* Freed: back on the front of the free list. */
-	r->req_arr[slot] = r->next_request_id;
-	r->next_request_id = slot;
-	__clear_bit(slot, r->req_bitmap);
-	return val;
+	/*
+	 * The host's id: 0, beyond the table, or a free slot is refused; the
+	 * slot is freed (back on the front of the free list) when
+	 * @rqst_addr is VMBUS_RQST_ADDR_ANY or the value it holds.
+	 */
+	return rvmbus_hv_rust_rqst_match(r->req_arr, r->req_bitmap, r->size,
+					 &r->next_request_id, trans_id,
+					 rqst_addr);
 }
 EXPORT_SYMBOL_GPL(rvmbus_hv___vmbus_request_addr_match);
 

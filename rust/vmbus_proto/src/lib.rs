@@ -31,6 +31,8 @@ pub mod partition;
 pub mod post;
 pub mod ring;
 pub mod rndis;
+pub mod rqstor;
+pub mod rx_copy;
 pub mod slot;
 pub mod storage;
 pub mod types;

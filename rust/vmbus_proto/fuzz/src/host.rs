@@ -21,7 +21,7 @@
 //! scripts from them while it plays the guest against a rig of its own.
 
 use std::collections::VecDeque;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use vmbus_host::devices::{self, ChannelIo, Device, DeviceConfig, SubchannelHost};
@@ -959,6 +959,21 @@ pub fn host_ring(data: &[u8]) {
     }
 }
 
+/// A host file of 7000 bytes of fixed content (two file-copy fragments)
+/// for the operator's `fcopy send`, written once per process under the
+/// temporary directory.
+pub fn fcopy_file() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let p = std::env::temp_dir().join(format!("vmbus-fuzz-fcopy-{}.bin", std::process::id()));
+        let data: Vec<u8> = (0..7000u32).map(|i| (i % 251) as u8).collect();
+        // Without the file the copy is refused by the backend, which the
+        // target survives as well.
+        let _ = std::fs::write(&p, data);
+        p.to_string_lossy().into_owned()
+    })
+}
+
 /// Sub-channels a device may ask for in `host-devices`.
 #[derive(Default)]
 struct Subs {
@@ -1036,25 +1051,40 @@ impl DeviceRig {
         self.with(|d, io| d.tick(io))
     }
 
-    /// The operator's commands: each device takes its own (a shutdown
-    /// request, a KVP request, a VSS operation, a copy of an empty file)
-    /// and ignores the others; `alt` picks the second variant of each.
-    pub fn control(&mut self, alt: bool) -> Vec<Vec<u8>> {
-        let cmds: [(&str, &[&str]); 4] = if alt {
-            [
-                ("shutdown-guest", &["reboot"]),
-                ("kvp", &["set", "external", "k", "v"]),
-                ("vss", &["thaw"]),
-                ("fcopy", &["send", "/dev/null", "/d", "n"]),
-            ]
-        } else {
-            [
-                ("shutdown-guest", &[]),
-                ("kvp", &["enumerate", "auto", "0"]),
-                ("vss", &["freeze"]),
-                ("fcopy", &["results"]),
-            ]
-        };
+    /// The operator's commands: each device takes its own and ignores
+    /// the others. `pick` chooses among each device's requests, so that
+    /// every kind of request is made and every kind of answer from the
+    /// guest is parsed: a shutdown or a reboot; a KVP enumerate, set, get,
+    /// delete or IP query; a VSS freeze, thaw or hot-backup query; a file
+    /// copy's results, a copy of an empty file, of a file of two
+    /// fragments ([`fcopy_file`]) or one under a name too long. Picks 0
+    /// and 1 are the first two of each list.
+    pub fn control(&mut self, pick: u8) -> Vec<Vec<u8>> {
+        let p = usize::from(pick);
+        let shutdown: [&[&str]; 2] = [&[], &["reboot"]];
+        let kvp: [&[&str]; 6] = [
+            &["enumerate", "auto", "0"],
+            &["set", "external", "k", "v"],
+            &["get", "auto", "HostName"],
+            &["delete", "external", "k"],
+            &["ip-info", "00:15:5D:00:00:01"],
+            &["enumerate", "guest", "3"],
+        ];
+        let vss: [&[&str]; 3] = [&["freeze"], &["thaw"], &["hot-backup"]];
+        let file = fcopy_file();
+        let long = "n".repeat(300);
+        let fcopy: [&[&str]; 4] = [
+            &["results"],
+            &["send", "/dev/null", "/d", "n"],
+            &["send", file, "/tmp/in", "two-fragments"],
+            &["send", file, "/d", &long],
+        ];
+        let cmds = [
+            ("shutdown-guest", shutdown[p % shutdown.len()]),
+            ("kvp", kvp[p % kvp.len()]),
+            ("vss", vss[p % vss.len()]),
+            ("fcopy", fcopy[p % fcopy.len()]),
+        ];
         self.with(|d, io| {
             let mut out = Vec::new();
             for (cmd, args) in cmds {
@@ -1101,10 +1131,10 @@ pub enum DeviceOp<'a> {
         /// Bytes.
         bytes: &'a [u8],
     },
-    /// `5 ALT`: the operator's commands ([`DeviceRig::control`]).
+    /// `5 PICK`: the operator's commands ([`DeviceRig::control`]).
     Control {
-        /// The second variant of each command (a reboot for shutdown).
-        alt: bool,
+        /// Which of each device's commands.
+        pick: u8,
     },
 }
 
@@ -1124,9 +1154,7 @@ impl<'a> DeviceOp<'a> {
                 addr: s.u16(),
                 bytes: s.chunk(),
             },
-            _ => DeviceOp::Control {
-                alt: s.u8() & 1 != 0,
-            },
+            _ => DeviceOp::Control { pick: s.u8() },
         }
     }
 
@@ -1152,8 +1180,8 @@ impl<'a> DeviceOp<'a> {
             DeviceOp::Write { addr, bytes } => {
                 w.u8(4).u16(addr).chunk(bytes);
             }
-            DeviceOp::Control { alt } => {
-                w.u8(5).u8(u8::from(alt));
+            DeviceOp::Control { pick } => {
+                w.u8(5).u8(pick);
             }
         }
     }
@@ -1190,7 +1218,7 @@ impl DeviceRig {
                 write_clipped(&self.ram, u64::from(addr), bytes);
                 Vec::new()
             }
-            DeviceOp::Control { alt } => self.control(alt),
+            DeviceOp::Control { pick } => self.control(pick),
         }
     }
 }

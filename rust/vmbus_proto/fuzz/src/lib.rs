@@ -3,7 +3,8 @@
 //! Fuzz targets for every parser of the other side's input: `vmbus_proto`'s
 //! ([`proto`]: what the guest reads from the host and the host from the
 //! guest) and `tools/vmbus-host`'s ([`host`]: what the host reads from the
-//! guest). They run under libFuzzer (`fuzz_targets/`, `scripts/fuzz.sh`)
+//! guest), and the hv_vmbus interface's packet paths ([`hv_iface`]). They
+//! run under libFuzzer (`fuzz_targets/`, `scripts/fuzz.sh`)
 //! and under the plain random-input runner (`src/bin/fuzz-plain.rs`), the
 //! fallback where libFuzzer cannot be built.
 //!
@@ -12,6 +13,7 @@
 //! writes them to `seeds/TARGET/`, where they are kept in git).
 
 pub mod host;
+pub mod hv_iface;
 pub mod net;
 pub mod proto;
 pub mod script;
@@ -19,6 +21,7 @@ pub mod seeds;
 pub mod storage;
 
 pub use host::{host_devices, host_gpadl, host_mailbox, host_ring, host_vmbus};
+pub use hv_iface::hv_iface;
 pub use net::{host_net, net};
 pub use proto::{decode, gpadl, ic, ivshmem, packet, ring, state};
 pub use storage::{host_storage, storage};
@@ -44,6 +47,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host-storage", host_storage),
     ("net", net),
     ("host-net", host_net),
+    ("hv-iface", hv_iface),
 ];
 
 /// The target called `name`.

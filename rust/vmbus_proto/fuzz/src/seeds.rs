@@ -1064,8 +1064,10 @@ fn host_ring_seeds(out: &mut Vec<Seed>) {
     out.push(("host-ring", "scattered-corrupt".into(), w.finish()));
 }
 
-/// A `host-devices` session against a backend of its own.
-fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec<Seed>) {
+/// A `host-devices` script against a backend of `kind`: the backend,
+/// opened, the script, which starts with the kind, and what the backend
+/// sent on its open.
+fn device_script(kind: DeviceKind) -> (DeviceRig, ScriptWriter, Vec<Vec<u8>>) {
     let k = DeviceKind::ALL
         .iter()
         .position(|&x| x == kind)
@@ -1073,17 +1075,36 @@ fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec
     let mut rig = DeviceRig::new(kind);
     let mut w = ScriptWriter::new();
     w.u8(k);
-    let mut sent = rig.open();
-    let op = |rig: &mut DeviceRig, w: &mut ScriptWriter, o: DeviceOp<'_>| {
-        o.write(w);
-        rig.apply(&o)
-    };
+    let sent = rig.open();
+    (rig, w, sent)
+}
+
+/// Writes `o` to the script and carries it out; what the backend sent.
+fn device_op(rig: &mut DeviceRig, w: &mut ScriptWriter, o: DeviceOp<'_>) -> Vec<Vec<u8>> {
+    o.write(w);
+    rig.apply(&o)
+}
+
+/// The guest's answer to the backend's negotiation request `req`, offering
+/// `msg`, written and carried out; what the backend sent.
+fn negotiate(
+    rig: &mut DeviceRig,
+    w: &mut ScriptWriter,
+    req: &[u8],
+    msg: &[IcVersion],
+) -> Vec<Vec<u8>> {
+    let p = packet::parse(req).expect("the host's packet parses");
+    let mut ans = vec![0u8; p.payload.len() + 64];
+    let (n, _) = ic::answer_negotiate(p.payload, &mut ans, FW, msg).expect("an answer");
+    let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
+    device_op(rig, w, DeviceOp::Packet(&a))
+}
+
+/// A `host-devices` session against a backend of its own.
+fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec<Seed>) {
+    let (mut rig, mut w, mut sent) = device_script(kind);
     if let Some(req) = sent.first() {
-        let p = packet::parse(req).expect("the host's packet parses");
-        let mut ans = vec![0u8; p.payload.len() + 64];
-        let (n, _) = ic::answer_negotiate(p.payload, &mut ans, FW, msg).expect("an answer");
-        let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &ans[..n]);
-        sent = op(&mut rig, &mut w, DeviceOp::Packet(&a));
+        sent = negotiate(&mut rig, &mut w, req, msg);
     }
     // The devices that act on the operator's commands: a shutdown request,
     // a KVP set, a VSS thaw, a copy of an empty file.
@@ -1091,19 +1112,171 @@ fn device_session(kind: DeviceKind, msg: &[IcVersion], name: &str, out: &mut Vec
         kind,
         DeviceKind::Shutdown | DeviceKind::Kvp | DeviceKind::Vss | DeviceKind::Fcopy
     ) {
-        sent = op(&mut rig, &mut w, DeviceOp::Control { alt: true });
+        sent = device_op(&mut rig, &mut w, DeviceOp::Control { pick: 1 });
     }
     for _ in 0..2 {
         for req in std::mem::take(&mut sent) {
             let p = packet::parse(&req).expect("the host's packet parses");
             if let Some(body) = ic_answer(p.payload) {
                 let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &body);
-                op(&mut rig, &mut w, DeviceOp::Packet(&a));
+                device_op(&mut rig, &mut w, DeviceOp::Packet(&a));
             }
         }
-        sent = op(&mut rig, &mut w, DeviceOp::Tick);
+        sent = device_op(&mut rig, &mut w, DeviceOp::Tick);
     }
-    op(&mut rig, &mut w, DeviceOp::Reopen);
+    device_op(&mut rig, &mut w, DeviceOp::Reopen);
+    out.push(("host-devices", name.into(), w.finish()));
+}
+
+/// The UTF-16 bytes of `s` and its NUL, as the guest's daemons write them.
+fn utf16z(s: &str) -> Vec<u8> {
+    s.encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// Writes `bytes` at `at` of `body`, if they fit.
+fn put(body: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = body.get_mut(at..at + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+/// The answer of Linux's hv_kvp_daemon to a KVP request (the `n`th answer
+/// of the session): an enumerated pair, a value, an adapter's addresses,
+/// or a failure (the fourth answer, as a delete of an unknown key).
+fn kvp_answer(request: &[u8], n: usize) -> Option<Vec<u8>> {
+    use std::mem::offset_of;
+    use vmbus_proto::wire::kvp::{
+        KvpExchgMsgValue as V, KvpHdr, KvpIpMsg, KvpIpaddrValue as Ip, KvpMsgEnumerate, KvpOp,
+        ADDR_FAMILY_IPV4, REG_SZ,
+    };
+    let mut body = request.to_vec();
+    let m = ic::parse(request).ok()?;
+    if m.hdr.icmsgtype != IcMsgType::KVPEXCHANGE {
+        return ic_answer(request);
+    }
+    let at = request.len() - m.body.len();
+    let op = KvpOp(*m.body.first()?);
+    let pair = |body: &mut Vec<u8>, data: usize, key: &str, value: &str| {
+        let (k, v) = (utf16z(key), utf16z(value));
+        put(
+            body,
+            data + offset_of!(V, value_type),
+            &REG_SZ.to_le_bytes(),
+        );
+        put(
+            body,
+            data + offset_of!(V, key_size),
+            &(k.len() as u32).to_le_bytes(),
+        );
+        put(
+            body,
+            data + offset_of!(V, value_size),
+            &(v.len() as u32).to_le_bytes(),
+        );
+        put(body, data + offset_of!(V, key), &k);
+        put(body, data + offset_of!(V, value), &v);
+    };
+    let mut status = 0;
+    if op == KvpOp::ENUMERATE {
+        let data = at + KvpHdr::SIZE + offset_of!(KvpMsgEnumerate, data);
+        pair(&mut body, data, "OSName", "Debian GNU/Linux");
+    } else if op == KvpOp::GET {
+        pair(&mut body, at + KvpHdr::SIZE, "", "rvmbus-guest");
+    } else if op == KvpOp::GET_IP_INFO {
+        let ip = at + offset_of!(KvpIpMsg, kvp_ip_val);
+        body[ip + offset_of!(Ip, addr_family)] = ADDR_FAMILY_IPV4;
+        body[ip + offset_of!(Ip, dhcp_enabled)] = 1;
+        for (field, addr) in [
+            (offset_of!(Ip, ip_addr), "10.0.2.15"),
+            (offset_of!(Ip, sub_net), "255.255.255.0"),
+            (offset_of!(Ip, gate_way), "10.0.2.2"),
+            (offset_of!(Ip, dns_addr), "10.0.2.3"),
+        ] {
+            put(&mut body, ip + field, &utf16z(addr));
+        }
+    }
+    if n == 3 {
+        // HV_E_FAIL, as the daemon answers a key it does not have.
+        status = 0x8000_4005;
+    }
+    ic::make_response(&mut body, status).ok()?;
+    Some(body)
+}
+
+/// The answer of Linux's hv_vss_daemon: a hot-backup query answered with
+/// its flags, a freeze that fails (the second answer), the rest done.
+fn vss_answer(request: &[u8], n: usize) -> Option<Vec<u8>> {
+    use vmbus_proto::wire::vss::{VssOp, VSS_HBU_NO_AUTO_RECOVERY};
+    let mut body = request.to_vec();
+    let m = ic::parse(request).ok()?;
+    if m.hdr.icmsgtype != IcMsgType::VSS {
+        return ic_answer(request);
+    }
+    let at = request.len() - m.body.len();
+    if m.body.first().copied() == Some(VssOp::HOT_BACKUP.0) {
+        put(&mut body, at + 8, &VSS_HBU_NO_AUTO_RECOVERY.to_le_bytes());
+    }
+    let status = if n == 1 { 0x8000_4005 } else { 0 };
+    ic::make_response(&mut body, status).ok()?;
+    Some(body)
+}
+
+/// The answer of Linux's hv_fcopy_uio_daemon: every message done, except
+/// the `fail`th, which fails (0: none).
+fn fcopy_answer(fail: usize) -> impl Fn(&[u8], usize) -> Option<Vec<u8>> {
+    move |request, n| {
+        let mut body = request.to_vec();
+        let m = ic::parse(request).ok()?;
+        if m.hdr.icmsgtype != IcMsgType::FCOPY {
+            return ic_answer(request);
+        }
+        let status = if n + 1 == fail { 0x8000_4005 } else { 0 };
+        ic::make_response(&mut body, status).ok()?;
+        Some(body)
+    }
+}
+
+/// The guest's answer to a message of the host's (given how many answers
+/// came before), if it answers.
+type GuestAnswer = dyn Fn(&[u8], usize) -> Option<Vec<u8>>;
+
+/// A `host-devices` session in which the operator makes the requests
+/// `picks` ([`DeviceRig::control`]) one after the other and the guest
+/// answers each message the backend sends with `answer` (given the
+/// message and how many answers came before).
+fn answered_session(
+    kind: DeviceKind,
+    msg: &[IcVersion],
+    name: &str,
+    picks: &[u8],
+    answer: &GuestAnswer,
+    out: &mut Vec<Seed>,
+) {
+    let (mut rig, mut w, sent) = device_script(kind);
+    let req = sent.first().expect("a negotiation");
+    negotiate(&mut rig, &mut w, req, msg);
+    let mut answers = 0;
+    for &pick in picks {
+        let mut sent = device_op(&mut rig, &mut w, DeviceOp::Control { pick });
+        for _ in 0..8 {
+            if sent.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            for req in std::mem::take(&mut sent) {
+                let p = packet::parse(&req).expect("the host's packet parses");
+                if let Some(body) = answer(p.payload, answers) {
+                    answers += 1;
+                    let a = inband(PacketType::DATA_INBAND, 0, p.desc.trans_id, &body);
+                    next.extend(device_op(&mut rig, &mut w, DeviceOp::Packet(&a)));
+                }
+            }
+            sent = next;
+        }
+    }
     out.push(("host-devices", name.into(), w.finish()));
 }
 
@@ -1115,6 +1288,42 @@ fn host_devices_seeds(out: &mut Vec<Seed>) {
     device_session(DeviceKind::Kvp, &TS[..3], "kvp", out);
     device_session(DeviceKind::Vss, &[IcVersion::new(5, 0)], "vss", out);
     device_session(DeviceKind::Fcopy, &[IcVersion::new(1, 1)], "fcopy", out);
+    // The guest's answers to every kind of request, as Linux's daemons
+    // give them.
+    let ic3 = &TS[..3];
+    answered_session(
+        DeviceKind::Kvp,
+        ic3,
+        "kvp-answers",
+        &[0, 2, 4, 3, 5, 1],
+        &kvp_answer,
+        out,
+    );
+    answered_session(
+        DeviceKind::Vss,
+        &[IcVersion::new(5, 0)],
+        "vss-answers",
+        &[2, 0, 1, 0, 1],
+        &vss_answer,
+        out,
+    );
+    let f11 = &[IcVersion::new(1, 1)];
+    answered_session(
+        DeviceKind::Fcopy,
+        f11,
+        "fcopy-file",
+        &[2, 0],
+        &fcopy_answer(0),
+        out,
+    );
+    answered_session(
+        DeviceKind::Fcopy,
+        f11,
+        "fcopy-fails",
+        &[2, 3, 0],
+        &fcopy_answer(2),
+        out,
+    );
     let k = DeviceKind::ALL
         .iter()
         .position(|&x| x == DeviceKind::Echo)
@@ -1174,5 +1383,6 @@ pub fn all() -> Vec<Seed> {
     host_devices_seeds(&mut out);
     crate::storage::seeds(&mut out);
     crate::net::seeds(&mut out);
+    crate::hv_iface::seeds(&mut out);
     out
 }

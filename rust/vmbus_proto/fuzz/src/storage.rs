@@ -148,9 +148,9 @@ pub fn run_storage(data: &[u8]) -> Vec<(&'static str, u64)> {
         ops += 1;
         let op = DeviceOp::read(&mut s);
         // A controller change now and then, as the operator makes them.
-        if let DeviceOp::Control { alt } = op {
+        if let DeviceOp::Control { pick } = op {
             let mut c = ctl.borrow_mut();
-            if alt {
+            if pick & 1 != 0 {
                 let _ = c.remove(2);
             } else {
                 let _ = c.add(&DiskSpec {
@@ -278,9 +278,9 @@ pub fn seeds(out: &mut Vec<crate::seeds::Seed>) {
     }
     .write(&mut w);
     DeviceOp::Packet(&srb_gpa(8, 0, &[0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0], 24)).write(&mut w);
-    DeviceOp::Control { alt: true }.write(&mut w);
+    DeviceOp::Control { pick: 1 }.write(&mut w);
     DeviceOp::Tick.write(&mut w);
-    DeviceOp::Control { alt: false }.write(&mut w);
+    DeviceOp::Control { pick: 0 }.write(&mut w);
     DeviceOp::Tick.write(&mut w);
     DeviceOp::Inband {
         ptype: 0,

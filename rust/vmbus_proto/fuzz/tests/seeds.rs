@@ -120,6 +120,22 @@ fn host_devices_sessions_get_deep() {
     assert!(get("timesync-3.0", "answered") >= 2);
     assert_eq!(get("echo", "packets_out"), 3);
     assert_eq!(get("echo", "subchannels"), 3);
+    // The guest's answers to every kind of KVP, VSS and file-copy request
+    // reach the host's parsers and parse (none is "bad"): two enumerated
+    // pairs, a value, an adapter's addresses, a set, and a failed delete;
+    // a hot-backup query, freezes and thaws, one failed; a file of two
+    // fragments copied, and a copy that fails at its first fragment.
+    assert_eq!(get("kvp-answers", "requests"), 6);
+    assert_eq!(get("kvp-answers", "answered"), 5);
+    assert_eq!(get("kvp-answers", "failed"), 1);
+    assert_eq!(get("kvp-answers", "bad"), 0);
+    assert_eq!(get("vss-answers", "ok"), 4);
+    assert_eq!(get("vss-answers", "failed"), 1);
+    assert_eq!(get("vss-answers", "bad"), 0);
+    assert_eq!(get("fcopy-file", "messages"), 4);
+    assert_eq!(get("fcopy-file", "copied"), 1);
+    assert_eq!(get("fcopy-fails", "failed"), 1);
+    assert_eq!(get("fcopy-fails", "bad"), 0);
 }
 
 /// The storage session seed gets past initialisation into the SRBs, the
@@ -163,4 +179,25 @@ fn host_net_sessions_get_deep() {
     assert_eq!(get("bring-up", "subchannels"), 3);
     assert_eq!(get("bring-up", "bad"), 0);
     assert!(get("hostile", "bad") >= 4);
+}
+
+/// The hv_vmbus interface seeds take ids, have the host answer them (and
+/// ids nobody took), and read packets by iteration and by receive,
+/// including one too long for the driver's buffer and broken ones.
+#[test]
+fn hv_iface_sessions_get_deep() {
+    use vmbus_proto_fuzz::hv_iface::run_hv_iface;
+    let s = run_hv_iface(&seed("hv-iface", "storvsc"));
+    assert_eq!(s.ids, 4, "{s:?}");
+    assert!(s.matched >= 4, "{s:?}");
+    assert!(s.refused >= 2, "{s:?}");
+    assert!(s.delivered >= 3, "{s:?}");
+    let s = run_hv_iface(&seed("hv-iface", "netvsc"));
+    assert_eq!(s.ids, 67, "{s:?}");
+    assert!(s.delivered >= 5, "{s:?}");
+    assert!(s.too_small >= 1, "{s:?}");
+    let s = run_hv_iface(&seed("hv-iface", "hostile"));
+    assert_eq!(s.bad_packets, 2, "{s:?}");
+    assert_eq!(s.matched, 1, "{s:?}");
+    assert!(s.refused >= 3, "{s:?}");
 }
