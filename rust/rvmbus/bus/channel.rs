@@ -250,6 +250,13 @@ pub(crate) struct Channel {
     /// `Connection::set_target_cpu`), which serialises the moves of one
     /// channel.
     pub(crate) moving: Atomic<u32>,
+    /// 1 once the driver has been told that the host rescinded the
+    /// channel (Linux's `channel->rescind`): sends fail with `ENODEV`
+    /// from then on, as `hv_ringbuffer_write()` fails them, while the
+    /// inbound ring stays readable until the channel is closed (the
+    /// driver may still be reading what the host wrote before its
+    /// rescind, as Linux's drivers do from NAPI).
+    rescinded: Atomic<u32>,
     /// The counters.
     pub(crate) stats: ChanStats,
     /// The device-model objects of this channel.
@@ -345,6 +352,7 @@ impl Channel {
                 state: Atomic::new(state_code::OPEN),
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
+                rescinded: Atomic::new(0),
                 stats: ChanStats::new(),
                 devices <- new_mutex!(DeviceSlot::empty(), "Channel::devices"),
                 driver <- new_spinlock_irq!(None, "Channel::driver"),
@@ -373,6 +381,12 @@ impl Channel {
         let old = self.io.lock().replace(rings);
         // Freed outside the spinlock.
         drop(old);
+    }
+
+    /// The driver has been told of the host's rescind: sends fail with
+    /// `ENODEV` from now on; receives go on until the rings are detached.
+    pub(crate) fn refuse_sends(&self) {
+        self.rescinded.store(1, Relaxed);
     }
 
     /// Detaches the rings (the channel closes or is gone); sends and
@@ -563,6 +577,11 @@ impl Channel {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
+            // A send that races with the rescind goes to a ring the host
+            // no longer reads, as on Linux.
+            if self.rescinded.load(Relaxed) != 0 {
+                return Err(ENODEV);
+            }
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };

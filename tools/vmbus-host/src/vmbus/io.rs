@@ -373,6 +373,18 @@ impl VmbusHost {
         self.with_device(guest, relid, |d, io| d.on_open(io));
     }
 
+    /// The host takes `relid` away (a rescind): its backend first answers
+    /// what the guest had sent (a device completes its outstanding
+    /// requests before its channel is revoked: Linux's `hv_netvsc` waits
+    /// in its `remove()` for the completion of every send and gets no
+    /// more once the channel is rescinded), then the rings are detached.
+    pub(super) fn finish_channel(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) {
+        if self.rings.contains_key(&relid.get()) {
+            self.service_channel(guest, relid);
+        }
+        self.stop_channel(relid);
+    }
+
     /// The channel closed (close, rescind, unload): detach the rings.
     pub(super) fn stop_channel(&mut self, relid: Relid) {
         if self.rings.remove(&relid.get()).is_some() {
