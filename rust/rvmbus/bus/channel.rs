@@ -114,8 +114,11 @@ pub(crate) trait ChannelDriver: Send + Sync {
         false
     }
 
-    /// The host rescinded the channel: no callback may run once this
-    /// returns, outstanding requests end, and the driver is told once.
+    /// The host rescinded the channel: outstanding requests end and the
+    /// driver is told once. A binding may stop its callbacks here (the
+    /// Rust driver ABI does) or let them run until the driver closes the
+    /// channel (the hv_vmbus interface does: the rings stay attached until
+    /// then, and the host keeps servicing them).
     ///
     /// Context: the device work, before the device is removed.
     fn rescinded(&self);

@@ -367,8 +367,10 @@ impl Connection {
                     }
                     DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),
                     DevOp::Rescind(ch, p) => {
-                        // As Linux's vmbus_onoffer_rescind(): the callback
-                        // stops first, then sends fail (`channel->rescind`).
+                        // As Linux's vmbus_onoffer_rescind(): the driver is
+                        // told (`channel->rescind`), then sends fail. The
+                        // hv_vmbus binding's callback goes on until its
+                        // driver closes the channel (`hv/binding.rs`).
                         if let Some(d) = ch.driver() {
                             d.rescinded();
                         }

@@ -643,6 +643,16 @@ impl VmbusHost {
                 ));
             }
             Msg::GpadlTeardown { relid, gpadl } => {
+                // A rescinded channel's rings the guest gives back without
+                // a close (as rvmbus does): the host stops reading them.
+                if self
+                    .channels
+                    .get(relid)
+                    .and_then(|c| c.draining)
+                    .is_some_and(|d| d.ring_gpadl == gpadl)
+                {
+                    self.end_draining(relid);
+                }
                 if let Some(user) = self.channels.ring_in_use(gpadl) {
                     self.refuse(format_args!(
                         "GPADL_TEARDOWN of {:#x}, the ring of open relid {}; ignored",
@@ -679,8 +689,10 @@ impl VmbusHost {
                     }
                 }
                 Some(c) if c.state == ChannelState::Rescinded => {
-                    // Linux closes rescinded channels; the host already did.
+                    // Linux closes rescinded channels: the host stops
+                    // servicing the rings it kept for the guest.
                     self.stats.closes += 1;
+                    self.end_draining(relid);
                 }
                 _ => self.refuse(format_args!(
                     "CLOSE_CHANNEL of relid {} that is not open; ignored",
@@ -689,6 +701,7 @@ impl VmbusHost {
             },
             Msg::RelidReleased { relid } => match self.channels.get(relid) {
                 Some(c) if c.state == ChannelState::Rescinded => {
+                    self.end_draining(relid);
                     self.channels.remove(relid);
                     self.devices.remove(&relid.get());
                     self.gpadls.drop_channel(relid);
@@ -820,7 +833,7 @@ impl VmbusHost {
             .map(|c| c.relid)
             .collect();
         for relid in subs {
-            self.finish_channel(guest, relid);
+            self.keep_draining(guest, relid);
             let sent = self.channels.get(relid).is_some_and(|c| c.sent);
             if sent && self.conn.is_some() {
                 if let Some(ch) = self.channels.get_mut(relid) {
@@ -926,7 +939,7 @@ impl VmbusHost {
                     // the sub-channels first, then the primary.
                     self.rescind_subchannels(g, c.instance);
                 }
-                self.finish_channel(g, relid);
+                self.keep_draining(g, relid);
                 if let Some(ch) = self.channels.get_mut(relid) {
                     ch.state = ChannelState::Rescinded;
                 }

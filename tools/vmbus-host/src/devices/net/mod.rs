@@ -751,17 +751,21 @@ impl Device for Nic {
     }
 
     /// No more frames for the guest; done once it has given back every
-    /// receive section it holds (its receive completions).
+    /// receive section it holds (its receive completions). The adapter is
+    /// unplugged from the TAP device: the rings stay serviced until the
+    /// guest closes them, but what the guest sends meanwhile is dropped,
+    /// and the adapter offered again can attach to the TAP device while
+    /// the guest is still closing this one.
     fn quiesce(&mut self) -> bool {
         self.quiet = true;
-        if let Some(q) = self
-            .shared
-            .borrow_mut()
-            .queues
-            .get_mut(usize::from(self.index))
-        {
+        let mut sh = self.shared.borrow_mut();
+        if let Some(q) = sh.queues.get_mut(usize::from(self.index)) {
             q.clear();
         }
+        if self.index == 0 {
+            sh.tap = None;
+        }
+        drop(sh);
         self.flight.is_empty()
     }
 
