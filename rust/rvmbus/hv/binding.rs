@@ -39,9 +39,9 @@
 //! packets sent before the rescind are read only while the driver happens
 //! to be polling (hv_netvsc's NAPI), and hv_netvsc's `remove()` waits for
 //! every one of them (`rndis_filter_halt_device()`): a rescind under
-//! traffic could leave it waiting forever. The host keeps servicing a
-//! rescinded channel's rings until the guest closes it or releases it, so
-//! here those completions are read.
+//! traffic could leave it waiting forever. A host that keeps servicing a
+//! rescinded channel's rings until the guest closes or releases it (the
+//! test host does) has those completions read here.
 //!
 //! Sends and receives (`vmbus_sendpacket()`, `vmbus_recvpacket()`) never
 //! sleep: a callback in softirq, or a caller with preemption off, may use

@@ -64,8 +64,9 @@ pub struct Channel {
     /// Whether the current guest connection has been sent the offer.
     pub sent: bool,
     /// Of a channel rescinded while open: the rings the host still
-    /// services, as Hyper-V does until the guest closes the channel, tears
-    /// down its ring GPADL or releases the relid.
+    /// services until the guest closes the channel, tears down its ring
+    /// GPADL or releases the relid (the guest's driver waits for the
+    /// completions of its sends).
     pub draining: Option<Draining>,
 }
 

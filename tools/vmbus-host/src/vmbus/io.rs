@@ -376,9 +376,9 @@ impl VmbusHost {
 
     /// The host takes `relid` away (a rescind): its backend answers what
     /// the guest had sent, and an open channel's rings stay serviced (see
-    /// [`Self::end_draining`]), as on Hyper-V: the guest's driver may still
-    /// be sending and waits in its `remove()` for the completion of every
-    /// send (Linux's `hv_netvsc`). The caller marks the channel rescinded.
+    /// [`Self::end_draining`]): the guest's driver may still be sending
+    /// and waits in its `remove()` for the completion of every send
+    /// (Linux's `hv_netvsc`). The caller marks the channel rescinded.
     pub(super) fn keep_draining(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) {
         if self.rings.contains_key(&relid.get()) {
             self.service_channel(guest, relid);
