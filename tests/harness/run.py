@@ -400,14 +400,9 @@ SCENARIOS = {
         ),
         # The network adapter rescinded under a TCP upload and re-offered
         # (ctl reoffer): hv_netvsc lets go of it and binds the new offer.
-        # Fails for now: netvsc_remove waits forever in
-        # rndis_filter_device_remove for sends and receive completions that
-        # can no longer complete (testing.rst).
         Scenario(
             "netvsc-rescind",
             tcg_thread="multi",
-            known_failure="netvsc_remove() waits forever for the rescinded channel to drain "
-                          "(issue 21; Documentation/testing.rst)",
             linux_modules=True,
             netns=True,
             host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],

@@ -114,8 +114,11 @@ pub(crate) trait ChannelDriver: Send + Sync {
         false
     }
 
-    /// The host rescinded the channel: no callback may run once this
-    /// returns, outstanding requests end, and the driver is told once.
+    /// The host rescinded the channel: outstanding requests end and the
+    /// driver is told once. A binding may stop its callbacks here (the
+    /// Rust driver ABI does) or let them run until the driver closes the
+    /// channel (the hv_vmbus interface does: the rings stay attached until
+    /// then, and the host keeps servicing them).
     ///
     /// Context: the device work, before the device is removed.
     fn rescinded(&self);
@@ -250,6 +253,13 @@ pub(crate) struct Channel {
     /// `Connection::set_target_cpu`), which serialises the moves of one
     /// channel.
     pub(crate) moving: Atomic<u32>,
+    /// 1 once the driver has been told that the host rescinded the
+    /// channel (Linux's `channel->rescind`): sends fail with `ENODEV`
+    /// from then on, as `hv_ringbuffer_write()` fails them, while the
+    /// inbound ring stays readable until the channel is closed (the
+    /// driver may still be reading what the host wrote before its
+    /// rescind, as Linux's drivers do from NAPI).
+    rescinded: Atomic<u32>,
     /// The counters.
     pub(crate) stats: ChanStats,
     /// The device-model objects of this channel.
@@ -338,6 +348,7 @@ impl Channel {
                 state: Atomic::new(state_code::OPEN),
                 target_cpu: Atomic::new(cpu),
                 moving: Atomic::new(0),
+                rescinded: Atomic::new(0),
                 stats: ChanStats::new(),
                 devices <- new_mutex!(DeviceSlot::empty(), "Channel::devices"),
                 driver <- new_spinlock_irq!(None, "Channel::driver"),
@@ -366,6 +377,12 @@ impl Channel {
         let old = self.io.lock().replace(rings);
         // Freed outside the spinlock.
         drop(old);
+    }
+
+    /// The driver has been told of the host's rescind: sends fail with
+    /// `ENODEV` from now on; receives go on until the rings are detached.
+    pub(crate) fn refuse_sends(&self) {
+        self.rescinded.store(1, Relaxed);
     }
 
     /// Detaches the rings (the channel closes or is gone); sends and
@@ -556,6 +573,11 @@ impl Channel {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
+            // A send that races with the rescind goes to a ring the host
+            // no longer reads, as on Linux.
+            if self.rescinded.load(Relaxed) != 0 {
+                return Err(ENODEV);
+            }
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };

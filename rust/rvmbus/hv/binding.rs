@@ -11,21 +11,37 @@
 //! ```text
 //! Closed --vmbus_open--> Open --vmbus_close--> Closed
 //!    |                     |
-//!    +------rescind--------+--> Rescinded
-//!    +---------------------+--------+--------> Removed (unbind)
+//!    |                  rescind
+//!    |                     v
+//!    |               RescindedOpen --vmbus_close--> Rescinded
+//!    +------rescind-------------------------------> Rescinded
+//!    +---------------------+--------------+---------+--> Removed (unbind)
 //! ```
 //!
 //! The driver's channel callback runs where hv_vmbus runs it: in the
 //! channel's tasklet (softirq; the core's [`ChannelDriver::kick`]), or,
 //! for `HV_CALL_ISR`, in the interrupt handler ([`ChannelDriver::isr`],
-//! hard IRQ). It runs only while the gate is `Open`: every transition out
-//! of `Open` (close, rescind, unbind) moves the gate first and then waits
-//! for a callback in progress ([`Channel::sync_callbacks`], as hv_vmbus's
-//! `vmbus_reset_channel_cb()` does with `tasklet_disable()`), so once
-//! `vmbus_close()` returns, or a rescind or the unbind has been handled, no
+//! hard IRQ). It runs only while the gate is `Open` or `RescindedOpen`:
+//! every transition out of those two (close, unbind) moves the gate first
+//! and then waits for a callback in progress ([`Channel::sync_callbacks`],
+//! as hv_vmbus's `vmbus_reset_channel_cb()` does with `tasklet_disable()`),
+//! so once `vmbus_close()` returns, or the unbind has been handled, no
 //! callback is running and none will start. A callback must therefore not
 //! call `vmbus_close()` on its own channel (on hv_vmbus that spins forever
 //! in `tasklet_disable()`; here it waits for itself).
+//!
+//! A rescind of an open channel marks it rescinded (`channel->rescind`;
+//! sends fail with `ENODEV` from then on, as in hv_vmbus's
+//! `hv_ringbuffer_write()`) but leaves the callback running until the
+//! driver's `remove()` closes the channel. hv_vmbus stops the callback at
+//! the rescind already (`vmbus_onoffer_rescind()` calls
+//! `vmbus_reset_channel_cb()`); then the completions the host writes for
+//! packets sent before the rescind are read only while the driver happens
+//! to be polling (hv_netvsc's NAPI), and hv_netvsc's `remove()` waits for
+//! every one of them (`rndis_filter_halt_device()`): a rescind under
+//! traffic could leave it waiting forever. A host that keeps servicing a
+//! rescinded channel's rings until the guest closes or releases it (the
+//! test host does) has those completions read here.
 //!
 //! Sends and receives (`vmbus_sendpacket()`, `vmbus_recvpacket()`) never
 //! sleep: a callback in softirq, or a caller with preemption off, may use
@@ -140,6 +156,8 @@ const ROUNDS: usize = 64;
 pub(super) enum GateState {
     Closed,
     Open,
+    /// Rescinded while open: callbacks go on, sends fail.
+    RescindedOpen,
     Rescinded,
     Removed,
 }
@@ -153,6 +171,13 @@ pub(super) mod live {
     pub(in crate::hv) const OPEN: u32 = 1;
     pub(in crate::hv) const RESCINDED: u32 = 2;
     pub(in crate::hv) const REMOVED: u32 = 3;
+    /// Rescinded while open: callbacks run, sends fail.
+    pub(in crate::hv) const RESCINDED_OPEN: u32 = 4;
+
+    /// Whether the driver's callback may run.
+    pub(in crate::hv) fn callbacks(v: u32) -> bool {
+        v == OPEN || v == RESCINDED_OPEN
+    }
 
     /// Whether sends go to the core (closed or open; the core refuses
     /// them while closed).
@@ -179,7 +204,7 @@ pub(super) struct Rx {
 /// frees it, which it does only after [`HvBinding::unbind`] has moved the
 /// gate to `Removed` and waited for callbacks in progress. It is only used
 /// with the gate held and not `Removed`, or by a callback that read
-/// `live` as `OPEN`.
+/// `live` as `OPEN` or `RESCINDED_OPEN`.
 #[pin_data]
 pub(crate) struct HvBinding {
     pub(super) chan: Arc<Channel>,
@@ -226,11 +251,12 @@ impl HvBinding {
         let l = match s {
             GateState::Closed => live::CLOSED,
             GateState::Open => live::OPEN,
+            GateState::RescindedOpen => live::RESCINDED_OPEN,
             GateState::Rescinded => live::RESCINDED,
             GateState::Removed => live::REMOVED,
         };
         self.live.store(l, Release);
-        if s != GateState::Open {
+        if !matches!(s, GateState::Open | GateState::RescindedOpen) {
             // No callback from now on: wait for one in progress.
             self.chan.sync_callbacks();
         }
@@ -252,14 +278,14 @@ impl HvBinding {
         self.chan.schedule_callback();
     }
 
-    /// The driver's read mode, if the gate is open (then `cchan` may be
+    /// The driver's read mode, if callbacks may run (then `cchan` may be
     /// used until the callback returns).
     fn open_read_mode(&self) -> Option<u32> {
-        if self.live.load(Acquire) != live::OPEN {
+        if !live::callbacks(self.live.load(Acquire)) {
             return None;
         }
-        // SAFETY: `live` read as `OPEN` in a callback: `cchan` is live
-        // until the callback returns (type invariant).
+        // SAFETY: `live` read as `OPEN` or `RESCINDED_OPEN` in a callback:
+        // `cchan` is live until the callback returns (type invariant).
         Some(unsafe { ffi::rvmbus_hv_c_read_mode(self.cchan) })
     }
 
@@ -326,7 +352,9 @@ impl HvBinding {
         match *gate {
             GateState::Closed => {}
             GateState::Open => return Err(EINVAL),
-            GateState::Rescinded | GateState::Removed => return Err(ENODEV),
+            GateState::RescindedOpen | GateState::Rescinded | GateState::Removed => {
+                return Err(ENODEV)
+            }
         }
         let cpu = self.chan.target_cpu.load(Relaxed);
         // The core counts the data area: one control page less.
@@ -346,12 +374,14 @@ impl HvBinding {
         Ok(())
     }
 
-    /// `vmbus_close()`: stops the callback, then closes the channel.
+    /// `vmbus_close()`: stops the callback, then closes the channel (of a
+    /// rescinded channel: detaches its rings; the core releases it).
     fn close(&self) -> Result {
         {
             let mut gate = self.gate.lock();
             match *gate {
                 GateState::Open => self.set(&mut gate, GateState::Closed),
+                GateState::RescindedOpen => self.set(&mut gate, GateState::Rescinded),
                 GateState::Closed | GateState::Rescinded => {}
                 GateState::Removed => return Err(ENODEV),
             }
@@ -368,9 +398,11 @@ impl HvBinding {
     fn unbind(&self) {
         {
             let mut gate = self.gate.lock();
-            if *gate == GateState::Open {
+            match *gate {
                 // Stops the callback and waits for one in progress.
-                self.set(&mut gate, GateState::Closed);
+                GateState::Open => self.set(&mut gate, GateState::Closed),
+                GateState::RescindedOpen => self.set(&mut gate, GateState::Rescinded),
+                GateState::Closed | GateState::Rescinded | GateState::Removed => {}
             }
             if *gate != GateState::Removed {
                 // As in `close`, before the state says `cchan` is gone.
@@ -498,19 +530,21 @@ impl ChannelDriver for HvBinding {
         true
     }
 
-    /// Stops the callback and marks the driver's channel rescinded
-    /// (`channel->rescind`, which drivers test); the driver core then
-    /// removes the device, and the driver's `remove()` closes it.
+    /// Marks the driver's channel rescinded (`channel->rescind`, which
+    /// drivers test; sends fail from now on); the callback of an open
+    /// channel goes on until the driver closes it (see the module
+    /// documentation). The driver core then removes the device, and the
+    /// driver's `remove()` closes it.
     fn rescinded(&self) {
         let mut gate = self.gate.lock();
-        match *gate {
-            GateState::Closed | GateState::Open => {
-                self.set(&mut gate, GateState::Rescinded);
-                // SAFETY: Not `Removed`, gate held: `cchan` is live.
-                unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
-            }
-            GateState::Rescinded | GateState::Removed => {}
-        }
+        let next = match *gate {
+            GateState::Closed => GateState::Rescinded,
+            GateState::Open => GateState::RescindedOpen,
+            GateState::RescindedOpen | GateState::Rescinded | GateState::Removed => return,
+        };
+        self.set(&mut gate, next);
+        // SAFETY: Not `Removed`, gate held: `cchan` is live.
+        unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
     }
 
     fn remove(self: Arc<Self>) {

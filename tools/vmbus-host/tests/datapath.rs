@@ -353,6 +353,32 @@ fn shutdown_guest_command() {
     assert_eq!(h2.ctl(&["shutdown-guest", "halt"]).0, 1);
 }
 
+/// A channel rescinded while open keeps being serviced until the guest
+/// is done with it: a driver may still send before it sees the rescind,
+/// and waits in its `remove()` for the answers (Linux's `hv_netvsc`). The
+/// guest's close ends it.
+#[test]
+fn a_rescinded_channel_is_serviced_until_the_guest_closes_it() {
+    let (h, mut g, offers) = echo_host(&[]);
+    let mut ch = g.open(offers[0], 1);
+    h.ctl_ok(&["rescind", "1"]);
+    assert_eq!(g.recv(), HostMessage::Rescind { relid: ch.relid });
+    g.take_event(ch.relid);
+    g.send_inband(&mut ch, PACKET_FLAG_COMPLETION_REQUESTED, 7, b"late");
+    let (t, _, tid, p) = unpack(&g.recv_packet(&mut ch).unwrap());
+    assert_eq!((t, tid), (PacketType::COMP, 7));
+    assert_eq!(p, b"late\0\0\0\0");
+    assert!(g.take_event(ch.relid), "the guest was interrupted");
+    // After the close the host no longer reads the ring.
+    g.post(4, &GuestMessage::CloseChannel { relid: ch.relid });
+    let before = stat(&h, "vmbus.packets_in");
+    g.send_inband(&mut ch, PACKET_FLAG_COMPLETION_REQUESTED, 8, b"closed");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stat(&h, "vmbus.packets_in"), before);
+    g.post(4, &GuestMessage::RelidReleased { relid: ch.relid });
+    assert_eq!(stat(&h, "vmbus.released"), 1);
+}
+
 #[test]
 fn reoffer_modify_channel_and_tl_connect() {
     let (h, mut g, offers) = echo_host(&[]);

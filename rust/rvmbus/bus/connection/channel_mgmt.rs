@@ -236,8 +236,13 @@ impl Connection {
                 }
                 ChannelAction::Rescinded => {
                     pr_info!("channel {} rescinded by the host\n", relid.get());
-                    // Stop the data path before the host's memory goes away.
-                    chan.detach_rings();
+                    // The rings stay attached, as on Linux, where they stay
+                    // until the driver closes the channel: the driver's
+                    // remove() may wait for completions the host wrote
+                    // before its rescind (hv_netvsc's NAPI reads them).
+                    // The ring memory is the guest's and the `Rings` hold
+                    // it; sends are refused once the driver has been told
+                    // (the device work, `DevOp::Rescind`).
                     chan.wake.notify_all();
                 }
                 ChannelAction::Released => self.forget(inner, relid),
@@ -362,9 +367,14 @@ impl Connection {
                     }
                     DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),
                     DevOp::Rescind(ch, p) => {
+                        // As Linux's vmbus_onoffer_rescind(): the driver is
+                        // told (`channel->rescind`), then sends fail. The
+                        // hv_vmbus binding's callback goes on until its
+                        // driver closes the channel (`hv/binding.rs`).
                         if let Some(d) = ch.driver() {
                             d.rescinded();
                         }
+                        ch.refuse_sends();
                         self.upper.remove_device(&ch, p.as_ref());
                         let mut inner = self.inner.lock();
                         let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);

@@ -141,6 +141,13 @@ pub trait Device {
     /// The channel was closed (or rescinded, or the guest went away).
     fn on_close(&mut self) {}
 
+    /// The host is about to rescind the channel: the device stops sending
+    /// the guest anything new. True once nothing it sent waits for the
+    /// guest's answer (a device with no such packets: at once).
+    fn quiesce(&mut self) -> bool {
+        true
+    }
+
     /// Periodic work while the channel is open.
     fn tick(&mut self, _io: &mut ChannelIo<'_>) {}
 

@@ -63,9 +63,33 @@ pub struct Channel {
     pub state: ChannelState,
     /// Whether the current guest connection has been sent the offer.
     pub sent: bool,
+    /// Of a channel rescinded while open: the rings the host still
+    /// services until the guest closes the channel, tears down its ring
+    /// GPADL or releases the relid (the guest's driver waits for the
+    /// completions of its sends).
+    pub draining: Option<Draining>,
+}
+
+/// The rings of a rescinded channel that the host still services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draining {
+    /// The ring buffer GPADL.
+    pub ring_gpadl: GpadlId,
+    /// The vCPU to interrupt.
+    pub target_vp: u32,
 }
 
 impl Channel {
+    /// The vCPU to interrupt if the host services the channel's rings:
+    /// open, or rescinded while open and not yet closed by the guest.
+    pub fn serviced_vp(&self) -> Option<u32> {
+        match (self.state, self.draining) {
+            (ChannelState::Open { target_vp, .. }, _) => Some(target_vp),
+            (ChannelState::Rescinded, Some(d)) => Some(d.target_vp),
+            _ => None,
+        }
+    }
+
     /// The `OFFER_CHANNEL` contents.
     pub fn offer(&self) -> Offer {
         make_offer(
@@ -147,6 +171,7 @@ impl Channels {
                 signalling,
                 state: ChannelState::Offered,
                 sent: false,
+                draining: None,
             },
         );
         Ok(relid)
@@ -187,6 +212,7 @@ impl Channels {
         for c in self.by_relid.values_mut() {
             c.state = ChannelState::Offered;
             c.sent = false;
+            c.draining = None;
         }
     }
 
@@ -229,10 +255,11 @@ impl Channels {
             .map_or(0, |m| m.saturating_add(1))
     }
 
-    /// The open channel signalled on `connection_id`.
+    /// The channel signalled on `connection_id` whose rings the host
+    /// services (open, or rescinded and draining).
     pub fn open_by_connection(&self, connection_id: u32) -> Option<Relid> {
         self.by_relid.values().find_map(|c| {
-            (matches!(c.state, ChannelState::Open { .. })
+            (c.serviced_vp().is_some()
                 && super::offers::channel_connection_id(c.relid) == connection_id)
                 .then_some(c.relid)
         })

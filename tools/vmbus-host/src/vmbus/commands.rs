@@ -55,7 +55,7 @@ impl VmbusHost {
 
     fn cmd_reoffer(
         &mut self,
-        mut guest: Option<&mut GuestCtx<'_>>,
+        guest: Option<&mut GuestCtx<'_>>,
         args: &[&str],
         out: &mut Vec<String>,
     ) -> ControlResult {
@@ -63,15 +63,7 @@ impl VmbusHost {
             return Err("usage: reoffer RELID".into());
         };
         let relid = parse_relid(r)?;
-        let c = *self
-            .channels
-            .get(relid)
-            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
-        self.cmd_rescind(guest.as_deref_mut(), args, out)?;
-        let added = self
-            .channels
-            .insert(c.kind, c.instance, c.sub_index, c.signalling);
-        self.announce(guest, added, out)
+        self.rescind(guest, relid, true, out)
     }
 
     fn cmd_shutdown_guest(

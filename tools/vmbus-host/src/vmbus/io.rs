@@ -182,7 +182,7 @@ impl VmbusHost {
         let (Some(conn), Some(c)) = (self.conn, self.channels.get(relid)) else {
             return;
         };
-        let ChannelState::Open { target_vp, .. } = c.state else {
+        let Some(target_vp) = c.serviced_vp() else {
             return;
         };
         let sint = u32::from(VMBUS_MESSAGE_SINT);
@@ -308,11 +308,12 @@ impl VmbusHost {
         }
     }
 
-    /// The open channels.
+    /// The channels whose rings the host services: the open ones, and
+    /// those rescinded while open that the guest has not closed yet.
     pub(super) fn open_relids(&self) -> Vec<Relid> {
         self.channels
             .iter()
-            .filter(|c| matches!(c.state, ChannelState::Open { .. }))
+            .filter(|c| c.serviced_vp().is_some())
             .map(|c| c.relid)
             .collect()
     }
@@ -325,7 +326,7 @@ impl VmbusHost {
         }
         self.channels
             .iter()
-            .filter(|c| matches!(c.state, ChannelState::Open { .. }))
+            .filter(|c| c.serviced_vp().is_some())
             .filter_map(|c| c.monitor_id.map(|m| (m, c.relid)))
             .collect()
     }
@@ -371,6 +372,42 @@ impl VmbusHost {
     ) {
         self.rings.insert(relid.get(), rings);
         self.with_device(guest, relid, |d, io| d.on_open(io));
+    }
+
+    /// The host takes `relid` away (a rescind): its backend answers what
+    /// the guest had sent, and an open channel's rings stay serviced (see
+    /// [`Self::end_draining`]): the guest's driver may still be sending
+    /// and waits in its `remove()` for the completion of every send
+    /// (Linux's `hv_netvsc`). The caller marks the channel rescinded.
+    pub(super) fn keep_draining(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) {
+        if self.rings.contains_key(&relid.get()) {
+            self.service_channel(guest, relid);
+        }
+        let open = self.channels.get(relid).and_then(|c| match c.state {
+            ChannelState::Open {
+                ring_gpadl,
+                target_vp,
+                ..
+            } if self.rings.contains_key(&relid.get()) => Some(super::channels::Draining {
+                ring_gpadl,
+                target_vp,
+            }),
+            _ => None,
+        });
+        match (open, self.channels.get_mut(relid)) {
+            (Some(d), Some(c)) => c.draining = Some(d),
+            _ => self.stop_channel(relid),
+        }
+    }
+
+    /// The guest is done with rescinded channel `relid` (it closed it,
+    /// tore down its ring GPADL or released it): the host stops servicing
+    /// its rings.
+    pub(super) fn end_draining(&mut self, relid: Relid) {
+        if let Some(c) = self.channels.get_mut(relid) {
+            c.draining = None;
+        }
+        self.stop_channel(relid);
     }
 
     /// The channel closed (close, rescind, unload): detach the rings.

@@ -57,6 +57,10 @@ pub const STATUS_UNSUCCESSFUL: u32 = 0xc000_0001;
 /// The connection id pre-2.4 guests signal every channel on.
 pub const VMBUS_EVENT_CONNECTION_ID: u32 = 2;
 
+/// How long a rescind waits for the guest to answer what the device sent
+/// it (see `VmbusHost::rescind`).
+const RESCIND_GRACE: Duration = Duration::from_secs(2);
+
 /// What the server is configured with besides profile and devices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerOptions {
@@ -156,6 +160,9 @@ pub struct VmbusHost {
     open_delay: Duration,
     /// Delayed OPEN_CHANNEL_RESULTs: when each is due, and the message.
     opens_due: Vec<(Instant, HostMessage)>,
+    /// Rescinds waiting for the guest's answers (see `rescind`): the
+    /// relid, when to rescind anyway, and whether to offer it again.
+    rescinds_due: Vec<(Relid, Instant, bool)>,
     /// A delayed UNLOAD_RESPONSE: when, and the vCPU and SINT it goes to.
     unload_due: Option<(Instant, u32, u32)>,
     /// The monitor page is not polled (`monitor-hold on`): a signal
@@ -232,6 +239,7 @@ impl VmbusHost {
             unload_delay: Duration::ZERO,
             open_delay: Duration::ZERO,
             opens_due: Vec::new(),
+            rescinds_due: Vec::new(),
             unload_due: None,
             monitor_hold: false,
             race_pairs: 0,
@@ -635,6 +643,16 @@ impl VmbusHost {
                 ));
             }
             Msg::GpadlTeardown { relid, gpadl } => {
+                // A rescinded channel's rings the guest gives back without
+                // a close (as rvmbus does): the host stops reading them.
+                if self
+                    .channels
+                    .get(relid)
+                    .and_then(|c| c.draining)
+                    .is_some_and(|d| d.ring_gpadl == gpadl)
+                {
+                    self.end_draining(relid);
+                }
                 if let Some(user) = self.channels.ring_in_use(gpadl) {
                     self.refuse(format_args!(
                         "GPADL_TEARDOWN of {:#x}, the ring of open relid {}; ignored",
@@ -671,8 +689,10 @@ impl VmbusHost {
                     }
                 }
                 Some(c) if c.state == ChannelState::Rescinded => {
-                    // Linux closes rescinded channels; the host already did.
+                    // Linux closes rescinded channels: the host stops
+                    // servicing the rings it kept for the guest.
                     self.stats.closes += 1;
+                    self.end_draining(relid);
                 }
                 _ => self.refuse(format_args!(
                     "CLOSE_CHANNEL of relid {} that is not open; ignored",
@@ -681,6 +701,7 @@ impl VmbusHost {
             },
             Msg::RelidReleased { relid } => match self.channels.get(relid) {
                 Some(c) if c.state == ChannelState::Rescinded => {
+                    self.end_draining(relid);
                     self.channels.remove(relid);
                     self.devices.remove(&relid.get());
                     self.gpadls.drop_channel(relid);
@@ -796,9 +817,9 @@ impl VmbusHost {
         Ok(())
     }
 
-    /// The guest closed the primary channel of a network adapter: its
-    /// sub-channels go, rescinded (the guest answers `RELID_RELEASED`), as
-    /// on Hyper-V. netvsc asks for sub-channels again when it opens the
+    /// The guest closed the primary channel of a network adapter, or the
+    /// host rescinds a primary channel: its sub-channels go, rescinded (the
+    /// guest answers `RELID_RELEASED`), as on Hyper-V. netvsc asks for sub-channels again when it opens the
     /// adapter next and takes only indices below the count it asked for; a
     /// sub-channel kept from before would make the new ones numbered past
     /// it, which netvsc ignores, and its probe would wait for them forever.
@@ -812,7 +833,7 @@ impl VmbusHost {
             .map(|c| c.relid)
             .collect();
         for relid in subs {
-            self.stop_channel(relid);
+            self.keep_draining(guest, relid);
             let sent = self.channels.get(relid).is_some_and(|c| c.sent);
             if sent && self.conn.is_some() {
                 if let Some(ch) = self.channels.get_mut(relid) {
@@ -839,16 +860,86 @@ impl VmbusHost {
             return Err("usage: rescind RELID".into());
         };
         let relid = commands::parse_relid(r)?;
+        self.rescind(guest, relid, false, out)
+    }
+
+    /// `rescind RELID`, and with `reoffer` `reoffer RELID`: the device
+    /// first stops sending the guest anything new; once nothing it sent
+    /// waits for the guest's answer (at once for most devices; for a
+    /// network adapter, the receive sections the guest holds), or after
+    /// [`RESCIND_GRACE`], its channels are rescinded (see `rescind_now`).
+    /// Linux's `hv_netvsc` cannot answer a packet once its channel is
+    /// rescinded, and its `remove()` waits for those answers.
+    pub(super) fn rescind(
+        &mut self,
+        guest: Option<&mut GuestCtx<'_>>,
+        relid: Relid,
+        reoffer: bool,
+        out: &mut Vec<String>,
+    ) -> ControlResult {
         let c = *self
             .channels
             .get(relid)
             .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
-        if c.state == ChannelState::Rescinded {
+        if c.state == ChannelState::Rescinded || self.rescinds_due.iter().any(|d| d.0 == relid) {
             return Err(format!("relid {} is already rescinded", relid.get()));
         }
-        match guest {
+        if guest.is_some() && c.sent && self.conn.is_some() && !self.quiesce_device(&c) {
+            self.rescinds_due
+                .push((relid, Instant::now() + RESCIND_GRACE, reoffer));
+            out.push(format!(
+                "rescinding relid {} once the guest has answered (at most {} ms)",
+                relid.get(),
+                RESCIND_GRACE.as_millis()
+            ));
+            return Ok(());
+        }
+        self.rescind_now(guest, relid, reoffer, out)
+    }
+
+    /// Asks the device of `c`, and of every channel of its device if `c`
+    /// is a primary, to stop sending; true once all of them are done.
+    fn quiesce_device(&mut self, c: &channels::Channel) -> bool {
+        let relids: Vec<u32> = self
+            .channels
+            .iter()
+            .filter(|x| {
+                x.state != ChannelState::Rescinded
+                    && (x.relid == c.relid || (c.sub_index == 0 && x.instance == c.instance))
+            })
+            .map(|x| x.relid.get())
+            .collect();
+        let mut done = true;
+        for r in relids {
+            if let Some(d) = self.devices.get_mut(&r) {
+                done &= d.quiesce();
+            }
+        }
+        done
+    }
+
+    /// Rescinds `relid` now (a primary with its sub-channels, as Hyper-V
+    /// takes a device away with all its channels), and with `reoffer`
+    /// offers the same instance again under a new relid.
+    fn rescind_now(
+        &mut self,
+        mut guest: Option<&mut GuestCtx<'_>>,
+        relid: Relid,
+        reoffer: bool,
+        out: &mut Vec<String>,
+    ) -> ControlResult {
+        let c = *self
+            .channels
+            .get(relid)
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        match guest.as_deref_mut() {
             Some(g) if c.sent && self.conn.is_some() => {
-                self.stop_channel(relid);
+                if c.sub_index == 0 {
+                    // A device goes with all its channels, as on Hyper-V:
+                    // the sub-channels first, then the primary.
+                    self.rescind_subchannels(g, c.instance);
+                }
+                self.keep_draining(g, relid);
                 if let Some(ch) = self.channels.get_mut(relid) {
                     ch.state = ChannelState::Rescinded;
                 }
@@ -867,7 +958,45 @@ impl VmbusHost {
                 out.push(format!("removed relid {} (never offered)", relid.get()));
             }
         }
+        if reoffer {
+            let added = self
+                .channels
+                .insert(c.kind, c.instance, c.sub_index, c.signalling);
+            return self.announce(guest, added, out);
+        }
         Ok(())
+    }
+
+    /// The rescinds that waited for the guest's answers and are due now.
+    fn rescinds_now_due(&mut self, guest: &mut GuestCtx<'_>) {
+        let now = Instant::now();
+        for (relid, deadline, reoffer) in std::mem::take(&mut self.rescinds_due) {
+            let Some(c) = self.channels.get(relid).copied() else {
+                continue;
+            };
+            if c.state == ChannelState::Rescinded {
+                continue;
+            }
+            let done = self.quiesce_device(&c);
+            if !done && now < deadline {
+                self.rescinds_due.push((relid, deadline, reoffer));
+                continue;
+            }
+            if !done {
+                log_limited!(
+                    Level::Warn,
+                    "vmbus: relid {}: rescinded with packets the guest has not answered",
+                    relid.get()
+                );
+            }
+            let mut out = Vec::new();
+            if let Err(e) = self.rescind_now(Some(&mut *guest), relid, reoffer, &mut out) {
+                log_limited!(Level::Warn, "vmbus: relid {}: rescind: {e}", relid.get());
+            }
+            for l in out {
+                crate::log_debug!("vmbus: {l}");
+            }
+        }
     }
 }
 
@@ -960,6 +1089,7 @@ impl VmbusServer for VmbusHost {
         self.slot_modes(guest);
         self.ic_garbage(guest);
         self.poll_channels(guest);
+        self.rescinds_now_due(guest);
     }
 
     fn poll_interval(&self) -> Option<Duration> {
@@ -970,6 +1100,7 @@ impl VmbusServer for VmbusHost {
             || self.hostile.is(Mode::IcGarbage)
             || self.unload_due.is_some()
             || !self.opens_due.is_empty()
+            || !self.rescinds_due.is_empty()
             || self.devices.values().any(|d| d.wants_fast_ticks());
         fast.then_some(monitor::POLL)
     }

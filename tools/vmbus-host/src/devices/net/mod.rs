@@ -308,6 +308,8 @@ pub struct Nic {
     shared: Rc<RefCell<Shared>>,
     index: u16,
     flight: InFlight,
+    /// The host is taking the channel away: no more frames for the guest.
+    quiet: bool,
 }
 
 impl Nic {
@@ -317,6 +319,7 @@ impl Nic {
             shared: Rc::new(RefCell::new(Shared::new(cfg))),
             index: 0,
             flight: InFlight::default(),
+            quiet: false,
         }
     }
 
@@ -582,6 +585,9 @@ impl Nic {
     /// room.
     fn send_frames(&mut self, io: &mut ChannelIo<'_>) {
         let index = usize::from(self.index);
+        if self.quiet {
+            return;
+        }
         loop {
             let frame = {
                 let mut sh = self.shared.borrow_mut();
@@ -744,6 +750,25 @@ impl Device for Nic {
         }
     }
 
+    /// No more frames for the guest; done once it has given back every
+    /// receive section it holds (its receive completions). The adapter is
+    /// unplugged from the TAP device: the rings stay serviced until the
+    /// guest closes them, but what the guest sends meanwhile is dropped,
+    /// and the adapter offered again can attach to the TAP device while
+    /// the guest is still closing this one.
+    fn quiesce(&mut self) -> bool {
+        self.quiet = true;
+        let mut sh = self.shared.borrow_mut();
+        if let Some(q) = sh.queues.get_mut(usize::from(self.index)) {
+            q.clear();
+        }
+        if self.index == 0 {
+            sh.tap = None;
+        }
+        drop(sh);
+        self.flight.is_empty()
+    }
+
     fn tick(&mut self, io: &mut ChannelIo<'_>) {
         if self.index == 0 {
             self.poll_tap();
@@ -799,6 +824,7 @@ impl Device for Nic {
             shared: Rc::clone(&self.shared),
             index,
             flight: InFlight::default(),
+            quiet: false,
         }))
     }
 
