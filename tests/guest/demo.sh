@@ -61,9 +61,12 @@ for m in hv_storvsc:$STORCLASS hv_netvsc:$NETCLASS; do
 	d=$(dev_of_class ${m#*:}) || fail "the host offered no device of class ${m#*:} for $drv"
 	if [ "$(driver_of $d)" = $drv ] && grep -qx "$(cat $d/modalias)" /tmp/autoloaded; then
 		how="loaded by MODALIAS: modprobe $(cat $d/modalias) (the uevent helper)"
+	elif grep -q "^$drv " /proc/modules; then
+		fail "$drv is loaded but ${d##*/} has driver '$(driver_of $d)' 60 s after modprobe rvmbus"
 	else
-		grep -q "^$drv " /proc/modules || insmod $kdir/$drv.ko || fail "insmod $drv failed"
-		how="loaded by insmod (not bound by MODALIAS within 60 s)"
+		insmod $kdir/$drv.ko || fail "insmod $drv failed"
+		[ "$(driver_of $d)" = $drv ] || fail "$drv bound no device after insmod"
+		how="loaded by insmod (MODALIAS had not loaded it within 60 s)"
 	fi
 	echo "== $drv: $how"
 done
