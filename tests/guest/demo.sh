@@ -128,7 +128,7 @@ echo "   umount, drop caches, mount: /mnt/demo.bin read back from the disk, md5 
 umount /mnt || fail "second umount failed"
 rm -f /tmp/file
 echo "   host: storage packets received per channel: $(harness ctl stats | tr ' ' '\n' |
-	sed -n 's/^dev\.\([0-9]*\)\.storage\.packets_in=/relid \1: /p' | awk '{ printf "%s%s", NR > 1 ? ", " : "", $0 }')"
+	sed -n 's/^dev\.\([0-9]*\)\.storage\.packets_in=/relid \1: /p' | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $0 }')"
 
 # A network interface: the host's network adapter, its frames on TAP
 # rvnet0 ($PEER) in a network namespace of the harness, through
