@@ -472,9 +472,18 @@ for _sc in [
 ]:
     SCENARIOS[_sc.name] = _sc
 
+# make run (tests/guest/demo.sh): the sample drivers, then Linux's
+# hv_storvsc with a data disk and hv_netvsc with the adapter's TAP device
+# in a namespace (as storvsc-disk and netvsc-nic), the host's shutdown
+# last. Multi-threaded TCG for the data path (Scenario.tcg_thread).
 DEMO = Scenario(
     "demo",
-    host_args=["--heartbeat-ms", "500"],
+    tcg_thread="multi",
+    host_args=["--heartbeat-ms", "500", "--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+    host_disks=[("data", 64, "lun=0")],
+    netns=True,
+    linux_modules=True,
+    boot_timeout=600,
     powers_off=True,
     console_expect=[r"rvmbus_shutdown: shutdown: the host asked for a power-off; powering off"],
 )
