@@ -137,10 +137,7 @@ impl VmbusHost {
         };
         let g = guest.ok_or("no guest is connected")?;
         let relid = parse_relid(r)?;
-        let c = self
-            .channels
-            .get(relid)
-            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        let c = self.known_channel(relid)?;
         if c.kind != DeviceKind::Echo || !matches!(c.state, ChannelState::Open { .. }) {
             return Err(format!("relid {} is not an open echo channel", relid.get()));
         }
@@ -163,10 +160,7 @@ impl VmbusHost {
         };
         let g = guest.ok_or("no guest is connected")?;
         let relid = parse_relid(r)?;
-        let c = self
-            .channels
-            .get(relid)
-            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        let c = self.known_channel(relid)?;
         if c.kind != DeviceKind::Net || !matches!(c.state, ChannelState::Open { .. }) {
             return Err(format!(
                 "relid {} is not an open network channel",

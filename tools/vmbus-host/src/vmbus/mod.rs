@@ -877,10 +877,7 @@ impl VmbusHost {
         reoffer: bool,
         out: &mut Vec<String>,
     ) -> ControlResult {
-        let c = *self
-            .channels
-            .get(relid)
-            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        let c = self.known_channel(relid)?;
         if c.state == ChannelState::Rescinded || self.rescinds_due.iter().any(|d| d.0 == relid) {
             return Err(format!("relid {} is already rescinded", relid.get()));
         }
@@ -895,6 +892,14 @@ impl VmbusHost {
             return Ok(());
         }
         self.rescind_now(guest, relid, reoffer, out)
+    }
+
+    /// The channel `relid`, or a control command's error that names it.
+    pub(super) fn known_channel(&self, relid: Relid) -> Result<channels::Channel, String> {
+        self.channels
+            .get(relid)
+            .copied()
+            .ok_or_else(|| format!("no channel with relid {}", relid.get()))
     }
 
     /// Asks the device of `c`, and of every channel of its device if `c`
@@ -928,10 +933,7 @@ impl VmbusHost {
         reoffer: bool,
         out: &mut Vec<String>,
     ) -> ControlResult {
-        let c = *self
-            .channels
-            .get(relid)
-            .ok_or_else(|| format!("no channel with relid {}", relid.get()))?;
+        let c = self.known_channel(relid)?;
         match guest.as_deref_mut() {
             Some(g) if c.sent && self.conn.is_some() => {
                 if c.sub_index == 0 {
