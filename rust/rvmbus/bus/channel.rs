@@ -573,8 +573,9 @@ impl Channel {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let signal = {
             let mut io = self.io.lock();
-            // A send that races with the rescind goes to a ring the host
-            // no longer reads, as on Linux.
+            // Once the driver was told of the rescind its sends fail, as
+            // Linux's `hv_ringbuffer_write()` fails them on a rescinded
+            // channel.
             if self.rescinded.load(Relaxed) != 0 {
                 return Err(ENODEV);
             }
