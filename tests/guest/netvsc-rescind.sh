@@ -16,14 +16,34 @@ load_netvsc "first load"
 bring_up "first load"
 OLD=$RELID
 
-# An upload that outlasts the rescind (the server never sees all of it).
+# Uploads that outlast the rescind (the server never sees all of them),
+# with the host completing each send 400 ms late: the rescind finds sends
+# outstanding, and hv_netvsc's remove() waits for their completions, which
+# the host writes after the rescind. A connection's sends go to one
+# channel (hv_netvsc hashes the flow): connections are added, up to 8,
+# until every channel of the adapter has sends outstanding, so that the
+# sub-channel's are among them.
+r=$(harness ctl nic-hold $OLD 400)
+case "$r" in ok*) ;; *) fail "ctl nic-hold $OLD 400: $r" ;; esac
 dd if=/dev/urandom of=/tmp/up bs=1M count=$NIC_MB 2> /dev/null || fail "dd failed"
 bytes=$((NIC_MB * 1048576))
-{ echo "PUT $((bytes * 64))"; while :; do cat /tmp/up || break; done; } |
-	timeout 120 nc $PEER $PORT > /dev/null 2>&1 &
-NC=$!
-sleep 2
-[ -d /proc/$NC ] || fail "the upload ended before the rescind"
+nchan=$(ls -d $DEV/channels/* | wc -l)
+held_now() {
+	harness ctl stats | tr ' ' '\n' | sed -n 's/^dev\.\([0-9]*\)\.net\.held=/\1:/p' | tr '\n' ' '
+}
+NCS=
+for f in 1 2 3 4 5 6 7 8; do
+	{ echo "PUT $((bytes * 64))"; while :; do cat /tmp/up || break; done; } |
+		timeout 120 nc $PEER $PORT > /dev/null 2>&1 &
+	NCS="$NCS $!"
+	sleep 1
+	held=$(held_now)
+	busy=$(echo "$held" | tr ' ' '\n' | grep -c ':[1-9]')
+	[ "$busy" -ge "$nchan" ] && break
+done
+for p in $NCS; do
+	[ -d /proc/$p ] || fail "an upload ended before the rescind"
+done
 r=$(harness ctl reoffer $OLD)
 case "$r" in ok*) ;; *) fail "ctl reoffer $OLD: $r" ;; esac
 
@@ -33,7 +53,7 @@ while dev_of_relid $OLD > /dev/null; do
 	i=$((i + 1)); [ $i -gt 300 ] && fail "relid $OLD still a device 30 s after its rescind"
 	sleep 0.1
 done
-kill $NC 2> /dev/null
+kill $NCS 2> /dev/null
 wait_adapter "re-offer"
 [ "$RELID" != "$OLD" ] || fail "the re-offer kept relid $OLD"
 i=0
@@ -49,4 +69,4 @@ rm -f /tmp/up
 unload_netvsc "after the re-offer"
 rmmod rvmbus || fail "rmmod rvmbus failed"
 expect_no_kept_memory
-pass "eth0 $MAC rescinded under a TCP upload (relid $OLD) and re-offered (relid $RELID): bound again, ping both ways, $NIC_MB MiB up checked, no GPADL left"
+pass "eth0 $MAC rescinded (relid $OLD) under $f TCP uploads, sends outstanding on $busy of $nchan channels (relid:sends $held) and re-offered (relid $RELID): bound again, ping both ways, $NIC_MB MiB up checked, no GPADL left"

@@ -118,10 +118,13 @@ pub(crate) trait ChannelDriver: Send + Sync {
     /// driver is told once. A binding may stop its callbacks here (the
     /// Rust driver ABI does) or let them run until the driver closes the
     /// channel (the hv_vmbus interface does: the rings stay attached until
-    /// then, and the host keeps servicing them).
+    /// then, and the host keeps servicing them). Returns true in the
+    /// second case: a channel still open once its device is gone (a
+    /// sub-channel, which its driver closes with the primary) keeps its
+    /// relid until that close.
     ///
     /// Context: the device work, before the device is removed.
-    fn rescinded(&self);
+    fn rescinded(&self) -> bool;
 
     /// The host offered sub-channel `sub` of this driver's (primary)
     /// channel; its device-model objects exist. The default ignores it
@@ -383,6 +386,11 @@ impl Channel {
     /// `ENODEV` from now on; receives go on until the rings are detached.
     pub(crate) fn refuse_sends(&self) {
         self.rescinded.store(1, Relaxed);
+    }
+
+    /// Whether the rings are attached (the channel is open).
+    pub(crate) fn rings_attached(&self) -> bool {
+        self.io.lock().is_some()
     }
 
     /// Detaches the rings (the channel closes or is gone); sends and

@@ -772,7 +772,8 @@ impl ChannelDriver for Binding {
 
     /// Stops the driver's callbacks, cancels its requests and tells it,
     /// once. Runs on the device workqueue before the device is removed.
-    fn rescinded(&self) {
+    /// The core releases the relid at once: no callback reads the rings.
+    fn rescinded(&self) -> bool {
         let mut gate = self.gate.lock();
         match gate.state {
             GateState::Bound(c) | GateState::Suspended(c) => {
@@ -784,6 +785,7 @@ impl ChannelDriver for Binding {
             GateState::Probing => self.set(&mut gate, GateState::Rescinded(None)),
             GateState::Rescinded(_) | GateState::Removed => {}
         }
+        false
     }
 
     fn remove(self: Arc<Self>) {

@@ -41,7 +41,11 @@
 //! every one of them (`rndis_filter_halt_device()`): a rescind under
 //! traffic could leave it waiting forever. A host that keeps servicing a
 //! rescinded channel's rings until the guest closes or releases it (the
-//! test host does) has those completions read here.
+//! test host does) has those completions read here. For that, a channel
+//! still open after its rescind keeps its relid until the driver closes
+//! it: [`ChannelDriver::rescinded`] returns true, and the core releases
+//! the relid at that close (a sub-channel; a primary's `remove()` closes
+//! it before the core would release it anyway).
 //!
 //! Sends and receives (`vmbus_sendpacket()`, `vmbus_recvpacket()`) never
 //! sleep: a callback in softirq, or a caller with preemption off, may use
@@ -375,7 +379,8 @@ impl HvBinding {
     }
 
     /// `vmbus_close()`: stops the callback, then closes the channel (of a
-    /// rescinded channel: detaches its rings; the core releases it).
+    /// rescinded channel: detaches its rings, and the core releases its
+    /// relid).
     fn close(&self) -> Result {
         {
             let mut gate = self.gate.lock();
@@ -535,16 +540,18 @@ impl ChannelDriver for HvBinding {
     /// channel goes on until the driver closes it (see the module
     /// documentation). The driver core then removes the device, and the
     /// driver's `remove()` closes it.
-    fn rescinded(&self) {
+    fn rescinded(&self) -> bool {
         let mut gate = self.gate.lock();
         let next = match *gate {
             GateState::Closed => GateState::Rescinded,
             GateState::Open => GateState::RescindedOpen,
-            GateState::RescindedOpen | GateState::Rescinded | GateState::Removed => return,
+            GateState::RescindedOpen => return true,
+            GateState::Rescinded | GateState::Removed => return false,
         };
         self.set(&mut gate, next);
         // SAFETY: Not `Removed`, gate held: `cchan` is live.
         unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
+        next == GateState::RescindedOpen
     }
 
     fn remove(self: Arc<Self>) {

@@ -153,7 +153,8 @@ pub fn serve_help() -> String {
     h += "\nNetwork (--nic tap=NAME[,mac=MAC][,queues=N]): the net device's frames go \
           to and come from the TAP device NAME, which the caller creates and addresses \
           (a test harness does so in a network namespace of its own); \
-          `ctl nic-link RELID up|down` changes the link, `rescind`/`reoffer RELID` \
+          `ctl nic-link RELID up|down` changes the link, `ctl nic-hold RELID MS` completes \
+          the guest's sends MS ms late, `rescind`/`reoffer RELID` \
           remove and re-add the adapter.\n";
     h += "\nTrace (--trace FILE): one line per message, mailbox request, doorbell or \
           interrupt, flushed per line:\n  \

@@ -164,6 +164,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         run: cmd_unreachable,
     },
     CommandSpec {
+        name: "nic-hold",
+        usage: "RELID MS",
+        help: "the open network adapter RELID completes the guest's sends MS milliseconds late (0: at once), also past a rescind",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
         name: "monitor-hold",
         usage: "on|off",
         help: "stop (on) or go on (off) polling the guest's monitor page",

@@ -68,6 +68,7 @@ impl Connection {
                 ring: None,
                 ring_bytes: 0,
                 hib: hibernate::Saved::default(),
+                release_on_close: false,
             })
             .is_ok();
         if added {
@@ -371,13 +372,24 @@ impl Connection {
                         // told (`channel->rescind`), then sends fail. The
                         // hv_vmbus binding's callback goes on until its
                         // driver closes the channel (`hv/binding.rs`).
-                        if let Some(d) = ch.driver() {
-                            d.rescinded();
-                        }
+                        let kept = ch.driver().is_some_and(|d| d.rescinded());
                         ch.refuse_sends();
                         self.upper.remove_device(&ch, p.as_ref());
+                        let relid = ch.info().relid;
                         let mut inner = self.inner.lock();
-                        let _ = self.chan_step(&mut inner, ch.info().relid, ChannelEvent::Release);
+                        // A sub-channel's driver closes it later, with its
+                        // primary (hv_netvsc's `remove()`), and reads the
+                        // host's last completions until then: its relid
+                        // goes at that close. Its rings are detached under
+                        // `inner`, so the close is either over (release
+                        // now) or sees the mark.
+                        if kept && ch.rings_attached() {
+                            if let Some(e) = inner.find(relid) {
+                                e.release_on_close = true;
+                                continue;
+                            }
+                        }
+                        let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
                     }
                 }
             }

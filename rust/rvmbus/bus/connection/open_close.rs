@@ -193,7 +193,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// - `ENOTCONN`: the channel is not open;
+    /// - `ENOTCONN`: the channel is not open (a channel rescinded while
+    ///   open, which its driver kept, is released instead: `Ok`);
     /// - `EIO`: the close or the teardown could not be posted (the ring
     ///   memory is kept for good; the channel can be opened again);
     /// - `ETIMEDOUT`: no answer in time (unloading, or
@@ -205,8 +206,20 @@ impl Connection {
         let mut inner = self.inner.lock();
         // No more packets from this side.
         ch.detach_rings();
-        if !matches!(inner.state_of(relid), Some(ChannelState::Open { .. })) {
+        let Some(e) = inner.find(relid) else {
             return Err(ENOTCONN);
+        };
+        match e.state {
+            ChannelState::Open { .. } => {}
+            // Rescinded while open, and kept until this close (a
+            // sub-channel; see `apply_dev_ops`): nothing to close, the
+            // relid goes now.
+            ChannelState::Rescinded { .. } if e.release_on_close => {
+                e.release_on_close = false;
+                let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
+                return Ok(());
+            }
+            _ => return Err(ENOTCONN),
         }
         if self
             .chan_step(&mut inner, relid, ChannelEvent::Close)

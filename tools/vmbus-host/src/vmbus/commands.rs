@@ -47,7 +47,7 @@ impl VmbusHost {
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
             "echo-burst" => Some(self.cmd_echo_burst(guest, args, out)),
-            "nic-link" => Some(self.cmd_nic_link(guest, args, out)),
+            "nic-link" | "nic-hold" => Some(self.cmd_nic(guest, cmd, args, out)),
             "open-delay" => Some(self.cmd_open_delay(args, out)),
             _ => None,
         }
@@ -147,16 +147,25 @@ impl VmbusHost {
     }
 
     /// `nic-link RELID up|down`: the open network adapter RELID (its
-    /// primary channel) changes its link and indicates it to the guest
+    /// primary channel) changes its link and indicates it to the guest;
+    /// `nic-hold RELID MS`: it completes the guest's sends MS ms late
     /// (see `devices::net`).
-    fn cmd_nic_link(
+    fn cmd_nic(
         &mut self,
         guest: Option<&mut GuestCtx<'_>>,
+        cmd: &str,
         args: &[&str],
         out: &mut Vec<String>,
     ) -> ControlResult {
+        let usage = || {
+            if cmd == "nic-link" {
+                "usage: nic-link RELID up|down".to_string()
+            } else {
+                "usage: nic-hold RELID MS".to_string()
+            }
+        };
         let [r, rest @ ..] = args else {
-            return Err("usage: nic-link RELID up|down".into());
+            return Err(usage());
         };
         let g = guest.ok_or("no guest is connected")?;
         let relid = parse_relid(r)?;
@@ -167,7 +176,7 @@ impl VmbusHost {
                 relid.get()
             ));
         }
-        self.with_device(g, relid, |d, io| d.control(io, "nic-link", rest, out))
+        self.with_device(g, relid, |d, io| d.control(io, cmd, rest, out))
             .flatten()
             .unwrap_or_else(|| Err("the network device did not answer".into()))
     }

@@ -27,6 +27,12 @@
 //! messages and completes the packet with `SEND_RNDIS_PKT_COMPLETE`, with
 //! `INVALID_RNDIS_PKT` when a message is malformed. Nothing the guest sends
 //! is trusted: a bad request fails alone, with a status or a counted drop.
+//!
+//! `ctl nic-hold RELID MS` has the adapter complete the guest's sends MS ms
+//! late, as a busy host does: each channel writes the completions when
+//! they are due, also after the channel was rescinded (while the guest
+//! keeps it open), so that a test can rescind the adapter with sends
+//! outstanding on every channel.
 
 pub mod buffers;
 pub mod nvsp;
@@ -39,6 +45,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use vmbus_proto::nvsp::{parse as parse_nvsp, NvspMessage};
 use vmbus_proto::packet::{Packet, PacketKind};
@@ -203,6 +210,8 @@ pub struct NicStats {
     pub subchannels: u64,
     /// Link changes indicated.
     pub link_changes: u64,
+    /// Completions of the guest's sends written late (`nic-hold`).
+    pub late_completions: u64,
 }
 
 /// The state the channels of one adapter share.
@@ -221,6 +230,8 @@ pub struct Shared {
     queues: Vec<VecDeque<Vec<u8>>>,
     /// Which channels are open, by sub-channel index.
     open: Vec<bool>,
+    /// How late the guest's sends are completed (`nic-hold`).
+    hold: Duration,
     stats: NicStats,
 }
 
@@ -237,6 +248,7 @@ impl Shared {
             tap: None,
             queues: vec![VecDeque::new()],
             open: vec![false],
+            hold: Duration::ZERO,
             stats: NicStats::default(),
         }
     }
@@ -310,6 +322,9 @@ pub struct Nic {
     flight: InFlight,
     /// The host is taking the channel away: no more frames for the guest.
     quiet: bool,
+    /// Completions of the guest's sends held back by `nic-hold`: when
+    /// each is due, its transaction id and its body.
+    held: VecDeque<(Instant, u64, Vec<u8>)>,
 }
 
 impl Nic {
@@ -320,6 +335,7 @@ impl Nic {
             index: 0,
             flight: InFlight::default(),
             quiet: false,
+            held: VecDeque::new(),
         }
     }
 
@@ -463,7 +479,46 @@ impl Nic {
                 NvspStatus::FAIL
             }
         };
-        self.complete(io, pkt, &nvsp::rndis_complete(status));
+        let body = nvsp::rndis_complete(status);
+        let hold = self.shared.borrow().hold;
+        if hold.is_zero() || pkt.desc.flags & PACKET_FLAG_COMPLETION_REQUESTED == 0 {
+            self.complete(io, pkt, &body);
+        } else {
+            self.held
+                .push_back((io.now + hold, pkt.desc.trans_id, body.to_vec()));
+        }
+    }
+
+    /// Writes the held completions that are due.
+    fn complete_held(&mut self, io: &mut ChannelIo<'_>) {
+        while let Some((due, id, body)) = self.held.front() {
+            if *due > io.now {
+                break;
+            }
+            if let Err(e) = io.send(PacketType::COMP, 0, *id, &[body]) {
+                self.bad(io, format_args!("late completion: {e:?}"));
+            }
+            self.shared.borrow_mut().stats.late_completions += 1;
+            self.held.pop_front();
+        }
+    }
+
+    /// `nic-hold MS`.
+    fn hold(&mut self, io: &ChannelIo<'_>, args: &[&str], out: &mut Vec<String>) -> ControlResult {
+        let ms = match args {
+            [ms] => ms.parse::<u64>().ok().filter(|&ms| ms <= 60_000),
+            _ => None,
+        }
+        .ok_or("usage: nic-hold RELID MS (MS at most 60000)")?;
+        if self.index != 0 {
+            return Err("not a primary network channel".into());
+        }
+        self.shared.borrow_mut().hold = Duration::from_millis(ms);
+        out.push(format!(
+            "relid {}: the guest's sends are completed {ms} ms late",
+            io.relid.get()
+        ));
+        Ok(())
     }
 
     /// The bytes of a `SEND_RNDIS_PKT`: its send-buffer section (if it
@@ -733,6 +788,8 @@ impl Device for Nic {
     }
 
     fn on_close(&mut self) {
+        // The ring is the guest's again: what was held is never written.
+        self.held.clear();
         let mut sh = self.shared.borrow_mut();
         self.flight.clear(sh.recv.as_mut());
         let i = usize::from(self.index);
@@ -774,6 +831,7 @@ impl Device for Nic {
             self.poll_tap();
         }
         self.send_frames(io);
+        self.complete_held(io);
     }
 
     fn control(
@@ -783,13 +841,20 @@ impl Device for Nic {
         args: &[&str],
         out: &mut Vec<String>,
     ) -> Option<ControlResult> {
-        (cmd == "nic-link").then(|| self.link(io, args, out))
+        match cmd {
+            "nic-link" => Some(self.link(io, args, out)),
+            "nic-hold" => Some(self.hold(io, args, out)),
+            _ => None,
+        }
     }
 
     fn stats(&self) -> Vec<(&'static str, u64)> {
         let sh = self.shared.borrow();
         let s = sh.stats;
-        let mut v = vec![("in_flight", self.flight.len() as u64)];
+        let mut v = vec![
+            ("in_flight", self.flight.len() as u64),
+            ("held", self.held.len() as u64),
+        ];
         if self.index == 0 {
             v.extend([
                 ("tx_frames", s.tx_frames),
@@ -802,6 +867,7 @@ impl Device for Nic {
                 ("bad", s.bad),
                 ("subchannels", s.subchannels),
                 ("link_changes", s.link_changes),
+                ("late_completions", s.late_completions),
                 ("link_up", u64::from(sh.link_up)),
                 ("nvsp_version", u64::from(sh.neg.version.unwrap_or(0))),
             ]);
@@ -825,12 +891,13 @@ impl Device for Nic {
             index,
             flight: InFlight::default(),
             quiet: false,
+            held: VecDeque::new(),
         }))
     }
 
     fn wants_fast_ticks(&self) -> bool {
         let sh = self.shared.borrow();
-        self.index == 0 && sh.tap.is_some() && sh.rndis.initialized
+        !self.held.is_empty() || (self.index == 0 && sh.tap.is_some() && sh.rndis.initialized)
     }
 }
 

@@ -530,6 +530,40 @@ fn link_changes_are_indicated() {
 }
 
 #[test]
+fn held_sends_are_completed_when_due() {
+    let mut g = Guest::new(NicConfig::default());
+    g.bring_up();
+    let mut lines = Vec::new();
+    g.run(None, |d, io| {
+        assert_eq!(d.control(io, "nic-hold", &["50"], &mut lines), Some(Ok(())));
+        assert!(d
+            .control(io, "nic-hold", &["sixty"], &mut lines)
+            .unwrap()
+            .is_err());
+        assert!(d
+            .control(io, "nic-hold", &["60001"], &mut lines)
+            .unwrap()
+            .is_err());
+    });
+    let mut msg = [0u8; 200];
+    let n = encode_packet(&mut msg, &[0xab; 60], &[]).unwrap();
+    // The send is taken, its completion held back.
+    assert!(g.rndis_in_section(1, &msg[..n]).is_empty());
+    assert!(g.nic.stats().contains(&("held", 1)));
+    assert!(g.nic.wants_fast_ticks());
+    assert!(g.run(None, |d, io| d.tick(io)).is_empty());
+    std::thread::sleep(Duration::from_millis(60));
+    let out = g.run(None, |d, io| d.tick(io));
+    assert_eq!(Guest::send_status(&out), NvspStatus::SUCCESS);
+    assert!(g.nic.stats().contains(&("held", 0)));
+    assert!(g.nic.stats().contains(&("late_completions", 1)));
+    // Held again; the guest closes the channel: nothing is written.
+    assert!(g.rndis_in_section(1, &msg[..n]).is_empty());
+    g.nic.on_close();
+    assert!(g.nic.stats().contains(&("held", 0)));
+}
+
+#[test]
 fn nic_options() {
     let c: NicConfig = "tap=rv0,mac=02:00:00:00:00:05,queues=8".parse().unwrap();
     assert_eq!(c.tap_name(), Some("rv0"));
