@@ -415,6 +415,16 @@ SCENARIOS = {
             host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
                          r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
         ),
+        # MTU 9000 and back: hv_netvsc reopens every channel each time.
+        Scenario(
+            "netvsc-mtu",
+            tcg_thread="multi",
+            linux_modules=True,
+            netns=True,
+            boot_timeout=600,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
+        ),
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
@@ -745,6 +755,9 @@ class NetNs:
                         ["ip", "link", "set", "lo", "up"],
                         ["ip", "tuntap", "add", "dev", NETNS_TAP, "mode", "tap"],
                         ["ip", "addr", "add", f"{NETNS_ADDR}/24", "dev", NETNS_TAP],
+                        # Jumbo frames pass (netvsc-mtu); TCP's MSS keeps
+                        # frames at the guest's MTU otherwise.
+                        ["ip", "link", "set", NETNS_TAP, "mtu", "9000"],
                         ["ip", "link", "set", NETNS_TAP, "up"]):
                 if cmd[1] != "netns":
                     cmd = self.prefix() + cmd

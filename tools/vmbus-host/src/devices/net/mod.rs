@@ -67,8 +67,12 @@ use rndis::{AdapterInfo, RndisState};
 use rx::{InFlight, RecvBuffer, RxError};
 use tap::Tap;
 
-/// The MTU the adapter announces.
+/// The MTU the adapter announces until the guest configures one.
 pub const MTU: u32 = 1500;
+/// The largest MTU the adapter takes (jumbo frames, as on Azure).
+pub const MAX_MTU: u32 = 9000;
+/// IPv4's smallest MTU.
+pub const MIN_MTU: u32 = 68;
 /// Link speed: 10 Gbit/s in units of 100 bit/s.
 pub const LINK_SPEED: u32 = 100_000_000;
 /// Most channels of one adapter (`VRSS_CHANNEL_MAX`).
@@ -256,7 +260,7 @@ impl Shared {
     fn info(&self) -> AdapterInfo {
         AdapterInfo {
             mac: self.cfg.mac,
-            mtu: MTU,
+            mtu: self.neg.mtu(),
             link_speed: LINK_SPEED,
             queues: u32::from(self.cfg.queues),
             link_up: self.link_up,

@@ -19,6 +19,11 @@ use vmbus_proto::wire::nvsp::{
 
 use super::buffers::{BufferError, GuestBuffer, SendBuffer};
 use super::rx::{RecvBuffer, RECV_SECTION_SIZE};
+use super::{ETH_HLEN, MAX_MTU, MIN_MTU, MTU};
+
+/// Bytes of an Ethernet header, as the MTUs here count.
+// CAST: 14 fits a u32.
+const HDR: u32 = ETH_HLEN as u32;
 use crate::vmbus::gpadl::Gpadl;
 
 /// Bytes per send section (Linux's `NETVSC_SEND_SECTION_SIZE`).
@@ -76,6 +81,17 @@ impl Negotiated {
         true
     }
 
+    /// The MTU the adapter works with (without the Ethernet header): the
+    /// one the guest configured (`SEND_NDIS_CONFIG` counts the header),
+    /// at most [`MAX_MTU`] and at least 68 (IPv4's minimum); [`MTU`]
+    /// before it configured one.
+    pub fn mtu(&self) -> u32 {
+        match self.config {
+            Some((m, _)) => m.saturating_sub(HDR).clamp(MIN_MTU, MAX_MTU),
+            None => MTU,
+        }
+    }
+
     /// `SEND_NDIS_CONFIG` (no answer); false before NVSP 2.
     pub fn ndis_config(&mut self, c: NvspNdisConfig) -> bool {
         if self
@@ -87,6 +103,18 @@ impl Negotiated {
         self.config = Some((c.mtu, c.capability));
         true
     }
+}
+
+/// Bytes of each receive section for frames of `mtu` bytes (without the
+/// Ethernet header): Linux's default section for 1500 and less, else one
+/// that holds the largest frame with the same room for the RNDIS header
+/// and per-packet information, in multiples of 64 bytes (`hv_netvsc`
+/// refuses a frame longer than a section).
+pub fn recv_section_size(mtu: u32) -> u32 {
+    let room = RECV_SECTION_SIZE - (MTU + HDR);
+    (mtu + HDR + room)
+        .next_multiple_of(64)
+        .max(RECV_SECTION_SIZE)
 }
 
 fn buffer_of(req: &NvspBufferGpadl, gpadl: Option<&Gpadl>) -> Result<GuestBuffer, BufferError> {
@@ -111,7 +139,7 @@ pub fn receive_buffer(
         Err(format!("receive buffer id {:#x}", req.id))
     } else {
         buffer_of(req, gpadl)
-            .and_then(|b| RecvBuffer::new(b, RECV_SECTION_SIZE))
+            .and_then(|b| RecvBuffer::new(b, recv_section_size(neg.mtu())))
             .map_err(|e| e.to_string())
     };
     let answer = match &r {
@@ -261,6 +289,39 @@ mod tests {
             ndis_major_ver: 6,
             ndis_minor_ver: 30
         }));
+    }
+
+    #[test]
+    fn the_mtu_is_the_guests_within_bounds() {
+        let mut n = negotiated(NVSP_VERSION_61);
+        assert_eq!(n.mtu(), 1500);
+        let cfg = |mtu| NvspNdisConfig {
+            mtu,
+            reserved: 0,
+            capability: 0,
+        };
+        for (asked, got, section) in [
+            (9014, 9000, 9280),
+            (65535, 9000, 9280),
+            (1514, 1500, RECV_SECTION_SIZE),
+            (590, 576, RECV_SECTION_SIZE),
+            (0, 68, RECV_SECTION_SIZE),
+        ] {
+            assert!(n.ndis_config(cfg(asked)));
+            assert_eq!(n.mtu(), got, "{asked}");
+            assert_eq!(recv_section_size(n.mtu()), section, "{asked}");
+        }
+        // Jumbo: the receive buffer's sections hold a 9014-byte frame with
+        // the room a 1514-byte one has in Linux's default section.
+        assert!(n.ndis_config(cfg(9014)));
+        let req = NvspBufferGpadl {
+            gpadl_handle: PackedU32::new(5),
+            id: RECEIVE_BUFFER_ID,
+        };
+        let (_, m) = receive_buffer(&n, false, &req, Some(&gpadl(16)));
+        let c = NvspRecvBufComplete::read_from(&m[4..]).unwrap();
+        assert!(c.section.sub_alloc_size - 9014 >= RECV_SECTION_SIZE - 1514);
+        assert_eq!(c.section.sub_alloc_size % 64, 0);
     }
 
     #[test]
