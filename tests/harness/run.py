@@ -425,6 +425,18 @@ SCENARIOS = {
             host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
             host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
         ),
+        # hv_netvsc across S3 and hibernation (test_resume) with eth0 up.
+        Scenario(
+            "netvsc-pm",
+            tcg_thread="multi",
+            linux_modules=True,
+            netns=True,
+            disk_mb=256,
+            boot_timeout=600,
+            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+            host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
+            console_expect=[r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
+        ),
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
