@@ -24,7 +24,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale _bench-guest clean distclean
+.PHONY: all modules setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-virtio _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules test-debug _test-debug
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
@@ -224,7 +224,7 @@ check:
 # BENCH_COUNT sets the requests per in-guest run (default 1000).
 bench: modules host
 	@$(MAKE) --no-print-directory bench-ring
-	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS="data scale"
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS="data scale virtio"
 
 # The ring buffer against memcpy, per-packet costs and signal counts; prints
 # the tables, writes $(BUILD)/bench/ring.json and updates
@@ -243,9 +243,15 @@ bench-guest: modules host
 bench-scale: modules host
 	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=scale
 
+# Linux's hv_storvsc and hv_netvsc on rvmbus against virtio-blk and
+# virtio-net in the same boot.
+bench-virtio: modules host
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=virtio
+
 _bench-guest:
 	@bash scripts/bench-guest.sh $(BENCH_PARTS) -- --kernel "$(VMLINUZ)" \
-		--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) $(foreach k,$(KOS),--module $(k))
+		--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) $(foreach k,$(KOS),--module $(k)) \
+		$(foreach k,$(LINUX_KOS),--linux-module $(k))
 
 clean:
 	-@[ -f $(ENV_MK) ] && scripts/kmake.sh . clean >/dev/null

@@ -3,14 +3,16 @@
 #
 # The in-guest benchmarks: boots the guest under QEMU (one boot per
 # scenario, tests/harness/run.py) with rvmbus, rvmbus_echo and the host,
-# runs the bench-guest scenario (data path and signalling) and/or the
-# bench-scale-N scenarios (N = 1, 16, 64, 256, 1024 echo devices), then
+# runs the bench-guest scenario (data path and signalling), the
+# bench-scale-N scenarios (N = 1, 16, 64, 256, 1024 echo devices) and/or
+# bench-virtio (Linux's hv_storvsc and hv_netvsc against virtio-blk and
+# virtio-net in one boot), then
 # scripts/bench-guest.py prints the tables, writes build/bench/guest.json
 # and regenerates the guest tables in Documentation/benchmarks.rst.
 #
-#   scripts/bench-guest.sh [data] [scale] -- HARNESS-ARGS...
+#   scripts/bench-guest.sh [data] [scale] [virtio] -- HARNESS-ARGS...
 #
-# HARNESS-ARGS: --kernel, --busybox, --host and --module as for the tests
+# HARNESS-ARGS: --kernel, --busybox, --host, --module and --linux-module as for the tests
 # (the Makefile passes them). BENCH_COUNT (default 1000) is the number of
 # requests of a windowed run; single-request runs send a quarter of it.
 set -euo pipefail
@@ -22,7 +24,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 	shift
 done
 [ $# -gt 0 ] && shift
-[ ${#what[@]} -gt 0 ] || what=(data scale)
+[ ${#what[@]} -gt 0 ] || what=(data scale virtio)
 
 out=build/bench
 qemu=$out/qemu
@@ -31,13 +33,14 @@ only=()
 for w in "${what[@]}"; do
 	case $w in
 	data) only+=(--only bench-guest); rm -rf "$qemu/bench-guest" ;;
+	virtio) only+=(--only bench-virtio); rm -rf "$qemu/bench-virtio" ;;
 	scale)
 		for n in 1 16 64 256 1024; do
 			only+=(--only "bench-scale-$n")
 			rm -rf "$qemu/bench-scale-$n"
 		done
 		;;
-	*) echo "bench-guest.sh: unknown part $w (data, scale)" >&2; exit 2 ;;
+	*) echo "bench-guest.sh: unknown part $w (data, scale, virtio)" >&2; exit 2 ;;
 	esac
 done
 # The harness prints a FAIL line for a run that broke; the tables are made

@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: GPL-2.0
+# A benchmark (make bench), not a test: Linux's hv_storvsc and hv_netvsc
+# on rvmbus against QEMU's virtio-blk and virtio-net in the same boot.
+#
+# Disks: the host's 256 MiB disk (/dev/sd*, a file read and written by
+# vmbus-host) and QEMU's (/dev/vda, a file read and written by QEMU), both
+# with O_DIRECT from dd: 64 MiB written and read in 1 MiB blocks, 4 MiB
+# read in 4 KiB blocks. Network: hv_netvsc's eth (the host's adapter on
+# TAP rvnet0, 10.99.0.0/24) and virtio-net's (QEMU's TAP rvnet1,
+# 10.98.0.0/24), both in the harness's namespace, to the same server:
+# NIC_MB MiB up and down over TCP with an MD5 check, and 50 adaptive pings
+# (round-trip time). Each measurement runs BENCH_REPS times (3), the two
+# devices in turn; every run prints one @@BENCH line, and
+# scripts/bench-guest.py takes the medians and the ratios. For the
+# networks, the guest's interrupts per packet (the device's lines in
+# /proc/interrupts against the interface's packet counters) and, for
+# hv_netvsc, the host's signals per packet.
+SCEN=bench-virtio
+. /scenarios/lib.sh
+. /scenarios/netvsc-lib.sh
+NIC_MB=${NIC_MB:-16}
+REPS=${BENCH_REPS:-3}
+VPEER=10.98.0.1
+VME=10.98.0.2
+
+insmod $MOD || fail "insmod rvmbus failed"
+for d in /modules/linux/deps/*; do
+	insmod $d || fail "insmod ${d##*/} failed"
+done
+insmod /modules/linux/hv_storvsc.ko || fail "insmod hv_storvsc failed"
+wait_adapter "bench"
+load_netvsc "bench"
+[ -e /modules/virtio_blk.ko ] && { insmod /modules/virtio_blk.ko || fail "insmod virtio_blk failed"; }
+for d in /modules/virtio-net/*; do
+	[ -e "$d" ] && { insmod $d || fail "insmod ${d##*/} failed"; }
+done
+
+# The block devices: hv_storvsc's and virtio-blk's.
+i=0
+until [ -b /dev/sda ] && [ -b /dev/vda ]; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "no /dev/sda and /dev/vda 30 s after the drivers loaded"
+	sleep 0.1
+done
+# The interfaces, by driver.
+i=0
+while :; do
+	NV= VN=
+	for n in /sys/class/net/*; do
+		case "$(driver_of $n/device)" in
+		hv_netvsc) NV=${n##*/} ;;
+		virtio_net) VN=${n##*/} ;;
+		esac
+	done
+	[ -n "$NV" ] && [ -n "$VN" ] && break
+	i=$((i + 1)); [ $i -gt 300 ] && fail "no hv_netvsc and virtio_net interfaces (have: $(ls /sys/class/net | tr '\n' ' '))"
+	sleep 0.1
+done
+VIRQ=$(basename $(readlink -f /sys/class/net/$VN/device))
+for n in $NV $VN; do
+	ip link set $n up || fail "ip link set $n up failed"
+done
+ip addr add $ME/24 dev $NV || fail "ip addr add on $NV failed"
+ip addr add $VME/24 dev $VN || fail "ip addr add on $VN failed"
+for p in $PEER $VPEER; do
+	i=0
+	until ping -c 1 -W 2 $p > /dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 15 ] && fail "no ping to $p"
+	done
+done
+
+# Nanoseconds since boot (busybox's date has no %N; /proc/uptime counts
+# in 10 ms).
+now_ns() {
+	sed -n '/^now at/{s/^now at \([0-9]*\) nsecs$/\1/p;q}' /proc/timer_list
+}
+
+# Seconds from nanosecond stamps $1 to $2, as a decimal.
+secs_ns() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'
+}
+
+# One disk run: $1 test, $2 device name for the line, $3 block device.
+disk_run() {
+	t0=$(now_ns)
+	case $1 in
+	write) dd if=/dev/zero of=$3 bs=1M count=64 oflag=direct 2> /dev/null; rc=$?; b=$((64 << 20)); ops=64 ;;
+	read) dd if=$3 of=/dev/null bs=1M count=64 iflag=direct 2> /dev/null; rc=$?; b=$((64 << 20)); ops=64 ;;
+	read4k) dd if=$3 of=/dev/null bs=4k count=1024 iflag=direct 2> /dev/null; rc=$?; b=$((4 << 20)); ops=1024 ;;
+	esac
+	[ $rc = 0 ] || fail "dd $1 on $3 failed"
+	t1=$(now_ns)
+	[ -n "$t0" ] && [ -n "$t1" ] || fail "no clock in /proc/timer_list"
+	echo "@@BENCH kind=virtio test=disk-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$b ops=$ops"
+}
+
+# The sum of the interrupt counts of /proc/interrupts lines matching $1.
+irqs() {
+	grep -E "$1" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
+}
+
+# Packets through interface $1 (both ways).
+pkts() {
+	echo $(($(cat /sys/class/net/$1/statistics/rx_packets) + $(cat /sys/class/net/$1/statistics/tx_packets)))
+}
+
+dd if=/dev/urandom of=/tmp/up bs=1M count=$NIC_MB 2> /dev/null || fail "dd failed"
+want=$(md5sum < /tmp/up | cut -d' ' -f1)
+bytes=$((NIC_MB * 1048576))
+
+# One network run: $1 test (up, down, rtt), $2 device name for the line,
+# $3 interface, $4 peer, $5 its interrupt lines.
+net_run() {
+	avg=
+	p0=$(pkts $3); i0=$(irqs "$5"); h0=$(host_stat signals_out); g0=$(host_stat signals_in)
+	t0=$(now_ns)
+	case $1 in
+	up)
+		got=$({ echo "PUT $bytes"; cat /tmp/up; } | timeout 300 nc $4 $PORT)
+		[ "$got" = "md5 $want $bytes" ] || fail "upload over $2: server says '$got'"
+		;;
+	down)
+		# The server sends back what the last upload (the same file) left.
+		back=$(echo GET | timeout 300 nc $4 $PORT | md5sum | cut -d' ' -f1)
+		[ "$back" = "$want" ] || fail "download over $2: md5 $back, want $want"
+		;;
+	rtt)
+		out=$(ping -c 50 -A -q $4 2>&1) || fail "ping $4 over $2 failed: $out"
+		avg=$(echo "$out" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p')
+		;;
+	esac
+	t1=$(now_ns)
+	p1=$(pkts $3); i1=$(irqs "$5"); h1=$(host_stat signals_out); g1=$(host_stat signals_in)
+	extra=
+	[ $2 = netvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0))"
+	echo "@@BENCH kind=virtio test=net-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$bytes avg_ms=${avg:-0} packets=$((p1 - p0)) guest_irqs=$((i1 - i0)) $extra"
+}
+
+r=0
+while [ $r -lt $REPS ]; do
+	r=$((r + 1))
+	for t in write read read4k; do
+		disk_run $t storvsc /dev/sda
+		disk_run $t virtio /dev/vda
+	done
+	for t in up down rtt; do
+		net_run $t netvsc $NV $PEER "rvmbus"
+		net_run $t virtio $VN $VPEER "$VIRQ-"
+	done
+done
+rm -f /tmp/up
+pass "hv_storvsc and hv_netvsc on rvmbus against virtio-blk and virtio-net, $REPS runs each"
