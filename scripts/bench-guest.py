@@ -21,6 +21,8 @@ from pathlib import Path
 
 RST_BEGIN = ".. guest-bench: generated from here"
 RST_END = ".. guest-bench: generated up to here"
+RST_VIRTIO_BEGIN = ".. virtio-bench: generated from here"
+RST_VIRTIO_END = ".. virtio-bench: generated up to here"
 
 # The echo sample's rings: 64 KiB of data each way plus a control page
 # each, allocated as one block of exactly that many pages.
@@ -191,10 +193,11 @@ def scale_rows(out):
     return rows
 
 
-def virtio_rows(out):
-    """bench-virtio: per test and device the median of its runs."""
+def virtio_rows(out, name):
+    """bench-virtio and bench-virtio-event (`name`): per test and device
+    the median of its runs."""
     runs = {}
-    for line in bench_lines(out / "bench-virtio" / "console.log"):
+    for line in bench_lines(out / name / "console.log"):
         if not line.startswith("kind=virtio"):
             continue
         r = kv(line)
@@ -223,14 +226,18 @@ def virtio_rows(out):
         if "host_signals_out" in rs[0]:
             row["host_signals_out"] = med("host_signals_out")
             row["host_signals_in"] = med("host_signals_in")
+            row["host_monitor"] = med("host_monitor")
         rows.append(row)
     return rows
 
 
-def virtio_tables(rows):
-    """hv_storvsc and hv_netvsc on rvmbus against virtio in the same boot."""
+def virtio_tables(rows, event):
+    """hv_storvsc and hv_netvsc on rvmbus against virtio in the same boot;
+    `event`: the host's channels without monitor ids."""
     if not rows:
         return []
+    how = ("channels signalled by HvSignalEvent (no monitor ids)" if event else
+           "channels with monitor ids, as Hyper-V offers them; the host polls the monitor page each ms")
     by = {(r["test"], r["dev"]): r for r in rows}
     t, irq = [], []
     for test in ["disk-write", "disk-read", "disk-read4k", "net-up", "net-down", "net-rtt"]:
@@ -248,16 +255,20 @@ def virtio_tables(rows):
             irq.append([test, f"{mine['guest_irqs'] / mine['packets']:.3f}",
                         f"{base['guest_irqs'] / base['packets']:.3f}",
                         f"{mine.get('host_signals_out', 0) / mine['packets']:.3f}",
-                        f"{mine.get('host_signals_in', 0) / mine['packets']:.3f}"])
+                        f"{mine.get('host_signals_in', 0) / mine['packets']:.3f}",
+                        f"{mine.get('host_monitor', 0) / mine['packets']:.3f}"])
     runs = max(r["runs"] for r in rows)
     out = [(f"Linux's hv_storvsc and hv_netvsc on rvmbus against QEMU's virtio-blk and virtio-net in the "
-            f"same boot (the median of {runs} runs each, in turn; disks: O_DIRECT, 1 MiB blocks, 4 KiB for "
-            f"read4k; ratio: rvmbus's speed over virtio's, above 1 faster; rtt: mean of 50 adaptive pings)",
+            f"same boot, {how} (the median of {runs} runs each, in turn; disks: O_DIRECT, 1 MiB blocks, "
+            f"4 KiB for read4k; ratio: rvmbus's speed over virtio's, above 1 faster; rtt: mean of 50 "
+            f"adaptive pings)",
             table(["test", "driver", "rvmbus", "virtio", "ratio", "spread rvmbus / virtio"], t))]
     if irq:
-        out.append(("Per packet through each interface: the guest's interrupts (rvmbus's line; virtio-net's "
-                    "queues) and the host's signals out and in (hv_netvsc only)",
-                    table(["test", "netvsc irqs", "virtio irqs", "host signals out", "host signals in"], irq)))
+        out.append((f"Per packet through each interface, {how}: the guest's interrupts (rvmbus's line; "
+                    "virtio-net's queues), the host's signals to the guest and the guest's to the host "
+                    "(HvSignalEvent, monitor-page triggers; hv_netvsc only)",
+                    table(["test", "netvsc irqs", "virtio irqs", "host signals", "guest signals",
+                           "guest monitor triggers"], irq)))
     return out
 
 
@@ -398,34 +409,45 @@ def main():
     ap.add_argument("--rst")
     args = ap.parse_args()
     out = Path(args.out)
-    data, scale, virtio = aggregate(data_rows(out)), scale_rows(out), virtio_rows(out)
-    if not data and not scale and not virtio:
+    data, scale = aggregate(data_rows(out)), scale_rows(out)
+    virtio, virtio_event = virtio_rows(out, "bench-virtio"), virtio_rows(out, "bench-virtio-event")
+    if not data and not scale and not virtio and not virtio_event:
         print(f"no @@BENCH lines under {out}", file=sys.stderr)
         return 1
-    tabs = tables(data, scale) + virtio_tables(virtio)
+    tabs = tables(data, scale)
+    vtabs = virtio_tables(virtio, False) + virtio_tables(virtio_event, True)
     lin = linearity(scale)
-    for title, t in tabs:
+    for title, t in tabs + vtabs:
         print(f"\n{title}\n{t}")
     for line in lin:
         print(line)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"data": data, "scale": scale, "virtio": virtio, "linearity": lin}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({"data": data, "scale": scale, "virtio": virtio,
+                                               "virtio_event": virtio_event, "linearity": lin},
+                                              indent=1) + "\n")
     if args.rst:
         p = Path(args.rst)
-        old = p.read_text()
-        b, e = old.find(RST_BEGIN), old.find(RST_END)
-        if b < 0 or e < b:
-            print(f"{p}: no guest-bench markers", file=sys.stderr)
-            return 1
-        gen = f"{RST_BEGIN} by ``make bench``; edits below are lost.\n\n"
-        for title, t in tabs:
-            gen += f".. table:: {title}\n\n" + "".join(f"   {l}\n" for l in t.splitlines()) + "\n"
-        for line in lin:
-            gen += f"- {line}\n"
-        if lin:
-            gen += "\n"
-        p.write_text(old[:b] + gen + old[e:])
+        text = p.read_text()
+        # Each part's tables between its own markers, and only when this
+        # run measured it: `make bench-virtio` keeps the echo tables.
+        for begin, end, t, lines in [(RST_BEGIN, RST_END, tabs, lin),
+                                     (RST_VIRTIO_BEGIN, RST_VIRTIO_END, vtabs, [])]:
+            if not t:
+                continue
+            b, e = text.find(begin), text.find(end)
+            if b < 0 or e < b:
+                print(f"{p}: no markers {begin!r}", file=sys.stderr)
+                return 1
+            gen = f"{begin} by ``make bench``; edits below are lost.\n\n"
+            for title, tab in t:
+                gen += f".. table:: {title}\n\n" + "".join(f"   {l}\n" for l in tab.splitlines()) + "\n"
+            for line in lines:
+                gen += f"- {line}\n"
+            if lines:
+                gen += "\n"
+            text = text[:b] + gen + text[e:]
+        p.write_text(text)
     return 0
 
 

@@ -5,8 +5,9 @@
 # scenario, tests/harness/run.py) with rvmbus, rvmbus_echo and the host,
 # runs the bench-guest scenario (data path and signalling), the
 # bench-scale-N scenarios (N = 1, 16, 64, 256, 1024 echo devices) and/or
-# bench-virtio (Linux's hv_storvsc and hv_netvsc against virtio-blk and
-# virtio-net in one boot), then
+# bench-virtio and bench-virtio-event (Linux's hv_storvsc and hv_netvsc
+# against virtio-blk and virtio-net in one boot; the host's channels with
+# monitor ids and without), then
 # scripts/bench-guest.py prints the tables, writes build/bench/guest.json
 # and regenerates the guest tables in Documentation/benchmarks.rst.
 #
@@ -33,7 +34,12 @@ only=()
 for w in "${what[@]}"; do
 	case $w in
 	data) only+=(--only bench-guest); rm -rf "$qemu/bench-guest" ;;
-	virtio) only+=(--only bench-virtio); rm -rf "$qemu/bench-virtio" ;;
+	virtio)
+		for v in bench-virtio bench-virtio-event; do
+			only+=(--only $v)
+			rm -rf "$qemu/$v"
+		done
+		;;
 	scale)
 		for n in 1 16 64 256 1024; do
 			only+=(--only "bench-scale-$n")

@@ -14,8 +14,12 @@
 # scripts/bench-guest.py takes the medians and the ratios. For the
 # networks, the guest's interrupts per packet (the device's lines in
 # /proc/interrupts against the interface's packet counters) and, for
-# hv_netvsc, the host's signals per packet.
-SCEN=bench-virtio
+# hv_netvsc, the host's signals per packet and the guest's (HvSignalEvent
+# and monitor-page triggers). bench-virtio-event runs the same with the
+# host's channels offered without monitor ids (vmbus-host --no-monitor):
+# the guest signals by HvSignalEvent, which the host sees at once, where
+# it polls the monitor page each millisecond.
+SCEN=$(sed -n 's/.*rvmbus\.scenario=\([^ ]*\).*/\1/p' /proc/cmdline)
 . /scenarios/lib.sh
 . /scenarios/netvsc-lib.sh
 NIC_MB=${NIC_MB:-16}
@@ -112,6 +116,7 @@ bytes=$((NIC_MB * 1048576))
 net_run() {
 	avg=
 	p0=$(pkts $3); i0=$(irqs "$5"); h0=$(host_stat signals_out); g0=$(host_stat signals_in)
+	m0=$(host_stat monitor_triggers)
 	t0=$(now_ns)
 	case $1 in
 	up)
@@ -130,8 +135,9 @@ net_run() {
 	esac
 	t1=$(now_ns)
 	p1=$(pkts $3); i1=$(irqs "$5"); h1=$(host_stat signals_out); g1=$(host_stat signals_in)
+	m1=$(host_stat monitor_triggers)
 	extra=
-	[ $2 = netvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0))"
+	[ $2 = netvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0)) host_monitor=$((m1 - m0))"
 	echo "@@BENCH kind=virtio test=net-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$bytes avg_ms=${avg:-0} packets=$((p1 - p0)) guest_irqs=$((i1 - i0)) $extra"
 }
 

@@ -101,6 +101,11 @@ pub struct ServeArgs {
     /// (the guest must match re-offers by instance GUID).
     #[arg(long)]
     pub renumber_after_unload: bool,
+    /// Offer every channel without a monitor id, whatever the profile:
+    /// the guest signals with HvSignalEvent only, never through the
+    /// monitor page (which the host polls each millisecond).
+    #[arg(long)]
+    pub no_monitor: bool,
 }
 
 /// Arguments of `ctl`.
@@ -213,6 +218,7 @@ impl ServeArgs {
         }
         c.options.hostile = self.hostile.clone();
         c.options.renumber_after_unload = self.renumber_after_unload;
+        c.options.no_monitor = self.no_monitor;
         c.options.disks = self.disks.clone();
         c
     }

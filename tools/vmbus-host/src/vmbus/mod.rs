@@ -73,6 +73,8 @@ pub struct ServerOptions {
     pub renumber_after_unload: bool,
     /// Disks (`--disk`), grouped into storage controllers.
     pub disks: Vec<crate::devices::storage::disk::DiskSpec>,
+    /// Offer every channel without a monitor id (`--no-monitor`).
+    pub no_monitor: bool,
 }
 
 /// Counters (control `stats`, prefixed `vmbus.`).
@@ -194,8 +196,13 @@ fn type_name(payload: &[u8]) -> String {
 /// guest signals with HvSignalEvent only; seen under KVM's Hyper-V
 /// emulation, where neither Linux's hv_vmbus nor rvmbus shows the balloon
 /// any monitor file), so the `qemu` profile offers every channel so.
-fn offer_signalling(profile: Profile, asked: Signalling) -> Signalling {
+/// `--no-monitor` does so for every profile.
+fn offer_signalling(profile: Profile, opts: &ServerOptions, asked: Signalling) -> Signalling {
     match profile {
+        _ if opts.no_monitor => Signalling {
+            no_monitor: true,
+            ..asked
+        },
         Profile::Qemu => Signalling {
             no_monitor: true,
             ..asked
@@ -221,7 +228,7 @@ impl VmbusHost {
             }
             for _ in 0..d.count {
                 channels
-                    .add_with(d.kind, offer_signalling(profile, d.signalling))
+                    .add_with(d.kind, offer_signalling(profile, &opts, d.signalling))
                     .map_err(|e| format!("cannot add a {} device: {e:?}", d.kind))?;
             }
         }
@@ -794,7 +801,7 @@ impl VmbusHost {
         }
         let relid = self
             .channels
-            .add_with(kind, offer_signalling(self.profile, Signalling::default()));
+            .add_with(kind, offer_signalling(self.profile, &self.opts, Signalling::default()));
         self.announce(guest, relid, out)
     }
 

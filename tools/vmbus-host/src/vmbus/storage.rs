@@ -55,7 +55,7 @@ impl VmbusHost {
                     DeviceKind::Storage,
                     instance(i),
                     0,
-                    super::offer_signalling(self.profile, Signalling::default()),
+                    super::offer_signalling(self.profile, &self.opts, Signalling::default()),
                 )
                 .map_err(|e| format!("cannot add storage controller {i}: {e:?}"))?;
         }
