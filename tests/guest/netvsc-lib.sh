@@ -137,3 +137,12 @@ wait_adapter() {
 	DEV=$(dev_of_class $NETCLASS)
 	RELID=$(cat $DEV/id)
 }
+
+# insmod rvmbus, then hv_netvsc once the adapter is offered, and eth0 up
+# with its address, pinging both ways (sets DEV and RELID).
+nic_up() {
+	insmod $MOD || fail "insmod rvmbus failed"
+	wait_adapter "first offer"
+	load_netvsc "first load"
+	bring_up "first load"
+}

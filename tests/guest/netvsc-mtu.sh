@@ -15,10 +15,7 @@ SCEN=netvsc-mtu
 . /scenarios/netvsc-lib.sh
 NIC_MB=${NIC_MB:-16}
 
-insmod $MOD || fail "insmod rvmbus failed"
-wait_adapter "first offer"
-load_netvsc "first load"
-bring_up "first load"
+nic_up
 nchan=$(ls -d $DEV/channels/* | wc -l)
 
 dd if=/dev/urandom of=/tmp/up bs=1M count=$NIC_MB 2> /dev/null || fail "dd failed"

@@ -17,10 +17,7 @@ NIC_MB=${NIC_MB:-8}
 echo 60 > /proc/sys/kernel/hung_task_timeout_secs
 echo 1 > /proc/sys/kernel/sysrq
 
-insmod $MOD || fail "insmod rvmbus failed"
-wait_adapter "first offer"
-load_netvsc "first load"
-bring_up "first load"
+nic_up
 nchan=$(ls -d $DEV/channels/* | wc -l)
 ifindex=$(cat /sys/class/net/eth0/ifindex)
 

@@ -10,10 +10,7 @@ SCEN=netvsc-rescind
 . /scenarios/netvsc-lib.sh
 NIC_MB=${NIC_MB:-8}
 
-insmod $MOD || fail "insmod rvmbus failed"
-wait_adapter "first offer"
-load_netvsc "first load"
-bring_up "first load"
+nic_up
 OLD=$RELID
 
 # Uploads that outlast the rescind (the server never sees all of them),

@@ -58,6 +58,9 @@ BAD = re.compile(
 NETNS_TAP = "rvnet0"
 NETNS_ADDR = "10.99.0.1"
 NETNS_PORT = 7777
+# The host's network adapter on that TAP device, with the MAC the guest
+# scripts expect (tests/guest/netvsc-lib.sh).
+NIC_ARGS = ["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"]
 # With Scenario.virtio_net: a second TAP device in the namespace, QEMU's
 # virtio-net's, on a subnet of its own (the same server answers on both).
 NETNS_VIRTIO_TAP = "rvnet1"
@@ -176,6 +179,12 @@ class Scenario:
     # "multi") is booted once more (SCENARIO-RETRY).
     tcg_thread: str = "multi"
 
+
+
+def nic_scenario(name: str, **kw) -> Scenario:
+    """A scenario of Linux's hv_netvsc against the host's network adapter,
+    whose TAP device is in the boot's namespace (NetNs)."""
+    return Scenario(name, linux_modules=True, netns=True, host_args=NIC_ARGS, **kw)
 
 SCENARIOS = {
     s.name: s
@@ -393,53 +402,41 @@ SCENARIOS = {
             boot_timeout=420,
             console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
         ),
-        # The hv_vmbus interface functions that the echo device can
-        # exercise, through tests/hv_iftest: packet iteration, GPA-direct
-        # packets, the request-id table, the ring fields, a driver GPADL.
         # Linux's own hv_netvsc on rvmbus against the host's network
         # adapter, whose TAP device lives in a namespace of the harness's
         # (NetNs): eth0 with the host-given MAC, link up, an address, ping
         # both ways, a TCP transfer each way with an MD5 check, link down
         # and up from the host, rmmod and insmod of hv_netvsc, then rvmbus.
-        Scenario(
+        nic_scenario(
             "netvsc-nic",
-            linux_modules=True,
-            netns=True,
             boot_timeout=900,
-            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
             host_expect=[r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h \d+ COMP ", r" g2h \d+ CLOSE_CHANNEL ",
                          r" g2h \d+ GPADL_TEARDOWN ", r" h2g - GPADL_TORNDOWN ", r" g2h - UNLOAD "],
         ),
         # The network adapter rescinded under a TCP upload and re-offered
         # (ctl reoffer): hv_netvsc lets go of it and binds the new offer.
-        Scenario(
+        nic_scenario(
             "netvsc-rescind",
-            linux_modules=True,
-            netns=True,
-            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
             host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
                          r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
         ),
         # MTU 9000 and back: hv_netvsc reopens every channel each time.
-        Scenario(
+        nic_scenario(
             "netvsc-mtu",
-            linux_modules=True,
-            netns=True,
             boot_timeout=600,
-            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
             host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
         ),
         # hv_netvsc across S3 and hibernation (test_resume) with eth0 up.
-        Scenario(
+        nic_scenario(
             "netvsc-pm",
-            linux_modules=True,
-            netns=True,
             disk_mb=256,
             boot_timeout=600,
-            host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
             host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
             console_expect=[r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
         ),
+        # The hv_vmbus interface functions that the echo device can
+        # exercise, through tests/hv_iftest: packet iteration, GPA-direct
+        # packets, the request-id table, the ring fields, a driver GPADL.
         Scenario(
             "hv-iface",
             needs_module="hv_iftest.ko",
@@ -501,7 +498,7 @@ for _sc in [
     # monitor id, signalled by HvSignalEvent (vmbus-host --no-monitor).
     *[Scenario(name, linux_modules=True, netns=True, virtio_net=True,
                disk_mb=256, host_disks=[("bench", 256, "lun=0")],
-               host_args=["--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"] + extra,
+               host_args=NIC_ARGS + extra,
                boot_timeout=900, bench_only=True)
       for name, extra in [("bench-virtio", []), ("bench-virtio-event", ["--no-monitor"])]],
 ] + [
@@ -520,7 +517,7 @@ for _sc in [
 # last.
 DEMO = Scenario(
     "demo",
-    host_args=["--heartbeat-ms", "500", "--nic", f"tap={NETNS_TAP},mac=00:15:5d:42:00:07"],
+    host_args=["--heartbeat-ms", "500"] + NIC_ARGS,
     host_disks=[("data", 64, "lun=0")],
     netns=True,
     linux_modules=True,
