@@ -240,6 +240,14 @@ impl Host {
             if let Some(c) = &self.control {
                 c.pollfds(&mut fds);
             }
+            // The devices' own sources (a TAP device): their readiness
+            // runs the periodic work at once.
+            let mut wake = Vec::new();
+            if self.session.is_some() {
+                self.server.wake_fds(&mut wake);
+            }
+            let wake_at = fds.len();
+            fds.extend(wake.iter().map(|&fd| sys::pollfd(fd, libc::POLLIN)));
             let sess_at = fds.len();
             if let Some(s) = &self.session {
                 fds.push(sys::pollfd(s.link.stream().as_raw_fd(), libc::POLLIN));
@@ -286,7 +294,8 @@ impl Host {
             if scan || periodic {
                 self.service_mailboxes();
             }
-            if periodic {
+            let woken = fds[wake_at..sess_at].iter().any(|f| f.revents != 0);
+            if periodic || woken {
                 self.periodic();
             }
             self.service_control();

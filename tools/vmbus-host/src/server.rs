@@ -225,6 +225,11 @@ pub trait VmbusServer {
         None
     }
 
+    /// File descriptors whose readiness calls for [`VmbusServer::poll`] at
+    /// once (the devices' [`crate::devices::Device::wake_fd`]), added to
+    /// the host's event loop.
+    fn wake_fds(&self, _out: &mut Vec<std::os::fd::RawFd>) {}
+
     /// The imitated host changed (control command `set-profile`).
     fn set_profile(&mut self, _profile: Profile) {}
 

@@ -176,6 +176,14 @@ pub trait Device {
     fn wants_fast_ticks(&self) -> bool {
         false
     }
+
+    /// A host-side file descriptor whose readiness calls for the device's
+    /// `tick` at once (a TAP device with frames for the guest), rather
+    /// than at the next poll period. Only while a `tick` will read it:
+    /// the host's event loop waits on it and would spin otherwise.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// A fresh backend for a channel of `kind`.

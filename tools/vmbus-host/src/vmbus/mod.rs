@@ -799,9 +799,10 @@ impl VmbusHost {
                     .into(),
             );
         }
-        let relid = self
-            .channels
-            .add_with(kind, offer_signalling(self.profile, &self.opts, Signalling::default()));
+        let relid = self.channels.add_with(
+            kind,
+            offer_signalling(self.profile, &self.opts, Signalling::default()),
+        );
         self.announce(guest, relid, out)
     }
 
@@ -1099,6 +1100,10 @@ impl VmbusServer for VmbusHost {
         self.ic_garbage(guest);
         self.poll_channels(guest);
         self.rescinds_now_due(guest);
+    }
+
+    fn wake_fds(&self, out: &mut Vec<std::os::fd::RawFd>) {
+        out.extend(self.devices.values().filter_map(|d| d.wake_fd()));
     }
 
     fn poll_interval(&self) -> Option<Duration> {

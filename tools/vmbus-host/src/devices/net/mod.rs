@@ -903,6 +903,17 @@ impl Device for Nic {
         let sh = self.shared.borrow();
         !self.held.is_empty() || (self.index == 0 && sh.tap.is_some() && sh.rndis.initialized)
     }
+
+    /// The TAP device, once the primary channel reads it at every tick
+    /// (open, RNDIS initialised): frames for the guest wake the host at
+    /// once instead of waiting up to a poll period (1 ms).
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        let sh = self.shared.borrow();
+        if self.index != 0 || !sh.rndis.initialized {
+            return None;
+        }
+        sh.tap.as_ref().map(Tap::fd)
+    }
 }
 
 #[cfg(test)]

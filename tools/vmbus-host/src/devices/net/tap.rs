@@ -81,6 +81,12 @@ impl Tap {
     }
 
     /// The next frame, `None` if none is waiting.
+    /// The device's file descriptor, for the host's event loop to wait
+    /// on.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+
     pub fn read_frame(&mut self) -> io::Result<Option<Vec<u8>>> {
         match self.file.read(&mut self.buf) {
             Ok(n) => Ok(self.buf.get(..n).map(<[u8]>::to_vec)),
