@@ -248,10 +248,17 @@ bench-scale: modules host
 bench-virtio: modules host
 	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=virtio
 
-_bench-guest:
+# randio (tests/guest/tools/randio.c): random direct I/O for bench-virtio,
+# static, from the build chroot's compiler.
+RANDIO := $(BUILD)/bench/randio
+$(RANDIO): tests/guest/tools/randio.c
+	@mkdir -p $(@D)
+	@scripts/in-chroot.sh "$(KROOT)" "$(CURDIR)" gcc -static -O2 -Wall -Wextra -o /src/$@ /src/$<
+
+_bench-guest: $(RANDIO)
 	@bash scripts/bench-guest.sh $(BENCH_PARTS) -- --kernel "$(VMLINUZ)" \
 		--busybox "$(KROOT)/usr/bin/busybox" --host $(HOST_BIN) $(foreach k,$(KOS),--module $(k)) \
-		$(foreach k,$(LINUX_KOS),--linux-module $(k))
+		$(foreach k,$(LINUX_KOS),--linux-module $(k)) --guest-tool $(RANDIO)
 
 clean:
 	-@[ -f $(ENV_MK) ] && scripts/kmake.sh . clean >/dev/null

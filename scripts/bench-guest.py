@@ -210,7 +210,7 @@ def virtio_rows(out, name):
         if test == "net-rtt":
             speed = [1e3 / float(r["avg_ms"]) for r in rs if float(r.get("avg_ms", 0)) > 0]
             unit = "round trips/s"
-        elif test == "disk-read4k":
+        elif test in ("disk-read4k", "disk-randread", "disk-randwrite"):
             speed = [r["ops"] / float(r["secs"]) for r in rs if float(r["secs"]) > 0]
             unit = "IO/s"
         else:
@@ -222,7 +222,8 @@ def virtio_rows(out, name):
         m = speed[len(speed) // 2]
         row = {"test": test, "dev": dev, "runs": len(rs), "speed": m, "unit": unit,
                "spread": (speed[-1] - speed[0]) / m if m else 0.0,
-               "rtt_ms": med("avg_ms"), "packets": med("packets"), "guest_irqs": med("guest_irqs")}
+               "rtt_ms": med("avg_ms"), "packets": med("packets"), "requests": med("requests"),
+               "guest_irqs": med("guest_irqs")}
         if "host_signals_out" in rs[0]:
             row["host_signals_out"] = med("host_signals_out")
             row["host_signals_in"] = med("host_signals_in")
@@ -239,8 +240,9 @@ def virtio_tables(rows, event):
     how = ("channels signalled by HvSignalEvent (no monitor ids)" if event else
            "channels with monitor ids, as Hyper-V offers them; the host polls the monitor page each ms")
     by = {(r["test"], r["dev"]): r for r in rows}
-    t, irq = [], []
-    for test in ["disk-write", "disk-read", "disk-read4k", "net-up", "net-down", "net-rtt"]:
+    t, irq, dirq = [], [], []
+    for test in ["disk-write", "disk-read", "disk-read4k", "disk-randread", "disk-randwrite",
+                 "net-up", "net-down", "net-rtt"]:
         mine = by.get((test, "storvsc" if test.startswith("disk") else "netvsc"))
         base = by.get((test, "virtio"))
         if not mine or not base:
@@ -251,6 +253,13 @@ def virtio_tables(rows, event):
             a, b = si(mine["speed"], mine["unit"]), si(base["speed"], base["unit"])
         t.append([test, mine["dev"], a, b, f"{mine['speed'] / base['speed']:.2f}",
                   f"{mine['spread'] * 100:.0f}% / {base['spread'] * 100:.0f}%"])
+        if test.startswith("disk") and mine["requests"] and base["requests"]:
+            dirq.append([test, f"{mine['requests']:.0f}", f"{base['requests']:.0f}",
+                         f"{mine['guest_irqs'] / mine['requests']:.3f}",
+                         f"{base['guest_irqs'] / base['requests']:.3f}",
+                         f"{mine.get('host_signals_out', 0) / mine['requests']:.3f}",
+                         f"{mine.get('host_signals_in', 0) / mine['requests']:.3f}",
+                         f"{mine.get('host_monitor', 0) / mine['requests']:.3f}"])
         if test.startswith("net") and mine["packets"] and base["packets"]:
             irq.append([test, f"{mine['guest_irqs'] / mine['packets']:.3f}",
                         f"{base['guest_irqs'] / base['packets']:.3f}",
@@ -260,9 +269,15 @@ def virtio_tables(rows, event):
     runs = max(r["runs"] for r in rows)
     out = [(f"Linux's hv_storvsc and hv_netvsc on rvmbus against QEMU's virtio-blk and virtio-net in the "
             f"same boot, {how} (the median of {runs} runs each, in turn; disks: O_DIRECT, 1 MiB blocks, "
-            f"4 KiB for read4k; ratio: rvmbus's speed over virtio's, above 1 faster; rtt: mean of 50 "
+            f"4 KiB for read4k and the random ones, one at a time; ratio: rvmbus's speed over virtio's, above 1 faster; rtt: mean of 50 "
             f"adaptive pings)",
             table(["test", "driver", "rvmbus", "virtio", "ratio", "spread rvmbus / virtio"], t))]
+    if dirq:
+        out.append((f"Per request of each disk, {how}: the requests the block layer completed (its stat), "
+                    "the guest's interrupts (rvmbus's line; virtio-blk's queue), the host's signals to the "
+                    "guest and the guest's to the host (HvSignalEvent, monitor-page triggers; hv_storvsc only)",
+                    table(["test", "storvsc requests", "virtio requests", "storvsc irqs", "virtio irqs",
+                           "host signals", "guest signals", "guest monitor triggers"], dirq)))
     if irq:
         out.append((f"Per packet through each interface, {how}: the guest's interrupts (rvmbus's line; "
                     "virtio-net's queues), the host's signals to the guest and the guest's to the host "

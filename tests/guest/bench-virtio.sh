@@ -5,11 +5,15 @@
 # Disks: the host's 256 MiB disk (/dev/sd*, a file read and written by
 # vmbus-host) and QEMU's (/dev/vda, a file read and written by QEMU), both
 # with O_DIRECT from dd: 64 MiB written and read in 1 MiB blocks, 4 MiB
-# read in 4 KiB blocks. Network: hv_netvsc's eth (the host's adapter on
+# read in 4 KiB blocks; then 1024 random 4 KiB reads and writes, one at a
+# time (randio). Network: hv_netvsc's eth (the host's adapter on
 # TAP rvnet0, 10.99.0.0/24) and virtio-net's (QEMU's TAP rvnet1,
 # 10.98.0.0/24), both in the harness's namespace, to the same server:
 # NIC_MB MiB up and down over TCP with an MD5 check, and 50 adaptive pings
-# (round-trip time). Each measurement runs BENCH_REPS times (3), the two
+# (round-trip time). For the disks, the requests each completed
+# (/sys/block/*/stat) and the interrupts per request, and for hv_storvsc
+# the host's and the guest's signals per request. Each measurement runs
+# BENCH_REPS times (3), the two
 # devices in turn; every run prints one @@BENCH line, and
 # scripts/bench-guest.py takes the medians and the ratios. For the
 # networks, the guest's interrupts per packet (the device's lines in
@@ -60,6 +64,7 @@ while :; do
 	sleep 0.1
 done
 VIRQ=$(basename $(readlink -f /sys/class/net/$VN/device))
+BIRQ=$(basename $(readlink -f /sys/block/vda/device))
 for n in $NV $VN; do
 	ip link set $n up || fail "ip link set $n up failed"
 done
@@ -83,10 +88,22 @@ secs_ns() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'
 }
 
-# One disk run: $1 test, $2 device name for the line, $3 block device.
+# Requests the block device $1 completed (reads and writes, its stat).
+ios() {
+	awk '{ print $1 + $5 }' /sys/block/${1#/dev/}/stat
+}
+
+# One disk run: $1 test, $2 device name for the line, $3 block device,
+# $4 its interrupt lines.
 disk_run() {
+	q0=$(ios $3); i0=$(irqs "$4"); h0=$(host_stat signals_out); g0=$(host_stat signals_in)
+	m0=$(host_stat monitor_triggers)
 	t0=$(now_ns)
 	case $1 in
+	randread | randwrite)
+		o=$(randio $3 ${1#rand} 4096 1024 $((r * 7919))) ; rc=$?
+		b=$((4 << 20)); ops=1024
+		;;
 	write) dd if=/dev/zero of=$3 bs=1M count=64 oflag=direct 2> /dev/null; rc=$?; b=$((64 << 20)); ops=64 ;;
 	read) dd if=$3 of=/dev/null bs=1M count=64 iflag=direct 2> /dev/null; rc=$?; b=$((64 << 20)); ops=64 ;;
 	read4k) dd if=$3 of=/dev/null bs=4k count=1024 iflag=direct 2> /dev/null; rc=$?; b=$((4 << 20)); ops=1024 ;;
@@ -94,7 +111,11 @@ disk_run() {
 	[ $rc = 0 ] || fail "dd $1 on $3 failed"
 	t1=$(now_ns)
 	[ -n "$t0" ] && [ -n "$t1" ] || fail "no clock in /proc/timer_list"
-	echo "@@BENCH kind=virtio test=disk-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$b ops=$ops"
+	q1=$(ios $3); i1=$(irqs "$4"); h1=$(host_stat signals_out); g1=$(host_stat signals_in)
+	m1=$(host_stat monitor_triggers)
+	extra=
+	[ $2 = storvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0)) host_monitor=$((m1 - m0))"
+	echo "@@BENCH kind=virtio test=disk-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$b ops=$ops requests=$((q1 - q0)) guest_irqs=$((i1 - i0)) $extra"
 }
 
 # The sum of the interrupt counts of /proc/interrupts lines matching $1.
@@ -144,9 +165,12 @@ net_run() {
 r=0
 while [ $r -lt $REPS ]; do
 	r=$((r + 1))
-	for t in write read read4k; do
-		disk_run $t storvsc /dev/sda
-		disk_run $t virtio /dev/vda
+	tests="write read read4k"
+	# randio (tests/guest/tools/randio.c) comes with make bench.
+	command -v randio > /dev/null && tests="$tests randread randwrite"
+	for t in $tests; do
+		disk_run $t storvsc /dev/sda "rvmbus"
+		disk_run $t virtio /dev/vda "$BIRQ-"
 	done
 	for t in up down rtt; do
 		net_run $t netvsc $NV $PEER "rvmbus"
