@@ -1499,7 +1499,7 @@ def main():
                 # once in SMP bring-up on the debug kernel) or crashes
                 # there (an Oops in boot-time code patching under
                 # multi-threaded TCG: "Oops: int3" right after
-                # "sched_clock: Marking stable", 3 boots in about 106) is
+                # "sched_clock: Marking stable", 4 of about 190 boots) is
                 # booted again, at most BOOT_RETRIES times, and the line
                 # says so.
                 stuck = (work / "console.log").read_text(errors="replace").splitlines()[-1:]
