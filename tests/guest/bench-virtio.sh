@@ -96,8 +96,7 @@ ios() {
 # One disk run: $1 test, $2 device name for the line, $3 block device,
 # $4 its interrupt lines.
 disk_run() {
-	q0=$(ios $3); i0=$(irqs "$4"); h0=$(host_stat signals_out); g0=$(host_stat signals_in)
-	m0=$(host_stat monitor_triggers)
+	q0=$(ios $3); i0=$(irqs "$4"); signals b
 	t0=$(now_ns)
 	case $1 in
 	randread | randwrite)
@@ -111,11 +110,19 @@ disk_run() {
 	[ $rc = 0 ] || fail "dd $1 on $3 failed"
 	t1=$(now_ns)
 	[ -n "$t0" ] && [ -n "$t1" ] || fail "no clock in /proc/timer_list"
-	q1=$(ios $3); i1=$(irqs "$4"); h1=$(host_stat signals_out); g1=$(host_stat signals_in)
-	m1=$(host_stat monitor_triggers)
+	q1=$(ios $3); i1=$(irqs "$4"); signals a
 	extra=
-	[ $2 = storvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0)) host_monitor=$((m1 - m0))"
+	[ $2 = storvsc ] && extra="host_signals_out=$((a_out - b_out)) host_signals_in=$((a_in - b_in)) host_monitor=$((a_mon - b_mon))"
 	echo "@@BENCH kind=virtio test=disk-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$b ops=$ops requests=$((q1 - q0)) guest_irqs=$((i1 - i0)) $extra"
+}
+
+# The host's signals to the guest, the guest's to the host and its
+# monitor triggers, from one `ctl stats`, as ${1}_out, ${1}_in, ${1}_mon.
+signals() {
+	eval "$(harness ctl stats | tr ' ' '\n' | sed -n \
+		-e "s/^vmbus\.signals_out=\([0-9]*\).*/${1}_out=\1/p" \
+		-e "s/^vmbus\.signals_in=\([0-9]*\).*/${1}_in=\1/p" \
+		-e "s/^vmbus\.monitor_triggers=\([0-9]*\).*/${1}_mon=\1/p")"
 }
 
 # The sum of the interrupt counts of /proc/interrupts lines matching $1.
@@ -136,8 +143,7 @@ bytes=$((NIC_MB * 1048576))
 # $3 interface, $4 peer, $5 its interrupt lines.
 net_run() {
 	avg=
-	p0=$(pkts $3); i0=$(irqs "$5"); h0=$(host_stat signals_out); g0=$(host_stat signals_in)
-	m0=$(host_stat monitor_triggers)
+	p0=$(pkts $3); i0=$(irqs "$5"); signals b
 	t0=$(now_ns)
 	case $1 in
 	up)
@@ -155,10 +161,9 @@ net_run() {
 		;;
 	esac
 	t1=$(now_ns)
-	p1=$(pkts $3); i1=$(irqs "$5"); h1=$(host_stat signals_out); g1=$(host_stat signals_in)
-	m1=$(host_stat monitor_triggers)
+	p1=$(pkts $3); i1=$(irqs "$5"); signals a
 	extra=
-	[ $2 = netvsc ] && extra="host_signals_out=$((h1 - h0)) host_signals_in=$((g1 - g0)) host_monitor=$((m1 - m0))"
+	[ $2 = netvsc ] && extra="host_signals_out=$((a_out - b_out)) host_signals_in=$((a_in - b_in)) host_monitor=$((a_mon - b_mon))"
 	echo "@@BENCH kind=virtio test=net-$1 dev=$2 rep=$r secs=$(secs_ns $t0 $t1) bytes=$bytes avg_ms=${avg:-0} packets=$((p1 - p0)) guest_irqs=$((i1 - i0)) $extra"
 }
 

@@ -198,16 +198,9 @@ fn type_name(payload: &[u8]) -> String {
 /// any monitor file), so the `qemu` profile offers every channel so.
 /// `--no-monitor` does so for every profile.
 fn offer_signalling(profile: Profile, opts: &ServerOptions, asked: Signalling) -> Signalling {
-    match profile {
-        _ if opts.no_monitor => Signalling {
-            no_monitor: true,
-            ..asked
-        },
-        Profile::Qemu => Signalling {
-            no_monitor: true,
-            ..asked
-        },
-        _ => asked,
+    Signalling {
+        no_monitor: asked.no_monitor || opts.no_monitor || matches!(profile, Profile::Qemu),
+        ..asked
     }
 }
 

@@ -485,9 +485,9 @@ impl Nic {
         };
         let body = nvsp::rndis_complete(status);
         let hold = self.shared.borrow().hold;
-        if hold.is_zero() || pkt.desc.flags & PACKET_FLAG_COMPLETION_REQUESTED == 0 {
+        if hold.is_zero() {
             self.complete(io, pkt, &body);
-        } else {
+        } else if pkt.desc.flags & PACKET_FLAG_COMPLETION_REQUESTED != 0 {
             self.held
                 .push_back((io.now + hold, pkt.desc.trans_id, body.to_vec()));
         }
