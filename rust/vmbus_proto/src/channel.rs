@@ -7,6 +7,7 @@
 //!     --OpenResult(0)--> Open --Close--> Closing --GpadlTorndown--> Closed
 //! Open --Modify--> Open (awaiting the answer from 5.3) --ModifyResponse--> Open
 //! any state --Rescind--> Rescinded --Release--> Released
+//! Rescinded --DriverKeeps--> Rescinded (kept open) --Close or Release--> Released
 //! Offered/Closed --Suspend--> Suspended --Reoffer--> Offered
 //! Opening(open) --PostFailed(OPEN_CHANNEL)--> Closing (GPADL teardown posted)
 //! Closing --PostFailed(CLOSE_CHANNEL or GPADL_TEARDOWN)--> Closed (ring kept)
@@ -183,6 +184,11 @@ pub enum ChannelState {
         info: ChannelInfo,
         /// What the host may still hold of the ring memory.
         ring: RescindedRing,
+        /// Its driver keeps the channel open after the rescind
+        /// ([`ChannelEvent::DriverKeeps`]), to read the host's last packets
+        /// (Linux's hv_netvsc waits for the completions of its sends): the
+        /// relid is released at the driver's [`ChannelEvent::Close`].
+        kept_open: bool,
     },
     /// The relid was released; the channel is gone.
     Released,
@@ -214,6 +220,9 @@ pub enum ChannelEvent {
     Host(HostMessage),
     /// The driver is done with a rescinded channel.
     Release,
+    /// The driver keeps a rescinded channel open until it closes it: the
+    /// relid is released at that [`ChannelEvent::Close`], not now.
+    DriverKeeps,
     /// The system suspends.
     Suspend,
     /// The host's offer after resume.
@@ -530,31 +539,43 @@ impl ChannelState {
                 }
                 Ok((Self::Closed(info), Actions::one(ChannelAction::Closed)))
             }
-            (Self::Rescinded { info, ring }, ChannelEvent::Release) => {
-                let mut a = Actions::none();
-                if let RescindedRing::Held(gpadl) = ring {
-                    a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
-                        relid: info.relid,
-                        gpadl,
-                    }));
-                }
-                a.push(ChannelAction::Post(GuestMessage::RelidReleased {
-                    relid: info.relid,
-                }));
-                a.push(ChannelAction::Released);
-                Ok((Self::Released, a))
-            }
+            (Self::Rescinded { info, ring, .. }, ChannelEvent::Release)
+            | (
+                Self::Rescinded {
+                    info,
+                    ring,
+                    kept_open: true,
+                },
+                ChannelEvent::Close,
+            ) => Ok(Self::release(info, ring)),
+            (
+                Self::Rescinded {
+                    info,
+                    ring,
+                    kept_open: false,
+                },
+                ChannelEvent::DriverKeeps,
+            ) => Ok((
+                Self::Rescinded {
+                    info,
+                    ring,
+                    kept_open: true,
+                },
+                Actions::none(),
+            )),
             // The ring GPADL was refused after all: the memory is ours.
             (
                 Self::Rescinded {
                     info,
                     ring: RescindedRing::Held(g),
+                    kept_open,
                 },
                 ChannelEvent::Host(HostMessage::GpadlCreated { gpadl, status, .. }),
             ) if gpadl == g && status != 0 => Ok((
                 Self::Rescinded {
                     info,
                     ring: RescindedRing::None,
+                    kept_open,
                 },
                 Actions::one(ChannelAction::GpadlFailed(status)),
             )),
@@ -563,12 +584,14 @@ impl ChannelState {
                 Self::Rescinded {
                     info,
                     ring: RescindedRing::TearingDown(g),
+                    kept_open,
                 },
                 ChannelEvent::Host(HostMessage::GpadlTorndown { gpadl }),
             ) if gpadl == g => Ok((
                 Self::Rescinded {
                     info,
                     ring: RescindedRing::None,
+                    kept_open,
                 },
                 Actions::one(ChannelAction::Closed),
             )),
@@ -628,6 +651,23 @@ impl ChannelState {
         }
     }
 
+    /// The relid of a rescinded channel is released: the ring GPADL the
+    /// host may hold is torn down first.
+    fn release(info: ChannelInfo, ring: RescindedRing) -> (Self, ChannelActions) {
+        let mut a = Actions::none();
+        if let RescindedRing::Held(gpadl) = ring {
+            a.push(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                relid: info.relid,
+                gpadl,
+            }));
+        }
+        a.push(ChannelAction::Post(GuestMessage::RelidReleased {
+            relid: info.relid,
+        }));
+        a.push(ChannelAction::Released);
+        (Self::Released, a)
+    }
+
     /// An open that failed after its ring GPADL was created: `why` is
     /// reported, and the GPADL torn down (closing until the host confirms).
     fn open_failed(
@@ -661,7 +701,11 @@ impl ChannelState {
             }
         };
         Ok((
-            Self::Rescinded { info, ring },
+            Self::Rescinded {
+                info,
+                ring,
+                kept_open: false,
+            },
             Actions::one(ChannelAction::Rescinded),
         ))
     }
@@ -857,6 +901,56 @@ mod tests {
     }
 
     #[test]
+    fn rescinded_channel_kept_open_is_released_at_its_close() {
+        let rescind = host(HostMessage::Rescind { relid: r(5) });
+        // Only a rescinded channel can be kept, and only once.
+        assert_eq!(
+            open(5).on_event(ChannelEvent::DriverKeeps),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Open))
+        );
+        let (s, _) = open(5).on_event(rescind).unwrap();
+        let (kept, a) = s.on_event(ChannelEvent::DriverKeeps).unwrap();
+        assert_eq!(a.len(), 0);
+        assert_eq!(
+            kept.on_event(ChannelEvent::DriverKeeps),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Rescinded))
+        );
+        // Answers in flight leave it kept.
+        let late = host(HostMessage::OpenResult {
+            relid: r(5),
+            open_id: 3,
+            status: 0,
+        });
+        assert_eq!(kept.on_event(late).unwrap().0, kept);
+        // The driver's close releases it, with the ring GPADL torn down.
+        let (s, a) = kept.on_event(ChannelEvent::Close).unwrap();
+        assert_eq!(s, ChannelState::Released);
+        assert_eq!(
+            a.get(0),
+            Some(ChannelAction::Post(GuestMessage::GpadlTeardown {
+                relid: r(5),
+                gpadl: g(9)
+            }))
+        );
+        assert_eq!(
+            a.get(1),
+            Some(ChannelAction::Post(GuestMessage::RelidReleased {
+                relid: r(5)
+            }))
+        );
+        assert_eq!(a.get(2), Some(ChannelAction::Released));
+        // Unload releases a kept channel the same way.
+        let (s, a) = kept.on_event(ChannelEvent::Release).unwrap();
+        assert_eq!((s, a.len()), (ChannelState::Released, 3));
+        // A rescinded channel its driver did not keep cannot be closed.
+        let (s, _) = open(5).on_event(rescind).unwrap();
+        assert_eq!(
+            s.on_event(ChannelEvent::Close),
+            Err(ChannelError::InvalidEvent(ChannelStateName::Rescinded))
+        );
+    }
+
+    #[test]
     fn rescind_while_closing_waits_for_the_teardown() {
         let (closing, _) = open(5).on_event(ChannelEvent::Close).unwrap();
         let (s, _) = closing
@@ -867,6 +961,7 @@ mod tests {
             ChannelState::Rescinded {
                 info: ChannelInfo::from_offer(&offer(5)),
                 ring: RescindedRing::TearingDown(g(9)),
+                kept_open: false,
             }
         );
         // Another GPADL's teardown frees nothing.

@@ -68,7 +68,6 @@ impl Connection {
                 ring: None,
                 ring_bytes: 0,
                 hib: hibernate::Saved::default(),
-                release_on_close: false,
             })
             .is_ok();
         if added {
@@ -380,16 +379,16 @@ impl Connection {
                         // A sub-channel's driver closes it later, with its
                         // primary (hv_netvsc's `remove()`), and reads the
                         // host's last completions until then: its relid
-                        // goes at that close. Its rings are detached under
-                        // `inner`, so the close is either over (release
-                        // now) or sees the mark.
-                        if kept && ch.rings_attached() {
-                            if let Some(e) = inner.find(relid) {
-                                e.release_on_close = true;
-                                continue;
-                            }
-                        }
-                        let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
+                        // goes at that close (`ChannelEvent::DriverKeeps`).
+                        // Its rings are detached under `inner`, so the
+                        // close is either over (release now) or finds the
+                        // channel kept.
+                        let ev = if kept && ch.rings_attached() {
+                            ChannelEvent::DriverKeeps
+                        } else {
+                            ChannelEvent::Release
+                        };
+                        let _ = self.chan_step(&mut inner, relid, ev);
                     }
                 }
             }

@@ -214,9 +214,10 @@ impl Connection {
             // Rescinded while open, and kept until this close (a
             // sub-channel; see `apply_dev_ops`): nothing to close, the
             // relid goes now.
-            ChannelState::Rescinded { .. } if e.release_on_close => {
-                e.release_on_close = false;
-                let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
+            ChannelState::Rescinded {
+                kept_open: true, ..
+            } => {
+                let _ = self.chan_step(&mut inner, relid, ChannelEvent::Close);
                 return Ok(());
             }
             _ => return Err(ENOTCONN),

@@ -21,10 +21,6 @@ pub(super) struct Entry {
     pub(super) ring_bytes: usize,
     /// What hibernation must restore (see `hibernate.rs`).
     pub(super) hib: hibernate::Saved,
-    /// Rescinded while its driver still has it open: the relid is
-    /// released when the driver closes it, not before (see
-    /// [`Connection::close`]).
-    pub(super) release_on_close: bool,
 }
 
 /// A `by_relid` slot without an entry.
