@@ -171,6 +171,11 @@ DEBUG_ENV_MK := $(RVMBUS_CACHE)/debug-env.mk
 -include $(DEBUG_ENV_MK)
 DEBUG_OUT := $(BUILD)/debug
 DEBUG_KOS := $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko $(addprefix $(DEBUG_OUT)/,$(SAMPLES))
+# The debug kernel's hv_vmbus is a module, so rvmbus.ko built for it exports
+# hv_vmbus's own names, and that kernel's own driver modules, as its build
+# made them, load against rvmbus.ko (rust/rvmbus/hv/retarget.h).
+DEBUG_LINUX_KOS := $(addprefix $(DEBUG_KBUILD)/,drivers/hv/hv_utils.ko drivers/scsi/hv_storvsc.ko \
+	drivers/net/hyperv/hv_netvsc.ko)
 
 debug-kernel: setup
 	@bash scripts/build-debug-kernel.sh
@@ -187,6 +192,7 @@ debug-modules: debug-kernel
 	@cp -pu samples/Kbuild samples/*.rs $(DEBUG_OUT)/samples/
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/rust/rvmbus modules
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/samples modules $(call SAMPLE_KMAKE_ARGS,$(DEBUG_OUT))
+	@scripts/check-debug-linux-modules.sh $(DEBUG_KBUILD) $(DEBUG_OUT)/rust/rvmbus/Module.symvers $(DEBUG_LINUX_KOS)
 
 # The QEMU scenarios on the debug kernel; they also fail on KASAN, lockdep,
 # atomic-sleep and kmemleak reports and on failed KUnit cases.
@@ -200,12 +206,15 @@ test-debug: debug-modules host
 # and allocation failures (which only the debug kernel has), every
 # hostile mode in one boot (with 17 loads and unloads and the heartbeat
 # driver), and the ways out and the CPU paths: kexec, crash-unload,
-# cpu-hotplug, and bus-azure's sysfs tree against Linux's ABI;
-# DEBUG_SCENARIOS=all runs them all.
+# cpu-hotplug, and bus-azure's sysfs tree against Linux's ABI; and the
+# kernel's own hv_utils, hv_storvsc and hv_netvsc on rvmbus (load and
+# unload, the IC services with the daemons, the disk, the network, the
+# adapter's rescind under traffic). DEBUG_SCENARIOS=all runs them all.
 DEBUG_SCENARIOS ?= echo-data driver-echo driver-rescind rescind-points pm-test hostile-all fault-inject \
-	kexec crash-unload cpu-hotplug bus-azure
+	kexec crash-unload cpu-hotplug bus-azure \
+	linux-drivers-load hv-utils hv-ic storvsc-disk netvsc-nic netvsc-rescind
 _test-debug:
-	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/test-debug \
+	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS),$(DEBUG_LINUX_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))
 
 check:

@@ -580,6 +580,23 @@ def linux_module_deps(kernel: Path):
     return [p for p in (base / f"{d}.ko.xz" for d in LINUX_MODULE_DEPS) if p.exists()]
 
 
+def kernel_module(kernel: Path, rel: str):
+    """The module rel (a path in the source tree, without .ko) of the kernel
+    whose image is `kernel`, as bytes, or None: Debian's compressed one in
+    the modules directory beside its vmlinuz, or the plain one of the build
+    tree whose arch/x86/boot/bzImage it is (the debug kernel)."""
+    kernel = Path(kernel)
+    xz = kernel.parent / "kernel" / f"{rel}.ko.xz"
+    if xz.exists():
+        import lzma
+        return lzma.decompress(xz.read_bytes())
+    if kernel.name == "bzImage" and len(kernel.parents) > 3:
+        plain = kernel.parents[3] / f"{rel}.ko"
+        if plain.exists():
+            return plain.read_bytes()
+    return None
+
+
 def virtio_blk_module(kernel: Path):
     """Debian's virtio_blk.ko.xz next to the vmlinuz (in its modules
     directory), or None (the debug kernel has it built in)."""
@@ -686,11 +703,10 @@ def daemons_overlay(out: Path, chroot: Path, kernel: Path) -> Path:
     helpers = chroot / HV_DAEMON_HELPERS
     if helpers.is_dir():
         shutil.copytree(helpers, root / HV_DAEMON_HELPERS)
-    dummy = Path(kernel).parent / "kernel" / "drivers" / "net" / "dummy.ko.xz"
-    if dummy.exists():
-        import lzma
+    dummy = kernel_module(kernel, "drivers/net/dummy")
+    if dummy:
         (root / "modules").mkdir(parents=True, exist_ok=True)
-        (root / "modules" / "dummy.ko").write_bytes(lzma.decompress(dummy.read_bytes()))
+        (root / "modules" / "dummy.ko").write_bytes(dummy)
     return pack(root, out / "initramfs-daemons.cpio.gz")
 
 

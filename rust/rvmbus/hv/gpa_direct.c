@@ -23,10 +23,10 @@
 
 #include "hv_vmbus.h"
 
-int rvmbus_hv_vmbus_sendpacket_mpb_desc(struct vmbus_channel *c,
-					struct vmbus_packet_mpb_array *desc,
-					u32 desc_size, void *buffer,
-					u32 bufferlen, u64 requestid)
+int vmbus_sendpacket_mpb_desc(struct vmbus_channel *c,
+			      struct vmbus_packet_mpb_array *desc,
+			      u32 desc_size, void *buffer,
+			      u32 bufferlen, u64 requestid)
 {
 	const u32 head = offsetof(struct vmbus_packet_mpb_array, range);
 	u32 flags = VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED;
@@ -48,4 +48,4 @@ int rvmbus_hv_vmbus_sendpacket_mpb_desc(struct vmbus_channel *c,
 		rvmbus_hv_rqst_unsent(c, id, took);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_sendpacket_mpb_desc);
+EXPORT_SYMBOL_GPL(vmbus_sendpacket_mpb_desc);

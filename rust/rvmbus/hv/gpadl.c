@@ -48,8 +48,8 @@ struct rvmbus_hv_gpadl_rec {
 static LIST_HEAD(rvmbus_hv_gpadl_recs);
 static DEFINE_MUTEX(rvmbus_hv_gpadl_lock);
 
-void *rvmbus_hv_vmbus_alloc_buffer(struct vmbus_channel *c, u32 size,
-				   struct page ***chunks_out, u32 *chunk_cnt_out)
+void *vmbus_alloc_buffer(struct vmbus_channel *c, u32 size,
+			 struct page ***chunks_out, u32 *chunk_cnt_out)
 {
 	*chunks_out = NULL;
 	*chunk_cnt_out = 0;
@@ -62,9 +62,9 @@ void *rvmbus_hv_vmbus_alloc_buffer(struct vmbus_channel *c, u32 size,
 	}
 	return vzalloc(PFN_UP(size) << PAGE_SHIFT);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_alloc_buffer);
+EXPORT_SYMBOL_GPL(vmbus_alloc_buffer);
 
-void rvmbus_hv_vmbus_free_buffer(void *addr, struct page **chunks, u32 chunk_cnt)
+void vmbus_free_buffer(void *addr, struct page **chunks, u32 chunk_cnt)
 {
 	/* vmbus_alloc_buffer() above never hands out chunks. */
 	if (chunks) {
@@ -74,7 +74,7 @@ void rvmbus_hv_vmbus_free_buffer(void *addr, struct page **chunks, u32 chunk_cnt
 	/* Pages a GPADL still holds keep their reference (see above). */
 	vfree(addr);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_free_buffer);
+EXPORT_SYMBOL_GPL(vmbus_free_buffer);
 
 static void rvmbus_hv_pages_put(struct page **pages, u32 n)
 {
@@ -155,24 +155,24 @@ out_free:
 	return ret;
 }
 
-int rvmbus_hv_vmbus_establish_gpadl(struct vmbus_channel *c, void *kbuffer,
-				    u32 size, struct vmbus_gpadl *gpadl)
+int vmbus_establish_gpadl(struct vmbus_channel *c, void *kbuffer,
+			  u32 size, struct vmbus_gpadl *gpadl)
 {
 	return rvmbus_hv_gpadl_make(c, kbuffer, size, gpadl);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_establish_gpadl);
+EXPORT_SYMBOL_GPL(vmbus_establish_gpadl);
 
-int rvmbus_hv_vmbus_establish_gpadl_caller_decrypted(struct vmbus_channel *c,
-						     void *kbuffer, u32 size,
-						     struct vmbus_gpadl *gpadl)
+int vmbus_establish_gpadl_caller_decrypted(struct vmbus_channel *c,
+					   void *kbuffer, u32 size,
+					   struct vmbus_gpadl *gpadl)
 {
 	/* Nothing is ever decrypted here (no confidential VMs). */
 	return rvmbus_hv_gpadl_make(c, kbuffer, size, gpadl);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_establish_gpadl_caller_decrypted);
+EXPORT_SYMBOL_GPL(vmbus_establish_gpadl_caller_decrypted);
 
-int rvmbus_hv_vmbus_teardown_gpadl(struct vmbus_channel *c,
-				   struct vmbus_gpadl *gpadl)
+int vmbus_teardown_gpadl(struct vmbus_channel *c,
+			 struct vmbus_gpadl *gpadl)
 {
 	struct rvmbus_hv_gpadl_rec *r, *rec = NULL;
 	int ret;
@@ -201,7 +201,7 @@ int rvmbus_hv_vmbus_teardown_gpadl(struct vmbus_channel *c,
 	kfree(rec);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_teardown_gpadl);
+EXPORT_SYMBOL_GPL(vmbus_teardown_gpadl);
 
 void rvmbus_hv_gpadls_forget(struct vmbus_channel *c)
 {

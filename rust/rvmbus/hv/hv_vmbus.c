@@ -107,8 +107,8 @@ static void rvmbus_hv_unlist(struct hv_driver *drv)
 	kfree(found);
 }
 
-int rvmbus_hv___vmbus_driver_register(struct hv_driver *hv_driver,
-				      struct module *owner, const char *mod_name)
+int __vmbus_driver_register(struct hv_driver *hv_driver,
+			    struct module *owner, const char *mod_name)
 {
 	struct rvmbus_hv_reg *r;
 	int ret;
@@ -136,9 +136,9 @@ int rvmbus_hv___vmbus_driver_register(struct hv_driver *hv_driver,
 		rvmbus_hv_unlist(hv_driver);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv___vmbus_driver_register);
+EXPORT_SYMBOL_GPL(__vmbus_driver_register);
 
-void rvmbus_hv_vmbus_driver_unregister(struct hv_driver *hv_driver)
+void vmbus_driver_unregister(struct hv_driver *hv_driver)
 {
 	struct rvmbus_hv_dynid *d, *next;
 
@@ -158,7 +158,7 @@ void rvmbus_hv_vmbus_driver_unregister(struct hv_driver *hv_driver)
 	pr_info("rvmbus: hv_vmbus driver %s unregistered; %d channel structures of hv_vmbus drivers left\n",
 		hv_driver->name, atomic_read(&rvmbus_hv_chans));
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_driver_unregister);
+EXPORT_SYMBOL_GPL(vmbus_driver_unregister);
 
 /* ---- Matching and the bus callbacks ------------------------------------ */
 
@@ -508,9 +508,9 @@ void rvmbus_hv_c_invoke_irqoff(void *cchan)
 
 /* ---- The channel operations -------------------------------------------- */
 
-int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
-			 u32 recv_ringbuffer_size, void *userdata, u32 userdatalen,
-			 void (*onchannelcallback)(void *context), void *context)
+int vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
+	       u32 recv_ringbuffer_size, void *userdata, u32 userdatalen,
+	       void (*onchannelcallback)(void *context), void *context)
 {
 	int ret;
 
@@ -550,9 +550,9 @@ int rvmbus_hv_vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
 	c->state = CHANNEL_OPENED_STATE;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_open);
+EXPORT_SYMBOL_GPL(vmbus_open);
 
-void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
+void vmbus_close(struct vmbus_channel *c)
 {
 	struct vmbus_channel *sc;
 
@@ -561,7 +561,7 @@ void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 	if (!c->primary_channel) {
 		rvmbus_hv_sub_lock();
 		list_for_each_entry(sc, &c->sc_list, sc_list)
-			rvmbus_hv_vmbus_close(sc);
+			vmbus_close(sc);
 		rvmbus_hv_sub_unlock();
 	}
 	/*
@@ -575,11 +575,11 @@ void rvmbus_hv_vmbus_close(struct vmbus_channel *c)
 	c->sc_creation_callback = NULL;
 	c->state = CHANNEL_OPEN_STATE;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_close);
+EXPORT_SYMBOL_GPL(vmbus_close);
 
-int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
-				     u32 bufferlen, u64 requestid, u64 *trans_id,
-				     enum vmbus_packet_type type, u32 flags)
+int vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
+			   u32 bufferlen, u64 requestid, u64 *trans_id,
+			   enum vmbus_packet_type type, u32 flags)
 {
 	bool took;
 	u64 id;
@@ -601,45 +601,45 @@ int rvmbus_hv_vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
 		*trans_id = id;
 	return 0;
 }
-EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket_getid);
+EXPORT_SYMBOL(vmbus_sendpacket_getid);
 
-int rvmbus_hv_vmbus_sendpacket(struct vmbus_channel *c, void *buffer,
-			       u32 bufferlen, u64 requestid,
-			       enum vmbus_packet_type type, u32 flags)
+int vmbus_sendpacket(struct vmbus_channel *c, void *buffer,
+		     u32 bufferlen, u64 requestid,
+		     enum vmbus_packet_type type, u32 flags)
 {
-	return rvmbus_hv_vmbus_sendpacket_getid(c, buffer, bufferlen, requestid,
-						NULL, type, flags);
+	return vmbus_sendpacket_getid(c, buffer, bufferlen, requestid,
+				      NULL, type, flags);
 }
-EXPORT_SYMBOL(rvmbus_hv_vmbus_sendpacket);
+EXPORT_SYMBOL(vmbus_sendpacket);
 
-int rvmbus_hv_vmbus_recvpacket(struct vmbus_channel *c, void *buffer,
-			       u32 bufferlen, u32 *buffer_actual_len,
-			       u64 *requestid)
+int vmbus_recvpacket(struct vmbus_channel *c, void *buffer,
+		     u32 bufferlen, u32 *buffer_actual_len,
+		     u64 *requestid)
 {
 	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
 				   buffer_actual_len, requestid, false);
 }
-EXPORT_SYMBOL(rvmbus_hv_vmbus_recvpacket);
+EXPORT_SYMBOL(vmbus_recvpacket);
 
-int rvmbus_hv_vmbus_recvpacket_raw(struct vmbus_channel *c, void *buffer,
-				   u32 bufferlen, u32 *buffer_actual_len,
-				   u64 *requestid)
+int vmbus_recvpacket_raw(struct vmbus_channel *c, void *buffer,
+			 u32 bufferlen, u32 *buffer_actual_len,
+			 u64 *requestid)
 {
 	return rvmbus_hv_rust_recv(to_hc(c)->binding, buffer, bufferlen,
 				   buffer_actual_len, requestid, true);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_recvpacket_raw);
+EXPORT_SYMBOL_GPL(vmbus_recvpacket_raw);
 
 /*
  * The integration components' version negotiation (Rust, over
  * vmbus_proto's IC framework).  @icmsghdrp must be the IC header inside
  * @buf, where every caller in Linux points it.
  */
-bool rvmbus_hv_vmbus_prep_negotiate_resp(struct icmsg_hdr *icmsghdrp, u8 *buf,
-					 u32 buflen, const int *fw_version,
-					 int fw_vercnt, const int *srv_version,
-					 int srv_vercnt, int *nego_fw_version,
-					 int *nego_srv_version)
+bool vmbus_prep_negotiate_resp(struct icmsg_hdr *icmsghdrp, u8 *buf,
+			       u32 buflen, const int *fw_version,
+			       int fw_vercnt, const int *srv_version,
+			       int srv_vercnt, int *nego_fw_version,
+			       int *nego_srv_version)
 {
 	if ((u8 *)icmsghdrp != buf + sizeof(struct vmbuspipe_hdr)) {
 		pr_err_ratelimited("rvmbus: negotiate: the IC header is not in the buffer\n");
@@ -649,4 +649,4 @@ bool rvmbus_hv_vmbus_prep_negotiate_resp(struct icmsg_hdr *icmsghdrp, u8 *buf,
 					srv_version, srv_vercnt,
 					nego_fw_version, nego_srv_version);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_prep_negotiate_resp);
+EXPORT_SYMBOL_GPL(vmbus_prep_negotiate_resp);

@@ -16,25 +16,25 @@
 
 #include "hv_vmbus.h"
 
-struct vmpacket_descriptor *rvmbus_hv_hv_pkt_iter_first(struct vmbus_channel *c)
+struct vmpacket_descriptor *hv_pkt_iter_first(struct vmbus_channel *c)
 {
 	return rvmbus_hv_rust_iter(rvmbus_hv_binding_of(c), false, NULL);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_hv_pkt_iter_first);
+EXPORT_SYMBOL_GPL(hv_pkt_iter_first);
 
 struct vmpacket_descriptor *
-rvmbus_hv___hv_pkt_iter_next(struct vmbus_channel *c,
-			     const struct vmpacket_descriptor *pkt)
+__hv_pkt_iter_next(struct vmbus_channel *c,
+		   const struct vmpacket_descriptor *pkt)
 {
 	return rvmbus_hv_rust_iter(rvmbus_hv_binding_of(c), true, pkt);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv___hv_pkt_iter_next);
+EXPORT_SYMBOL_GPL(__hv_pkt_iter_next);
 
-void rvmbus_hv_hv_pkt_iter_close(struct vmbus_channel *c)
+void hv_pkt_iter_close(struct vmbus_channel *c)
 {
 	/*
 	 * Nothing to commit: each packet's ring space was released, and the
 	 * host signalled if it waited for it, when the core copied it.
 	 */
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_hv_pkt_iter_close);
+EXPORT_SYMBOL_GPL(hv_pkt_iter_close);

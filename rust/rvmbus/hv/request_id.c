@@ -71,7 +71,7 @@ void rvmbus_hv_rqstor_free(struct vmbus_channel *c)
 	r->next_request_id = 0;
 }
 
-u64 rvmbus_hv_vmbus_next_request_id(struct vmbus_channel *c, u64 rqst_addr)
+u64 vmbus_next_request_id(struct vmbus_channel *c, u64 rqst_addr)
 {
 	struct vmbus_requestor *r = &c->requestor;
 	unsigned long flags;
@@ -87,10 +87,10 @@ u64 rvmbus_hv_vmbus_next_request_id(struct vmbus_channel *c, u64 rqst_addr)
 	spin_unlock_irqrestore(&r->req_lock, flags);
 	return id;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_next_request_id);
+EXPORT_SYMBOL_GPL(vmbus_next_request_id);
 
-u64 rvmbus_hv___vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
-					 u64 rqst_addr)
+u64 __vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
+			       u64 rqst_addr)
 {
 	struct vmbus_requestor *r = &c->requestor;
 
@@ -105,10 +105,10 @@ u64 rvmbus_hv___vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
 					 &r->next_request_id, trans_id,
 					 rqst_addr);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv___vmbus_request_addr_match);
+EXPORT_SYMBOL_GPL(__vmbus_request_addr_match);
 
-u64 rvmbus_hv_vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
-				       u64 rqst_addr)
+u64 vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
+			     u64 rqst_addr)
 {
 	unsigned long flags;
 	u64 val;
@@ -116,17 +116,17 @@ u64 rvmbus_hv_vmbus_request_addr_match(struct vmbus_channel *c, u64 trans_id,
 	if (!c->rqstor_size || !c->requestor.req_arr)
 		return VMBUS_NO_RQSTOR;
 	spin_lock_irqsave(&c->requestor.req_lock, flags);
-	val = rvmbus_hv___vmbus_request_addr_match(c, trans_id, rqst_addr);
+	val = __vmbus_request_addr_match(c, trans_id, rqst_addr);
 	spin_unlock_irqrestore(&c->requestor.req_lock, flags);
 	return val;
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_request_addr_match);
+EXPORT_SYMBOL_GPL(vmbus_request_addr_match);
 
-u64 rvmbus_hv_vmbus_request_addr(struct vmbus_channel *c, u64 trans_id)
+u64 vmbus_request_addr(struct vmbus_channel *c, u64 trans_id)
 {
-	return rvmbus_hv_vmbus_request_addr_match(c, trans_id, VMBUS_RQST_ADDR_ANY);
+	return vmbus_request_addr_match(c, trans_id, VMBUS_RQST_ADDR_ANY);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_request_addr);
+EXPORT_SYMBOL_GPL(vmbus_request_addr);
 
 int rvmbus_hv_rqst_assign(struct vmbus_channel *c, u32 flags, u64 requestid,
 			  u64 *trans_id, bool *took)

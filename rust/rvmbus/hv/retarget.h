@@ -5,7 +5,7 @@
  * On kernels whose hv_vmbus is built in (Debian's cloud kernel), vmlinux
  * already exports vmbus_open() and the rest of hv_vmbus's driver interface,
  * so rvmbus.ko cannot export the same names.  It exports them with the
- * prefix rvmbus_hv_ instead (hv/hv_vmbus.c), and a driver built from
+ * prefix rvmbus_hv_ instead (hv/*.c, through this header), and a driver built from
  * Linux's unchanged source is compiled with this header forced in front of
  * every file (ccflags-y += -include .../hv/retarget.h; see
  * linux-drivers/hv_utils/Kbuild): each name hv_vmbus exports becomes its
@@ -22,11 +22,21 @@
  * scripts/linux-modules.sh checks the list against the kernel's sources
  * and each built module's imports.
  *
- * rvmbus's own hv/hv_vmbus.c includes it first too, so that its
- * definitions are checked against the same prototypes.
+ * rvmbus's own C files of the interface (hv/*.c) include it first too and
+ * define each function under hv_vmbus's name, so that their definitions
+ * are renamed alike and checked against the same prototypes.
+ *
+ * On kernels whose hv_vmbus is a module (CONFIG_HYPERV_VMBUS=m, the debug
+ * kernel of the tests) or absent, no name is taken, and the header renames
+ * nothing: rvmbus.ko exports hv_vmbus's own names, so that the kernel's own
+ * unmodified driver modules (hv_utils.ko, hv_storvsc.ko, ...) load against
+ * it, in place of hv_vmbus.ko.  Kbuild includes <linux/kconfig.h> before
+ * any -include of a module's flags, so IS_BUILTIN() is defined here.
  */
 #ifndef RVMBUS_HV_RETARGET_H
 #define RVMBUS_HV_RETARGET_H
+
+#if IS_BUILTIN(CONFIG_HYPERV_VMBUS)
 
 #define __hv_pkt_iter_next rvmbus_hv___hv_pkt_iter_next
 #define __vmbus_driver_register rvmbus_hv___vmbus_driver_register
@@ -79,5 +89,7 @@
 #define vmbus_set_skip_unload rvmbus_hv_vmbus_set_skip_unload
 #define vmbus_setevent rvmbus_hv_vmbus_setevent
 #define vmbus_teardown_gpadl rvmbus_hv_vmbus_teardown_gpadl
+
+#endif /* IS_BUILTIN(CONFIG_HYPERV_VMBUS) */
 
 #endif /* RVMBUS_HV_RETARGET_H */

@@ -43,12 +43,12 @@ void rvmbus_hv_sub_unlock(void)
 	mutex_unlock(&rvmbus_hv_sc_lock);
 }
 
-void rvmbus_hv_vmbus_set_sc_create_callback(struct vmbus_channel *primary,
-					    void (*sc_cr_cb)(struct vmbus_channel *new_sc))
+void vmbus_set_sc_create_callback(struct vmbus_channel *primary,
+				  void (*sc_cr_cb)(struct vmbus_channel *new_sc))
 {
 	WRITE_ONCE(primary->sc_creation_callback, sc_cr_cb);
 }
-EXPORT_SYMBOL_GPL(rvmbus_hv_vmbus_set_sc_create_callback);
+EXPORT_SYMBOL_GPL(vmbus_set_sc_create_callback);
 
 void rvmbus_hv_c_sub_add(void *pcchan, void *cchan, void *binding)
 {
