@@ -69,7 +69,10 @@
 //!   other context; taken inside a callback, never while taking `gate`.
 //!
 //! Lock order: `gate` → `rx` → a channel's `io`; the connection's locks
-//! are never held when `gate` is taken.
+//! are never held when `gate` is taken. A sub-channel's binding has a
+//! `gate` of its own lock class, taken inside its primary's (the primary
+//! gate → sub-channel gate order of `subchannel.rs`), so lockdep checks
+//! that order rather than taking it for recursion.
 
 use core::{
     ffi::{c_int, c_void},
@@ -77,14 +80,14 @@ use core::{
 };
 
 use kernel::{
-    new_mutex, new_spinlock_irq,
+    c_str, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{
             ordering::{Acquire, Relaxed, Release},
             Atomic,
         },
-        Arc, ArcBorrow, Mutex, SpinLockIrq,
+        static_lock_class, Arc, ArcBorrow, Mutex, SpinLockIrq,
     },
     types::ForeignOwnable,
 };
@@ -621,7 +624,7 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
     // the call (caller's contract); the clone is ours.
     let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(raw) }.into();
     // SAFETY: `cchan` lives until the unbind (caller's contract).
-    match unsafe { new_binding(chan, cchan) } {
+    match unsafe { new_binding(chan, cchan, GateClass::Primary) } {
         Ok(b) => {
             // SAFETY: `out` is writable (caller's contract).
             unsafe { out.write(b) };
@@ -629,6 +632,16 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
         }
         Err(e) => e.to_errno(),
     }
+}
+
+/// The lock class of a binding's `gate`: a sub-channel's gate is taken
+/// inside its primary's, so the two have classes of their own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum GateClass {
+    /// A device's channel, bound by the driver core.
+    Primary,
+    /// A sub-channel, bound under its primary's gate (`subchannel.rs`).
+    Sub,
 }
 
 /// A new binding of `chan` to the C channel `cchan`, bound to `chan`; its
@@ -639,8 +652,16 @@ unsafe extern "C" fn rvmbus_hv_rust_bind(
 /// `cchan` is a `struct rvmbus_hv_chan` that stays valid until the C side
 /// frees it after [`rvmbus_hv_rust_unbind`], and will hold the returned
 /// reference.
-pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Result<*mut c_void> {
+pub(super) unsafe fn new_binding(
+    chan: Arc<Channel>,
+    cchan: *mut c_void,
+    class: GateClass,
+) -> Result<*mut c_void> {
     let conn = bus::active().ok_or(ENODEV)?;
+    let (name, key) = match class {
+        GateClass::Primary => (c_str!("HvBinding::gate"), static_lock_class!()),
+        GateClass::Sub => (c_str!("HvBinding::gate (sub-channel)"), static_lock_class!()),
+    };
     // INVARIANT: `cchan` is the C channel that will hold the reference
     // this returns, and lives until the unbind (caller's contract).
     let slot = chan.clone();
@@ -649,7 +670,7 @@ pub(super) unsafe fn new_binding(chan: Arc<Channel>, cchan: *mut c_void) -> Resu
             chan,
             conn,
             cchan,
-            gate <- new_mutex!(GateState::Closed, "HvBinding::gate"),
+            gate <- Mutex::new(GateState::Closed, name, key),
             rx <- new_spinlock_irq!(Rx { buf: KVec::new(), cur: RxCursor::new() }, "HvBinding::rx"),
             live: Atomic::new(live::CLOSED),
             warn: Ratelimit::new(),

@@ -5,9 +5,10 @@
  * On kernels whose hv_vmbus is built in (Debian's cloud kernel), vmlinux
  * already exports vmbus_open() and the rest of hv_vmbus's driver interface,
  * so rvmbus.ko cannot export the same names.  It exports them with the
- * prefix rvmbus_hv_ instead (hv/*.c, through this header), and a driver built from
- * Linux's unchanged source is compiled with this header forced in front of
- * every file (ccflags-y += -include .../hv/retarget.h; see
+ * prefix rvmbus_hv_ instead (the C files in hv/, through this header),
+ * and a driver built from Linux's unchanged source is compiled with this
+ * header forced in front of every file (ccflags-y += -include
+ * .../hv/retarget.h; see
  * linux-drivers/hv_utils/Kbuild): each name hv_vmbus exports becomes its
  * rvmbus_hv_ twin, in the kernel's own prototypes of <linux/hyperv.h> and
  * drivers/hv/hyperv_vmbus.h as well as at every call, so the compiler
@@ -22,7 +23,7 @@
  * scripts/linux-modules.sh checks the list against the kernel's sources
  * and each built module's imports.
  *
- * rvmbus's own C files of the interface (hv/*.c) include it first too and
+ * rvmbus's own C files of the interface (in hv/) include it first too and
  * define each function under hv_vmbus's name, so that their definitions
  * are renamed alike and checked against the same prototypes.
  *

@@ -17,7 +17,7 @@ use core::ffi::c_void;
 
 use kernel::{prelude::*, sync::Arc};
 
-use super::binding::{new_binding, GateState, HvBinding};
+use super::binding::{new_binding, GateClass, GateState, HvBinding};
 use crate::bus::channel::Channel;
 
 mod ffi {
@@ -59,7 +59,7 @@ impl HvBinding {
         }
         // SAFETY: `cc` is the new sub-channel's structure, which the C side
         // frees only after the unbind of the binding it will hold.
-        match unsafe { new_binding(sub.clone(), cc) } {
+        match unsafe { new_binding(sub.clone(), cc, GateClass::Sub) } {
             // SAFETY: `cchan` is live (above); `cc` is the new structure,
             // and `b` the reference it is to hold.
             Ok(b) => unsafe { ffi::rvmbus_hv_c_sub_add(self.cchan, cc, b) },
