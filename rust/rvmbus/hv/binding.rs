@@ -660,7 +660,10 @@ pub(super) unsafe fn new_binding(
     let conn = bus::active().ok_or(ENODEV)?;
     let (name, key) = match class {
         GateClass::Primary => (c_str!("HvBinding::gate"), static_lock_class!()),
-        GateClass::Sub => (c_str!("HvBinding::gate (sub-channel)"), static_lock_class!()),
+        GateClass::Sub => (
+            c_str!("HvBinding::gate (sub-channel)"),
+            static_lock_class!(),
+        ),
     };
     // INVARIANT: `cchan` is the C channel that will hold the reference
     // this returns, and lives until the unbind (caller's contract).
