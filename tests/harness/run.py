@@ -105,6 +105,11 @@ class Scenario:
     # A virtio-blk disk (a sparse file of this many MiB, /dev/vda in the
     # guest) for hibernation images; 0: none.
     disk_mb: int = 0
+    # The guest's RAM in MiB; 0: --mem-mb (512). Hibernation needs about
+    # half of it free for the image: on the debug kernel (KASAN's shadow,
+    # lockdep) with hv_netvsc's 16 MiB receive buffer, 512 MiB was 2515
+    # pages short.
+    mem_mb: int = 0
     # Disks of the host's storage controllers (tools/vmbus-host --disk):
     # (name, MiB, options) each, e.g. ("data", 64, "lun=0") or ("ro", 16,
     # "ro,lun=1,controller=1"). The harness makes each a sparse file
@@ -401,6 +406,7 @@ SCENARIOS = {
             linux_modules=True,
             host_disks=[("data", 128, "lun=0")],
             disk_mb=256,
+            mem_mb=768,
             boot_timeout=420,
             console_expect=[r"rvmbus: hv_vmbus driver hv_storvsc unregistered; 0 channel structures"],
         ),
@@ -432,6 +438,7 @@ SCENARIOS = {
         nic_scenario(
             "netvsc-pm",
             disk_mb=256,
+            mem_mb=768,
             boot_timeout=600,
             host_expect=[r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ DATA_USING_XFER_PAGES ", r" g2h - UNLOAD "],
             console_expect=[r"rvmbus: hv_vmbus driver hv_netvsc unregistered; 0 channel structures"],
@@ -940,8 +947,9 @@ class Boot:
         self.why_not_up = ""
         # Lines of the host's trace when the guest asked for trace-mark.
         self.trace_mark = None
+        self.mem_mb = sc.mem_mb or args.mem_mb
         with open(self.mem, "wb") as f:
-            f.truncate(args.mem_mb << 20)
+            f.truncate(self.mem_mb << 20)
         self.disk = work / "disk.img"
         if sc.disk_mb:
             with open(self.disk, "wb") as f:
@@ -981,8 +989,8 @@ class Boot:
             "-accel", f"tcg,thread={args.tcg_thread or sc.tcg_thread}",
             "-cpu", "max",
             "-smp", str(args.smp),
-            "-m", f"{args.mem_mb}M",
-            "-object", f"memory-backend-file,id=mem,size={args.mem_mb}M,mem-path={self.mem},share=on",
+            "-m", f"{self.mem_mb}M",
+            "-object", f"memory-backend-file,id=mem,size={self.mem_mb}M,mem-path={self.mem},share=on",
             "-display", "none", "-vga", "none",
             # The monitor wakes the guest from S3 (system_wakeup).
             "-monitor", f"unix:{work / 'monitor.sock'},server=on,wait=off",
