@@ -25,7 +25,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 
 .PHONY: all modules setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-virtio _bench-guest clean distclean
-.PHONY: debug-kernel debug-modules test-debug _test-debug
+.PHONY: debug-kernel debug-modules _check-debug-linux test-debug _test-debug _stress
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
 FUZZ_PLATEAU_SECONDS ?= 60
@@ -144,7 +144,7 @@ fuzz:
 # failures (fault-inject); and the scenarios of Linux's drivers on the debug
 # kernel that make test leaves out for time (STRESS_DEBUG_LINUX: S3 and
 # hibernation with a mounted disk and with eth0 up, MTU 9000 and back;
-# about 2 to 3 minutes each there).
+# about 2 to 6 minutes each there).
 STRESS_REPEAT ?= 100,20,20
 STRESS_DEBUG_REPEAT ?= 20,2,3
 # fault-inject: fail every allocation of connect and open, one at a time
@@ -152,6 +152,11 @@ STRESS_DEBUG_REPEAT ?= 20,2,3
 STRESS_FAULTS ?= 100000,0
 STRESS_DEBUG_LINUX ?= storvsc-pm netvsc-mtu netvsc-pm
 stress: modules host debug-modules
+	@$(MAKE) --no-print-directory _stress
+
+# A make of its own, for the debug kernel that debug-modules may have just
+# built (debug-env.mk read afresh).
+_stress:
 	@$(HARNESS) --out $(BUILD)/stress --only lifecycle-repeat --timeout-scale 3 \
 		--append "rvmbus.repeat=$(STRESS_REPEAT)"
 	@grep -h "@@INFO" $(BUILD)/stress/lifecycle-repeat/console.log
@@ -161,8 +166,8 @@ stress: modules host debug-modules
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS)) --debug-kernel --out $(BUILD)/stress-faults \
 		--only fault-inject --timeout-scale 8 --append "rvmbus.faults=$(STRESS_FAULTS)"
 	@grep -h "@@INFO" $(BUILD)/stress-faults/fault-inject/console.log
-	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS),$(DEBUG_LINUX_KOS)) --debug-kernel \
-		--out $(BUILD)/stress-debug-linux $(foreach s,$(STRESS_DEBUG_LINUX),--only $(s))
+	$(if $(strip $(STRESS_DEBUG_LINUX)),@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS),$(DEBUG_LINUX_KOS)) \
+		--debug-kernel --out $(BUILD)/stress-debug-linux $(foreach s,$(STRESS_DEBUG_LINUX),--only $(s)))
 
 test-qemu: modules host
 	@$(MAKE) --no-print-directory _test-qemu
@@ -198,6 +203,11 @@ debug-modules: debug-kernel
 	@cp -pu samples/Kbuild samples/*.rs $(DEBUG_OUT)/samples/
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/rust/rvmbus modules
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/samples modules $(call SAMPLE_KMAKE_ARGS,$(DEBUG_OUT))
+	@$(MAKE) --no-print-directory _check-debug-linux
+
+# A make of its own, so that DEBUG_KBUILD is the one debug-env.mk names
+# after the debug-kernel step above (this make read it before that step).
+_check-debug-linux:
 	@scripts/check-debug-linux-modules.sh $(DEBUG_KBUILD) $(DEBUG_OUT)/rust/rvmbus/Module.symvers $(DEBUG_LINUX_KOS)
 
 # The QEMU scenarios on the debug kernel; they also fail on KASAN, lockdep,

@@ -21,6 +21,12 @@ symvers=$target/module/Module.symvers
 retarget=$source_tree/rvmbus-$ver/rust/rvmbus/hv/retarget.h
 [ -f "$symvers" ] || die "no $symvers: is rvmbus/$ver built and installed for this kernel?"
 [ -f "$retarget" ] || die "no $retarget: is rvmbus/$ver added?"
+# Where hv_vmbus is a module, rvmbus exports its own names and the kernel's
+# own driver modules load against it (Documentation/running.rst, step 3):
+# there is nothing to retarget.
+if grep -q '^CONFIG_HYPERV_VMBUS=m$' "$ksrc/.config" 2>/dev/null; then
+	die "this kernel's hv_vmbus is a module: its own hv_utils, hv_storvsc and hv_netvsc load against rvmbus as they are; this package is for kernels with hv_vmbus built in"
+fi
 grep -q 'rvmbus_hv___vmbus_driver_register' "$symvers" ||
 	die "$symvers does not export rvmbus's hv_vmbus interface"
 rm -rf rvmbus

@@ -35,8 +35,8 @@ for ko in "$@"; do
 	echo "check-debug-linux-modules: $(basename "$ko"): its $(echo "$needed" | wc -l) hv_vmbus imports are all rvmbus.ko's"
 done
 
-# The modprobe set-up, in a scratch module tree under build/ (the
-# repository is /src in the chroot).
+# The modprobe set-up, in a scratch module tree under build/debug/ (it
+# must be inside the repository, which is /src in the chroot).
 CACHE=${RVMBUS_CACHE:-$HOME/.cache/rvmbus}
 eval "$(sed -n 's/^\(KROOT\) := \(.*\)$/\1="\2"/p' "$CACHE/env.mk")"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +56,8 @@ for ko in "$@"; do
 	m=$(basename "$ko" .ko)
 	grep -q "^kernel/$m.ko: kernel/hv_vmbus.ko\$" "$mods/modules.dep" ||
 		die "depmod did not make $m depend on hv_vmbus: $(grep "^kernel/$m.ko:" "$mods/modules.dep")"
-	plan=$(inch modprobe -n -v -d "/src/$scratch" -S "$krel" -C "/src/$scratch/modprobe.d" "$m")
+	plan=$(inch modprobe -n -v -d "/src/$scratch" -S "$krel" -C "/src/$scratch/modprobe.d" "$m" 2>&1) ||
+		die "modprobe -n -v $m failed: $plan"
 	echo "$plan" | grep -q '^install /sbin/modprobe --ignore-install rvmbus' ||
 		die "modprobe $m would not load rvmbus: $plan"
 	echo "$plan" | grep -q 'hv_vmbus\.ko' && die "modprobe $m would load hv_vmbus.ko: $plan"

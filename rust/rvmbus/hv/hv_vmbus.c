@@ -3,8 +3,9 @@
  * The hv_vmbus driver interface, C half: Linux's own VMBus drivers
  * (struct hv_driver) registered on rvmbus's bus, the kernel's struct
  * hv_device and struct vmbus_channel for each device they bind to, and
- * the channel operations they call, exported under the rvmbus_hv_ names
- * of retarget.h (hv_vmbus.h says how the work is split with Rust).
+ * the channel operations they call, exported under hv_vmbus's names, which
+ * retarget.h turns into their rvmbus_hv_ twins where hv_vmbus is built in
+ * (hv_vmbus.h says how the work is split with Rust).
  *
  * Lifetimes.  A bus device's struct hv_device lives as long as the device
  * (it is part of struct rvmbus_device, sysfs.h).  Its struct vmbus_channel
@@ -21,7 +22,7 @@
  * channel's tasklet) or, for HV_CALL_ISR, in the interrupt handler.
  */
 
-/* First: the kernel's prototypes below then declare the rvmbus_hv_ names. */
+/* First: where it renames, the kernel's prototypes below are renamed too. */
 #include "retarget.h"
 
 #include <linux/module.h>

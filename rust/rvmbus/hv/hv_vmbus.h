@@ -6,8 +6,8 @@
  * Two halves.  hv_vmbus.c (C) owns the kernel's structures: it registers
  * hv_drivers on the bus, matches them by their id_table, allocates the
  * struct vmbus_channel it hands to a bound driver, reads and writes every
- * field of it, and exports the driver interface under the rvmbus_hv_
- * names of retarget.h.  binding.rs (Rust) owns the behaviour: one binding
+ * field of it, and exports the driver interface (under hv_vmbus's names,
+ * renamed by retarget.h where hv_vmbus is built in).  binding.rs (Rust) owns the behaviour: one binding
  * per bound device, the gate that decides when the channel callback may
  * run, the work item that runs it, and open, close, send and receive on
  * the core's channel.  Rust never sees the layout of a kernel structure:

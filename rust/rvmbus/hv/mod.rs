@@ -6,7 +6,8 @@
 //! (Documentation/driver-api.rst, "Linux's VMBus drivers").
 //!
 //! `hv_vmbus.c` holds the kernel's structures and the exported symbols
-//! (the `rvmbus_hv_` names of `retarget.h`); [`binding`] the behaviour of
+//! (hv_vmbus's names, or their `rvmbus_hv_` twins of `retarget.h` where
+//! hv_vmbus is built in); [`binding`] the behaviour of
 //! a bound channel; [`negotiate`] the IC version negotiation that
 //! hv_vmbus exports for hv_utils. What hv_storvsc and hv_netvsc need
 //! besides, one concern per file, each a C half (the kernel's structures,

@@ -33,11 +33,14 @@
  * unmodified driver modules (hv_utils.ko, hv_storvsc.ko, ...) load against
  * it, in place of hv_vmbus.ko.  Kbuild includes <linux/kconfig.h> before
  * any -include of a module's flags, so IS_BUILTIN() is defined here.
+ * Kernels older than CONFIG_HYPERV_VMBUS built hv_vmbus under
+ * CONFIG_HYPERV, which the second test covers.
  */
 #ifndef RVMBUS_HV_RETARGET_H
 #define RVMBUS_HV_RETARGET_H
 
-#if IS_BUILTIN(CONFIG_HYPERV_VMBUS)
+#if IS_BUILTIN(CONFIG_HYPERV_VMBUS) || \
+	(!IS_ENABLED(CONFIG_HYPERV_VMBUS) && IS_BUILTIN(CONFIG_HYPERV))
 
 #define __hv_pkt_iter_next rvmbus_hv___hv_pkt_iter_next
 #define __vmbus_driver_register rvmbus_hv___vmbus_driver_register
@@ -91,6 +94,6 @@
 #define vmbus_setevent rvmbus_hv_vmbus_setevent
 #define vmbus_teardown_gpadl rvmbus_hv_vmbus_teardown_gpadl
 
-#endif /* IS_BUILTIN(CONFIG_HYPERV_VMBUS) */
+#endif /* hv_vmbus built in */
 
 #endif /* RVMBUS_HV_RETARGET_H */

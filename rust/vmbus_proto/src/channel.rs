@@ -939,7 +939,8 @@ mod tests {
             }))
         );
         assert_eq!(a.get(2), Some(ChannelAction::Released));
-        // Unload releases a kept channel the same way.
+        // `Release` (the device work's path for a channel not kept)
+        // releases a kept channel the same way.
         let (s, a) = kept.on_event(ChannelEvent::Release).unwrap();
         assert_eq!((s, a.len()), (ChannelState::Released, 3));
         // A rescinded channel its driver did not keep cannot be closed.

@@ -74,7 +74,7 @@ proptest! {
             if let Ok((s, _)) = chan.on_event(ChannelEvent::Host(m)) {
                 chan = s;
             }
-            let ev = match (i + usize::from(opens)) % 6 {
+            let ev = match (i + usize::from(opens)) % 7 {
                 0 => ChannelEvent::Open(OpenParams::new(1, GpadlId::new(7).unwrap(), 0, 4)),
                 1 => ChannelEvent::Close,
                 2 => ChannelEvent::Release,
@@ -83,6 +83,7 @@ proptest! {
                     target_vp: 1,
                     await_response: i % 2 == 0,
                 },
+                5 => ChannelEvent::DriverKeeps,
                 _ => ChannelEvent::ModifyAbandoned,
             };
             if let Ok((s, _)) = chan.on_event(ev) {

@@ -141,7 +141,7 @@ pub fn state(data: &[u8]) {
         let n = usize::from(n).min(tail.len());
         let (msg, tail) = tail.split_at(n);
         rest = tail;
-        let sel = n % 14;
+        let sel = n % 15;
         let cev = match sel {
             0 => Some(ConnectionEvent::RequestOffers),
             1 => Some(ConnectionEvent::Unload),
@@ -172,6 +172,7 @@ pub fn state(data: &[u8]) {
             13 => Some(ChannelEvent::PostFailed(MessageType(u32::from(
                 msg.first().copied().unwrap_or(0) % 25,
             )))),
+            14 => Some(ChannelEvent::DriverKeeps),
             _ => None,
         };
         if let Some(ev) = chev {
