@@ -22,14 +22,19 @@ echo "$r" | grep -q "sent=200 completed=200 cancelled=0 mismatched=0 failed=0 lo
 # The ring counters, as Linux counts them: a request written to an empty
 # outbound ring signals (intr_out_empty). Then a burst of 40 unsolicited
 # 16000-byte packets from the host (ctl echo-burst): 640 KB through the
-# 64 KiB inbound ring, so the host waits for room with a pending-send size
-# again and again, and the driver's reads that free it signal
-# (intr_in_full). (bus-azure fills the outbound ring, out_full_*.)
+# 64 KiB inbound ring. Each time the host finds the ring full even after
+# setting a pending-send size, it waits (its ring_waits), and the driver's
+# read that frees the room must signal (intr_in_full). When the guest
+# drains the ring faster than the host fills it, the host's second try
+# finds room and no signal is due: under multi-threaded TCG that happened
+# through a whole burst (1 run in about 15), so the check applies only when
+# the host waited. (bus-azure fills the outbound ring, out_full_*.)
 C=$d/channels/4
 echo "50 16000" > $RUN || fail "large run failed"
 r=$(cat $RUN); echo "$r"
 echo "$r" | grep -q "sent=50 completed=50 cancelled=0 mismatched=0 failed=0 lost=0" || fail "large run: $r"
 in0=$(cat $C/intr_in_full)
+w0=$(host_stat ring_waits)
 case "$(harness ctl echo-burst 4 40 16000)" in ok*) ;; *) fail "host: echo-burst failed" ;; esac
 i=0
 while :; do
@@ -40,8 +45,10 @@ while :; do
 	sleep 0.1
 done
 set -- $(cat $C/intr_in_full $C/intr_out_empty $C/events $C/out_full_first $C/out_full_total)
-echo "@@INFO intr_in_full=$1 (before the burst $in0) intr_out_empty=$2 events=$3 out_full_first=$4 out_full_total=$5"
-[ "$1" -gt "$in0" ] || fail "intr_in_full stayed $1 through a burst ten times the inbound ring"
+waits=$(( $(host_stat ring_waits) - w0 ))
+echo "@@INFO intr_in_full=$1 (before the burst $in0) intr_out_empty=$2 events=$3 out_full_first=$4 out_full_total=$5 host_ring_waits=$waits"
+[ "$waits" -eq 0 ] || [ "$1" -gt "$in0" ] ||
+	fail "the host waited $waits times for room in the inbound ring during the burst, and the driver never signalled (intr_in_full stayed $1)"
 [ "$2" -gt 0 ] || fail "intr_out_empty is 0 after 250 requests"
 [ $(($1 + $2)) -le "$3" ] || fail "intr_in_full $1 + intr_out_empty $2 > events $3"
 [ "$4" -le "$5" ] || fail "out_full_first $4 > out_full_total $5"

@@ -28,6 +28,10 @@ pub struct Kick {
     /// Signal the guest (its interrupt mask, the empty → non-empty rule and
     /// pending_send_sz already applied).
     pub signal: bool,
+    /// A packet did not fit even after pending_send_sz was set, and the
+    /// ring was not waiting before: a new wait for the guest to free room
+    /// (and, by its pending_send_sz, to signal).
+    pub new_wait: bool,
 }
 
 /// The rings of an open channel.
@@ -39,6 +43,8 @@ pub struct ChannelRings {
     queue: VecDeque<Vec<u8>>,
     dead: bool,
     buf: Vec<u8>,
+    /// Waiting for the guest to free room (see [`Kick::new_wait`]).
+    waiting: bool,
 }
 
 impl ChannelRings {
@@ -58,6 +64,7 @@ impl ChannelRings {
             queue: VecDeque::new(),
             dead: false,
             buf,
+            waiting: false,
         })
     }
 
@@ -119,7 +126,14 @@ impl ChannelRings {
         }
         // Commit and unmask in one, with one barrier for both.
         match self.rx.finish_batch(&m) {
-            Ok(end) => Ok((out, Kick { signal: end.signal }, end.more)),
+            Ok(end) => Ok((
+                out,
+                Kick {
+                    signal: end.signal,
+                    new_wait: false,
+                },
+                end.more,
+            )),
             Err(e) => Err(self.kill(e)),
         }
     }
@@ -172,8 +186,13 @@ impl ChannelRings {
                     kick.signal |= o.signal;
                     self.queue.pop_front();
                     asked = false;
+                    self.waiting = false;
                 }
-                Err(RingError::Full { .. }) if asked => return Ok(kick),
+                Err(RingError::Full { .. }) if asked => {
+                    kick.new_wait = !self.waiting;
+                    self.waiting = true;
+                    return Ok(kick);
+                }
                 Err(RingError::Full { needed, .. }) => {
                     // Ask the guest to signal when space frees, then try
                     // once more: the guest may have drained the ring

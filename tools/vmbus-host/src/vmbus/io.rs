@@ -160,6 +160,9 @@ impl VmbusHost {
         relid: Relid,
         r: Result<super::datapath::Kick, String>,
     ) {
+        if r.as_ref().is_ok_and(|k| k.new_wait) {
+            self.stats.ring_waits += 1;
+        }
         match r {
             Ok(k) if k.signal => self.signal_channel(guest, relid),
             Ok(_) => {}

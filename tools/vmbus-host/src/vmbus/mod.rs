@@ -132,6 +132,10 @@ pub struct Stats {
     /// found nothing to do: no packet in the guest's ring and none of its
     /// own waiting for room.
     pub signals_unneeded: u64,
+    /// Times a host → guest ring stayed full after pending_send_sz was
+    /// set, so that only the guest's signal (or the next tick) could let
+    /// the host go on: one per wait, not per retry.
+    pub ring_waits: u64,
     /// MODIFY_CHANNEL requests applied.
     pub modify_channels: u64,
     /// TL_CONNECT_REQUESTs refused.
@@ -1166,6 +1170,7 @@ impl VmbusServer for VmbusHost {
             ("signals_out", s.signals_out),
             ("monitor_triggers", s.monitor_triggers),
             ("signals_unneeded", s.signals_unneeded),
+            ("ring_waits", s.ring_waits),
             ("modify_channels", s.modify_channels),
             ("tl_connects", s.tl_connects),
             ("fillers", s.fillers),
