@@ -108,7 +108,7 @@ class Scenario:
     # The guest's RAM in MiB; 0: --mem-mb (512). Hibernation needs about
     # half of it free for the image: on the debug kernel (KASAN's shadow,
     # lockdep) with hv_netvsc's 16 MiB receive buffer, 512 MiB was 2515
-    # pages short.
+    # pages short, and hv-utils's restore once failed to allocate.
     mem_mb: int = 0
     # Disks of the host's storage controllers (tools/vmbus-host --disk):
     # (name, MiB, options) each, e.g. ("data", 64, "lun=0") or ("ro", 16,
@@ -352,6 +352,7 @@ SCENARIOS = {
             python=True,
             powers_off=True,
             disk_mb=256,
+            mem_mb=768,
             boot_timeout=300,
             host_expect=[r" g2h \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL ", r" h2g \d+ RESCIND_CHANNEL_OFFER ",
                          r" g2h \d+ RELID_RELEASED ", r" g2h - UNLOAD "],
