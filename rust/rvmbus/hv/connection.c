@@ -96,7 +96,7 @@ EXPORT_SYMBOL_GPL(vmbus_set_chn_rescind_callback);
 void rvmbus_hv_c_rescind_callback(void *cchan)
 {
 	struct vmbus_channel *c = rvmbus_hv_chan_of(cchan);
-	void (*cb)(struct vmbus_channel *) = READ_ONCE(c->chn_rescind_callback);
+	void (*cb)(struct vmbus_channel *chan) = READ_ONCE(c->chn_rescind_callback);
 
 	if (cb && !c->primary_channel)
 		cb(c);

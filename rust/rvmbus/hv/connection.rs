@@ -71,10 +71,10 @@ unsafe extern "C" fn rvmbus_hv_rust_device_unregister(ctx: *mut c_void) {
     if ctx.is_null() {
         return;
     }
-    // SAFETY: `ctx` is from `Arc::into_raw` and its reference is held for
+    let raw = ctx.cast::<Channel>().cast_const();
+    // SAFETY: `raw` is from `Arc::into_raw` and its reference is held for
     // the call (caller's contract); the clone is ours.
-    let chan: Arc<Channel> =
-        unsafe { ArcBorrow::from_raw(ctx.cast::<Channel>().cast_const()) }.into();
+    let chan: Arc<Channel> = unsafe { ArcBorrow::from_raw(raw) }.into();
     if let Some(conn) = bus::active() {
         conn.unregister_device(&chan);
     }

@@ -273,8 +273,8 @@ const struct vmbus_device vmbus_devs[] = {
 	RVMBUS_HV_DEV(HV_FCOPY, HV_FCOPY_GUID, false, false, 0x4000),
 	RVMBUS_HV_DEV(HV_BACKUP, HV_VSS_GUID, false, false, 0),
 	RVMBUS_HV_DEV(HV_DM, HV_DM_GUID, false, false, 0),
-	/* No GUID: hv_vmbus's size for a device it does not know. */
-	RVMBUS_HV_DEV(HV_UNKNOWN, , false, false, 0x11000),
+	/* No GUID: hv_vmbus's ring size for a device it does not know. */
+	[HV_UNKNOWN] = { .dev_type = HV_UNKNOWN, .pref_ring_size = 0x11000 },
 };
 EXPORT_SYMBOL_GPL(vmbus_devs);
 static_assert(ARRAY_SIZE(vmbus_devs) == HV_UNKNOWN + 1);
@@ -504,7 +504,7 @@ u32 rvmbus_hv_c_read_mode(void *cchan)
 void rvmbus_hv_c_invoke(void *cchan)
 {
 	struct vmbus_channel *c = &((struct rvmbus_hv_chan *)cchan)->chan;
-	void (*cb)(void *) = READ_ONCE(c->onchannel_callback);
+	void (*cb)(void *context) = READ_ONCE(c->onchannel_callback);
 
 	if (cb)
 		cb(c->channel_callback_context);
