@@ -348,6 +348,17 @@ impl Connection {
         self.queue_dev_op(&mut inner, DevOp::Unregister(ch.clone()));
     }
 
+    /// Takes a queued [`DevOp::Unregister`] of `ch` out of the queue;
+    /// true if there was one.
+    fn take_unregister(&self, ch: &Arc<Channel>) -> bool {
+        let mut inner = self.inner.lock();
+        let before = inner.dev_ops.len();
+        inner
+            .dev_ops
+            .retain(|op| !matches!(op, DevOp::Unregister(c) if Arc::ptr_eq(c, ch)));
+        inner.dev_ops.len() != before
+    }
+
     pub(super) fn queue_dev_op(self: &Arc<Self>, inner: &mut Inner, op: DevOp) {
         if inner.dev_ops.push(op, GFP_KERNEL).is_ok() {
             let _ = workqueues::devices().enqueue::<_, 1>(self.clone());
@@ -398,8 +409,15 @@ impl Connection {
                         let kept = driver.as_ref().is_some_and(|d| d.rescinded());
                         ch.refuse_sends();
                         // A driver with a rescind callback removes the
-                        // device itself, as on hv_vmbus.
-                        let driver_removes = driver.is_some_and(|d| d.removes_device());
+                        // device itself, as on hv_vmbus. One that asked for
+                        // it from the callback (`uio_hv_generic`) has it
+                        // removed here, before the operations queued after
+                        // the rescind (the host may offer the same device
+                        // again at once, under its instance GUID).
+                        let mut driver_removes = driver.is_some_and(|d| d.removes_device());
+                        if driver_removes && self.take_unregister(&ch) {
+                            driver_removes = false;
+                        }
                         if !driver_removes {
                             self.upper.remove_device(&ch, p.as_ref());
                         }
