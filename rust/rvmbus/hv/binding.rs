@@ -67,9 +67,12 @@
 //!   for. Callbacks never take it: they read `live`.
 //! - `rx` (spinlock, interrupts off): receives, from a callback or any
 //!   other context; taken inside a callback, never while taking `gate`.
+//! - `ring` (mutex, process context): the ring memory of
+//!   `vmbus_alloc_ring()`, taken by alloc, free and open.
 //!
-//! Lock order: `gate` → `rx` → a channel's `io`; the connection's locks
-//! are never held when `gate` is taken. A sub-channel's binding has a
+//! Lock order: `gate` → `ring` → the connection's `inner`; `gate` → `rx` →
+//! a channel's `io`; the connection's locks are never held when `gate` is
+//! taken. A sub-channel's binding has a
 //! `gate` of its own lock class, taken inside its primary's (the primary
 //! gate → sub-channel gate order of `subchannel.rs`), so lockdep checks
 //! that order rather than taking it for recursion.
@@ -80,7 +83,7 @@ use core::{
 };
 
 use kernel::{
-    c_str, new_spinlock_irq,
+    c_str, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{
@@ -97,6 +100,7 @@ use crate::{
         self,
         channel::{Channel, ChannelDriver},
         connection::{Connection, HostWait, RING_BYTES_MAX},
+        shmem::SharedPages,
     },
     proto::{
         rx_copy::{RxCursor, RxError},
@@ -137,6 +141,7 @@ mod ffi {
         pub(super) fn rvmbus_hv_c_invoke_irqoff(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_fill(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_clear(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rescind_callback(cchan: *mut c_void);
     }
 }
 
@@ -146,14 +151,14 @@ const HV_CALL_BATCHED: u32 = 0;
 const HV_CALL_ISR: u32 = 2;
 
 /// The page size of the ring sizes drivers give (`HV_HYP_PAGE_SIZE`).
-const PAGE: u32 = 4096;
+pub(super) const PAGE: u32 = 4096;
 
 /// Smallest and largest ring a driver may open, each way, control page
 /// included: 12 KiB to 2 MiB, the core's largest data area plus the
 /// control page (both rings of a channel fill one 4 MiB block).
-const RING_MIN: u32 = 3 * PAGE;
+pub(super) const RING_MIN: u32 = 3 * PAGE;
 // CAST: 2 MiB fits `u32`.
-const RING_MAX: u32 = RING_BYTES_MAX as u32 + PAGE;
+pub(super) const RING_MAX: u32 = RING_BYTES_MAX as u32 + PAGE;
 
 /// Callback runs of one batched tasklet run before it lets others run.
 const ROUNDS: usize = 64;
@@ -221,6 +226,10 @@ pub(crate) struct HvBinding {
     pub(super) gate: Mutex<GateState>,
     #[pin]
     pub(super) rx: SpinLockIrq<Rx>,
+    /// The ring memory of `vmbus_alloc_ring()` and its data bytes each
+    /// way, kept across opens until `vmbus_free_ring()` (`ring_mem.rs`).
+    #[pin]
+    pub(super) ring: Mutex<Option<(Arc<SharedPages>, usize)>>,
     /// One of [`live`], written under the gate.
     pub(super) live: Atomic<u32>,
     pub(super) warn: Ratelimit,
@@ -338,23 +347,9 @@ impl HvBinding {
         self.schedule();
     }
 
-    /// `vmbus_open()`: rings of `send` and `recv` bytes, control page
-    /// included, as hv_vmbus counts them.
-    fn open(self: &Arc<Self>, send: u32, recv: u32) -> Result {
-        if send != recv {
-            if self.warn.allow() {
-                pr_warn!(
-                    "channel {}: rings of different sizes ({} and {} bytes) are not supported\n",
-                    self.chan.relid(),
-                    send,
-                    recv
-                );
-            }
-            return Err(EOPNOTSUPP);
-        }
-        if !(RING_MIN..=RING_MAX).contains(&send) {
-            return Err(EINVAL);
-        }
+    /// `vmbus_connect_ring()` (and the open of `vmbus_open()`): opens the
+    /// channel on the ring memory of `vmbus_alloc_ring()`.
+    pub(super) fn open(self: &Arc<Self>) -> Result {
         let mut gate = self.gate.lock();
         match *gate {
             GateState::Closed => {}
@@ -363,11 +358,10 @@ impl HvBinding {
                 return Err(ENODEV)
             }
         }
+        let (mem, data) = self.ring.lock().clone().ok_or(EINVAL)?;
         let cpu = self.chan.target_cpu.load(Relaxed);
-        // The core counts the data area: one control page less.
-        // CAST: At most 2 MiB.
-        let data = (send - PAGE) as usize;
-        self.conn.open(&self.chan, data, cpu, HostWait::Answer)?;
+        self.conn
+            .open_on(&self.chan, mem, data, cpu, HostWait::Answer)?;
         // The ring fields before the first callback (`ring_info.c`).
         // SAFETY: Not `Removed` (checked above), gate held: `cchan` is
         // live (type invariant).
@@ -554,6 +548,13 @@ impl ChannelDriver for HvBinding {
         self.set(&mut gate, next);
         // SAFETY: Not `Removed`, gate held: `cchan` is live.
         unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
+        // The driver's rescind callback, for a primary channel, as Linux's
+        // `vmbus_onoffer_rescind()` calls it (`uio_hv_generic` wakes its
+        // reader and asks for the device's removal, which the device work
+        // does after this anyway); process context, gate held, so it must
+        // not open or close the channel.
+        // SAFETY: As above.
+        unsafe { ffi::rvmbus_hv_c_rescind_callback(self.cchan) };
         next == GateState::RescindedOpen
     }
 
@@ -675,6 +676,7 @@ pub(super) unsafe fn new_binding(
             cchan,
             gate <- Mutex::new(GateState::Closed, name, key),
             rx <- new_spinlock_irq!(Rx { buf: KVec::new(), cur: RxCursor::new() }, "HvBinding::rx"),
+            ring <- new_mutex!(None, "HvBinding::ring"),
             live: Atomic::new(live::CLOSED),
             warn: Ratelimit::new(),
         }),
@@ -734,16 +736,16 @@ unsafe extern "C" fn rvmbus_hv_rust_kick(b: *mut c_void) {
     b.schedule();
 }
 
-/// `vmbus_open()`.
+/// `vmbus_connect_ring()`, on the ring of `vmbus_alloc_ring()`.
 ///
 /// # Safety
 ///
 /// As for [`rvmbus_hv_rust_unbind`]; process context.
 #[no_mangle]
-unsafe extern "C" fn rvmbus_hv_rust_open(b: *mut c_void, send: u32, recv: u32) -> c_int {
+unsafe extern "C" fn rvmbus_hv_rust_open(b: *mut c_void) -> c_int {
     // SAFETY: Guaranteed by the caller.
     let b: Arc<HvBinding> = unsafe { borrow(b) }.into();
-    errno(b.open(send, recv))
+    errno(b.open())
 }
 
 /// `vmbus_close()`.

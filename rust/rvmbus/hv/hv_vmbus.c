@@ -35,6 +35,7 @@
 #include <linux/spinlock.h>
 
 #include "../sysfs/sysfs.h"
+#include "hv_private.h"
 #include "hv_vmbus.h"
 
 static_assert(sizeof(struct rvmbus_hv_offer) == RVMBUS_HV_OFFER_SIZE);
@@ -242,36 +243,49 @@ int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev)
 	return rvmbus_hv_get_id(drv, hdev) != NULL;
 }
 
-/* Linux's device types (hv_device.device_id), from the kernel's own GUIDs. */
-static const struct {
-	guid_t guid;
-	u16 type;
-} rvmbus_hv_types[] = {
-	{ HV_IDE_GUID, .type = HV_IDE },
-	{ HV_SCSI_GUID, .type = HV_SCSI },
-	{ HV_SYNTHFC_GUID, .type = HV_FC },
-	{ HV_NIC_GUID, .type = HV_NIC },
-	{ HV_ND_GUID, .type = HV_ND },
-	{ HV_PCIE_GUID, .type = HV_PCIE },
-	{ HV_SYNTHVID_GUID, .type = HV_FB },
-	{ HV_KBD_GUID, .type = HV_KBD },
-	{ HV_MOUSE_GUID, .type = HV_MOUSE },
-	{ HV_KVP_GUID, .type = HV_KVP },
-	{ HV_TS_GUID, .type = HV_TS },
-	{ HV_HEART_BEAT_GUID, .type = HV_HB },
-	{ HV_SHUTDOWN_GUID, .type = HV_SHUTDOWN },
-	{ HV_FCOPY_GUID, .type = HV_FCOPY },
-	{ HV_VSS_GUID, .type = HV_BACKUP },
-	{ HV_DM_GUID, .type = HV_DM },
+/*
+ * Linux's device types (hv_device.device_id and vmbus_channel.device_id),
+ * indexed by type as hv_vmbus indexes its table: uio_hv_generic reads the
+ * preferred ring size of its device from it (hv_dev_ring_size()).  The
+ * GUIDs are the kernel's own; a class not listed is HV_UNKNOWN, whose
+ * entry gives the ring size hv_vmbus gives unknown devices.
+ */
+#define RVMBUS_HV_DEV(_type, _guid, _perf, _isolated, _ring)		\
+	[_type] = { .dev_type = _type, .perf_device = _perf,		\
+		    .allowed_in_isolated = _isolated,			\
+		    .pref_ring_size = _ring, _guid }
+
+const struct vmbus_device vmbus_devs[] = {
+	RVMBUS_HV_DEV(HV_IDE, HV_IDE_GUID, true, false, 0),
+	RVMBUS_HV_DEV(HV_SCSI, HV_SCSI_GUID, true, true, 0),
+	RVMBUS_HV_DEV(HV_FC, HV_SYNTHFC_GUID, true, false, 0),
+	RVMBUS_HV_DEV(HV_NIC, HV_NIC_GUID, true, true, 0),
+	RVMBUS_HV_DEV(HV_ND, HV_ND_GUID, true, false, 0),
+	RVMBUS_HV_DEV(HV_PCIE, HV_PCIE_GUID, false, true, 0),
+	RVMBUS_HV_DEV(HV_FB, HV_SYNTHVID_GUID, false, false, 0),
+	RVMBUS_HV_DEV(HV_KBD, HV_KBD_GUID, false, false, 0),
+	RVMBUS_HV_DEV(HV_MOUSE, HV_MOUSE_GUID, false, false, 0),
+	RVMBUS_HV_DEV(HV_KVP, HV_KVP_GUID, false, false, 0),
+	RVMBUS_HV_DEV(HV_TS, HV_TS_GUID, false, true, 0),
+	RVMBUS_HV_DEV(HV_HB, HV_HEART_BEAT_GUID, false, true, 0),
+	RVMBUS_HV_DEV(HV_SHUTDOWN, HV_SHUTDOWN_GUID, false, true, 0),
+	/* File copy's rings are 16 KiB of data each way on every host. */
+	RVMBUS_HV_DEV(HV_FCOPY, HV_FCOPY_GUID, false, false, 0x4000),
+	RVMBUS_HV_DEV(HV_BACKUP, HV_VSS_GUID, false, false, 0),
+	RVMBUS_HV_DEV(HV_DM, HV_DM_GUID, false, false, 0),
+	/* No GUID: hv_vmbus's ring size for a device it does not know. */
+	[HV_UNKNOWN] = { .dev_type = HV_UNKNOWN, .pref_ring_size = 0x11000 },
 };
+EXPORT_SYMBOL_GPL(vmbus_devs);
+static_assert(ARRAY_SIZE(vmbus_devs) == HV_UNKNOWN + 1);
 
 static u16 rvmbus_hv_dev_type(const guid_t *class)
 {
-	size_t i;
+	u16 t;
 
-	for (i = 0; i < ARRAY_SIZE(rvmbus_hv_types); i++)
-		if (guid_equal(&rvmbus_hv_types[i].guid, class))
-			return rvmbus_hv_types[i].type;
+	for (t = 0; t < HV_UNKNOWN; t++)
+		if (guid_equal(&vmbus_devs[t].guid, class))
+			return t;
 	return HV_UNKNOWN;
 }
 
@@ -317,6 +331,9 @@ void rvmbus_hv_release(struct vmbus_channel *c)
 
 	/* As vmbus_close(), for a driver that left the channel open. */
 	rvmbus_hv_rust_unbind(hc->binding);
+	/* The ring file goes before the channel (no mmap() of it from now). */
+	if (c->ring_sysfs_visible)
+		hv_remove_ring_sysfs(c);
 	rvmbus_hv_rqstor_free(c);
 	rvmbus_hv_gpadls_forget(c);
 	tasklet_kill(&c->callback_event);
@@ -403,6 +420,7 @@ int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
 	atomic_inc(&rvmbus_hv_chans);
 	hdev->channel = &hc->chan;
 	hdev->device_id = hc->chan.device_id;
+	rvmbus_hv_conn_pages_fill();
 	ret = drv->probe(hdev, id);
 	if (ret) {
 		pr_err("rvmbus: probe failed for device %s (%d)\n",
@@ -486,7 +504,7 @@ u32 rvmbus_hv_c_read_mode(void *cchan)
 void rvmbus_hv_c_invoke(void *cchan)
 {
 	struct vmbus_channel *c = &((struct rvmbus_hv_chan *)cchan)->chan;
-	void (*cb)(void *) = READ_ONCE(c->onchannel_callback);
+	void (*cb)(void *context) = READ_ONCE(c->onchannel_callback);
 
 	if (cb)
 		cb(c->channel_callback_context);
@@ -508,75 +526,6 @@ void rvmbus_hv_c_invoke_irqoff(void *cchan)
 }
 
 /* ---- The channel operations -------------------------------------------- */
-
-int vmbus_open(struct vmbus_channel *c, u32 send_ringbuffer_size,
-	       u32 recv_ringbuffer_size, void *userdata, u32 userdatalen,
-	       void (*onchannelcallback)(void *context), void *context)
-{
-	int ret;
-
-	might_sleep();
-	if (userdatalen > MAX_USER_DEFINED_BYTES)
-		return -EINVAL;
-	/*
-	 * User data that is all zeros is what an open without any sends
-	 * (hv_storvsc passes zeroed channel properties).
-	 */
-	if (userdatalen && (!userdata || memchr_inv(userdata, 0, userdatalen))) {
-		pr_warn_ratelimited("rvmbus: channel %u: open with user data is not supported\n",
-				    c->offermsg.child_relid);
-		return -EOPNOTSUPP;
-	}
-	if (!PAGE_ALIGNED(send_ringbuffer_size) || !PAGE_ALIGNED(recv_ringbuffer_size))
-		return -EINVAL;
-	if (c->state != CHANNEL_OPEN_STATE)
-		return -EINVAL;
-	/* The request-id table the driver asked for (rqstor_size). */
-	ret = rvmbus_hv_rqstor_alloc(c);
-	if (ret)
-		return ret;
-	/* The binding's gate is closed: no callback reads these meanwhile. */
-	c->onchannel_callback = onchannelcallback;
-	c->channel_callback_context = context;
-	c->state = CHANNEL_OPENING_STATE;
-	ret = rvmbus_hv_rust_open(to_hc(c)->binding, send_ringbuffer_size,
-				  recv_ringbuffer_size);
-	if (ret) {
-		c->onchannel_callback = NULL;
-		c->channel_callback_context = NULL;
-		c->state = CHANNEL_OPEN_STATE;
-		rvmbus_hv_rqstor_free(c);
-		return ret;
-	}
-	c->state = CHANNEL_OPENED_STATE;
-	return 0;
-}
-EXPORT_SYMBOL_GPL(vmbus_open);
-
-void vmbus_close(struct vmbus_channel *c)
-{
-	struct vmbus_channel *sc;
-
-	might_sleep();
-	/* A primary's close closes its sub-channels first, as hv_vmbus's. */
-	if (!c->primary_channel) {
-		rvmbus_hv_sub_lock();
-		list_for_each_entry(sc, &c->sc_list, sc_list)
-			vmbus_close(sc);
-		rvmbus_hv_sub_unlock();
-	}
-	/*
-	 * Returns with the callback stopped (and none running) and the ring
-	 * fields emptied.
-	 */
-	rvmbus_hv_rust_close(to_hc(c)->binding);
-	rvmbus_hv_rqstor_free(c);
-	c->onchannel_callback = NULL;
-	c->channel_callback_context = NULL;
-	c->sc_creation_callback = NULL;
-	c->state = CHANNEL_OPEN_STATE;
-}
-EXPORT_SYMBOL_GPL(vmbus_close);
 
 int vmbus_sendpacket_getid(struct vmbus_channel *c, void *buffer,
 			   u32 bufferlen, u64 requestid, u64 *trans_id,

@@ -106,7 +106,8 @@ void rvmbus_hv_rust_put(void *b);
 /* Before the driver's resume: the offer may have changed (hibernation). */
 void rvmbus_hv_rust_refresh(void *b);
 void rvmbus_hv_rust_kick(void *b);
-int rvmbus_hv_rust_open(void *b, u32 send_bytes, u32 recv_bytes);
+/* Opens the channel on the ring of rvmbus_hv_rust_alloc_ring(). */
+int rvmbus_hv_rust_open(void *b);
 int rvmbus_hv_rust_close(void *b);
 int rvmbus_hv_rust_send(void *b, const void *data, u32 len, u64 trans_id,
 			u16 type, u16 flags);
@@ -206,6 +207,37 @@ int rvmbus_hv_rust_send_gpa(void *b, const void *words, u32 nwords,
 int rvmbus_hv_rust_gpadl_create(void *b, const u64 *pfns, u32 npfn, u32 *id,
 				bool *host_holds);
 int rvmbus_hv_rust_gpadl_teardown(void *b, u32 id);
+
+/*
+ * ring_mem.rs: the binding's ring memory, rings of @send and @recv bytes
+ * (control pages included), both in one block of physically contiguous
+ * pages: its address to *@addr, its pages to *@pages; and its release
+ * (-EBUSY while the channel is open on it).
+ */
+int rvmbus_hv_rust_alloc_ring(void *b, u32 send, u32 recv, void **addr,
+			      u32 *pages);
+int rvmbus_hv_rust_free_ring(void *b);
+
+/*
+ * connection.rs and connection.c: vmbus_set_event(); the kernel addresses
+ * of the interrupt page and the two monitor pages (*@out[3]); the removal
+ * of the bus device of channel reference @ctx (sysfs.h's rdev->ctx) by the
+ * device work; the channel a binding drives, which is the context of its
+ * channels/<relid>/ directory (sysfs.c).
+ */
+void rvmbus_hv_rust_set_event(void *b);
+void rvmbus_hv_rust_conn_pages(void **out);
+void rvmbus_hv_rust_device_unregister(void *ctx);
+const void *rvmbus_hv_rust_chan_key(void *b);
+/*
+ * The mutex of every primary's sc_list (vmbus_connection.channel_mutex
+ * where rvmbus has vmbus_connection); the connection's pages copied into
+ * vmbus_connection before a probe.
+ */
+struct mutex *rvmbus_hv_channel_mutex(void);
+void rvmbus_hv_conn_pages_fill(void);
+/* Runs a primary channel's chn_rescind_callback, if set (binding.rs). */
+void rvmbus_hv_c_rescind_callback(void *cchan);
 
 /* gpadl.c: forgets the GPADL records of a channel that is being freed. */
 void rvmbus_hv_gpadls_forget(struct vmbus_channel *c);

@@ -16,17 +16,22 @@
 //! [`gpa_direct`] (`vmbus_sendpacket_mpb_desc()`), [`request_id`] (the
 //! request-id table), [`gpadl`] (driver-owned GPADLs and their buffers),
 //! [`ring_info`] (the ring fields of the channel structure) and
-//! [`subchannel`] (sub-channels on the primary's `sc_list`).
+//! [`subchannel`] (sub-channels on the primary's `sc_list`). What
+//! `uio_hv_generic` needs: [`ring_mem`] (ring memory a driver allocates,
+//! opens on and maps to user space) and [`connection`] (the connection's
+//! pages, `vmbus_set_event()`, `vmbus_device_unregister()`).
 //!
 //! Above the bus core, beside `drivers`: imports `crate::bus`,
 //! `crate::support` and `crate::proto` only, and implements the core's
 //! [`crate::bus::channel::ChannelDriver`] for each binding.
 
 pub(crate) mod binding;
+pub(crate) mod connection;
 pub(crate) mod gpa_direct;
 pub(crate) mod gpadl;
 pub(crate) mod negotiate;
 pub(crate) mod packet_iter;
 pub(crate) mod request_id;
 pub(crate) mod ring_info;
+pub(crate) mod ring_mem;
 pub(crate) mod subchannel;

@@ -30,17 +30,19 @@
 
 #include "hv_vmbus.h"
 
-/* Guards every primary's sc_list and its sealed flag. */
-static DEFINE_MUTEX(rvmbus_hv_sc_lock);
-
+/*
+ * Every primary's sc_list and its sealed flag are guarded by
+ * vmbus_connection.channel_mutex, as in hv_vmbus, where drivers take it
+ * to walk sc_list (connection.c).
+ */
 void rvmbus_hv_sub_lock(void)
 {
-	mutex_lock(&rvmbus_hv_sc_lock);
+	mutex_lock(rvmbus_hv_channel_mutex());
 }
 
 void rvmbus_hv_sub_unlock(void)
 {
-	mutex_unlock(&rvmbus_hv_sc_lock);
+	mutex_unlock(rvmbus_hv_channel_mutex());
 }
 
 void vmbus_set_sc_create_callback(struct vmbus_channel *primary,

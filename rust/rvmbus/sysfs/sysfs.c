@@ -41,6 +41,27 @@ struct rvmbus_chan_kobj {
 	void *ctx;
 };
 
+/*
+ * The channels whose "ring" file a driver asked for (hv_create_ring_sysfs(),
+ * hv/ring_mem.c), each by its directory's context: the file shows while
+ * the channel is listed, also in a directory made after the driver asked
+ * (uio_hv_generic asks in its probe, before the bus device's channels/
+ * exist).  ring_files_lock guards the list, for any reader (the file's
+ * visibility, size and mmap()); ring_dirs_lock serialises the changes of
+ * the list with the making and deleting of channel directories, and is
+ * never held by a reader, so hiding a file (which waits for an mmap() of
+ * it in progress) cannot wait for itself.
+ */
+struct rvmbus_ring_file {
+	struct list_head node;
+	const void *key;
+	struct vmbus_channel *chan;
+};
+
+static LIST_HEAD(ring_files);
+static DEFINE_SPINLOCK(ring_files_lock);
+static DEFINE_MUTEX(ring_dirs_lock);
+
 static struct device *rvmbus_root;
 
 static int rdev_info(struct device *dev, struct rvmbus_chan_info *ci)
@@ -284,19 +305,23 @@ struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
 		put_device(&rdev->hv.device);
 		return ERR_PTR(ret);
 	}
+	mutex_lock(&ring_dirs_lock);
 	rdev->channels = kset_create_and_add("channels", NULL, &rdev->hv.device.kobj);
 	if (!rdev->channels)
 		dev_warn(&rdev->hv.device, "no memory for the channels directory\n");
 	rdev->hv.channels_kset = rdev->channels;
+	mutex_unlock(&ring_dirs_lock);
 	return rdev;
 }
 
 void rvmbus_sysfs_device_del(struct rvmbus_device *rdev)
 {
+	mutex_lock(&ring_dirs_lock);
 	if (rdev->channels)
 		kset_unregister(rdev->channels);
 	rdev->channels = NULL;
 	rdev->hv.channels_kset = NULL;
+	mutex_unlock(&ring_dirs_lock);
 	device_unregister(&rdev->hv.device);
 }
 
@@ -420,12 +445,84 @@ static struct attribute *chan_attrs[] = {
 	NULL,
 };
 
+/* The listed channel of the directory with context @key; the lock held. */
+static struct rvmbus_ring_file *ring_file_find(const void *key)
+{
+	struct rvmbus_ring_file *f;
+
+	list_for_each_entry(f, &ring_files, node)
+		if (f->key == key)
+			return f;
+	return NULL;
+}
+
+/*
+ * The channel whose ring the directory's "ring" file maps, or NULL.  It
+ * stays valid while the file is shown: its driver hides the file before
+ * the channel is freed, which waits for the file's users.
+ */
+static struct vmbus_channel *ring_chan_of(struct kobject *kobj)
+{
+	struct rvmbus_ring_file *f;
+	struct vmbus_channel *c;
+
+	spin_lock(&ring_files_lock);
+	f = ring_file_find(to_ck(kobj)->ctx);
+	c = f ? f->chan : NULL;
+	spin_unlock(&ring_files_lock);
+	return c;
+}
+
+/* mmap() of "ring": the driver's mmap_prepare, as hv_vmbus calls it. */
+static int chan_ring_mmap(struct file *filp, struct kobject *kobj,
+			  const struct bin_attribute *attr,
+			  struct vm_area_struct *vma)
+{
+	struct vmbus_channel *c = ring_chan_of(kobj);
+	int (*prep)(struct vmbus_channel *c, struct vm_area_desc *desc);
+	struct vm_area_desc desc;
+	int ret;
+
+	prep = c ? READ_ONCE(c->mmap_prepare_ring_buffer) : NULL;
+	if (!prep)
+		return -ENODEV;
+	compat_set_desc_from_vma(&desc, filp, vma);
+	ret = prep(c, &desc);
+	if (ret)
+		return ret;
+	return __compat_vma_mmap(&desc, vma);
+}
+
+static const struct bin_attribute chan_attr_ring = {
+	.attr = { .name = "ring", .mode = 0600 },
+	.mmap = chan_ring_mmap,
+};
+
+static const struct bin_attribute *const chan_bin_attrs[] = {
+	&chan_attr_ring,
+	NULL,
+};
+
+static umode_t chan_bin_attr_is_visible(struct kobject *kobj,
+					const struct bin_attribute *attr,
+					int idx)
+{
+	return ring_chan_of(kobj) ? attr->attr.mode : 0;
+}
+
+/* Both rings, control pages included, as hv_vmbus sizes the file. */
+static size_t chan_bin_size(struct kobject *kobj,
+			    const struct bin_attribute *attr, int idx)
+{
+	struct vmbus_channel *c = ring_chan_of(kobj);
+
+	return c ? (size_t)c->ringbuffer_pagecount << PAGE_SHIFT : 0;
+}
+
 /*
  * As for the device: the monitor attributes only for a channel with a
  * monitor id.  The directory's context is set before kobject_add() creates
- * the files.  Linux's "ring" binary attribute is not here: hv_vmbus shows
- * it only once a driver calls hv_create_ring_sysfs() (uio_hv_generic), and
- * no rvmbus driver maps its ring to user space.
+ * the files.  "ring" shows only while a driver asked for it.
  */
 static umode_t chan_attr_is_visible(struct kobject *kobj,
 				    struct attribute *attr, int idx)
@@ -441,7 +538,10 @@ static umode_t chan_attr_is_visible(struct kobject *kobj,
 
 static const struct attribute_group chan_group = {
 	.attrs = chan_attrs,
+	.bin_attrs = chan_bin_attrs,
 	.is_visible = chan_attr_is_visible,
+	.is_bin_visible = chan_bin_attr_is_visible,
+	.bin_size = chan_bin_size,
 };
 __ATTRIBUTE_GROUPS(chan);
 
@@ -481,8 +581,10 @@ struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 	 */
 	ck->ctx = ctx;
 	ck->kobj.kset = rdev->channels;
+	mutex_lock(&ring_dirs_lock);
 	ret = kobject_init_and_add(&ck->kobj, &chan_ktype, &rdev->channels->kobj,
 				   "%u", relid);
+	mutex_unlock(&ring_dirs_lock);
 	if (ret) {
 		/*
 		 * Failed adds remove what they created, and kernfs waits for
@@ -499,8 +601,77 @@ struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 
 void rvmbus_sysfs_channel_del(struct rvmbus_chan_kobj *ck)
 {
+	mutex_lock(&ring_dirs_lock);
 	kobject_del(&ck->kobj);
+	mutex_unlock(&ring_dirs_lock);
 	kobject_put(&ck->kobj);
+}
+
+/*
+ * Shows or hides the "ring" file of channel @relid of @rdev, if its
+ * directory exists; ring_dirs_lock held.
+ */
+static int ring_dir_update(struct rvmbus_device *rdev, u32 relid)
+{
+	struct kobject *dir;
+	char name[11];
+	int ret;
+
+	if (!rdev->channels)
+		return 0;
+	snprintf(name, sizeof(name), "%u", relid);
+	dir = kset_find_obj(rdev->channels, name);
+	/* Made later, with the file shown then. */
+	if (!dir)
+		return 0;
+	ret = sysfs_update_group(dir, &chan_group);
+	kobject_put(dir);
+	return ret;
+}
+
+int rvmbus_sysfs_ring_show(struct hv_device *hdev, const void *key,
+			   struct vmbus_channel *c)
+{
+	struct rvmbus_ring_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->key = key;
+	f->chan = c;
+	mutex_lock(&ring_dirs_lock);
+	spin_lock(&ring_files_lock);
+	if (ring_file_find(key)) {
+		spin_unlock(&ring_files_lock);
+		mutex_unlock(&ring_dirs_lock);
+		kfree(f);
+		return 0;
+	}
+	list_add_tail(&f->node, &ring_files);
+	spin_unlock(&ring_files_lock);
+	ret = ring_dir_update(to_rdev(&hdev->device), c->offermsg.child_relid);
+	mutex_unlock(&ring_dirs_lock);
+	return ret;
+}
+
+int rvmbus_sysfs_ring_hide(struct hv_device *hdev, const void *key,
+			   struct vmbus_channel *c)
+{
+	struct rvmbus_ring_file *f;
+	int ret = 0;
+
+	mutex_lock(&ring_dirs_lock);
+	spin_lock(&ring_files_lock);
+	f = ring_file_find(key);
+	if (f)
+		list_del(&f->node);
+	spin_unlock(&ring_files_lock);
+	/* Removing the file waits for an mmap() of it in progress. */
+	if (f)
+		ret = ring_dir_update(to_rdev(&hdev->device), c->offermsg.child_relid);
+	mutex_unlock(&ring_dirs_lock);
+	kfree(f);
+	return ret;
 }
 
 /*

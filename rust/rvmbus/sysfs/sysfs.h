@@ -103,6 +103,16 @@ void rvmbus_sysfs_device_del(struct rvmbus_device *rdev);
 struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 						  void *ctx, u32 relid);
 void rvmbus_sysfs_channel_del(struct rvmbus_chan_kobj *ck);
+/*
+ * The "ring" file of channel @c in its channels/<relid>/ directory, whose
+ * context is @key, under the bus device @hdev (the primary's, for a
+ * sub-channel): shown from now on, also in a directory made later; and
+ * hidden again, which returns once no mmap() of it runs.
+ */
+int rvmbus_sysfs_ring_show(struct hv_device *hdev, const void *key,
+			   struct vmbus_channel *c);
+int rvmbus_sysfs_ring_hide(struct hv_device *hdev, const void *key,
+			   struct vmbus_channel *c);
 int rvmbus_sysfs_debugfs_init(void);
 void rvmbus_sysfs_debugfs_exit(void);
 

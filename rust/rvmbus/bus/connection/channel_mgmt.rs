@@ -336,6 +336,15 @@ impl Connection {
 
     // ---- Device model -------------------------------------------------
 
+    /// Removes the bus device of primary channel `ch` (and its
+    /// sub-channels' directories) in the device work, as Linux's
+    /// `vmbus_device_unregister()` does; the channel stays offered. A
+    /// device that is already gone is left alone.
+    pub(crate) fn unregister_device(self: &Arc<Self>, ch: &Arc<Channel>) {
+        let mut inner = self.inner.lock();
+        self.queue_dev_op(&mut inner, DevOp::Remove(ch.clone(), None));
+    }
+
     pub(super) fn queue_dev_op(self: &Arc<Self>, inner: &mut Inner, op: DevOp) {
         if inner.dev_ops.push(op, GFP_KERNEL).is_ok() {
             let _ = workqueues::devices().enqueue::<_, 1>(self.clone());

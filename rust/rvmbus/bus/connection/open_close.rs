@@ -69,15 +69,63 @@ impl Connection {
         if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
             return Err(EINVAL);
         }
+        let mem = Self::alloc_rings(ring_bytes)?;
+        self.open_on(ch, mem, ring_bytes, cpu, wait)
+    }
+
+    /// Ring memory for rings of `ring_bytes` of data each way: both rings'
+    /// pages in one block, for [`Connection::open_on`].
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` over [`RING_BYTES_MAX`], `ENOMEM` without memory.
+    pub(crate) fn alloc_rings(ring_bytes: usize) -> Result<Arc<SharedPages>> {
+        if ring_bytes > RING_BYTES_MAX {
+            return Err(EINVAL);
+        }
+        Ok(Arc::new(
+            SharedPages::new(2 * ring_pages(ring_bytes))?,
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// As [`Connection::open`], on ring memory the caller allocated with
+    /// [`Connection::alloc_rings`] for `ring_bytes` and may keep (Linux's
+    /// `vmbus_connect_ring()`: `uio_hv_generic` maps it to user space and
+    /// opens and closes the channel on it many times). The control pages
+    /// are initialised afresh. The connection holds its own reference
+    /// while the host may use the memory, so the caller dropping its
+    /// reference never frees pages the host holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::open`]; `EINVAL` also if `mem` is too small for
+    /// `ring_bytes`.
+    pub(crate) fn open_on(
+        self: &Arc<Self>,
+        ch: &Arc<Channel>,
+        mem: Arc<SharedPages>,
+        ring_bytes: usize,
+        cpu: u32,
+        wait: HostWait,
+    ) -> Result {
+        if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
+            return Err(EINVAL);
+        }
         let pages = ring_pages(ring_bytes);
-        let mem = Arc::new(SharedPages::new(2 * pages)?, GFP_KERNEL)?;
-        Rings::init(&mem, pages, pages)?;
         let relid = ch.info().relid;
         let gpadl = GpadlId::new(self.gpadl_next.fetch_add(1, Relaxed)).ok_or(EINVAL)?;
         let mut inner = self.inner.lock();
         if inner.closing {
             return Err(ENODEV);
         }
+        // Memory that a GPADL of an earlier open may still describe to the
+        // host (its teardown never confirmed) is not reused.
+        if inner.orphans.iter().any(|(_, m)| Arc::ptr_eq(m, &mem)) {
+            return Err(EBUSY);
+        }
+        // `Rings::init` refuses memory smaller than both rings.
+        Rings::init(&mem, pages, pages)?;
         // Checked again under the lock, which a CPU going offline takes to
         // look for the channels on it.
         if !self.cpu_usable(cpu) {

@@ -42,6 +42,20 @@ impl Connection {
         }
     }
 
+    /// The kernel addresses of the interrupt page and of the two monitor
+    /// pages (host → guest, guest → host), as Linux's
+    /// `vmbus_connection.int_page` and `monitor_pages[]` hold them:
+    /// `uio_hv_generic` offers them to user space. They live as long as
+    /// the connection.
+    pub(crate) fn signal_pages(&self) -> [*mut c_void; 3] {
+        let at = |p: &SharedPages, off: usize| p.virt(off).unwrap_or(core::ptr::null_mut());
+        [
+            at(&self.int_page, 0),
+            at(&self.monitor, 0),
+            at(&self.monitor, PAGE),
+        ]
+    }
+
     /// Logs a broken ring (rate-limited).
     pub(crate) fn warn_ring(&self, relid: u32, what: &str, e: RingError) {
         if self.warn.allow() {

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use vmbus_proto::ring::{ControlWord, RingConsumer, RingError, RingMem, RingProducer};
+use vmbus_proto::wire::packet::RING_FEATURE_PENDING_SEND_SIZE;
 
 use super::hostile::Mode;
 use super::hostile_ring;
@@ -82,6 +83,21 @@ impl ChannelRings {
     /// Packets waiting for room.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Whether the host's tick must retry the queued packets: not while
+    /// it waits for the guest's signal, which a guest that set the
+    /// pending-send-size feature in its ring owes it (Linux's
+    /// `hv_pkt_iter_close()`, rvmbus's ring consumer), as Hyper-V waits
+    /// for it; a guest that misses the signal then stalls here instead
+    /// of being rescued by the tick. Without the feature, Hyper-V has no
+    /// way to be told, and neither has the host: it polls.
+    pub fn poll_needed(&self, ram: &MemRegion) -> bool {
+        if self.queue.is_empty() || self.dead {
+            return false;
+        }
+        let feature = self.h2g.mem(ram).load(ControlWord::FeatureBits);
+        !(self.waiting && feature & RING_FEATURE_PENDING_SEND_SIZE != 0)
     }
 
     fn kill(&mut self, e: RingError) -> String {

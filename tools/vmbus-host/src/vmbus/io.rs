@@ -345,10 +345,15 @@ impl VmbusHost {
             }
         }
         for r in self.open_relids() {
-            // Under `hold-ring-space` the guest sees its ring never empty
-            // and stops signalling (it signals only a ring that was empty):
+            // Queued packets wait for the guest's signal where the guest
+            // owes one (`ChannelRings::poll_needed`). Under
+            // `hold-ring-space` the guest sees its ring never empty and
+            // stops signalling (it signals only a ring that was empty):
             // the host looks at the ring on every poll instead.
-            if self.rings.get(&r.get()).is_some_and(|x| x.queued() > 0)
+            if self
+                .rings
+                .get(&r.get())
+                .is_some_and(|x| x.poll_needed(guest.mem))
                 || self.hostile.is_for(Mode::HoldRingSpace, r.get())
             {
                 self.service_channel(guest, r);

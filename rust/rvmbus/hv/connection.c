@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The connection as the hv_vmbus interface shows it to drivers:
+ * the variable vmbus_connection (the kernel's own struct vmbus_connection
+ * of drivers/hv/hyperv_vmbus.h, which uio_hv_generic includes), and
+ * vmbus_set_event(), vmbus_set_chn_rescind_callback() and
+ * vmbus_device_unregister(); connection.rs is the Rust half.
+ *
+ * Of vmbus_connection, the fields a driver reads are kept true: int_page
+ * and monitor_pages[] (the core's interrupt page and its two monitor
+ * pages, which uio_hv_generic offers to user space), set at each probe;
+ * channel_mutex, which guards every primary's sc_list here as in hv_vmbus
+ * (uio_hv_generic walks sc_list under it); and the empty lists.  The rest
+ * of hv_vmbus's bookkeeping is not rvmbus's and stays zero.
+ *
+ * The structure needs hv_vmbus's private header, which only a kernel
+ * source tree has (not Debian's linux-headers): Kbuild defines
+ * RVMBUS_HV_CONNECTION where $(srctree)/drivers/hv/hyperv_vmbus.h exists.
+ * Without it there is no vmbus_connection (uio_hv_generic cannot be built
+ * either) and sc_list has a mutex of its own.
+ */
+
+#include "retarget.h"
+
+#include <linux/hyperv.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+
+#include "../sysfs/sysfs.h"
+#include "hv_private.h"
+#include "hv_vmbus.h"
+
+#ifdef RVMBUS_HV_CONNECTION
+
+struct vmbus_connection vmbus_connection = {
+	.channel_mutex = __MUTEX_INITIALIZER(vmbus_connection.channel_mutex),
+	.chn_list = LIST_HEAD_INIT(vmbus_connection.chn_list),
+	.chn_msg_list = LIST_HEAD_INIT(vmbus_connection.chn_msg_list),
+	.channelmsg_lock = __SPIN_LOCK_UNLOCKED(vmbus_connection.channelmsg_lock),
+};
+EXPORT_SYMBOL_GPL(vmbus_connection);
+
+struct mutex *rvmbus_hv_channel_mutex(void)
+{
+	return &vmbus_connection.channel_mutex;
+}
+
+void rvmbus_hv_conn_pages_fill(void)
+{
+	void *p[3];
+
+	rvmbus_hv_rust_conn_pages(p);
+	mutex_lock(&vmbus_connection.channel_mutex);
+	vmbus_connection.int_page = p[0];
+	vmbus_connection.recv_int_page = p[0];
+	vmbus_connection.send_int_page = p[0] ? p[0] + PAGE_SIZE / 2 : NULL;
+	vmbus_connection.monitor_pages[0] = p[1];
+	vmbus_connection.monitor_pages[1] = p[2];
+	mutex_unlock(&vmbus_connection.channel_mutex);
+}
+
+#else
+
+static DEFINE_MUTEX(rvmbus_hv_sc_mutex);
+
+struct mutex *rvmbus_hv_channel_mutex(void)
+{
+	return &rvmbus_hv_sc_mutex;
+}
+
+void rvmbus_hv_conn_pages_fill(void)
+{
+}
+
+#endif /* RVMBUS_HV_CONNECTION */
+
+void vmbus_set_event(struct vmbus_channel *c)
+{
+	rvmbus_hv_rust_set_event(rvmbus_hv_binding_of(c));
+}
+EXPORT_SYMBOL_GPL(vmbus_set_event);
+
+/*
+ * Called for a primary channel when the host rescinds it, instead of
+ * nothing: rvmbus removes the device in any case (hv_vmbus leaves that
+ * to a driver that set this callback, which uio_hv_generic does by
+ * calling vmbus_device_unregister()).
+ */
+void vmbus_set_chn_rescind_callback(struct vmbus_channel *c,
+				    void (*chn_rescind_cb)(struct vmbus_channel *))
+{
+	WRITE_ONCE(c->chn_rescind_callback, chn_rescind_cb);
+}
+EXPORT_SYMBOL_GPL(vmbus_set_chn_rescind_callback);
+
+void rvmbus_hv_c_rescind_callback(void *cchan)
+{
+	struct vmbus_channel *c = rvmbus_hv_chan_of(cchan);
+	void (*cb)(struct vmbus_channel *chan) = READ_ONCE(c->chn_rescind_callback);
+
+	if (cb && !c->primary_channel)
+		cb(c);
+}
+
+void vmbus_device_unregister(struct hv_device *hdev)
+{
+	might_sleep();
+	rvmbus_hv_rust_device_unregister(to_rdev(&hdev->device)->ctx);
+}
+EXPORT_SYMBOL_GPL(vmbus_device_unregister);
