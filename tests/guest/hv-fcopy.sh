@@ -107,6 +107,15 @@ insmod $UIO || fail "insmod uio failed"
 insmod $UIOHV || fail "insmod uio_hv_generic failed"
 [ -e /sys/module/rvmbus/holders/uio_hv_generic ] || fail "uio_hv_generic does not use rvmbus.ko's symbols"
 [ -e /sys/module/hv_vmbus/holders ] && fail "hv_vmbus.ko is loaded"
+# Retargeted and built out of tree on the cloud kernel; the kernel's own
+# in-tree module on the debug kernel.
+t=$(cat /sys/module/uio_hv_generic/taint)
+case "$(uname -r):$t" in
+*-rvmbus-debug:*O*) fail "the debug kernel's own uio_hv_generic is out of tree (taint $t)" ;;
+*-rvmbus-debug:*) kind="the kernel's own module" ;;
+*:*O*) kind="built out of tree for rvmbus" ;;
+*) fail "the retargeted uio_hv_generic is not out of tree (taint '$t')" ;;
+esac
 check_uio "after insmod"
 # Closed until the daemon opens /dev/uioN.
 [ "$(cat $DEV/state)" = 2 ] || fail "state $(cat $DEV/state) before the daemon, want 2 (closed)"
@@ -161,4 +170,4 @@ rmmod rvmbus || fail "rmmod rvmbus failed"
 wait_new "rvmbus: shared pages: [0-9]+ allocations, every one freed" 20 ||
 	fail "page audit: $(new_lines | grep 'shared pages')"
 expect_no_kept_memory
-pass "uio_hv_generic bound the fcopy device (/dev/$uio, a ring file of $RING_BYTES bytes); hv_fcopy_uio_daemon took 3 host copies byte-identical, one after a rescind and re-offer; unloaded cleanly"
+pass "uio_hv_generic ($kind) bound the fcopy device (/dev/$uio, a ring file of $RING_BYTES bytes); hv_fcopy_uio_daemon took 3 host copies byte-identical, one after a rescind and re-offer; unloaded cleanly"
