@@ -32,11 +32,7 @@ VPEER=10.98.0.1
 VME=10.98.0.2
 
 insmod $MOD || fail "insmod rvmbus failed"
-# Debian's SCSI modules (none on the debug kernel, which builds SCSI in).
-for d in /modules/linux/deps/*; do
-	[ -f "$d" ] || continue
-	insmod $d || fail "insmod ${d##*/} failed"
-done
+load_linux_deps
 insmod /modules/linux/hv_storvsc.ko || fail "insmod hv_storvsc failed"
 wait_adapter "bench"
 load_netvsc "bench"

@@ -111,6 +111,19 @@ SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
 TIMESYNC=9527e630-d0ae-497b-adce-e80ab0175caf
 ECHO=2e1c0f5a-8b1d-4a8e-9c3f-72766d627573
 
+# Loads the modules Linux's drivers need from Debian's cloud kernel
+# (/modules/linux/deps/: the SCSI midlayer, its FC transport, the disk),
+# those not loaded yet, in their order; the debug kernel builds SCSI in and
+# has none.
+load_linux_deps() {
+	for d in /modules/linux/deps/*; do
+		[ -f "$d" ] || continue
+		name=${d##*/}; name=${name#*-}; name=${name%.ko}
+		grep -q "^$name " /proc/modules && continue
+		insmod $d || fail "insmod ${d##*/} failed"
+	done
+}
+
 # The driver bound to device directory $1, or nothing.
 driver_of() {
 	[ -e $1/driver ] && basename $(readlink $1/driver)

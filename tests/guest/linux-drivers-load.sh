@@ -16,11 +16,7 @@ for m in $STOR $NET; do
 	[ -f $m ] || fail "no $m in the initramfs (make modules builds it)"
 done
 insmod $MOD || fail "insmod rvmbus failed"
-# Debian's SCSI midlayer and FC transport, which hv_storvsc needs.
-for d in /modules/linux/deps/*; do
-	[ -f "$d" ] || continue
-	insmod $d || fail "insmod ${d##*/} failed"
-done
+load_linux_deps
 for round in 1 2; do
 	insmod $STOR || fail "insmod hv_storvsc failed (round $round)"
 	insmod $NET || fail "insmod hv_netvsc failed (round $round)"

@@ -20,12 +20,7 @@ MIB=256
 
 load_all() {
 	insmod $MOD || fail "insmod rvmbus failed"
-	for d in /modules/linux/deps/*; do
-		[ -f "$d" ] || continue
-		name=${d##*/}; name=${name#*-}; name=${name%.ko}
-		grep -q "^$name " /proc/modules && continue
-		insmod $d || fail "insmod ${d##*/} failed"
-	done
+	load_linux_deps
 	# One sub-channel per vCPU beyond the first (the default, one per 4
 	# vCPUs, gives a 2-vCPU guest none).
 	insmod $STOR storvsc_vcpus_per_sub_channel=1 || fail "insmod hv_storvsc failed"

@@ -16,11 +16,7 @@ STOR=/modules/linux/hv_storvsc.ko
 echo 60 > /proc/sys/kernel/hung_task_timeout_secs
 echo 1 > /proc/sys/kernel/sysrq
 insmod $MOD || fail "insmod rvmbus failed"
-# Debian's SCSI modules (none on the debug kernel, which builds SCSI in).
-for d in /modules/linux/deps/*; do
-	[ -f "$d" ] || continue
-	insmod $d || fail "insmod ${d##*/} failed"
-done
+load_linux_deps
 insmod $STOR storvsc_vcpus_per_sub_channel=1 || fail "insmod hv_storvsc failed"
 i=0
 until [ -b /dev/sda ]; do

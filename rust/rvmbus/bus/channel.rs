@@ -126,6 +126,16 @@ pub(crate) trait ChannelDriver: Send + Sync {
     /// Context: the device work, before the device is removed.
     fn rescinded(&self) -> bool;
 
+    /// Asked after [`ChannelDriver::rescinded`]: whether the driver
+    /// removes the device itself (Linux's `chn_rescind_callback`, which
+    /// hv_sock and uio_hv_generic set); then the device work leaves the
+    /// device in place, and the driver has it removed later
+    /// ([`crate::bus::connection::Connection::unregister_device`]). The
+    /// default: the device work removes it.
+    fn removes_device(&self) -> bool {
+        false
+    }
+
     /// The host offered sub-channel `sub` of this driver's (primary)
     /// channel; its device-model objects exist. The default ignores it
     /// (the sub-channel stays offered and unused).

@@ -115,6 +115,10 @@ enum DevOp {
     /// The host rescinded the channel: tell its driver, remove its device,
     /// then release the relid.
     Rescind(Arc<Channel>, Option<Arc<Channel>>),
+    /// The driver of a primary channel asked for its device's removal
+    /// (Linux's `vmbus_device_unregister()`); a driver that removes its
+    /// device itself after a rescind has its relid released then.
+    Unregister(Arc<Channel>),
 }
 
 /// State under the connection lock.

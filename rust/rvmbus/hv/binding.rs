@@ -141,7 +141,7 @@ mod ffi {
         pub(super) fn rvmbus_hv_c_invoke_irqoff(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_fill(cchan: *mut c_void);
         pub(super) fn rvmbus_hv_c_rings_clear(cchan: *mut c_void);
-        pub(super) fn rvmbus_hv_c_rescind_callback(cchan: *mut c_void);
+        pub(super) fn rvmbus_hv_c_rescind_callback(cchan: *mut c_void) -> bool;
     }
 }
 
@@ -232,6 +232,8 @@ pub(crate) struct HvBinding {
     pub(super) ring: Mutex<Option<(Arc<SharedPages>, usize)>>,
     /// One of [`live`], written under the gate.
     pub(super) live: Atomic<u32>,
+    /// The driver's rescind callback ran: it removes the device itself.
+    pub(super) removes_device: Atomic<bool>,
     pub(super) warn: Ratelimit,
 }
 
@@ -549,13 +551,19 @@ impl ChannelDriver for HvBinding {
         // SAFETY: Not `Removed`, gate held: `cchan` is live.
         unsafe { ffi::rvmbus_hv_c_set_rescind(self.cchan) };
         // The driver's rescind callback, for a primary channel, as Linux's
-        // `vmbus_onoffer_rescind()` calls it (`uio_hv_generic` wakes its
-        // reader and asks for the device's removal, which the device work
-        // does after this anyway); process context, gate held, so it must
-        // not open or close the channel.
+        // `vmbus_onoffer_rescind()` calls it instead of removing the
+        // device (`uio_hv_generic` wakes its reader and asks for the
+        // device's removal); process context, gate held, so it must not
+        // open or close the channel.
         // SAFETY: As above.
-        unsafe { ffi::rvmbus_hv_c_rescind_callback(self.cchan) };
+        if unsafe { ffi::rvmbus_hv_c_rescind_callback(self.cchan) } {
+            self.removes_device.store(true, Relaxed);
+        }
         next == GateState::RescindedOpen
+    }
+
+    fn removes_device(&self) -> bool {
+        self.removes_device.load(Relaxed)
     }
 
     fn remove(self: Arc<Self>) {
@@ -678,6 +686,7 @@ pub(super) unsafe fn new_binding(
             rx <- new_spinlock_irq!(Rx { buf: KVec::new(), cur: RxCursor::new() }, "HvBinding::rx"),
             ring <- new_mutex!(None, "HvBinding::ring"),
             live: Atomic::new(live::CLOSED),
+            removes_device: Atomic::new(false),
             warn: Ratelimit::new(),
         }),
         GFP_KERNEL,

@@ -82,9 +82,8 @@ EXPORT_SYMBOL_GPL(vmbus_set_event);
 
 /*
  * Called for a primary channel when the host rescinds it, instead of
- * nothing: rvmbus removes the device in any case (hv_vmbus leaves that
- * to a driver that set this callback, which uio_hv_generic does by
- * calling vmbus_device_unregister()).
+ * removing its device: the driver does that (uio_hv_generic at once,
+ * with vmbus_device_unregister(); hv_sock once its socket is gone).
  */
 void vmbus_set_chn_rescind_callback(struct vmbus_channel *c,
 				    void (*chn_rescind_cb)(struct vmbus_channel *))
@@ -93,13 +92,15 @@ void vmbus_set_chn_rescind_callback(struct vmbus_channel *c,
 }
 EXPORT_SYMBOL_GPL(vmbus_set_chn_rescind_callback);
 
-void rvmbus_hv_c_rescind_callback(void *cchan)
+bool rvmbus_hv_c_rescind_callback(void *cchan)
 {
 	struct vmbus_channel *c = rvmbus_hv_chan_of(cchan);
 	void (*cb)(struct vmbus_channel *chan) = READ_ONCE(c->chn_rescind_callback);
 
-	if (cb && !c->primary_channel)
-		cb(c);
+	if (!cb || c->primary_channel)
+		return false;
+	cb(c);
+	return true;
 }
 
 void vmbus_device_unregister(struct hv_device *hdev)

@@ -211,12 +211,13 @@ int rvmbus_hv_rust_gpadl_teardown(void *b, u32 id);
 /*
  * ring_mem.rs: the binding's ring memory, rings of @send and @recv bytes
  * (control pages included), both in one block of physically contiguous
- * pages: its address to *@addr, its pages to *@pages; and its release
- * (-EBUSY while the channel is open on it).
+ * pages: its address to *@addr, its pages to *@pages; and the release of
+ * the binding's reference (the core keeps its own while the host may
+ * hold the pages).
  */
 int rvmbus_hv_rust_alloc_ring(void *b, u32 send, u32 recv, void **addr,
 			      u32 *pages);
-int rvmbus_hv_rust_free_ring(void *b);
+void rvmbus_hv_rust_free_ring(void *b);
 
 /*
  * connection.rs and connection.c: vmbus_set_event(); the kernel addresses
@@ -236,8 +237,11 @@ const void *rvmbus_hv_rust_chan_key(void *b);
  */
 struct mutex *rvmbus_hv_channel_mutex(void);
 void rvmbus_hv_conn_pages_fill(void);
-/* Runs a primary channel's chn_rescind_callback, if set (binding.rs). */
-void rvmbus_hv_c_rescind_callback(void *cchan);
+/*
+ * Runs a primary channel's chn_rescind_callback, if set (binding.rs):
+ * true if it ran (the driver then removes the device itself).
+ */
+bool rvmbus_hv_c_rescind_callback(void *cchan);
 
 /* gpadl.c: forgets the GPADL records of a channel that is being freed. */
 void rvmbus_hv_gpadls_forget(struct vmbus_channel *c);

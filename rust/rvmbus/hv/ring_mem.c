@@ -49,9 +49,8 @@ EXPORT_SYMBOL_GPL(vmbus_alloc_ring);
 void vmbus_free_ring(struct vmbus_channel *c)
 {
 	might_sleep();
-	/* Refused (and logged) while the channel is open on it. */
-	if (rvmbus_hv_rust_free_ring(rvmbus_hv_binding_of(c)))
-		return;
+	/* The core keeps the pages while the host may hold them. */
+	rvmbus_hv_rust_free_ring(rvmbus_hv_binding_of(c));
 	c->ringbuffer_page = NULL;
 	c->ringbuffer_pagecount = 0;
 	c->ringbuffer_send_offset = 0;

@@ -25,7 +25,7 @@ use core::ffi::{c_int, c_void};
 
 use kernel::{prelude::*, sync::Arc};
 
-use super::binding::{borrow, errno, GateState, HvBinding, PAGE, RING_MAX, RING_MIN};
+use super::binding::{borrow, HvBinding, PAGE, RING_MAX, RING_MIN};
 use crate::bus::connection::Connection;
 
 impl HvBinding {
@@ -63,23 +63,13 @@ impl HvBinding {
     }
 
     /// `vmbus_free_ring()`: gives up the binding's reference to the ring
-    /// memory. Refused while the channel is open on it (the driver must
-    /// disconnect first; hv_vmbus would free pages the host still uses).
-    fn free_ring(&self) -> Result {
-        let gate = self.gate.lock();
-        if matches!(*gate, GateState::Open | GateState::RescindedOpen) {
-            if self.warn.allow() {
-                pr_err!(
-                    "channel {}: ring freed while the channel is open; kept\n",
-                    self.chan.relid()
-                );
-            }
-            return Err(EBUSY);
-        }
+    /// memory. `uio_hv_generic` frees it in its `remove()` even while user
+    /// space still has the channel open (after a rescind): the core's own
+    /// reference keeps the pages until the host gave them back, where
+    /// hv_vmbus would free pages the host still uses.
+    fn free_ring(&self) {
         let mem = self.ring.lock().take();
-        drop(gate);
         drop(mem);
-        Ok(())
     }
 }
 
@@ -122,7 +112,7 @@ unsafe extern "C" fn rvmbus_hv_rust_alloc_ring(
 ///
 /// As for [`rvmbus_hv_rust_alloc_ring`].
 #[no_mangle]
-unsafe extern "C" fn rvmbus_hv_rust_free_ring(b: *mut c_void) -> c_int {
+unsafe extern "C" fn rvmbus_hv_rust_free_ring(b: *mut c_void) {
     // SAFETY: Guaranteed by the caller.
-    errno(unsafe { borrow(b) }.free_ring())
+    unsafe { borrow(b) }.free_ring();
 }

@@ -338,11 +338,14 @@ impl Connection {
 
     /// Removes the bus device of primary channel `ch` (and its
     /// sub-channels' directories) in the device work, as Linux's
-    /// `vmbus_device_unregister()` does; the channel stays offered. A
-    /// device that is already gone is left alone.
+    /// `vmbus_device_unregister()` does: a channel that is not rescinded
+    /// stays offered; a rescinded one whose driver removes its device
+    /// itself ([`ChannelDriver::removes_device`]) has its relid released
+    /// then, unless its driver still has it open. A device that is already
+    /// gone is left alone.
     pub(crate) fn unregister_device(self: &Arc<Self>, ch: &Arc<Channel>) {
         let mut inner = self.inner.lock();
-        self.queue_dev_op(&mut inner, DevOp::Remove(ch.clone(), None));
+        self.queue_dev_op(&mut inner, DevOp::Unregister(ch.clone()));
     }
 
     pub(super) fn queue_dev_op(self: &Arc<Self>, inner: &mut Inner, op: DevOp) {
@@ -375,14 +378,31 @@ impl Connection {
                         }
                     }
                     DevOp::Remove(ch, p) => self.upper.remove_device(&ch, p.as_ref()),
+                    DevOp::Unregister(ch) => {
+                        self.upper.remove_device(&ch, None);
+                        let relid = ch.info().relid;
+                        let mut inner = self.inner.lock();
+                        if let Some(ChannelState::Rescinded {
+                            kept_open: false, ..
+                        }) = inner.state_of(relid)
+                        {
+                            let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
+                        }
+                    }
                     DevOp::Rescind(ch, p) => {
                         // As Linux's vmbus_onoffer_rescind(): the driver is
                         // told (`channel->rescind`), then sends fail. The
                         // hv_vmbus binding's callback goes on until its
                         // driver closes the channel (`hv/binding.rs`).
-                        let kept = ch.driver().is_some_and(|d| d.rescinded());
+                        let driver = ch.driver();
+                        let kept = driver.as_ref().is_some_and(|d| d.rescinded());
                         ch.refuse_sends();
-                        self.upper.remove_device(&ch, p.as_ref());
+                        // A driver with a rescind callback removes the
+                        // device itself, as on hv_vmbus.
+                        let driver_removes = driver.is_some_and(|d| d.removes_device());
+                        if !driver_removes {
+                            self.upper.remove_device(&ch, p.as_ref());
+                        }
                         let relid = ch.info().relid;
                         let mut inner = self.inner.lock();
                         // A sub-channel's driver closes it later, with its
@@ -394,6 +414,11 @@ impl Connection {
                         // channel kept.
                         let ev = if kept && ch.rings_attached() {
                             ChannelEvent::DriverKeeps
+                        } else if driver_removes {
+                            // Released when its driver has the device
+                            // removed (`DevOp::Unregister`), as hv_vmbus
+                            // releases it when the device goes.
+                            continue;
                         } else {
                             ChannelEvent::Release
                         };
