@@ -17,14 +17,17 @@ SAMPLES := $(foreach n,$(SAMPLE_NAMES),samples/rvmbus_$(n).ko)
 KOS := rust/rvmbus/rvmbus.ko $(SAMPLES) tests/hv_iftest/hv_iftest.ko
 # Linux's own VMBus drivers, built unchanged from the cached kernel source
 # and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
-LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc,build/linux/$(m)/$(m).ko)
+LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc uio_hv_generic,build/linux/$(m)/$(m).ko)
+# Linux's hv_fcopy_uio_daemon (tools/hv), for the hv-fcopy scenario, from the
+# cached kernel source with the build chroot's gcc (scripts/build-fcopy-daemon.sh).
+FCOPY_DAEMON := build/tools/hv_fcopy_uio_daemon
 # hv_balloon for the nested Hyper-V tests (QEMU's hv-balloon device).
 NESTED_KOS := build/linux/hv_balloon/hv_balloon.ko
 HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-virtio _bench-guest clean distclean
+.PHONY: all modules fcopy-daemon setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-virtio _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules _check-debug-linux test-debug _test-debug _stress
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
@@ -47,7 +50,11 @@ SAMPLE_KMAKE_ARGS = KBUILD_EXTRA_SYMBOLS=/src/$(1)/rust/rvmbus/Module.symvers
 # `make -C $(KDIR) M=$(PWD)` builds them for anyone.
 modules: setup
 	@scripts/kmake.sh . modules
+	@bash scripts/build-fcopy-daemon.sh
 	@scripts/linux-modules.sh
+
+fcopy-daemon: setup
+	@bash scripts/build-fcopy-daemon.sh
 
 host:
 	$(CARGO) build --release -p vmbus-host
@@ -56,7 +63,7 @@ host:
 # $(call harness,KERNEL,MODULES[,LINUX_MODULES]).
 harness = $(PYTHON) tests/harness/run.py --kernel "$(1)" \
 	--busybox "$(KROOT)/usr/bin/busybox" --kexec "$(KROOT)/usr/sbin/kexec" --host $(HOST_BIN) \
-	--python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
+	--python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" --fcopy-daemon $(FCOPY_DAEMON) \
 	$(foreach k,$(2),--module $(k)) $(foreach k,$(3),--linux-module $(k))
 HARNESS = $(call harness,$(VMLINUZ),$(KOS),$(LINUX_KOS))
 
@@ -185,8 +192,11 @@ DEBUG_KOS := $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko $(addprefix $(DEBUG_OUT)/,$(SAMP
 # The debug kernel's hv_vmbus is a module, so rvmbus.ko built for it exports
 # hv_vmbus's own names, and that kernel's own driver modules, as its build
 # made them, load against rvmbus.ko (rust/rvmbus/hv/retarget.h).
+# uio_hv_generic needs the kernel's UIO core, uio.ko, which the harness
+# finds beside it in the same build (kernel_module in tests/harness/run.py),
+# as it finds Debian's for the cloud kernel.
 DEBUG_LINUX_KOS := $(addprefix $(DEBUG_KBUILD)/,drivers/hv/hv_utils.ko drivers/scsi/hv_storvsc.ko \
-	drivers/net/hyperv/hv_netvsc.ko)
+	drivers/net/hyperv/hv_netvsc.ko drivers/uio/uio_hv_generic.ko)
 
 debug-kernel: setup
 	@bash scripts/build-debug-kernel.sh
@@ -203,6 +213,7 @@ debug-modules: debug-kernel
 	@cp -pu samples/Kbuild samples/*.rs $(DEBUG_OUT)/samples/
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/rust/rvmbus modules
 	@KFLAVOUR=debug scripts/kmake.sh $(DEBUG_OUT)/samples modules $(call SAMPLE_KMAKE_ARGS,$(DEBUG_OUT))
+	@bash scripts/build-fcopy-daemon.sh
 	@$(MAKE) --no-print-directory _check-debug-linux
 
 # A make of its own, so that DEBUG_KBUILD is the one debug-env.mk names
@@ -223,12 +234,13 @@ test-debug: debug-modules host
 # hostile mode in one boot (with 17 loads and unloads and the heartbeat
 # driver), and the ways out and the CPU paths: kexec, crash-unload,
 # cpu-hotplug, and bus-azure's sysfs tree against Linux's ABI; and the
-# kernel's own hv_utils, hv_storvsc and hv_netvsc on rvmbus (load and
-# unload, the IC services with the daemons, the disk, the network, the
-# adapter's rescind under traffic). DEBUG_SCENARIOS=all runs them all.
+# kernel's own hv_utils, hv_storvsc, hv_netvsc and uio_hv_generic on
+# rvmbus (load and unload, the IC services with the daemons, the disk, the
+# network, the adapter's rescind under traffic, file copy through UIO).
+# DEBUG_SCENARIOS=all runs them all.
 DEBUG_SCENARIOS ?= echo-data driver-echo driver-rescind rescind-points pm-test hostile-all fault-inject \
 	kexec crash-unload cpu-hotplug bus-azure \
-	linux-drivers-load hv-utils hv-ic storvsc-disk netvsc-nic netvsc-rescind
+	linux-drivers-load hv-utils hv-ic hv-fcopy storvsc-disk netvsc-nic netvsc-rescind
 _test-debug:
 	@$(call harness,$(DEBUG_VMLINUZ),$(DEBUG_KOS),$(DEBUG_LINUX_KOS)) --debug-kernel --out $(BUILD)/test-debug \
 		$(if $(filter all,$(DEBUG_SCENARIOS)),,$(foreach s,$(DEBUG_SCENARIOS),--only $(s)))

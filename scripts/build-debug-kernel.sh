@@ -104,8 +104,13 @@ build() {
 	[ -f "$OUT/arch/x86/boot/bzImage" ] && [ -f "$OUT/Module.symvers" ] ||
 		die "build finished without bzImage or Module.symvers"
 	touch "$OUT/.rvmbus-debug-ok"
-	# Builds of other keys are stale now.
-	find "$DK" -maxdepth 1 -name 'build-*' ! -name "build-$key*" -exec rm -rf {} +
+	# Builds of other keys are stale now, except the one debug-env.mk named
+	# until now: a checkout whose fragment still has that key (another
+	# branch, a tree not yet merged) keeps using it instead of rebuilding it.
+	local prev keep=(! -name "build-$key*")
+	prev=$(sed -n 's/^DEBUG_KEY := //p' "$CACHE/debug-env.mk" 2>/dev/null || true)
+	[ -z "$prev" ] || keep+=(! -name "build-$prev*")
+	find "$DK" -maxdepth 1 -name 'build-*' "${keep[@]}" -exec rm -rf {} +
 }
 
 main() {

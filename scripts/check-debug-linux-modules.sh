@@ -10,9 +10,10 @@
 #
 # Then it checks the modprobe set-up that Documentation/running.rst gives
 # for such a kernel, with Debian's kmod in the build chroot: in a module
-# tree holding hv_vmbus.ko, rvmbus.ko and the drivers, depmod names
-# hv_vmbus as the drivers' dependency (both export the names), and
-# "install hv_vmbus /sbin/modprobe --ignore-install rvmbus" makes
+# tree holding hv_vmbus.ko, rvmbus.ko, the drivers and the other modules
+# they depend on (uio.ko for uio_hv_generic, from the same build), depmod
+# names hv_vmbus among the drivers' dependencies (both export the names),
+# and "install hv_vmbus /sbin/modprobe --ignore-install rvmbus" makes
 # `modprobe -n -v` of each driver load rvmbus and never hv_vmbus.ko.
 #
 # Usage: check-debug-linux-modules.sh KBUILD RVMBUS_SYMVERS MODULE.ko...
@@ -51,10 +52,20 @@ for ko in "$@"; do cp "$ko" "$mods/kernel/"; done
 cp "$kbuild/modules.builtin" "$kbuild/modules.builtin.modinfo" "$mods/"
 echo "install hv_vmbus /sbin/modprobe --ignore-install rvmbus" >"$REPO/$scratch/modprobe.d/rvmbus.conf"
 inch() { "$REPO/scripts/in-chroot.sh" "$KROOT" "$REPO" "$@"; }
+# The drivers' other dependencies (modinfo's depends; uio for
+# uio_hv_generic), from the same build; hv_vmbus is there already.
+for ko in "$@"; do
+	for d in $(inch modinfo -F depends "/src/$scratch/lib/modules/$krel/kernel/$(basename "$ko")" | tr , ' '); do
+		[ "$d" = hv_vmbus ] || [ -f "$mods/kernel/$d.ko" ] && continue
+		dep=$(find "$kbuild" -name "$d.ko" -print -quit)
+		[ -n "$dep" ] || die "$(basename "$ko") depends on $d, and $kbuild has no $d.ko"
+		cp "$dep" "$mods/kernel/"
+	done
+done
 inch depmod -b "/src/$scratch" "$krel"
 for ko in "$@"; do
 	m=$(basename "$ko" .ko)
-	grep -q "^kernel/$m.ko: kernel/hv_vmbus.ko\$" "$mods/modules.dep" ||
+	grep -Eq "^kernel/$m.ko:( kernel/[a-z0-9_]+\.ko)* kernel/hv_vmbus\.ko( |\$)" "$mods/modules.dep" ||
 		die "depmod did not make $m depend on hv_vmbus: $(grep "^kernel/$m.ko:" "$mods/modules.dep")"
 	plan=$(inch modprobe -n -v -d "/src/$scratch" -S "$krel" -C "/src/$scratch/modprobe.d" "$m" 2>&1) ||
 		die "modprobe -n -v $m failed: $plan"

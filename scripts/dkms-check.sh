@@ -12,7 +12,7 @@
 #   2. Debian's dkms: add, build, install, status of rvmbus;
 #   3. the second package, rvmbus-linux-drivers (linux-drivers/dkms.conf):
 #      add, build and install against the installed rvmbus, status, the
-#      four drivers under updates/ with their vmbus: aliases, depending on
+#      five drivers under updates/ with their vmbus: aliases, depending on
 #      rvmbus and not on hv_vmbus, and remove; then rvmbus's remove.
 #
 # Prints "DKMS <step>: ok|FAIL detail" per step; exits non-zero on a failure.
@@ -115,7 +115,7 @@ echo "$st" | grep -q "installed" && ok status "$st" || bad status "$st"
 
 # 3. rvmbus-linux-drivers, built from the kernel's own source tree against
 # the rvmbus just installed.
-DRV="hv_utils hv_balloon hv_storvsc hv_netvsc"
+DRV="hv_utils hv_balloon hv_storvsc hv_netvsc uio_hv_generic"
 if dkms add $SRC/linux-drivers >/tmp/dkms.log 2>&1; then
 	ok drivers-add "$(tail -1 /tmp/dkms.log)"
 else
@@ -133,8 +133,8 @@ if dkms install $D/$DVER -k $KREL --force >/tmp/dkms.log 2>&1; then
 		[ -f /lib/modules/$KREL/updates/dkms/$m.ko ] || [ -f /lib/modules/$KREL/updates/dkms/$m.ko.xz ] &&
 			n=$((n + 1))
 	done
-	[ "$n" = 4 ] && ok drivers-install "$DRV under /lib/modules/$KREL/updates/dkms" ||
-		bad drivers-install "$n of 4 drivers installed"
+	[ "$n" = 5 ] && ok drivers-install "$DRV under /lib/modules/$KREL/updates/dkms" ||
+		bad drivers-install "$n of 5 drivers installed"
 else
 	cat /tmp/dkms.log; bad drivers-install "dkms install failed"
 fi

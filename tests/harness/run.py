@@ -23,6 +23,7 @@ import atexit
 import gzip
 import hashlib
 import os
+import random
 import re
 import select
 import shutil
@@ -375,6 +376,26 @@ SCENARIOS = {
             boot_timeout=300,
             host_expect=[r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ", r" g2h - UNLOAD "],
         ),
+        # Linux's file copy as Linux 7.3 does it (tests/guest/hv-fcopy.sh):
+        # Linux's own uio_hv_generic binds the file-copy device and Linux's
+        # own hv_fcopy_uio_daemon (built from the kernel source; Debian
+        # ships none) answers the host through /dev/uioN and the ring file;
+        # the host's copies arrive byte-identical, before and after the
+        # device is rescinded and re-offered under uio_hv_generic. The
+        # device has no monitor id: uio_hv_generic signals the host
+        # (vmbus_set_event, when the daemon writes /dev/uioN) only for a
+        # channel without one, and the daemon never writes the monitor
+        # page, so a monitored channel's answers would never be signalled.
+        Scenario(
+            "hv-fcopy",
+            host_args=["--device", "fcopy:nomonitor"],
+            linux_modules=True,
+            hv_daemons=True,
+            boot_timeout=300,
+            host_expect=[r" g2h \d+ OPEN_CHANNEL ", r" h2g \d+ DATA_INBAND ", r" g2h \d+ DATA_INBAND ",
+                         r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
+                         r" g2h \d+ CLOSE_CHANNEL ", r" g2h - UNLOAD "],
+        ),
         # Linux's own hv_storvsc and hv_netvsc (linux-drivers/) load on
         # rvmbus with every symbol they import resolved, and unload
         # cleanly; the test host offers no storage or network device yet,
@@ -690,14 +711,21 @@ def python_overlay(out: Path, chroot: Path, lsvmbus: Path) -> Path:
 
 # Debian's hyperv-daemons in the build chroot: the daemons and the helper
 # scripts hv_kvp_daemon runs for an adapter's DNS and DHCP settings.
+# Debian's package (trixie) has no hv_fcopy_uio_daemon, the file-copy
+# daemon of Linux 6.10 and later: scripts/build-fcopy-daemon.sh builds it
+# from the kernel source, and --fcopy-daemon names it (FCOPY_DAEMON).
 HV_DAEMONS = ["usr/sbin/hv_kvp_daemon", "usr/sbin/hv_vss_daemon"]
 HV_DAEMON_HELPERS = "usr/libexec/hypervkvpd"
+FCOPY_DAEMON = "usr/sbin/hv_fcopy_uio_daemon"
 
 
-def daemons_overlay(out: Path, chroot: Path, kernel: Path) -> Path:
+def daemons_overlay(out: Path, chroot: Path, kernel: Path, fcopy_daemon: Path = None) -> Path:
     """A cpio archive to append to the initramfs: Debian's hyperv-daemons
     with their libraries (add_with_libraries), and the kernel's dummy.ko
-    (/modules/dummy.ko, a network adapter for KVP to report)."""
+    (/modules/dummy.ko, a network adapter for KVP to report); with
+    fcopy_daemon (Linux's hv_fcopy_uio_daemon, built in the chroot), also
+    that as /usr/sbin/hv_fcopy_uio_daemon with its libraries and the
+    kernel's UIO core, which uio_hv_generic needs (/modules/uio.ko)."""
     root = out / "initramfs-daemons"
     if root.exists():
         shutil.rmtree(root)
@@ -711,10 +739,16 @@ def daemons_overlay(out: Path, chroot: Path, kernel: Path) -> Path:
     helpers = chroot / HV_DAEMON_HELPERS
     if helpers.is_dir():
         shutil.copytree(helpers, root / HV_DAEMON_HELPERS)
+    (root / "modules").mkdir(parents=True, exist_ok=True)
     dummy = kernel_module(kernel, "drivers/net/dummy")
     if dummy:
-        (root / "modules").mkdir(parents=True, exist_ok=True)
         (root / "modules" / "dummy.ko").write_bytes(dummy)
+    if fcopy_daemon and Path(fcopy_daemon).exists():
+        shutil.copy2(fcopy_daemon, root / FCOPY_DAEMON)
+        add_with_libraries(root, chroot, Path(fcopy_daemon))
+        uio = kernel_module(kernel, "drivers/uio/uio")
+        if uio:
+            (root / "modules" / "uio.ko").write_bytes(uio)
     return pack(root, out / "initramfs-daemons.cpio.gz")
 
 
@@ -1059,6 +1093,20 @@ class Boot:
                 with open(path, "wb") as f:
                     f.truncate(mib << 20)
                 answer = f"ok {path}"
+        elif req.startswith("make-file "):
+            # A file host-NAME.bin of BYTES pseudo-random bytes (seeded by
+            # NAME and BYTES, so the same on every run) in the scenario's
+            # directory, for the host to send (fcopy); the answer is its
+            # path and SHA-256.
+            words = req.split()
+            name, size = words[1], int(words[2])
+            if not re.fullmatch(r"[a-z0-9-]+", name) or not 0 <= size <= 64 << 20:
+                answer = "error bad name or size"
+            else:
+                path = self.work / f"host-{name}.bin"
+                data = random.Random(f"{name}:{size}").randbytes(size)
+                path.write_bytes(data)
+                answer = f"ok {path} {hashlib.sha256(data).hexdigest()}"
         elif req.startswith("disk-sha256 "):
             # The SHA-256 of LEN bytes at OFFSET of the host's file
             # host-NAME.img, as the host's backend left them.
@@ -1439,6 +1487,8 @@ def main():
                     "scenarios that check the sysfs ABI; also where the hv-ic scenario takes "
                     "hyperv-daemons from")
     ap.add_argument("--lsvmbus", help="Linux's tools/hv/lsvmbus, for the same scenarios")
+    ap.add_argument("--fcopy-daemon", help="Linux's hv_fcopy_uio_daemon built in the chroot "
+                    "(scripts/build-fcopy-daemon.sh), for the hv-fcopy scenario")
     args = ap.parse_args()
     # SIGTERM (a `timeout` around make, say) ends the harness through
     # SystemExit, so that the network namespaces still up are removed.
@@ -1494,7 +1544,8 @@ def main():
         if not args.python_root:
             log("the hv-ic scenarios need --python-root (the build chroot, with hyperv-daemons)")
             return 2
-        overlay = daemons_overlay(out, Path(args.python_root), Path(args.kernel))
+        overlay = daemons_overlay(out, Path(args.python_root), Path(args.kernel),
+                                  Path(args.fcopy_daemon) if args.fcopy_daemon else None)
         initrd_daemons = out / "initramfs-with-daemons.cpio.gz"
         initrd_daemons.write_bytes(initrd.read_bytes() + overlay.read_bytes())
 

@@ -85,6 +85,17 @@ pub const NET_CLASS: Guid = Guid::from_fields(
 /// First field of every instance GUID this host makes ("rvmb").
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
+/// Hyper-V's instance GUID of its file copy device,
+/// `eb765408-105f-49b6-b4aa-c123b64d17d4`: Linux's `hv_fcopy_uio_daemon`
+/// finds the device by this name in `/sys/bus/vmbus/devices/`, so the
+/// first fcopy device is offered with it.
+pub const FCOPY_INSTANCE: Guid = Guid::from_fields(
+    0xeb76_5408,
+    0x105f,
+    0x49b6,
+    [0xb4, 0xaa, 0xc1, 0x23, 0xb6, 0x4d, 0x17, 0xd4],
+);
+
 /// Most devices of one kind on the command line.
 pub const MAX_PER_KIND: u16 = 1024;
 
@@ -209,8 +220,12 @@ impl DeviceKind {
     }
 
     /// The instance GUID of the `index`-th device of this kind (from 0):
-    /// `72766d62-KKKK-IIII-8000-000000000000`, the same on every run.
+    /// `72766d62-KKKK-IIII-8000-000000000000`, the same on every run; the
+    /// first fcopy device's is Hyper-V's ([`FCOPY_INSTANCE`]).
     pub fn instance(self, index: u16) -> Guid {
+        if self == DeviceKind::Fcopy && index == 0 {
+            return FCOPY_INSTANCE;
+        }
         Guid::from_fields(
             INSTANCE_TAG,
             self.code(),
@@ -365,6 +380,14 @@ mod tests {
         assert_eq!(
             DeviceKind::Echo.instance(2).to_string(),
             "72766d62-0004-0002-8000-000000000000"
+        );
+        assert_eq!(
+            DeviceKind::Fcopy.instance(0).to_string(),
+            "eb765408-105f-49b6-b4aa-c123b64d17d4"
+        );
+        assert_eq!(
+            DeviceKind::Fcopy.instance(1).to_string(),
+            "72766d62-0009-0001-8000-000000000000"
         );
     }
 
