@@ -602,13 +602,6 @@ LINUX_MODULE_DEPS = ["drivers/scsi/scsi_common", "drivers/scsi/scsi_mod",
                      "drivers/scsi/scsi_transport_fc", "drivers/scsi/sd_mod"]
 
 
-def linux_module_deps(kernel: Path):
-    """Debian's modules of LINUX_MODULE_DEPS next to the vmlinuz that are
-    there (the debug kernel builds them in)."""
-    base = Path(kernel).parent / "kernel"
-    return [p for p in (base / f"{d}.ko.xz" for d in LINUX_MODULE_DEPS) if p.exists()]
-
-
 def kernel_module(kernel: Path, rel: str):
     """The module rel (a path in the source tree, without .ko) of the kernel
     whose image is `kernel`, as bytes, or None: Debian's compressed one in
@@ -626,23 +619,23 @@ def kernel_module(kernel: Path, rel: str):
     return None
 
 
-def virtio_blk_module(kernel: Path):
-    """Debian's virtio_blk.ko.xz next to the vmlinuz (in its modules
-    directory), or None (the debug kernel has it built in)."""
-    p = Path(kernel).parent / "kernel" / "drivers" / "block" / "virtio_blk.ko.xz"
-    return p if p.exists() else None
+def write_modules(kernel: Path, rels: list, into: Path) -> int:
+    """Writes the modules of `rels` that the kernel has as modules
+    (kernel_module; the debug kernel builds most of them in) into the
+    directory `into`, numbered in the order given so that a glob loads
+    them in order (0-scsi_common.ko, ...); the count written."""
+    mods = [(Path(r).name, kernel_module(kernel, r)) for r in rels]
+    mods = [(n, b) for n, b in mods if b is not None]
+    if mods:
+        into.mkdir(parents=True, exist_ok=True)
+    for i, (n, b) in enumerate(mods):
+        (into / f"{i}-{n}.ko").write_bytes(b)
+    return len(mods)
 
 
 # Debian's modules of virtio-net, in load order (the debug kernel builds
 # them in).
 VIRTIO_NET_MODULES = ["net/core/failover", "drivers/net/net_failover", "drivers/net/virtio_net"]
-
-
-def virtio_net_modules(kernel: Path):
-    """Debian's modules of VIRTIO_NET_MODULES next to the vmlinuz that are
-    there."""
-    base = Path(kernel).parent / "kernel"
-    return [p for p in (base / f"{d}.ko.xz" for d in VIRTIO_NET_MODULES) if p.exists()]
 
 
 def pack(root: Path, img: Path) -> Path:
@@ -787,24 +780,14 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
     for t in tools:
         shutil.copy2(t, root / "bin" / Path(t).name)
     if linux_modules and kernel:
-        import lzma
-        deps = root / "modules" / "linux" / "deps"
-        deps.mkdir()
-        for i, p in enumerate(linux_module_deps(kernel)):
-            # Numbered, so that a glob loads them in order.
-            (deps / f"{i}-{p.name[:-3]}").write_bytes(lzma.decompress(p.read_bytes()))
-    vblk = virtio_blk_module(kernel) if kernel else None
+        # The directory is there even when empty (the debug kernel).
+        (root / "modules" / "linux" / "deps").mkdir()
+        write_modules(kernel, LINUX_MODULE_DEPS, root / "modules" / "linux" / "deps")
+    vblk = kernel_module(kernel, "drivers/block/virtio_blk") if kernel else None
     if vblk:
-        import lzma
-        (root / "modules" / "virtio_blk.ko").write_bytes(lzma.decompress(vblk.read_bytes()))
-    vnet = virtio_net_modules(kernel) if kernel else []
-    if vnet:
-        import lzma
-        d = root / "modules" / "virtio-net"
-        d.mkdir()
-        for i, p in enumerate(vnet):
-            # Numbered, so that a glob loads them in order.
-            (d / f"{i}-{p.name[:-3]}").write_bytes(lzma.decompress(p.read_bytes()))
+        (root / "modules" / "virtio_blk.ko").write_bytes(vblk)
+    if kernel:
+        write_modules(kernel, VIRTIO_NET_MODULES, root / "modules" / "virtio-net")
     if kexec:
         add_kexec(root, kexec, kernel, out / "initramfs.cpio.gz")
     return pack(root, out / f"{name}.cpio.gz")
