@@ -30,16 +30,9 @@ RING_BYTES=$((2 * 20480))
 [ -f $UIO ] || fail "no $UIO in the initramfs (the kernel's UIO core; run.py's daemons_overlay)"
 [ -x $DAEMON ] || fail "no $DAEMON in the initramfs (scripts/build-fcopy-daemon.sh; run.py --fcopy-daemon)"
 
-# The daemon logs through syslog: kept in /tmp/syslog, and shown with a
-# failure.
-syslogd -O /tmp/syslog
-fail() {
-	sed 's/^/@@SYSLOG /' /tmp/syslog 2>/dev/null | tail -40
-	echo "@@DAEMON $(pidof hv_fcopy_uio_daemon)"
-	echo "@@RESULT $SCEN FAIL $*"
-	dmesg | tail -30 | sed 's/^/@@DMESG /'
-	exit 1
-}
+# The daemon's log and pid come with a failure.
+daemons_status() { echo "@@DAEMON $(pidof hv_fcopy_uio_daemon)"; }
+daemons_syslog
 
 # Checks what uio_hv_generic makes for the bound device: its UIO device
 # (uio/uioN under the device, /dev/uioN) with the rings as map 0, and the

@@ -25,16 +25,9 @@ for d in hv_kvp_daemon hv_vss_daemon; do
 done
 [ -f /modules/dummy.ko ] || fail "no dummy.ko in the initramfs"
 
-# The daemons log through syslog: kept in /tmp/syslog, and shown with a
-# failure.
-syslogd -O /tmp/syslog
-fail() {
-	sed 's/^/@@SYSLOG /' /tmp/syslog 2>/dev/null | tail -40
-	echo "@@DAEMONS kvp: $(pidof hv_kvp_daemon) vss: $(pidof hv_vss_daemon)"
-	echo "@@RESULT $SCEN FAIL $*"
-	dmesg | tail -30 | sed 's/^/@@DMESG /'
-	exit 1
-}
+# The daemons' log and pids come with a failure.
+daemons_status() { echo "@@DAEMONS kvp: $(pidof hv_kvp_daemon) vss: $(pidof hv_vss_daemon)"; }
+daemons_syslog
 
 # What KVP reports: a host name that resolves to a name with a domain, and
 # an adapter with an address.

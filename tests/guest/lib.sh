@@ -111,6 +111,20 @@ SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
 TIMESYNC=9527e630-d0ae-497b-adce-e80ab0175caf
 ECHO=2e1c0f5a-8b1d-4a8e-9c3f-72766d627573
 
+# For scenarios with userspace daemons, which log through syslog: keeps
+# the log in /tmp/syslog, and has fail() show its tail and what the
+# scenario's daemons_status() prints.
+daemons_syslog() {
+	syslogd -O /tmp/syslog
+	fail() {
+		sed 's/^/@@SYSLOG /' /tmp/syslog 2>/dev/null | tail -40
+		daemons_status
+		echo "@@RESULT $SCEN FAIL $*"
+		dmesg | tail -30 | sed 's/^/@@DMESG /'
+		exit 1
+	}
+}
+
 # Loads the modules Linux's drivers need from Debian's cloud kernel
 # (/modules/linux/deps/: the SCSI midlayer, its FC transport, the disk),
 # those not loaded yet, in their order; the debug kernel builds SCSI in and
