@@ -619,18 +619,17 @@ def kernel_module(kernel: Path, rel: str):
     return None
 
 
-def write_modules(kernel: Path, rels: list, into: Path) -> int:
+def write_modules(kernel: Path, rels: list, into: Path):
     """Writes the modules of `rels` that the kernel has as modules
     (kernel_module; the debug kernel builds most of them in) into the
     directory `into`, numbered in the order given so that a glob loads
-    them in order (0-scsi_common.ko, ...); the count written."""
+    them in order (0-scsi_common.ko, ...)."""
     mods = [(Path(r).name, kernel_module(kernel, r)) for r in rels]
     mods = [(n, b) for n, b in mods if b is not None]
     if mods:
         into.mkdir(parents=True, exist_ok=True)
     for i, (n, b) in enumerate(mods):
         (into / f"{i}-{n}.ko").write_bytes(b)
-    return len(mods)
 
 
 # Debian's modules of virtio-net, in load order (the debug kernel builds

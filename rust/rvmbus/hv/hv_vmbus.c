@@ -2,10 +2,11 @@
 /*
  * The hv_vmbus driver interface, C half: Linux's own VMBus drivers
  * (struct hv_driver) registered on rvmbus's bus, the kernel's struct
- * hv_device and struct vmbus_channel for each device they bind to, and
- * the channel operations they call, exported under hv_vmbus's names, which
- * retarget.h turns into their rvmbus_hv_ twins where hv_vmbus is built in
- * (hv_vmbus.h says how the work is split with Rust).
+ * hv_device and struct vmbus_channel for each device they bind to, the
+ * table of device types (vmbus_devs), and the channel's send and receive,
+ * exported under hv_vmbus's names, which retarget.h turns into their
+ * rvmbus_hv_ twins where hv_vmbus is built in (hv_vmbus.h says how the
+ * work is split with Rust; open and close are ring_mem.c's).
  *
  * Lifetimes.  A bus device's struct hv_device lives as long as the device
  * (it is part of struct rvmbus_device, sysfs.h).  Its struct vmbus_channel
