@@ -66,9 +66,9 @@ impl Connection {
         cpu: u32,
         wait: HostWait,
     ) -> Result {
-        if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
-            return Err(EINVAL);
-        }
+        // `alloc_rings` checks the size, `open_on` the CPU. The block is
+        // freed with the last reference: at once if the host never saw it,
+        // else when the core lets it go.
         let mem = Self::alloc_rings(ring_bytes)?;
         self.open_on(ch, mem, ring_bytes, cpu, wait)
     }
