@@ -329,6 +329,7 @@ mod cpuhp;
 mod dispatch;
 mod driver_gpadl;
 mod hibernate;
+mod hvsock;
 mod monitor;
 mod open_close;
 mod post;
@@ -341,6 +342,7 @@ use post::PostError;
 use table::Entry;
 
 pub(crate) use monitor::{MonitorPage, MonitorSlot};
+pub(crate) use open_close::RingBytes;
 
 impl Connection {
     /// A connection over `transport`, with its pages allocated; nothing is
@@ -517,9 +519,9 @@ impl Connection {
                 }
             }
             ConnectionAction::GpadlTorndown(m) => self.on_torndown(inner, m),
-            ConnectionAction::TlConnectResult { status, .. } => {
-                pr_info!("hv_sock connect result {:#x} ignored\n", status)
-            }
+            ConnectionAction::TlConnectResult {
+                service_id, status, ..
+            } => self.on_tl_connect_result(service_id, status),
             ConnectionAction::ContactFailed(why) => {
                 inner.contact_failure = Some(why);
                 if !why.host_holds_pages() {

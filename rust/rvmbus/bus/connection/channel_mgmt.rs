@@ -66,7 +66,7 @@ impl Connection {
                 chan: chan.clone(),
                 state,
                 ring: None,
-                ring_bytes: 0,
+                ring_bytes: RingBytes::default(),
                 hib: hibernate::Saved::default(),
             })
             .is_ok();

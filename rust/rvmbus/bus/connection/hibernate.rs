@@ -37,7 +37,7 @@ use kernel::{
     sync::{atomic::ordering::Relaxed, Arc},
 };
 
-use super::{code_of, Connection, DevOp, HostWait, Inner};
+use super::{code_of, Connection, DevOp, HostWait, Inner, RingBytes};
 use crate::{
     bus::channel::Channel,
     proto::{
@@ -51,7 +51,7 @@ use crate::{
 #[derive(Default)]
 pub(super) struct Saved {
     /// It was open: ring bytes each way and the CPU.
-    reopen: Option<(usize, u32)>,
+    reopen: Option<(RingBytes, u32)>,
     /// Sub-channels it had (a primary).
     subs: u32,
 }
