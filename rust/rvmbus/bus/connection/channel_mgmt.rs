@@ -393,9 +393,16 @@ impl Connection {
                         self.upper.remove_device(&ch, None);
                         let relid = ch.info().relid;
                         let mut inner = self.inner.lock();
+                        // The relid is this channel's still (once released,
+                        // the host may have offered another channel under
+                        // it).
+                        let state = inner
+                            .find(relid)
+                            .filter(|e| Arc::ptr_eq(&e.chan, &ch))
+                            .map(|e| e.state);
                         if let Some(ChannelState::Rescinded {
                             kept_open: false, ..
-                        }) = inner.state_of(relid)
+                        }) = state
                         {
                             let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
                         }
