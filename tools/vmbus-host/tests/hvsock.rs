@@ -173,6 +173,19 @@ fn guest_connect_echo_fin_rescind_release() {
     assert_eq!(stat(&h, "vmbus.tl_connects"), 2);
     assert_eq!(stat(&h, "vmbus.tl_refused"), 0);
     assert_eq!(stat(&h, "vmbus.channels"), 4);
+    // The trace names each step, on the channel's relid.
+    let trace = std::fs::read_to_string(&h.trace).unwrap();
+    let r = relids[0].get();
+    for want in [
+        format!(" h2g {r} HVSOCK-OFFER "),
+        format!(" h2g {r} OFFER_CHANNEL "),
+        format!(" g2h {r} HVSOCK-FIN -"),
+        format!(" h2g {r} HVSOCK-FIN -"),
+        format!(" h2g {r} HVSOCK-RESCIND -"),
+        format!(" h2g {r} RESCIND_CHANNEL_OFFER "),
+    ] {
+        assert_eq!(trace.matches(&want).count(), 2, "{want:?} in\n{trace}");
+    }
 }
 
 #[test]

@@ -45,6 +45,10 @@ pub const HOST_PORT_BASE: u32 = 0x4000_0000;
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most bytes one `hvsock-connect` may send.
 pub const MAX_HOST_BYTES: u64 = 1 << 30;
+/// Most connections whose channels exist at once (until the guest releases
+/// their relids): a guest flooding connects gets refused past this, and
+/// relids stay for devices.
+pub const MAX_CONNS: usize = 256;
 
 /// One connection's channel as the server tracks it.
 #[derive(Clone, Copy, Debug)]
@@ -158,6 +162,9 @@ impl VmbusHost {
     ) -> Result<Relid, String> {
         if !(self.offers_requested && self.conn.is_some()) {
             return Err("the guest has not asked for offers".into());
+        }
+        if self.hvsock.conns.len() >= MAX_CONNS {
+            return Err(format!("{MAX_CONNS} connections exist already"));
         }
         let relid = self
             .channels
