@@ -119,6 +119,12 @@ enum DevOp {
     /// (Linux's `vmbus_device_unregister()`); a driver that removes its
     /// device itself after a rescind has its relid released then.
     Unregister(Arc<Channel>),
+    /// A Hyper-V socket channel that the host did not offer again after
+    /// hibernation (Hyper-V never does): its driver is told as for a
+    /// rescind and, as then, removes the device itself once its socket is
+    /// gone (hv_sock's socket holds the channel); the relid went with the
+    /// unload.
+    Vanished(Arc<Channel>),
 }
 
 /// State under the connection lock.

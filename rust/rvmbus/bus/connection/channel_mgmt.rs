@@ -407,6 +407,18 @@ impl Connection {
                             let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
                         }
                     }
+                    DevOp::Vanished(ch) => {
+                        let driver = ch.driver();
+                        if let Some(d) = driver.as_ref() {
+                            let _ = d.rescinded();
+                        }
+                        ch.refuse_sends();
+                        let removes = driver.is_some_and(|d| d.removes_device())
+                            && !self.take_unregister(&ch);
+                        if !removes {
+                            self.upper.remove_device(&ch, None);
+                        }
+                    }
                     DevOp::Rescind(ch, p) => {
                         // As Linux's vmbus_onoffer_rescind(): the driver is
                         // told (`channel->rescind`), then sends fail. The

@@ -316,8 +316,13 @@ impl Connection {
             if let Some((g, m)) = e.ring.map(|(g, m, _)| (g, m)) {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
             }
-            let primary = self.primary_of(inner, &e.chan);
-            self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+            let op = if info.is_hvsock() {
+                DevOp::Vanished(e.chan)
+            } else {
+                let primary = self.primary_of(inner, &e.chan);
+                DevOp::Remove(e.chan, primary)
+            };
+            self.queue_dev_op(inner, op);
         }
         inner.any_suspended = false;
     }
