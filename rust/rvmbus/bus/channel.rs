@@ -666,15 +666,62 @@ impl Channel {
         }
     }
 
-    /// Copies the next inbound packet into `buf`, validated. Any context
-    /// (see the module documentation).
+    /// Copies the next inbound packet into `buf`, validated, and gives its
+    /// ring space back to the host. Any context (see the module
+    /// documentation).
     pub(crate) fn recv(&self, conn: &impl HostLink, buf: &mut [u8]) -> Result<Option<RxPacket>> {
+        self.recv_packet(conn, buf, true)
+    }
+
+    /// As [`Channel::recv`], but the packet keeps its ring space, and so
+    /// stays counted in the ring's unread bytes, until
+    /// [`Channel::release_rx`] or the next [`Channel::recv`]: Linux's
+    /// packet iteration leaves the packet a driver holds in the ring, and
+    /// hv_sock's `poll()` sees it there (`hv_get_bytes_to_read()`).
+    pub(crate) fn recv_held(
+        &self,
+        conn: &impl HostLink,
+        buf: &mut [u8],
+    ) -> Result<Option<RxPacket>> {
+        self.recv_packet(conn, buf, false)
+    }
+
+    /// Gives the host back the ring space of the packets read with
+    /// [`Channel::recv_held`], signalling it if it waits for that room
+    /// (Linux's `hv_pkt_iter_close()`). Any context.
+    pub(crate) fn release_rx(&self, conn: &impl HostLink) {
+        let signal = {
+            let mut io = self.io.lock();
+            let Some(rings) = &mut *io else {
+                return;
+            };
+            match rings.release_rx() {
+                Ok(s) => s,
+                Err(e) => {
+                    conn.ring_broken(self.relid(), "receive", e);
+                    return;
+                }
+            }
+        };
+        if signal {
+            self.stats.intr_in_full.add(1, Relaxed);
+            let _ = conn.signal(self);
+        }
+    }
+
+    /// [`Channel::recv`] and [`Channel::recv_held`].
+    fn recv_packet(
+        &self,
+        conn: &impl HostLink,
+        buf: &mut [u8],
+        release: bool,
+    ) -> Result<Option<RxPacket>> {
         let (info, signal): (Option<PacketInfo>, bool) = {
             let mut io = self.io.lock();
             let Some(rings) = &mut *io else {
                 return Err(ENOTCONN);
             };
-            match rings.recv(buf) {
+            match rings.recv(buf, release) {
                 Ok(None) => (None, false),
                 Ok(Some((i, s))) => (Some(i), s),
                 Err(RingError::BufferTooSmall { .. }) => return Err(EMSGSIZE),

@@ -156,14 +156,27 @@ impl Rings {
         self.rx.end_batch(&v)
     }
 
-    /// Copies the next inbound packet into `buf` and releases its space;
+    /// Copies the next inbound packet into `buf` and, if `release`,
+    /// releases its space (and that of packets read before without);
     /// also says whether the host must be signalled.
-    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<Option<(PacketInfo, bool)>, RingError> {
+    pub(crate) fn recv(
+        &mut self,
+        buf: &mut [u8],
+        release: bool,
+    ) -> Result<Option<(PacketInfo, bool)>, RingError> {
         let v = view(&self.mem, self.out_pages, self.in_pages);
         match self.rx.read_packet(&v, buf)? {
             None => Ok(None),
-            Some(i) => Ok(Some((i, self.rx.commit(&v)?))),
+            Some(i) if release => Ok(Some((i, self.rx.commit(&v)?))),
+            Some(i) => Ok(Some((i, false))),
         }
+    }
+
+    /// Releases the space of the packets read without releasing it; says
+    /// whether the host must be signalled.
+    pub(crate) fn release_rx(&mut self) -> Result<bool, RingError> {
+        let v = view(&self.mem, self.out_pages, self.in_pages);
+        self.rx.commit(&v)
     }
 
     /// The kernel virtual addresses of the outbound and inbound rings'

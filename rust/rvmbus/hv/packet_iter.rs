@@ -8,9 +8,13 @@
 //! ring (or, in confidential VMs, to a copy in `inbound.pkt_buffer`) and
 //! moves the read index only at `hv_pkt_iter_close()`. rvmbus always
 //! copies: each packet is copied once out of the ring by the core, which
-//! validates the ring indices and the descriptor (`vmbus_proto`) and
-//! releases the ring space at once, and the driver gets a pointer to the
-//! copy, the binding's receive buffer. Reasons:
+//! validates the ring indices and the descriptor (`vmbus_proto`), and the
+//! driver gets a pointer to the copy, the binding's receive buffer. The
+//! packet's ring space goes back to the host when the driver moves past it
+//! (`next`), so while a driver holds a packet it still counts as unread in
+//! the ring, as on hv_vmbus: hv_sock's `poll()` asks the ring
+//! (`hv_get_bytes_to_read()`) whether its socket has data. Reasons for the
+//! copy:
 //!
 //! - The host can rewrite ring memory at any time; a descriptor the driver
 //!   reads twice in place (`hv_pkt_datalen()` reads `offset8` and `len8`
@@ -20,13 +24,13 @@
 //!   ring implementation.
 //! - Space is given back to the host packet by packet, so a driver that
 //!   stops in the middle of a batch (netvsc at the end of its NAPI budget)
-//!   does not hold the ring full.
+//!   holds at most the one packet it has.
 //!
 //! Semantics, as the drivers use them: `first` returns the packet held in
-//! the copy, or copies the next one; `next` drops the held packet and
-//! copies the next; `close` has nothing left to commit (the core signals
-//! the host when a read frees the room it waits for, as
-//! `hv_pkt_iter_close()` does). A packet returned by `first` and not
+//! the copy, or copies the next one; `next` drops the held packet, gives
+//! its space back and copies the next; `close` has nothing left to commit
+//! (the core signals the host when giving space back frees the room it
+//! waits for, as `hv_pkt_iter_close()` does). A packet returned by `first` and not
 //! passed to `next` is returned again by the next `first`, as on hv_vmbus,
 //! where it stays in the ring. The pointer is valid until the next
 //! iteration call, receive or close on the channel.
@@ -62,7 +66,7 @@ impl HvBinding {
             if rx.buf.is_empty() {
                 rx.buf.resize(4096, 0, GFP_ATOMIC)?;
             }
-            match self.chan.recv(&*self.conn, &mut rx.buf) {
+            match self.chan.recv_held(&*self.conn, &mut rx.buf) {
                 Ok(Some(p)) => rx.cur.hold(p),
                 Ok(None) => return Ok(false),
                 Err(e) if e == EMSGSIZE && rx.buf.len() < COPY_MAX => {
@@ -86,10 +90,12 @@ impl HvBinding {
         if advance {
             let is_current = ptr::eq(cur, rx.buf.as_ptr().cast::<c_void>());
             // A refused next drops the held packet too (the cursor's
-            // decision): its ring space is already released, so kept it
-            // would hide from `hv_end_read()`, which only sees the ring,
-            // and the driver would wait for an interrupt that never comes.
-            if rx.cur.advance(is_current).is_err() {
+            // decision). Either way the dropped packet's ring space goes
+            // back to the host now, as Linux's `__hv_pkt_iter_next()`
+            // moves past it.
+            let r = rx.cur.advance(is_current);
+            self.chan.release_rx(&*self.conn);
+            if r.is_err() {
                 if WARN.allow() {
                     pr_warn!(
                         "channel {}: hv_pkt_iter_next() on a packet that is not the current one\n",
@@ -103,11 +109,15 @@ impl HvBinding {
             return Ok(ptr::null_mut());
         }
         // The descriptor checked again in the copy; a packet that fails
-        // is dropped by the cursor, never handed out.
+        // is dropped by the cursor, never handed out, and its space goes
+        // back.
         match rx.cur.desc(&rx.buf) {
             Ok(Some(_)) => Ok(rx.buf.as_mut_ptr().cast::<c_void>()),
             Ok(None) => Ok(ptr::null_mut()),
-            Err(_) => Err(EIO),
+            Err(_) => {
+                self.chan.release_rx(&*self.conn);
+                Err(EIO)
+            }
         }
     }
 }
