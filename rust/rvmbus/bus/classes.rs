@@ -3,7 +3,7 @@
 //! Names of the VMBus device classes, by class GUID, and the index Linux
 //! gives each class in its `vmbus_devs` table (sysfs `device`).
 
-use crate::proto::wire::Guid;
+use crate::proto::{channel::ChannelInfo, wire::Guid};
 
 const fn g(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
     Guid::from_fields(d1, d2, d3, d4)
@@ -46,11 +46,16 @@ pub(crate) fn name(class: &Guid) -> &'static str {
         .map_or("unknown", |(_, n, _)| n)
 }
 
-/// The index Linux gives the device class `class` in `vmbus_devs`
-/// (`hv_get_dev_type`), which its sysfs shows as `device`.
-pub(crate) fn linux_dev_type(class: &Guid) -> u16 {
+/// The index Linux gives the device of offer `info` in `vmbus_devs`
+/// (`hv_get_dev_type`), which its sysfs shows as `device`: by its class,
+/// except that a Hyper-V socket connection, whose class is the service it
+/// connects to, is always unknown.
+pub(crate) fn linux_dev_type(info: &ChannelInfo) -> u16 {
+    if info.is_hvsock() {
+        return LINUX_UNKNOWN;
+    }
     CLASSES
         .iter()
-        .find(|(g, ..)| g == class)
+        .find(|(g, ..)| *g == info.if_type)
         .map_or(LINUX_UNKNOWN, |(.., t)| *t)
 }

@@ -119,6 +119,12 @@ enum DevOp {
     /// (Linux's `vmbus_device_unregister()`); a driver that removes its
     /// device itself after a rescind has its relid released then.
     Unregister(Arc<Channel>),
+    /// A Hyper-V socket channel that the host did not offer again after
+    /// hibernation (Hyper-V never does): its driver is told as for a
+    /// rescind and, as then, removes the device itself once its socket is
+    /// gone (hv_sock's socket holds the channel); the relid went with the
+    /// unload.
+    Vanished(Arc<Channel>),
 }
 
 /// State under the connection lock.
@@ -329,6 +335,7 @@ mod cpuhp;
 mod dispatch;
 mod driver_gpadl;
 mod hibernate;
+mod hvsock;
 mod monitor;
 mod open_close;
 mod post;
@@ -341,6 +348,7 @@ use post::PostError;
 use table::Entry;
 
 pub(crate) use monitor::{MonitorPage, MonitorSlot};
+pub(crate) use open_close::RingBytes;
 
 impl Connection {
     /// A connection over `transport`, with its pages allocated; nothing is
@@ -517,9 +525,9 @@ impl Connection {
                 }
             }
             ConnectionAction::GpadlTorndown(m) => self.on_torndown(inner, m),
-            ConnectionAction::TlConnectResult { status, .. } => {
-                pr_info!("hv_sock connect result {:#x} ignored\n", status)
-            }
+            ConnectionAction::TlConnectResult {
+                service_id, status, ..
+            } => self.on_tl_connect_result(service_id, status),
             ConnectionAction::ContactFailed(why) => {
                 inner.contact_failure = Some(why);
                 if !why.host_holds_pages() {

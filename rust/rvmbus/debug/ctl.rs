@@ -31,7 +31,7 @@ use crate::{
     bus::{
         self,
         channel::{Channel, RxPacket},
-        connection::{Connection, HostWait, DEFAULT_RING_BYTES},
+        connection::{Connection, HostWait, RingBytes, DEFAULT_RING_BYTES},
         shmem::{SharedPages, PAGE},
     },
     proto::wire::{channel_msg::GpaRange, packet::PacketType},
@@ -64,7 +64,12 @@ fn run(conn: &Arc<Connection>, line: &str, out: &mut BufWriter<'_>) -> Result {
             let kib = w
                 .next()
                 .map_or(Ok(DEFAULT_RING_BYTES as u32 / 1024), |s| num(Some(s)))?;
-            conn.open(&ch, kib as usize * 1024, cpu, HostWait::Answer)?;
+            conn.open(
+                &ch,
+                RingBytes::both(kib as usize * 1024),
+                cpu,
+                HostWait::Answer,
+            )?;
             let _ = writeln!(out, "open relid={} cpu={}", ch.relid(), cpu);
             Ok(())
         }

@@ -86,6 +86,9 @@ int rvmbus_bus_match(struct device *dev, const struct device_driver *drv)
 
 	if (hdrv)
 		return rvmbus_hv_match(hdrv, &to_rdev(dev)->hv);
+	/* Hyper-V socket connections are hv_sock's alone, as on hv_vmbus. */
+	if (rdev->hvsock)
+		return 0;
 	/* driver_override, when set, decides alone. */
 	ret = device_match_driver_override(dev, drv);
 	if (ret >= 0)

@@ -56,7 +56,7 @@ use crate::{
     bus::{
         self,
         channel::{inband_packet, Channel, ChannelDriver},
-        connection::{Connection, HostWait, RING_BYTES_MAX},
+        connection::{Connection, HostWait, RingBytes, RING_BYTES_MAX},
         ring_buffer::ring_pages,
     },
     proto::wire::packet::PacketType,
@@ -547,7 +547,7 @@ impl Binding {
         // CAST: `ring_bytes` is at most 2040 KiB.
         let bytes = ring_pages(ring_bytes as usize) * 4096;
         self.conn
-            .open(&self.chan, bytes, cpu, HostWait::Answer)
+            .open(&self.chan, RingBytes::both(bytes), cpu, HostWait::Answer)
             .map_err(|e| if e == EBUSY { EALREADY } else { e })?;
         drop(gate);
         // The host may have written (and signalled) before the rings were

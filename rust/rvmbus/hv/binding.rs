@@ -99,7 +99,7 @@ use crate::{
     bus::{
         self,
         channel::{Channel, ChannelDriver},
-        connection::{Connection, HostWait, RING_BYTES_MAX},
+        connection::{Connection, HostWait, RingBytes, RING_BYTES_MAX},
         shmem::SharedPages,
     },
     proto::{
@@ -124,11 +124,13 @@ struct Offer {
     sub_channel_index: u16,
     dedicated_interrupt: u8,
     reserved: u8,
-    reserved2: u32,
+    chn_flags: u16,
+    reserved2: u16,
+    user_def: [u8; 120],
 }
 
 // `RVMBUS_HV_OFFER_SIZE`, which hv_vmbus.c asserts too.
-const _: () = assert!(core::mem::size_of::<Offer>() == 56);
+const _: () = assert!(core::mem::size_of::<Offer>() == 176);
 
 mod ffi {
     use core::ffi::c_void;
@@ -226,10 +228,11 @@ pub(crate) struct HvBinding {
     pub(super) gate: Mutex<GateState>,
     #[pin]
     pub(super) rx: SpinLockIrq<Rx>,
-    /// The ring memory of `vmbus_alloc_ring()` and its data bytes each
-    /// way, kept across opens until `vmbus_free_ring()` (`ring_mem.rs`).
+    /// The ring memory of `vmbus_alloc_ring()` and the data bytes of its
+    /// two rings, kept across opens until `vmbus_free_ring()`
+    /// (`ring_mem.rs`).
     #[pin]
-    pub(super) ring: Mutex<Option<(Arc<SharedPages>, usize)>>,
+    pub(super) ring: Mutex<Option<(Arc<SharedPages>, RingBytes)>>,
     /// One of [`live`], written under the gate.
     pub(super) live: Atomic<u32>,
     /// The driver's rescind callback ran: it removes the device itself.
@@ -258,7 +261,9 @@ fn offer_of(ch: &Channel) -> Offer {
         sub_channel_index: info.sub_channel_index,
         dedicated_interrupt: u8::from(info.dedicated_interrupt),
         reserved: 0,
+        chn_flags: info.chn_flags,
         reserved2: 0,
+        user_def: info.user_def,
     }
 }
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The connection as the hv_vmbus interface shows it to drivers:
- * the variable vmbus_connection (the kernel's own struct vmbus_connection
- * of drivers/hv/hyperv_vmbus.h, which uio_hv_generic includes), and
- * vmbus_set_event(), vmbus_set_chn_rescind_callback() and
- * vmbus_device_unregister(); connection.rs is the Rust half.
+ * the variables vmbus_connection (the kernel's own struct vmbus_connection
+ * of drivers/hv/hyperv_vmbus.h, which uio_hv_generic includes) and
+ * vmbus_proto_version, and vmbus_set_event(),
+ * vmbus_set_chn_rescind_callback(), vmbus_device_unregister() and, for
+ * hv_sock, vmbus_send_tl_connect_request() and
+ * vmbus_hvsock_device_unregister(); connection.rs is the Rust half.
  *
  * Of vmbus_connection, the fields a driver reads are kept true: int_page
  * and monitor_pages[] (the core's interrupt page and its two monitor
@@ -22,7 +24,9 @@
 
 #include "retarget.h"
 
+#include <linux/delay.h>
 #include <linux/hyperv.h>
+#include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 
@@ -45,7 +49,7 @@ struct mutex *rvmbus_hv_channel_mutex(void)
 	return &vmbus_connection.channel_mutex;
 }
 
-void rvmbus_hv_conn_pages_fill(void)
+static void rvmbus_hv_conn_pages_fill(void)
 {
 	void *p[3];
 
@@ -68,11 +72,24 @@ struct mutex *rvmbus_hv_channel_mutex(void)
 	return &rvmbus_hv_sc_mutex;
 }
 
-void rvmbus_hv_conn_pages_fill(void)
+static void rvmbus_hv_conn_pages_fill(void)
 {
 }
 
 #endif /* RVMBUS_HV_CONNECTION */
+
+/*
+ * The negotiated version, as hv_vmbus encodes it (VERSION_WIN10 and the
+ * others of <linux/hyperv.h>): hv_sock sizes its rings by it.
+ */
+__u32 vmbus_proto_version;
+EXPORT_SYMBOL_GPL(vmbus_proto_version);
+
+void rvmbus_hv_conn_fill(void)
+{
+	WRITE_ONCE(vmbus_proto_version, rvmbus_hv_rust_proto_version());
+	rvmbus_hv_conn_pages_fill();
+}
 
 void vmbus_set_event(struct vmbus_channel *c)
 {
@@ -109,3 +126,55 @@ void vmbus_device_unregister(struct hv_device *hdev)
 	rvmbus_hv_rust_device_unregister(to_rdev(&hdev->device)->ctx);
 }
 EXPORT_SYMBOL_GPL(vmbus_device_unregister);
+
+/* ---- Hyper-V sockets ---------------------------------------------------- */
+
+/*
+ * Asks the host to connect a socket: the guest endpoint and the host
+ * service.  The host answers by offering the connection's channel, which
+ * hv_sock's probe opens; a host that refuses may say so, or say nothing,
+ * and the socket's connect times out.
+ */
+int vmbus_send_tl_connect_request(const guid_t *guest_endpoint,
+				  const guid_t *host_service)
+{
+	might_sleep();
+	return rvmbus_hv_rust_tl_connect(guest_endpoint->b,
+					 host_service->b);
+}
+EXPORT_SYMBOL_GPL(vmbus_send_tl_connect_request);
+
+/*
+ * How long the last user of a Hyper-V socket channel waits for the host
+ * to rescind it before the device goes anyway.
+ */
+#define RVMBUS_HVSOCK_RESCIND_WAIT_MS	30000
+
+/*
+ * hv_sock calls this when the socket of a connection is gone.  The host
+ * rescinds a connection's channel once it closed its end (hv_sock's
+ * rescind callback then ends the socket); the device goes once it has.
+ * hv_vmbus waits for that rescind without a bound; a host that never
+ * sends it costs a caller here RVMBUS_HVSOCK_RESCIND_WAIT_MS, and the
+ * device is removed anyway: the relid stays taken until the host
+ * rescinds the channel and the guest releases it.
+ */
+void vmbus_hvsock_device_unregister(struct vmbus_channel *c)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(RVMBUS_HVSOCK_RESCIND_WAIT_MS);
+
+	might_sleep();
+	if (!is_hvsock_channel(c)) {
+		pr_err_ratelimited("rvmbus: channel %u is no Hyper-V socket; its device stays\n",
+				   c->offermsg.child_relid);
+		return;
+	}
+	while (!READ_ONCE(c->rescind) && time_before(jiffies, end))
+		usleep_range(500, 1000);
+	if (!READ_ONCE(c->rescind))
+		pr_warn_ratelimited("rvmbus: Hyper-V socket channel %u: the host did not rescind it in %u ms; removing its device\n",
+				    c->offermsg.child_relid,
+				    RVMBUS_HVSOCK_RESCIND_WAIT_MS);
+	vmbus_device_unregister(c->device_obj);
+}
+EXPORT_SYMBOL_GPL(vmbus_hvsock_device_unregister);

@@ -2,20 +2,29 @@
 
 //! What the hv_vmbus interface offers of the connection itself
 //! (`connection.c`): the addresses behind `vmbus_connection.int_page` and
-//! `monitor_pages[]`, `vmbus_set_event()`, and `vmbus_device_unregister()`.
-//! `uio_hv_generic` is their user: it maps the interrupt and monitor pages
-//! to user space, signals the host when user space asks, and has its
-//! device removed when the host rescinds the channel.
+//! `monitor_pages[]`, `vmbus_proto_version`, `vmbus_set_event()`,
+//! `vmbus_device_unregister()` and `vmbus_send_tl_connect_request()`.
+//! `uio_hv_generic` is the user of the first ones: it maps the interrupt
+//! and monitor pages to user space, signals the host when user space asks,
+//! and has its device removed when the host rescinds the channel. hv_sock
+//! asks the host for connections, and has each connection's device removed
+//! when its socket is gone.
 //!
 //! Context: `vmbus_set_event()` any (it never sleeps); the others process
 //! context.
 
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 
-use kernel::sync::{atomic::ordering::Acquire, Arc, ArcBorrow};
+use kernel::{
+    prelude::*,
+    sync::{atomic::ordering::Acquire, Arc, ArcBorrow},
+};
 
 use super::binding::{borrow, live, HvBinding};
-use crate::bus::{self, channel::Channel};
+use crate::{
+    bus::{self, channel::Channel},
+    proto::wire::Guid,
+};
 
 impl HvBinding {
     /// `vmbus_set_event()`: signals the host for the channel while it is
@@ -90,4 +99,38 @@ unsafe extern "C" fn rvmbus_hv_rust_device_unregister(ctx: *mut c_void) {
 unsafe extern "C" fn rvmbus_hv_rust_chan_key(b: *mut c_void) -> *const c_void {
     // SAFETY: Guaranteed by the caller.
     Arc::as_ptr(&unsafe { borrow(b) }.chan).cast::<c_void>()
+}
+
+/// `vmbus_proto_version`: the negotiated version as `major << 16 | minor`,
+/// 0 without a connection.
+#[no_mangle]
+extern "C" fn rvmbus_hv_rust_proto_version() -> u32 {
+    bus::active().map_or(0, |c| c.version())
+}
+
+/// `vmbus_send_tl_connect_request()`: 0, or a negative errno.
+///
+/// # Safety
+///
+/// `endpoint` and `service` each point to 16 readable bytes; process
+/// context.
+#[no_mangle]
+unsafe extern "C" fn rvmbus_hv_rust_tl_connect(endpoint: *const u8, service: *const u8) -> c_int {
+    if endpoint.is_null() || service.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Each points to 16 readable bytes (caller's contract).
+    let (e, s) = unsafe {
+        (
+            endpoint.cast::<[u8; 16]>().read(),
+            service.cast::<[u8; 16]>().read(),
+        )
+    };
+    match bus::active() {
+        Some(c) => match c.send_tl_connect_request(Guid(e), Guid(s)) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        },
+        None => ENOTCONN.to_errno(),
+    }
 }

@@ -241,6 +241,13 @@ rvmbus_hv_get_id(const struct hv_driver *drv, struct hv_device *hdev)
 
 int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev)
 {
+	/*
+	 * A Hyper-V socket connection's class is the service it connects
+	 * to: the hv_sock driver (hvsock set) takes every one, and nothing
+	 * else any, driver_override included, as hv_vmbus matches.
+	 */
+	if (to_rdev(&hdev->device)->hvsock)
+		return drv->hvsock;
 	return rvmbus_hv_get_id(drv, hdev) != NULL;
 }
 
@@ -309,7 +316,11 @@ static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hde
 	c->state = CHANNEL_OPEN_STATE;
 	c->callback_mode = HV_CALL_BATCHED;
 	c->max_pkt_size = VMBUS_DEFAULT_MAX_PKT_SIZE;
-	c->device_id = rvmbus_hv_dev_type(&hdev->dev_type);
+	c->device_id = to_rdev(&hdev->device)->hvsock ? HV_UNKNOWN :
+		       rvmbus_hv_dev_type(&hdev->dev_type);
+	/* set_channel_pending_send_size() (hv_sock) takes the outbound's. */
+	spin_lock_init(&c->outbound.ring_lock);
+	spin_lock_init(&c->inbound.ring_lock);
 	spin_lock_init(&c->sched_lock);
 	spin_lock_init(&c->requestor.req_lock);
 	init_completion(&c->rescind_event);
@@ -421,7 +432,7 @@ int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
 	atomic_inc(&rvmbus_hv_chans);
 	hdev->channel = &hc->chan;
 	hdev->device_id = hc->chan.device_id;
-	rvmbus_hv_conn_pages_fill();
+	rvmbus_hv_conn_fill();
 	ret = drv->probe(hdev, id);
 	if (ret) {
 		pr_err("rvmbus: probe failed for device %s (%d)\n",
@@ -476,6 +487,8 @@ void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o)
 	memcpy(&m->offer.if_type, o->if_type, sizeof(m->offer.if_type));
 	memcpy(&m->offer.if_instance, o->if_instance, sizeof(m->offer.if_instance));
 	m->offer.sub_channel_index = o->sub_channel_index;
+	m->offer.chn_flags = o->chn_flags;
+	memcpy(m->offer.u.std.user_def, o->user_def, sizeof(o->user_def));
 	m->child_relid = o->child_relid;
 	m->connection_id = o->connection_id;
 	m->is_dedicated_interrupt = !!o->dedicated_interrupt;

@@ -20,6 +20,7 @@
 #ifndef RVMBUS_HV_VMBUS_H
 #define RVMBUS_HV_VMBUS_H
 
+#include <linux/hyperv.h>
 #include <linux/types.h>
 #include <linux/uuid.h>
 
@@ -66,11 +67,13 @@ struct rvmbus_hv_offer {
 	u16 sub_channel_index;
 	u8 dedicated_interrupt;
 	u8 reserved;
-	u32 reserved2;
+	u16 chn_flags;		/* VMBUS_CHANNEL_* offer flags */
+	u16 reserved2;
+	u8 user_def[MAX_USER_DEFINED_BYTES];	/* the offer's, as sent */
 };
 
 /* Shared with Rust (binding.rs asserts the same size). */
-#define RVMBUS_HV_OFFER_SIZE 56
+#define RVMBUS_HV_OFFER_SIZE 176
 
 /* @cchan is a struct rvmbus_hv_chan (hv_vmbus.c) that Rust was given. */
 void rvmbus_hv_c_set_offer(void *cchan, const struct rvmbus_hv_offer *o);
@@ -231,12 +234,20 @@ void rvmbus_hv_rust_conn_pages(void **out);
 void rvmbus_hv_rust_device_unregister(void *ctx);
 const void *rvmbus_hv_rust_chan_key(void *b);
 /*
+ * The negotiated version as hv_vmbus encodes it (major << 16 | minor),
+ * 0 when not connected; vmbus_send_tl_connect_request() with both
+ * GUIDs in wire byte order (guid_t), a negative errno if not posted.
+ */
+u32 rvmbus_hv_rust_proto_version(void);
+int rvmbus_hv_rust_tl_connect(const u8 *endpoint, const u8 *service);
+/*
  * The mutex of every primary's sc_list (vmbus_connection.channel_mutex
- * where rvmbus has vmbus_connection); the connection's pages copied into
- * vmbus_connection before a probe.
+ * where rvmbus has vmbus_connection); what drivers read of the
+ * connection (its pages in vmbus_connection, vmbus_proto_version) set
+ * before a probe.
  */
 struct mutex *rvmbus_hv_channel_mutex(void);
-void rvmbus_hv_conn_pages_fill(void);
+void rvmbus_hv_conn_fill(void);
 /*
  * Runs a primary channel's chn_rescind_callback, if set (binding.rs):
  * true if it ran (the driver then removes the device itself).

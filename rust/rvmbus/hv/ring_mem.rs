@@ -26,34 +26,28 @@ use core::ffi::{c_int, c_void};
 use kernel::{prelude::*, sync::Arc};
 
 use super::binding::{borrow, HvBinding, PAGE, RING_MAX, RING_MIN};
-use crate::bus::connection::Connection;
+use crate::bus::connection::{Connection, RingBytes};
 
 impl HvBinding {
     /// `vmbus_alloc_ring()`: rings of `send` and `recv` bytes, control page
-    /// included, as hv_vmbus counts them; returns the block's kernel
-    /// address and its pages.
+    /// included, as hv_vmbus counts them (hv_sock's two differ); returns
+    /// the block's kernel address and its pages.
     fn alloc_ring(&self, send: u32, recv: u32) -> Result<(*mut c_void, u32)> {
-        if send != recv {
-            if self.warn.allow() {
-                pr_warn!(
-                    "channel {}: rings of different sizes ({} and {} bytes) are not supported\n",
-                    self.chan.relid(),
-                    send,
-                    recv
-                );
+        for n in [send, recv] {
+            if !(RING_MIN..=RING_MAX).contains(&n) || n % PAGE != 0 {
+                return Err(EINVAL);
             }
-            return Err(EOPNOTSUPP);
-        }
-        if !(RING_MIN..=RING_MAX).contains(&send) || send % PAGE != 0 {
-            return Err(EINVAL);
         }
         let mut ring = self.ring.lock();
         if ring.is_some() {
             return Err(EBUSY);
         }
         // The core counts the data area: one control page less.
-        // CAST: At most 2 MiB.
-        let data = (send - PAGE) as usize;
+        // CAST: Each at most 2 MiB.
+        let data = RingBytes {
+            out: (send - PAGE) as usize,
+            inb: (recv - PAGE) as usize,
+        };
         let mem = Connection::alloc_rings(data)?;
         let addr = mem.virt(0)?;
         // CAST: At most `MAX_PAGES` (1024) pages.

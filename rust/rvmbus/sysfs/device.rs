@@ -99,6 +99,7 @@ mod ffi {
             ctx: *mut c_void,
             class_id: *const u8,
             instance: *const u8,
+            hvsock: bool,
         ) -> *mut RvmbusDevice;
         pub(super) fn rvmbus_sysfs_device_del(rdev: *mut RvmbusDevice);
         pub(super) fn rvmbus_sysfs_channel_add(
@@ -175,6 +176,7 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
                     ctx,
                     info.if_type.0.as_ptr(),
                     info.if_instance.0.as_ptr(),
+                    info.is_hvsock(),
                 )
             })
             .inspect_err(|_| {
@@ -316,7 +318,7 @@ fn snapshot(ch: &Channel, out: &mut ChanInfo) {
     out.instance_id = info.if_instance.0;
     out.relid = info.relid.get();
     out.state = ch.state.load(Relaxed);
-    out.dev_type = u32::from(classes::linux_dev_type(&info.if_type));
+    out.dev_type = u32::from(classes::linux_dev_type(&info));
     out.target_cpu = ch.target_cpu.load(Relaxed);
     out.subchannel_id = u32::from(info.sub_channel_index);
     out.numa_node = shim::cpu_to_node(out.target_cpu);

@@ -271,7 +271,7 @@ static void rvmbus_device_release(struct device *dev)
  * reference @ctx; on failure the caller keeps it.
  */
 struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
-					      const u8 *instance)
+					      const u8 *instance, bool hvsock)
 {
 	struct rvmbus_device *rdev;
 	int ret;
@@ -289,6 +289,7 @@ struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
 		return ERR_PTR(ret);
 	}
 	memcpy(rdev->class_id, class_id, sizeof(rdev->class_id));
+	rdev->hvsock = hvsock;
 	/* struct hv_device as hv_vmbus fills it (vmbus_device_create/_register). */
 	memcpy(&rdev->hv.dev_type, class_id, sizeof(rdev->hv.dev_type));
 	memcpy(&rdev->hv.dev_instance, instance, sizeof(rdev->hv.dev_instance));

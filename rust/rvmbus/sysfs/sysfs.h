@@ -74,6 +74,11 @@ struct rvmbus_device {
 	struct hv_device hv;
 	void *ctx;		/* a channel reference, given back at release */
 	u8 class_id[16];	/* for matching drivers */
+	/*
+	 * A Hyper-V socket connection (the offer's TLNPI provider flag):
+	 * only hv_sock drivers bind it, whatever its class.
+	 */
+	bool hvsock;
 	struct kset *channels;
 };
 
@@ -98,7 +103,7 @@ int rvmbus_pm_link(struct device *supplier);
 void rvmbus_pm_unlink(void);
 void rvmbus_sysfs_bus_unregister(void);
 struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
-					      const u8 *instance);
+					      const u8 *instance, bool hvsock);
 void rvmbus_sysfs_device_del(struct rvmbus_device *rdev);
 struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 						  void *ctx, u32 relid);

@@ -62,7 +62,7 @@
 
 use super::message::{GuestMessage, HostMessage, Offer, OpenRequest};
 use super::types::{Actions, GpadlId, MonitorId, Relid};
-use super::wire::channel_msg::{MessageType, MAX_USER_DEFINED_BYTES};
+use super::wire::channel_msg::{MessageType, MAX_USER_DEFINED_BYTES, OFFER_FLAG_TLNPI_PROVIDER};
 use super::wire::Guid;
 
 /// What the guest keeps of an offer.
@@ -82,6 +82,12 @@ pub struct ChannelInfo {
     pub monitor_id: Option<MonitorId>,
     /// Whether the channel has a dedicated interrupt.
     pub dedicated_interrupt: bool,
+    /// The offer's `OFFER_FLAG_*` bits.
+    pub chn_flags: u16,
+    /// The offer's user-defined area as sent (for a pipe offer, the pipe
+    /// mode and then the pipe's own bytes). Nothing in the bus reads it;
+    /// drivers of the hv_vmbus interface see it in `offermsg`.
+    pub user_def: [u8; MAX_USER_DEFINED_BYTES],
 }
 
 impl ChannelInfo {
@@ -95,7 +101,16 @@ impl ChannelInfo {
             connection_id: o.connection_id,
             monitor_id: o.monitor_id,
             dedicated_interrupt: o.dedicated_interrupt,
+            chn_flags: o.offer.chn_flags,
+            user_def: o.offer.user_def,
         }
+    }
+
+    /// Whether the offer is a Hyper-V socket connection (Linux's
+    /// `is_hvsock_offer()`): a channel that only an hv_sock driver binds,
+    /// offered by the host for one connection and rescinded when it ends.
+    pub fn is_hvsock(&self) -> bool {
+        self.chn_flags & OFFER_FLAG_TLNPI_PROVIDER != 0
     }
 }
 
@@ -751,6 +766,25 @@ mod tests {
     }
     fn host(m: HostMessage) -> ChannelEvent {
         ChannelEvent::Host(m)
+    }
+
+    #[test]
+    fn info_keeps_the_flags_and_user_area_and_knows_hvsock() {
+        use crate::wire::channel_msg::{OFFER_FLAG_NAMED_PIPE_MODE, OFFER_FLAG_TLNPI_PROVIDER};
+        let mut o = offer(5);
+        assert!(!ChannelInfo::from_offer(&o).is_hvsock());
+        // A connection from the host, as Hyper-V offers it: pipe mode 0,
+        // then the pipe's first byte set.
+        o.offer.chn_flags = OFFER_FLAG_TLNPI_PROVIDER | OFFER_FLAG_NAMED_PIPE_MODE;
+        o.offer.user_def[4] = 1;
+        let i = ChannelInfo::from_offer(&o);
+        assert!(i.is_hvsock());
+        assert_eq!(i.chn_flags, o.offer.chn_flags);
+        assert_eq!(i.user_def[4], 1);
+        assert_eq!(i.user_def, o.offer.user_def);
+        // The pipe flag alone is not a socket.
+        o.offer.chn_flags = OFFER_FLAG_NAMED_PIPE_MODE;
+        assert!(!ChannelInfo::from_offer(&o).is_hvsock());
     }
 
     fn open(relid: u32) -> ChannelState {

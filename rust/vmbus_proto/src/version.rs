@@ -105,6 +105,12 @@ impl Version {
         self.0 >= Self::WIN8_1.0
     }
 
+    /// Whether the host connects Hyper-V sockets (`TL_CONNECT_REQUEST`,
+    /// 4.0, Windows 10, and later; Linux's hv_sock refused older hosts).
+    pub const fn has_hvsock(self) -> bool {
+        self.0 >= Self::WIN10.0
+    }
+
     /// Whether `MODIFY_CHANNEL` exists (4.1 and later).
     pub const fn has_modify_channel(self) -> bool {
         self.0 >= Self::V4_1.0

@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// monitor page (which the host polls each millisecond).
     #[arg(long)]
     pub no_monitor: bool,
+    /// Accept the guest's hv_sock (AF_VSOCK) connections to vsock port
+    /// PORT and echo every byte back; the host's FIN follows the guest's,
+    /// then the host rescinds the connection's channel. Repeatable.
+    #[arg(long = "hvsock-echo", value_name = "PORT")]
+    pub hvsock_echo: Vec<u32>,
 }
 
 /// Arguments of `ctl`.
@@ -161,6 +166,13 @@ pub fn serve_help() -> String {
           `ctl nic-link RELID up|down` changes the link, `ctl nic-hold RELID MS` completes \
           the guest's sends MS ms late, `rescind`/`reoffer RELID` \
           remove and re-add the adapter.\n";
+    h += "\nHyper-V sockets (--hvsock-echo PORT): the guest's AF_VSOCK connects to \
+          PORT are offered a channel (TLNPI provider, named pipe, user_def[0] = 0) \
+          and echoed; other ports are refused (TL_CONNECT_RESULT). \
+          `ctl hvsock-connect PORT BYTES` connects to the guest's listener on PORT \
+          (user_def[0] = 1), sends BYTES bytes (byte i = (i*7+3) % 251) and its FIN, \
+          and checks that the guest echoes them back before its FIN \
+          (stats vmbus.hvsock_host_ok / hvsock_host_bad).\n";
     h += "\nTrace (--trace FILE): one line per message, mailbox request, doorbell or \
           interrupt, flushed per line:\n  \
           <seconds>.<micros> <g2h|h2g> <channel|-> <type> <hex bytes>\n";
@@ -219,6 +231,7 @@ impl ServeArgs {
         c.options.hostile = self.hostile.clone();
         c.options.renumber_after_unload = self.renumber_after_unload;
         c.options.no_monitor = self.no_monitor;
+        c.options.hvsock_echo = self.hvsock_echo.clone();
         c.options.disks = self.disks.clone();
         c
     }

@@ -182,6 +182,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         run: cmd_unreachable,
     },
     CommandSpec {
+        name: "hvsock-connect",
+        usage: "PORT BYTES",
+        help: "connect to the guest's hv_sock listener on vsock PORT, send BYTES bytes and FIN, check the echo (stats hvsock_host_ok/bad)",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
         name: "open-delay",
         usage: "MS",
         help: "answer OPEN_CHANNEL after MS milliseconds (0: at once)",

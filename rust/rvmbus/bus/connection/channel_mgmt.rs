@@ -66,7 +66,7 @@ impl Connection {
                 chan: chan.clone(),
                 state,
                 ring: None,
-                ring_bytes: 0,
+                ring_bytes: RingBytes::default(),
                 hib: hibernate::Saved::default(),
             })
             .is_ok();
@@ -393,11 +393,30 @@ impl Connection {
                         self.upper.remove_device(&ch, None);
                         let relid = ch.info().relid;
                         let mut inner = self.inner.lock();
+                        // The relid is this channel's still (once released,
+                        // the host may have offered another channel under
+                        // it).
+                        let state = inner
+                            .find(relid)
+                            .filter(|e| Arc::ptr_eq(&e.chan, &ch))
+                            .map(|e| e.state);
                         if let Some(ChannelState::Rescinded {
                             kept_open: false, ..
-                        }) = inner.state_of(relid)
+                        }) = state
                         {
                             let _ = self.chan_step(&mut inner, relid, ChannelEvent::Release);
+                        }
+                    }
+                    DevOp::Vanished(ch) => {
+                        let driver = ch.driver();
+                        if let Some(d) = driver.as_ref() {
+                            let _ = d.rescinded();
+                        }
+                        ch.refuse_sends();
+                        let removes = driver.is_some_and(|d| d.removes_device())
+                            && !self.take_unregister(&ch);
+                        if !removes {
+                            self.upper.remove_device(&ch, None);
                         }
                     }
                     DevOp::Rescind(ch, p) => {

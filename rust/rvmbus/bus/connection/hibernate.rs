@@ -37,7 +37,7 @@ use kernel::{
     sync::{atomic::ordering::Relaxed, Arc},
 };
 
-use super::{code_of, Connection, DevOp, HostWait, Inner};
+use super::{code_of, Connection, DevOp, HostWait, Inner, RingBytes};
 use crate::{
     bus::channel::Channel,
     proto::{
@@ -51,7 +51,7 @@ use crate::{
 #[derive(Default)]
 pub(super) struct Saved {
     /// It was open: ring bytes each way and the CPU.
-    reopen: Option<(usize, u32)>,
+    reopen: Option<(RingBytes, u32)>,
     /// Sub-channels it had (a primary).
     subs: u32,
 }
@@ -316,8 +316,13 @@ impl Connection {
             if let Some((g, m)) = e.ring.map(|(g, m, _)| (g, m)) {
                 let _ = inner.orphans.push((g, m), GFP_KERNEL);
             }
-            let primary = self.primary_of(inner, &e.chan);
-            self.queue_dev_op(inner, DevOp::Remove(e.chan, primary));
+            let op = if info.is_hvsock() {
+                DevOp::Vanished(e.chan)
+            } else {
+                let primary = self.primary_of(inner, &e.chan);
+                DevOp::Remove(e.chan, primary)
+            };
+            self.queue_dev_op(inner, op);
         }
         inner.any_suspended = false;
     }

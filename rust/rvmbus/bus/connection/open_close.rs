@@ -16,6 +16,39 @@ use super::*;
 /// refused.
 const ORPHANS_MAX: usize = 32 << 20;
 
+/// The data bytes of a channel's two rings, each at most
+/// [`RING_BYTES_MAX`]. Most drivers open both the same size; hv_sock sizes
+/// each from its socket's buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RingBytes {
+    /// The outbound ring (guest to host).
+    pub(crate) out: usize,
+    /// The inbound ring (host to guest).
+    pub(crate) inb: usize,
+}
+
+impl RingBytes {
+    /// Rings of `bytes` each way.
+    pub(crate) const fn both(bytes: usize) -> Self {
+        Self {
+            out: bytes,
+            inb: bytes,
+        }
+    }
+
+    /// The pages of each ring, control page included.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if a ring is over [`RING_BYTES_MAX`].
+    fn pages(self) -> Result<(usize, usize)> {
+        if self.out > RING_BYTES_MAX || self.inb > RING_BYTES_MAX {
+            return Err(EINVAL);
+        }
+        Ok((ring_pages(self.out), ring_pages(self.inb)))
+    }
+}
+
 impl Connection {
     /// Posts the ring GPADL's header and bodies. On failure, also says
     /// whether any of them was posted.
@@ -40,13 +73,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Opens `ch` with rings of `ring_bytes` each way, interrupts on `cpu`,
-    /// waiting for the host as `wait` says.
+    /// Opens `ch` with rings of `bytes`, interrupts on `cpu`, waiting for
+    /// the host as `wait` says.
     ///
     /// # Errors
     ///
     /// - `EINVAL`: `cpu` is offline or beyond the CPUs the connection set
-    ///   up, or `ring_bytes` is over [`RING_BYTES_MAX`];
+    ///   up, or a ring is over [`RING_BYTES_MAX`];
     /// - `ENODEV`: unloading, or the channel is gone or was rescinded
     ///   meanwhile;
     /// - `EBUSY`: the channel is not closed;
@@ -62,35 +95,31 @@ impl Connection {
     pub(crate) fn open(
         self: &Arc<Self>,
         ch: &Arc<Channel>,
-        ring_bytes: usize,
+        bytes: RingBytes,
         cpu: u32,
         wait: HostWait,
     ) -> Result {
-        // `alloc_rings` checks the size, `open_on` the CPU. The block is
+        // `alloc_rings` checks the sizes, `open_on` the CPU. The block is
         // freed with the last reference: at once if the host never saw it,
         // else when the core lets it go.
-        let mem = Self::alloc_rings(ring_bytes)?;
-        self.open_on(ch, mem, ring_bytes, cpu, wait)
+        let mem = Self::alloc_rings(bytes)?;
+        self.open_on(ch, mem, bytes, cpu, wait)
     }
 
-    /// Ring memory for rings of `ring_bytes` of data each way: both rings'
-    /// pages in one block, for [`Connection::open_on`].
+    /// Ring memory for rings of `bytes` of data: both rings' pages in one
+    /// block, outbound first, for [`Connection::open_on`].
     ///
     /// # Errors
     ///
-    /// `EINVAL` over [`RING_BYTES_MAX`], `ENOMEM` without memory.
-    pub(crate) fn alloc_rings(ring_bytes: usize) -> Result<Arc<SharedPages>> {
-        if ring_bytes > RING_BYTES_MAX {
-            return Err(EINVAL);
-        }
-        Ok(Arc::new(
-            SharedPages::new(2 * ring_pages(ring_bytes))?,
-            GFP_KERNEL,
-        )?)
+    /// `EINVAL` if a ring is over [`RING_BYTES_MAX`], `ENOMEM` without
+    /// memory.
+    pub(crate) fn alloc_rings(bytes: RingBytes) -> Result<Arc<SharedPages>> {
+        let (out, inb) = bytes.pages()?;
+        Ok(Arc::new(SharedPages::new(out + inb)?, GFP_KERNEL)?)
     }
 
     /// As [`Connection::open`], on ring memory the caller allocated with
-    /// [`Connection::alloc_rings`] for `ring_bytes` and may keep (Linux's
+    /// [`Connection::alloc_rings`] for `bytes` and may keep (Linux's
     /// `vmbus_connect_ring()`: `uio_hv_generic` maps it to user space and
     /// opens and closes the channel on it many times). The control pages
     /// are initialised afresh. The connection holds its own reference
@@ -100,19 +129,19 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::open`]; `EINVAL` also if `mem` is too small for
-    /// `ring_bytes`.
+    /// `bytes`.
     pub(crate) fn open_on(
         self: &Arc<Self>,
         ch: &Arc<Channel>,
         mem: Arc<SharedPages>,
-        ring_bytes: usize,
+        bytes: RingBytes,
         cpu: u32,
         wait: HostWait,
     ) -> Result {
-        if !self.cpu_usable(cpu) || ring_bytes > RING_BYTES_MAX {
+        let (out_pages, in_pages) = bytes.pages()?;
+        if !self.cpu_usable(cpu) {
             return Err(EINVAL);
         }
-        let pages = ring_pages(ring_bytes);
         let relid = ch.info().relid;
         let gpadl = GpadlId::new(self.gpadl_next.fetch_add(1, Relaxed)).ok_or(EINVAL)?;
         let mut inner = self.inner.lock();
@@ -125,7 +154,7 @@ impl Connection {
             return Err(EBUSY);
         }
         // `Rings::init` refuses memory smaller than both rings.
-        Rings::init(&mem, pages, pages)?;
+        Rings::init(&mem, out_pages, in_pages)?;
         // Checked again under the lock, which a CPU going offline takes to
         // look for the channels on it.
         if !self.cpu_usable(cpu) {
@@ -151,15 +180,16 @@ impl Connection {
             ChannelState::Rescinded { .. } | ChannelState::Released => return Err(ENODEV),
             _ => return Err(EBUSY),
         }
-        e.ring = Some((gpadl, mem.clone(), 2 * pages));
-        e.ring_bytes = ring_bytes;
+        e.ring = Some((gpadl, mem.clone(), out_pages + in_pages));
+        e.ring_bytes = bytes;
         ch.target_cpu.store(cpu, Relaxed);
-        // CAST: A ring has far fewer than 2^32 pages.
+        // CAST: A ring has far fewer than 2^32 pages. The inbound ring
+        // starts where the outbound one ends.
         let params = OpenParams::new(
             relid.get(),
             gpadl,
             self.transport.vp_index(cpu),
-            pages as u32,
+            out_pages as u32,
         );
         let _ = self.chan_step(&mut inner, relid, ChannelEvent::Open(params));
         // The outcome is in the state; unload or a bounded wait that ran
@@ -171,15 +201,25 @@ impl Connection {
             HostWait::AtMost(ms) => wait_until!(self, inner, ms, !opening(&mut inner)),
         };
         match inner.state_of(relid) {
-            Some(ChannelState::Open { .. }) => match Rings::attach(mem, pages, pages) {
+            Some(ChannelState::Open { .. }) => match Rings::attach(mem, out_pages, in_pages) {
                 Ok(rings) => {
                     ch.attach_rings(rings);
-                    pr_info!(
-                        "channel {} open: {} KiB rings, interrupts on CPU {}\n",
-                        relid.get(),
-                        ring_bytes / 1024,
-                        cpu
-                    );
+                    if bytes.out == bytes.inb {
+                        pr_info!(
+                            "channel {} open: {} KiB rings, interrupts on CPU {}\n",
+                            relid.get(),
+                            bytes.out / 1024,
+                            cpu
+                        );
+                    } else {
+                        pr_info!(
+                            "channel {} open: {} KiB ring out, {} KiB in, interrupts on CPU {}\n",
+                            relid.get(),
+                            bytes.out / 1024,
+                            bytes.inb / 1024,
+                            cpu
+                        );
+                    }
                     Ok(())
                 }
                 Err(e) => {

@@ -17,8 +17,8 @@ pub(super) struct Entry {
     /// The ring memory, its GPADL and the pages it covers, while the host
     /// may use it.
     pub(super) ring: Option<(GpadlId, Arc<SharedPages>, usize)>,
-    /// Bytes of each ring of the last open.
-    pub(super) ring_bytes: usize,
+    /// The ring sizes of the last open.
+    pub(super) ring_bytes: RingBytes,
     /// What hibernation must restore (see `hibernate.rs`).
     pub(super) hib: hibernate::Saved,
 }

@@ -10,6 +10,7 @@ pub mod echo;
 pub mod fcopy;
 pub mod guest_text;
 pub mod heartbeat;
+pub mod hvsock;
 pub mod ic_link;
 pub mod kvp;
 pub mod net;
@@ -26,6 +27,7 @@ use vmbus_proto::wire::packet::PacketType;
 
 use crate::guest_mem::MemRegion;
 use crate::server::ControlResult;
+use crate::trace::Dir;
 use crate::vmbus::gpadl::{Gpadl, Gpadls};
 use crate::vmbus::offers::DeviceKind;
 
@@ -67,6 +69,8 @@ pub struct ChannelIo<'a> {
     out: Vec<Vec<u8>>,
     subs: Option<&'a mut dyn SubchannelHost>,
     gpadls: Option<&'a Gpadls>,
+    queued: usize,
+    notes: Vec<(Dir, &'static str)>,
 }
 
 impl<'a> ChannelIo<'a> {
@@ -80,7 +84,33 @@ impl<'a> ChannelIo<'a> {
             out: Vec::new(),
             subs,
             gpadls: None,
+            queued: 0,
+            notes: Vec::new(),
         }
+    }
+
+    /// Tells the device how many of its packets wait for room in the
+    /// guest's ring.
+    pub fn with_queued(mut self, queued: usize) -> Self {
+        self.queued = queued;
+        self
+    }
+
+    /// How many of the channel's packets waited for room in the guest's
+    /// ring when the device was called (not counting those it sent since).
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Adds a line of type `kind` (no bytes) to the host's trace, after
+    /// the packet being handled.
+    pub fn trace_note(&mut self, dir: Dir, kind: &'static str) {
+        self.notes.push((dir, kind));
+    }
+
+    /// The trace lines the device asked for, in order.
+    pub fn take_notes(&mut self) -> Vec<(Dir, &'static str)> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Lets the device look up the GPADLs of its channel.
@@ -151,6 +181,13 @@ pub trait Device {
     /// Periodic work while the channel is open.
     fn tick(&mut self, _io: &mut ChannelIo<'_>) {}
 
+    /// Whether the device is done with its channel and asks the server to
+    /// rescind it once everything it sent is in the guest's ring (an
+    /// hv_sock connection after both FINs).
+    fn wants_rescind(&self) -> bool {
+        false
+    }
+
     /// A control command for this device; `None` if it does not know it.
     fn control(
         &mut self,
@@ -203,5 +240,11 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Kvp => Box::new(kvp::Kvp::default()),
         DeviceKind::Vss => Box::new(vss::Vss::default()),
         DeviceKind::Fcopy => Box::new(fcopy::Fcopy::default()),
+        // The server gives each hv_sock channel its role and the shared
+        // counters; this one only stands in if a channel is made otherwise.
+        DeviceKind::Hvsock => Box::new(hvsock::Hvsock::new(
+            hvsock::Role::Echo,
+            std::sync::Arc::default(),
+        )),
     }
 }

@@ -12,7 +12,7 @@ use vmbus_proto::types::{GpadlId, MonitorId, Relid, MAX_RELIDS};
 use vmbus_proto::wire::monitor::MAX_MONITOR_ID;
 use vmbus_proto::wire::Guid;
 
-use super::offers::{make_offer, DeviceKind, Signalling};
+use super::offers::{make_offer, make_pipe_offer, DeviceKind, PipeOffer, Signalling};
 
 /// The state of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct Channel {
     /// GPADL or releases the relid (the guest's driver waits for the
     /// completions of its sends).
     pub draining: Option<Draining>,
+    /// Of an hv_sock connection's channel: what makes its offer one.
+    pub pipe: Option<PipeOffer>,
 }
 
 /// The rings of a rescinded channel that the host still services.
@@ -92,14 +94,18 @@ impl Channel {
 
     /// The `OFFER_CHANNEL` contents.
     pub fn offer(&self) -> Offer {
-        make_offer(
+        let mut o = make_offer(
             self.kind,
             self.instance,
             self.relid,
             self.monitor_id,
             self.sub_index,
             self.signalling.dedicated,
-        )
+        );
+        if let Some(p) = self.pipe {
+            make_pipe_offer(&mut o, p);
+        }
+        o
     }
 }
 
@@ -172,8 +178,24 @@ impl Channels {
                 state: ChannelState::Offered,
                 sent: false,
                 draining: None,
+                pipe: None,
             },
         );
+        Ok(relid)
+    }
+
+    /// Adds an hv_sock connection's channel: instance `instance`, offered
+    /// as `pipe` says, without a monitor id (Hyper-V does not monitor
+    /// hv_sock channels), with the lowest free relid.
+    pub fn insert_pipe(&mut self, instance: Guid, pipe: PipeOffer) -> Result<Relid, AddError> {
+        let signalling = Signalling {
+            no_monitor: true,
+            dedicated: false,
+        };
+        let relid = self.insert(DeviceKind::Hvsock, instance, 0, signalling)?;
+        if let Some(c) = self.by_relid.get_mut(&relid.get()) {
+            c.pipe = Some(pipe);
+        }
         Ok(relid)
     }
 
@@ -205,10 +227,11 @@ impl Channels {
     /// The guest connection ended (unload, new driver, disconnect): open
     /// channels close, rescinded ones are gone, nothing has been sent.
     /// Sub-channels are gone too, as on Hyper-V: a guest asks for them
-    /// again on its new connection.
+    /// again on its new connection; so are hv_sock connections.
     pub fn reset_connection(&mut self) {
-        self.by_relid
-            .retain(|_, c| c.state != ChannelState::Rescinded && c.sub_index == 0);
+        self.by_relid.retain(|_, c| {
+            c.state != ChannelState::Rescinded && c.sub_index == 0 && c.pipe.is_none()
+        });
         for c in self.by_relid.values_mut() {
             c.state = ChannelState::Offered;
             c.sent = false;

@@ -2,12 +2,11 @@
 
 //! The server's newer control commands (`reoffer`, `shutdown-guest`,
 //! `hostile`) and the channel messages that need no state machine of their
-//! own: `MODIFY_CHANNEL` and `TL_CONNECT_REQUEST`.
+//! own: `MODIFY_CHANNEL` (`TL_CONNECT_REQUEST` is [`super::hvsock`]'s).
 
 use vmbus_proto::message::HostMessage;
 use vmbus_proto::types::Relid;
 use vmbus_proto::version::Version;
-use vmbus_proto::wire::Guid;
 
 use super::channels::ChannelState;
 use super::hostile::Mode;
@@ -15,8 +14,8 @@ use super::offers::DeviceKind;
 use super::{VmbusHost, STATUS_UNSUCCESSFUL};
 use crate::server::{ControlResult, GuestCtx};
 
-/// NTSTATUS `STATUS_CONNECTION_REFUSED`: the answer to every hvsocket
-/// connect (this host has no hvsocket services).
+/// NTSTATUS `STATUS_CONNECTION_REFUSED`: the answer to an hv_sock
+/// connect to a service the host does not serve.
 pub const STATUS_CONNECTION_REFUSED: u32 = 0xc000_0236;
 
 /// Parses a relid argument.
@@ -49,6 +48,7 @@ impl VmbusHost {
             "echo-burst" => Some(self.cmd_echo_burst(guest, args, out)),
             "nic-link" | "nic-hold" => Some(self.cmd_nic(guest, cmd, args, out)),
             "open-delay" => Some(self.cmd_open_delay(args, out)),
+            "hvsock-connect" => Some(self.cmd_hvsock_connect(guest, args, out)),
             _ => None,
         }
     }
@@ -63,6 +63,12 @@ impl VmbusHost {
             return Err("usage: reoffer RELID".into());
         };
         let relid = parse_relid(r)?;
+        if self.is_hvsock(relid) {
+            return Err(format!(
+                "relid {} is an hv_sock connection, which is never offered again",
+                relid.get()
+            ));
+        }
         self.rescind(guest, relid, true, out)
     }
 
@@ -295,23 +301,5 @@ impl VmbusHost {
             let status = if changed { 0 } else { STATUS_UNSUCCESSFUL };
             self.send(guest, &HostMessage::ModifyChannelResponse { relid, status });
         }
-    }
-
-    /// `TL_CONNECT_REQUEST`: refused, no hvsocket services here.
-    pub(super) fn tl_connect(
-        &mut self,
-        guest: &mut GuestCtx<'_>,
-        endpoint_id: Guid,
-        service_id: Guid,
-    ) {
-        self.stats.tl_connects += 1;
-        self.send(
-            guest,
-            &HostMessage::TlConnectResult {
-                endpoint_id,
-                service_id,
-                status: STATUS_CONNECTION_REFUSED,
-            },
-        );
     }
 }

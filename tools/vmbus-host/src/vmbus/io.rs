@@ -110,6 +110,7 @@ impl VmbusHost {
     ) -> Option<R> {
         let mem = guest.mem;
         let can_offer = self.offers_requested && self.conn.is_some();
+        let queued = self.rings.get(&relid.get()).map_or(0, |r| r.queued());
         let dev = self.devices.get_mut(&relid.get())?;
         let mut subs = SubOffers {
             channels: &mut self.channels,
@@ -117,8 +118,11 @@ impl VmbusHost {
             added: Vec::new(),
         };
         let host: Option<&mut dyn SubchannelHost> = if can_offer { Some(&mut subs) } else { None };
-        let mut io = ChannelIo::new(relid, mem, host).with_gpadls(&self.gpadls);
+        let mut io = ChannelIo::new(relid, mem, host)
+            .with_gpadls(&self.gpadls)
+            .with_queued(queued);
         let r = f(dev.as_mut(), &mut io);
+        let notes = io.take_notes();
         let packets = io.into_packets();
         let added = subs.added;
         for sub in added {
@@ -137,6 +141,9 @@ impl VmbusHost {
         }
         for p in packets {
             self.send_packet(guest, relid, p);
+        }
+        for (dir, kind) in notes {
+            guest.trace.event(dir, Some(relid.get()), kind, &[]);
         }
         Some(r)
     }
@@ -223,8 +230,18 @@ impl VmbusHost {
     }
 
     /// Services `relid`; false if there was nothing to do (no packet to
-    /// read, none waiting to be written).
+    /// read, none waiting to be written). An hv_sock connection may then
+    /// send more, or be rescinded (see `hvsock_serviced`).
     fn service_channel_counted(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) -> bool {
+        let busy = self.service_rings(guest, relid);
+        if self.is_hvsock(relid) {
+            self.hvsock_serviced(guest, relid);
+        }
+        busy
+    }
+
+    /// Flushes and reads `relid`'s rings until the guest's ring is empty.
+    fn service_rings(&mut self, guest: &mut GuestCtx<'_>, relid: Relid) -> bool {
         let mut busy = self.rings.get(&relid.get()).is_some_and(|r| r.queued() > 0);
         loop {
             let Some(rings) = self.rings.get_mut(&relid.get()) else {

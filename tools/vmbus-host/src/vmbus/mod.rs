@@ -20,6 +20,7 @@ pub mod gpadl;
 pub mod hostile;
 pub mod hostile_msgs;
 pub mod hostile_ring;
+pub mod hvsock;
 pub mod io;
 pub mod monitor;
 pub mod negotiation;
@@ -75,6 +76,9 @@ pub struct ServerOptions {
     pub disks: Vec<crate::devices::storage::disk::DiskSpec>,
     /// Offer every channel without a monitor id (`--no-monitor`).
     pub no_monitor: bool,
+    /// The vsock ports whose hv_sock connections the host accepts and
+    /// echoes (`--hvsock-echo PORT`).
+    pub hvsock_echo: Vec<u32>,
 }
 
 /// Counters (control `stats`, prefixed `vmbus.`).
@@ -138,8 +142,10 @@ pub struct Stats {
     pub ring_waits: u64,
     /// MODIFY_CHANNEL requests applied.
     pub modify_channels: u64,
-    /// TL_CONNECT_REQUESTs refused.
+    /// TL_CONNECT_REQUESTs (hv_sock connects by the guest).
     pub tl_connects: u64,
+    /// TL_CONNECT_REQUESTs refused (no such service).
+    pub tl_refused: u64,
     /// Filler messages the slot modes posted.
     pub fillers: u64,
     /// Posts the post modes refused.
@@ -184,6 +190,8 @@ pub struct VmbusHost {
     garbage_sent: u64,
     /// Storage controllers by number.
     storage: BTreeMap<u8, crate::devices::storage::controller::SharedController>,
+    /// hv_sock connections.
+    hvsock: hvsock::HvsockState,
 }
 
 fn type_name(payload: &[u8]) -> String {
@@ -251,6 +259,7 @@ impl VmbusHost {
             refuse_left: (false, false),
             garbage_sent: 0,
             storage: BTreeMap::new(),
+            hvsock: hvsock::HvsockState::default(),
         };
         host.storage = storage::build_controllers(&host.opts.disks)?;
         host.add_storage_channels()?;
@@ -348,6 +357,7 @@ impl VmbusHost {
         }
         self.rings.clear();
         self.opens_due.clear();
+        self.hvsock.reset();
         self.conn = None;
         self.offers_requested = false;
         self.channels.reset_connection();
@@ -505,6 +515,7 @@ impl VmbusHost {
                     };
                 }
                 self.stats.opens += 1;
+                self.hvsock_opened(o.relid);
                 0
             }
             Err(why) => {
@@ -683,7 +694,9 @@ impl VmbusHost {
                     if kind == DeviceKind::Net && sub_index == 0 {
                         self.rescind_subchannels(guest, instance);
                     }
-                    if self.hostile.is_for(Mode::RescindOnClose, relid.get()) {
+                    if self.is_hvsock(relid) {
+                        self.hvsock_closed(guest, relid);
+                    } else if self.hostile.is_for(Mode::RescindOnClose, relid.get()) {
                         if let Some(c) = self.channels.get_mut(relid) {
                             c.state = ChannelState::Rescinded;
                         }
@@ -709,6 +722,7 @@ impl VmbusHost {
                     self.channels.remove(relid);
                     self.devices.remove(&relid.get());
                     self.gpadls.drop_channel(relid);
+                    self.hvsock_released(relid);
                     self.stats.released += 1;
                     crate::log_info!("vmbus: relid {} released", relid.get());
                 }
@@ -1096,6 +1110,7 @@ impl VmbusServer for VmbusHost {
         self.slot_modes(guest);
         self.ic_garbage(guest);
         self.poll_channels(guest);
+        self.hvsock_poll(guest);
         self.rescinds_now_due(guest);
     }
 
@@ -1173,12 +1188,16 @@ impl VmbusServer for VmbusHost {
             ("ring_waits", s.ring_waits),
             ("modify_channels", s.modify_channels),
             ("tl_connects", s.tl_connects),
+            ("tl_refused", s.tl_refused),
             ("fillers", s.fillers),
             ("posts_refused", s.posts_refused),
             ("gpa_direct_ignored", s.gpa_direct_ignored),
             ("race_pairs", self.race_pairs),
             ("garbage_sent", self.garbage_sent),
         ] {
+            out.push(format!("vmbus.{k}={v}"));
+        }
+        for (k, v) in self.hvsock.stats() {
             out.push(format!("vmbus.{k}={v}"));
         }
         for (r, d) in &self.devices {

@@ -9,7 +9,9 @@ use std::str::FromStr;
 
 use vmbus_proto::message::Offer;
 use vmbus_proto::types::{MonitorId, Relid};
-use vmbus_proto::wire::channel_msg::ChannelOffer;
+use vmbus_proto::wire::channel_msg::{
+    ChannelOffer, OFFER_FLAG_NAMED_PIPE_MODE, OFFER_FLAG_TLNPI_PROVIDER, PIPE_TYPE_BYTE,
+};
 use vmbus_proto::wire::{Guid, Wire};
 
 /// Hyper-V heartbeat IC: `57164f39-9115-4e78-ab55-382f3bd5422d`.
@@ -82,6 +84,42 @@ pub const NET_CLASS: Guid = Guid::from_fields(
     [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
 );
 
+/// The hv_sock service id template, `00000000-facb-11e6-bd58-64006a7986d3`:
+/// vsock port P is this GUID with its first four bytes P, little-endian
+/// (Linux's `union hvs_service_id`). Also the class `list` shows for an
+/// hv_sock channel.
+pub const HVSOCK_TEMPLATE: Guid = Guid::from_fields(
+    0,
+    0xfacb,
+    0x11e6,
+    [0xbd, 0x58, 0x64, 0x00, 0x6a, 0x79, 0x86, 0xd3],
+);
+
+/// The hv_sock service id of vsock port `port`.
+pub fn hvsock_service_id(port: u32) -> Guid {
+    let mut g = HVSOCK_TEMPLATE;
+    g.0[..4].copy_from_slice(&port.to_le_bytes());
+    g
+}
+
+/// The vsock port of an hv_sock service id, if it follows the template.
+pub fn hvsock_port(id: Guid) -> Option<u32> {
+    (id.0[4..] == HVSOCK_TEMPLATE.0[4..]).then(|| id.data1())
+}
+
+/// What makes an offer an hv_sock connection's (Linux's
+/// `hvs_open_connection` reads it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeOffer {
+    /// The offer's `if_type`: the service id of the side that listens
+    /// (the host's service for a guest's connect, the guest's for the
+    /// host's).
+    pub if_type: Guid,
+    /// Whether the host connects (`user_def[0]` = 1) rather than the
+    /// guest (0).
+    pub from_host: bool,
+}
+
 /// First field of every instance GUID this host makes ("rvmb").
 pub const INSTANCE_TAG: u32 = 0x7276_6d62;
 
@@ -120,6 +158,9 @@ pub enum DeviceKind {
     Vss,
     /// File copy IC.
     Fcopy,
+    /// One Hyper-V socket connection (never on the command line: made by
+    /// `TL_CONNECT_REQUEST` and `hvsock-connect`, so not in [`Self::ALL`]).
+    Hvsock,
 }
 
 impl DeviceKind {
@@ -158,6 +199,7 @@ impl DeviceKind {
             DeviceKind::Kvp => "kvp",
             DeviceKind::Vss => "vss",
             DeviceKind::Fcopy => "fcopy",
+            DeviceKind::Hvsock => "hvsock",
         }
     }
 
@@ -187,6 +229,9 @@ impl DeviceKind {
             DeviceKind::Fcopy => {
                 "file copy IC: `ctl fcopy send FILE DIR` (uio_hv_generic + hv_fcopy_uio_daemon)"
             }
+            DeviceKind::Hvsock => {
+                "hv_sock connection: --hvsock-echo PORT, `ctl hvsock-connect PORT BYTES`"
+            }
         }
     }
 
@@ -202,6 +247,7 @@ impl DeviceKind {
             DeviceKind::Kvp => KVP_CLASS,
             DeviceKind::Vss => VSS_CLASS,
             DeviceKind::Fcopy => FCOPY_CLASS,
+            DeviceKind::Hvsock => HVSOCK_TEMPLATE,
         }
     }
 
@@ -216,6 +262,7 @@ impl DeviceKind {
             DeviceKind::Kvp => 7,
             DeviceKind::Vss => 8,
             DeviceKind::Fcopy => 9,
+            DeviceKind::Hvsock => 10,
         }
     }
 
@@ -351,6 +398,21 @@ pub fn make_offer(
     }
 }
 
+/// Makes `offer` an hv_sock connection's as Hyper-V does: `if_type` the
+/// listening service, the TLNPI-provider and named-pipe flags, and the
+/// user-defined area a byte-mode pipe whose `user_def[0]` (byte 4 of the
+/// area) says who connected. No MMIO; the caller offers it without a
+/// monitor id.
+pub fn make_pipe_offer(offer: &mut Offer, pipe: PipeOffer) {
+    let o = &mut offer.offer;
+    o.if_type = pipe.if_type;
+    o.chn_flags = OFFER_FLAG_TLNPI_PROVIDER | OFFER_FLAG_NAMED_PIPE_MODE;
+    o.mmio_megabytes = 0;
+    o.user_def = [0; vmbus_proto::wire::channel_msg::MAX_USER_DEFINED_BYTES];
+    o.user_def[..4].copy_from_slice(&PIPE_TYPE_BYTE.to_le_bytes());
+    o.user_def[4] = u8::from(pipe.from_host);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +451,19 @@ mod tests {
             DeviceKind::Fcopy.instance(1).to_string(),
             "72766d62-0009-0001-8000-000000000000"
         );
+        assert_eq!(
+            HVSOCK_TEMPLATE.to_string(),
+            "00000000-facb-11e6-bd58-64006a7986d3"
+        );
+        assert_eq!(
+            hvsock_service_id(5001).to_string(),
+            "00001389-facb-11e6-bd58-64006a7986d3"
+        );
+        assert_eq!(
+            hvsock_port(hvsock_service_id(0x4000_0001)),
+            Some(0x4000_0001)
+        );
+        assert_eq!(hvsock_port(ECHO_CLASS), None);
     }
 
     #[test]

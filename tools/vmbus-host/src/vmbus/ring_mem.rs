@@ -166,4 +166,23 @@ mod tests {
         assert!(RingPages::split(&pfns, 1).is_none());
         assert!(RingPages::split(&pfns, 4).is_none());
     }
+
+    /// hv_sock opens rings of different sizes each way (132 KiB out,
+    /// 28 KiB in): the split is at the open's downstream offset, not in
+    /// the middle, and each side's data area is its own size.
+    #[test]
+    fn asymmetric_split() {
+        let ram = MemRegion::anonymous(64 * PAGE).unwrap();
+        let pfns: Vec<u64> = (10..50).collect();
+        let (g2h, h2g) = RingPages::split(&pfns, 33).unwrap();
+        assert_eq!((g2h.control, g2h.data.len()), (10, 32));
+        assert_eq!((h2g.control, h2g.data.len()), (43, 6));
+        assert_eq!(g2h.mem(&ram).data_len(), 32 * 4096);
+        assert_eq!(h2g.mem(&ram).data_len(), 6 * 4096);
+        // The other way round too.
+        let (g2h, h2g) = RingPages::split(&pfns, 7).unwrap();
+        assert_eq!((g2h.data.len(), h2g.control, h2g.data.len()), (6, 17, 32));
+        let rings = crate::vmbus::datapath::ChannelRings::new(&ram, &pfns, 33);
+        assert!(rings.is_ok());
+    }
 }

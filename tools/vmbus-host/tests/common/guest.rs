@@ -31,6 +31,7 @@ pub const SCRATCH: u64 = 0x80000;
 /// One open channel as the guest sees it.
 pub struct GuestChannel {
     pub relid: Relid,
+    pub gpadl: GpadlId,
     pub offer: Offer,
     pub g2h: RingPages,
     pub h2g: RingPages,
@@ -173,18 +174,33 @@ impl Guest {
         pages: u64,
         conn: u32,
     ) -> Result<GuestChannel, Box<HostMessage>> {
+        self.try_open_sized(offer, pages, pages, conn)
+    }
+
+    /// Like [`Guest::try_open`] with rings of different sizes, as hv_sock
+    /// opens them: `out_pages` data pages guest → host, `in_pages` host →
+    /// guest, each plus its control page; the open's downstream offset is
+    /// `out_pages + 1`.
+    pub fn try_open_sized(
+        &mut self,
+        offer: Offer,
+        out_pages: u64,
+        in_pages: u64,
+        conn: u32,
+    ) -> Result<GuestChannel, Box<HostMessage>> {
         let relid = offer.relid;
-        let n = pages + 1;
+        let n = out_pages + 1;
+        let m = in_pages + 1;
         let first = self.next_page;
-        self.next_page += 2 * n;
-        let pfns: Vec<u64> = (first..first + 2 * n).collect();
+        self.next_page += n + m;
+        let pfns: Vec<u64> = (first..first + n + m).collect();
         let g2h = RingPages {
             control: first,
             data: (first + 1..first + n).collect(),
         };
         let h2g = RingPages {
             control: first + n,
-            data: (first + n + 1..first + 2 * n).collect(),
+            data: (first + n + 1..first + n + m).collect(),
         };
         for p in &pfns {
             self.q.ram.fill(p * 4096, 4096, 0).unwrap();
@@ -220,6 +236,7 @@ impl Guest {
         let rx = RingConsumer::new(&h2g.mem(&self.q.ram)).unwrap();
         Ok(GuestChannel {
             relid,
+            gpadl,
             offer,
             g2h,
             h2g,
