@@ -15,8 +15,8 @@ services.
   hv-sock.py listen PORT READY
       Listens on PORT (any CID) with a large send buffer, writes READY
       when it does, accepts one connection, checks its device as above
-      but with an outgoing ring of BIG_RING bytes, echoes everything
-      until end of file, closes.
+      but with an outgoing ring larger than hv_sock's default (and so than
+      the incoming one), echoes everything until end of file, closes.
   hv-sock.py refused PORT
       Connects to the host on PORT, which nobody serves: the connect must
       time out (the host offers no channel, and hv_sock, like Linux's
@@ -43,11 +43,12 @@ TIMEOUT = 30
 # connect assigns it the transport, so its rings have RING bytes of data
 # each way whatever SO_SNDBUF said before. A connection from the host
 # takes them from the listening socket, which keeps what was set: there
-# a send buffer of SNDBUF (doubled by the kernel) makes the outgoing ring
-# BIG_RING bytes and the incoming one stays at RING (SO_RCVBUF set to it).
+# SO_SNDBUF of SNDBUF (doubled by the kernel) makes the outgoing ring
+# larger, up to hv_sock's RINGBUFFER_HVS_MAX_SIZE, and the incoming one
+# stays at RING (SO_RCVBUF set to half of it).
 RING = 24576
 SNDBUF = 65536
-BIG_RING = 2 * SNDBUF
+MAX_RING = 64 * 4096
 # vsock's connect timeout (SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD, a struct
 # __kernel_old_timeval): the default 2 s is short for a channel offered
 # and opened under QEMU's emulation; a refused connect takes this long.
@@ -95,11 +96,17 @@ def connection_device(port):
     return devs[0]
 
 
-def check_empty_ring(dev, way, size):
-    """Ring WAY (out or in) of device DEV is empty and has SIZE bytes of
-    data: all of them are free to write."""
+def empty_ring_size(dev, way):
+    """The data bytes of ring WAY (out or in) of device DEV while it is
+    empty: all of them are free to write."""
     free = read_attr(os.path.join(dev, f"{way}_write_bytes_avail"))
-    if free != str(size):
+    return int(free) if free.isdigit() else -1
+
+
+def check_empty_ring(dev, way, size):
+    """Ring WAY of device DEV is empty and has SIZE bytes of data."""
+    free = empty_ring_size(dev, way)
+    if free != size:
         raise Failure(f"the {way} ring of {os.path.basename(dev)} has {free} bytes free before any data, "
                       f"want {size}")
 
@@ -145,7 +152,15 @@ def echo(port, total):
         want_send = sent < total and sent - got < WINDOW
         readable, writable, _ = select.select([s], [s] if want_send else [], [], TIMEOUT)
         if not readable and not writable:
-            raise Failure(f"no progress for {TIMEOUT} s: sent {sent}, echoed {got} of {total} bytes")
+            # Lost data, or data that poll() did not report (hv_sock's
+            # poll looks at the ring's indices, its recv at the packet it
+            # holds)?
+            try:
+                held = len(s.recv(65536))
+            except BlockingIOError:
+                held = 0
+            raise Failure(f"no progress for {TIMEOUT} s: sent {sent}, echoed {got} of {total} bytes; "
+                          f"{held} more bytes were there to read although poll() did not say so")
         if writable:
             try:
                 sent += s.send(view[sent:min(total, got + WINDOW)])
@@ -187,7 +202,10 @@ def listen(port, ready):
     c.settimeout(TIMEOUT)
     dev = connection_device(port)
     # The host may be sending already; nothing has gone out yet.
-    check_empty_ring(dev, "out", BIG_RING)
+    out_ring = empty_ring_size(dev, "out")
+    if not RING < out_ring <= MAX_RING or out_ring % 4096:
+        raise Failure(f"the out ring of {os.path.basename(dev)} has {out_ring} bytes free before any data, "
+                      f"want whole pages, more than {RING} and at most {MAX_RING} (SO_SNDBUF {SNDBUF})")
     n = 0
     while True:
         b = c.recv(65536)
@@ -197,7 +215,7 @@ def listen(port, ready):
         n += len(b)
     c.close()
     s.close()
-    print(f"ok {describe(dev)} out_ring={BIG_RING} peer={peer[0]}:{peer[1]} bytes={n}")
+    print(f"ok {describe(dev)} out_ring={out_ring} peer={peer[0]}:{peer[1]} bytes={n}")
 
 
 def refused(port):
