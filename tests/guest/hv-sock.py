@@ -15,8 +15,8 @@ services.
   hv-sock.py listen PORT READY
       Listens on PORT (any CID) with a large send buffer, writes READY
       when it does, accepts one connection, checks its device as above
-      but with an outgoing ring larger than hv_sock's default (and so than
-      the incoming one), echoes everything until end of file, closes.
+      but with an outgoing ring sized from that buffer (larger than the
+      incoming one), echoes everything until end of file, closes.
   hv-sock.py refused PORT
       Connects to the host on PORT, which nobody serves: the connect must
       time out (the host offers no channel, and hv_sock, like Linux's
@@ -43,12 +43,25 @@ TIMEOUT = 30
 # connect assigns it the transport, so its rings have RING bytes of data
 # each way whatever SO_SNDBUF said before. A connection from the host
 # takes them from the listening socket, which keeps what was set: there
-# SO_SNDBUF of SNDBUF (doubled by the kernel) makes the outgoing ring
-# larger, up to hv_sock's RINGBUFFER_HVS_MAX_SIZE, and the incoming one
-# stays at RING (SO_RCVBUF set to half of it).
+# SO_SNDBUF of SNDBUF makes the outgoing ring larger (ring_data_size() of
+# what the kernel made of it, which the listener reads back) and the
+# incoming one stays at RING (SO_RCVBUF set to half of it; the kernel
+# doubles both).
 RING = 24576
 SNDBUF = 65536
-MAX_RING = 64 * 4096
+PAGE = 4096
+# RINGBUFFER_HVS_MAX_SIZE.
+MAX_RING = 64 * PAGE
+
+
+def ring_data_size(buf):
+    """The data bytes of the ring hv_sock opens for a socket buffer of BUF
+    bytes: VMBUS_RING_SIZE() of it within hv_sock's bounds, which adds a
+    page for the control page only to a size below 8 pages, less that
+    control page."""
+    buf = min(max(buf, RING), MAX_RING)
+    adj = 0 if buf >= 8 * PAGE else PAGE
+    return (buf + adj + PAGE - 1) // PAGE * PAGE - PAGE
 # vsock's connect timeout (SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD, a struct
 # __kernel_old_timeval): the default 2 s is short for a channel offered
 # and opened under QEMU's emulation; a refused connect takes this long.
@@ -96,17 +109,11 @@ def connection_device(port):
     return devs[0]
 
 
-def empty_ring_size(dev, way):
-    """The data bytes of ring WAY (out or in) of device DEV while it is
-    empty: all of them are free to write."""
-    free = read_attr(os.path.join(dev, f"{way}_write_bytes_avail"))
-    return int(free) if free.isdigit() else -1
-
-
 def check_empty_ring(dev, way, size):
-    """Ring WAY of device DEV is empty and has SIZE bytes of data."""
-    free = empty_ring_size(dev, way)
-    if free != size:
+    """Ring WAY (out or in) of device DEV is empty and has SIZE bytes of
+    data: all of them are free to write."""
+    free = read_attr(os.path.join(dev, f"{way}_write_bytes_avail"))
+    if free != str(size):
         raise Failure(f"the {way} ring of {os.path.basename(dev)} has {free} bytes free before any data, "
                       f"want {size}")
 
@@ -195,6 +202,11 @@ def listen(port, ready):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RING // 2)
     s.bind((socket.VMADDR_CID_ANY, port))
     s.listen(1)
+    # CPython passes an AF_VSOCK socket's options as 64-bit integers; the
+    # kernel writes an int into the low half.
+    out_ring = ring_data_size(s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    if out_ring <= RING:
+        raise Failure(f"SO_SNDBUF {SNDBUF} gives an outgoing ring of {out_ring} bytes, not more than {RING}")
     with open(ready, "w") as f:
         f.write("listening\n")
     s.settimeout(60)
@@ -202,10 +214,7 @@ def listen(port, ready):
     c.settimeout(TIMEOUT)
     dev = connection_device(port)
     # The host may be sending already; nothing has gone out yet.
-    out_ring = empty_ring_size(dev, "out")
-    if not RING < out_ring <= MAX_RING or out_ring % 4096:
-        raise Failure(f"the out ring of {os.path.basename(dev)} has {out_ring} bytes free before any data, "
-                      f"want whole pages, more than {RING} and at most {MAX_RING} (SO_SNDBUF {SNDBUF})")
+    check_empty_ring(dev, "out", out_ring)
     n = 0
     while True:
         b = c.recv(65536)
