@@ -46,7 +46,8 @@ for m in "$DRIVERS"/*/; do
 	# The driver's directory in the kernel tree.
 	dir=drivers/hv
 	[ -f "$DRIVERS/$m/source" ] && dir=$(head -n1 "$DRIVERS/$m/source")
-	objs=$(sed -n "s/^$m-y[[:space:]]*:=//p" "$KSRC/$dir/Makefile")
+	# Its objects: $m-y := ... (drivers/hv) or $m-y += ... (net/vmw_vsock).
+	objs=$(sed -n "s/^$m-y[[:space:]]*[:+]=//p" "$KSRC/$dir/Makefile")
 	# A driver of one source file (hv_balloon) has no $m-y line, only
 	# obj-$(CONFIG_...) += $m.o.
 	if [ -z "$objs" ] && grep -Eq "^obj-.*\+=[[:space:]]*$m\.o\$" "$KSRC/$dir/Makefile"; then

@@ -99,6 +99,10 @@ class Scenario:
     # Needs what only the debug kernel has (CONFIG_PM_DEBUG's pm_test):
     # left out of runs on the cloud kernel unless named with --only.
     debug_only: bool = False
+    # Needs what only Debian's cloud kernel has (CONFIG_VSOCKETS, which
+    # scripts/debug-kernel.config leaves out): left out of runs on the
+    # debug kernel unless named with --only.
+    cloud_only: bool = False
     # A benchmark (make bench), not a test: left out of runs unless named
     # with --only. Its host keeps no trace (writing every packet's bytes
     # out as hex would be the host's largest cost per packet).
@@ -396,6 +400,26 @@ SCENARIOS = {
                          r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ",
                          r" g2h \d+ CLOSE_CHANNEL ", r" g2h - UNLOAD "],
         ),
+        # Hyper-V sockets (tests/guest/hv-sock.sh): Linux's own hv_sock
+        # (linux-drivers/hv_sock, after Debian's vsock.ko) against the
+        # host's hvsocket services: a guest connect to the host's echo
+        # service on port 5001 carries 1 MiB both ways byte-identical
+        # through a channel the host offers for it (bound to hv_sock, of
+        # the port's service class) and rescinds after the close; two more
+        # connects in a row; the host connects to a guest listener on port
+        # 5002 (control request hvsock-connect) and checks its echo; a
+        # connect to a port nobody serves fails with a timeout. The debug
+        # kernel has no AF_VSOCK (CONFIG_VSOCKETS is off there).
+        Scenario(
+            "hv-sock",
+            host_args=["--hvsock-echo", "5001"],
+            linux_modules=True,
+            python=True,
+            cloud_only=True,
+            boot_timeout=360,
+            host_expect=[r" g2h \S+ TL_CONNECT_REQUEST ", r" g2h \d+ OPEN_CHANNEL ", r" g2h \d+ DATA_INBAND ",
+                         r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ", r" g2h - UNLOAD "],
+        ),
         # Linux's own hv_storvsc and hv_netvsc (linux-drivers/) load on
         # rvmbus with every symbol they import resolved, and unload
         # cleanly; the test host offers no storage or network device yet,
@@ -636,6 +660,10 @@ def write_modules(kernel: Path, rels: list, into: Path):
 # them in).
 VIRTIO_NET_MODULES = ["net/core/failover", "drivers/net/net_failover", "drivers/net/virtio_net"]
 
+# Debian's vsock core (AF_VSOCK), which Linux's hv_sock needs loaded
+# first; in the initramfs's /modules/vsock/ (the debug kernel has none).
+VSOCK_MODULES = ["net/vmw_vsock/vsock"]
+
 
 def pack(root: Path, img: Path) -> Path:
     """Writes the tree at root to img as a gzip-compressed newc cpio."""
@@ -670,6 +698,8 @@ PY_MODULES = [
     # For readable tracebacks.
     "traceback", "linecache", "warnings", "contextlib", "_colorize", "__future__", "tokenize", "token",
     "ast",
+    # For the hv-sock scenario's AF_VSOCK sockets (tests/guest/hv-sock.py).
+    "socket", "selectors",
 ]
 
 
@@ -769,7 +799,7 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
     # The kernel's orderly power-off runs /sbin/poweroff (poweroff_cmd).
     shutil.copy2(GUEST / "poweroff", root / "sbin" / "poweroff")
     os.chmod(root / "sbin" / "poweroff", 0o755)
-    for f in GUEST.glob("*.sh"):
+    for f in [*GUEST.glob("*.sh"), *GUEST.glob("*.py")]:
         shutil.copy2(f, root / "scenarios" / f.name)
     for m in modules:
         shutil.copy2(m, root / "modules" / Path(m).name)
@@ -787,6 +817,7 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
         (root / "modules" / "virtio_blk.ko").write_bytes(vblk)
     if kernel:
         write_modules(kernel, VIRTIO_NET_MODULES, root / "modules" / "virtio-net")
+        write_modules(kernel, VSOCK_MODULES, root / "modules" / "vsock")
     if kexec:
         add_kexec(root, kexec, kernel, out / "initramfs.cpio.gz")
     return pack(root, out / f"{name}.cpio.gz")
@@ -1507,6 +1538,7 @@ def main():
     else:
         chosen = [sc for sc in SCENARIOS.values()
                   if (args.debug_kernel or not sc.debug_only) and not sc.bench_only
+                  and not (args.debug_kernel and sc.cloud_only)
                   and (args.linux_module or not sc.linux_modules)
                   and (not sc.needs_module
                        or any(Path(m).name == sc.needs_module for m in args.module))
