@@ -147,7 +147,13 @@ def echo(port, total):
     data = os.urandom(total)
     s = vsock_stream()
     t0 = time.monotonic()
+    # A blocking connect (vsock's own timeout bounds it): a non-blocking
+    # one, which Python makes of a socket with a timeout, has vsock hold
+    # the socket until its connect timeout fires (vsock_connect()'s
+    # connect_work), and the device could go only then.
+    s.settimeout(None)
     s.connect((socket.VMADDR_CID_HOST, port))
+    s.settimeout(TIMEOUT)
     dev = connection_device(port)
     # Nothing has been sent, so nothing has come back: both are empty.
     check_empty_ring(dev, "out", RING)
