@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::guest::{Guest, GuestChannel, SCRATCH};
 use common::HostProc;
@@ -22,24 +22,6 @@ use vmbus_proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED};
 use vmbus_proto::wire::{Guid, Wire};
 
 const ECHO: &str = "2e1c0f5a-8b1d-4a8e-9c3f-72766d627573";
-
-fn stat(h: &HostProc, key: &str) -> u64 {
-    let s = h.ctl_ok(&["stats"]);
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {s}"))
-        .parse()
-        .unwrap()
-}
-
-/// Waits until `key` is at least `want`.
-fn wait_stat(h: &HostProc, key: &str, want: u64) {
-    let deadline = Instant::now() + common::TIMEOUT;
-    while stat(h, key) < want {
-        assert!(Instant::now() < deadline, "{key} never became {want}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn echo_host(extra: &[&str]) -> (HostProc, Guest, Vec<Offer>) {
     let mut args = vec!["--device", "echo"];
@@ -108,9 +90,9 @@ fn echo_inband_and_gpa_direct_over_monitor() {
     g.send_inband(&mut ch, 0, 11, b"after");
     assert_eq!(unpack(&g.recv_packet(&mut ch).unwrap()).2, 11);
 
-    assert!(stat(&h, "vmbus.monitor_triggers") >= 1);
-    assert_eq!(stat(&h, "dev.1.echo.packets_out"), 4);
-    assert_eq!(stat(&h, "dev.1.echo.bad"), 1);
+    assert!(h.stat("vmbus.monitor_triggers") >= 1);
+    assert_eq!(h.stat("dev.1.echo.packets_out"), 4);
+    assert_eq!(h.stat("dev.1.echo.bad"), 1);
     let list = h.ctl_ok(&["list"]);
     assert!(list.contains("packets_in=5"), "{list}");
     let trace = std::fs::read_to_string(&h.trace).unwrap();
@@ -131,8 +113,8 @@ fn echo_without_monitor_uses_signal_event() {
     let mut ch = g.open(offers[1], 1);
     g.send_inband(&mut ch, 0, 1, b"ping");
     assert_eq!(unpack(&g.recv_packet(&mut ch).unwrap()).3, b"ping\0\0\0\0");
-    assert_eq!(stat(&h, "vmbus.monitor_triggers"), 0);
-    assert!(stat(&h, "vmbus.signals_in") >= 1);
+    assert_eq!(h.stat("vmbus.monitor_triggers"), 0);
+    assert!(h.stat("vmbus.signals_in") >= 1);
 }
 
 #[test]
@@ -167,8 +149,8 @@ fn full_rings_queue_and_resume() {
     while next_reply < 40 {
         check(&mut g, &mut ch, &mut next_reply);
     }
-    assert_eq!(stat(&h, "dev.1.echo.packets_out"), 40);
-    assert_eq!(stat(&h, "vmbus.ring_errors"), 0);
+    assert_eq!(h.stat("dev.1.echo.packets_out"), 40);
+    assert_eq!(h.stat("vmbus.ring_errors"), 0);
 }
 
 #[test]
@@ -186,8 +168,8 @@ fn echo_burst_fills_the_ring_and_resumes() {
         assert_eq!((t, tid), (PacketType::DATA_INBAND, 0xb0b0_0000_0000 + i));
         assert_eq!(p, vec![0xb5; 1000]);
     }
-    assert_eq!(stat(&h, "dev.1.echo.packets_out"), 40);
-    assert_eq!(stat(&h, "vmbus.ring_errors"), 0);
+    assert_eq!(h.stat("dev.1.echo.packets_out"), 40);
+    assert_eq!(h.stat("vmbus.ring_errors"), 0);
     let (code, _, err) = h.ctl(&["echo-burst", "1", "1001", "1"]);
     assert_ne!(code, 0);
     assert!(err.contains("at most 1000"), "{err}");
@@ -306,9 +288,9 @@ fn heartbeat_negotiation_and_beats() {
         last = seq;
     }
     // Stop answering: beats go missing.
-    wait_stat(&h, "dev.1.heartbeat.missed", 2);
-    assert!(stat(&h, "dev.1.heartbeat.ok") >= 2);
-    assert_eq!(stat(&h, "dev.1.heartbeat.negotiated"), 1);
+    h.wait_stat("dev.1.heartbeat.missed", 2);
+    assert!(h.stat("dev.1.heartbeat.ok") >= 2);
+    assert_eq!(h.stat("dev.1.heartbeat.negotiated"), 1);
 }
 
 #[test]
@@ -341,12 +323,12 @@ fn shutdown_guest_command() {
         &[IcVersion::new(3, 2), IcVersion::new(3, 0)],
     );
     assert_eq!(v.1, IcVersion::new(3, 2));
-    wait_stat(&h, "dev.1.shutdown.negotiated", 1);
+    h.wait_stat("dev.1.shutdown.negotiated", 1);
     assert!(h.ctl_ok(&["shutdown-guest", "reboot"]).contains("reboot"));
     let body = answer(&mut g, &mut ch, IcMsgType::SHUTDOWN, |_| {});
     assert_eq!(ShutdownMsgData::read_from(&body).unwrap().flags, 2);
-    wait_stat(&h, "dev.1.shutdown.ok", 1);
-    assert_eq!(stat(&h, "dev.1.shutdown.last_status"), 0);
+    h.wait_stat("dev.1.shutdown.ok", 1);
+    assert_eq!(h.stat("dev.1.shutdown.last_status"), 0);
     // Without a shutdown channel the command fails.
     let (h2, _, _) = echo_host(&[]);
     assert_eq!(h2.ctl(&["shutdown-guest"]).0, 1);
@@ -371,12 +353,12 @@ fn a_rescinded_channel_is_serviced_until_the_guest_closes_it() {
     assert!(g.take_event(ch.relid), "the guest was interrupted");
     // After the close the host no longer reads the ring.
     g.post(4, &GuestMessage::CloseChannel { relid: ch.relid });
-    let before = stat(&h, "vmbus.packets_in");
+    let before = h.stat("vmbus.packets_in");
     g.send_inband(&mut ch, PACKET_FLAG_COMPLETION_REQUESTED, 8, b"closed");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(stat(&h, "vmbus.packets_in"), before);
+    assert_eq!(h.stat("vmbus.packets_in"), before);
     g.post(4, &GuestMessage::RelidReleased { relid: ch.relid });
-    assert_eq!(stat(&h, "vmbus.released"), 1);
+    assert_eq!(h.stat("vmbus.released"), 1);
 }
 
 #[test]
@@ -438,6 +420,6 @@ fn reoffer_modify_channel_and_tl_connect() {
             status: 0xc000_0236
         }
     );
-    assert_eq!(stat(&h2, "vmbus.modify_channels"), 1);
-    wait_stat(&h, "vmbus.released", 1);
+    assert_eq!(h2.stat("vmbus.modify_channels"), 1);
+    h.wait_stat("vmbus.released", 1);
 }

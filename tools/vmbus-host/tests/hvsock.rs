@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::guest::{Guest, GuestChannel};
 use common::HostProc;
 use vmbus_host::devices::hvsock::pattern_byte;
@@ -26,24 +24,6 @@ const CONN: u32 = 4;
 /// Linux's `HVS_SEND_BUF_SIZE`: the most data bytes hv_sock puts in one
 /// packet.
 const GUEST_CHUNK: usize = 4096 - 8;
-
-fn stat(h: &HostProc, key: &str) -> u64 {
-    let s = h.ctl_ok(&["stats"]);
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {s}"))
-        .parse()
-        .unwrap()
-}
-
-/// Waits until `key` is at least `want`.
-fn wait_stat(h: &HostProc, key: &str, want: u64) {
-    let deadline = Instant::now() + common::TIMEOUT;
-    while stat(h, key) < want {
-        assert!(Instant::now() < deadline, "{key} never became {want}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A guest endpoint id as hv_sock makes it: the template with the guest's
 /// local port.
@@ -159,20 +139,20 @@ fn guest_connect_echo_fin_rescind_release() {
         assert!(recv_pipe(&mut g, &mut ch).is_empty(), "the host's FIN");
         assert_eq!(g.recv(), HostMessage::Rescind { relid: ch.relid });
         close_and_release(&mut g, &ch);
-        wait_stat(&h, "vmbus.released", u64::from(round) + 1);
+        h.wait_stat("vmbus.released", u64::from(round) + 1);
     }
     // The relid came back free and was used again.
     assert_eq!(relids[0], relids[1]);
     let list = h.ctl_ok(&["list"]);
     assert!(!list.contains("hvsock"), "{list}");
-    assert_eq!(stat(&h, "vmbus.hvsock_offers"), 2);
-    assert_eq!(stat(&h, "vmbus.hvsock_rx_bytes"), 200_000);
-    assert_eq!(stat(&h, "vmbus.hvsock_tx_bytes"), 200_000);
-    assert_eq!(stat(&h, "vmbus.hvsock_fins_rx"), 2);
-    assert_eq!(stat(&h, "vmbus.hvsock_rescinds"), 2);
-    assert_eq!(stat(&h, "vmbus.tl_connects"), 2);
-    assert_eq!(stat(&h, "vmbus.tl_refused"), 0);
-    assert_eq!(stat(&h, "vmbus.channels"), 4);
+    assert_eq!(h.stat("vmbus.hvsock_offers"), 2);
+    assert_eq!(h.stat("vmbus.hvsock_rx_bytes"), 200_000);
+    assert_eq!(h.stat("vmbus.hvsock_tx_bytes"), 200_000);
+    assert_eq!(h.stat("vmbus.hvsock_fins_rx"), 2);
+    assert_eq!(h.stat("vmbus.hvsock_rescinds"), 2);
+    assert_eq!(h.stat("vmbus.tl_connects"), 2);
+    assert_eq!(h.stat("vmbus.tl_refused"), 0);
+    assert_eq!(h.stat("vmbus.channels"), 4);
     // The trace names each step, on the channel's relid.
     let trace = std::fs::read_to_string(&h.trace).unwrap();
     let r = relids[0].get();
@@ -203,8 +183,8 @@ fn unserved_ports_are_refused() {
             }
         );
     }
-    assert_eq!(stat(&h, "vmbus.tl_refused"), 2);
-    assert_eq!(stat(&h, "vmbus.hvsock_offers"), 0);
+    assert_eq!(h.stat("vmbus.tl_refused"), 2);
+    assert_eq!(h.stat("vmbus.hvsock_offers"), 0);
 }
 
 #[test]
@@ -234,9 +214,9 @@ fn guest_close_without_fin_is_rescinded() {
     );
     assert_eq!(g.recv(), HostMessage::GpadlTorndown { gpadl: ch.gpadl });
     g.post(CONN, &GuestMessage::RelidReleased { relid: ch.relid });
-    wait_stat(&h, "vmbus.released", 1);
-    assert_eq!(stat(&h, "vmbus.hvsock_rescinds"), 1);
-    assert_eq!(stat(&h, "vmbus.channels"), 4);
+    h.wait_stat("vmbus.released", 1);
+    assert_eq!(h.stat("vmbus.hvsock_rescinds"), 1);
+    assert_eq!(h.stat("vmbus.channels"), 4);
 }
 
 /// The guest's side of a host-initiated connection: reads the host's bytes
@@ -282,12 +262,12 @@ fn host_connect_round_trip() {
         assert_eq!(g.recv(), HostMessage::Rescind { relid: ch.relid });
         close_and_release(&mut g, &ch);
     }
-    wait_stat(&h, "vmbus.released", 2);
-    assert_eq!(stat(&h, "vmbus.hvsock_host_ok"), 1);
-    assert_eq!(stat(&h, "vmbus.hvsock_host_bad"), 1);
-    assert_eq!(stat(&h, "vmbus.hvsock_tx_bytes"), 200_000);
-    assert_eq!(stat(&h, "vmbus.hvsock_rx_bytes"), 200_000);
-    assert_eq!(stat(&h, "vmbus.hvsock_fins_rx"), 2);
+    h.wait_stat("vmbus.released", 2);
+    assert_eq!(h.stat("vmbus.hvsock_host_ok"), 1);
+    assert_eq!(h.stat("vmbus.hvsock_host_bad"), 1);
+    assert_eq!(h.stat("vmbus.hvsock_tx_bytes"), 200_000);
+    assert_eq!(h.stat("vmbus.hvsock_rx_bytes"), 200_000);
+    assert_eq!(h.stat("vmbus.hvsock_fins_rx"), 2);
     // Bad arguments are refused.
     for bad in [
         &["hvsock-connect", "5002"][..],

@@ -29,15 +29,6 @@ const NET: &str = "f8615163-df3e-46c5-913f-f2d2f965ed0e";
 const RECV_PAGE: u64 = SCRATCH / 4096;
 const SEND_PAGE: u64 = RECV_PAGE + 16;
 
-fn stat(h: &HostProc, key: &str) -> u64 {
-    let s = h.ctl_ok(&["stats"]);
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {s}"))
-        .parse()
-        .unwrap()
-}
-
 /// Creates a GPADL of `pages` whole pages from `first` on the channel.
 fn buffer_gpadl(g: &mut Guest, ch: &GuestChannel, id: u32, first: u64, pages: u64) {
     let pfns: Vec<u64> = (first..first + pages).collect();
@@ -314,7 +305,7 @@ fn netvsc_session_over_the_vmbus_server() {
     let n = rndis::encode_packet(&mut msg, &[0xee; 60], &[]).unwrap();
     let _ = rndis_request_no_answer(&mut g, &mut ch, 0, &msg[..n]);
     let relid = ch.relid.get();
-    assert_eq!(stat(&h, &format!("dev.{relid}.net.tx_dropped")), 1);
+    assert_eq!(h.stat(&format!("dev.{relid}.net.tx_dropped")), 1);
 
     // The operator takes the link down.
     let out = h.ctl_ok(&["nic-link", &relid.to_string(), "down"]);
@@ -325,17 +316,17 @@ fn netvsc_session_over_the_vmbus_server() {
     };
     assert_eq!(t, RndisMsgType::INDICATE);
     assert_eq!(&m[8..12], &RndisStatus::MEDIA_DISCONNECT.0.to_le_bytes());
-    assert_eq!(stat(&h, &format!("dev.{relid}.net.link_up")), 0);
+    assert_eq!(h.stat(&format!("dev.{relid}.net.link_up")), 0);
     assert!(h.ctl(&["nic-link", "99", "up"]).0 != 0);
 
     // Every section came back.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while stat(&h, &format!("dev.{relid}.net.in_flight")) != 0 {
+    while h.stat(&format!("dev.{relid}.net.in_flight")) != 0 {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
-        stat(&h, &format!("dev.{relid}.net.bad")),
+        h.stat(&format!("dev.{relid}.net.bad")),
         1,
         "the unknown GPADL"
     );
@@ -404,7 +395,7 @@ fn rescind_and_reoffer_give_a_fresh_adapter() {
     request(&mut g, &mut ch, NvspMsgType::INIT, &init);
     let old = ch.relid.get();
     assert_eq!(
-        stat(&h, &format!("dev.{old}.net.nvsp_version")),
+        h.stat(&format!("dev.{old}.net.nvsp_version")),
         u64::from(NVSP_VERSION_5)
     );
     h.ctl_ok(&["reoffer", &old.to_string()]);
@@ -418,7 +409,7 @@ fn rescind_and_reoffer_give_a_fresh_adapter() {
     g.post(4, &GuestMessage::RelidReleased { relid: ch.relid });
     let mut ch = g.open(new, 2);
     let r = ch.relid.get();
-    assert_eq!(stat(&h, &format!("dev.{r}.net.nvsp_version")), 0);
+    assert_eq!(h.stat(&format!("dev.{r}.net.nvsp_version")), 0);
     let a = request(&mut g, &mut ch, NvspMsgType::INIT, &init);
     assert_eq!(
         NvspInitComplete::read_from(&a[4..]).unwrap().status,

@@ -144,6 +144,27 @@ impl HostProc {
         out
     }
 
+    /// The counter `key` of the `stats` control command.
+    #[allow(dead_code)] // Not every test binary reads counters.
+    pub fn stat(&self, key: &str) -> u64 {
+        let s = self.ctl_ok(&["stats"]);
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {s}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the counter `key` is at least `want`.
+    #[allow(dead_code)] // Not every test binary waits for counters.
+    pub fn wait_stat(&self, key: &str, want: u64) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.stat(key) < want {
+            assert!(Instant::now() < deadline, "{key} never became {want}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         let r = unsafe { libc::kill(self.child.id() as i32, sig) };
