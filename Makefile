@@ -17,7 +17,8 @@ SAMPLES := $(foreach n,$(SAMPLE_NAMES),samples/rvmbus_$(n).ko)
 KOS := rust/rvmbus/rvmbus.ko $(SAMPLES) tests/hv_iftest/hv_iftest.ko
 # Linux's own VMBus drivers, built unchanged from the cached kernel source
 # and retargeted at rvmbus (scripts/linux-modules.sh, linux-drivers/).
-LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc uio_hv_generic hv_sock,build/linux/$(m)/$(m).ko)
+LINUX_KOS := $(foreach m,hv_utils hv_storvsc hv_netvsc uio_hv_generic hv_sock,build/linux/$(m)/$(m).ko) \
+	build/linux/hyperv_keyboard/hyperv-keyboard.ko
 # Linux's hv_fcopy_uio_daemon (tools/hv), for the hv-fcopy scenario, from the
 # cached kernel source with the build chroot's gcc (scripts/build-fcopy-daemon.sh).
 FCOPY_DAEMON := build/tools/hv_fcopy_uio_daemon

@@ -53,6 +53,11 @@ for m in "$DRIVERS"/*/; do
 	if [ -z "$objs" ] && grep -Eq "^obj-.*\+=[[:space:]]*$m\.o\$" "$KSRC/$dir/Makefile"; then
 		objs=$m.o
 	fi
+	# A module whose file name has a dash (hyperv-keyboard.o) has a folder
+	# here named as kbuild names the module, with an underscore.
+	if [ -z "$objs" ] && grep -Eq "^obj-.*\+=[[:space:]]*${m//_/-}\.o\$" "$KSRC/$dir/Makefile"; then
+		objs=${m//_/-}.o
+	fi
 	[ -n "$objs" ] || die "no $m-y or $m.o in $dir/Makefile"
 	mkdir -p "$OUT/$m"
 	[ "$DRIVERS/$m/Kbuild" -ef "$OUT/$m/Kbuild" ] || cp -p "$DRIVERS/$m/Kbuild" "$OUT/$m/Kbuild"

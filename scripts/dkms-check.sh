@@ -12,7 +12,7 @@
 #   2. Debian's dkms: add, build, install, status of rvmbus;
 #   3. the second package, rvmbus-linux-drivers (linux-drivers/dkms.conf):
 #      add, build and install against the installed rvmbus, status, the
-#      six drivers under updates/ with their vmbus: aliases (hv_sock has
+#      seven drivers under updates/ with their vmbus: aliases (hv_sock has
 #      none: it binds the hvsocket offers by hv_driver.hvsock), depending
 #      on rvmbus and not on hv_vmbus, and remove; then rvmbus's remove.
 #
@@ -116,7 +116,8 @@ echo "$st" | grep -q "installed" && ok status "$st" || bad status "$st"
 
 # 3. rvmbus-linux-drivers, built from the kernel's own source tree against
 # the rvmbus just installed.
-DRV="hv_utils hv_balloon hv_storvsc hv_netvsc uio_hv_generic hv_sock"
+# The modules' file names: hyperv-keyboard keeps the kernel's dash.
+DRV="hv_utils hv_balloon hv_storvsc hv_netvsc uio_hv_generic hv_sock hyperv-keyboard"
 if dkms add $SRC/linux-drivers >/tmp/dkms.log 2>&1; then
 	ok drivers-add "$(tail -1 /tmp/dkms.log)"
 else
@@ -134,8 +135,8 @@ if dkms install $D/$DVER -k $KREL --force >/tmp/dkms.log 2>&1; then
 		[ -f /lib/modules/$KREL/updates/dkms/$m.ko ] || [ -f /lib/modules/$KREL/updates/dkms/$m.ko.xz ] &&
 			n=$((n + 1))
 	done
-	[ "$n" = 6 ] && ok drivers-install "$DRV under /lib/modules/$KREL/updates/dkms" ||
-		bad drivers-install "$n of 6 drivers installed"
+	[ "$n" = 7 ] && ok drivers-install "$DRV under /lib/modules/$KREL/updates/dkms" ||
+		bad drivers-install "$n of 7 drivers installed"
 else
 	cat /tmp/dkms.log; bad drivers-install "dkms install failed"
 fi

@@ -27,7 +27,12 @@ for m in linux-drivers/*/; do
 	m=$(basename "$m")
 	out=build/linux/$m
 	scripts/kmake.sh "$out" modules RVMBUS=/src KBUILD_EXTRA_SYMBOLS=/src/Module.symvers
-	for ko in "$out/$m.ko" rust/rvmbus/rvmbus.ko; do
+	# The module's file is named as its Kbuild's obj-m names it: the
+	# folder's name, or with dashes where the kernel's file has them
+	# (hyperv-keyboard.ko in hyperv_keyboard/).
+	name=$(sed -n 's/^obj-m[[:space:]]*:=[[:space:]]*\([A-Za-z0-9_-]*\)\.o$/\1/p' "$out/Kbuild")
+	[ -n "$name" ] || die "no obj-m in $out/Kbuild"
+	for ko in "$out/$name.ko" rust/rvmbus/rvmbus.ko; do
 		bad=$(nm -u "$ko" | awk '{ print $2 }' | grep -Fxf <(echo "$exports") || true)
 		[ -z "$bad" ] || die "$ko imports hv_vmbus symbols: $(echo $bad)"
 	done
