@@ -23,6 +23,7 @@ pub mod fcopy;
 pub mod gpadl;
 pub mod ic;
 pub mod ivshmem;
+pub mod keyboard;
 pub mod kvp;
 pub mod message;
 pub mod nvsp;

@@ -146,6 +146,12 @@ const SERVER_COMMANDS: &[CommandSpec] = &[
         run: cmd_unreachable,
     },
     CommandSpec {
+        name: "keyboard-type",
+        usage: "TEXT",
+        help: "the open keyboard channel types TEXT (lowercase letters, digits, space; \\n is Enter): a make and a break per key",
+        run: cmd_unreachable,
+    },
+    CommandSpec {
         name: "hostile",
         usage: "list | MODE [on|off]",
         help: "list or switch hostile modes",

@@ -230,6 +230,7 @@ macro_rules! open_enum {
 pub mod channel_msg;
 pub mod fcopy;
 pub mod ic;
+pub mod keyboard;
 pub mod kvp;
 pub mod monitor;
 pub mod nvsp;

@@ -12,6 +12,7 @@ pub mod guest_text;
 pub mod heartbeat;
 pub mod hvsock;
 pub mod ic_link;
+pub mod keyboard;
 pub mod kvp;
 pub mod net;
 pub mod shutdown;
@@ -240,6 +241,7 @@ pub fn create(kind: DeviceKind, cfg: DeviceConfig) -> Box<dyn Device> {
         DeviceKind::Kvp => Box::new(kvp::Kvp::default()),
         DeviceKind::Vss => Box::new(vss::Vss::default()),
         DeviceKind::Fcopy => Box::new(fcopy::Fcopy::default()),
+        DeviceKind::Keyboard => Box::new(keyboard::Keyboard::default()),
         // The server gives each hv_sock channel its role and the shared
         // counters; this one only stands in if a channel is made otherwise.
         DeviceKind::Hvsock => Box::new(hvsock::Hvsock::new(

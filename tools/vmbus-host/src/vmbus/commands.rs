@@ -42,6 +42,9 @@ impl VmbusHost {
             "kvp" => Some(self.cmd_ic_device(guest, DeviceKind::Kvp, cmd, args, out)),
             "vss" => Some(self.cmd_ic_device(guest, DeviceKind::Vss, cmd, args, out)),
             "fcopy" => Some(self.cmd_ic_device(guest, DeviceKind::Fcopy, cmd, args, out)),
+            "keyboard-type" => {
+                Some(self.cmd_ic_device(guest, DeviceKind::Keyboard, cmd, args, out))
+            }
             "hostile" => Some(self.cmd_hostile(args, out)),
             "unload-delay" => Some(self.cmd_unload_delay(args, out)),
             "monitor-hold" => Some(self.cmd_monitor_hold(args, out)),
@@ -92,9 +95,10 @@ impl VmbusHost {
             .unwrap_or_else(|| Err("the shutdown device did not answer".into()))
     }
 
-    /// `kvp ...`, `vss ...` and `fcopy ...`: the command goes to the first
-    /// open channel of `kind` (see `devices::kvp`, `devices::vss` and
-    /// `devices::fcopy`).
+    /// `kvp ...`, `vss ...`, `fcopy ...` and `keyboard-type ...`: the
+    /// command goes to the first open channel of `kind` (see
+    /// `devices::kvp`, `devices::vss`, `devices::fcopy` and
+    /// `devices::keyboard`).
     fn cmd_ic_device(
         &mut self,
         guest: Option<&mut GuestCtx<'_>>,

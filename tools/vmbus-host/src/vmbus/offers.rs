@@ -84,6 +84,15 @@ pub const NET_CLASS: Guid = Guid::from_fields(
     [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
 );
 
+/// Hyper-V synthetic keyboard (Linux's `hyperv-keyboard`, `HV_KBD_GUID`):
+/// `f912ad6d-2b17-48ea-bd65-f927a61c7684`.
+pub const KBD_CLASS: Guid = Guid::from_fields(
+    0xf912_ad6d,
+    0x2b17,
+    0x48ea,
+    [0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84],
+);
+
 /// The hv_sock service id template, `00000000-facb-11e6-bd58-64006a7986d3`:
 /// vsock port P is this GUID with its first four bytes P, little-endian
 /// (Linux's `union hvs_service_id`). Also the class `list` shows for an
@@ -158,6 +167,8 @@ pub enum DeviceKind {
     Vss,
     /// File copy IC.
     Fcopy,
+    /// Synthetic keyboard.
+    Keyboard,
     /// One Hyper-V socket connection (never on the command line: made by
     /// `TL_CONNECT_REQUEST` and `hvsock-connect`, so not in [`Self::ALL`]).
     Hvsock,
@@ -165,7 +176,7 @@ pub enum DeviceKind {
 
 impl DeviceKind {
     /// All kinds.
-    pub const ALL: [DeviceKind; 9] = [
+    pub const ALL: [DeviceKind; 10] = [
         DeviceKind::Heartbeat,
         DeviceKind::Shutdown,
         DeviceKind::Timesync,
@@ -175,6 +186,7 @@ impl DeviceKind {
         DeviceKind::Kvp,
         DeviceKind::Vss,
         DeviceKind::Fcopy,
+        DeviceKind::Keyboard,
     ];
 
     /// The kinds offered when no `--device` is given: not storage (its
@@ -199,6 +211,7 @@ impl DeviceKind {
             DeviceKind::Kvp => "kvp",
             DeviceKind::Vss => "vss",
             DeviceKind::Fcopy => "fcopy",
+            DeviceKind::Keyboard => "keyboard",
             DeviceKind::Hvsock => "hvsock",
         }
     }
@@ -229,6 +242,9 @@ impl DeviceKind {
             DeviceKind::Fcopy => {
                 "file copy IC: `ctl fcopy send FILE DIR` (uio_hv_generic + hv_fcopy_uio_daemon)"
             }
+            DeviceKind::Keyboard => {
+                "synthetic keyboard (hyperv-keyboard): `ctl keyboard-type TEXT` types TEXT"
+            }
             DeviceKind::Hvsock => {
                 "hv_sock connection: --hvsock-echo PORT, `ctl hvsock-connect PORT BYTES`"
             }
@@ -247,6 +263,7 @@ impl DeviceKind {
             DeviceKind::Kvp => KVP_CLASS,
             DeviceKind::Vss => VSS_CLASS,
             DeviceKind::Fcopy => FCOPY_CLASS,
+            DeviceKind::Keyboard => KBD_CLASS,
             DeviceKind::Hvsock => HVSOCK_TEMPLATE,
         }
     }
@@ -263,6 +280,7 @@ impl DeviceKind {
             DeviceKind::Vss => 8,
             DeviceKind::Fcopy => 9,
             DeviceKind::Hvsock => 10,
+            DeviceKind::Keyboard => 11,
         }
     }
 
@@ -298,7 +316,7 @@ impl FromStr for DeviceKind {
             .ok_or_else(|| {
                 format!(
                     "unknown device type {s:?} (heartbeat, shutdown, timesync, echo, storage, net, \
-                     kvp, vss, fcopy)"
+                     kvp, vss, fcopy, keyboard)"
                 )
             })
     }
