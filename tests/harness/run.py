@@ -420,6 +420,28 @@ SCENARIOS = {
             host_expect=[r" g2h \S+ TL_CONNECT_REQUEST ", r" g2h \d+ OPEN_CHANNEL ", r" g2h \d+ DATA_INBAND ",
                          r" h2g \d+ RESCIND_CHANNEL_OFFER ", r" g2h \d+ RELID_RELEASED ", r" g2h - UNLOAD "],
         ),
+        # The synthetic keyboard (tests/guest/hv-keyboard.sh): Linux's own
+        # hyperv-keyboard (linux-drivers/hyperv_keyboard, after Debian's
+        # evdev.ko) binds the host's keyboard (--device keyboard, the only
+        # device offered), negotiates protocol 1.0, and atkbd's input device
+        # on its serio port reads "hello" typed by the host (control
+        # request keyboard-type hello) as five key presses and releases
+        # through /dev/input/eventN. The debug kernel has no keyboard
+        # driver (CONFIG_HYPERV_KEYBOARD is off there).
+        Scenario(
+            "hv-keyboard",
+            host_args=["--device", "keyboard"],
+            linux_modules=True,
+            python=True,
+            cloud_only=True,
+            boot_timeout=300,
+            host_expect=[r" g2h \d+ OPEN_CHANNEL ", r" g2h \d+ DATA_INBAND ", r" h2g \d+ KBD-PROTOCOL-ACCEPTED ",
+                         r" h2g \d+ DATA_INBAND ", r" g2h \d+ CLOSE_CHANNEL ", r" g2h - UNLOAD "],
+            # The request, its accepted answer, the keystrokes after it,
+            # the close by rmmod.
+            host_order=[r" g2h \d+ DATA_INBAND ", r" h2g \d+ KBD-PROTOCOL-ACCEPTED ", r" h2g \d+ DATA_INBAND ",
+                        r" g2h \d+ CLOSE_CHANNEL "],
+        ),
         # Linux's own hv_storvsc and hv_netvsc (linux-drivers/) load on
         # rvmbus with every symbol they import resolved, and unload
         # cleanly; the test host offers no storage or network device yet,
@@ -664,6 +686,11 @@ VIRTIO_NET_MODULES = ["net/core/failover", "drivers/net/net_failover", "drivers/
 # first; in the initramfs's /modules/vsock/ (the debug kernel has none).
 VSOCK_MODULES = ["net/vmw_vsock/vsock"]
 
+# Debian's evdev (/dev/input/eventN), through which the hv-keyboard
+# scenario reads the synthetic keyboard's key events; in the initramfs's
+# /modules/evdev/ (the debug kernel has none).
+EVDEV_MODULES = ["drivers/input/evdev"]
+
 
 def pack(root: Path, img: Path) -> Path:
     """Writes the tree at root to img as a gzip-compressed newc cpio."""
@@ -818,6 +845,7 @@ def build_initramfs(out: Path, busybox: Path, modules: list, kernel: Path = None
     if kernel:
         write_modules(kernel, VIRTIO_NET_MODULES, root / "modules" / "virtio-net")
         write_modules(kernel, VSOCK_MODULES, root / "modules" / "vsock")
+        write_modules(kernel, EVDEV_MODULES, root / "modules" / "evdev")
     if kexec:
         add_kexec(root, kexec, kernel, out / "initramfs.cpio.gz")
     return pack(root, out / f"{name}.cpio.gz")
