@@ -10,9 +10,11 @@
 # offset of each wire structure with the C one.
 #
 # Needs the environment of scripts/setup-kenv.sh ($RVMBUS_CACHE/env.mk).
-# Output: build/layout/kbindings.rs and build/layout/kstorvsc.rs (the
+# Output: build/layout/kbindings.rs, build/layout/kstorvsc.rs (the
 # storage protocol's structures, private to drivers/scsi/storvsc_drv.c,
-# which bindgen reads itself). Exits non-zero on any mismatch.
+# which bindgen reads itself) and build/layout/kkbd.rs (the synthetic
+# keyboard's, private to drivers/input/serio/hyperv-keyboard.c, likewise).
+# Exits non-zero on any mismatch.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -111,6 +113,19 @@ chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
 	>"$WORK/bindgen-storvsc.log" 2>&1 ||
 	{ grep -v warning "$WORK/bindgen-storvsc.log" | tail -20 >&2; die "bindgen of storvsc_drv.c failed"; }
 cp "$WORK/kstorvsc.rs" "$OUT/kstorvsc.rs"
+# The synthetic keyboard's messages are private to hyperv-keyboard.c
+# (compiled as the module hyperv_keyboard).
+KBD_TYPES='synth_kbd_msg_type|synth_kbd_msg_hdr|synth_kbd_protocol_request'
+KBD_TYPES+='|synth_kbd_protocol_response|synth_kbd_keystroke'
+echo '#include "../input/serio/hyperv-keyboard.c"' >"$WORK/kbd.h"
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+	/bin/sh -c "cd '$KSRC_IN' && exec bindgen '$WORK_IN/kbd.h' \
+		--use-core --no-layout-tests --no-doc-comments --formatter none \
+		--allowlist-type '$KBD_TYPES' -o '$WORK_IN/kkbd.rs' -- $CFLAGS \
+		-DKBUILD_MODNAME=\\\"hyperv_keyboard\\\" -DCC_USING_FENTRY" \
+	>"$WORK/bindgen-kbd.log" 2>&1 ||
+	{ grep -v warning "$WORK/bindgen-kbd.log" | tail -20 >&2; die "bindgen of hyperv-keyboard.c failed"; }
+cp "$WORK/kkbd.rs" "$OUT/kkbd.rs"
 # Rust refuses a packed struct (hv_ring_buffer, and netvsc's
 # nvsp_2_vsc_capability) that contains a type with #[repr(align)]; bindgen
 # puts one on the bitfield struct of feature_bits (and of the capability
@@ -125,7 +140,7 @@ grep -q 'repr (align (4))\] # \[derive ([A-Za-z ,]*)\] pub struct hv_ring_buffer
 
 cd "$REPO"
 set +e
-RVMBUS_KBINDINGS=$OUT/kbindings.rs RVMBUS_KSTORVSC=$OUT/kstorvsc.rs cargo test -q -p vmbus_proto --features layout-check \
+RVMBUS_KBINDINGS=$OUT/kbindings.rs RVMBUS_KSTORVSC=$OUT/kstorvsc.rs RVMBUS_KKBD=$OUT/kkbd.rs cargo test -q -p vmbus_proto --features layout-check \
 	--test layout -- --nocapture >"$OUT/test.log" 2>&1
 rc=$?
 set -e

@@ -7,7 +7,9 @@
 //! Run by `scripts/layout-check.sh`, which generates the bindings from the
 //! kernel tree and sets `RVMBUS_KBINDINGS`; and `RVMBUS_KSTORVSC` to the
 //! bindings of the storage protocol's structures, which are private to
-//! `drivers/scsi/storvsc_drv.c` (bindgen reads that file itself).
+//! `drivers/scsi/storvsc_drv.c` (bindgen reads that file itself); and
+//! `RVMBUS_KKBD` to those of the synthetic keyboard's, private to
+//! `drivers/input/serio/hyperv-keyboard.c` likewise.
 
 #![cfg(feature = "layout-check")]
 
@@ -36,10 +38,21 @@ mod ks {
     include!(env!("RVMBUS_KSTORVSC"));
 }
 
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    clippy::all
+)]
+mod kk {
+    include!(env!("RVMBUS_KKBD"));
+}
+
 use vmbus_proto::wire::Wire;
 use vmbus_proto::wire::{
-    channel_msg as cm, fcopy, ic, kvp, monitor as mon, nvsp as nv, packet as pk, rndis as rn,
-    storage as st, synic as sy, vss,
+    channel_msg as cm, fcopy, ic, keyboard as kb, kvp, monitor as mon, nvsp as nv, packet as pk,
+    rndis as rn, storage as st, synic as sy, vss,
 };
 
 /// The result of all checks.
@@ -808,6 +821,67 @@ fn storage_layouts_match_storvsc() {
     }
     println!(
         "LAYOUT storvsc: {} structs, {} fields checked, {} mismatches",
+        r.structs,
+        r.fields,
+        r.errors.len()
+    );
+    for e in &r.errors {
+        println!("LAYOUT MISMATCH: {e}");
+    }
+    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+}
+
+#[test]
+fn keyboard_layouts_match_hyperv_keyboard() {
+    let mut r = Report::default();
+    // Our structures spell the C header (a struct of one type field) and
+    // the version union (of one u32) as the fields themselves.
+    type Rq = kk::synth_kbd_protocol_request;
+    check!(r, kb::KbdProtocolRequest, Rq, [
+        msg_type => o!(Rq, header),
+        version => o!(Rq, version_requested),
+    ], extra [
+        "header size": size_of::<kb::KbdMsgType>() => size_of::<kk::synth_kbd_msg_hdr>(),
+    ]);
+    type Rs = kk::synth_kbd_protocol_response;
+    check!(r, kb::KbdProtocolResponse, Rs, [
+        msg_type => o!(Rs, header),
+        proto_status => o!(Rs, proto_status),
+    ]);
+    type Ks = kk::synth_kbd_keystroke;
+    check!(r, kb::KbdKeystroke, Ks, [
+        msg_type => o!(Ks, header),
+        make_code => o!(Ks, make_code),
+        reserved0 => o!(Ks, reserved0),
+        info => o!(Ks, info),
+    ]);
+    // The driver defines no structure for the LED indicators (it never
+    // sends them); only the message types are compared for them.
+    let types = [
+        (
+            kb::KbdMsgType::PROTOCOL_REQUEST,
+            kk::synth_kbd_msg_type_SYNTH_KBD_PROTOCOL_REQUEST,
+        ),
+        (
+            kb::KbdMsgType::PROTOCOL_RESPONSE,
+            kk::synth_kbd_msg_type_SYNTH_KBD_PROTOCOL_RESPONSE,
+        ),
+        (
+            kb::KbdMsgType::EVENT,
+            kk::synth_kbd_msg_type_SYNTH_KBD_EVENT,
+        ),
+        (
+            kb::KbdMsgType::LED_INDICATORS,
+            kk::synth_kbd_msg_type_SYNTH_KBD_LED_INDICATORS,
+        ),
+    ];
+    for (ours, c) in types {
+        if ours.0 != c {
+            r.errors.push(format!("{ours:?}: {} != C {c}", ours.0));
+        }
+    }
+    println!(
+        "LAYOUT hyperv-keyboard: {} structs, {} fields checked, {} mismatches",
         r.structs,
         r.fields,
         r.errors.len()
