@@ -6,7 +6,9 @@
 #   - the keyboard device is bound to hyperv_keyboard (its probe asks the
 #     host for protocol 1.0 and waits for the answer);
 #   - its serio port gets atkbd (built in), whose input device, "AT
-#     Translated Set 2 keyboard" with the phys "<device>/input0", has an
+#     Translated Set 2 keyboard" with the phys of the device's name (both
+#     the serio port's phys and atkbd's "<port>/input0" are 32-byte
+#     buffers: what is left is the name's first 31 characters), has an
 #     evdev handler (QEMU's own i8042 keyboard has the same name, with
 #     another phys);
 #   - hv-keyboard.py reads that /dev/input/eventN while the host types
@@ -69,22 +71,25 @@ until dev=$(dev_of_class $KBD_CLASS) && [ "$(driver_of $dev)" = hyperv_keyboard 
 done
 name=${dev##*/}
 relid=$(cat $dev/id)
+# The serio port's phys is the device's name cut to 31 characters, and
+# atkbd's "<phys>/input0" is cut to the same 31.
+phys=$(echo "$name/input0" | cut -c1-31)
 echo "keyboard: $name, relid $relid, bound to $(driver_of $dev)"
 
 # atkbd binds the serio port from the serio core's work, after the probe.
 i=0
-until [ -n "$(input_of_phys $name/input0)" ]; do
+until [ -n "$(input_of_phys $phys)" ]; do
 	i=$((i + 1)); [ $i -gt 100 ] &&
-		fail "no input device of phys $name/input0 in 10 s: $(grep -E '^(N|P|H):' /proc/bus/input/devices | tr '\n' ' ')"
+		fail "no input device of phys $phys in 10 s: $(grep -E '^(N|P|H):' /proc/bus/input/devices | tr '\n' ' ')"
 	sleep 0.1
 done
-in=$(input_of_phys $name/input0)
+in=$(input_of_phys $phys)
 iname=${in%%|*}
 [ "$iname" = "$INPUT_NAME" ] || fail "the keyboard's input device is named '$iname', want '$INPUT_NAME'"
 ev=$(echo "${in#*|}" | tr ' ' '\n' | grep -E '^event[0-9]+$' | head -1)
 [ -n "$ev" ] || fail "the keyboard's input device has no evdev handler: '${in#*|}'"
 [ -c /dev/input/$ev ] || fail "no /dev/input/$ev"
-echo "@@NOTE hyperv_keyboard bound $name (relid $relid); its input device '$iname' ($name/input0) reads as /dev/input/$ev"
+echo "@@NOTE hyperv_keyboard bound $name (relid $relid); its input device '$iname' ($phys) reads as /dev/input/$ev"
 [ "$(kbd_stat protocol_ok)" = 1 ] || fail "the host's protocol_ok is '$(kbd_stat protocol_ok)', want 1"
 
 rm -f /tmp/kbd.ready
@@ -116,7 +121,7 @@ mark
 rmmod hyperv_keyboard || fail "rmmod hyperv-keyboard failed"
 wait_new "hv_vmbus driver hyperv_keyboard unregistered; 0 channel structures of hv_vmbus drivers left" 20 ||
 	fail "channel structures left: $(new_lines | grep 'channel structures')"
-[ -n "$(input_of_phys $name/input0)" ] && fail "the keyboard's input device is still there after rmmod hyperv-keyboard"
+[ -n "$(input_of_phys $phys)" ] && fail "the keyboard's input device is still there after rmmod hyperv-keyboard"
 [ -e $dev/driver ] && fail "$name is still bound after rmmod hyperv-keyboard"
 rmmod evdev || fail "rmmod evdev failed"
 mark
