@@ -105,6 +105,34 @@ impl Report {
             }
         }
     }
+
+    /// Checks one protocol constant: our value `ours` of `what` against
+    /// C's `c`.
+    fn constant(&mut self, what: impl core::fmt::Debug, ours: u64, c: u64) {
+        if ours != c {
+            self.errors.push(format!("{what:?}: {ours} != C {c}"));
+        }
+    }
+
+    /// Prints the summary line (`LAYOUT` and `label`) and every mismatch,
+    /// and fails on any.
+    fn finish(self, label: &str) {
+        let sep = if label.is_empty() { "" } else { " " };
+        println!(
+            "LAYOUT{sep}{label}: {} structs, {} fields checked, {} mismatches",
+            self.structs,
+            self.fields,
+            self.errors.len()
+        );
+        for e in &self.errors {
+            println!("LAYOUT MISMATCH: {e}");
+        }
+        assert!(
+            self.errors.is_empty(),
+            "{} layout mismatches",
+            self.errors.len()
+        );
+    }
 }
 
 /// `check!(report, Ours, CType, [our_field => c_offset, ...], [extra])`.
@@ -718,16 +746,7 @@ fn wire_layouts_match_linux() {
         "NDIS_OFFLOAD_SIZE_6_0": rn::NDIS_OFFLOAD_SIZE_6_0 => o!(k::ndis_offload, ipsecv2),
     ]);
 
-    println!(
-        "LAYOUT: {} structs, {} fields checked, {} mismatches",
-        r.structs,
-        r.fields,
-        r.errors.len()
-    );
-    for e in &r.errors {
-        println!("LAYOUT MISMATCH: {e}");
-    }
-    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+    r.finish("");
 }
 
 #[test]
@@ -815,20 +834,9 @@ fn storage_layouts_match_storvsc() {
         ),
     ];
     for (ours, c) in ops {
-        if ours.0 != c {
-            r.errors.push(format!("{ours:?}: {} != C {c}", ours.0));
-        }
+        r.constant(ours, u64::from(ours.0), u64::from(c));
     }
-    println!(
-        "LAYOUT storvsc: {} structs, {} fields checked, {} mismatches",
-        r.structs,
-        r.fields,
-        r.errors.len()
-    );
-    for e in &r.errors {
-        println!("LAYOUT MISMATCH: {e}");
-    }
-    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+    r.finish("storvsc");
 }
 
 #[test]
@@ -876,18 +884,7 @@ fn keyboard_layouts_match_hyperv_keyboard() {
         ),
     ];
     for (ours, c) in types {
-        if ours.0 != c {
-            r.errors.push(format!("{ours:?}: {} != C {c}", ours.0));
-        }
+        r.constant(ours, u64::from(ours.0), u64::from(c));
     }
-    println!(
-        "LAYOUT hyperv-keyboard: {} structs, {} fields checked, {} mismatches",
-        r.structs,
-        r.fields,
-        r.errors.len()
-    );
-    for e in &r.errors {
-        println!("LAYOUT MISMATCH: {e}");
-    }
-    assert!(r.errors.is_empty(), "{} layout mismatches", r.errors.len());
+    r.finish("hyperv-keyboard");
 }
