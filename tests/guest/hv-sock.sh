@@ -39,20 +39,13 @@ ECHO_BYTES=1048576
 # template GUID with the port as its first four bytes (little-endian).
 srv_class() { printf '%08x-facb-11e6-bd58-64006a7986d3' $1; }
 
-# The host's counter $1 (hvsock_offers, tl_refused, ...) from its stats,
-# whatever prefix it has there; empty when the host has none.
-hvsock_stat() {
-	harness ctl stats | tr ' ' '\n' | sed -nE "s/^([a-z0-9_]+\.)*$1=//p" | head -1
-}
-
 ndevs() { ls /sys/bus/vmbus/devices | wc -l; }
 
 # Waits up to 5 s until no device of port $1's class is left; sets
 # $gone_after to the tenths of a second it took. The host rescinds a
 # connection's channel once both sides' FINs have passed, and hv_sock's
-# rescind callback lets the closed socket go at once; only without it
-# would the socket wait for hv_sock's close timeout (8 s) to give the
-# device up.
+# rescind callback lets the closed socket go at once (a socket that
+# connected non-blocking is held by vsock until its connect timeout).
 wait_class_gone() {
 	gone_after=0
 	while dev_of_class $(srv_class $1) >/dev/null; do
@@ -107,8 +100,8 @@ done
 r=$(harness ctl hvsock-connect $LISTEN_PORT 100000)
 case "$r" in ok*) ;; *) fail "the host could not connect to port $LISTEN_PORT: $r" ;; esac
 i=0
-until [ "$(hvsock_stat hvsock_host_ok)" -ge 1 ] 2>/dev/null; do
-	bad=$(hvsock_stat hvsock_host_bad)
+until [ "$(host_stat hvsock_host_ok)" -ge 1 ] 2>/dev/null; do
+	bad=$(host_stat hvsock_host_bad)
 	[ "${bad:-0}" = 0 ] || fail "the host found the guest's echo wrong (hvsock_host_bad=$bad); listener: $(cat /tmp/listen.out)"
 	i=$((i + 1)); [ $i -gt 300 ] &&
 		fail "no hvsock_host_ok in 60 s: $(harness ctl stats | tr ' ' '\n' | grep hvsock | tr '\n' ' '); listener: $(cat /tmp/listen.out)"
@@ -128,21 +121,21 @@ wait_class_gone $LISTEN_PORT ||
 [ "$(ndevs)" = $base ] || fail "$(ndevs) devices after the host's connection, $base before"
 echo "@@NOTE the host connected to the guest's listener on port $LISTEN_PORT and found its echo of 100000 bytes right"
 
-refused=$(hvsock_stat tl_refused)
+refused=$(host_stat tl_refused)
 r=$(timeout 60 $PY $HELPER refused $NOBODY_PORT) || true
 echo "port $NOBODY_PORT: $r"
 case "$r" in ok*) ;; *) fail "the connect to port $NOBODY_PORT, which nobody serves: ${r:-no answer (timeout)}" ;; esac
 dev_of_class $(srv_class $NOBODY_PORT) >/dev/null && fail "a device of port $NOBODY_PORT's class"
-[ "$(hvsock_stat tl_refused)" -gt "${refused:-0}" ] 2>/dev/null ||
-	fail "the host's tl_refused is '$(hvsock_stat tl_refused)', '$refused' before the connect to port $NOBODY_PORT"
+[ "$(host_stat tl_refused)" -gt "${refused:-0}" ] 2>/dev/null ||
+	fail "the host's tl_refused is '$(host_stat tl_refused)', '$refused' before the connect to port $NOBODY_PORT"
 
 # The host's view: one channel offered per connection (3 from the guest, 1
 # to it), each rescinded, no bad echo.
 stats=$(harness ctl stats | tr ' ' '\n' | grep -E '(^|\.)(hvsock_|tl_refused)' | tr '\n' ' ')
 echo "host: $stats"
-[ "$(hvsock_stat hvsock_offers)" = 4 ] || fail "the host offered '$(hvsock_stat hvsock_offers)' hvsocket channels, want 4: $stats"
-[ "$(hvsock_stat hvsock_rescinds)" = 4 ] || fail "the host rescinded '$(hvsock_stat hvsock_rescinds)' hvsocket channels, want 4: $stats"
-[ "$(hvsock_stat hvsock_host_bad)" = 0 ] || fail "bad host checks: $stats"
+[ "$(host_stat hvsock_offers)" = 4 ] || fail "the host offered '$(host_stat hvsock_offers)' hvsocket channels, want 4: $stats"
+[ "$(host_stat hvsock_rescinds)" = 4 ] || fail "the host rescinded '$(host_stat hvsock_rescinds)' hvsocket channels, want 4: $stats"
+[ "$(host_stat hvsock_host_bad)" = 0 ] || fail "bad host checks: $stats"
 
 mark
 rmmod hv_sock || fail "rmmod hv_sock failed"
