@@ -75,7 +75,7 @@ run: modules host
 # emulated SVM) runs KVM, whose Hyper-V emulation and QEMU's VMBus server
 # host L2 (Documentation/testing.rst, "Under real Hyper-V emulation").
 # L1's root image is cached in $(RVMBUS_CACHE)/nested (scripts/setup-nested.sh).
-NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
+NESTED = $(PYTHON) tests/nested/run.py $(if $(L0_QEMU),--qemu $(L0_QEMU)) --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
 	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
 	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
 

@@ -419,7 +419,7 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
         f.truncate(32 << 20)
     sock = out / f"l1-mon{suffix}.sock"
     sock.unlink(missing_ok=True)
-    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
+    cmd = [args.qemu, "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
@@ -587,6 +587,7 @@ def main():
     ap.add_argument("--rvmbus", required=True)
     ap.add_argument("--balloon", required=True, help="Linux's hv_balloon.ko built for rvmbus")
     ap.add_argument("--root-image", required=True, help="L1's root (scripts/setup-nested.sh)")
+    ap.add_argument("--qemu", default="qemu-system-x86_64", help="L0's QEMU, which runs L1 under TCG")
     ap.add_argument("--out", default=str(REPO / "build" / "nested"))
     ap.add_argument("--boots", default=",".join(BOOTS), help="L2 boots to run, in order")
     ap.add_argument("--timeout", type=int, default=900, help="limit for one L1 boot (s)")
