@@ -75,7 +75,7 @@ run: modules host
 # emulated SVM) runs KVM, whose Hyper-V emulation and QEMU's VMBus server
 # host L2 (Documentation/testing.rst, "Under real Hyper-V emulation").
 # L1's root image is cached in $(RVMBUS_CACHE)/nested (scripts/setup-nested.sh).
-NESTED = $(PYTHON) tests/nested/run.py $(if $(L0_QEMU),--qemu $(L0_QEMU)) --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
+NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)/usr/bin/busybox" \
 	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
 	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
 
@@ -83,12 +83,15 @@ test-hyperv: modules
 	@$(MAKE) --no-print-directory _test-hyperv
 
 _test-hyperv:
-	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested
+	@img=$$(bash scripts/setup-nested.sh) && q=$$(bash scripts/nested-l0-qemu.sh "$$img") && \
+		$(NESTED) --qemu "$$q" $(if $(L1_CPUS),--l1-cpus $(L1_CPUS)) --root-image "$$img" --out $(BUILD)/nested \
+		$(if $(HYPERV_BOOTS),--boots $(HYPERV_BOOTS))
 
 # One L2 boot with rvmbus, shown as it goes: connect, the bus tree,
 # lsvmbus, the balloon growing the guest.
 run-hyperv: modules
-	@img=$$(bash scripts/setup-nested.sh) && $(NESTED) --root-image "$$img" --out $(BUILD)/nested-run \
+	@img=$$(bash scripts/setup-nested.sh) && q=$$(bash scripts/nested-l0-qemu.sh "$$img") && \
+		$(NESTED) --qemu "$$q" --root-image "$$img" --out $(BUILD)/nested-run \
 		--boots rvmbus --demo
 
 _run:

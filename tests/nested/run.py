@@ -50,13 +50,18 @@ BOOTS = {
     "cdriver": ["hyperv-c-reference"],
     "rvmbus": ["hyperv-connect", "hyperv-rmmod", "hyperv-balloon"],
     "smp": ["hyperv-smp", "hyperv-kexec"],
+    "crash": ["hyperv-crash"],
 }
 
-# What rvmbus's kexec handler must have logged on L2's console on the way
-# out of the first kernel (with the balloon channel open on CPU 1).
+# What rvmbus's kexec and crash handlers must have logged on L2's console
+# on the way out of the first kernel (with the balloon channel open on CPU
+# 1). A crash turns off only the crashing CPU's SynIC: no other CPU can be
+# asked.
 WAY_OUT = {
     "hyperv-kexec": re.compile(r"way out \(kexec or restart\): the host answered UNLOAD; "
                                r"SynIC off on 2 CPUs \(0 left on\)"),
+    "hyperv-crash": re.compile(r"way out \(crash\): the host answered UNLOAD; "
+                               r"SynIC off on 1 CPUs \(1 left on\)"),
 }
 
 # The list of sysfs/lsvmbus differences rvmbus may have from the C driver
@@ -419,7 +424,8 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
         f.truncate(32 << 20)
     sock = out / f"l1-mon{suffix}.sock"
     sock.unlink(missing_ok=True)
-    cmd = [args.qemu, "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", "1",
+    accel = "tcg,thread=multi" if args.l1_cpus > 1 else "tcg"
+    cmd = [args.qemu, "-accel", accel, "-cpu", "qemu64,+svm,+npt", "-m", "2048", "-smp", str(args.l1_cpus),
            "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
            "-serial", f"file:{console}",
            "-kernel", str(args.kernel), "-initrd", str(l1),
@@ -588,6 +594,7 @@ def main():
     ap.add_argument("--balloon", required=True, help="Linux's hv_balloon.ko built for rvmbus")
     ap.add_argument("--root-image", required=True, help="L1's root (scripts/setup-nested.sh)")
     ap.add_argument("--qemu", default="qemu-system-x86_64", help="L0's QEMU, which runs L1 under TCG")
+    ap.add_argument("--l1-cpus", type=int, default=1, help="L1's vCPUs (more than 1: multi-threaded TCG)")
     ap.add_argument("--out", default=str(REPO / "build" / "nested"))
     ap.add_argument("--boots", default=",".join(BOOTS), help="L2 boots to run, in order")
     ap.add_argument("--timeout", type=int, default=900, help="limit for one L1 boot (s)")
