@@ -29,7 +29,7 @@ crash_out() {
 	d=$(balloon_dev) || fail "no balloon device"
 	ctl open $(cat $d/id) 1 >/dev/null || fail "open on CPU 1 failed: $(dmesg | tail -3)"
 	kexec -p /kexec/vmlinuz --initrd=/kexec/initrd.cpio.gz \
-		--append="$(sed 's/initcall_blacklist=[^ ]*//; s/crashkernel=[^ ]*//;' /proc/cmdline) nested.crash=2 nr_cpus=1 reset_devices" ||
+		--append="$(sed 's/initcall_blacklist=[^ ]*//; s/crashkernel=[^ ]*//' /proc/cmdline) nested.crash=2 nr_cpus=1 reset_devices" ||
 		fail "kexec -p failed: $(dmesg | grep -i -E 'crash|kexec' | tail -4)"
 	[ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "no kdump kernel loaded"
 	dmesg | grep -E "$(cat /nested/bad.re)" | sed 's/^/@@BAD /' > $OUT
