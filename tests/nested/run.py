@@ -467,8 +467,9 @@ def run_l1(args, out: Path, l1: Path, boots: list, suffix: str):
                     (args.demo and not line.startswith("@@SYSFS")):
                 log(f"  nested| {line}")
         shown += cut
-        # L1 limits each L2 boot to 240 s and says when one ends, so
-        # 300 s without a line means L1 itself has stopped.
+        # L1 passes on a line of L2's at least every 90 s, or probes an L2
+        # that said nothing for 90 s and says so: 150 s without a line
+        # means L1 itself has stopped.
         if time.time() - last > args.stall:
             hung = f"no line from L1 for {args.stall} s"
         elif time.time() - t0 > args.timeout:
@@ -598,7 +599,7 @@ def main():
     ap.add_argument("--out", default=str(REPO / "build" / "nested"))
     ap.add_argument("--boots", default=",".join(BOOTS), help="L2 boots to run, in order")
     ap.add_argument("--timeout", type=int, default=900, help="limit for one L1 boot (s)")
-    ap.add_argument("--stall", type=int, default=300, help="L1 counts as hung after this long without a line (s)")
+    ap.add_argument("--stall", type=int, default=150, help="L1 counts as hung after this long without a line (s)")
     ap.add_argument("--demo", action="store_true", help="show L2's results as they come")
     args = ap.parse_args()
     out = Path(args.out)
