@@ -28,7 +28,7 @@ HOST_BIN := target/release/vmbus-host
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all modules fcopy-daemon setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-virtio _bench-guest clean distclean
+.PHONY: all modules fcopy-daemon setup host install test-dkms run run-hyperv test-hyperv _test-hyperv test test-cargo test-layout test-fuzz test-qemu fuzz stress check bench bench-ring bench-guest bench-scale bench-callbacks bench-virtio _bench-guest clean distclean
 .PHONY: debug-kernel debug-modules _check-debug-linux test-debug _test-debug _stress
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
@@ -283,6 +283,11 @@ bench-guest: modules host
 
 bench-scale: modules host
 	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=scale
+
+# Only the Rust driver API's callback comparison of bench-guest: echo round
+# trips with the callbacks in the channel's tasklet against rust_cb_work=1.
+bench-callbacks: modules host
+	@$(MAKE) --no-print-directory _bench-guest BENCH_PARTS=callbacks
 
 # Linux's hv_storvsc and hv_netvsc on rvmbus against virtio-blk and
 # virtio-net in the same boot.

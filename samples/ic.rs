@@ -9,6 +9,12 @@
 //!
 //! Each IC sample compiles this file into its own module and uses part of
 //! it.
+//!
+//! [`IcChannel::on_packet`] runs in the driver's packet callback, in the
+//! channel's tasklet (softirq): it never sleeps, allocates atomically, and
+//! answers without waiting for ring space, as Linux's hv_utils does with
+//! `vmbus_sendpacket()`. A service that must sleep (setting the clock)
+//! defers that part to a work item.
 
 #![allow(dead_code)]
 
@@ -32,8 +38,11 @@ pub(crate) const FRAMEWORK: &[IcVersion] = &[IcVersion::new(1, 0), IcVersion::ne
 /// 2 KiB and the host sends one at a time.
 pub(crate) const RING_BYTES: u32 = 16 * 1024;
 
-/// How long an answer may wait for ring space.
-const SEND_TIMEOUT_MS: u32 = 1000;
+/// How long an answer may wait for ring space: not at all, from softirq.
+/// The host sends one request at a time and waits for its answer, so the
+/// outbound ring has room for it; a full ring is logged and the host asks
+/// again.
+const SEND_TIMEOUT_MS: u32 = 0;
 
 /// Negotiation and counters of one IC channel.
 pub(crate) struct IcChannel {
@@ -87,6 +96,9 @@ impl IcChannel {
 
     /// Handles one packet from the host: negotiation here, other requests
     /// through `service`, which returns the IC status of the answer.
+    ///
+    /// Context: the packet callback (softirq); `service` must not sleep
+    /// either.
     pub(crate) fn on_packet(
         &self,
         dev: &Device,
@@ -109,7 +121,8 @@ impl IcChannel {
             .data
             .len()
             .max(ic::ICMSG_HDR_SIZE + ic::NEGOTIATE_RESPONSE_BODY);
-        let Ok(mut out) = KVec::from_elem(0u8, len, GFP_KERNEL) else {
+        // Softirq: an atomic allocation (at most a few KiB).
+        let Ok(mut out) = KVec::from_elem(0u8, len, GFP_ATOMIC) else {
             return self.refuse("no memory");
         };
         let answer_len = if m.hdr.icmsgtype == IcMsgType::NEGOTIATE {

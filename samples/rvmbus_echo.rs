@@ -18,6 +18,10 @@
 //! which also carries a baseline measured right after, in the same call:
 //! the same bytes copied through a buffer of the ring's size as often as a
 //! round trip copies them. Documentation/benchmarks.rst explains the keys.
+//!
+//! The completion callback runs in the channel's tasklet (softirq): the
+//! state it shares with a run is under a spinlock with interrupts off, and
+//! it never allocates (room is reserved beforehand, in process context).
 
 #[path = "../rust/rvmbus_api/mod.rs"]
 mod vmbus;
@@ -26,11 +30,11 @@ use core::fmt::{self, Write};
 
 use kernel::{
     debugfs::{Dir, File},
-    new_condvar, new_mutex,
+    new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, CondVar, Mutex,
+        Arc, CondVar, Mutex, SpinLockIrq,
     },
     time::{msecs_to_jiffies, Delta, Instant, Monotonic},
     uaccess::UserSliceReader,
@@ -126,11 +130,13 @@ struct RunState {
     latencies: KVec<u64>,
 }
 
+/// Held by the completion callback (softirq) and by a run (process
+/// context): a spinlock with interrupts off, a leaf.
 #[pin_data]
 struct Shared {
     relid: u32,
     #[pin]
-    state: Mutex<RunState>,
+    state: SpinLockIrq<RunState>,
     #[pin]
     changed: CondVar,
     next_cookie: Atomic<u64>,
@@ -157,11 +163,14 @@ impl Driver for EchoDriver {
             pr_info!("relid {}: probe sleeps {} ms\n", relid, delay);
             kernel::time::delay::fsleep(Delta::from_millis(i64::from(delay.min(60_000))));
         }
+        // Room for the largest window: a run adds requests under the
+        // spinlock, where it must not sleep.
+        let outstanding = KVec::with_capacity(MAX_WINDOW, GFP_KERNEL)?;
         let shared = Arc::pin_init(
             pin_init!(Shared {
                 relid,
-                state <- new_mutex!(RunState {
-                    outstanding: KVec::new(),
+                state <- new_spinlock_irq!(RunState {
+                    outstanding,
                     counts: Counts::default(),
                     gone: false,
                     latencies: KVec::new(),
@@ -223,8 +232,9 @@ impl Driver for EchoDriver {
                 if let Some((_, sent)) = o.bench {
                     // CAST: A round trip is positive and far below 2^63 ns.
                     let ns = sent.elapsed().as_nanos().max(0) as u64;
-                    // Room was reserved for every request of the run.
-                    let _ = st.latencies.push(ns, GFP_KERNEL);
+                    // Room was reserved for every request of the run; this
+                    // callback runs in softirq and must not allocate.
+                    let _ = st.latencies.push_within_capacity(ns);
                 }
             }
             Ok(_) => {
@@ -312,7 +322,9 @@ fn submit(dev: &Device, s: &Shared, payload: &[u8], o: Outstanding, what: &str) 
         if st.gone {
             return Ok(false);
         }
-        st.outstanding.push(o, GFP_KERNEL)?;
+        // Under the spinlock: within the room reserved at probe (at most
+        // `MAX_WINDOW` in flight), so this never allocates in practice.
+        st.outstanding.push(o, GFP_ATOMIC)?;
         st.counts.sent += 1;
     }
     if let Err(e) = dev.request(payload, cookie, SEND_TIMEOUT_MS) {
@@ -483,11 +495,13 @@ fn bench(dev: &Device, s: &Shared, size: usize, count: u64, window: usize) -> Re
     let mut payload = KVec::new();
     fill(&mut payload, 0, size)?;
     {
-        let mut st = s.state.lock();
-        st.latencies.clear();
+        // The room for the round-trip times is made outside the spinlock,
+        // where allocating may sleep.
+        let mut lat = core::mem::take(&mut s.state.lock().latencies);
+        lat.clear();
         // CAST: `count` is at most `MAX_BENCH_COUNT`.
-        st.latencies.reserve(count as usize, GFP_KERNEL)?;
-        st.outstanding.reserve(window, GFP_KERNEL)?;
+        lat.reserve(count as usize, GFP_KERNEL)?;
+        s.state.lock().latencies = lat;
     }
     let before = s.state.lock().counts;
     let start = Instant::<Monotonic>::now();

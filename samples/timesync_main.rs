@@ -6,6 +6,12 @@
 //! to the host's time; regular samples only record how far the guest clock
 //! is from the host's (hv_utils hands them to its PTP clock, this sample
 //! logs them).
+//!
+//! The packet callback runs in the channel's tasklet (softirq), where the
+//! clock cannot be set (`do_settimeofday64()` takes the CPU hotplug lock,
+//! which sleeps): a `SYNC` sample is answered at once and applied by a
+//! work item on the system workqueue, advanced by the time it waited, as
+//! hv_utils does with its `adj_time_work`.
 
 mod ic;
 #[allow(unused_attributes, missing_docs, dead_code, unreachable_pub)]
@@ -15,8 +21,14 @@ mod proto;
 mod vmbus;
 
 use kernel::{
+    new_spinlock_irq,
     prelude::*,
-    sync::atomic::{ordering::Relaxed, Atomic},
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, SpinLockIrq,
+    },
+    time::{Instant, Monotonic},
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 use proto::wire::{
@@ -82,14 +94,65 @@ fn set_now_ns(ns: i64) -> i32 {
     unsafe { kernel::bindings::do_settimeofday64(&ts) }
 }
 
+/// The clock setting that a `SYNC` sample asks for, deferred from the
+/// packet callback (softirq) to the system workqueue.
+#[pin_data]
+struct ClockWork {
+    /// The latest `SYNC` sample not applied yet: the host's time in
+    /// nanoseconds since 1970, and when it came on the guest's monotonic
+    /// clock. A spinlock with interrupts off (the packet callback and the
+    /// work item take it); a leaf.
+    #[pin]
+    pending: SpinLockIrq<Option<(i64, Instant<Monotonic>)>>,
+    /// Clock settings done.
+    syncs: Atomic<u64>,
+    #[pin]
+    work: Work<ClockWork>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for ClockWork { self.work }
+}
+
+impl WorkItem for ClockWork {
+    type Pointer = Arc<ClockWork>;
+
+    fn run(this: Arc<ClockWork>) {
+        this.apply();
+    }
+}
+
+impl ClockWork {
+    /// Sets the clock from the pending sample, if any, advanced by the
+    /// time it waited. Process context (the work item).
+    fn apply(&self) {
+        let Some((host, when)) = self.pending.lock().take() else {
+            return;
+        };
+        let host = host.saturating_add(when.elapsed().as_nanos());
+        let offset_ms = (host - now_ns()) / 1_000_000;
+        let r = set_now_ns(host);
+        if r == 0 {
+            self.syncs.add(1, Relaxed);
+            pr_info!(
+                "timesync: clock set from the host (it was {} ms off)\n",
+                offset_ms
+            );
+        } else {
+            pr_warn!("timesync: setting the clock failed ({})\n", r);
+        }
+    }
+}
+
 struct Timesync {
     ic: ic::IcChannel,
-    syncs: Atomic<u64>,
+    clock: Arc<ClockWork>,
     samples: Atomic<u64>,
 }
 
 impl Timesync {
-    /// Acts on one time sample; returns the IC status.
+    /// Acts on one time sample; returns the IC status. Softirq (the packet
+    /// callback): a clock setting goes to the work item.
     fn on_sample(&self, parenttime: u64, flags: u8) -> u32 {
         let Some(host) = host_ns(parenttime) else {
             pr_warn!(
@@ -98,19 +161,12 @@ impl Timesync {
             );
             return proto::ic::HV_E_FAIL;
         };
-        let offset_ms = (host - now_ns()) / 1_000_000;
         if flags & ICTIMESYNCFLAG_SYNC != 0 {
-            let r = set_now_ns(host);
-            if r == 0 {
-                self.syncs.add(1, Relaxed);
-                pr_info!(
-                    "timesync: clock set from the host (it was {} ms off)\n",
-                    offset_ms
-                );
-            } else {
-                pr_warn!("timesync: setting the clock failed ({})\n", r);
-            }
+            *self.clock.pending.lock() = Some((host, Instant::<Monotonic>::now()));
+            // Already queued: that run takes this newer sample.
+            let _ = workqueue::system().enqueue(self.clock.clone());
         } else if flags & ICTIMESYNCFLAG_SAMPLE != 0 {
+            let offset_ms = (host - now_ns()) / 1_000_000;
             let n = self.samples.fetch_add(1, Relaxed) + 1;
             if n <= 3 || n % LOG_EVERY == 0 {
                 pr_info!(
@@ -132,10 +188,18 @@ impl Driver for TimesyncDriver {
     const IDS: &'static [vmbus::Guid] = &[TIMESYNC_CLASS];
 
     fn probe(_dev: &Device) -> Result<Pin<KBox<Timesync>>> {
+        let clock = Arc::pin_init(
+            pin_init!(ClockWork {
+                pending <- new_spinlock_irq!(None, "ClockWork::pending"),
+                syncs: Atomic::new(0),
+                work <- new_work!("rvmbus_timesync::ClockWork::work"),
+            }),
+            GFP_KERNEL,
+        )?;
         Ok(KBox::pin(
             Timesync {
                 ic: ic::IcChannel::new("timesync", VERSIONS),
-                syncs: Atomic::new(0),
+                clock,
                 samples: Atomic::new(0),
             },
             GFP_KERNEL,
@@ -167,9 +231,16 @@ impl Driver for TimesyncDriver {
     }
 
     fn remove(t: Pin<KBox<Timesync>>, _dev: &Device) {
+        // No packet callback runs any more, so nothing queues the work
+        // again: once a queued run has ended, no code of this module is
+        // left on the workqueue.
+        // SAFETY: `work` is an initialised work item that lives as long as
+        // `t.clock` (held here); `flush_work` may be called in process
+        // context, which remove is.
+        unsafe { kernel::bindings::flush_work(Work::raw_get(&t.clock.work)) };
         pr_info!(
             "timesync: removed after {} clock settings and {} samples\n",
-            t.syncs.load(Relaxed),
+            t.clock.syncs.load(Relaxed),
             t.samples.load(Relaxed)
         );
     }

@@ -23,6 +23,8 @@ RST_BEGIN = ".. guest-bench: generated from here"
 RST_END = ".. guest-bench: generated up to here"
 RST_VIRTIO_BEGIN = ".. virtio-bench: generated from here"
 RST_VIRTIO_END = ".. virtio-bench: generated up to here"
+RST_CB_BEGIN = ".. callback-bench: generated from here"
+RST_CB_END = ".. callback-bench: generated up to here"
 
 # The echo sample's rings: 64 KiB of data each way plus a control page
 # each, allocated as one block of exactly that many pages.
@@ -125,6 +127,8 @@ def profile(n, secs, d):
         "irq_to_tasklet_us": per("irq_to_tasklet"),
         "kick_to_driver_per_packet": d("p_kick_to_driver_n") / n,
         "kick_to_driver_us": per("kick_to_driver"),
+        "tasklet_dispatch_per_packet": d("p_tasklet_dispatch_n") / n,
+        "tasklet_dispatch_us": per("tasklet_dispatch"),
     }
     known = (p["signal_calls_per_packet"] * p["signal_call_us"]
              + p["irq_to_work_per_packet"] * p["irq_to_work_us"]
@@ -331,10 +335,38 @@ def path_table(cmp):
                    "driver work items before/after"], t))
 
 
+def callback_table(cb):
+    """The Rust driver API's callback paths side by side: single round
+    trips with the driver's packet and completion callbacks run from a work
+    item per event (rust_cb_work=1, before) and in the channel's tasklet
+    (rust_cb_work=0, after), loaded in turn in the same boot."""
+    by = {(r["path"], r["signal"], r["size"]): r for r in cb}
+    t = []
+    for (path, sig, size), w in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+        if path != "cb-work":
+            continue
+        k = by.get(("cb-tasklet", sig, size))
+        if not k:
+            continue
+        pw, pk = w["profile"], k["profile"]
+        t.append([size, sig, f"{w['rtt_p50_us']:.0f}", f"{k['rtt_p50_us']:.0f}",
+                  f"{k['rtt_p50_us'] / w['rtt_p50_us']:.2f}",
+                  f"{w['spread'] * 100:.0f}% / {k['spread'] * 100:.0f}%",
+                  f"{pw['kick_to_driver_per_packet']:.2f} x {pw['kick_to_driver_us']:.0f} / "
+                  f"{pk['kick_to_driver_per_packet']:.2f}",
+                  f"{pk['tasklet_dispatch_per_packet']:.2f} x {pk['tasklet_dispatch_us']:.0f}"])
+    reps = max((r["repeats"] for r in cb), default=0)
+    return (f"Rust driver callbacks in one run: a work item per event (rust_cb_work=1, before) against "
+            f"the channel's tasklet (rust_cb_work=0, after); single round trips, the median of {reps} "
+            f"runs each, in turn",
+            table(["size", "signal", "RTT p50 us before", "after", "after/before", "spread before/after",
+                   "driver work items x us before / after", "tasklet deliveries x us (after)"], t))
+
+
 def tables(data, scale):
     out = []
     cmp = [r for r in data if r["path"].startswith("cmp-")]
-    data = [r for r in data if not r["path"].startswith("cmp-")]
+    data = [r for r in data if not r["path"].startswith("cmp-") and not r["path"].startswith("cb-")]
     if cmp:
         out.append(path_table(cmp))
     if data:
@@ -430,9 +462,11 @@ def main():
         print(f"no @@BENCH lines under {out}", file=sys.stderr)
         return 1
     tabs = tables(data, scale)
+    cb = [r for r in data if r["path"].startswith("cb-")]
+    cbtabs = [callback_table(cb)] if cb else []
     vtabs = virtio_tables(virtio, False) + virtio_tables(virtio_event, True)
     lin = linearity(scale)
-    for title, t in tabs + vtabs:
+    for title, t in cbtabs + tabs + vtabs:
         print(f"\n{title}\n{t}")
     for line in lin:
         print(line)
@@ -446,7 +480,8 @@ def main():
         text = p.read_text()
         # Each part's tables between its own markers, and only when this
         # run measured it: `make bench-virtio` keeps the echo tables.
-        for begin, end, t, lines in [(RST_BEGIN, RST_END, tabs, lin),
+        for begin, end, t, lines in [(RST_CB_BEGIN, RST_CB_END, cbtabs, []),
+                                     (RST_BEGIN, RST_END, tabs, lin),
                                      (RST_VIRTIO_BEGIN, RST_VIRTIO_END, vtabs, [])]:
             if not t:
                 continue

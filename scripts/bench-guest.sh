@@ -11,7 +11,11 @@
 # scripts/bench-guest.py prints the tables, writes build/bench/guest.json
 # and regenerates the guest tables in Documentation/benchmarks.rst.
 #
-#   scripts/bench-guest.sh [data] [scale] [virtio] -- HARNESS-ARGS...
+#   scripts/bench-guest.sh [data] [scale] [virtio] [callbacks] -- HARNESS-ARGS...
+#
+# callbacks runs only the Rust driver API's callback comparison of the
+# bench-guest scenario (the tasklet against rust_cb_work=1); data runs it
+# with the rest.
 #
 # HARNESS-ARGS: --kernel, --busybox, --host, --module and --linux-module as for the tests
 # (the Makefile passes them). BENCH_COUNT (default 1000) is the number of
@@ -31,9 +35,17 @@ out=build/bench
 qemu=$out/qemu
 mkdir -p "$qemu"
 only=()
+append=""
 for w in "${what[@]}"; do
 	case $w in
 	data) only+=(--only bench-guest); rm -rf "$qemu/bench-guest" ;;
+	callbacks)
+		# Part of data's run when both are asked for.
+		case " ${what[*]} " in *" data "*) continue ;; esac
+		only+=(--only bench-guest)
+		rm -rf "$qemu/bench-guest"
+		append=" rvmbus.bench_only=callbacks"
+		;;
 	virtio)
 		for v in bench-virtio bench-virtio-event; do
 			only+=(--only $v)
@@ -46,7 +58,7 @@ for w in "${what[@]}"; do
 			rm -rf "$qemu/bench-scale-$n"
 		done
 		;;
-	*) echo "bench-guest.sh: unknown part $w (data, scale, virtio)" >&2; exit 2 ;;
+	*) echo "bench-guest.sh: unknown part $w (data, scale, virtio, callbacks)" >&2; exit 2 ;;
 	esac
 done
 # The harness prints a FAIL line for a run that broke; the tables are made
@@ -54,6 +66,6 @@ done
 # 1024 devices' lines: the scale scenarios count them after a mark.
 status=0
 python3 tests/harness/run.py "$@" --out "$qemu" "${only[@]}" \
-	--append "rvmbus.bench_count=${BENCH_COUNT:-1000} log_buf_len=8M" || status=$?
+	--append "rvmbus.bench_count=${BENCH_COUNT:-1000} log_buf_len=8M$append" || status=$?
 python3 scripts/bench-guest.py "$qemu" --json "$out/guest.json" --rst Documentation/benchmarks.rst
 exit $status

@@ -156,14 +156,16 @@ impl Device {
 
     /// Opens the channel with rings of `ring_bytes` each way (8 KiB to
     /// 4 MiB, rounded up to pages). Packets start arriving through
-    /// [`super::Driver::packet`].
+    /// [`super::Driver::packet`]. Process context only: it waits for the
+    /// host (from a packet or completion callback, `EDEADLK`).
     pub(crate) fn open(&self, ring_bytes: u32) -> Result {
         // SAFETY: We hold a reference (type invariant).
         check(unsafe { ffi::rvmbus_dev_open(self.ptr.as_ptr(), ring_bytes) })
     }
 
     /// Closes the channel; outstanding requests complete with
-    /// `ECANCELED`. The bus closes it anyway after remove.
+    /// `ECANCELED`. The bus closes it anyway after remove. Process context
+    /// only, as [`Device::open`].
     pub(crate) fn close(&self) -> Result {
         // SAFETY: We hold a reference (type invariant).
         check(unsafe { ffi::rvmbus_dev_close(self.ptr.as_ptr()) })
@@ -186,12 +188,16 @@ impl Device {
     }
 
     /// Sends in-band data, waiting up to `timeout_ms` for ring space.
+    ///
+    /// Any context. It waits only in task context: with `timeout_ms` 0,
+    /// or from a packet or completion callback (softirq), a full ring is
+    /// `EAGAIN` at once.
     pub(crate) fn send(&self, trans_id: u64, data: &[u8], timeout_ms: u32) -> Result {
         self.send_raw(ffi::PKT_DATA_INBAND, trans_id, data, timeout_ms)
     }
 
     /// Answers a host request (`trans_id` from its packet) with a
-    /// completion packet.
+    /// completion packet. Any context; waits as [`Device::send`].
     pub(crate) fn respond(&self, trans_id: u64, data: &[u8], timeout_ms: u32) -> Result {
         self.send_raw(ffi::PKT_COMP, trans_id, data, timeout_ms)
     }
@@ -200,6 +206,8 @@ impl Device {
     /// [`super::Driver::completion`] is called exactly once with `cookie`:
     /// with the host's answer, or with an error if the bus gave up on it
     /// (close, suspend, remove, rescind). On `Err` it is never called.
+    /// Any context; waits as [`Device::send`], and allocates (atomically
+    /// outside task context) only to track more requests than before.
     pub(crate) fn request(&self, data: &[u8], cookie: u64, timeout_ms: u32) -> Result {
         let len = len_of(data)?;
         // SAFETY: As in `send_raw`.

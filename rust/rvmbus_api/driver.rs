@@ -17,6 +17,25 @@ use super::{device::Packet, ffi, Device, Guid};
 /// `probe` → `start` → (`packet` | `completion`)* → [`rescind`] → `remove`,
 /// with `suspend` → `resume` anywhere after `start`.
 ///
+/// # Contexts
+///
+/// [`Driver::packet`] and [`Driver::completion`] run in softirq context,
+/// in the channel's tasklet, as Linux runs a VMBus channel's callback: they
+/// must not sleep (no mutex, no `GFP_KERNEL` allocation, no
+/// [`Device::open`] or [`Device::close`], which fail there with
+/// `EDEADLK`), and a send from them never waits for ring space (a full
+/// ring is `EAGAIN` at once, whatever its `timeout_ms`). State they share
+/// with process context goes under a spinlock that disables interrupts
+/// (`SpinLockIrq`); work that must sleep goes to a work item. One runs at a
+/// time per device, and none runs once suspend, remove or a rescind has
+/// begun: the bus waits for a callback in progress before it calls
+/// [`Driver::suspend`], [`Driver::rescind`] or [`Driver::remove`]. (With
+/// rvmbus's module parameter `rust_cb_work=1`, kept for the benchmark's
+/// comparison, they run in process context from a work item instead; a
+/// driver must not count on that.)
+///
+/// Every other callback runs in process context and may sleep.
+///
 /// [`rescind`]: Driver::rescind
 pub(crate) trait Driver: Sized + 'static {
     /// The driver's state for one device; callbacks borrow it.
@@ -29,11 +48,12 @@ pub(crate) trait Driver: Sized + 'static {
     const IDS: &'static [Guid];
 
     /// Builds the state for a device. No I/O yet: the channel cannot be
-    /// opened before `start`.
+    /// opened before `start`. Process context.
     fn probe(dev: &Device) -> Result<Pin<KBox<Self::Data>>>;
 
-    /// Opens the channel and talks to the host; callbacks may run while it
-    /// does. On error the bus calls `remove`.
+    /// Opens the channel and talks to the host; callbacks may run (in the
+    /// tasklet, on another CPU) while it does. On error the bus calls
+    /// `remove`. Process context.
     fn start(data: &Self::Data, dev: &Device) -> Result {
         let _ = (data, dev);
         Ok(())
@@ -41,34 +61,45 @@ pub(crate) trait Driver: Sized + 'static {
 
     /// A packet from the host. Never runs after suspend, remove or a
     /// rescind began.
+    ///
+    /// Context: softirq (the channel's tasklet); must not sleep.
     fn packet(data: &Self::Data, dev: &Device, pkt: &Packet<'_>);
 
     /// The answer to a [`Device::request`], or why there will be none.
+    ///
+    /// Context: softirq (the channel's tasklet) for the host's answers and
+    /// for requests a [`Device::close`] cancelled; process context for
+    /// those that suspend, rescind or remove cancelled (reported before
+    /// the driver's own callback). Must not sleep.
     fn completion(data: &Self::Data, dev: &Device, cookie: u64, result: Result<&[u8]>) {
         let _ = (data, dev, cookie, result);
     }
 
     /// The host took the device away; called at most once, before
-    /// `remove`. Sends fail from now on.
+    /// `remove`. Sends fail from now on. Process context (the bus's device
+    /// workqueue).
     fn rescind(data: &Self::Data, dev: &Device) {
         let _ = (data, dev);
     }
 
     /// The system suspends: packets stopped, requests cancelled, sends
-    /// refused.
+    /// refused. Process context.
     fn suspend(data: &Self::Data, dev: &Device) -> Result {
         let _ = (data, dev);
         Ok(())
     }
 
-    /// The system resumed: sends work again and packets flow.
+    /// The system resumed: sends work again and packets flow. Process
+    /// context.
     fn resume(data: &Self::Data, dev: &Device) -> Result {
         let _ = (data, dev);
         Ok(())
     }
 
     /// The device goes away; the state comes back to be dropped. The bus
-    /// closes the channel afterwards if it is still open.
+    /// closes the channel afterwards if it is still open. Process context;
+    /// no callback runs any more (a work item the driver queued from one
+    /// may: flush it here).
     fn remove(data: Pin<KBox<Self::Data>>, dev: &Device) {
         let _ = (data, dev);
     }

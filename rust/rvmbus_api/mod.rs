@@ -22,6 +22,10 @@
 //!   rescinded, or suspended) every call on it returns an error.
 //! - Every [`Device::request`] that returns `Ok` gets exactly one
 //!   [`Driver::completion`], with the answer or with an error.
+//! - [`Driver::packet`] and [`Driver::completion`] run in softirq context
+//!   (the channel's tasklet, as Linux's VMBus callbacks): they must not
+//!   sleep, and sends from them never wait for ring space. No callback
+//!   runs once suspend, rescind or remove has begun (see [`Driver`]).
 
 #![allow(dead_code, unused_imports)]
 

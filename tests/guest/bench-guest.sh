@@ -11,6 +11,10 @@
 # and the signal and interrupt counters of the guest's channel and of the
 # host around it. scripts/bench-guest.py turns them into tables.
 # rvmbus.bench_count=N on the kernel command line scales the counts.
+# The Rust driver API's callback paths are compared too: the driver's
+# callbacks in the channel's tasklet (the default) against a work item per
+# event (rust_cb_work=1, the old path); rvmbus.bench_only=callbacks runs
+# only that comparison (make bench-callbacks).
 SCEN=bench-guest
 . /scenarios/lib.sh
 BENCH=/sys/kernel/debug/rvmbus_echo/bench
@@ -20,6 +24,7 @@ COUNT=${COUNT:-1000}
 # turn with the others, so that the tables can show the spread.
 REPEAT=$(sed -n 's/.*rvmbus\.bench_repeat=\([0-9]*\).*/\1/p' /proc/cmdline)
 REPEAT=${REPEAT:-3}
+ONLY=$(sed -n 's/.*rvmbus\.bench_only=\([a-z]*\).*/\1/p' /proc/cmdline)
 
 # Loads rvmbus (with parameters $*) and rvmbus_echo; waits for both echo
 # devices.
@@ -81,6 +86,43 @@ run() {
 	echo "@@BENCH kind=data mode=$6 signal=$2 path=$EVPATH $r before: $hb $gb after: $ha $ga"
 }
 
+# Single round trips of 64 and 1500 bytes on each echo channel, as runs of
+# path $EVPATH.
+single_rtts() {
+	for d in /sys/bus/vmbus/devices/*; do
+		[ "$(driver_of $d)" = rvmbus_echo ] || continue
+		if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
+		for size in 64 1500; do
+			run $(cat $d/id) $sig $size $((COUNT / 4)) 1 single
+		done
+	done
+}
+
+# The Rust driver API's callback paths: rvmbus_echo's completions from a
+# work item per event (rust_cb_work=1, before) and in the channel's tasklet
+# (the default, after), loaded in turn, REPEAT times, in this boot.
+callback_paths() {
+	unload
+	rep=0
+	while [ $rep -lt $REPEAT ]; do
+		for cb in work tasklet; do
+			if [ $cb = work ]; then load rust_cb_work=1; else load; fi
+			EVPATH=cb-$cb
+			single_rtts
+			unload
+		done
+		rep=$((rep + 1))
+	done
+	EVPATH=irq
+	load
+}
+
+if [ "$ONLY" = callbacks ]; then
+	callback_paths
+	dmesg -n 7
+	pass "the Rust driver API's callback paths compared, $REPEAT times each"
+fi
+
 # The event paths first (the comparison the tables lead with): single
 # round trips with the events taken by the message work (irq_events=0, the
 # path before the interrupt handler took them), then with irq_events=1, in
@@ -91,19 +133,14 @@ while [ $rep -lt $REPEAT ]; do
 	for ev in work irq; do
 		if [ $ev = work ]; then load irq_events=0; else load; fi
 		EVPATH=cmp-$ev
-		for d in /sys/bus/vmbus/devices/*; do
-			[ "$(driver_of $d)" = rvmbus_echo ] || continue
-			if [ -n "$(cat $d/monitor_id 2>/dev/null)" ]; then sig=monitor; else sig=event; fi
-			for size in 64 1500; do
-				run $(cat $d/id) $sig $size $((COUNT / 4)) 1 single
-			done
-		done
+		single_rtts
 		unload
 	done
 	rep=$((rep + 1))
 done
 EVPATH=irq
 load
+callback_paths
 
 rep=0
 while [ $rep -lt $REPEAT ]; do
@@ -139,4 +176,4 @@ for d in /sys/bus/vmbus/devices/*; do
 done
 
 dmesg -n 7
-pass "bench runs on $n echo channels, $REPEAT times each, full rings without pending-send-size, and the event paths compared"
+pass "bench runs on $n echo channels, $REPEAT times each, full rings without pending-send-size, and the event and callback paths compared"

@@ -331,20 +331,6 @@ impl DeviceSlot {
     }
 }
 
-/// Encodes an in-band packet of type `ptype`.
-pub(crate) fn inband_packet(
-    ptype: PacketType,
-    flags: u16,
-    trans_id: u64,
-    payload: &[u8],
-) -> Result<KVec<u8>> {
-    let mut buf = KVec::from_elem(0u8, payload.len() + 24, GFP_KERNEL)?;
-    let n =
-        packet::encode_inband(&mut buf, ptype, flags, trans_id, payload).map_err(|_| EMSGSIZE)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
 /// A packet that a receive copied into the caller's buffer: where its
 /// payload lies there (`vmbus_proto`'s record, which the hv_vmbus
 /// interface's cursor checks again).

@@ -15,38 +15,61 @@
 //! ```
 //!
 //! The host's events reach the binding in the channel's tasklet
-//! ([`ChannelDriver::kick`], softirq), which queues the binding's work
-//! item: the Rust API keeps its callbacks in process context, where they
-//! may sleep (a documented choice, `Documentation/driver-api.rst`), at the
-//! cost of one work item per event; Linux's drivers (`hv::binding`) get
-//! theirs in the tasklet itself.
+//! ([`ChannelDriver::kick`], softirq), and the binding hands packets and
+//! completions to the driver right there, as Linux runs a channel's
+//! callback in its tasklet (`hv::binding` does the same for Linux's
+//! drivers): no work item lies between the interrupt and the driver. The
+//! callbacks therefore run in softirq context and must not sleep
+//! (`Documentation/driver-api.rst`). With the module parameter
+//! `rust_cb_work=1` (the old path, kept for the benchmark's comparison)
+//! the tasklet queues the binding's work item instead, which calls them in
+//! process context with the gate held.
 //!
-//! Packet and completion callbacks run only from the binding's work item
-//! and only in `Bound`, with the gate held; every other transition takes
-//! the gate first, so once it returns no callback is running and none will
-//! start. Outstanding requests are cancelled under the gate on each
-//! transition out of `Bound`, so each gets exactly one completion.
+//! Packet and completion callbacks run only in `Bound`, one at a time per
+//! binding (a channel's tasklet never runs twice at once, nor does a work
+//! item). Every transition out of `Bound` takes the gate, moves `live` out
+//! of `BOUND` with a full barrier and then waits for the tasklet run in
+//! progress ([`Channel::sync_callbacks`], Linux's `tasklet_disable()` in
+//! `vmbus_reset_channel_cb()`), or holds the gate that the work item takes;
+//! a tasklet run that starts later sees `live` and calls nothing. So once
+//! the transition has stopped the callbacks, none is running and none will
+//! start, before the driver's `suspend`, `rescind` or `remove` is called.
+//! Outstanding requests are cancelled after that on each transition out of
+//! `Bound`, so each gets exactly one completion.
 //!
 //! # Contexts and locking
 //!
-//! - `gate` (a mutex, process context): taken by the work item around
-//!   callbacks, and by probe/remove/suspend/resume (device lock held, from
-//!   the driver core) and rescind (the device workqueue). Never taken by
-//!   the message work, so a driver waiting for the host inside a callback
-//!   cannot stall the connection.
-//! - `requests`: a leaf lock.
+//! - `gate` (a mutex, process context): taken by probe/remove/suspend/
+//!   resume (device lock held, from the driver core), rescind (the device
+//!   workqueue), `open`, and by the work item around callbacks
+//!   (`rust_cb_work=1`). Never taken in the tasklet, nor by the message
+//!   work, so a driver waiting for the host cannot stall the connection.
+//! - `requests` (spinlock, interrupts off): any context; a leaf.
+//! - `rx`: not a lock but an owner flag: only the dispatcher (the tasklet,
+//!   or the work item) uses the receive buffer, and it never runs twice at
+//!   a time.
 //!
 //! Lock order: `gate` → a channel's `io` → `requests`; the connection's
-//! locks are never held when `gate` is taken.
+//! locks are never held when `gate` is taken. The tasklet takes `io` and
+//! `requests`, never the gate, and calls the driver with no lock held.
 
-use core::{ffi::c_void, ptr};
+use core::{
+    cell::UnsafeCell,
+    ffi::c_void,
+    ops::{Deref, DerefMut},
+    ptr,
+};
 
 use kernel::{
-    new_mutex,
+    alloc::Flags,
+    new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
-        atomic::{ordering::Relaxed, Atomic},
-        Arc, Mutex,
+        atomic::{
+            ordering::{Acquire, Full, Relaxed, Release},
+            Atomic,
+        },
+        Arc, Mutex, SpinLockIrq,
     },
     time::{Delta, Instant, Monotonic},
     workqueue::{impl_has_work, new_work, Work, WorkItem},
@@ -55,15 +78,15 @@ use kernel::{
 use crate::{
     bus::{
         self,
-        channel::{inband_packet, Channel, ChannelDriver},
+        channel::{Channel, ChannelDriver},
         connection::{Connection, HostWait, RingBytes, RING_BYTES_MAX},
         ring_buffer::ring_pages,
     },
-    proto::wire::packet::PacketType,
+    proto::wire::packet::{PacketType, PACKET_FLAG_COMPLETION_REQUESTED},
     support::{
         pathtime::{self, Stamp},
         ratelimit::Ratelimit,
-        workqueues,
+        shim, workqueues,
     },
 };
 
@@ -117,7 +140,8 @@ const REQUEST_BIT: u64 = 1 << 63;
 /// Most requests outstanding on one device.
 const MAX_REQUESTS: usize = 1024;
 
-/// Packets one run of the work item hands out before it lets others run.
+/// Packets one run of the tasklet (or the work item) hands out before it
+/// lets others run.
 const BATCH: usize = 64;
 
 /// Smallest and largest ring a driver may ask for, each way: 8 KiB to
@@ -150,10 +174,70 @@ mod live {
     pub(super) const REMOVED: u32 = 4;
 }
 
-/// What the gate protects: the state and the receive buffer.
+/// What the gate protects: the state.
 struct Gate {
     state: GateState,
-    rx: KVec<u8>,
+}
+
+/// The receive buffer of a binding, owned by whoever set `busy`.
+///
+/// Only the dispatcher uses it (the channel's tasklet, or the work item
+/// with `rust_cb_work=1`), and neither runs twice at a time; `busy` makes
+/// that a checked fact instead of a comment.
+///
+/// # Invariants
+///
+/// `buf` is only reached through an [`RxGuard`], and at most one exists at
+/// a time: the one whose [`RxBuf::take`] moved `busy` from false to true.
+struct RxBuf {
+    busy: Atomic<bool>,
+    buf: UnsafeCell<KVec<u8>>,
+}
+
+/// Exclusive use of an [`RxBuf`]'s buffer, until dropped.
+struct RxGuard<'a>(&'a RxBuf);
+
+impl RxBuf {
+    fn new() -> Self {
+        Self {
+            busy: Atomic::new(false),
+            buf: UnsafeCell::new(KVec::new()),
+        }
+    }
+
+    /// The buffer, unless somebody else uses it (never, in practice: see
+    /// the type's documentation). Any context.
+    fn take(&self) -> Option<RxGuard<'_>> {
+        if self.busy.xchg(true, Acquire) {
+            return None;
+        }
+        // INVARIANT: `busy` went from false to true here.
+        Some(RxGuard(self))
+    }
+}
+
+impl Deref for RxGuard<'_> {
+    type Target = KVec<u8>;
+
+    fn deref(&self) -> &KVec<u8> {
+        // SAFETY: This guard is the only way to the buffer while it lives
+        // (the invariant of `RxBuf`).
+        unsafe { &*self.0.buf.get() }
+    }
+}
+
+impl DerefMut for RxGuard<'_> {
+    fn deref_mut(&mut self) -> &mut KVec<u8> {
+        // SAFETY: As for `deref`; `&mut self` makes the borrow unique.
+        unsafe { &mut *self.0.buf.get() }
+    }
+}
+
+impl Drop for RxGuard<'_> {
+    fn drop(&mut self) {
+        // Release: the next owner sees what this one wrote.
+        self.0.busy.store(false, Release);
+    }
 }
 
 /// Why [`Binding::drain`] stopped.
@@ -167,6 +251,7 @@ enum Drained {
 }
 
 /// An outstanding request.
+#[derive(Clone, Copy)]
 struct Request {
     trans_id: u64,
     cookie: u64,
@@ -188,7 +273,8 @@ struct Requests {
 /// `ops` points to the driver's operations, which stay valid until the
 /// driver is unregistered; it is only used while the gate is not
 /// `Removed`, and the bus's remove (which the driver core runs before
-/// unregistering returns) moves it to `Removed`.
+/// unregistering returns) moves it to `Removed`. `ctx` is the context
+/// probe returned whenever `live` is `BOUND`.
 #[pin_data]
 pub(crate) struct Binding {
     chan: Arc<Channel>,
@@ -197,9 +283,22 @@ pub(crate) struct Binding {
     #[pin]
     gate: Mutex<Gate>,
     #[pin]
-    requests: Mutex<Requests>,
+    requests: SpinLockIrq<Requests>,
+    /// The receive buffer (see [`RxBuf`]).
+    rx: RxBuf,
     /// One of [`live`], written under the gate.
     live: Atomic<u32>,
+    /// Packet and completion callbacks may run (the gate is `Bound` and no
+    /// transition out of it began): written under the gate with a full
+    /// barrier ([`Binding::set`]), read by the tasklet, which cannot take
+    /// the gate.
+    callbacks: Atomic<bool>,
+    /// The driver's context once probe returned, for the tasklet; written
+    /// before `callbacks` becomes true.
+    ctx: Atomic<*mut c_void>,
+    /// Callbacks run from the work item (`rust_cb_work=1` when the binding
+    /// was made) instead of in the channel's tasklet.
+    in_work: bool,
     /// The task that runs a driver callback with the gate held (as an
     /// address), or 0: such a callback cannot take the gate again.
     cb_task: Atomic<usize>,
@@ -227,7 +326,7 @@ impl WorkItem for Binding {
     type Pointer = Arc<Binding>;
 
     fn run(this: Arc<Binding>) {
-        this.dispatch();
+        this.dispatch_work();
     }
 }
 
@@ -240,14 +339,17 @@ impl Binding {
                 ops,
                 gate <- new_mutex!(Gate {
                     state: GateState::Probing,
-                    rx: KVec::new(),
                 }),
-                requests <- new_mutex!(Requests {
+                requests <- new_spinlock_irq!(Requests {
                     accepting: false,
                     pending: KVec::new(),
                     cancelled: KVec::new(),
                 }),
+                rx: RxBuf::new(),
                 live: Atomic::new(live::PROBING),
+                callbacks: Atomic::new(false),
+                ctx: Atomic::new(ptr::null_mut()),
+                in_work: shim::rust_cb_work(),
                 cb_task: Atomic::new(0),
                 next_trans: Atomic::new(1),
                 warn: Ratelimit::new(),
@@ -265,12 +367,26 @@ impl Binding {
         unsafe { &*self.ops }
     }
 
-    /// Queues the work item that hands packets to the driver.
+    /// Has the ring looked at soon, in the channel's tasklet (or by the
+    /// work item, `rust_cb_work=1`). Any context.
     pub(crate) fn kick(self: &Arc<Self>) {
+        if self.in_work {
+            self.queue_work();
+        } else {
+            self.chan.schedule_callback();
+        }
+    }
+
+    /// Queues the work item that hands packets to the driver
+    /// (`rust_cb_work=1`).
+    fn queue_work(self: &Arc<Self>) {
         self.kicked.mark();
         let _ = workqueues::channels().enqueue(self.clone());
     }
 
+    /// Moves the gate to `state`; `live` and `callbacks` follow, the latter
+    /// with a full barrier, so that a tasklet run which begins after
+    /// [`Binding::stop_callbacks`] saw the tasklet idle also sees it.
     fn set(&self, gate: &mut Gate, state: GateState) {
         let l = match state {
             GateState::Probing => live::PROBING,
@@ -279,8 +395,27 @@ impl Binding {
             GateState::Rescinded(_) => live::RESCINDED,
             GateState::Removed => live::REMOVED,
         };
+        let on = if let GateState::Bound(c) = state {
+            // Ordered before `callbacks` by the full barrier below.
+            self.ctx.store(c.0, Relaxed);
+            true
+        } else {
+            false
+        };
         gate.state = state;
         self.live.store(l, Relaxed);
+        self.callbacks.xchg(on, Full);
+    }
+
+    /// After a transition out of `Bound`: waits until no packet or
+    /// completion callback runs, and none will start. In the tasklet's
+    /// case that is its run in progress (Linux's `tasklet_disable()` in
+    /// `vmbus_reset_channel_cb()`); the work item's runs hold the gate,
+    /// which the caller holds. Process context, gate held.
+    fn stop_callbacks(&self) {
+        if !self.in_work {
+            self.chan.sync_callbacks();
+        }
     }
 
     /// Why a call on this binding is refused now, if it is.
@@ -296,50 +431,89 @@ impl Binding {
 
     // ---- Callbacks ------------------------------------------------------
 
-    /// The work item: cancelled requests, then packets, while `Bound`.
-    /// The host's interrupts for the channel are masked while it drains
-    /// the ring (as Linux's `hv_begin_read`/`hv_end_read`): answers the
-    /// host writes meanwhile are read in the same pass without an
-    /// interrupt each.
-    fn dispatch(self: &Arc<Self>) {
+    /// The channel's tasklet (softirq): cancelled requests, then packets,
+    /// while `Bound`, handed to the driver right here.
+    fn dispatch_tasklet(&self) {
+        // Acquire: the context was written before `callbacks` became true.
+        if !self.callbacks.load(Acquire) {
+            return;
+        }
+        let start = pathtime::now();
+        let ctx = Ctx(self.ctx.load(Relaxed));
+        let more = self.deliver(ctx, GFP_ATOMIC);
+        pathtime::TASKLET_DISPATCH.add_since(start);
+        if more {
+            // More may be waiting: let other channels' tasklets and the
+            // rest of the softirq run first.
+            self.chan.schedule_callback();
+        }
+    }
+
+    /// The work item (`rust_cb_work=1`): as [`Binding::dispatch_tasklet`],
+    /// in process context with the gate held.
+    fn dispatch_work(self: &Arc<Self>) {
         self.kicked.end(&pathtime::KICK_TO_DRIVER);
-        let mut gate = self.gate.lock();
+        let gate = self.gate.lock();
         let GateState::Bound(ctx) = gate.state else {
             return;
         };
+        let more = self.deliver(ctx, GFP_KERNEL);
+        drop(gate);
+        if more {
+            // More may be waiting: let other devices run first.
+            self.queue_work();
+        }
+    }
+
+    /// Reports cancelled requests, then hands packets to the driver. The
+    /// host's interrupts for the channel are masked while it drains the
+    /// ring (as Linux's `hv_begin_read`/`hv_end_read`): answers the host
+    /// writes meanwhile are read in the same pass without an interrupt
+    /// each. Returns true when it stopped after [`BATCH`] packets and more
+    /// may wait. `gfp` is how the receive buffer may grow (atomic in the
+    /// tasklet).
+    fn deliver(&self, ctx: Ctx, gfp: Flags) -> bool {
         self.report_cancelled(ctx);
+        // Never busy: the tasklet and the work item each run one at a time,
+        // and a binding uses one of them (`in_work`).
+        let Some(mut rx) = self.rx.take() else {
+            return false;
+        };
         let mut handed = 0;
         loop {
             self.chan.mask_rx();
-            let drained = self.drain(&mut gate, ctx, &mut handed);
+            let drained = self.drain(&mut rx, ctx, &mut handed, gfp);
             let more = self.chan.unmask_rx(&*self.conn);
             match drained {
                 Drained::Empty if more => continue,
-                Drained::Batch => break,
-                Drained::Empty | Drained::Stop => return,
+                Drained::Batch => return true,
+                Drained::Empty | Drained::Stop => return false,
             }
         }
-        drop(gate);
-        // More may be waiting: let other devices run first.
-        self.kick();
     }
 
     /// Hands packets to the driver until the ring is empty, the batch is
-    /// used up, or the ring cannot be read.
-    fn drain(&self, gate: &mut Gate, ctx: Ctx, handed: &mut usize) -> Drained {
+    /// used up, the ring cannot be read, or a transition stopped the
+    /// callbacks (it waits for this run to end).
+    fn drain(&self, rx: &mut KVec<u8>, ctx: Ctx, handed: &mut usize, gfp: Flags) -> Drained {
         loop {
             if *handed >= BATCH {
                 return Drained::Batch;
             }
-            if gate.rx.is_empty() && gate.rx.resize(4096, 0, GFP_KERNEL).is_err() {
+            if !self.callbacks.load(Relaxed) {
                 return Drained::Stop;
             }
-            let p = match self.chan.recv(&*self.conn, &mut gate.rx) {
+            if rx.is_empty() && rx.resize(4096, 0, gfp).is_err() {
+                self.no_memory();
+                return Drained::Stop;
+            }
+            let p = match self.chan.recv(&*self.conn, rx) {
                 Ok(Some(p)) => p,
                 Ok(None) => return Drained::Empty,
-                Err(e) if e == EMSGSIZE && gate.rx.len() < RING_MAX as usize => {
-                    let n = gate.rx.len() * 2;
-                    if gate.rx.resize(n, 0, GFP_KERNEL).is_err() {
+                Err(e) if e == EMSGSIZE && rx.len() < RING_MAX as usize => {
+                    let n = rx.len() * 2;
+                    if rx.resize(n, 0, gfp).is_err() {
+                        self.no_memory();
                         return Drained::Stop;
                     }
                     continue;
@@ -349,7 +523,7 @@ impl Binding {
                 Err(_) => return Drained::Stop,
             };
             *handed += 1;
-            let Some(data) = gate.rx.get(p.offset..p.offset + p.len) else {
+            let Some(data) = rx.get(p.offset..p.offset + p.len) else {
                 return Drained::Stop;
             };
             if p.ptype == PacketType::COMP && p.trans_id & REQUEST_BIT != 0 {
@@ -377,10 +551,22 @@ impl Binding {
             };
             if let Some(f) = self.ops().packet {
                 // SAFETY: The driver ABI: `ctx` is what probe returned and
-                // remove has not run (the gate is `Bound`); `raw` and the
-                // bytes it points to live across the call.
+                // remove has not run (`callbacks` was set above, and remove
+                // waits for this run before it calls the driver); `raw`
+                // and the bytes it points to live across the call.
                 self.under_gate(|| unsafe { f(ctx.0, &raw) });
             }
+        }
+    }
+
+    /// The receive buffer could not grow: the packet stays in the ring
+    /// until the next event (rate-limited log).
+    fn no_memory(&self) {
+        if self.warn.allow() {
+            pr_warn!(
+                "channel {}: no memory for the receive buffer; packets wait\n",
+                self.chan.relid()
+            );
         }
     }
 
@@ -401,8 +587,13 @@ impl Binding {
 
     /// Runs a driver callback that is called with the gate held, marking
     /// the task so that an `open` from inside it fails instead of
-    /// deadlocking on the gate.
+    /// deadlocking on the gate. In the tasklet (softirq) nothing is marked:
+    /// `current` is whatever task the softirq interrupted, and `open` and
+    /// `close` refuse to run outside task context anyway.
     fn under_gate<R>(&self, f: impl FnOnce() -> R) -> R {
+        if !shim::in_task() {
+            return f();
+        }
         self.cb_task.store(Self::current_task(), Relaxed);
         let r = f();
         self.cb_task.store(0, Relaxed);
@@ -428,7 +619,10 @@ impl Binding {
             r.accepting = false;
         }
         while let Some(q) = r.pending.pop() {
-            if r.cancelled.push((q, err.to_errno()), GFP_KERNEL).is_err() {
+            if r.cancelled
+                .push_within_capacity((q, err.to_errno()))
+                .is_err()
+            {
                 // Cannot happen in practice: `cancelled` has room for
                 // every request `pending` ever held (reserved at request).
                 pr_err!("channel {}: lost a cancellation\n", self.chan.relid());
@@ -436,8 +630,9 @@ impl Binding {
         }
     }
 
-    /// Reports cancelled requests to the driver; the gate is held and the
-    /// context is live.
+    /// Reports cancelled requests to the driver: from a transition with the
+    /// gate held and the callbacks stopped, or from the dispatcher while
+    /// `Bound`; the context is live.
     fn report_cancelled(&self, ctx: Ctx) {
         loop {
             let next = self.requests.lock().cancelled.pop();
@@ -450,6 +645,11 @@ impl Binding {
 
     /// After a successful probe: enables callbacks and runs `start`.
     fn enable(self: &Arc<Self>, ctx: Ctx) -> Result {
+        // The receive buffer's first page, here where allocating may sleep:
+        // the tasklet only grows it, atomically, for larger packets.
+        if let Some(mut rx) = self.rx.take() {
+            rx.resize(4096, 0, GFP_KERNEL)?;
+        }
         {
             let mut gate = self.gate.lock();
             match gate.state {
@@ -498,6 +698,11 @@ impl Binding {
         {
             let mut gate = self.gate.lock();
             let old = core::mem::replace(&mut gate.state, GateState::Probing);
+            // Callbacks stop before the cancellations and the driver's
+            // remove (the state becomes `Removed` once remove returned,
+            // `ops` being used until then).
+            self.callbacks.xchg(false, Full);
+            self.stop_callbacks();
             let (ctx, err) = match old {
                 GateState::Bound(c) | GateState::Suspended(c) => (Some(c), ECANCELED),
                 GateState::Rescinded(c) => (c, ENODEV),
@@ -525,8 +730,9 @@ impl Binding {
         if !(RING_MIN..=RING_MAX).contains(&ring_bytes) {
             return Err(EINVAL);
         }
-        // The callbacks that run with the gate held cannot take it again.
-        if self.in_callback() {
+        // The callbacks that run with the gate held cannot take it again,
+        // and those in the tasklet (softirq) cannot wait for the host.
+        if self.in_callback() || !shim::in_task() {
             return Err(EDEADLK);
         }
         // INVARIANT: The gate is held from the state check to the end of
@@ -565,6 +771,10 @@ impl Binding {
         ) {
             return Err(self.refused().unwrap_or(ENODEV));
         }
+        // A close waits for the host: not from a callback in the tasklet.
+        if !shim::in_task() {
+            return Err(EDEADLK);
+        }
         let r = self.conn.close(&self.chan, HostWait::Answer);
         // Nothing can answer once the rings are gone.
         self.cancel_pending(ECANCELED, false);
@@ -572,17 +782,34 @@ impl Binding {
         r
     }
 
-    /// Sends one packet, waiting up to `timeout_ms` for room in the ring.
-    fn send_encoded(&self, pkt: &[u8], timeout_ms: u32) -> Result {
+    /// Sends one in-band packet of type `ptype` with `flags`, written to
+    /// the ring in parts (no buffer is allocated), waiting up to
+    /// `timeout_ms` for room in the ring. Only in task context may it
+    /// wait: in a callback that runs in the tasklet, or with `timeout_ms`
+    /// 0, a full ring is `EAGAIN` at once. Any context.
+    fn send_packet(
+        &self,
+        ptype: PacketType,
+        flags: u16,
+        trans_id: u64,
+        data: &[u8],
+        timeout_ms: u32,
+    ) -> Result {
+        let may_wait = timeout_ms > 0 && shim::in_task();
         let start = Instant::<Monotonic>::now();
         let limit = Delta::from_millis(i64::from(timeout_ms));
         loop {
             if let Some(e) = self.refused() {
                 return Err(e);
             }
-            match self.chan.send_raw(&*self.conn, pkt) {
+            match self
+                .chan
+                .send_packet(&*self.conn, ptype, flags, trans_id, data)
+            {
                 // Woken by the host's signal once it made room.
-                Err(e) if e == EAGAIN && start.elapsed() <= limit => self.chan.wait_interrupt(),
+                Err(e) if e == EAGAIN && may_wait && start.elapsed() <= limit => {
+                    self.chan.wait_interrupt()
+                }
                 r => return r,
             }
         }
@@ -593,33 +820,63 @@ impl Binding {
         if ptype != PacketType::DATA_INBAND && ptype != PacketType::COMP {
             return Err(EINVAL);
         }
-        let pkt = inband_packet(ptype, 0, trans_id, data)?;
-        self.send_encoded(&pkt, timeout_ms)
+        self.send_packet(ptype, 0, trans_id, data, timeout_ms)
     }
 
-    fn request(&self, data: &[u8], cookie: u64, timeout_ms: u32) -> Result {
-        let trans_id = REQUEST_BIT | self.next_trans.fetch_add(1, Relaxed);
-        let pkt = inband_packet(
-            PacketType::DATA_INBAND,
-            crate::proto::wire::packet::PACKET_FLAG_COMPLETION_REQUESTED,
-            trans_id,
-            data,
-        )?;
-        {
-            let mut r = self.requests.lock();
+    /// Tracks a request before it is sent (the answer may come at once),
+    /// with room reserved for its cancellation too, so that cancelling
+    /// never allocates. The vectors grow outside the spinlock, sleeping
+    /// only in task context; the entries move into the larger ones under
+    /// it.
+    fn track(&self, q: Request) -> Result {
+        let gfp = if shim::in_task() {
+            GFP_KERNEL
+        } else {
+            GFP_ATOMIC
+        };
+        let mut r = self.requests.lock();
+        loop {
             if !r.accepting {
                 return Err(self.refused().unwrap_or(ENODEV));
             }
             if r.pending.len() + r.cancelled.len() >= MAX_REQUESTS {
                 return Err(EBUSY);
             }
-            // Room for its cancellation too, so cancelling never allocates.
-            let extra = r.pending.len() + 1;
-            r.cancelled.reserve(extra, GFP_KERNEL)?;
-            // Tracked before it is sent: the answer may come at once.
-            r.pending.push(Request { trans_id, cookie }, GFP_KERNEL)?;
+            let want_p = r.pending.len() + 1;
+            let want_c = r.cancelled.len() + r.pending.len() + 1;
+            if r.pending.capacity() >= want_p && r.cancelled.capacity() >= want_c {
+                return r.pending.push_within_capacity(q).map_err(|_| ENOMEM);
+            }
+            let cap_p = (want_p * 2).clamp(16, MAX_REQUESTS + 1);
+            let cap_c = (want_c * 2).clamp(16, MAX_REQUESTS + 1);
+            drop(r);
+            let mut p = KVec::with_capacity(cap_p, gfp)?;
+            let mut c = KVec::with_capacity(cap_c, gfp)?;
+            r = self.requests.lock();
+            // Within the new capacity: these copies never allocate.
+            if p.capacity() > r.pending.capacity() && p.capacity() >= r.pending.len() {
+                p.extend_from_slice(&r.pending, GFP_ATOMIC)?;
+                core::mem::swap(&mut r.pending, &mut p);
+            }
+            if c.capacity() > r.cancelled.capacity() && c.capacity() >= r.cancelled.len() {
+                c.extend_from_slice(&r.cancelled, GFP_ATOMIC)?;
+                core::mem::swap(&mut r.cancelled, &mut c);
+            }
+            // The smaller vectors are freed here, under the lock: `kfree`
+            // never sleeps.
         }
-        let sent = self.send_encoded(&pkt, timeout_ms);
+    }
+
+    fn request(&self, data: &[u8], cookie: u64, timeout_ms: u32) -> Result {
+        let trans_id = REQUEST_BIT | self.next_trans.fetch_add(1, Relaxed);
+        self.track(Request { trans_id, cookie })?;
+        let sent = self.send_packet(
+            PacketType::DATA_INBAND,
+            PACKET_FLAG_COMPLETION_REQUESTED,
+            trans_id,
+            data,
+            timeout_ms,
+        );
         if sent.is_err() {
             // Not sent: the caller gets the error and no completion, if it
             // is still ours to take back. A close, suspend, rescind or
@@ -766,8 +1023,14 @@ impl Binding {
 }
 
 impl ChannelDriver for Binding {
+    /// The channel's tasklet: the driver gets its packets and completions
+    /// here, or from the work item with `rust_cb_work=1`.
     fn kick(self: Arc<Self>) {
-        Binding::kick(&self);
+        if self.in_work {
+            self.queue_work();
+        } else {
+            self.dispatch_tasklet();
+        }
     }
 
     /// Stops the driver's callbacks, cancels its requests and tells it,
@@ -778,6 +1041,7 @@ impl ChannelDriver for Binding {
         match gate.state {
             GateState::Bound(c) | GateState::Suspended(c) => {
                 self.set(&mut gate, GateState::Rescinded(Some(c)));
+                self.stop_callbacks();
                 self.cancel_pending(ENODEV, true);
                 self.report_cancelled(c);
                 self.notify_rescind(c);
@@ -799,6 +1063,7 @@ impl ChannelDriver for Binding {
                 return 0;
             };
             self.set(&mut gate, GateState::Suspended(c));
+            self.stop_callbacks();
             self.cancel_pending(ECANCELED, true);
             self.report_cancelled(c);
             c

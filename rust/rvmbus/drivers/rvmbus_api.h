@@ -17,9 +17,20 @@
  * - start(dev_ctx) opens the channel and talks to the host; packet and
  *   completion callbacks may already run while it does.  If it fails, the
  *   bus cancels what is outstanding, calls remove() and closes the channel.
- * - packet() and completion() run in process context on rvmbus's channel
- *   workqueue, one at a time per device.  None runs once suspend, remove
- *   or a rescind has begun.
+ * - packet() and completion() run in softirq context, in the channel's
+ *   tasklet, as Linux runs a VMBus channel callback, one at a time per
+ *   device; they must not sleep.  None runs once suspend, remove or a
+ *   rescind has begun: each of those waits for a callback in progress
+ *   (as tasklet_disable() does) before it calls the driver.  Completions
+ *   of requests that suspend, rescind or remove cancel come from that
+ *   transition, in process context.  rvmbus's module parameter
+ *   rust_cb_work=1 runs them from a work item instead (the old path, for
+ *   the benchmark's comparison).
+ * - rvmbus_dev_send() and rvmbus_dev_request() may be called in any
+ *   context; they wait up to timeout_ms for ring space only in task
+ *   context (in_task()), else a full ring is -EAGAIN at once.
+ *   rvmbus_dev_open() and rvmbus_dev_close() wait for the host: process
+ *   context only (-EDEADLK from packet() or completion()).
  * - Every request sent with rvmbus_dev_request() gets exactly one
  *   completion(): the host's answer (status 0), or -ECANCELED (suspend,
  *   remove, close) or -ENODEV (rescind) when the bus gives up on it.

@@ -7,7 +7,10 @@
 //! Each hop adds its duration in nanoseconds and a count: the time a
 //! transport signal call takes (on ivshmem a mailbox round trip to the host
 //! process), the time from the transport's interrupt to the message work,
-//! and the time from a channel's interrupt to the driver's packet work.
+//! the time from a channel's interrupt to its tasklet, the time a Rust
+//! driver's callbacks take in that tasklet (the default: no work item lies
+//! between the interrupt and the driver), and, with `rust_cb_work=1` only,
+//! the time from the tasklet to the driver's packet work.
 //! The ctl file's `path` command prints them; the benchmark takes the
 //! difference around each run and divides by its packets.
 //!
@@ -86,9 +89,14 @@ pub(crate) static IRQ_TO_WORK: Hop = Hop::new();
 /// A channel's event, found in the interrupt handler, to the start of the
 /// channel's tasklet (`irq_events=1`).
 pub(crate) static IRQ_TO_TASKLET: Hop = Hop::new();
-/// A channel's event handed on (in its tasklet, or in the message work
-/// with `irq_events=0`) to the start of its driver's packet work.
+/// A channel's event handed on (in its tasklet) to the start of its Rust
+/// driver's packet work: only with `rust_cb_work=1`, the old path. With
+/// the default it stays 0: the tasklet calls the driver itself.
 pub(crate) static KICK_TO_DRIVER: Hop = Hop::new();
+/// A Rust driver's packets and completions handed out in the channel's
+/// tasklet (the default, `rust_cb_work=0`): runs, and the time they took,
+/// driver callbacks included.
+pub(crate) static TASKLET_DISPATCH: Hop = Hop::new();
 
 /// One line for the ctl file: `NAME=COUNT/NS` per hop.
 pub(crate) fn describe(out: &mut impl core::fmt::Write) -> core::fmt::Result {
@@ -98,6 +106,7 @@ pub(crate) fn describe(out: &mut impl core::fmt::Write) -> core::fmt::Result {
         ("irq_to_work", &IRQ_TO_WORK),
         ("irq_to_tasklet", &IRQ_TO_TASKLET),
         ("kick_to_driver", &KICK_TO_DRIVER),
+        ("tasklet_dispatch", &TASKLET_DISPATCH),
     ] {
         let (count, ns) = hop.load();
         write!(out, "{}={}/{} ", name, count, ns)?;

@@ -18,6 +18,7 @@
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/sched/signal.h>
+#include <linux/preempt.h>
 
 #include "shim.h"
 
@@ -40,6 +41,21 @@ static int irq_events = -1;
 module_param(irq_events, int, 0444);
 MODULE_PARM_DESC(irq_events,
 		 "Where the event flags are scanned: 1 in the interrupt handler, 0 in the message work (the old path; the benchmark's comparison), -1 (default) as the transport chooses (ivshmem: 1, hyperv: 0); channel callbacks run in a per-channel tasklet either way");
+
+static bool rust_cb_work;
+module_param(rust_cb_work, bool, 0444);
+MODULE_PARM_DESC(rust_cb_work,
+		 "Rust driver API: run packet and completion callbacks from a work item on the rvmbus_chan workqueue (1, the old path, kept for the benchmark's comparison) instead of in the channel's tasklet (0, default)");
+
+bool rvmbus_shim_rust_cb_work(void)
+{
+	return READ_ONCE(rust_cb_work);
+}
+
+bool rvmbus_shim_in_task(void)
+{
+	return in_task();
+}
 
 int rvmbus_shim_irq_events(void)
 {

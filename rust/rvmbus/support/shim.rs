@@ -12,6 +12,8 @@ mod ffi {
         pub(super) fn rvmbus_shim_timeout_ms() -> kernel::ffi::c_uint;
         pub(super) fn rvmbus_shim_pending_send_size() -> bool;
         pub(super) fn rvmbus_shim_irq_events() -> core::ffi::c_int;
+        pub(super) fn rvmbus_shim_rust_cb_work() -> bool;
+        pub(super) fn rvmbus_shim_in_task() -> bool;
         pub(super) fn rvmbus_shim_hyperv_present() -> bool;
         pub(super) fn rvmbus_shim_fatal_signal_pending() -> bool;
         pub(super) fn rvmbus_shim_page_to_phys(page: *mut c_void) -> u64;
@@ -86,6 +88,23 @@ pub(crate) fn irq_events() -> Option<bool> {
         1 => Some(true),
         _ => None,
     }
+}
+
+/// The `rust_cb_work` module parameter: the Rust driver API runs packet
+/// and completion callbacks from a work item (`true`, the old path, kept
+/// for the benchmark's comparison) instead of in the channel's tasklet
+/// (`false`, the default). A binding reads it once, when it is made.
+pub(crate) fn rust_cb_work() -> bool {
+    // SAFETY: As for `pending_send_size`.
+    unsafe { ffi::rvmbus_shim_rust_cb_work() }
+}
+
+/// Whether the caller runs in task context (Linux's `in_task()`): not in
+/// a hard or soft interrupt, nor in NMI. Only there may rvmbus sleep on a
+/// caller's behalf. Any context.
+pub(crate) fn in_task() -> bool {
+    // SAFETY: `in_task()` reads the preempt count; no preconditions.
+    unsafe { ffi::rvmbus_shim_in_task() }
 }
 
 /// The monotonic clock (`ktime_get`) in nanoseconds since boot.
