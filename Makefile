@@ -79,12 +79,19 @@ NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)
 	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
 	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
 
+# The debug boot (hyperv-debug) runs when the debug kernel is built: with
+# rvmbus.ko built for it and that kernel's own hv_balloon.
+NESTED_DEBUG = $(if $(and $(wildcard $(DEBUG_VMLINUZ)),$(wildcard $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko)), \
+	--debug-kernel $(DEBUG_VMLINUZ) --debug-rvmbus $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko \
+	--debug-balloon $(DEBUG_KBUILD)/drivers/hv/hv_balloon.ko)
+
 test-hyperv: modules
-	@$(MAKE) --no-print-directory _test-hyperv
+	@$(if $(wildcard $(DEBUG_VMLINUZ)),$(MAKE) --no-print-directory debug-modules &&) \
+		$(MAKE) --no-print-directory _test-hyperv
 
 _test-hyperv:
 	@img=$$(bash scripts/setup-nested.sh) && q=$$(bash scripts/nested-l0-qemu.sh "$$img") && \
-		$(NESTED) --qemu "$$q" $(if $(L1_CPUS),--l1-cpus $(L1_CPUS)) --root-image "$$img" --out $(BUILD)/nested \
+		$(NESTED) --qemu "$$q" $(if $(L1_CPUS),--l1-cpus $(L1_CPUS)) $(NESTED_DEBUG) --root-image "$$img" --out $(BUILD)/nested \
 		$(if $(HYPERV_BOOTS),--boots $(HYPERV_BOOTS))
 
 # One L2 boot with rvmbus, shown as it goes: connect, the bus tree,
