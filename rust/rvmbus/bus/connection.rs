@@ -349,6 +349,8 @@ use table::Entry;
 
 pub(crate) use monitor::{MonitorPage, MonitorSlot};
 pub(crate) use open_close::RingBytes;
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use signal::set_bit;
 
 impl Connection {
     /// A connection over `transport`, with its pages allocated; nothing is

@@ -819,4 +819,60 @@ mod tests {
             ))
         ));
     }
+
+    /// The bytes of the `INITIATE_CONTACT` that `actions` posts first, and
+    /// the connection id it goes to.
+    fn posted_contact(a: &ConnectionActions) -> (u32, [u8; 40]) {
+        let Some(ConnectionAction::Post {
+            connection_id,
+            message: m @ GuestMessage::InitiateContact(_),
+        }) = a.get(0)
+        else {
+            panic!("no INITIATE_CONTACT posted: {:?}", a.get(0));
+        };
+        let enc = m.encode();
+        let mut b = [0u8; 40];
+        assert_eq!(enc.as_bytes().len(), 40);
+        b.copy_from_slice(enc.as_bytes());
+        (connection_id, b)
+    }
+
+    /// The guest's VTL goes into `INITIATE_CONTACT` where Linux's
+    /// `struct vmbus_channel_initiate_contact` has it: the header (8
+    /// bytes), the version (byte 8), the target VP (byte 12), then the
+    /// union whose first bytes from 5.0 on are `msg_sint` (byte 16) and
+    /// `msg_vtl` (byte 17). A VTL 2 guest first tries the redirect
+    /// connection id, as Linux's `vmbus_negotiate_version` does. The
+    /// guests of the test runs are all at VTL 0, so only this test sees a
+    /// VTL that is not 0 reach the wire.
+    #[test]
+    fn contact_carries_the_vtl() {
+        for vtl in [1u8, 2] {
+            let cfg = ContactConfig {
+                vtl,
+                target_vcpu: 3,
+                ..ContactConfig::default()
+            };
+            let (s, a) = ConnectionState::Disconnected
+                .on_event(ConnectionEvent::Connect(cfg))
+                .unwrap();
+            let (id, b) = posted_contact(&a);
+            let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            assert_eq!(word(0), 14, "message type INITIATE_CONTACT");
+            assert_eq!(word(8), Version::V6_0.0);
+            assert_eq!(word(12), 3);
+            assert_eq!(b[16], 2, "msg_sint");
+            assert_eq!(b[17], vtl, "msg_vtl");
+            let first = if vtl == 2 { 0x80_0074 } else { 4 };
+            assert_eq!(id, first);
+            // The host refuses 6.0: the next version carries the VTL too.
+            let (_, a) = s.on_event(reply(false, 0)).unwrap();
+            let (_, b) = posted_contact(&a);
+            assert_eq!(
+                u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+                Version::V5_3.0
+            );
+            assert_eq!(b[17], vtl, "msg_vtl of the second try");
+        }
+    }
 }

@@ -81,8 +81,9 @@ impl Connection {
 /// interrupt and monitor pages: the host reads and clears these words
 /// concurrently, and a compare-exchange loop would have to start again each
 /// time it did. On x86 the locked instruction is also a full barrier, so
-/// the ring writes before it are visible to the host first.
-fn set_bit(pages: &SharedPages, off: usize, bit: usize) {
+/// the ring writes before it are visible to the host first. KUnit tests it
+/// against a concurrent host (`debug/kunit.rs`).
+pub(crate) fn set_bit(pages: &SharedPages, off: usize, bit: usize) {
     let Ok(w) = pages.word64(off + (bit / 64) * 8) else {
         return;
     };
