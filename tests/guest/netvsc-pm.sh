@@ -34,8 +34,10 @@ works() {
 	[ "$(cat /sys/class/net/eth0/address)" = "$MAC" ] || fail "eth0 lost its MAC $1"
 	wait_carrier 30 1 || fail "eth0 has no carrier 30 s $1"
 	ip addr show eth0 | grep -q "inet $ME/" || fail "eth0 lost its address $1"
-	ping -c 3 -W 5 $PEER > /tmp/ping.out 2>&1 ||
+	ping -c 3 -W 5 $PEER > /tmp/ping.out 2>&1 || {
+		nic_stalled
 		fail "ping $PEER $1 failed: $(tail -2 /tmp/ping.out | tr '\n' ' ')"
+	}
 	r=$(harness ns-ping $ME)
 	case "$r" in ok*) ;; *) fail "ping from the namespace to $ME $1 failed: $r" ;; esac
 	got=$({ echo "PUT $bytes"; cat /tmp/up; } | timeout ${NIC_TIMEOUT:-300} nc $PEER $PORT)
