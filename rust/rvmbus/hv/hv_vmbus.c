@@ -423,7 +423,6 @@ int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
 	}
 	atomic_inc(&rvmbus_hv_chans);
 	hdev->channel = &hc->chan;
-	rvmbus_hv_conn_fill();
 	ret = drv->probe(hdev, id);
 	if (ret) {
 		pr_err("rvmbus: probe failed for device %s (%d)\n",
