@@ -26,7 +26,7 @@ use kernel::{
 use crate::{
     bus::{self, channel::Channel, classes, connection::Connection, upcalls},
     debug::ctl,
-    pm,
+    hv, pm,
     support::{
         cpuhp,
         shim::{self, TransportParam},
@@ -82,6 +82,10 @@ impl upcalls::Upper for Vmbus {
         let conn = bus::active()?;
         Some(ctl::request_subchannels(&conn, ch, n))
     }
+
+    fn connected(&self, conn: &Connection) {
+        hv::connection::publish(Some(conn));
+    }
 }
 
 /// A connection over one transport, from its start to its end.
@@ -126,6 +130,8 @@ impl Session for Live {
         }
         bus::set_active(None);
         self.conn.shutdown(shim::timeout_ms());
+        // Its devices are gone; its pages go with it.
+        hv::connection::publish(None);
         if let Some(t) = self.hotplug.as_ref() {
             t.clear();
         }

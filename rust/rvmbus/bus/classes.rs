@@ -49,7 +49,9 @@ pub(crate) fn name(class: &Guid) -> &'static str {
 /// The index Linux gives the device of offer `info` in `vmbus_devs`
 /// (`hv_get_dev_type`), which its sysfs shows as `device`: by its class,
 /// except that a Hyper-V socket connection, whose class is the service it
-/// connects to, is always unknown.
+/// connects to, is always unknown. The one source of a device's type: the
+/// hv_vmbus interface's `device_id` of the device and its channels is this
+/// value too (handed to `sysfs.c` when the device is added).
 pub(crate) fn linux_dev_type(info: &ChannelInfo) -> u16 {
     if info.is_hvsock() {
         return LINUX_UNKNOWN;

@@ -7,7 +7,7 @@
 
 use kernel::{prelude::*, sync::Arc};
 
-use super::channel::Channel;
+use super::{channel::Channel, connection::Connection};
 
 /// The layers above the core, as one table: given to the connection when
 /// it is made.
@@ -29,4 +29,13 @@ pub(crate) trait Upper: Send + Sync {
     /// bus itself made them (drivers ask again in their `resume`). Returns
     /// how many the host offered, or `None` when the bus did not make them.
     fn restore_subchannels(&self, ch: &Arc<Channel>, n: u32) -> Option<Result<u32>>;
+
+    /// Connection `conn` agreed its version with the host and has not yet
+    /// asked for the offers (at connect, and again at resume from
+    /// hibernation): what drivers read of the connection itself is set
+    /// here, before any of them binds (the hv_vmbus interface's
+    /// `vmbus_connection` pages and `vmbus_proto_version`). The caller of
+    /// `Connection::connect` or of the resume; no lock of the connection
+    /// is held.
+    fn connected(&self, conn: &Connection);
 }

@@ -10,7 +10,9 @@
  *
  * Of vmbus_connection, the fields a driver reads are kept true: int_page
  * and monitor_pages[] (the core's interrupt page and its two monitor
- * pages, which uio_hv_generic offers to user space), set at each probe;
+ * pages, which uio_hv_generic offers to user space), set with
+ * vmbus_proto_version when the connection comes up, before any driver
+ * binds, and cleared when it ends (rvmbus_hv_conn_set());
  * channel_mutex, which guards every primary's sc_list here as in hv_vmbus
  * (uio_hv_generic walks sc_list under it); and the empty lists.  The rest
  * of hv_vmbus's bookkeeping is not rvmbus's and stays zero.
@@ -49,11 +51,8 @@ struct mutex *rvmbus_hv_channel_mutex(void)
 	return &vmbus_connection.channel_mutex;
 }
 
-static void rvmbus_hv_conn_pages_fill(void)
+static void rvmbus_hv_conn_pages_set(void * const *p)
 {
-	void *p[3];
-
-	rvmbus_hv_rust_conn_pages(p);
 	mutex_lock(&vmbus_connection.channel_mutex);
 	vmbus_connection.int_page = p[0];
 	vmbus_connection.recv_int_page = p[0];
@@ -72,7 +71,7 @@ struct mutex *rvmbus_hv_channel_mutex(void)
 	return &rvmbus_hv_sc_mutex;
 }
 
-static void rvmbus_hv_conn_pages_fill(void)
+static void rvmbus_hv_conn_pages_set(void * const *p)
 {
 }
 
@@ -85,10 +84,10 @@ static void rvmbus_hv_conn_pages_fill(void)
 __u32 vmbus_proto_version;
 EXPORT_SYMBOL_GPL(vmbus_proto_version);
 
-void rvmbus_hv_conn_fill(void)
+void rvmbus_hv_conn_set(u32 version, void * const *pages)
 {
-	WRITE_ONCE(vmbus_proto_version, rvmbus_hv_rust_proto_version());
-	rvmbus_hv_conn_pages_fill();
+	WRITE_ONCE(vmbus_proto_version, version);
+	rvmbus_hv_conn_pages_set(pages);
 }
 
 void vmbus_set_event(struct vmbus_channel *c)

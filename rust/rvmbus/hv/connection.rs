@@ -2,7 +2,8 @@
 
 //! What the hv_vmbus interface offers of the connection itself
 //! (`connection.c`): the addresses behind `vmbus_connection.int_page` and
-//! `monitor_pages[]`, `vmbus_proto_version`, `vmbus_set_event()`,
+//! `monitor_pages[]` and `vmbus_proto_version`, set when the connection
+//! comes up and cleared when it ends ([`publish`]), `vmbus_set_event()`,
 //! `vmbus_device_unregister()` and `vmbus_send_tl_connect_request()`.
 //! `uio_hv_generic` is the user of the first ones: it maps the interrupt
 //! and monitor pages to user space, signals the host when user space asks,
@@ -22,7 +23,7 @@ use kernel::{
 
 use super::binding::{borrow, live, HvBinding};
 use crate::{
-    bus::{self, channel::Channel},
+    bus::{self, channel::Channel, connection::Connection},
     proto::wire::Guid,
 };
 
@@ -48,23 +49,30 @@ unsafe extern "C" fn rvmbus_hv_rust_set_event(b: *mut c_void) {
     unsafe { borrow(b) }.set_event();
 }
 
-/// The kernel addresses of the connection's interrupt page and its two
-/// monitor pages to `out[0..3]` (null pointers without a connection).
-///
-/// # Safety
-///
-/// `out` points to three writable pointers; process context.
-#[no_mangle]
-unsafe extern "C" fn rvmbus_hv_rust_conn_pages(out: *mut *mut c_void) {
-    if out.is_null() {
-        return;
+mod ffi {
+    use core::ffi::c_void;
+
+    extern "C" {
+        pub(super) fn rvmbus_hv_conn_set(version: u32, pages: *const *mut c_void);
     }
-    let pages = bus::active().map_or([core::ptr::null_mut(); 3], |c| c.signal_pages());
-    for (i, p) in pages.into_iter().enumerate() {
-        // SAFETY: `out` holds three writable pointers (caller's contract)
-        // and `i` is below three.
-        unsafe { out.add(i).write(p) };
-    }
+}
+
+/// Sets what drivers read of the connection: `vmbus_proto_version` (the
+/// negotiated version as `major << 16 | minor`) and the kernel addresses
+/// of `conn`'s interrupt page and two monitor pages in `vmbus_connection`;
+/// or, with `None`, clears them (0 and null pointers). Called once the
+/// version is agreed, before the offers are asked for (at connect and at
+/// resume from hibernation, [`crate::bus::upcalls::Upper::connected`]),
+/// and with `None` once the connection's devices are gone, before its
+/// pages are freed (module unload, a failed start). Process context.
+pub(crate) fn publish(conn: Option<&Connection>) {
+    let (version, pages) = conn.map_or((0, [core::ptr::null_mut(); 3]), |c| {
+        (c.version(), c.signal_pages())
+    });
+    // SAFETY: `pages` holds three pointers, read during the call; they are
+    // the connection's pages, which live until it is dropped, and are
+    // cleared again (`None`) before that.
+    unsafe { ffi::rvmbus_hv_conn_set(version, pages.as_ptr()) };
 }
 
 /// `vmbus_device_unregister()`: has the device of the primary channel
@@ -99,13 +107,6 @@ unsafe extern "C" fn rvmbus_hv_rust_device_unregister(ctx: *mut c_void) {
 unsafe extern "C" fn rvmbus_hv_rust_chan_key(b: *mut c_void) -> *const c_void {
     // SAFETY: Guaranteed by the caller.
     Arc::as_ptr(&unsafe { borrow(b) }.chan).cast::<c_void>()
-}
-
-/// `vmbus_proto_version`: the negotiated version as `major << 16 | minor`,
-/// 0 without a connection.
-#[no_mangle]
-extern "C" fn rvmbus_hv_rust_proto_version() -> u32 {
-    bus::active().map_or(0, |c| c.version())
 }
 
 /// `vmbus_send_tl_connect_request()`: 0, or a negative errno.

@@ -256,7 +256,9 @@ int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev)
  * indexed by type as hv_vmbus indexes its table: uio_hv_generic reads the
  * preferred ring size of its device from it (hv_dev_ring_size()).  The
  * GUIDs are the kernel's own; a class not listed is HV_UNKNOWN, whose
- * entry gives the ring size hv_vmbus gives unknown devices.
+ * entry gives the ring size hv_vmbus gives unknown devices.  A device's
+ * type comes from Rust's class table (bus/classes.rs, which also makes a
+ * Hyper-V socket HV_UNKNOWN) when the device is added (sysfs.c).
  */
 #define RVMBUS_HV_DEV(_type, _guid, _perf, _isolated, _ring)		\
 	[_type] = { .dev_type = _type, .perf_device = _perf,		\
@@ -287,16 +289,6 @@ const struct vmbus_device vmbus_devs[] = {
 EXPORT_SYMBOL_GPL(vmbus_devs);
 static_assert(ARRAY_SIZE(vmbus_devs) == HV_UNKNOWN + 1);
 
-static u16 rvmbus_hv_dev_type(const guid_t *class)
-{
-	u16 t;
-
-	for (t = 0; t < HV_UNKNOWN; t++)
-		if (guid_equal(&vmbus_devs[t].guid, class))
-			return t;
-	return HV_UNKNOWN;
-}
-
 /* Has the channel's callback run again, in the channel's tasklet (binding.rs). */
 static void rvmbus_hv_tasklet(struct tasklet_struct *t)
 {
@@ -316,8 +308,8 @@ static void rvmbus_hv_chan_init(struct rvmbus_hv_chan *hc, struct hv_device *hde
 	c->state = CHANNEL_OPEN_STATE;
 	c->callback_mode = HV_CALL_BATCHED;
 	c->max_pkt_size = VMBUS_DEFAULT_MAX_PKT_SIZE;
-	c->device_id = to_rdev(&hdev->device)->hvsock ? HV_UNKNOWN :
-		       rvmbus_hv_dev_type(&hdev->dev_type);
+	/* The device's, as hv_vmbus gives the channel its device's type. */
+	c->device_id = hdev->device_id;
 	/* set_channel_pending_send_size() (hv_sock) takes the outbound's. */
 	spin_lock_init(&c->outbound.ring_lock);
 	spin_lock_init(&c->inbound.ring_lock);
@@ -431,8 +423,6 @@ int rvmbus_hv_probe(struct hv_driver *drv, struct hv_device *hdev, void *ctx)
 	}
 	atomic_inc(&rvmbus_hv_chans);
 	hdev->channel = &hc->chan;
-	hdev->device_id = hc->chan.device_id;
-	rvmbus_hv_conn_fill();
 	ret = drv->probe(hdev, id);
 	if (ret) {
 		pr_err("rvmbus: probe failed for device %s (%d)\n",

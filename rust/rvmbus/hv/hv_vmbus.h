@@ -223,31 +223,30 @@ int rvmbus_hv_rust_alloc_ring(void *b, u32 send, u32 recv, void **addr,
 void rvmbus_hv_rust_free_ring(void *b);
 
 /*
- * connection.rs and connection.c: vmbus_set_event(); the kernel addresses
- * of the interrupt page and the two monitor pages (*@out[3]); the removal
- * of the bus device of channel reference @ctx (sysfs.h's rdev->ctx) by the
+ * connection.rs and connection.c: vmbus_set_event(); the removal of the
+ * bus device of channel reference @ctx (sysfs.h's rdev->ctx) by the
  * device work; the channel a binding drives, which is the context of its
  * channels/<relid>/ directory (sysfs.c).
  */
 void rvmbus_hv_rust_set_event(void *b);
-void rvmbus_hv_rust_conn_pages(void **out);
 void rvmbus_hv_rust_device_unregister(void *ctx);
 const void *rvmbus_hv_rust_chan_key(void *b);
 /*
- * The negotiated version as hv_vmbus encodes it (major << 16 | minor),
- * 0 when not connected; vmbus_send_tl_connect_request() with both
- * GUIDs in wire byte order (guid_t), a negative errno if not posted.
+ * vmbus_send_tl_connect_request() with both GUIDs in wire byte order
+ * (guid_t), a negative errno if not posted.
  */
-u32 rvmbus_hv_rust_proto_version(void);
 int rvmbus_hv_rust_tl_connect(const u8 *endpoint, const u8 *service);
 /*
  * The mutex of every primary's sc_list (vmbus_connection.channel_mutex
- * where rvmbus has vmbus_connection); what drivers read of the
- * connection (its pages in vmbus_connection, vmbus_proto_version) set
- * before a probe.
+ * where rvmbus has vmbus_connection).  What drivers read of the
+ * connection, set by connection.rs when it comes up, before any driver
+ * binds, and cleared (0, NULL) when it ends: vmbus_proto_version (the
+ * negotiated version as hv_vmbus encodes it, major << 16 | minor) and the
+ * kernel addresses of its interrupt page and two monitor pages
+ * (@pages[3]) in vmbus_connection.
  */
 struct mutex *rvmbus_hv_channel_mutex(void);
-void rvmbus_hv_conn_fill(void);
+void rvmbus_hv_conn_set(u32 version, void * const *pages);
 /*
  * Runs a primary channel's chn_rescind_callback, if set (binding.rs):
  * true if it ran (the driver then removes the device itself).

@@ -100,6 +100,7 @@ mod ffi {
             class_id: *const u8,
             instance: *const u8,
             hvsock: bool,
+            dev_type: u16,
         ) -> *mut RvmbusDevice;
         pub(super) fn rvmbus_sysfs_device_del(rdev: *mut RvmbusDevice);
         pub(super) fn rvmbus_sysfs_channel_add(
@@ -177,6 +178,7 @@ pub(crate) fn add(ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> Result {
                     info.if_type.0.as_ptr(),
                     info.if_instance.0.as_ptr(),
                     info.is_hvsock(),
+                    classes::linux_dev_type(&info),
                 )
             })
             .inspect_err(|_| {

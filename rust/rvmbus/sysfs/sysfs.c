@@ -268,10 +268,14 @@ static void rvmbus_device_release(struct device *dev)
 
 /*
  * Adds the device of a primary channel.  On success the device owns the
- * reference @ctx; on failure the caller keeps it.
+ * reference @ctx; on failure the caller keeps it.  @dev_type is Linux's
+ * device type of the offer (enum vmbus_device_type), which Rust works out
+ * (bus/classes.rs, linux_dev_type()); it indexes vmbus_devs, so a value
+ * past HV_UNKNOWN counts as HV_UNKNOWN.
  */
 struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
-					      const u8 *instance, bool hvsock)
+					      const u8 *instance, bool hvsock,
+					      u16 dev_type)
 {
 	struct rvmbus_device *rdev;
 	int ret;
@@ -293,6 +297,7 @@ struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
 	/* struct hv_device as hv_vmbus fills it (vmbus_device_create/_register). */
 	memcpy(&rdev->hv.dev_type, class_id, sizeof(rdev->hv.dev_type));
 	memcpy(&rdev->hv.dev_instance, instance, sizeof(rdev->hv.dev_instance));
+	rdev->hv.device_id = min_t(u16, dev_type, HV_UNKNOWN);
 	rdev->hv.vendor_id = PCI_VENDOR_ID_MICROSOFT;
 	rdev->hv.dma_mask = DMA_BIT_MASK(64);
 	rdev->hv.device.dma_parms = &rdev->hv.dma_parms;

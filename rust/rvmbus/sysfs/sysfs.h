@@ -103,7 +103,8 @@ int rvmbus_pm_link(struct device *supplier);
 void rvmbus_pm_unlink(void);
 void rvmbus_sysfs_bus_unregister(void);
 struct rvmbus_device *rvmbus_sysfs_device_add(void *ctx, const u8 *class_id,
-					      const u8 *instance, bool hvsock);
+					      const u8 *instance, bool hvsock,
+					      u16 dev_type);
 void rvmbus_sysfs_device_del(struct rvmbus_device *rdev);
 struct rvmbus_chan_kobj *rvmbus_sysfs_channel_add(struct rvmbus_device *rdev,
 						  void *ctx, u32 relid);

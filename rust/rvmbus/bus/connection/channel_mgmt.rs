@@ -359,6 +359,35 @@ impl Connection {
         inner.dev_ops.len() != before
     }
 
+    /// The device-model steps of a rescind of `ch` ([`DevOp::Rescind`],
+    /// and [`DevOp::Vanished`] after hibernation), as Linux's
+    /// `vmbus_onoffer_rescind()`: its driver is told (`channel->rescind`),
+    /// then sends fail, then its device is removed (`primary`: of a
+    /// sub-channel) unless the driver removes it itself. The hv_vmbus
+    /// binding's callback goes on until its driver closes the channel
+    /// (`hv/binding.rs`).
+    ///
+    /// Returns whether the driver keeps the channel open for now
+    /// ([`ChannelDriver::rescinded`]) and whether it removes the device
+    /// itself (then the relid goes when it does, [`DevOp::Unregister`]).
+    /// The caller releases the relid. Device work only.
+    fn tell_rescinded(&self, ch: &Arc<Channel>, primary: Option<&Arc<Channel>>) -> (bool, bool) {
+        let driver = ch.driver();
+        let kept = driver.as_ref().is_some_and(|d| d.rescinded());
+        ch.refuse_sends();
+        // A driver with a rescind callback removes the device itself, as
+        // on hv_vmbus. One that asked for it from the callback
+        // (`uio_hv_generic`) has it removed here, before the operations
+        // queued after the rescind (the host may offer the same device
+        // again at once, under its instance GUID).
+        let driver_removes =
+            driver.is_some_and(|d| d.removes_device()) && !self.take_unregister(ch);
+        if !driver_removes {
+            self.upper.remove_device(ch, primary);
+        }
+        (kept, driver_removes)
+    }
+
     pub(super) fn queue_dev_op(self: &Arc<Self>, inner: &mut Inner, op: DevOp) {
         if inner.dev_ops.push(op, GFP_KERNEL).is_ok() {
             let _ = workqueues::devices().enqueue::<_, 1>(self.clone());
@@ -408,38 +437,12 @@ impl Connection {
                         }
                     }
                     DevOp::Vanished(ch) => {
-                        let driver = ch.driver();
-                        if let Some(d) = driver.as_ref() {
-                            let _ = d.rescinded();
-                        }
-                        ch.refuse_sends();
-                        let removes = driver.is_some_and(|d| d.removes_device())
-                            && !self.take_unregister(&ch);
-                        if !removes {
-                            self.upper.remove_device(&ch, None);
-                        }
+                        // Its relid went with the unload: nothing to
+                        // release.
+                        let _ = self.tell_rescinded(&ch, None);
                     }
                     DevOp::Rescind(ch, p) => {
-                        // As Linux's vmbus_onoffer_rescind(): the driver is
-                        // told (`channel->rescind`), then sends fail. The
-                        // hv_vmbus binding's callback goes on until its
-                        // driver closes the channel (`hv/binding.rs`).
-                        let driver = ch.driver();
-                        let kept = driver.as_ref().is_some_and(|d| d.rescinded());
-                        ch.refuse_sends();
-                        // A driver with a rescind callback removes the
-                        // device itself, as on hv_vmbus. One that asked for
-                        // it from the callback (`uio_hv_generic`) has it
-                        // removed here, before the operations queued after
-                        // the rescind (the host may offer the same device
-                        // again at once, under its instance GUID).
-                        let mut driver_removes = driver.is_some_and(|d| d.removes_device());
-                        if driver_removes && self.take_unregister(&ch) {
-                            driver_removes = false;
-                        }
-                        if !driver_removes {
-                            self.upper.remove_device(&ch, p.as_ref());
-                        }
+                        let (kept, driver_removes) = self.tell_rescinded(&ch, p.as_ref());
                         let relid = ch.info().relid;
                         let mut inner = self.inner.lock();
                         // A sub-channel's driver closes it later, with its

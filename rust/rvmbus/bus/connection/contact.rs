@@ -54,6 +54,7 @@ impl Connection {
             msg_conn_id,
             self.transport.name()
         );
+        let inner = self.announce_connected(inner);
         let (inner, r) = self.request_offers(inner, timeout_ms)?;
         let n = inner.channels.len();
         drop(inner);
@@ -111,6 +112,20 @@ impl Connection {
             !matches!(inner.state, ConnectionState::Contacting { .. })
         );
         Ok((inner, r))
+    }
+
+    /// Tells the layers above that the connection is up, with its version
+    /// agreed and before the offers are asked for, so that what drivers
+    /// read of it is set before any of them binds
+    /// ([`Upper::connected`]); `inner` is let go for the call (the host
+    /// sends nothing unasked here) and taken again.
+    pub(super) fn announce_connected<'a>(
+        self: &'a Arc<Self>,
+        inner: MutexGuard<'a, Inner>,
+    ) -> MutexGuard<'a, Inner> {
+        drop(inner);
+        self.upper.connected(self);
+        self.inner.lock()
     }
 
     /// Asks for the offers and waits, at most `timeout_ms`, until the host

@@ -284,6 +284,7 @@ impl Connection {
             version.major(),
             version.minor()
         );
+        let inner = self.announce_connected(inner);
         let (_inner, r) = self.request_offers(inner, timeout_ms)?;
         if r.is_err() {
             pr_warn!(
