@@ -307,32 +307,38 @@ def table(header, rows):
     return "\n".join([rule, line(header), rule] + [line(r) for r in rows] + [rule])
 
 
+def paired(rows, before, after):
+    """The rows measured both ways, by signal and size: (before row, after
+    row, the first cells of their table line: size, signal, both medians,
+    their ratio and both spreads)."""
+    by = {(r["path"], r["signal"], r["size"]): r for r in rows}
+    for (path, sig, size), b in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+        a = by.get((after, sig, size)) if path == before else None
+        if a:
+            yield b, a, [size, sig, f"{b['rtt_p50_us']:.0f}", f"{a['rtt_p50_us']:.0f}",
+                         f"{a['rtt_p50_us'] / b['rtt_p50_us']:.2f}",
+                         f"{b['spread'] * 100:.0f}% / {a['spread'] * 100:.0f}%"]
+
+
+PAIRED_HEADER = ["size", "signal", "RTT p50 us before", "after", "after/before", "spread before/after"]
+
+
 def path_table(cmp):
     """The event paths side by side: single round trips with the events
     taken by the message work (irq_events=0) and in the interrupt handler
     with each channel's tasklet (irq_events=1), in turn in the same boot."""
-    by = {(r["path"], r["signal"], r["size"]): r for r in cmp}
     t = []
-    for (path, sig, size), w in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2])):
-        if path != "cmp-work":
-            continue
-        i = by.get(("cmp-irq", sig, size))
-        if not i:
-            continue
+    for w, i, cells in paired(cmp, "cmp-work", "cmp-irq"):
         pw, pi = w["profile"], i["profile"]
-        t.append([size, sig, f"{w['rtt_p50_us']:.0f}", f"{i['rtt_p50_us']:.0f}",
-                  f"{i['rtt_p50_us'] / w['rtt_p50_us']:.2f}",
-                  f"{w['spread'] * 100:.0f}% / {i['spread'] * 100:.0f}%",
-                  f"{pw['irq_to_work_per_packet']:.2f} / {pi['irq_to_work_per_packet']:.2f}",
-                  f"{pi['irq_to_tasklet_per_packet']:.2f} x {pi['irq_to_tasklet_us']:.0f}",
-                  f"{pw['kick_to_driver_per_packet']:.2f} / {pi['kick_to_driver_per_packet']:.2f}"])
+        t.append(cells + [f"{pw['irq_to_work_per_packet']:.2f} / {pi['irq_to_work_per_packet']:.2f}",
+                          f"{pi['irq_to_tasklet_per_packet']:.2f} x {pi['irq_to_tasklet_us']:.0f}",
+                          f"{pw['kick_to_driver_per_packet']:.2f} / {pi['kick_to_driver_per_packet']:.2f}"])
     reps = max((r["repeats"] for r in cmp), default=0)
     return (f"Event paths in one run: the message work (irq_events=0, before) against the interrupt "
             f"handler and the channel's tasklet (irq_events=1, after); single round trips, the median "
             f"of {reps} runs each, in turn",
-            table(["size", "signal", "RTT p50 us before", "after", "after/before", "spread before/after",
-                   "work items irq..channel before/after", "irq..tasklet (after)",
-                   "driver work items before/after"], t))
+            table(PAIRED_HEADER + ["work items irq..channel before/after", "irq..tasklet (after)",
+                                   "driver work items before/after"], t))
 
 
 def callback_table(cb):
@@ -340,27 +346,17 @@ def callback_table(cb):
     trips with the driver's packet and completion callbacks run from a work
     item per event (rust_cb_work=1, before) and in the channel's tasklet
     (rust_cb_work=0, after), loaded in turn in the same boot."""
-    by = {(r["path"], r["signal"], r["size"]): r for r in cb}
     t = []
-    for (path, sig, size), w in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2])):
-        if path != "cb-work":
-            continue
-        k = by.get(("cb-tasklet", sig, size))
-        if not k:
-            continue
+    for w, k, cells in paired(cb, "cb-work", "cb-tasklet"):
         pw, pk = w["profile"], k["profile"]
-        t.append([size, sig, f"{w['rtt_p50_us']:.0f}", f"{k['rtt_p50_us']:.0f}",
-                  f"{k['rtt_p50_us'] / w['rtt_p50_us']:.2f}",
-                  f"{w['spread'] * 100:.0f}% / {k['spread'] * 100:.0f}%",
-                  f"{pw['kick_to_driver_per_packet']:.2f} x {pw['kick_to_driver_us']:.0f} / "
-                  f"{pk['kick_to_driver_per_packet']:.2f}",
-                  f"{pk['tasklet_dispatch_per_packet']:.2f} x {pk['tasklet_dispatch_us']:.0f}"])
+        t.append(cells + [f"{pw['kick_to_driver_per_packet']:.2f} x {pw['kick_to_driver_us']:.0f} / "
+                          f"{pk['kick_to_driver_per_packet']:.2f}",
+                          f"{pk['tasklet_dispatch_per_packet']:.2f} x {pk['tasklet_dispatch_us']:.0f}"])
     reps = max((r["repeats"] for r in cb), default=0)
     return (f"Rust driver callbacks in one run: a work item per event (rust_cb_work=1, before) against "
             f"the channel's tasklet (rust_cb_work=0, after); single round trips, the median of {reps} "
             f"runs each, in turn",
-            table(["size", "signal", "RTT p50 us before", "after", "after/before", "spread before/after",
-                   "driver work items x us before / after", "tasklet deliveries x us (after)"], t))
+            table(PAIRED_HEADER + ["driver work items x us before / after", "tasklet deliveries x us (after)"], t))
 
 
 def tables(data, scale):

@@ -98,16 +98,21 @@ single_rtts() {
 	done
 }
 
-# The Rust driver API's callback paths: rvmbus_echo's completions from a
-# work item per event (rust_cb_work=1, before) and in the channel's tasklet
-# (the default, after), loaded in turn, REPEAT times, in this boot.
-callback_paths() {
+# Single round trips with rvmbus loaded with parameter $2 (before, tagged
+# $1-$3) and without it (after, tagged $1-$4), in turn, REPEAT times, in
+# this boot; rvmbus is loaded as usual after.
+alternate() {
 	unload
 	rep=0
 	while [ $rep -lt $REPEAT ]; do
-		for cb in work tasklet; do
-			if [ $cb = work ]; then load rust_cb_work=1; else load; fi
-			EVPATH=cb-$cb
+		for when in before after; do
+			if [ $when = before ]; then
+				load $2
+				EVPATH=$1-$3
+			else
+				load
+				EVPATH=$1-$4
+			fi
 			single_rtts
 			unload
 		done
@@ -115,6 +120,13 @@ callback_paths() {
 	done
 	EVPATH=irq
 	load
+}
+
+# The Rust driver API's callback paths: rvmbus_echo's completions from a
+# work item per event (rust_cb_work=1, before) and in the channel's tasklet
+# (the default, after).
+callback_paths() {
+	alternate cb rust_cb_work=1 work tasklet
 }
 
 if [ "$ONLY" = callbacks ]; then
@@ -127,19 +139,7 @@ fi
 # round trips with the events taken by the message work (irq_events=0, the
 # path before the interrupt handler took them), then with irq_events=1, in
 # turn, so that both sit in the same stretch of this run.
-unload
-rep=0
-while [ $rep -lt $REPEAT ]; do
-	for ev in work irq; do
-		if [ $ev = work ]; then load irq_events=0; else load; fi
-		EVPATH=cmp-$ev
-		single_rtts
-		unload
-	done
-	rep=$((rep + 1))
-done
-EVPATH=irq
-load
+alternate cmp irq_events=0 work irq
 callback_paths
 
 rep=0

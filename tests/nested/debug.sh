@@ -12,22 +12,13 @@
 debug() {
 	dmesg | grep -q "KernelAddressSanitizer initialized" || fail "not the debug kernel: no KASAN"
 	[ -f /proc/lockdep_stats ] || fail "not the debug kernel: no /proc/lockdep_stats"
-	insmod $MOD || fail "insmod failed"
-	expect_dmesg "connected to the host: VMBus version 4\.0, message connection id 1, transport hyperv"
-	for c in 0 1; do
-		[ "$(synic_state $c)" = on ] || fail "CPU $c's SynIC: $(synic_state $c)"
-	done
-	d=$(balloon_dev) || fail "no balloon device"
-	relid=$(cat $d/id)
-	ctl open $relid 1 >/dev/null || fail "open on CPU 1 failed: $(dmesg | tail -3)"
-	[ "$(cat $d/channels/$relid/cpu)" = 1 ] || fail "channels/$relid/cpu: $(cat $d/channels/$relid/cpu)"
+	up_on_cpu1
+	synics_are on "after insmod"
 	# UNLOAD with the channel open, every page back, then connect again.
 	rmmod rvmbus || fail "rmmod with the channel open failed"
 	expect_dmesg "the host answered UNLOAD in [0-9]+ ms"
 	expect_dmesg "shared pages: [0-9]+ allocations, every one freed"
-	for c in 0 1; do
-		[ "$(synic_state $c)" = off ] || fail "CPU $c's SynIC after rmmod: $(synic_state $c)"
-	done
+	synics_are off "after rmmod"
 	insmod $MOD || fail "insmod again failed"
 	expect_dmesg "all offers delivered: 1 channels"
 	# CPU 1 out and back with the bus up: its SynIC off and on again.

@@ -166,3 +166,31 @@ dump_bus() {
 	/usr/bin/python3 /abi/lsvmbus -vv 2>&1 |
 		sed "s/$(ls /sys/bus/vmbus/devices | head -1)/GUID/g; s/^/@@LSVMBUS $1 /" > $OUT
 }
+
+# Fails unless CPUs 0 and 1 both show SynIC state $1 (on or off); $2 says
+# when.
+synics_are() {
+	for c in 0 1; do
+		[ "$(synic_state $c)" = $1 ] || fail "CPU $c's SynIC $2: $(synic_state $c)"
+	done
+}
+
+# insmod rvmbus, connected with VMBus 4.0, the balloon channel opened on
+# CPU 1; sets d (the balloon's device directory) and relid.
+up_on_cpu1() {
+	insmod $MOD || fail "insmod failed"
+	expect_dmesg "connected to the host: VMBus version 4\.0, message connection id 1"
+	d=$(balloon_dev) || fail "no balloon device"
+	relid=$(cat $d/id)
+	ctl open $relid 1 >/dev/null || fail "open on CPU 1 failed: $(dmesg | tail -3)"
+	[ "$(cat $d/channels/$relid/cpu)" = 1 ] || fail "channels/$relid/cpu: $(cat $d/channels/$relid/cpu)"
+}
+
+# The kernel after rvmbus's way out ($1: after what), booted without
+# initcall_blacklist: its built-in C hv_vmbus must connect again and find
+# the balloon.
+c_driver_back() {
+	vmbus_devices 30 >/dev/null || fail "the C hv_vmbus found no device within 30 s after $1"
+	expect_dmesg "Vmbus version:4\.0"
+	balloon_dev >/dev/null || fail "no balloon device after $1"
+}

@@ -9,9 +9,7 @@ if grep -q 'nested\.kexec=2' /proc/cmdline; then
 	# The second kernel: no initcall_blacklist, so the built-in C hv_vmbus
 	# must connect.
 	second() {
-		vmbus_devices 30 >/dev/null || fail "the C hv_vmbus found no device within 30 s after kexec"
-		expect_dmesg "Vmbus version:4\.0"
-		d=$(balloon_dev) || fail "no balloon device after kexec"
+		c_driver_back kexec
 		pass "after kexec with rvmbus connected and a channel open on CPU 1, Linux's hv_vmbus connected again (VMBus 4.0) and found the balloon"
 	}
 	scenario hyperv-kexec second
@@ -20,16 +18,9 @@ fi
 
 smp() {
 	[ "$(cat /sys/devices/system/cpu/online)" = 0-1 ] || fail "CPUs online: $(cat /sys/devices/system/cpu/online)"
-	insmod $MOD || fail "insmod failed"
-	expect_dmesg "connected to the host: VMBus version 4\.0, message connection id 1"
-	for c in 0 1; do
-		[ "$(synic_state $c)" = on ] || fail "CPU $c's SynIC: $(synic_state $c)"
-	done
-	d=$(balloon_dev) || fail "no balloon device"
-	relid=$(cat $d/id)
-	ctl open $relid 1 >/dev/null || fail "open on CPU 1 failed: $(dmesg | tail -3)"
+	up_on_cpu1
+	synics_are on "after insmod"
 	grep -q "^$relid:1$" $d/channel_vp_mapping || fail "channel_vp_mapping: $(cat $d/channel_vp_mapping)"
-	[ "$(cat $d/channels/$relid/cpu)" = 1 ] || fail "channels/$relid/cpu: $(cat $d/channels/$relid/cpu)"
 	# A 4.0 host cannot move a channel (MODIFY_CHANNEL is 4.1): CPU 1
 	# must stay online while the channel is on it.
 	e=$( (echo 0 > /sys/devices/system/cpu/cpu1/online) 2>&1) && fail "CPU 1 went offline with the channel on it"
@@ -46,17 +37,13 @@ smp() {
 	ctl close $relid >/dev/null || fail "close failed"
 	rmmod rvmbus || fail "rmmod failed"
 	expect_dmesg "shared pages: [0-9]+ allocations, every one freed"
-	for c in 0 1; do
-		[ "$(synic_state $c)" = off ] || fail "CPU $c's SynIC after rmmod: $(synic_state $c)"
-	done
+	synics_are off "after rmmod"
 	hyp=$(awk '/HYP:/ { print $2 "+" $3 }' /proc/interrupts)
 	pass "SynIC on both CPUs; channel opened on CPU 1; CPU 1 kept online (EBUSY) while the channel was on it on a 4.0 host, offline/online once closed; rmmod: both SynICs off, every page freed; HYP per CPU $hyp"
 }
 
 kexec_out() {
-	insmod $MOD || fail "insmod for kexec failed"
-	d=$(balloon_dev) || fail "no balloon device"
-	ctl open $(cat $d/id) 1 >/dev/null || fail "open on CPU 1 failed"
+	up_on_cpu1
 	kexec -l /kexec/vmlinuz --initrd=/kexec/initrd.cpio.gz \
 		--append="$(sed 's/initcall_blacklist=[^ ]*//' /proc/cmdline) nested.kexec=2" ||
 		fail "kexec -l failed"
