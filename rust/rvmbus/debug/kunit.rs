@@ -155,6 +155,8 @@ mod tests {
         fn restore_subchannels(&self, _ch: &Arc<Channel>, _n: u32) -> Option<Result<u32>> {
             None
         }
+
+        fn connected(&self, _conn: &Connection) {}
     }
 
     static NO_DEVICES: NoDevices = NoDevices;
