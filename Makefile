@@ -79,14 +79,14 @@ NESTED = $(PYTHON) tests/nested/run.py --kernel "$(VMLINUZ)" --busybox "$(KROOT)
 	--kexec "$(KROOT)/usr/sbin/kexec" --python-root "$(KROOT)" --lsvmbus "$(KSRC)/tools/hv/lsvmbus" \
 	--rvmbus rust/rvmbus/rvmbus.ko --balloon $(NESTED_KOS)
 
-# The debug boot (hyperv-debug) runs when the debug kernel is built: with
-# rvmbus.ko built for it and that kernel's own hv_balloon.
+# The debug boot (hyperv-debug, only when HYPERV_BOOTS names it) needs the
+# debug kernel, rvmbus.ko built for it and that kernel's own hv_balloon.
 NESTED_DEBUG = $(if $(and $(wildcard $(DEBUG_VMLINUZ)),$(wildcard $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko)), \
 	--debug-kernel $(DEBUG_VMLINUZ) --debug-rvmbus $(DEBUG_OUT)/rust/rvmbus/rvmbus.ko \
 	--debug-balloon $(DEBUG_KBUILD)/drivers/hv/hv_balloon.ko)
 
 test-hyperv: modules
-	@$(if $(wildcard $(DEBUG_VMLINUZ)),$(MAKE) --no-print-directory debug-modules &&) \
+	@$(if $(findstring debug,$(HYPERV_BOOTS)),$(MAKE) --no-print-directory debug-modules &&) \
 		$(MAKE) --no-print-directory _test-hyperv
 
 _test-hyperv:
