@@ -25,6 +25,10 @@ log() { printf '[setup-nested] %s\n' "$*" >&2; }
 die() { printf '[setup-nested] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap needs it)"
+# Only the image's path goes to stdout (fd 3); everything the tools print
+# goes to stderr (mkfs.ext4 -d prints "Creating regular file ..." even with
+# -q, which once became the "path" of a first run on a fresh machine).
+exec 3>&1 1>&2
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
@@ -40,7 +44,7 @@ dir=$CACHE/nested
 img=$dir/l1-root-$key.img
 if [ -f "$img" ]; then
 	log "L1 root image is ready (cached): $img"
-	echo "$img"
+	echo "$img" >&3
 	exit 0
 fi
 
@@ -48,7 +52,7 @@ mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9
 if [ -f "$img" ]; then
-	echo "$img"
+	echo "$img" >&3
 	exit 0
 fi
 tmp=$dir/root.tmp
@@ -72,4 +76,4 @@ mv "$img.tmp" "$img"
 # Older images of other keys are of no use any more.
 find "$dir" -maxdepth 1 -name 'l1-root-*.img' ! -name "l1-root-$key.img" -delete
 log "L1 root image made in $(( $(date +%s) - t0 )) s: $img"
-echo "$img"
+echo "$img" >&3
