@@ -31,8 +31,11 @@ connect() {
 	[ "$(synic_state 0)" = on ] || fail "CPU 0's SynIC after insmod: $(synic_state 0)"
 	hyp1=$(awk '/HYP:/ { print $2 }' /proc/interrupts)
 	[ "${hyp1:-0}" -gt "${hyp0:-0}" ] || fail "no callback-vector interrupts (HYP $hyp0 -> $hyp1)"
+	# The event flags are taken in the vector's handler (the default).
+	[ "$(cat /sys/module/rvmbus/parameters/irq_events)" = Y ] ||
+		fail "irq_events=$(cat /sys/module/rvmbus/parameters/irq_events), want the default Y"
 	dump_bus rvmbus
-	pass "modprobe $alias (the ACPI device ${acpi%/modalias}) loaded rvmbus; VMBus 4.0 on connection id 1 over transport=auto (hyperv), 1 offer: balloon ${d##*/}; SynIC on; HYP interrupts $hyp0 -> $hyp1"
+	pass "modprobe $alias (the ACPI device ${acpi%/modalias}) loaded rvmbus; VMBus 4.0 on connection id 1 over transport=auto (hyperv), 1 offer: balloon ${d##*/}; SynIC on; HYP interrupts $hyp0 -> $hyp1; event flags taken in the handler"
 }
 
 # rmmod and insmod with the balloon channel open (hv_balloon itself has no

@@ -243,8 +243,8 @@ pub(crate) struct Connection {
     /// When the transport's interrupt queued the message work (profile).
     irq_stamp: Stamp,
     /// The event flags are scanned in the interrupt handler (else in the
-    /// message work): the `irq_events` parameter, or the transport's
-    /// choice. Fixed for the connection's life.
+    /// message work): the `irq_events` parameter. Fixed for the
+    /// connection's life.
     irq_events: bool,
     warn: Ratelimit,
 }
@@ -360,7 +360,7 @@ impl Connection {
         upper: &'static dyn Upper,
     ) -> Result<Arc<Self>> {
         let cpus = transport.vcpus().min(shim::nr_cpu_ids()).max(1);
-        let irq_events = shim::irq_events().unwrap_or_else(|| transport.events_in_irq());
+        let irq_events = shim::irq_events();
         let relids = RelidTable::new()?;
         let by_relid = table::empty_index()?;
         Arc::pin_init(

@@ -37,10 +37,10 @@ module_param(pending_send_size, bool, 0444);
 MODULE_PARM_DESC(pending_send_size,
 		 "Offer pending-send-size flow control on new rings (default 1; 0 for the benchmark's comparison)");
 
-static int irq_events = -1;
-module_param(irq_events, int, 0444);
+static bool irq_events = true;
+module_param(irq_events, bool, 0444);
 MODULE_PARM_DESC(irq_events,
-		 "Where the event flags are scanned: 1 in the interrupt handler, 0 in the message work (the old path; the benchmark's comparison), -1 (default) as the transport chooses (ivshmem: 1, hyperv: 0); channel callbacks run in a per-channel tasklet either way");
+		 "Where the event flags are scanned: 1 (default) in the interrupt handler, 0 in the message work (the old path, kept for the benchmark's comparison); channel callbacks run in a per-channel tasklet either way");
 
 static bool rust_cb_work;
 module_param(rust_cb_work, bool, 0444);
@@ -57,7 +57,7 @@ bool rvmbus_shim_in_task(void)
 	return in_task();
 }
 
-int rvmbus_shim_irq_events(void)
+bool rvmbus_shim_irq_events(void)
 {
 	return READ_ONCE(irq_events);
 }

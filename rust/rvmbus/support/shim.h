@@ -9,7 +9,7 @@ struct page;
 const char *rvmbus_shim_transport_param(void);
 unsigned int rvmbus_shim_timeout_ms(void);
 bool rvmbus_shim_pending_send_size(void);
-int rvmbus_shim_irq_events(void);
+bool rvmbus_shim_irq_events(void);
 bool rvmbus_shim_rust_cb_work(void);
 bool rvmbus_shim_in_task(void);
 bool rvmbus_shim_hyperv_present(void);

@@ -11,7 +11,7 @@ mod ffi {
         pub(super) fn rvmbus_shim_transport_param() -> *const kernel::ffi::c_char;
         pub(super) fn rvmbus_shim_timeout_ms() -> kernel::ffi::c_uint;
         pub(super) fn rvmbus_shim_pending_send_size() -> bool;
-        pub(super) fn rvmbus_shim_irq_events() -> core::ffi::c_int;
+        pub(super) fn rvmbus_shim_irq_events() -> bool;
         pub(super) fn rvmbus_shim_rust_cb_work() -> bool;
         pub(super) fn rvmbus_shim_in_task() -> bool;
         pub(super) fn rvmbus_shim_hyperv_present() -> bool;
@@ -77,17 +77,11 @@ pub(crate) fn pending_send_size() -> bool {
 }
 
 /// The `irq_events` module parameter: the event flags are scanned in the
-/// transport's interrupt handler (`Some(true)`) or in the message work
-/// (`Some(false)`, the old path, kept for the benchmark's comparison);
-/// `None` (the default) leaves it to the transport
-/// (`Transport::events_in_irq`).
-pub(crate) fn irq_events() -> Option<bool> {
+/// transport's interrupt handler (`true`, the default) or in the message
+/// work (`false`, the old path, kept for the benchmark's comparison).
+pub(crate) fn irq_events() -> bool {
     // SAFETY: As for `pending_send_size`.
-    match unsafe { ffi::rvmbus_shim_irq_events() } {
-        0 => Some(false),
-        1 => Some(true),
-        _ => None,
-    }
+    unsafe { ffi::rvmbus_shim_irq_events() }
 }
 
 /// The `rust_cb_work` module parameter: the Rust driver API runs packet

@@ -12,6 +12,7 @@
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/irqflags.h>
+#include <linux/irq_work.h>
 #include <linux/string.h>
 #include <asm/hypervisor.h>
 #include <asm/mshyperv.h>
@@ -263,3 +264,44 @@ void rvmbus_hv_detach(void)
 	/* No handler still uses the old context after this. */
 	synchronize_rcu();
 }
+
+#if IS_ENABLED(CONFIG_KUNIT)
+struct isr_call {
+	struct irq_work work;
+	bool hardirq;
+	bool irqs_off;
+};
+
+static void isr_call_fn(struct irq_work *work)
+{
+	struct isr_call *call = container_of(work, struct isr_call, work);
+
+	call->hardirq = in_hardirq();
+	call->irqs_off = irqs_disabled();
+	rvmbus_hv_isr();
+}
+
+/*
+ * For KUnit: runs the vector's handler once in hard IRQ context with
+ * interrupts off, as HYPERVISOR_CALLBACK_VECTOR does, with @ctx (or none)
+ * as the attached context; the handlers themselves are not installed.
+ * -EBUSY when a bus is attached; -EINVAL when the handler did not run in
+ * hard IRQ context with interrupts off.
+ */
+int rvmbus_hv_isr_for_test(void *ctx)
+{
+	struct isr_call call = { .work = IRQ_WORK_INIT_HARD(isr_call_fn) };
+
+	if (!ctx && rcu_access_pointer(hv_ctx))
+		return -EBUSY;
+	if (ctx && unrcu_pointer(cmpxchg(&hv_ctx, NULL, RCU_INITIALIZER(ctx))))
+		return -EBUSY;
+	irq_work_queue(&call.work);
+	irq_work_sync(&call.work);
+	if (ctx) {
+		RCU_INIT_POINTER(hv_ctx, NULL);
+		synchronize_rcu();
+	}
+	return call.hardirq && call.irqs_off ? 0 : -EINVAL;
+}
+#endif

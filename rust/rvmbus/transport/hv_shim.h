@@ -29,6 +29,7 @@ int rvmbus_hv_eom_now(unsigned int cpu, bool may_ipi);
 u32 rvmbus_hv_vp_index(unsigned int cpu);
 void rvmbus_hv_attach(void *ctx);
 void rvmbus_hv_detach(void);
+int rvmbus_hv_isr_for_test(void *ctx);
 
 /* Implemented in Rust (hyperv.rs): the interrupt, on the CPU it came on. */
 void rvmbus_rust_hv_interrupt(void *ctx);

@@ -54,6 +54,8 @@ mod ffi {
         pub(super) fn rvmbus_hv_vp_index(cpu: u32) -> u32;
         pub(super) fn rvmbus_hv_attach(ctx: *mut c_void);
         pub(super) fn rvmbus_hv_detach();
+        #[cfg(CONFIG_KUNIT)]
+        pub(super) fn rvmbus_hv_isr_for_test(ctx: *mut c_void) -> i32;
     }
 }
 
@@ -124,15 +126,6 @@ impl Transport for HvTransport {
         }
         // SAFETY: `cpu` is a possible CPU id, the index of `hv_vp_index`.
         unsafe { ffi::rvmbus_hv_vp_index(cpu) }
-    }
-
-    /// In the message work: with the flags scanned in the interrupt
-    /// handler, the nested guest under KVM's Hyper-V emulation hung for
-    /// good when Linux's `hv_balloon` bound (the `hyperv-balloon`
-    /// scenario, twice in a row), and passed with `irq_events=0`; until
-    /// that is understood, Hyper-V keeps the path it was tested on.
-    fn events_in_irq(&self) -> bool {
-        false
     }
 
     fn vtl(&self) -> u8 {
@@ -242,6 +235,21 @@ impl Drop for HvBus {
         // runs with the context.
         unsafe { ffi::rvmbus_hv_detach() };
     }
+}
+
+/// For KUnit: runs the vector's handler once, in hard IRQ context with
+/// interrupts off as HYPERVISOR_CALLBACK_VECTOR runs it, with `session`
+/// attached as [`HvBus::start`] attaches its own (`None`: nothing
+/// attached). `EBUSY` while a bus is attached; `EINVAL` if the handler did
+/// not run in hard IRQ context with interrupts off.
+#[cfg(CONFIG_KUNIT)]
+pub(crate) fn interrupt_for_test(session: Option<Arc<dyn Session>>) -> Result {
+    let ctx = session.map(CContext::new).transpose()?;
+    let ptr = ctx.as_ref().map_or(core::ptr::null_mut(), CContext::as_ptr);
+    // SAFETY: `ptr` is null or the context `ctx`, live until the end of
+    // this function; the shim detaches it and waits for the handler
+    // (synchronize_rcu) before it returns.
+    errno(unsafe { ffi::rvmbus_hv_isr_for_test(ptr) })
 }
 
 /// The interrupt on HYPERVISOR_CALLBACK_VECTOR (hard IRQ context).

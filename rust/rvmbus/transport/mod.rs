@@ -44,13 +44,6 @@ pub(crate) trait Transport: Send + Sync {
         cpu
     }
 
-    /// Whether the event flags are scanned in the interrupt handler (the
-    /// default) or in the message work, unless the `irq_events` module
-    /// parameter says which.
-    fn events_in_irq(&self) -> bool {
-        true
-    }
-
     /// The Virtual Trust Level this guest runs at, which INITIATE_CONTACT
     /// names (Hyper-V says which; the test transport has only VTL 0).
     fn vtl(&self) -> u8 {
