@@ -13,9 +13,10 @@
  * freezes it after, and restores it before, this device (an asynchronous
  * leaf such as that PCI device would otherwise be frozen first).
  *
- * Only the freeze/thaw/restore callbacks are set: suspend to RAM (and
- * s2idle) keep the connection and its channels open, and the hibernation
- * power-off leaves the connection as it is, as Hyper-V expects.
+ * Suspend to RAM (and s2idle) keep the connection and its channels open;
+ * the resume only looks at the event flags and message slots once (see
+ * sleep.rs).  The hibernation power-off leaves the connection as it is, as
+ * Hyper-V expects.
  */
 
 #include <linux/device.h>
@@ -27,6 +28,8 @@
 /* Implemented in Rust (hibernate.rs). */
 int rvmbus_rust_hib_freeze(void);
 int rvmbus_rust_hib_restore(void);
+/* Implemented in Rust (sleep.rs). */
+int rvmbus_rust_sleep_resume(void);
 
 static struct device *rvmbus_pm_root;
 static struct device_link *rvmbus_root_link;
@@ -41,7 +44,17 @@ static int rvmbus_root_restore(struct device *dev)
 	return rvmbus_rust_hib_restore();
 }
 
+/*
+ * After suspend to RAM or s2idle: interrupts the host sent while the guest
+ * slept are lost, so the event flags and message slots are taken once.
+ */
+static int rvmbus_root_resume(struct device *dev)
+{
+	return rvmbus_rust_sleep_resume();
+}
+
 static const struct dev_pm_ops rvmbus_root_pm = {
+	.resume = rvmbus_root_resume,
 	.freeze = rvmbus_root_freeze,
 	.thaw = rvmbus_root_restore,
 	.restore = rvmbus_root_restore,
