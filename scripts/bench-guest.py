@@ -232,8 +232,107 @@ def virtio_rows(out, name):
             row["host_signals_out"] = med("host_signals_out")
             row["host_signals_in"] = med("host_signals_in")
             row["host_monitor"] = med("host_monitor")
+        # The profile (hp_: the host's, gp_: rvmbus's hops) of the run
+        # with the median speed, so that its parts add up.
+        mid = [r for r in rs if float(r["secs"]) > 0 and r.get("hp_requests")]
+        if mid and test.startswith("disk"):
+            def speed_of(r):
+                return 1 / float(r["secs"])
+            mid.sort(key=speed_of)
+            m = mid[len(mid) // 2]
+            row["profile"] = {k: v for k, v in m.items() if k.startswith(("hp_", "gp_"))}
+            row["profile"]["secs"] = float(m["secs"])
         rows.append(row)
     return rows
+
+
+def profile_tables(rows, how):
+    """Where hv_storvsc's requests spend their time (the host's profile and
+    rvmbus's hop timers), and the host's disk I/O straight to guest RAM
+    against through a host buffer."""
+    by = {(r["test"], r["dev"]): r for r in rows}
+    prof, copy = [], []
+    for test in ["disk-write", "disk-read", "disk-read4k", "disk-randread", "disk-randwrite"]:
+        for dev in ["storvsc", "storvsc-copy"]:
+            r = by.get((test, dev))
+            p = r.get("profile") if r else None
+            if not p or not p.get("hp_requests"):
+                continue
+            n = p["hp_requests"]
+
+            def us(key):
+                return f"{p.get(key, 0) / n / 1e3:.1f}"
+            host = sum(p.get(k, 0) for k in ("hp_wake_ns", "hp_srb_ns", "hp_disk_ns", "hp_send_ns"))
+            prof.append([test, "direct" if dev == "storvsc" else "copy", f"{n}",
+                         f"{p['secs'] * 1e6 / n:.1f}", us("hp_gap_ns"), us("hp_wake_ns"), us("hp_srb_ns"),
+                         us("hp_disk_ns"), us("hp_send_ns"), us("hp_signal_ns"), f"{host / n / 1e3:.1f}",
+                         f"{p.get('hp_woken', 0) / n:.2f}", f"{p.get('hp_signals', 0) / n:.2f}",
+                         f"{p.get('hp_nivcsw', 0) / n:.2f}",
+                         us("gp_signal_ns"), us("gp_irq_to_tasklet_ns")])
+        a, b = by.get((test, "storvsc")), by.get((test, "storvsc-copy"))
+        if a and b and b["speed"]:
+            copy.append([test, si(a["speed"], a["unit"]), si(b["speed"], b["unit"]),
+                         f"{a['speed'] / b['speed']:.2f}",
+                         f"{a['spread'] * 100:.0f}% / {b['spread'] * 100:.0f}%"])
+    out = []
+    if prof:
+        out.append((f"Where hv_storvsc's requests spend their time, {how}: microseconds per request of the "
+                    "run with the median speed (host: its storage profile, tools/vmbus-host/src/prof.rs; "
+                    "guest: rvmbus's hop timers). io: the host's disk I/O straight to and from guest RAM "
+                    "(direct) or through a host buffer (copy); period: the run's time over its requests; "
+                    "outside: the host's last completion to the doorbell that woke it for this one; "
+                    "wake: the wake-up to the request parsed (outside and wake only after a doorbell woke "
+                    "the host, which monitor ids never do: its 1 ms poll finds the requests); "
+                    "srb: parsed to the completion built, less the "
+                    "disk I/O; disk: pread and pwrite of the backing file; send: the completion into the "
+                    "ring and the guest signalled; of it signal: the signal (its eventfd write to QEMU); "
+                    "host: wake to send; woken and signals: the host's "
+                    "wake-ups and its signals to the guest per request; preempted: the times per request "
+                    "the kernel took the CPU from the host process (involuntary context switches, "
+                    "getrusage); signal call and irq to tasklet: "
+                    "rvmbus's HvSignalEvent call and its interrupt to the channel's tasklet",
+                    table(["test", "io", "requests", "period", "outside", "wake", "srb", "disk", "send",
+                           "of it signal", "host", "woken", "signals", "preempted", "signal call", "irq to tasklet"], prof)))
+    if copy:
+        out.append((f"hv_storvsc with the host's disk I/O straight to and from guest RAM (direct) against "
+                    f"through a host buffer (copy, vmbus-host's ``storage-io copy``), in turn in the same "
+                    f"boot, {how} (the median of the runs; ratio: direct's speed over copy's)",
+                    table(["test", "direct", "copy", "ratio", "spread direct / copy"], copy)))
+    return out
+
+
+def vtrace_rows(out, name):
+    """The traced runs of bench-virtio (`name`): per test, device and pair
+    of guest events that follow each other, the count and microseconds."""
+    rows = []
+    for line in bench_lines(out / name / "console.log"):
+        if line.startswith("kind=vtrace"):
+            rows.append(kv(line))
+    return rows
+
+
+def vtrace_table(rows, how):
+    """The guest's events of each request in the traced runs."""
+    if not rows:
+        return []
+    order = {"block_rq_issue": 0, "rvmbus_setevent": 1, "irq_handler_entry": 2, "rvmbus_on_event": 3,
+             "block_rq_complete": 4}
+    t = []
+    for r in sorted(rows, key=lambda r: (r["test"], r["dev"] != "storvsc", order.get(r["from"], 9),
+                                         order.get(r["to"], 9))):
+        issued = r.get("issued") or 1
+        if r["n"] < issued / 10:
+            continue
+        t.append([r["test"], r["dev"], f"{float(r['secs']) * 1e6 / issued:.1f}",
+                  f"{r['from']} > {r['to']}", f"{r['n'] / issued:.2f}", f"{r['us'] / r['n']:.1f}",
+                  f"{r['us'] / issued:.1f}"])
+    return [(f"The guest's events of each request in one traced run per disk after the timed ones, {how} "
+             "(tracefs: the block layer's issue and completion, the device's interrupt, rvmbus's signal to "
+             "the host and its tasklet handing the event to the driver; period: the traced run's time over "
+             "its requests, tracing included; per request: how often the pair follows each other; pairs "
+             "seen in fewer than one request in ten left out)",
+             table(["test", "driver", "period", "event > next event", "per request", "us each",
+                    "us per request"], t))]
 
 
 def virtio_tables(rows, event):
@@ -288,7 +387,7 @@ def virtio_tables(rows, event):
                     "(HvSignalEvent, monitor-page triggers; hv_netvsc only)",
                     table(["test", "netvsc irqs", "virtio irqs", "host signals", "guest signals",
                            "guest monitor triggers"], irq)))
-    return out
+    return out + profile_tables(rows, how)
 
 
 def si(v, unit):
@@ -454,13 +553,17 @@ def main():
     out = Path(args.out)
     data, scale = aggregate(data_rows(out)), scale_rows(out)
     virtio, virtio_event = virtio_rows(out, "bench-virtio"), virtio_rows(out, "bench-virtio-event")
+    vtrace, vtrace_event = vtrace_rows(out, "bench-virtio"), vtrace_rows(out, "bench-virtio-event")
     if not data and not scale and not virtio and not virtio_event:
         print(f"no @@BENCH lines under {out}", file=sys.stderr)
         return 1
     tabs = tables(data, scale)
     cb = [r for r in data if r["path"].startswith("cb-")]
     cbtabs = [callback_table(cb)] if cb else []
-    vtabs = virtio_tables(virtio, False) + virtio_tables(virtio_event, True)
+    vtabs = (virtio_tables(virtio, False)
+             + vtrace_table(vtrace, "channels with monitor ids, as Hyper-V offers them")
+             + virtio_tables(virtio_event, True)
+             + vtrace_table(vtrace_event, "channels signalled by HvSignalEvent (no monitor ids)"))
     lin = linearity(scale)
     for title, t in cbtabs + tabs + vtabs:
         print(f"\n{title}\n{t}")
@@ -469,7 +572,8 @@ def main():
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"data": data, "scale": scale, "virtio": virtio,
-                                               "virtio_event": virtio_event, "linearity": lin},
+                                               "virtio_event": virtio_event, "vtrace": vtrace,
+                                               "vtrace_event": vtrace_event, "linearity": lin},
                                               indent=1) + "\n")
     if args.rst:
         p = Path(args.rst)

@@ -45,6 +45,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         run: cmd_stats,
     },
     CommandSpec {
+        name: "storage-io",
+        usage: "[direct|copy]",
+        help: "disk reads and writes straight to guest RAM (the default) or through a host buffer",
+        run: cmd_storage_io,
+    },
+    CommandSpec {
         name: "raise",
         usage: "VCPU",
         help: "raise the vCPU's MSI-X vector",
@@ -392,6 +398,24 @@ fn cmd_stats(h: &mut Host, _a: &[&str], out: &mut Vec<String>) -> CmdResult {
         }
     }
     h.server.stats(out);
+    crate::prof::lines(out);
+    Ok(())
+}
+
+fn cmd_storage_io(_h: &mut Host, a: &[&str], out: &mut Vec<String>) -> CmdResult {
+    want_args(a, 0, 1, "storage-io [direct|copy]")?;
+    match a.first().copied() {
+        None => {}
+        Some("direct") => crate::prof::set_direct_io(true),
+        Some("copy") => crate::prof::set_direct_io(false),
+        Some(o) => return Err(format!("storage-io: {o:?} is neither direct nor copy")),
+    }
+    let now = if crate::prof::direct_io() {
+        "direct"
+    } else {
+        "copy"
+    };
+    out.push(format!("storage-io {now}"));
     Ok(())
 }
 

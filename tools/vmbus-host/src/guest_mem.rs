@@ -210,6 +210,53 @@ impl MemRegion {
         Ok(())
     }
 
+    /// Reads up to `len` bytes of the file `fd` at offset `off` straight
+    /// into `[addr, addr + len)`: `pread(2)` into the mapping, with no host
+    /// buffer between (a disk's data-in). Returns the bytes read, fewer
+    /// at the file's end.
+    pub fn pread_from(
+        &self,
+        addr: u64,
+        len: usize,
+        fd: BorrowedFd<'_>,
+        off: u64,
+    ) -> io::Result<usize> {
+        let at = self
+            .check(addr, len as u64)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let off = libc::off_t::try_from(off).map_err(|_| io::ErrorKind::InvalidInput)?;
+        self.note_write(addr, len as u64);
+        // SAFETY: `[at, at + len)` lies inside the mapping (checked above),
+        // which stays mapped while `self` lives; the kernel writes into it.
+        // The guest may write the same bytes concurrently, which changes
+        // only what it reads back, as with a device's DMA.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), self.ptr.as_ptr().add(at).cast(), len, off) };
+        // CAST: a non-negative count of at most `len` bytes.
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Writes up to `len` bytes from `[addr, addr + len)` to the file `fd`
+    /// at offset `off`: `pwrite(2)` from the mapping, with no host buffer
+    /// between (a disk's data-out). Returns the bytes written.
+    pub fn pwrite_to(
+        &self,
+        addr: u64,
+        len: usize,
+        fd: BorrowedFd<'_>,
+        off: u64,
+    ) -> io::Result<usize> {
+        let at = self
+            .check(addr, len as u64)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let off = libc::off_t::try_from(off).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: `[at, at + len)` lies inside the mapping (checked above),
+        // which stays mapped while `self` lives; the kernel only reads it.
+        // A guest that changes the bytes meanwhile gets some mix of them on
+        // disk, as with a device's DMA.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), self.ptr.as_ptr().add(at).cast(), len, off) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
     /// Fills `len` bytes at `addr` with `byte`.
     pub fn fill(&self, addr: u64, len: u64, byte: u8) -> Result<(), MemError> {
         let off = self.check(addr, len)?;

@@ -260,6 +260,7 @@ impl Host {
             // a CPU from the guest whenever a monitored channel was open.
             let wait = next_tick.saturating_duration_since(Instant::now());
             let wait_ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            crate::prof::idle();
             sys::poll(&mut fds, wait_ms).map_err(|e| HostError::Io("poll", e))?;
 
             if fds[0].revents != 0 {
@@ -284,6 +285,9 @@ impl Host {
                     }
                 } else {
                     scan = self.read_doorbells(&fds[sess_at + 1..]);
+                    if scan {
+                        crate::prof::woken();
+                    }
                 }
             }
             let periodic = Instant::now() >= next_tick;

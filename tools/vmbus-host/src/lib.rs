@@ -26,6 +26,7 @@ pub mod ivshmem_server;
 pub mod log;
 pub mod mailbox;
 pub mod msg_queue;
+pub mod prof;
 pub mod server;
 pub mod signal_ring;
 pub mod signals;

@@ -142,6 +142,7 @@ impl VmbusHost {
         for p in packets {
             self.send_packet(guest, relid, p);
         }
+        crate::prof::sent();
         for (dir, kind) in notes {
             guest.trace.event(dir, Some(relid.get()), kind, &[]);
         }
@@ -196,6 +197,7 @@ impl VmbusHost {
             return;
         };
         let sint = u32::from(VMBUS_MESSAGE_SINT);
+        let start = std::time::Instant::now();
         let r = if conn.version.0 >= Version::WIN8.0 {
             guest.signal_guest(target_vp, sint, relid.get())
         } else {
@@ -206,6 +208,7 @@ impl VmbusHost {
             guest.signal_guest(target_vp, sint, 0)
         };
         self.stats.signals_out += 1;
+        crate::prof::signalled(start);
         if let Err(e) = r {
             log_limited!(
                 Level::Warn,

@@ -210,6 +210,9 @@ impl Storvsp {
             );
             return;
         }
+        crate::prof::parsed(crate::prof::Kind::of_opcode(
+            srb.cdb.first().copied().unwrap_or(0),
+        ));
         let r = run_srb(&self.ctl, io, srb, ranges);
         {
             let mut c = self.ctl.borrow_mut();
@@ -219,6 +222,7 @@ impl Storvsp {
             }
         }
         self.complete(io, trans_id, 0, CompletionBody::Srb(srb, &r));
+        crate::prof::built();
     }
 }
 

@@ -325,6 +325,36 @@ fn inquiry_write_and_read_through_guest_ram() {
 }
 
 #[test]
+fn direct_and_copied_disk_io_agree() {
+    let mut rig = Rig::new(128);
+    rig.init();
+    let a: Vec<u8> = (0..8192u32).map(|i| (i * 13 % 251) as u8).collect();
+    let b: Vec<u8> = (0..8192u32).map(|i| (i * 5 % 241) as u8).collect();
+    // Written straight from guest RAM, read back through a host buffer;
+    // then the other way round.
+    for (data, lba, write_direct) in [(&a, 4u8, true), (&b, 40u8, false)] {
+        crate::prof::set_direct_io(write_direct);
+        let (r, _) = rig.srb(
+            0,
+            &[0x2a, 0, 0, 0, 0, lba, 0, 0, 16, 0],
+            Some((data, true)),
+            20,
+        );
+        assert_eq!((r.srb_status, r.data_transfer_length), (1, 8192));
+        crate::prof::set_direct_io(!write_direct);
+        let (r, back) = rig.srb(
+            0,
+            &[0x28, 0, 0, 0, 0, lba, 0, 0, 16, 0],
+            Some((&[0u8; 8192], false)),
+            21,
+        );
+        assert_eq!((r.srb_status, r.data_transfer_length), (1, 8192));
+        assert_eq!(&back, data);
+    }
+    crate::prof::set_direct_io(true);
+}
+
+#[test]
 fn check_condition_carries_sense() {
     let mut rig = Rig::new(16);
     rig.init();

@@ -7,10 +7,69 @@
 
 use vmbus_proto::packet::GpaDirectRanges;
 
+use super::disk::Disk;
 use crate::guest_mem::MemRegion;
 
 /// The page size of GPA ranges.
 const PAGE: u64 = 4096;
+
+/// The host buffer of a transfer through host memory.
+const CHUNK: usize = 64 * 1024;
+
+/// What failed in a transfer between a disk and a buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The disk's read or write.
+    Disk(String),
+    /// The buffer (too short, or outside guest RAM).
+    Buffer(String),
+}
+
+/// Reads `n` bytes of `disk` at byte `disk_off` into `buf` at `off`
+/// through a host buffer.
+fn read_disk_copying<B: DataBuf + ?Sized>(
+    buf: &mut B,
+    disk: &Disk,
+    disk_off: u64,
+    off: u64,
+    n: u64,
+) -> Result<(), Fault> {
+    // CAST: at most CHUNK.
+    let mut chunk = vec![0u8; n.min(CHUNK as u64) as usize];
+    let mut done = 0u64;
+    while done < n {
+        // CAST: at most CHUNK.
+        let k = (n - done).min(CHUNK as u64) as usize;
+        let c = chunk.get_mut(..k).unwrap_or_default();
+        disk.read_at(disk_off + done, c).map_err(Fault::Disk)?;
+        buf.write_at(off + done, c).map_err(Fault::Buffer)?;
+        done += k as u64;
+    }
+    Ok(())
+}
+
+/// Writes `n` bytes of `buf` at `off` to `disk` at byte `disk_off`
+/// through a host buffer.
+fn write_disk_copying<B: DataBuf + ?Sized>(
+    buf: &mut B,
+    disk: &Disk,
+    disk_off: u64,
+    off: u64,
+    n: u64,
+) -> Result<(), Fault> {
+    // CAST: at most CHUNK.
+    let mut chunk = vec![0u8; n.min(CHUNK as u64) as usize];
+    let mut done = 0u64;
+    while done < n {
+        // CAST: at most CHUNK.
+        let k = (n - done).min(CHUNK as u64) as usize;
+        let c = chunk.get_mut(..k).unwrap_or_default();
+        buf.read_at(off + done, c).map_err(Fault::Buffer)?;
+        disk.write_at(disk_off + done, c).map_err(Fault::Disk)?;
+        done += k as u64;
+    }
+    Ok(())
+}
 
 /// A command's data buffer.
 pub trait DataBuf {
@@ -27,11 +86,31 @@ pub trait DataBuf {
 
     /// Copies `data` to `off`.
     fn write_at(&mut self, off: u64, data: &[u8]) -> Result<(), String>;
+
+    /// Reads `n` bytes of `disk` at byte `disk_off` into the buffer at
+    /// `off` (a READ's data-in). By default through a host buffer.
+    fn read_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        read_disk_copying(self, disk, disk_off, off, n)
+    }
+
+    /// Writes `n` bytes of the buffer at `off` to `disk` at byte
+    /// `disk_off` (a WRITE's data-out). By default through a host buffer.
+    fn write_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        write_disk_copying(self, disk, disk_off, off, n)
+    }
 }
 
 /// Checks that `[off, off + n)` lies within a buffer of `len` bytes.
 fn within(off: u64, n: usize, len: u64) -> Result<(), String> {
     match off.checked_add(n as u64) {
+        Some(end) if end <= len => Ok(()),
+        _ => Err(format!("{n} bytes at {off} past a buffer of {len}")),
+    }
+}
+
+/// [`within`] for a length in bytes of any size.
+fn within_u64(off: u64, n: u64, len: u64) -> Result<(), String> {
+    match off.checked_add(n) {
         Some(end) if end <= len => Ok(()),
         _ => Err(format!("{n} bytes at {off} past a buffer of {len}")),
     }
@@ -162,6 +241,44 @@ impl DataBuf for GuestBuf<'_> {
             self.mem.write(gpa, s).map_err(|e| e.to_string())
         })
     }
+
+    /// Straight from the file into guest RAM, one `pread` per contiguous
+    /// piece, unless `storage-io copy` asked for the host buffer.
+    fn read_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        if !crate::prof::direct_io() {
+            return read_disk_copying(self, disk, disk_off, off, n);
+        }
+        let n = usize::try_from(n).map_err(|_| Fault::Buffer(format!("{n} bytes")))?;
+        let mut fault = None;
+        let walked = self.walk(off, n, |gpa, at, take| {
+            disk.read_into(disk_off + at as u64, self.mem, gpa, take)
+                .inspect_err(|e| fault = Some(Fault::Disk(e.clone())))
+        });
+        match (walked, fault) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(f)) => Err(f),
+            (Err(e), None) => Err(Fault::Buffer(e)),
+        }
+    }
+
+    /// Straight from guest RAM to the file, one `pwrite` per contiguous
+    /// piece, unless `storage-io copy` asked for the host buffer.
+    fn write_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        if !crate::prof::direct_io() {
+            return write_disk_copying(self, disk, disk_off, off, n);
+        }
+        let n = usize::try_from(n).map_err(|_| Fault::Buffer(format!("{n} bytes")))?;
+        let mut fault = None;
+        let walked = self.walk(off, n, |gpa, at, take| {
+            disk.write_from(disk_off + at as u64, self.mem, gpa, take)
+                .inspect_err(|e| fault = Some(Fault::Disk(e.clone())))
+        });
+        match (walked, fault) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(f)) => Err(f),
+            (Err(e), None) => Err(Fault::Buffer(e)),
+        }
+    }
 }
 
 /// The first `len` bytes of another buffer: the SRB's transfer length
@@ -192,6 +309,16 @@ impl DataBuf for Limited<'_> {
     fn write_at(&mut self, off: u64, data: &[u8]) -> Result<(), String> {
         within(off, data.len(), self.len)?;
         self.inner.write_at(off, data)
+    }
+
+    fn read_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        within_u64(off, n, self.len).map_err(Fault::Buffer)?;
+        self.inner.read_disk(disk, disk_off, off, n)
+    }
+
+    fn write_disk(&mut self, disk: &Disk, disk_off: u64, off: u64, n: u64) -> Result<(), Fault> {
+        within_u64(off, n, self.len).map_err(Fault::Buffer)?;
+        self.inner.write_disk(disk, disk_off, off, n)
     }
 }
 

@@ -4,10 +4,14 @@
 //! flushes and hole punching (for UNMAP), and the `--disk` specification.
 
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Instant;
+
+use crate::guest_mem::MemRegion;
 
 /// The logical block size.
 pub const BLOCK: u64 = 512;
@@ -126,6 +130,13 @@ impl Disk {
     /// Reads `out.len()` bytes at byte offset `off`; bytes past the end
     /// of the file (if it shrank) read as zero.
     pub fn read_at(&self, off: u64, out: &mut [u8]) -> Result<(), String> {
+        let start = Instant::now();
+        let r = self.read_at_untimed(off, out);
+        crate::prof::disk_since(start);
+        r
+    }
+
+    fn read_at_untimed(&self, off: u64, out: &mut [u8]) -> Result<(), String> {
         let mut done = 0usize;
         while done < out.len() {
             let rest = out.get_mut(done..).unwrap_or_default();
@@ -147,7 +158,72 @@ impl Disk {
         if self.read_only {
             return Err("read-only".into());
         }
-        self.file.write_all_at(data, off).map_err(|e| e.to_string())
+        let start = Instant::now();
+        let r = self.file.write_all_at(data, off).map_err(|e| e.to_string());
+        crate::prof::disk_since(start);
+        r
+    }
+
+    /// Reads `len` bytes at byte offset `off` straight into guest RAM at
+    /// `addr` (see [`MemRegion::pread_from`]); bytes past the end of the
+    /// file (if it shrank) read as zero.
+    pub fn read_into(
+        &self,
+        off: u64,
+        mem: &MemRegion,
+        addr: u64,
+        len: usize,
+    ) -> Result<(), String> {
+        let start = Instant::now();
+        let mut done = 0usize;
+        let r = loop {
+            if done == len {
+                break Ok(());
+            }
+            let at = addr + done as u64;
+            match mem.pread_from(at, len - done, self.file.as_fd(), off + done as u64) {
+                Ok(0) => {
+                    break mem
+                        .fill(at, (len - done) as u64, 0)
+                        .map_err(|e| e.to_string())
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        crate::prof::disk_since(start);
+        r
+    }
+
+    /// Writes `len` bytes of guest RAM at `addr` to byte offset `off`
+    /// straight from the mapping (see [`MemRegion::pwrite_to`]).
+    pub fn write_from(
+        &self,
+        off: u64,
+        mem: &MemRegion,
+        addr: u64,
+        len: usize,
+    ) -> Result<(), String> {
+        if self.read_only {
+            return Err("read-only".into());
+        }
+        let start = Instant::now();
+        let mut done = 0usize;
+        let r = loop {
+            if done == len {
+                break Ok(());
+            }
+            let at = addr + done as u64;
+            match mem.pwrite_to(at, len - done, self.file.as_fd(), off + done as u64) {
+                Ok(0) => break Err("the file took no bytes".into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        crate::prof::disk_since(start);
+        r
     }
 
     /// Makes the written data durable.

@@ -13,7 +13,7 @@
 //! a field out of range, a transfer longer than the data buffer, or a write
 //! to a read-only disk ends in CHECK CONDITION with fixed-format sense data.
 
-use super::buffer::DataBuf;
+use super::buffer::{DataBuf, Fault};
 use super::disk::{Disk, BLOCK};
 use super::sense::{Sense, FIXED_SENSE_LEN};
 
@@ -29,8 +29,6 @@ pub const MAX_TRANSFER_BLOCKS: u32 = 1024;
 pub const MAX_UNMAP_BLOCKS: u32 = 0x10_0000;
 /// Most descriptors one UNMAP may carry.
 pub const MAX_UNMAP_DESCRIPTORS: u32 = 64;
-/// Bytes a command moves through the bounce buffer at a time.
-const CHUNK: usize = 64 * 1024;
 
 /// The outcome of a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,17 +334,11 @@ fn check_transfer(d: &Disk, lba: u64, n: u32, buf: &dyn DataBuf) -> Result<u64, 
 
 fn read(d: &Disk, lba: u64, n: u32, buf: &mut dyn DataBuf) -> CmdResult {
     let bytes = check_transfer(d, lba, n, buf)?;
-    let mut chunk = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    while done < bytes {
-        // CAST: at most CHUNK.
-        let k = (bytes - done).min(CHUNK as u64) as usize;
-        let c = chunk.get_mut(..k).unwrap_or_default();
-        d.read_at(lba * BLOCK + done, c)
-            .map_err(|_| Sense::READ_ERROR)?;
-        buf.write_at(done, c).map_err(|_| Sense::BUFFER_TOO_SHORT)?;
-        done += k as u64;
-    }
+    buf.read_disk(d, lba * BLOCK, 0, bytes)
+        .map_err(|f| match f {
+            Fault::Disk(_) => Sense::READ_ERROR,
+            Fault::Buffer(_) => Sense::BUFFER_TOO_SHORT,
+        })?;
     // CAST: at most MAX_TRANSFER_BLOCKS blocks.
     Ok(bytes as u32)
 }
@@ -356,17 +348,11 @@ fn write(d: &Disk, lba: u64, n: u32, buf: &mut dyn DataBuf) -> CmdResult {
         return Err(Sense::WRITE_PROTECTED);
     }
     let bytes = check_transfer(d, lba, n, buf)?;
-    let mut chunk = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    while done < bytes {
-        // CAST: at most CHUNK.
-        let k = (bytes - done).min(CHUNK as u64) as usize;
-        let c = chunk.get_mut(..k).unwrap_or_default();
-        buf.read_at(done, c).map_err(|_| Sense::BUFFER_TOO_SHORT)?;
-        d.write_at(lba * BLOCK + done, c)
-            .map_err(|_| Sense::WRITE_ERROR)?;
-        done += k as u64;
-    }
+    buf.write_disk(d, lba * BLOCK, 0, bytes)
+        .map_err(|f| match f {
+            Fault::Disk(_) => Sense::WRITE_ERROR,
+            Fault::Buffer(_) => Sense::BUFFER_TOO_SHORT,
+        })?;
     // CAST: at most MAX_TRANSFER_BLOCKS blocks.
     Ok(bytes as u32)
 }
