@@ -213,14 +213,18 @@ mod tests {
     }
 
     /// The hyperv transport's vector handler, run as the vector runs it
-    /// (hard IRQ, interrupts off): with no context attached it calls
-    /// nothing; with one attached it reaches the session once, which takes
-    /// the connection's event flags in the interrupt (the relid table's
-    /// spinlock). The debug kernel's PROVE_RCU and lockdep check the
-    /// handler's RCU read-side section and its locks on the way; the
-    /// harness fails the run on "suspicious RCU usage" or a lockdep
-    /// report. With the `rcu_read_lock()` taken out of `rvmbus_hv_isr()`,
-    /// this test made PROVE_RCU report.
+    /// (a hard IRQ that is never threaded, interrupts off: a "hard"
+    /// irq_work): with no context attached it calls nothing; with one
+    /// attached it reaches the session once, which takes the connection's
+    /// event flags in the interrupt (the relid table's spinlock). The debug
+    /// kernel's PROVE_RCU and lockdep check the handler's RCU read-side
+    /// section and its locks on the way; the harness fails the run on
+    /// "suspicious RCU usage" or any lockdep report. With the
+    /// `rcu_read_lock()` taken out of `rvmbus_hv_isr()`, PROVE_RCU reported
+    /// here; without the handler's wait-type override (as `vmbus_isr()`'s),
+    /// lockdep reported an invalid wait context for the relid table's
+    /// `spinlock_t`, which no ivshmem scenario could show (its MSI-X
+    /// handler counts as threadable).
     #[test]
     fn hyperv_handler_reads_its_context_under_rcu() -> Result {
         let t = Arc::new(VtlTransport::new(0), GFP_KERNEL)?;

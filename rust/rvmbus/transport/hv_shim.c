@@ -13,6 +13,7 @@
 #include <linux/rcupdate.h>
 #include <linux/irqflags.h>
 #include <linux/irq_work.h>
+#include <linux/lockdep.h>
 #include <linux/string.h>
 #include <asm/hypervisor.h>
 #include <asm/mshyperv.h>
@@ -33,6 +34,11 @@ static void __rcu *hv_ctx;
 
 bool rvmbus_hv_usable(void)
 {
+	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
+		/* See rvmbus_hv_isr(). */
+		pr_warn_once("rvmbus: the hyperv transport does not run on PREEMPT_RT kernels: its interrupt handler takes spinlock_t locks at hard IRQ level\n");
+		return false;
+	}
 	return hypervisor_is_type(X86_HYPER_MS_HYPERV) &&
 	       hv_is_hyperv_initialized() &&
 	       (ms_hyperv.features & HV_MSR_SYNIC_AVAILABLE);
@@ -213,16 +219,26 @@ u32 rvmbus_hv_vp_index(unsigned int cpu)
  * HYPERVISOR_CALLBACK_VECTOR, hard IRQ context.  The read-side section is
  * explicit, so the dereference is one that PROVE_RCU accepts, and
  * rvmbus_hv_detach()'s synchronize_rcu() waits for it.
+ *
+ * The vector is never threaded, and the Rust side takes spinlock_t locks
+ * (the relid table, a channel's driver slot, wait queues).  Without
+ * PREEMPT_RT those never sleep; the wait-type override tells lockdep so,
+ * as hv_vmbus's vmbus_isr() does (without it, PROVE_RAW_LOCK_NESTING
+ * reports an invalid wait context at the first interrupt).  On PREEMPT_RT
+ * they would sleep, and rvmbus_hv_usable() refuses the transport.
  */
 static void rvmbus_hv_isr(void)
 {
+	static DEFINE_WAIT_OVERRIDE_MAP(rvmbus_hv_isr_map, LD_WAIT_CONFIG);
 	void *ctx;
 
+	lock_map_acquire_try(&rvmbus_hv_isr_map);
 	rcu_read_lock();
 	ctx = rcu_dereference(hv_ctx);
 	if (ctx)
 		rvmbus_rust_hv_interrupt(ctx);
 	rcu_read_unlock();
+	lock_map_release(&rvmbus_hv_isr_map);
 }
 
 /* The way out: kexec (machine_shutdown) or a crash (crash_shutdown). */
