@@ -210,6 +210,17 @@ impl MemRegion {
         Ok(())
     }
 
+    /// For a system call between `[addr, addr + len)` and a file at
+    /// `off`: the offset of the range in the mapping (checked) and the
+    /// file offset as the call takes it.
+    fn file_span(&self, addr: u64, len: usize, off: u64) -> io::Result<(usize, libc::off_t)> {
+        let at = self
+            .check(addr, len as u64)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let off = libc::off_t::try_from(off).map_err(|_| io::ErrorKind::InvalidInput)?;
+        Ok((at, off))
+    }
+
     /// Reads up to `len` bytes of the file `fd` at offset `off` straight
     /// into `[addr, addr + len)`: `pread(2)` into the mapping, with no host
     /// buffer between (a disk's data-in). Returns the bytes read, fewer
@@ -221,10 +232,7 @@ impl MemRegion {
         fd: BorrowedFd<'_>,
         off: u64,
     ) -> io::Result<usize> {
-        let at = self
-            .check(addr, len as u64)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let off = libc::off_t::try_from(off).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let (at, off) = self.file_span(addr, len, off)?;
         self.note_write(addr, len as u64);
         // SAFETY: `[at, at + len)` lies inside the mapping (checked above),
         // which stays mapped while `self` lives; the kernel writes into it.
@@ -245,10 +253,7 @@ impl MemRegion {
         fd: BorrowedFd<'_>,
         off: u64,
     ) -> io::Result<usize> {
-        let at = self
-            .check(addr, len as u64)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let off = libc::off_t::try_from(off).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let (at, off) = self.file_span(addr, len, off)?;
         // SAFETY: `[at, at + len)` lies inside the mapping (checked above),
         // which stays mapped while `self` lives; the kernel only reads it.
         // A guest that changes the bytes meanwhile gets some mix of them on

@@ -25,6 +25,24 @@ pub enum Fault {
     Buffer(String),
 }
 
+/// Moves `n` bytes through a host buffer of at most `CHUNK` bytes: `step`
+/// gets each piece's offset in the transfer and the buffer for it.
+fn through_host(
+    n: u64,
+    mut step: impl FnMut(u64, &mut [u8]) -> Result<(), Fault>,
+) -> Result<(), Fault> {
+    // CAST: at most CHUNK.
+    let mut chunk = vec![0u8; n.min(CHUNK as u64) as usize];
+    let mut done = 0u64;
+    while done < n {
+        // CAST: at most CHUNK.
+        let k = (n - done).min(CHUNK as u64) as usize;
+        step(done, chunk.get_mut(..k).unwrap_or_default())?;
+        done += k as u64;
+    }
+    Ok(())
+}
+
 /// Reads `n` bytes of `disk` at byte `disk_off` into `buf` at `off`
 /// through a host buffer.
 fn read_disk_copying<B: DataBuf + ?Sized>(
@@ -34,18 +52,10 @@ fn read_disk_copying<B: DataBuf + ?Sized>(
     off: u64,
     n: u64,
 ) -> Result<(), Fault> {
-    // CAST: at most CHUNK.
-    let mut chunk = vec![0u8; n.min(CHUNK as u64) as usize];
-    let mut done = 0u64;
-    while done < n {
-        // CAST: at most CHUNK.
-        let k = (n - done).min(CHUNK as u64) as usize;
-        let c = chunk.get_mut(..k).unwrap_or_default();
+    through_host(n, |done, c| {
         disk.read_at(disk_off + done, c).map_err(Fault::Disk)?;
-        buf.write_at(off + done, c).map_err(Fault::Buffer)?;
-        done += k as u64;
-    }
-    Ok(())
+        buf.write_at(off + done, c).map_err(Fault::Buffer)
+    })
 }
 
 /// Writes `n` bytes of `buf` at `off` to `disk` at byte `disk_off`
@@ -57,18 +67,10 @@ fn write_disk_copying<B: DataBuf + ?Sized>(
     off: u64,
     n: u64,
 ) -> Result<(), Fault> {
-    // CAST: at most CHUNK.
-    let mut chunk = vec![0u8; n.min(CHUNK as u64) as usize];
-    let mut done = 0u64;
-    while done < n {
-        // CAST: at most CHUNK.
-        let k = (n - done).min(CHUNK as u64) as usize;
-        let c = chunk.get_mut(..k).unwrap_or_default();
+    through_host(n, |done, c| {
         buf.read_at(off + done, c).map_err(Fault::Buffer)?;
-        disk.write_at(disk_off + done, c).map_err(Fault::Disk)?;
-        done += k as u64;
-    }
-    Ok(())
+        disk.write_at(disk_off + done, c).map_err(Fault::Disk)
+    })
 }
 
 /// A command's data buffer.
@@ -220,6 +222,27 @@ impl<'a> GuestBuf<'a> {
             Err("buffer pieces shorter than their total".into())
         }
     }
+
+    /// [`Self::walk`] for the disk's direct I/O: `io` gets the guest RAM,
+    /// each piece's guest address, its offset in the transfer and its
+    /// length; an error of `io` is the disk's, any other the buffer's.
+    fn walk_disk(
+        &self,
+        off: u64,
+        n: u64,
+        mut io: impl FnMut(&MemRegion, u64, usize, usize) -> Result<(), String>,
+    ) -> Result<(), Fault> {
+        let n = usize::try_from(n).map_err(|_| Fault::Buffer(format!("{n} bytes")))?;
+        let mut fault = None;
+        let walked = self.walk(off, n, |gpa, at, take| {
+            io(self.mem, gpa, at, take).inspect_err(|e| fault = Some(Fault::Disk(e.clone())))
+        });
+        match (walked, fault) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(f)) => Err(f),
+            (Err(e), None) => Err(Fault::Buffer(e)),
+        }
+    }
 }
 
 impl DataBuf for GuestBuf<'_> {
@@ -248,17 +271,9 @@ impl DataBuf for GuestBuf<'_> {
         if !crate::prof::direct_io() {
             return read_disk_copying(self, disk, disk_off, off, n);
         }
-        let n = usize::try_from(n).map_err(|_| Fault::Buffer(format!("{n} bytes")))?;
-        let mut fault = None;
-        let walked = self.walk(off, n, |gpa, at, take| {
-            disk.read_into(disk_off + at as u64, self.mem, gpa, take)
-                .inspect_err(|e| fault = Some(Fault::Disk(e.clone())))
-        });
-        match (walked, fault) {
-            (Ok(()), _) => Ok(()),
-            (Err(_), Some(f)) => Err(f),
-            (Err(e), None) => Err(Fault::Buffer(e)),
-        }
+        self.walk_disk(off, n, |mem, gpa, at, take| {
+            disk.read_into(disk_off + at as u64, mem, gpa, take)
+        })
     }
 
     /// Straight from guest RAM to the file, one `pwrite` per contiguous
@@ -267,17 +282,9 @@ impl DataBuf for GuestBuf<'_> {
         if !crate::prof::direct_io() {
             return write_disk_copying(self, disk, disk_off, off, n);
         }
-        let n = usize::try_from(n).map_err(|_| Fault::Buffer(format!("{n} bytes")))?;
-        let mut fault = None;
-        let walked = self.walk(off, n, |gpa, at, take| {
-            disk.write_from(disk_off + at as u64, self.mem, gpa, take)
-                .inspect_err(|e| fault = Some(Fault::Disk(e.clone())))
-        });
-        match (walked, fault) {
-            (Ok(()), _) => Ok(()),
-            (Err(_), Some(f)) => Err(f),
-            (Err(e), None) => Err(Fault::Buffer(e)),
-        }
+        self.walk_disk(off, n, |mem, gpa, at, take| {
+            disk.write_from(disk_off + at as u64, mem, gpa, take)
+        })
     }
 }
 

@@ -174,26 +174,18 @@ impl Disk {
         addr: u64,
         len: usize,
     ) -> Result<(), String> {
-        let start = Instant::now();
-        let mut done = 0usize;
-        let r = loop {
-            if done == len {
-                break Ok(());
-            }
+        let fd = self.file.as_fd();
+        timed_pieces(len, |done| {
             let at = addr + done as u64;
-            match mem.pread_from(at, len - done, self.file.as_fd(), off + done as u64) {
-                Ok(0) => {
-                    break mem
-                        .fill(at, (len - done) as u64, 0)
-                        .map_err(|e| e.to_string())
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e.to_string()),
+            match mem.pread_from(at, len - done, fd, off + done as u64) {
+                // The file's end: the rest reads as zero.
+                Ok(0) => mem
+                    .fill(at, (len - done) as u64, 0)
+                    .map(|()| len - done)
+                    .map_err(|e| std::io::Error::other(e.to_string())),
+                r => r,
             }
-        };
-        crate::prof::disk_since(start);
-        r
+        })
     }
 
     /// Writes `len` bytes of guest RAM at `addr` to byte offset `off`
@@ -208,22 +200,13 @@ impl Disk {
         if self.read_only {
             return Err("read-only".into());
         }
-        let start = Instant::now();
-        let mut done = 0usize;
-        let r = loop {
-            if done == len {
-                break Ok(());
+        let fd = self.file.as_fd();
+        timed_pieces(len, |done| {
+            match mem.pwrite_to(addr + done as u64, len - done, fd, off + done as u64) {
+                Ok(0) => Err(std::io::Error::other("the file took no bytes")),
+                r => r,
             }
-            let at = addr + done as u64;
-            match mem.pwrite_to(at, len - done, self.file.as_fd(), off + done as u64) {
-                Ok(0) => break Err("the file took no bytes".into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e.to_string()),
-            }
-        };
-        crate::prof::disk_since(start);
-        r
+        })
     }
 
     /// Makes the written data durable.
@@ -264,6 +247,29 @@ impl Disk {
             Err(std::io::Error::last_os_error().to_string())
         }
     }
+}
+
+/// Moves `len` bytes in as many system calls as it takes: `piece` gets the
+/// bytes done so far and returns how many more it moved (never 0); an
+/// interrupted call is retried. The time goes to the profile's disk I/O.
+fn timed_pieces(
+    len: usize,
+    mut piece: impl FnMut(usize) -> std::io::Result<usize>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let mut done = 0usize;
+    let r = loop {
+        if done >= len {
+            break Ok(());
+        }
+        match piece(done) {
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    crate::prof::disk_since(start);
+    r
 }
 
 #[cfg(test)]
