@@ -56,8 +56,14 @@ pub(crate) fn linux_dev_type(info: &ChannelInfo) -> u16 {
     if info.is_hvsock() {
         return LINUX_UNKNOWN;
     }
+    linux_class_type(&info.if_type)
+}
+
+/// The index in Linux's `enum vmbus_device_type` of the device class
+/// `class`, or [`LINUX_UNKNOWN`].
+pub(crate) fn linux_class_type(class: &Guid) -> u16 {
     CLASSES
         .iter()
-        .find(|(g, ..)| *g == info.if_type)
+        .find(|(g, ..)| g == class)
         .map_or(LINUX_UNKNOWN, |(.., t)| *t)
 }

@@ -12,11 +12,12 @@ mod tests {
     use crate::{
         bus::{
             channel::Channel,
+            classes,
             connection::{self, Connection},
             shmem::SharedPages,
             upcalls,
         },
-        proto::partition::PartitionFacts,
+        proto::{partition::PartitionFacts, wire::Guid},
         support::shim,
         transport::{hyperv, HvStatus, Session, Transport},
     };
@@ -242,6 +243,31 @@ mod tests {
         assert_eq!(s.interrupts.load(Relaxed), 1);
         hyperv::interrupt_for_test(None)?;
         assert_eq!(s.interrupts.load(Relaxed), 1);
+        Ok(())
+    }
+
+    mod ffi {
+        extern "C" {
+            pub(super) fn rvmbus_hv_type_class(ty: u32, guid: *mut u8) -> i32;
+        }
+    }
+
+    /// rvmbus's class table (`bus/classes.rs`) gives each class Linux's
+    /// device type by number, which sysfs shows as `device` and
+    /// `uio_hv_generic` uses as an index. The C table of the hv_vmbus
+    /// interface (`vmbus_devs`, `hv/hv_vmbus.c`) is built from the
+    /// kernel's own `enum vmbus_device_type` and class GUID macros of
+    /// `<linux/hyperv.h>`; for every known type, Rust's table must give
+    /// the kernel's class that type.
+    #[test]
+    fn class_table_agrees_with_the_kernels_header() -> Result {
+        for ty in 0..classes::LINUX_UNKNOWN {
+            let mut guid = Guid([0; 16]);
+            // SAFETY: `guid` is 16 writable bytes, which the C side fills.
+            let r = unsafe { ffi::rvmbus_hv_type_class(ty.into(), guid.0.as_mut_ptr()) };
+            assert_eq!(r, 0);
+            assert_eq!(classes::linux_class_type(&guid), ty);
+        }
         Ok(())
     }
 

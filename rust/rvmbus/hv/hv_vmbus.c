@@ -289,6 +289,21 @@ const struct vmbus_device vmbus_devs[] = {
 EXPORT_SYMBOL_GPL(vmbus_devs);
 static_assert(ARRAY_SIZE(vmbus_devs) == HV_UNKNOWN + 1);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * For KUnit: the class GUID of Linux's device type @type, from the table
+ * above (the kernel's own GUIDs and enum), so that the test can hold
+ * Rust's class table against it.  -EINVAL for HV_UNKNOWN and beyond.
+ */
+int rvmbus_hv_type_class(unsigned int type, u8 *guid)
+{
+	if (type >= HV_UNKNOWN)
+		return -EINVAL;
+	memcpy(guid, &vmbus_devs[type].guid, sizeof(guid_t));
+	return 0;
+}
+#endif
+
 /* Has the channel's callback run again, in the channel's tasklet (binding.rs). */
 static void rvmbus_hv_tasklet(struct tasklet_struct *t)
 {

@@ -39,6 +39,7 @@ struct hv_driver *rvmbus_hv_driver_of(const struct device_driver *drv);
  * rvmbus_device, sysfs.h) and @ctx its channel reference.
  */
 int rvmbus_hv_match(struct hv_driver *drv, struct hv_device *hdev);
+int rvmbus_hv_type_class(unsigned int type, u8 *guid);
 /*
  * new_id and remove_id of a driver of this interface: the class @guid on
  * the driver's own dynids list (-EEXIST, -ENODEV as hv_vmbus).
