@@ -34,14 +34,16 @@ static void __rcu *hv_ctx;
 
 bool rvmbus_hv_usable(void)
 {
+	if (!hypervisor_is_type(X86_HYPER_MS_HYPERV) ||
+	    !hv_is_hyperv_initialized() ||
+	    !(ms_hyperv.features & HV_MSR_SYNIC_AVAILABLE))
+		return false;
 	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
-		/* See rvmbus_hv_isr(). */
+		/* See rvmbus_hv_isr(); said only where Hyper-V is there. */
 		pr_warn_once("rvmbus: the hyperv transport does not run on PREEMPT_RT kernels: its interrupt handler takes spinlock_t locks at hard IRQ level\n");
 		return false;
 	}
-	return hypervisor_is_type(X86_HYPER_MS_HYPERV) &&
-	       hv_is_hyperv_initialized() &&
-	       (ms_hyperv.features & HV_MSR_SYNIC_AVAILABLE);
+	return true;
 }
 
 u8 rvmbus_hv_partition_facts(void)
